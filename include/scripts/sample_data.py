@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Sample data on A (pgbench tables and an ``orders`` table fed by a sequence) and a light write load.
+
+Used by ``make demo`` and the tests. pgbench_history has no primary key: it gets REPLICA IDENTITY
+FULL, as a DBA would do before publishing it (otherwise its UPDATE/DELETE would fail on A).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pgcluster import DATABASE, LocalClusters
+
+ORDERS_DDL = """
+CREATE TABLE IF NOT EXISTS orders (
+    id         bigserial PRIMARY KEY,
+    customer   int NOT NULL,
+    amount     numeric(12, 2) NOT NULL,
+    note       text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE pgbench_history REPLICA IDENTITY FULL;
+"""
+
+
+def load_sample(cl: LocalClusters, scale: int = 1, orders: int = 1000) -> None:
+    """pgbench -i at ``scale`` plus ``orders`` rows, on A. Safe to run twice: existing tables are kept
+    (re-initialising them would drop tables that a running migration replicates)."""
+    with psycopg2.connect(cl.uri(cl.a)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('public.pgbench_accounts') IS NOT NULL")
+        exists = cur.fetchone()[0]
+    env = {**os.environ, "PGPASSWORD": cl.passwords()["postgres"]}
+    if not exists:
+        subprocess.run([cl.tool("pgbench"), "-i", "-q", "-s", str(scale), "-h", "127.0.0.1", "-p", str(cl.a.port),
+                        "-U", "postgres", DATABASE], env=env, check=True, capture_output=True)
+    with psycopg2.connect(cl.uri(cl.a)) as conn, conn.cursor() as cur:
+        cur.execute(ORDERS_DDL)
+        cur.execute("SELECT count(*) FROM orders")
+        if cur.fetchone()[0] == 0:
+            cur.execute("INSERT INTO orders (customer, amount, note) "
+                        "SELECT g %% 97, (g %% 1000) / 10.0, 'seed ' || g FROM generate_series(1, %s) g", (orders,))
+
+
+class WriteLoad:
+    """A background writer on A: inserts orders and runs pgbench-like updates, ``rate`` times a second."""
+
+    def __init__(self, dsn: str, rate: float = 20.0) -> None:
+        self.dsn, self.rate = dsn, rate
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pgshift-write-load", daemon=True)
+        self.committed = 0
+        self.error: Exception | None = None
+
+    def _run(self) -> None:
+        try:
+            conn = psycopg2.connect(self.dsn)
+            conn.autocommit = False
+            with conn.cursor() as cur:
+                while not self._stop.is_set():
+                    cur.execute("INSERT INTO orders (customer, amount, note) VALUES (%s, %s, 'live')",
+                                (self.committed % 97, self.committed % 1000 / 10.0))
+                    cur.execute("UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = %s",
+                                (self.committed % 100000 + 1,))
+                    cur.execute("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) "
+                                "VALUES (1, 1, %s, 1, now())", (self.committed % 100000 + 1,))
+                    conn.commit()
+                    self.committed += 1
+                    self._stop.wait(1.0 / self.rate)
+            conn.close()
+        except Exception as exc:  # noqa: BLE001 - surfaced by stop()
+            self.error = exc
+
+    def start(self) -> WriteLoad:
+        self._thread.start()
+        return self
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join(30)
+        if self.error:
+            raise self.error
+        return self.committed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--state-dir", default=os.environ.get("PGSHIFT_STATE_DIR"))
+    parser.add_argument("--base-port", type=int, default=int(os.environ.get("PGSHIFT_BASE_PORT", "54320")))
+    parser.add_argument("command", choices=["load", "write"])
+    parser.add_argument("--scale", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=3600)
+    args = parser.parse_args()
+    cl = LocalClusters(args.state_dir, args.base_port)
+    if args.command == "load":
+        load_sample(cl, args.scale)
+        return 0
+    load = WriteLoad(cl.uri(cl.a), args.rate).start()
+    try:
+        time.sleep(args.seconds)
+    except KeyboardInterrupt:
+        pass
+    print(f"committed {load.stop()} write transactions on A")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

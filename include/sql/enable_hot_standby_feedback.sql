@@ -1,0 +1,1 @@
+ALTER SYSTEM SET hot_standby_feedback = on

@@ -1,0 +1,3 @@
+SELECT rolname, rolcanlogin, rolreplication, rolsuper
+FROM pg_roles
+WHERE rolname = %s

@@ -1,0 +1,17 @@
+-- The ordinary tables a publication would carry: all, or those in the given schemas / tables.
+SELECT n.nspname                                                           AS schema,
+       c.relname                                                           AS "table",
+       c.relreplident                                                      AS replica_identity,
+       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)  AS has_pk,
+       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident) AS has_identity_index,
+       has_table_privilege(%(role)s, c.oid, 'SELECT')                      AS role_can_select
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p')
+  AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_%%'
+  AND (%(all)s
+       OR n.nspname = ANY (%(schemas)s::text[])
+       OR (n.nspname, c.relname) IN (SELECT s, t FROM unnest(%(tschemas)s::text[], %(tnames)s::text[]) AS u(s, t)))
+ORDER BY 1, 2

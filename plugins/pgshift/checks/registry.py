@@ -1,0 +1,34 @@
+"""Checks by name, so that a serialized trigger names a check instead of pickling a callable."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from pgshift.checks.result import CheckResult
+
+CHECKS: dict[str, str] = {
+    "wal_lag": "pgshift.checks.wal_lag:check_wal_lag",
+    "subscription_synced": "pgshift.checks.subscription:check_subscription_synced",
+    "cdc_lag": "pgshift.checks.cdc_lag:check_cdc_lag",
+    "dms_task_running": "pgshift.checks.dms:check_dms_task_running",
+}
+
+
+def get_check(name: str) -> Callable[..., CheckResult]:
+    try:
+        module, func = CHECKS[name].split(":")
+    except KeyError:
+        raise ValueError(f"unknown check {name!r}; known: {', '.join(sorted(CHECKS))}") from None
+    return getattr(importlib.import_module(module), func)
+
+
+def run_check(name: str, kwargs: dict[str, Any]) -> CheckResult:
+    """Run a check; a connection error is a reading ("cannot reach ..."), not a crash."""
+    try:
+        return get_check(name)(**kwargs)
+    except Exception as exc:
+        if isinstance(exc, (ValueError, TypeError)) and "unknown check" in str(exc):
+            raise
+        return CheckResult(False, f"{name}: could not read the figures: {type(exc).__name__}: {exc}".strip())

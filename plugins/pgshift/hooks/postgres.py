@@ -1,0 +1,114 @@
+"""PostgresHook with the few helpers pgshift needs: named SQL, dict rows, libpq settings for tools."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import psycopg2
+import psycopg2.extras
+from airflow.providers.postgres.hooks.postgres import PostgresHook
+from psycopg2 import sql as pgsql
+from psycopg2.extensions import make_dsn
+
+from pgshift import sql
+
+
+class PgShiftHook(PostgresHook):
+    """One autocommit connection per hook; statements are never logged (some carry secrets)."""
+
+    def __init__(self, postgres_conn_id: str, *, connect_timeout: int = 10, **kwargs: Any) -> None:
+        super().__init__(postgres_conn_id=postgres_conn_id, **kwargs)
+        self.connect_timeout = connect_timeout
+        self._live: Any = None
+
+    # -- connection
+    def _create_connection(self, conn_args: dict[str, Any]) -> Any:
+        """Always psycopg2 (PostgresHook picks psycopg 3 when it is installed): pgshift's SQL is
+        composed with psycopg2.sql, and its RealDictCursor rows are what the checks read."""
+        conn_args = {k: v for k, v in conn_args.items() if v is not None}
+        conn_args.setdefault("connect_timeout", self.connect_timeout)
+        return psycopg2.connect(**conn_args)
+
+    @property
+    def live(self):
+        if self._live is None or self._live.closed:
+            conn = self.get_conn()
+            conn.autocommit = True
+            self._live = conn
+        return self._live
+
+    def close(self) -> None:
+        if self._live is not None and not self._live.closed:
+            self._live.close()
+        self._live = None
+
+    def __enter__(self) -> PgShiftHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def cursor(self) -> Iterator[psycopg2.extras.RealDictCursor]:
+        with self.live.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            yield cur
+
+    # -- statements
+    @staticmethod
+    def _statement(query: str | pgsql.Composable, identifiers: Mapping[str, Any]) -> pgsql.Composable:
+        """A str names a file in include/sql; a Composable is used as it is."""
+        return sql.compose(query, **identifiers) if isinstance(query, str) else query
+
+    def fetch(self, query: str | pgsql.Composable, params: Sequence | Mapping | None = None,
+              **identifiers: Any) -> list[dict[str, Any]]:
+        """Rows as dicts. ``query`` is a SQL file name (``include/sql/<name>.sql``) or a Composable."""
+        with self.cursor() as cur:
+            cur.execute(self._statement(query, identifiers), params)
+            return [dict(r) for r in cur.fetchall()] if cur.description else []
+
+    def fetch_one(self, query: str | pgsql.Composable, params: Sequence | Mapping | None = None,
+                  **identifiers: Any) -> dict[str, Any] | None:
+        rows = self.fetch(query, params, **identifiers)
+        return rows[0] if rows else None
+
+    def scalar(self, query: str | pgsql.Composable, params: Sequence | Mapping | None = None,
+               **identifiers: Any) -> Any:
+        row = self.fetch_one(query, params, **identifiers)
+        return next(iter(row.values())) if row else None
+
+    def execute(self, query: str | pgsql.Composable, params: Sequence | Mapping | None = None,
+                **identifiers: Any) -> None:
+        with self.cursor() as cur:
+            cur.execute(self._statement(query, identifiers), params)
+
+    # -- facts about the server
+    def server_version_num(self) -> int:
+        return int(self.setting("server_version_num"))
+
+    def setting(self, name: str) -> str:
+        return self.scalar("current_setting", (name,))
+
+    # -- what other programs need to reach this server (never logged)
+    def conn_params(self) -> dict[str, Any]:
+        conn = self.connection
+        return {"host": conn.host, "port": conn.port or 5432, "user": conn.login,
+                "password": conn.password or "", "dbname": self.database or conn.schema or "postgres"}
+
+    def libpq_dsn(self, **overrides: Any) -> str:
+        """A libpq connection string (with password: for CREATE SUBSCRIPTION only, never logged)."""
+        params = {k: v for k, v in {**self.conn_params(), **overrides}.items() if v not in (None, "")}
+        return make_dsn(**params)
+
+    def libpq_env(self) -> dict[str, str]:
+        """PG* environment variables for pg_dump/psql/pg_basebackup, so no secret is on a command line."""
+        p = self.conn_params()
+        return {"PGHOST": str(p["host"]), "PGPORT": str(p["port"]), "PGUSER": str(p["user"]),
+                "PGPASSWORD": str(p["password"]), "PGDATABASE": str(p["dbname"]),
+                "PGCONNECT_TIMEOUT": str(self.connect_timeout)}
+
+    def describe(self) -> str:
+        """``user@host:port/db`` for messages."""
+        p = self.conn_params()
+        return f"{p['user']}@{p['host']}:{p['port']}/{p['dbname']}"

@@ -1,0 +1,156 @@
+"""B from A: pg_basebackup -R -X stream through a physical slot, on host B (over SSH or locally)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.ssh.operators.ssh_remote_job import SSHRemoteJobOperator
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from pgshift.checks.wal_lag import read_wal_lag
+from pgshift.hooks.host import HostB, local_prefix
+from pgshift.hooks.postgres import PgShiftHook
+
+SCRIPT = Path(__file__).resolve().parents[3] / "include" / "scripts" / "basebackup_standby.sh"
+
+
+def _pgpass_field(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace(":", "\\:")
+
+
+class BasebackupOperator(SSHRemoteJobOperator):
+    """Make B a hot standby of A.
+
+    Creates the physical slot on A if missing, writes the replication password to a 0600 passfile
+    on B (``<data_dir>.pgpass``, kept: B's WAL receiver reads it on every reconnect), then runs
+    ``include/scripts/basebackup_standby.sh`` on B: over SSH as a detached remote job (the ssh
+    provider's deferrable :class:`SSHRemoteJobOperator`; pg_basebackup outlives SSHOperator's 10 s
+    command timeout), or as a local subprocess when ``ssh_conn_id`` is empty. B gets
+    ``hot_standby_feedback=on`` and ``primary_slot_name``, and is started.
+
+    Idempotent: if B already streams from A on that slot, nothing is done and the log says so.
+    A non-empty data directory is refused unless ``move_aside_data_dir`` is true.
+    """
+
+    template_fields: Sequence[str] = (
+        "conn_a", "conn_a_replication", "conn_b", "physical_slot", "data_dir", "bin_dir", "port",
+        "ssh_conn_id", "os_user", "start_command", "move_aside_data_dir",
+    )
+
+    def __init__(self, *, conn_a: str, conn_a_replication: str, conn_b: str, physical_slot: str,
+                 data_dir: str, bin_dir: str, port: int | str = 5432, ssh_conn_id: str | None = None,
+                 os_user: str | None = None, start_command: str | None = None,
+                 move_aside_data_dir: bool = False, primary_host: str | None = None,
+                 startup_timeout: float = 120, **kwargs: Any) -> None:
+        kwargs.setdefault("poll_interval", 2)
+        kwargs.setdefault("cleanup", "on_success")
+        super().__init__(ssh_conn_id=ssh_conn_id or "", command="", **kwargs)
+        self.conn_a, self.conn_a_replication, self.conn_b = conn_a, conn_a_replication, conn_b
+        self.physical_slot, self.data_dir, self.bin_dir, self.port = physical_slot, data_dir, bin_dir, port
+        self.os_user, self.start_command, self.move_aside_data_dir = os_user, start_command, move_aside_data_dir
+        self.primary_host, self.startup_timeout = primary_host, startup_timeout
+
+    # -- state
+    def _streaming(self) -> tuple[bool, str]:
+        try:
+            figures = read_wal_lag(self.conn_a, self.conn_b, self.physical_slot)
+        except Exception as exc:  # noqa: BLE001 - B not reachable yet is the normal first-run case
+            return False, f"B not reachable ({type(exc).__name__})"
+        a, b = figures["a"], figures["b"]
+        ok = bool(a and a["active"] and b and b["in_recovery"] and b["status"] == "streaming"
+                  and b["slot_name"] == self.physical_slot)
+        return ok, f"B in_recovery={b and b['in_recovery']}, receiver={b and b['status']}, slot={b and b['slot_name']}"
+
+    def _ensure_feedback(self) -> None:
+        with PgShiftHook(self.conn_b) as b:
+            if b.setting("hot_standby_feedback") != "on":
+                b.execute("enable_hot_standby_feedback")
+                b.execute("reload_conf")
+                self.log.warning("hot_standby_feedback was off on B: turned it on (ALTER SYSTEM + reload)")
+
+    def _ensure_physical_slot(self) -> None:
+        with PgShiftHook(self.conn_a) as a:
+            slot = a.fetch_one("physical_slot", (self.physical_slot,))
+            if slot is None:
+                a.fetch("create_physical_slot", (self.physical_slot,))
+                self.log.info("Created physical slot %r on A", self.physical_slot)
+            elif slot["slot_type"] != "physical":
+                raise AirflowFailException(f"slot {self.physical_slot!r} on A is {slot['slot_type']}, not physical")
+            else:
+                self.log.info("Physical slot %r already exists on A (active=%s)", self.physical_slot, slot["active"])
+
+    def _script_env(self) -> dict[str, str]:
+        repl = PgShiftHook(self.conn_a_replication).conn_params()
+        return {
+            "PGSHIFT_BIN_DIR": str(self.bin_dir), "PGSHIFT_DATA_DIR": str(self.data_dir),
+            "PGSHIFT_PRIMARY_HOST": str(self.primary_host or repl["host"]),
+            "PGSHIFT_PRIMARY_PORT": str(repl["port"]), "PGSHIFT_REPL_USER": str(repl["user"]),
+            "PGSHIFT_SLOT": str(self.physical_slot), "PGSHIFT_PORT": str(self.port),
+            "PGSHIFT_PASSFILE": self.passfile, "PGSHIFT_MOVE_ASIDE": str(bool(self.move_aside_data_dir)).lower(),
+            "PGSHIFT_START_COMMAND": str(self.start_command or ""),
+        }
+
+    @property
+    def passfile(self) -> str:
+        return str(self.data_dir).rstrip("/") + ".pgpass"
+
+    def _write_passfile(self, host: HostB) -> None:
+        repl = PgShiftHook(self.conn_a_replication).conn_params()
+        line = ":".join(_pgpass_field(v) for v in
+                        (self.primary_host or repl["host"], repl["port"], "*", repl["user"], repl["password"]))
+        host.write_private_file(self.passfile, line + "\n")
+
+    # -- run
+    def execute(self, context: Context) -> Any:
+        streaming, state = self._streaming()
+        if streaming:
+            self._ensure_feedback()
+            self.log.info("B already streams from A on slot %r (%s): nothing to do", self.physical_slot, state)
+            return {"action": "none"}
+        self.log.info("B is not a streaming standby of A yet (%s): taking a base backup", state)
+        self._ensure_physical_slot()
+        host = HostB(self.ssh_conn_id, self.os_user)
+        self._write_passfile(host)
+        env = self._script_env()
+        if not self.ssh_conn_id:
+            self._run_locally(env)
+            return self._after_start()
+        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+        self.command = exports + SCRIPT.read_text()
+        return super().execute(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        super().execute_complete(context, event)  # re-defers while running; raises on failure
+        return self._after_start()
+
+    def _run_locally(self, env: dict[str, str]) -> None:
+        argv = [*local_prefix(self.os_user), "env", *[f"{k}={v}" for k, v in env.items()], "bash", str(SCRIPT)]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ}, cwd="/")
+        tail: list[str] = []
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip()
+            if line:
+                self.log.info("[B] %s", line)
+                tail = [*tail, line][-20:]
+        if proc.wait():
+            raise AirflowException(f"basebackup on B failed (exit {proc.returncode}): " + " | ".join(tail[-5:]))
+
+    def _after_start(self) -> dict[str, Any]:
+        deadline = time.monotonic() + float(self.startup_timeout)
+        while True:
+            streaming, state = self._streaming()
+            if streaming:
+                self.log.info("B is a hot standby streaming from A on slot %r", self.physical_slot)
+                return {"action": "basebackup"}
+            if time.monotonic() > deadline:
+                raise AirflowException(f"B started but does not stream from A on {self.physical_slot!r}: {state}")
+            time.sleep(0.5)

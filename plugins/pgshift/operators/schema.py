@@ -1,0 +1,74 @@
+"""Schema to C: pg_dump --schema-only from B, restored on C in one transaction."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from pgshift.binaries import client_tool
+from pgshift.hooks.postgres import PgShiftHook
+from pgshift.scope import Scope
+
+
+class CopySchemaOperator(BaseOperator):
+    """Copy the table definitions in scope from ``conn_source`` (B) to ``conn_target`` (C).
+
+    Owners and grants are left out (``--no-owner --no-privileges``): roles on Aurora differ from
+    on-premises ones and are migrated separately. If every table is already on C this does
+    nothing; if only some are, it refuses rather than guess.
+    """
+
+    template_fields: Sequence[str] = ("conn_source", "conn_target", "schemas", "tables", "pg_bin_dir")
+
+    def __init__(self, *, conn_source: str, conn_target: str, schemas: list[str] | None = None,
+                 tables: list[str] | None = None, pg_bin_dir: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_source, self.conn_target = conn_source, conn_target
+        self.schemas, self.tables, self.pg_bin_dir = schemas, tables, pg_bin_dir
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        scope = Scope.from_params(self.schemas, self.tables)
+        with PgShiftHook(self.conn_source) as src, PgShiftHook(self.conn_target) as dst:
+            in_scope = src.fetch("scope_tables", scope.query_params(src.conn_params()["user"]))
+            pairs = {"tschemas": [r["schema"] for r in in_scope], "tnames": [r["table"] for r in in_scope]}
+            present = dst.fetch("tables_present", pairs)
+            src_env, dst_env = src.libpq_env(), dst.libpq_env()
+        names = [f"{r['schema']}.{r['table']}" for r in in_scope]
+        if not in_scope:
+            raise AirflowFailException(f"no tables in scope ({scope.describe()}) on the source")
+        if len(present) == len(in_scope):
+            self.log.info("All %d tables already exist on C: schema copy skipped", len(in_scope))
+            return {"copied": False, "tables": names}
+        if present:
+            raise AirflowFailException(
+                "C already has some but not all tables in scope ("
+                + ", ".join(f"{r['schema']}.{r['table']}" for r in present)
+                + "): drop them on C, or create the missing ones by hand")
+        args = ["--schema-only", "--no-owner", "--no-privileges", "--no-publications", "--no-subscriptions"]
+        if not scope.all_tables:
+            args += [f"--schema={self._pattern(s)}" for s in scope.schemas]
+            args += [f"--table={self._pattern(s)}.{self._pattern(t)}" for s, t in scope.tables]
+        with tempfile.TemporaryDirectory(prefix="pgshift-schema-") as tmp:
+            dump = os.path.join(tmp, "schema.sql")
+            self._run([client_tool("pg_dump", self.pg_bin_dir), *args, f"--file={dump}"], src_env, "pg_dump on B")
+            self._run([client_tool("psql", self.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                       "--single-transaction", f"--file={dump}"], dst_env, "restore on C")
+        self.log.info("Copied the schema of %d tables to C: %s", len(names), ", ".join(names))
+        return {"copied": True, "tables": names}
+
+    @staticmethod
+    def _pattern(name: str) -> str:
+        """A pg_dump pattern matching exactly this name."""
+        return '"' + name.replace('"', '""') + '"'
+
+    def _run(self, argv: list[str], env: dict[str, str], what: str) -> None:
+        proc = subprocess.run(argv, check=False, env={**os.environ, **env}, capture_output=True, text=True,
+                              timeout=3600)
+        if proc.returncode:
+            raise AirflowException(f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()[-4000:]}")

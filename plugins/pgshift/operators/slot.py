@@ -1,0 +1,126 @@
+"""The logical slot on the standby B, created with A's help and never left half-made."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from pgshift.checks.cdc_lag import INVALIDATED_HELP, slot_invalidation
+from pgshift.hooks.postgres import PgShiftHook
+
+PLUGINS = {"native": "pgoutput", "dms": "test_decoding"}
+
+
+def wait_for_replay(a: PgShiftHook, b: PgShiftHook, timeout: float, nudge_every: float = 0.5) -> str:
+    """Wait until B has replayed A's current WAL position; returns that position."""
+    target = a.scalar("current_wal_lsn")
+    deadline = time.monotonic() + timeout
+    while True:
+        row = b.fetch_one("replay_reached", (target,))
+        if row["reached"]:
+            return target
+        if time.monotonic() > deadline:
+            raise AirflowException(f"B has not replayed A's WAL up to {target} within {timeout:.0f} s "
+                                   f"(B is at {row['replay_lsn']}): is B streaming from A?")
+        time.sleep(nudge_every)
+
+
+class LogicalSlotOperator(BaseOperator):
+    """Create (or reuse) logical slot ``slot`` on B with ``plugin``.
+
+    Creation on a standby waits for a running-xacts record from the primary, which an idle primary
+    never writes: while it waits, this operator calls ``pg_log_standby_snapshot()`` on A. If it gives
+    up, it cancels the call and drops the slot that would otherwise appear later as an orphan.
+    An invalidated slot is an error that says what happened and what to do.
+    """
+
+    template_fields: Sequence[str] = ("conn_a", "conn_b", "slot", "plugin", "timeout_seconds")
+
+    def __init__(self, *, conn_a: str, conn_b: str, slot: str, plugin: str = "pgoutput",
+                 timeout_seconds: float = 300, nudge_interval: float = 0.5, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_a, self.conn_b, self.slot, self.plugin = conn_a, conn_b, slot, plugin
+        self.timeout_seconds, self.nudge_interval = timeout_seconds, nudge_interval
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        with PgShiftHook(self.conn_a) as a, PgShiftHook(self.conn_b) as b:
+            existing = b.fetch_one("logical_slot_state", (self.slot,))
+            if existing:
+                return self._reuse(existing, b)
+            wal_level = b.setting("wal_level")
+            if wal_level != "logical":
+                raise AirflowFailException(
+                    f"B runs with wal_level={wal_level}; logical decoding on a standby needs wal_level=logical "
+                    "on B (and on A): set it in postgresql.conf and restart")
+            lsn = wait_for_replay(a, b, float(self.timeout_seconds))
+            self.log.info("B has replayed A's WAL up to %s; creating slot %r (%s) on B",
+                          lsn, self.slot, self.plugin)
+            return self._create(a, b)
+
+    def _reuse(self, st: dict[str, Any], b: PgShiftHook) -> dict[str, Any]:
+        invalid = slot_invalidation(st)
+        if invalid:
+            raise AirflowFailException(f"{invalid}. {INVALIDATED_HELP}")
+        database = b.conn_params()["dbname"]
+        if st["slot_type"] != "logical" or st["plugin"] != self.plugin or st["database"] != database:
+            raise AirflowFailException(
+                f"slot {self.slot!r} exists on B but is {st['slot_type']} / plugin {st['plugin']} / "
+                f"database {st['database']}, not logical / {self.plugin} / {database}: choose another slot name "
+                "or drop that slot")
+        self.log.info("Slot %r already exists on B and is healthy (wal_status=%s): reusing it",
+                      self.slot, st["wal_status"])
+        return {"slot": self.slot, "plugin": self.plugin, "created": False,
+                "confirmed_flush_lsn": st["confirmed_flush_lsn"]}
+
+    def _create(self, a: PgShiftHook, b: PgShiftHook) -> dict[str, Any]:
+        creator = PgShiftHook(self.conn_b)
+        outcome: dict[str, Any] = {}
+
+        def create() -> None:
+            try:
+                outcome["row"] = creator.fetch_one("create_logical_slot", (self.slot, self.plugin))
+            except Exception as exc:  # noqa: BLE001 - reported by the main thread
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=create, name=f"create-slot-{self.slot}", daemon=True)
+        started = time.monotonic()
+        worker.start()
+        nudges = 0
+        while worker.is_alive() and time.monotonic() - started < float(self.timeout_seconds):
+            worker.join(self.nudge_interval)
+            if worker.is_alive():
+                a.execute("log_standby_snapshot")
+                nudges += 1
+        if worker.is_alive():
+            creator.live.cancel()
+            worker.join(30)
+            creator.close()
+            dropped = self._drop_orphan(b)
+            raise AirflowException(
+                f"creating slot {self.slot!r} on B did not finish within {self.timeout_seconds} s "
+                f"despite {nudges} nudges of A; {'the half-made slot was dropped' if dropped else 'no slot was left'}")
+        creator.close()
+        if "error" in outcome:
+            self._drop_orphan(b)
+            raise AirflowException(f"creating slot {self.slot!r} on B failed: {outcome['error']}")
+        elapsed = time.monotonic() - started
+        self.log.info("Created logical slot %r on B at %s in %.2f s (%d nudges of A)",
+                      self.slot, outcome["row"]["lsn"], elapsed, nudges)
+        return {"slot": self.slot, "plugin": self.plugin, "created": True, "lsn": outcome["row"]["lsn"]}
+
+    def _drop_orphan(self, b: PgShiftHook) -> bool:
+        """A slot whose creator gave up may still appear; remove it so it cannot pin WAL on B."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if b.fetch("drop_replication_slot", (self.slot,)):
+                self.log.warning("Dropped orphan slot %r on B", self.slot)
+                return True
+            if b.fetch_one("logical_slot_state", (self.slot,)) is None:
+                return False
+            time.sleep(0.2)
+        return False

@@ -1,0 +1,70 @@
+"""Base sensor: a named check, poked in place or deferred to :class:`PgShiftPollTrigger`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from airflow.sdk import BaseSensorOperator, Context
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from pgshift.checks.registry import run_check
+from pgshift.checks.result import CheckResult
+from pgshift.triggers.poll import PgShiftPollTrigger
+
+
+class PgShiftPollSensor(BaseSensorOperator):
+    """Subclasses name ``check_name`` and return the check's arguments from ``check_kwargs()``.
+
+    Deferrable by default: the first reading is taken in the worker (a satisfied condition costs
+    no deferral); then the wait moves to the triggerer.
+    """
+
+    check_name: ClassVar[str]
+
+    def __init__(self, *, deferrable: bool = True, poll_interval: float | str = 5.0, **kwargs: Any) -> None:
+        if isinstance(poll_interval, (int, float)):  # a templated interval is rendered at run time
+            kwargs.setdefault("poke_interval", poll_interval)
+        super().__init__(**kwargs)
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+
+    def check_kwargs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def read(self) -> CheckResult:
+        return run_check(self.check_name, self.check_kwargs())
+
+    def poke(self, context: Context) -> bool:
+        result = self.read()
+        self.log.info("%s", result.message)
+        if result.fatal:
+            raise AirflowFailException(result.message)
+        if result.done:
+            context["ti"].xcom_push(key="reading", value=result.details)
+        return result.done
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        result = self.read()
+        self.log.info("%s", result.message)
+        if result.fatal:
+            raise AirflowFailException(result.message)
+        if result.done:
+            return result.details
+        self.defer(
+            trigger=PgShiftPollTrigger(self.check_name, self.check_kwargs(), float(self.poll_interval),
+                                       timeout=float(self.timeout)),
+            method_name="execute_complete",
+            # A backstop only: the trigger times out first, with the last reading in its message.
+            timeout=timedelta(seconds=float(self.timeout) + 120),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        if event.get("status") == "failure":
+            raise AirflowFailException(event.get("message") or f"{self.check_name} failed")
+        if event.get("status") != "success":
+            raise AirflowException(event.get("message") or f"{self.check_name} timed out")
+        self.log.info("%s", event["message"])
+        return event.get("details")

@@ -1,0 +1,158 @@
+"""Helpers for the chain tests: reset A/B/C between scenarios, run the DAG, compare A with C."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+import shutil
+from typing import Any
+
+import psycopg2
+from conftest import wait_for
+from pgcluster import DATABASE, LocalClusters
+
+NAMES = {"publication": "pgshift_pub", "physical_slot": "pgshift_b_physical", "slot": "pgshift_c_logical",
+         "subscription": "pgshift_sub"}
+
+
+def sql(cl: LocalClusters, node, query: str, params: Any = None, db: str = DATABASE) -> list[tuple]:
+    with psycopg2.connect(cl.uri(node, db=db)) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(query, params)
+            return cur.fetchall() if cur.description else []
+
+
+def reset_chain(cl: LocalClusters) -> None:
+    """Back to the starting point: B empty, no slots or publication on A, nothing on C."""
+    cl.sshd_start() if (cl.ssh_dir / "sshd.pid").exists() else None
+    for row in sql(cl, cl.c, "SELECT subname FROM pg_subscription"):
+        sql(cl, cl.c, f'ALTER SUBSCRIPTION "{row[0]}" DISABLE')
+        sql(cl, cl.c, f'ALTER SUBSCRIPTION "{row[0]}" SET (slot_name = NONE)')
+        sql(cl, cl.c, f'DROP SUBSCRIPTION "{row[0]}"')
+    sql(cl, cl.c, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+    cl.stop_node(cl.b, mode="immediate")
+    shutil.rmtree(cl.b.data_dir.parent, ignore_errors=True)
+    cl._prepare_dirs()
+    for (slot,) in sql(cl, cl.a, "SELECT slot_name FROM pg_replication_slots"):
+        wait_for(lambda s=slot: not sql(cl, cl.a, "SELECT 1 FROM pg_replication_slots WHERE slot_name=%s AND active",
+                                        (s,)), 30, what=f"slot {slot} inactive")
+        sql(cl, cl.a, "SELECT pg_drop_replication_slot(%s)", (slot,))
+    for row in sql(cl, cl.a, "SELECT pubname FROM pg_publication"):
+        sql(cl, cl.a, f'DROP PUBLICATION "{row[0]}"')
+
+
+def chain_conf(cl: LocalClusters, **overrides: Any) -> dict[str, Any]:
+    from pgcluster import server_user
+
+    conf = {
+        "b_data_dir": str(cl.b.data_dir), "b_bin_dir": str(cl.bin_dir), "b_port": cl.b.port,
+        "b_os_user": server_user(), "poll_interval_seconds": 0.5, "slot_create_timeout_seconds": 60,
+    }
+    conf.update(overrides)
+    return conf
+
+
+def user_tables(cl: LocalClusters, node) -> list[str]:
+    return [r[0] for r in sql(cl, node, "SELECT schemaname || '.' || relname FROM pg_stat_user_tables "
+                                        "ORDER BY 1")]
+
+
+def fingerprint(cl: LocalClusters, node, table: str) -> tuple[int, str]:
+    schema, name = table.split(".", 1)
+    row = sql(cl, node, f'SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text '
+                        f'FROM "{schema}"."{name}" t')[0]
+    return int(row[0]), row[1]
+
+
+def wait_c_caught_up(cl: LocalClusters, slot: str = NAMES["slot"], timeout: float = 60) -> None:
+    """C has confirmed everything A wrote so far: B replayed A's LSN and the slot confirmed it."""
+    target = sql(cl, cl.a, "SELECT pg_current_wal_lsn()::text")[0][0]
+    wait_for(lambda: sql(cl, cl.b, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,))[0][0],
+             timeout, what="B replaying A's final LSN")
+    wait_for(lambda: sql(cl, cl.b, "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots "
+                                   "WHERE slot_name = %s", (target, slot))[0][0],
+             timeout, what="C confirming A's final LSN")
+
+
+class LogCollector(logging.Handler):
+    """Every log record emitted while active, formatted, from every logger (task logs included)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(record.getMessage())
+        except Exception:  # noqa: BLE001 - a bad format string must not break the test
+            self.lines.append(str(record.msg))
+
+    def __enter__(self) -> LogCollector:
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger().removeHandler(self)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def run_dag(conf: dict):
+    """The DAG under dag.test(), without its DeadlineAlert (dag.test() crashes on it in 3.3.2)."""
+    from hybrid_aurora_migration import build_dag
+
+    return build_dag(with_deadline=False).test(run_conf=conf)
+
+
+def task_states(dag_run) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+class CaptureFds:
+    """Everything written to fds 1 and 2 (Airflow's task logs under dag.test()) while active."""
+
+    def __enter__(self) -> CaptureFds:
+        import tempfile
+
+        self._file = tempfile.TemporaryFile(mode="w+b")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._saved = (os.dup(1), os.dup(2))
+        os.dup2(self._file.fileno(), 1)
+        os.dup2(self._file.fileno(), 2)
+        # pytest swaps sys.stdout for its own capture object, which structlog writes to.
+        self._streams = (sys.stdout, sys.stderr)
+        sys.stdout = sys.stderr = open(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+        sys.stdout.close()
+        sys.stdout, sys.stderr = self._streams
+        os.dup2(self._saved[0], 1)
+        os.dup2(self._saved[1], 2)
+        for fd in self._saved:
+            os.close(fd)
+        self._file.seek(0)
+        self.text = self._file.read().decode(errors="replace")
+        self._file.close()
+
+
+def airflow_db_text() -> str:
+    """XCom values and rendered template fields stored by the runs, as one text."""
+    import sqlite3
+
+    db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    with sqlite3.connect(db) as conn:
+        parts = [str(r) for r in conn.execute("SELECT value FROM xcom")]
+        parts += [str(r) for r in conn.execute("SELECT rendered_fields FROM rendered_task_instance_fields")]
+    return "\n".join(parts)
+
+
+def secrets_in(text: str, cl: LocalClusters) -> list[str]:
+    return [role for role, pw in cl.passwords().items() if pw in text]

@@ -1,0 +1,99 @@
+"""Test set-up: a private Airflow home (SQLite), real PostgreSQL clusters A/B/C on loopback.
+
+Airflow reads its configuration at import time, so the environment is set here, before any test
+module imports it. Connections reach Airflow as AIRFLOW_CONN_* variables, as in production.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+for sub in ("plugins", "include/scripts", "dags"):
+    if str(ROOT / sub) not in sys.path:
+        sys.path.insert(0, str(ROOT / sub))
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="pgshift-airflow-"))
+os.environ.update({
+    "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+    "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+    "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(_AIRFLOW_HOME / "logs"),
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    "XDG_RUNTIME_DIR": os.environ.get("XDG_RUNTIME_DIR", str(_AIRFLOW_HOME)),
+})
+
+from pgcluster import LocalClusters, server_user  # noqa: E402
+
+# Tests use their own ports and state directory, so they never touch a `make demo` cluster.
+TEST_BASE_PORT = int(os.environ.get("PGSHIFT_TEST_BASE_PORT", "54100"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def airflow_db() -> Path:
+    """``airflow db migrate`` once per session (~5 s)."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
+                   env=os.environ.copy())
+    yield _AIRFLOW_HOME
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+def _state_dir(name: str) -> Path:
+    # Not pytest's tmp_path: it is 0700, and the servers run as an unprivileged user.
+    path = Path(tempfile.gettempdir()) / f"pgshift-test-{os.getpid()}-{name}"
+    path.mkdir(mode=0o755, exist_ok=True)
+    os.chmod(path, 0o755)
+    return path
+
+
+def _reap_stale_state_dirs() -> None:
+    """Servers left by a test session that died (its pid is gone) would hold our ports."""
+    for path in Path(tempfile.gettempdir()).glob("pgshift-test-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not Path(f"/proc/{pid}").exists():
+            LocalClusters(path, 1).destroy_servers_only()
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def clusters() -> LocalClusters:
+    """A (primary, sample data) and C running; B's data directory empty; connections exported."""
+    _reap_stale_state_dirs()
+    cl = LocalClusters(_state_dir("chain"), TEST_BASE_PORT)
+    try:
+        cl.start()
+        from sample_data import load_sample
+
+        load_sample(cl, scale=1, orders=2000)
+    except BaseException:
+        cl.destroy()
+        raise
+    os.environ.update(cl.airflow_connections())
+    yield cl
+    cl.destroy()
+
+
+def os_user() -> str:
+    return server_user()
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
+    """Poll ``predicate`` until it returns a truthy value; fail the test with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
