@@ -18,11 +18,15 @@ NAMES = {"publication": "pgshift_pub", "physical_slot": "pgshift_b_physical", "s
 
 
 def sql(cl: LocalClusters, node, query: str, params: Any = None, db: str = DATABASE) -> list[tuple]:
-    with psycopg2.connect(cl.uri(node, db=db)) as conn:
+    # Not `with connect()`: since psycopg2 2.9 that opens a transaction block even in autocommit.
+    conn = psycopg2.connect(cl.uri(node, db=db))
+    try:
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute(query, params)
             return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
 
 
 def reset_chain(cl: LocalClusters) -> None:

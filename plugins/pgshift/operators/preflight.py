@@ -214,8 +214,8 @@ class ChainPreflightOperator(BaseOperator):
                             f"{(version.stderr or version.stdout).strip()}")
             return {"running": False}
         text = version.stdout.strip()
-        numbers = _version_tuple(text.split(")")[-1] if ")" in text else text)
-        major = numbers[0] if numbers else 0
+        found = re.search(r"\(PostgreSQL\)\s+(\d+)", text) or re.search(r"(\d+)", text)
+        major = int(found.group(1)) if found else 0
         if major < MIN_MAJOR:
             problems.append(f"B's binaries are {text} ({self.bin_dir}): PostgreSQL {major} cannot do logical "
                             f"decoding on a standby; B needs PostgreSQL {MIN_MAJOR} or newer")

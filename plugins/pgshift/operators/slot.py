@@ -91,9 +91,10 @@ class LogicalSlotOperator(BaseOperator):
         started = time.monotonic()
         worker.start()
         nudges = 0
-        while worker.is_alive() and time.monotonic() - started < float(self.timeout_seconds):
-            worker.join(self.nudge_interval)
-            if worker.is_alive():
+        deadline = started + float(self.timeout_seconds)
+        while worker.is_alive() and time.monotonic() < deadline:
+            worker.join(max(0.0, min(float(self.nudge_interval), deadline - time.monotonic())))
+            if worker.is_alive() and time.monotonic() < deadline:
                 a.execute("log_standby_snapshot")
                 nudges += 1
         if worker.is_alive():

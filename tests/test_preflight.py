@@ -1,0 +1,142 @@
+"""Preflight refuses, before any change, naming each problem; one report lists all of them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+from chain_helpers import NAMES, chain_conf, reset_chain, run_dag, sql, task_states
+from conftest import _state_dir
+from pgcluster import LocalClusters, server_user
+from pgshift.operators.preflight import ChainPreflightOperator
+
+PG15_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def preflight(cl: LocalClusters, **overrides) -> ChainPreflightOperator:
+    args = {
+        "task_id": "preflight", "mode": "native", "conn_a": "pgshift_a", "conn_a_replication": "pgshift_a_replication",
+        "conn_b": "pgshift_b", "conn_b_source": "pgshift_b_replication", "conn_c": "pgshift_c",
+        "ssh_conn_id": "", "aws_conn_id": "aws_default", "os_user": server_user(), "bin_dir": str(cl.bin_dir),
+        "data_dir": str(cl.b.data_dir), "publication": NAMES["publication"],
+        "physical_slot": NAMES["physical_slot"], "slot": NAMES["slot"], "subscription": NAMES["subscription"],
+    }
+    args.update(overrides)
+    return ChainPreflightOperator(**args)
+
+
+def refusal(op: ChainPreflightOperator) -> str:
+    with pytest.raises(AirflowFailException) as err:
+        op.execute({})
+    return str(err.value)
+
+
+def state_of(cl: LocalClusters) -> tuple:
+    return (sql(cl, cl.a, "SELECT slot_name FROM pg_replication_slots"),
+            sql(cl, cl.a, "SELECT pubname FROM pg_publication"),
+            sorted(os.listdir(cl.b.data_dir)),
+            sql(cl, cl.c, "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"))
+
+
+@pytest.fixture(scope="module")
+def fresh(clusters):
+    reset_chain(clusters)
+    return clusters
+
+
+@pytest.fixture(scope="module")
+def replica_level_a(clusters):
+    """A second A with wal_level=replica (and a table without a primary key)."""
+    cl = LocalClusters(_state_dir("replica"), clusters.base_port + 50)
+    cl.start(a_conf={"wal_level": "replica"})
+    sql(cl, cl.a, "CREATE TABLE IF NOT EXISTS events (at timestamptz, what text)")
+    env = {"AIRFLOW_CONN_REPLICA_A": cl.uri(cl.a), "AIRFLOW_CONN_REPLICA_A_REPLICATION": cl.uri(cl.a, "replicator"),
+           "AIRFLOW_CONN_REPLICA_B": cl.uri(cl.b), "AIRFLOW_CONN_REPLICA_B_REPLICATION": cl.uri(cl.b, "replicator"),
+           "AIRFLOW_CONN_REPLICA_C": cl.uri(cl.c)}
+    os.environ.update(env)
+    yield cl
+    for key in env:
+        os.environ.pop(key, None)
+    cl.destroy()
+
+
+def replica_args(cl: LocalClusters) -> dict:
+    return {"conn_a": "replica_a", "conn_a_replication": "replica_a_replication", "conn_b": "replica_b",
+            "conn_b_source": "replica_b_replication", "conn_c": "replica_c", "data_dir": str(cl.b.data_dir)}
+
+
+def test_fresh_chain_passes_and_reports_facts(fresh):
+    facts = preflight(fresh).execute({})
+    assert facts["a"]["wal_level"] == "logical"
+    assert "public.orders" in facts["a"]["tables"]
+    assert facts["b"]["running"] is False and facts["b"]["major"] >= 16
+
+
+def test_slot_name_injection_is_refused_before_any_change(fresh):
+    before = state_of(fresh)
+    message = refusal(preflight(fresh, slot="x'; drop table t; --"))
+    assert "slot_name \"x'; drop table t; --\" is not a valid replication slot name" in message
+    assert "nothing was changed" in message
+    assert state_of(fresh) == before
+
+
+@pytest.mark.skipif(not (PG15_BIN / "postgres").exists(), reason="Debian's PostgreSQL 15 is not installed")
+def test_postgresql_15_on_b_is_refused(fresh):
+    message = refusal(preflight(fresh, bin_dir=str(PG15_BIN)))
+    assert "PostgreSQL 15 cannot do logical decoding on a standby" in message
+    assert "needs PostgreSQL 16 or newer" in message
+
+
+def test_wal_level_replica_on_a_is_refused(replica_level_a):
+    message = refusal(preflight(replica_level_a, **replica_args(replica_level_a), tables=["public.pgbench_accounts"]))
+    assert "A runs with wal_level=replica" in message
+    assert "requires wal_level=logical on the primary too" in message
+
+
+def test_table_without_primary_key_is_refused(fresh):
+    sql(fresh, fresh.a, "CREATE SCHEMA nopk; CREATE TABLE nopk.audit (at timestamptz, what text)")
+    try:
+        message = refusal(preflight(fresh, schemas=["nopk"]))
+    finally:
+        sql(fresh, fresh.a, "DROP SCHEMA nopk CASCADE")
+    assert "table nopk.audit has no primary key or replica identity" in message
+    assert "REPLICA IDENTITY FULL" in message
+
+
+def test_one_report_lists_every_problem(replica_level_a):
+    overrides = {**replica_args(replica_level_a), "tables": ["public.events", "public.missing"],
+                 "cdc_lag_max_bytes": None}
+    overrides.pop("cdc_lag_max_bytes")
+    if (PG15_BIN / "postgres").exists():
+        overrides["bin_dir"] = str(PG15_BIN)
+    message = refusal(preflight(replica_level_a, **overrides, thresholds={"wal_lag_max_seconds": -5}))
+    assert "wal_lag_max_seconds must be" in message  # parameters are checked first...
+    message = refusal(preflight(replica_level_a, **overrides))  # ...then every server-side problem at once
+    assert "A runs with wal_level=replica" in message
+    assert "table public.missing does not exist on A" in message
+    assert "table public.events has no primary key" in message
+    if (PG15_BIN / "postgres").exists():
+        assert "PostgreSQL 15 cannot do logical decoding" in message
+    assert message.count("\n  - ") >= 3
+
+
+def test_tables_already_on_c_are_refused_unless_allowed(fresh):
+    sql(fresh, fresh.c, "CREATE TABLE public.orders (id bigint)")
+    try:
+        message = refusal(preflight(fresh))
+        assert "C already holds 1 of the tables in scope (public.orders)" in message
+        preflight(fresh, allow_existing_tables_on_c=True).execute({})
+    finally:
+        sql(fresh, fresh.c, "DROP TABLE public.orders")
+
+
+def test_dag_stops_at_preflight_and_changes_nothing(fresh):
+    before = state_of(fresh)
+    dag_run = run_dag(chain_conf(fresh, slot_name="x'; drop table t; --"))
+    states = task_states(dag_run)
+    assert str(dag_run.state) == "failed"
+    assert states["preflight"] == "failed"
+    assert states["basebackup_b"] == "upstream_failed"
+    assert state_of(fresh) == before
