@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
-import shutil
 from typing import Any
 
 import psycopg2
@@ -131,7 +131,7 @@ class CaptureFds:
         os.dup2(self._file.fileno(), 2)
         # pytest swaps sys.stdout for its own capture object, which structlog writes to.
         self._streams = (sys.stdout, sys.stderr)
-        sys.stdout = sys.stderr = open(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+        sys.stdout = sys.stderr = open(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,6 +10,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from chain_helpers import NAMES, chain_conf, reset_chain, run_dag, sql, task_states
 from conftest import _state_dir
 from pgcluster import LocalClusters, server_user
+
 from pgshift.operators.preflight import ChainPreflightOperator
 
 PG15_BIN = Path("/usr/lib/postgresql/15/bin")

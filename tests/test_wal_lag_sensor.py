@@ -8,6 +8,7 @@ import pytest
 from chain_helpers import NAMES, reset_chain, sql
 from conftest import wait_for
 from pgcluster import server_user
+
 from pgshift.checks.wal_lag import check_wal_lag, evaluate_wal_lag
 from pgshift.operators.basebackup import BasebackupOperator
 from pgshift.sensors.replication import WalLagSensor

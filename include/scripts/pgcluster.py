@@ -364,7 +364,7 @@ class LocalClusters:
         return pid
 
     def ssh_connection(self) -> dict:
-        host_key = (self.ssh_dir / "host_ed25519.pub").read_text().split()[1]
+        host_key = " ".join((self.ssh_dir / "host_ed25519.pub").read_text().split()[:2])  # "ssh-ed25519 AAAA..."
         return {
             "conn_type": "ssh", "host": "127.0.0.1", "port": self.ssh_port, "login": server_user(),
             "extra": {"key_file": str(self.ssh_dir / "id_ed25519"), "host_key": host_key,

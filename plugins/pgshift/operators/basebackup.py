@@ -123,12 +123,28 @@ class BasebackupOperator(SSHRemoteJobOperator):
             self._run_locally(env)
             return self._after_start()
         exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
-        self.command = exports + SCRIPT.read_text()
+        # A subshell: the provider's wrapper appends `>> log 2>&1` to the command's last line only,
+        # and an `exit` in the script must not skip the wrapper's exit-code file.
+        self.command = "(\n" + exports + SCRIPT.read_text() + "\n)"
         return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        if event and event.get("done") and event.get("log_file"):
+            self._log_remote_output(event["log_file"])
         super().execute_complete(context, event)  # re-defers while running; raises on failure
         return self._after_start()
+
+    def _log_remote_output(self, log_file: str) -> None:
+        """The job's whole output, once, in the worker's task log: while it runs, the provider's trigger
+        logs progress from the triggerer, and only the final chunk reaches the worker otherwise."""
+        try:
+            result = HostB(self.ssh_conn_id).run(["tail", "-c", "200000", log_file], timeout=60)
+        except Exception as exc:  # noqa: BLE001 - the job's exit code still decides the outcome
+            self.log.warning("Could not read B's job output %s: %s", log_file, exc)
+            return
+        for line in result.stdout.splitlines():
+            if line.strip():
+                self.log.info("[B] %s", line.rstrip())
 
     def _run_locally(self, env: dict[str, str]) -> None:
         argv = [*local_prefix(self.os_user), "env", *[f"{k}={v}" for k, v in env.items()], "bash", str(SCRIPT)]

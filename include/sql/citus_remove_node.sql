@@ -1,0 +1,1 @@
+SELECT citus_remove_node(%(host)s, %(port)s)

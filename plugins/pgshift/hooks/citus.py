@@ -1,0 +1,158 @@
+"""A Citus coordinator (or any Citus node) through PgShiftHook: named SQL from include/sql/citus_*.sql."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+
+from pgshift.hooks.postgres import PgShiftHook
+from pgshift.sql import qualified
+
+# libpq settings an Airflow connection may carry in its extras (TLS above all).
+LIBPQ_EXTRAS = ("sslmode", "sslcert", "sslkey", "sslrootcert", "sslcrl", "sslpassword", "target_session_attrs",
+                "gssencmode", "channel_binding", "keepalives", "keepalives_idle")
+ALREADY_RUNNING = re.compile(r"A rebalance is already running as job (\d+)")
+NO_MOVES = "No moves available for rebalancing"
+
+
+def pg_message(exc: BaseException) -> str:
+    """The server's own message (with DETAIL/HINT), without psycopg2's CONTEXT and LINE noise."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag else None
+    if not primary:
+        return str(exc).strip()
+    parts = [primary]
+    if diag.message_detail:
+        parts.append(f"DETAIL: {diag.message_detail}")
+    if diag.message_hint:
+        parts.append(f"HINT: {diag.message_hint}")
+    return " ".join(parts)
+
+
+class CitusHook(PgShiftHook):
+    """Citus calls for citus_scale_out. ``host``/``port`` reach another node of the cluster with the
+    connection's credentials and database (as Citus itself does); every statement is bounded by
+    ``statement_timeout`` seconds when given."""
+
+    def __init__(self, conn_id: str, *, host: str | None = None, port: int | None = None,
+                 connect_timeout: int = 10, statement_timeout: float | None = None, **kwargs: Any) -> None:
+        super().__init__(conn_id, connect_timeout=connect_timeout, **kwargs)
+        self.host, self.port, self.statement_timeout = host, port, statement_timeout
+
+    def get_conn(self) -> Any:
+        conn = self.connection
+        extra = conn.extra_dejson
+        params: dict[str, Any] = {
+            "host": self.host or conn.host, "port": self.port or conn.port or 5432, "user": conn.login,
+            "password": conn.password or None, "dbname": self.database or conn.schema or "postgres",
+            "connect_timeout": int(self.connect_timeout), "application_name": "pgshift citus_scale_out",
+            **{k: extra[k] for k in LIBPQ_EXTRAS if k in extra},
+        }
+        if self.statement_timeout:
+            params["options"] = f"-c statement_timeout={int(float(self.statement_timeout) * 1000)}"
+        return psycopg2.connect(**{k: v for k, v in params.items() if v is not None})
+
+    @property
+    def where(self) -> str:
+        """``host:port`` of the node this hook reaches (no user, no password)."""
+        conn = self.connection
+        return f"{self.host or conn.host}:{self.port or conn.port or 5432}"
+
+    def take_notices(self) -> list[str]:
+        """NOTICE/WARNING lines the server sent since the last call, oldest first."""
+        notices = [n.strip() for n in self.live.notices]
+        self.live.notices.clear()
+        return notices
+
+    # -- facts
+    def node_facts(self) -> dict[str, Any]:
+        facts = dict(self.fetch_one("citus_node_facts"))
+        if facts["citus_extversion"]:
+            facts.update(self.fetch_one("citus_cluster_facts"))
+        return facts
+
+    def metadata_node(self, host: str, port: int) -> dict[str, Any] | None:
+        return self.fetch_one("citus_metadata_node", {"host": host, "port": port})
+
+    def metadata_nodes(self) -> list[dict[str, Any]]:
+        return self.fetch("citus_metadata_nodes")
+
+    def active_workers(self) -> list[str]:
+        return [f"{r['node_name']}:{r['node_port']}" for r in self.fetch("citus_active_workers")]
+
+    def strategies(self) -> dict[str, bool]:
+        """Rebalance strategy name -> is the default."""
+        return {r["name"]: r["default_strategy"] for r in self.fetch("citus_rebalance_strategies")}
+
+    # -- changes
+    def add_node(self, host: str, port: int) -> int:
+        return self.scalar("citus_add_node", {"host": host, "port": port})
+
+    def remove_node(self, host: str, port: int) -> None:
+        self.execute("citus_remove_node", {"host": host, "port": port})
+
+    def set_executors_per_node(self, executors: int) -> None:
+        """ALTER SYSTEM + pg_reload_conf(): takes effect without a restart (the GUC is sighup)."""
+        self.execute("citus_set_executors_per_node", {"executors": int(executors)})
+        self.execute("reload_conf")
+
+    def rebalance_start(self, strategy: str | None, drain_only: bool,
+                        shard_transfer_mode: str) -> tuple[int | None, bool, list[str]]:
+        """``(job_id, attached, notices)``: a new job, None when there is nothing to move, or the job
+        already running (Citus refuses a second one with XX000 "A rebalance is already running as job N")."""
+        self.take_notices()
+        try:
+            job_id = self.scalar("citus_rebalance_start", {"strategy": strategy, "drain_only": bool(drain_only),
+                                                           "shard_transfer_mode": shard_transfer_mode})
+        except psycopg2.Error as exc:
+            match = ALREADY_RUNNING.search(getattr(exc.diag, "message_primary", None) or str(exc))
+            if match:
+                return int(match.group(1)), True, self.take_notices()
+            raise
+        return job_id, False, self.take_notices()
+
+    # -- reading
+    def plan(self, strategy: str | None, drain_only: bool) -> list[dict[str, Any]]:
+        return self.fetch("citus_rebalance_plan", {"strategy": strategy, "drain_only": bool(drain_only)})
+
+    def plan_with_nodes(self, nodes: list[tuple[str, int]], strategy: str | None,
+                        drain_only: bool) -> tuple[list[dict[str, Any]], list[str]]:
+        """The plan as it would be once ``nodes`` are members: the missing ones are added with
+        citus_add_node in a transaction that is rolled back after the plan is read. Returns the plan
+        and the nodes it had to add (for the log)."""
+        conn = self.live
+        conn.autocommit = False
+        try:
+            added = []
+            for host, port in nodes:
+                if self.metadata_node(host, port) is None:
+                    self.add_node(host, port)
+                    added.append(f"{host}:{port}")
+            return self.plan(strategy, drain_only), added
+        finally:
+            conn.rollback()
+            conn.autocommit = True
+
+    def setting_or_none(self, name: str) -> str | None:
+        """A setting's value, None when the server does not know it (no error)."""
+        return self.scalar("citus_setting", {"name": name})
+
+    def job_status(self, job_id: int | None = None) -> dict[str, Any] | None:
+        """citus_rebalance_status() (the latest rebalance job), or citus_job_status(job_id) when the
+        latest is another job than ``job_id``."""
+        row = self.fetch_one("citus_rebalance_status")
+        if job_id is not None and (row is None or row["job_id"] != int(job_id)):
+            row = self.fetch_one("citus_job_status", {"job_id": int(job_id)})
+        return row
+
+    def placements_per_node(self) -> list[dict[str, Any]]:
+        return self.fetch("citus_placements_per_node")
+
+    def distributed_tables(self) -> list[tuple[str, str]]:
+        return [(r["schema_name"], r["table_name"]) for r in self.fetch("citus_distributed_tables")]
+
+    def row_count(self, schema: str, table: str) -> int:
+        return int(self.scalar("citus_count_rows", table=qualified(schema, table)))
