@@ -160,3 +160,14 @@ def airflow_db_text() -> str:
 
 def secrets_in(text: str, cl: LocalClusters) -> list[str]:
     return [role for role, pw in cl.passwords().items() if pw in text]
+
+
+def make_standby(cl: LocalClusters) -> None:
+    """B as a streaming standby of A, through the basebackup operator (local path)."""
+    from pgcluster import server_user
+
+    from pgshift.operators.basebackup import BasebackupOperator
+
+    BasebackupOperator(task_id="basebackup_b", conn_a="pgshift_a", conn_a_replication="pgshift_a_replication",
+                       conn_b="pgshift_b", physical_slot=NAMES["physical_slot"], data_dir=str(cl.b.data_dir),
+                       bin_dir=str(cl.bin_dir), port=cl.b.port, os_user=server_user()).execute({})

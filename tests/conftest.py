@@ -6,6 +6,7 @@ module imports it. Connections reach Airflow as AIRFLOW_CONN_* variables, as in 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -35,8 +36,25 @@ os.environ.update({
 
 from pgcluster import LocalClusters, server_user  # noqa: E402
 
-# Tests use their own ports and state directory, so they never touch a `make demo` cluster.
-TEST_BASE_PORT = int(os.environ.get("PGSHIFT_TEST_BASE_PORT", "54100"))
+# Tests use their own ports and state directory, so they never touch a `make demo` cluster, and
+# two test sessions on one machine take different blocks of ports.
+FIRST_TEST_PORT = int(os.environ.get("PGSHIFT_TEST_BASE_PORT", "54100"))
+
+
+def free_port_block(first: int = FIRST_TEST_PORT, size: int = 10, tries: int = 40) -> int:
+    """The first port of ``size`` consecutive free ports on 127.0.0.1 (A, B, C, sshd and spares)."""
+    import socket
+
+    for base in range(first, first + size * tries, size):
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in range(base, base + size):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return base
+    raise RuntimeError(f"no {size} free consecutive ports from {first}")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -69,7 +87,7 @@ def _reap_stale_state_dirs() -> None:
 def clusters() -> LocalClusters:
     """A (primary, sample data) and C running; B's data directory empty; connections exported."""
     _reap_stale_state_dirs()
-    cl = LocalClusters(_state_dir("chain"), TEST_BASE_PORT)
+    cl = LocalClusters(_state_dir("chain"), free_port_block())
     try:
         cl.start()
         from sample_data import load_sample

@@ -5,23 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from chain_helpers import NAMES, reset_chain, sql
+from chain_helpers import NAMES, make_standby, reset_chain, sql
 from conftest import wait_for
-from pgcluster import server_user
 
 from pgshift.checks.wal_lag import check_wal_lag, evaluate_wal_lag
-from pgshift.operators.basebackup import BasebackupOperator
 from pgshift.sensors.replication import WalLagSensor
 from pgshift.triggers.poll import PgShiftPollTrigger
 
 KWARGS = {"conn_a": "pgshift_a", "conn_b": "pgshift_b", "physical_slot": NAMES["physical_slot"],
           "max_bytes": 16 * 2**20, "max_seconds": 30.0}
-
-
-def make_standby(cl) -> None:
-    BasebackupOperator(task_id="basebackup_b", conn_a="pgshift_a", conn_a_replication="pgshift_a_replication",
-                       conn_b="pgshift_b", physical_slot=NAMES["physical_slot"], data_dir=str(cl.b.data_dir),
-                       bin_dir=str(cl.bin_dir), port=cl.b.port, os_user=server_user()).execute({})
 
 
 @pytest.fixture(scope="module")
