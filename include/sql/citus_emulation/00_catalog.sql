@@ -2,7 +2,7 @@
 --
 -- NOT Citus. A SQL stand-in for the contract recorded from Citus 13.2.2 in
 -- ../shared/citus-transcripts, installed as extension "citus" (13.2-1) into a plain PostgreSQL
--- server by the tests (tests/citus/emulation.py), because real Citus cannot be installed here.
+-- server by the tests (tests/citus/citus_servers.py), because real Citus cannot be installed here.
 -- Shards are real tables on other PostgreSQL servers; the coordinator reaches them through
 -- postgres_fdw (reads, writes) and dblink (DDL, sizes). Names follow Citus; the emulation's own
 -- objects live in schema citus_emulation, which the installer creates with dblink and postgres_fdw.

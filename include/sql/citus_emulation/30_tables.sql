@@ -213,19 +213,21 @@ DECLARE
     v_node record;
     v_rows jsonb;
 BEGIN
+    -- Every active worker is asked, holding shards or not (Citus warns about each one it cannot reach).
     FOR v_node IN
         SELECT n.nodename, n.nodeport, n.groupid,
                string_agg(format('(%s::bigint, %L::name, %L::name)', p.shardid, citus_emulation.shard_schema(p.shardid),
-                                 citus_emulation.shard_relname(p.shardid)), ', ') AS shards
-        FROM pg_catalog.pg_dist_node n JOIN pg_catalog.pg_dist_placement p ON p.groupid = n.groupid
-        WHERE n.noderole = 'primary'
+                                 citus_emulation.shard_relname(p.shardid)), ', ')
+                   FILTER (WHERE p.shardid IS NOT NULL) AS shards
+        FROM pg_catalog.pg_dist_node n LEFT JOIN pg_catalog.pg_dist_placement p ON p.groupid = n.groupid
+        WHERE n.noderole = 'primary' AND n.isactive AND (n.groupid <> 0 OR p.shardid IS NOT NULL)
         GROUP BY n.nodename, n.nodeport, n.groupid
     LOOP
         BEGIN
             v_rows := citus_emulation.remote_json(v_node.nodename, v_node.nodeport, format(
                 'SELECT s.shardid, coalesce(pg_total_relation_size(c.oid), 0) AS size FROM (VALUES %s) s(shardid, nsp, rel) '
                 'LEFT JOIN pg_namespace n ON n.nspname = s.nsp LEFT JOIN pg_class c ON c.relname = s.rel '
-                'AND c.relnamespace = n.oid', v_node.shards));
+                'AND c.relnamespace = n.oid', coalesce(v_node.shards, '(NULL::bigint, NULL::name, NULL::name)')));
             RETURN QUERY SELECT (e ->> 'shardid')::bigint, v_node.groupid, (e ->> 'size')::bigint
                          FROM jsonb_array_elements(v_rows) e;
         EXCEPTION WHEN connection_failure THEN

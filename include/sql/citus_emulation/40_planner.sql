@@ -231,10 +231,16 @@ CREATE FUNCTION pg_catalog.get_rebalance_table_shards_plan(
     rebalance_strategy name DEFAULT NULL, improvement_threshold real DEFAULT NULL)
 RETURNS TABLE (table_name regclass, shardid bigint, shard_size bigint, sourcename text, sourceport integer,
                targetname text, targetport integer)
-LANGUAGE sql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    -- Planned first (not inside the join): its errors must be raised even when there is no shard.
+    v_moves jsonb := (SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.move_no), '[]')
+                      FROM citus_emulation.plan_moves(relation, threshold, max_shard_moves, excluded_shard_list,
+                                                      drain_only, rebalance_strategy, improvement_threshold) p);
+BEGIN
+    RETURN QUERY
     SELECT s2.logicalrelid, s2.shardid, pl.shardlength, src.nodename, src.nodeport, tgt.nodename, tgt.nodeport
-    FROM citus_emulation.plan_moves(relation, threshold, max_shard_moves, excluded_shard_list, drain_only,
-                                    rebalance_strategy, improvement_threshold) m
+    FROM jsonb_to_recordset(v_moves) AS m(move_no integer, shardid bigint, source_nodeid integer, target_nodeid integer)
          JOIN pg_catalog.pg_dist_shard s1 ON s1.shardid = m.shardid
          JOIN pg_catalog.pg_dist_partition p1 ON p1.logicalrelid = s1.logicalrelid
          JOIN pg_catalog.pg_dist_partition p2 ON p2.colocationid = p1.colocationid
@@ -242,5 +248,6 @@ LANGUAGE sql VOLATILE AS $$
          JOIN pg_catalog.pg_dist_placement pl ON pl.shardid = s2.shardid
          JOIN pg_catalog.pg_dist_node src ON src.nodeid = m.source_nodeid
          JOIN pg_catalog.pg_dist_node tgt ON tgt.nodeid = m.target_nodeid
-    ORDER BY m.move_no, p2.logicalrelid::oid
+    ORDER BY m.move_no, p2.logicalrelid::oid;
+END
 $$;

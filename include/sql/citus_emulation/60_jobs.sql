@@ -187,7 +187,15 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_name text := 'citus_emulation_job_' || p_job || '_' || pg_backend_pid() || '_'
                    || (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+    v_old text;
 BEGIN
+    -- Executors launched earlier from this session that are done: close their connections.
+    FOR v_old IN SELECT c FROM unnest(citus_emulation.dblink_get_connections()) c
+                 WHERE c LIKE 'citus\_emulation\_job\_%' LOOP
+        IF citus_emulation.dblink_is_busy(v_old) = 0 THEN
+            PERFORM citus_emulation.dblink_disconnect(v_old);
+        END IF;
+    END LOOP;
     -- Notices to a client that has gone would end the runner; it reports through the tables.
     PERFORM citus_emulation.dblink_connect(v_name, citus_emulation.loopback_conninfo()
         || ' options=''-c client_min_messages=error -c statement_timeout=0 -c idle_in_transaction_session_timeout=0''');

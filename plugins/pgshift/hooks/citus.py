@@ -119,19 +119,22 @@ class CitusHook(PgShiftHook):
         return self.fetch("citus_rebalance_plan", {"strategy": strategy, "drain_only": bool(drain_only)})
 
     def plan_with_nodes(self, nodes: list[tuple[str, int]], strategy: str | None,
-                        drain_only: bool) -> tuple[list[dict[str, Any]], list[str]]:
+                        drain_only: bool) -> tuple[list[dict[str, Any]], list[str], str | None]:
         """The plan as it would be once ``nodes`` are members: the missing ones are added with
-        citus_add_node in a transaction that is rolled back after the plan is read. Returns the plan
-        and the nodes it had to add (for the log)."""
+        citus_add_node in a transaction that is rolled back after the plan is read. Returns the plan,
+        the nodes it added for it, and why it could not add them (then the plan covers the members)."""
         conn = self.live
         conn.autocommit = False
+        added: list[str] = []
         try:
-            added = []
             for host, port in nodes:
                 if self.metadata_node(host, port) is None:
                     self.add_node(host, port)
                     added.append(f"{host}:{port}")
-            return self.plan(strategy, drain_only), added
+            return self.plan(strategy, drain_only), added, None
+        except psycopg2.Error as exc:
+            conn.rollback()
+            return self.plan(strategy, drain_only), [], pg_message(exc)
         finally:
             conn.rollback()
             conn.autocommit = True

@@ -141,7 +141,9 @@ class CitusPreflightOperator(CitusBaseOperator):
         if coordinator.get("is_coordinator"):
             with self.coordinator() as hook:
                 row = hook.metadata_node(worker.host, worker.port)
-            if row:
+            if row and row["groupid"] == 0:
+                problems.append("is the coordinator itself, not a worker")
+            elif row:
                 result.update(member=True, nodeid=row["nodeid"])
                 if not row["isactive"]:
                     problems.append(f"is in the cluster as node {row['nodeid']} but inactive: activate it "
@@ -171,9 +173,11 @@ class CitusPreflightOperator(CitusBaseOperator):
             if release and coordinator_release and release.group() != coordinator_release.group():
                 problems.append(f"runs {release.group()}, the coordinator {coordinator_release.group()}: "
                                 "install the same Citus release on every node")
-            if not result["member"] and (facts.get("metadata_nodes") or facts.get("distributed_tables")):
-                problems.append(f"already holds Citus metadata ({facts['metadata_nodes']} nodes, "
-                                f"{facts['distributed_tables']} distributed tables): it belongs to another cluster")
+            if not result["member"] and facts.get("metadata_nodes"):
+                # A node once removed from this cluster keeps its copy; citus_add_node replaces it.
+                self.log.warning("%s already holds Citus metadata (%s nodes, %s distributed tables): "
+                                 "citus_add_node will replace it; make sure it is no node of another cluster",
+                                 worker, facts["metadata_nodes"], facts["distributed_tables"])
         if problems:
             by_node[label] = problems
         return result
@@ -253,11 +257,14 @@ class CitusRebalancePlanOperator(CitusBaseOperator):
         workers = _workers(self.new_workers)
         with self.coordinator() as hook:
             if self.dry_run:
-                rows, added = hook.plan_with_nodes([(w.host, w.port) for w in workers], self.rebalance_strategy,
-                                                   bool(self.drain_only))
+                rows, added, refused = hook.plan_with_nodes([(w.host, w.port) for w in workers],
+                                                            self.rebalance_strategy, bool(self.drain_only))
                 if added:
                     self.log.info("dry_run: planned as if %s were added (citus_add_node in a transaction that was "
                                   "rolled back)", ", ".join(added))
+                if refused:
+                    self.log.warning("dry_run: could not add the new nodes in a rolled-back transaction (%s); the "
+                                     "plan covers the current members only", refused)
             else:
                 rows = hook.plan(self.rebalance_strategy, bool(self.drain_only))
         moves = [{"table": r["table_name"], "shardid": r["shardid"], "shard_size": r["shard_size"],

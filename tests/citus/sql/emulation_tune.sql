@@ -1,0 +1,1 @@
+UPDATE citus_emulation.settings SET value = %(value)s WHERE name = %(name)s
