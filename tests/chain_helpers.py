@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
-from conftest import wait_for
 from pgcluster import DATABASE, LocalClusters
+from testing_support import wait_for
 
 NAMES = {"publication": "pgshift_pub", "physical_slot": "pgshift_b_physical", "slot": "pgshift_c_logical",
          "subscription": "pgshift_sub"}

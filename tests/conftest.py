@@ -6,13 +6,11 @@ module imports it. Connections reach Airflow as AIRFLOW_CONN_* variables, as in 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -34,27 +32,8 @@ os.environ.update({
     "XDG_RUNTIME_DIR": os.environ.get("XDG_RUNTIME_DIR", str(_AIRFLOW_HOME)),
 })
 
-from pgcluster import LocalClusters, server_user  # noqa: E402
-
-# Tests use their own ports and state directory, so they never touch a `make demo` cluster, and
-# two test sessions on one machine take different blocks of ports.
-FIRST_TEST_PORT = int(os.environ.get("PGSHIFT_TEST_BASE_PORT", "54100"))
-
-
-def free_port_block(first: int = FIRST_TEST_PORT, size: int = 10, tries: int = 40) -> int:
-    """The first port of ``size`` consecutive free ports on 127.0.0.1 (A, B, C, sshd and spares)."""
-    import socket
-
-    for base in range(first, first + size * tries, size):
-        with contextlib.ExitStack() as stack:
-            try:
-                for port in range(base, base + size):
-                    sock = stack.enter_context(socket.socket())
-                    sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return base
-    raise RuntimeError(f"no {size} free consecutive ports from {first}")
+from pgcluster import LocalClusters  # noqa: E402
+from testing_support import free_port_block, state_dir  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -64,14 +43,6 @@ def airflow_db() -> Path:
                    env=os.environ.copy())
     yield _AIRFLOW_HOME
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
-
-
-def _state_dir(name: str) -> Path:
-    # Not pytest's tmp_path: it is 0700, and the servers run as an unprivileged user.
-    path = Path(tempfile.gettempdir()) / f"pgshift-test-{os.getpid()}-{name}"
-    path.mkdir(mode=0o755, exist_ok=True)
-    os.chmod(path, 0o755)
-    return path
 
 
 def _reap_stale_state_dirs() -> None:
@@ -87,7 +58,7 @@ def _reap_stale_state_dirs() -> None:
 def clusters() -> LocalClusters:
     """A (primary, sample data) and C running; B's data directory empty; connections exported."""
     _reap_stale_state_dirs()
-    cl = LocalClusters(_state_dir("chain"), free_port_block())
+    cl = LocalClusters(state_dir("chain"), free_port_block())
     try:
         cl.start()
         from sample_data import load_sample
@@ -101,17 +72,3 @@ def clusters() -> LocalClusters:
     cl.destroy()
 
 
-def os_user() -> str:
-    return server_user()
-
-
-def wait_for(predicate, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
-    """Poll ``predicate`` until it returns a truthy value; fail the test with ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)

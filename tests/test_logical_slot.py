@@ -6,7 +6,7 @@ import psycopg2
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from chain_helpers import make_standby, reset_chain, sql
-from conftest import wait_for
+from testing_support import wait_for
 
 from pgshift.checks.cdc_lag import check_cdc_lag
 from pgshift.operators.slot import LogicalSlotOperator

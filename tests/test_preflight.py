@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from chain_helpers import NAMES, chain_conf, reset_chain, run_dag, sql, task_states
-from conftest import _state_dir, free_port_block
 from pgcluster import LocalClusters, server_user
+from testing_support import free_port_block, state_dir
 
 from pgshift.operators.preflight import ChainPreflightOperator
 
@@ -50,7 +50,7 @@ def fresh(clusters):
 @pytest.fixture(scope="module")
 def replica_level_a(clusters):
     """A second A with wal_level=replica (and a table without a primary key)."""
-    cl = LocalClusters(_state_dir("replica"), free_port_block(clusters.base_port + 10))
+    cl = LocalClusters(state_dir("replica"), free_port_block(clusters.base_port + 10))
     cl.start(a_conf={"wal_level": "replica"})
     sql(cl, cl.a, "CREATE TABLE IF NOT EXISTS events (at timestamptz, what text)")
     env = {"AIRFLOW_CONN_REPLICA_A": cl.uri(cl.a), "AIRFLOW_CONN_REPLICA_A_REPLICATION": cl.uri(cl.a, "replicator"),

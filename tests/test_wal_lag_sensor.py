@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from chain_helpers import NAMES, make_standby, reset_chain, sql
-from conftest import wait_for
+from testing_support import wait_for
 
 from pgshift.checks.wal_lag import check_wal_lag, evaluate_wal_lag
 from pgshift.sensors.replication import WalLagSensor
