@@ -20,7 +20,7 @@ system-deps:
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	@$(VENV)/bin/uv pip install -q --python $(PY) -r requirements-dev.txt
+	@$(VENV)/bin/uv pip install -q --native-tls --python $(PY) -r requirements-dev.txt
 	@touch $(STAMP)
 
 install: system-deps $(STAMP)
