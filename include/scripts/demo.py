@@ -19,7 +19,7 @@ import psycopg2
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from pgcluster import LocalClusters, server_user  # noqa: E402
+from pgcluster import ClusterError, LocalClusters, server_user  # noqa: E402
 from sample_data import WriteLoad, load_sample  # noqa: E402
 
 SCALE = int(os.environ.get("PGSHIFT_DEMO_SCALE", "5"))
@@ -110,4 +110,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except ClusterError as exc:
+        print(f"make demo: {exc}", file=sys.stderr)
+        sys.exit(1)

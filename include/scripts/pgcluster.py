@@ -141,6 +141,13 @@ def pg_version(bin_dir: Path) -> str:
     return out.strip().split()[-1]
 
 
+def port_in_use(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 # --------------------------------------------------------------------------- state
 @dataclass(frozen=True)
 class Node:
@@ -259,6 +266,10 @@ class LocalClusters:
     def start_node(self, node: Node) -> None:
         if self.is_running(node):
             return
+        if port_in_use(node.port):
+            raise ClusterError(f"port {node.port} on 127.0.0.1 (for {node.name.upper()}) is already in use by "
+                               "another program or another pgshift state directory: stop it, or set "
+                               "PGSHIFT_BASE_PORT to another base port")
         self.run([self.tool("pg_ctl"), "-D", str(node.data_dir), "-l", str(node.log_file),
                   "-w", "-t", "60", "start"])
 
