@@ -270,8 +270,10 @@ class LocalClusters:
             raise ClusterError(f"port {node.port} on 127.0.0.1 (for {node.name.upper()}) is already in use by "
                                "another program or another pgshift state directory: stop it, or set "
                                "PGSHIFT_BASE_PORT to another base port")
+        # The port on the command line: the one in postgresql.conf dates from initdb, and the base
+        # port may have changed since (PGSHIFT_BASE_PORT).
         self.run([self.tool("pg_ctl"), "-D", str(node.data_dir), "-l", str(node.log_file),
-                  "-w", "-t", "60", "start"])
+                  "-o", f"-p {node.port}", "-w", "-t", "60", "start"])
 
     def stop_node(self, node: Node, mode: str = "fast") -> None:
         if self.is_running(node):
