@@ -7,13 +7,13 @@ triggerer and checks the result. docs/citus.md describes every param.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, Param, task
+from airflow.sdk import DAG, Param, task
 
 from pgshift.citus_params import BUILTIN_STRATEGIES, TRANSFER_MODES
+from pgshift.dag_defaults import deadline_alert, deadline_enabled, default_args
 from pgshift.operators.citus import (
     CitusAddNodesOperator,
     CitusPreflightOperator,
@@ -67,21 +67,6 @@ PARAMS: dict[str, Param] = {
                                    section="Timeouts"),
 }
 
-DEFAULT_ARGS = {
-    "owner": "pgshift",
-    "retries": 2,
-    "retry_delay": timedelta(seconds=30),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=10),
-    "execution_timeout": timedelta(minutes=30),
-}
-
-
-def deadline_alert() -> DeadlineAlert:
-    return DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=DEADLINE,
-        callback=AsyncCallback("pgshift.notify.deadline_missed", kwargs={"dag_id": DAG_ID, "allowed": str(DEADLINE)}),
-    )
 
 
 def build_dag(*, with_deadline: bool = True) -> DAG:
@@ -98,9 +83,9 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
         catchup=False,
         max_active_runs=1,
         params=PARAMS,
-        default_args=DEFAULT_ARGS,
+        default_args=default_args(),
         render_template_as_native_obj=True,
-        deadline=deadline_alert() if with_deadline else None,
+        deadline=deadline_alert(DAG_ID, DEADLINE) if with_deadline else None,
         tags=["pgshift", "citus"],
     ) as dag:
         preflight = CitusPreflightOperator(
@@ -142,6 +127,4 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
     return dag
 
 
-# PGSHIFT_DEADLINE=off exists only for `airflow dags test`: Airflow 3.3.2's dag.test() crashes at the
-# end of a run of a DAG with a DeadlineAlert. Deployed DAGs always keep it.
-dag = build_dag(with_deadline=os.environ.get("PGSHIFT_DEADLINE", "on") != "off")
+dag = build_dag(with_deadline=deadline_enabled())

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import sys
-from pathlib import Path
 from typing import Any
 
 import psycopg2
 from pgcluster import DATABASE, LocalClusters
-from testing_support import wait_for
+from testing_support import CaptureFds, airflow_db_text, wait_for  # noqa: F401 - re-exported
 
 NAMES = {"publication": "pgshift_pub", "physical_slot": "pgshift_b_physical", "slot": "pgshift_c_logical",
          "subscription": "pgshift_sub"}
@@ -115,47 +112,6 @@ def run_dag(conf: dict):
 
 def task_states(dag_run) -> dict[str, str]:
     return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-
-
-class CaptureFds:
-    """Everything written to fds 1 and 2 (Airflow's task logs under dag.test()) while active."""
-
-    def __enter__(self) -> CaptureFds:
-        import tempfile
-
-        self._file = tempfile.TemporaryFile(mode="w+b")
-        sys.stdout.flush()
-        sys.stderr.flush()
-        self._saved = (os.dup(1), os.dup(2))
-        os.dup2(self._file.fileno(), 1)
-        os.dup2(self._file.fileno(), 2)
-        # pytest swaps sys.stdout for its own capture object, which structlog writes to.
-        self._streams = (sys.stdout, sys.stderr)
-        sys.stdout = sys.stderr = open(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        sys.stdout.flush()
-        sys.stdout.close()
-        sys.stdout, sys.stderr = self._streams
-        os.dup2(self._saved[0], 1)
-        os.dup2(self._saved[1], 2)
-        for fd in self._saved:
-            os.close(fd)
-        self._file.seek(0)
-        self.text = self._file.read().decode(errors="replace")
-        self._file.close()
-
-
-def airflow_db_text() -> str:
-    """XCom values and rendered template fields stored by the runs, as one text."""
-    import sqlite3
-
-    db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
-    with sqlite3.connect(db) as conn:
-        parts = [str(r) for r in conn.execute("SELECT value FROM xcom")]
-        parts += [str(r) for r in conn.execute("SELECT rendered_fields FROM rendered_task_instance_fields")]
-    return "\n".join(parts)
 
 
 def secrets_in(text: str, cl: LocalClusters) -> list[str]:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowException
-from chain_helpers import NAMES, CaptureFds, chain_conf, reset_chain, run_dag, secrets_in, sql, task_states
+from chain_helpers import NAMES, CaptureFds, chain_conf, reset_chain, run_dag, secrets_in, sql
 from pgcluster import server_user
+from testing_support import assert_run_succeeded
 
 from pgshift.checks.wal_lag import check_wal_lag
 from pgshift.operators.basebackup import BasebackupOperator
@@ -38,7 +39,7 @@ def test_whole_dag_with_basebackup_over_real_ssh(clusters):
     os.environ.update(clusters.airflow_connections())
     with CaptureFds() as out:
         dag_run = run_dag(chain_conf(clusters, ssh_conn_id="pgshift_ssh_b", b_os_user=""))
-    assert str(dag_run.state) == "success", (task_states(dag_run), out.text[-3000:])
+    assert_run_succeeded(dag_run, out.text)
     assert streaming(clusters)
     assert "[B] [basebackup] pg_basebackup from 127.0.0.1" in out.text
     assert "[B] [basebackup] B is up" in out.text

@@ -25,10 +25,10 @@ from chain_helpers import (
     run_dag,
     secrets_in,
     sql,
-    task_states,
 )
 from moto import mock_aws
 from moto.dms import models as dms_models
+from testing_support import assert_run_succeeded
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -92,8 +92,7 @@ def test_dms_mode_sends_a_read_only_source_and_the_scope(clusters, moto_dms):
     conf = chain_conf(clusters, mode="dms", tables=["public.orders", "public.pgbench_accounts"], dms_ssl_mode="none")
     with SlotReader(clusters, NAMES["slot"]), CaptureFds() as out:
         dag_run = run_dag(conf)
-    states = task_states(dag_run)
-    assert str(dag_run.state) == "success", (states, out.text[-3000:])
+    states = assert_run_succeeded(dag_run, out.text)
     assert states["create_subscription"] == "skipped"
     assert states["wait_dms_full_load"] == "success"
 

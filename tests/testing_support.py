@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -49,3 +51,55 @@ def wait_for(predicate, timeout: float = 60, interval: float = 0.2, what: str = 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+class CaptureFds:
+    """Everything written to fds 1 and 2 (Airflow's task logs under dag.test()) while active."""
+
+    def __enter__(self) -> CaptureFds:
+        self._file = tempfile.TemporaryFile(mode="w+b")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._saved = (os.dup(1), os.dup(2))
+        os.dup2(self._file.fileno(), 1)
+        os.dup2(self._file.fileno(), 2)
+        # pytest swaps sys.stdout for its own capture object, which structlog writes to.
+        self._streams = (sys.stdout, sys.stderr)
+        sys.stdout = sys.stderr = open(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+        sys.stdout.close()
+        sys.stdout, sys.stderr = self._streams
+        os.dup2(self._saved[0], 1)
+        os.dup2(self._saved[1], 2)
+        for fd in self._saved:
+            os.close(fd)
+        self._file.seek(0)
+        self.text = self._file.read().decode(errors="replace")
+        self._file.close()
+
+
+def airflow_db_text() -> str:
+    """XCom values and rendered template fields stored by the runs, as one text."""
+    db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    with sqlite3.connect(db) as conn:
+        parts = [str(r) for r in conn.execute("SELECT value FROM xcom")]
+        parts += [str(r) for r in conn.execute("SELECT rendered_fields FROM rendered_task_instance_fields")]
+    return "\n".join(parts)
+
+
+def log_excerpt(text: str, lines: int = 40) -> str:
+    """The lines of a captured run log that explain a failure: errors, B's output, preflight reports."""
+    keep = ("rror", "xception", "[B]", "Preflight", "  - ", "failed", "FATAL")
+    return "\n".join([line[:400] for line in text.splitlines() if any(k in line for k in keep)][-lines:])
+
+
+def assert_run_succeeded(dag_run, log_text: str = "") -> dict[str, str]:
+    """The run succeeded; otherwise fail with the task states and the log lines that explain why."""
+    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+    if str(dag_run.state) != "success":
+        failed = {k: v for k, v in states.items() if v == "failed"}
+        pytest.fail(f"DAG run {dag_run.state}; failed tasks: {failed}\n{log_excerpt(log_text)}", pytrace=False)
+    return states

@@ -5,10 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import sys
-import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -16,6 +12,7 @@ from urllib.parse import unquote, urlparse
 import psycopg2
 import psycopg2.extras
 import pytest
+from testing_support import CaptureFds, airflow_db_text, wait_for  # noqa: F401 - re-exported
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 TRANSCRIPTS = Path(os.environ.get("CITUS_TRANSCRIPTS",
@@ -35,16 +32,6 @@ def transcript(name: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 60, interval: float = 0.1, what: str = "condition"):
-    """Poll ``predicate`` until it returns a truthy value; fail the test with ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 class Node:
@@ -197,41 +184,3 @@ def xcom(dag_run, task_id: str, key: str = "return_value") -> Any:
         return None
     value = json.loads(row[0]) if isinstance(row[0], (str, bytes)) else row[0]
     return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
-
-
-def airflow_db_text() -> str:
-    """Every XCom value and rendered template field stored so far, as one text."""
-    db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
-    with sqlite3.connect(db) as conn:
-        parts = [str(r) for r in conn.execute("SELECT value FROM xcom")]
-        parts += [str(r) for r in conn.execute("SELECT rendered_fields FROM rendered_task_instance_fields")]
-    return "\n".join(parts)
-
-
-class CaptureFds:
-    """Everything written to fds 1 and 2 (Airflow's task logs under dag.test()) while active."""
-
-    def __enter__(self) -> CaptureFds:
-        self._file = tempfile.TemporaryFile(mode="w+b")
-        sys.stdout.flush()
-        sys.stderr.flush()
-        self._saved = (os.dup(1), os.dup(2))
-        os.dup2(self._file.fileno(), 1)
-        os.dup2(self._file.fileno(), 2)
-        # pytest swaps sys.stdout for its own capture object, which structlog writes to.
-        self._streams = (sys.stdout, sys.stderr)
-        sys.stdout = sys.stderr = open(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
-        self.text = ""
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        sys.stdout.flush()
-        sys.stdout.close()
-        sys.stdout, sys.stderr = self._streams
-        os.dup2(self._saved[0], 1)
-        os.dup2(self._saved[1], 2)
-        for fd in self._saved:
-            os.close(fd)
-        self._file.seek(0)
-        self.text = self._file.read().decode(errors="replace")
-        self._file.close()

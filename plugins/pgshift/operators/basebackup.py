@@ -7,7 +7,7 @@ import shlex
 import subprocess
 import time
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from airflow.providers.ssh.operators.ssh_remote_job import SSHRemoteJobOperator
@@ -122,13 +122,21 @@ class BasebackupOperator(SSHRemoteJobOperator):
         if not self.ssh_conn_id:
             self._run_locally(env)
             return self._after_start()
+        self._use_job_dir_beside_data()
         exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
         # A subshell: the provider's wrapper appends `>> log 2>&1` to the command's last line only,
         # and an `exit` in the script must not skip the wrapper's exit-code file.
         self.command = "(\n" + exports + SCRIPT.read_text() + "\n)"
         return super().execute(context)
 
+    def _use_job_dir_beside_data(self) -> None:
+        """The provider's default /tmp/airflow-ssh-jobs is shared by every SSH user of host B (and owned by
+        the first); the data directory's parent is B's user's own."""
+        if not self.remote_base_dir:
+            self.remote_base_dir = str(PurePosixPath(str(self.data_dir)).parent / "pgshift-ssh-jobs")
+
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        self._use_job_dir_beside_data()
         if event and event.get("done") and event.get("log_file"):
             self._log_remote_output(event["log_file"])
         super().execute_complete(context, event)  # re-defers while running; raises on failure
