@@ -109,5 +109,8 @@ def read_rebalance(conn_id: str, job_id: int, connect_timeout: int = 10,
         with CitusHook(conn_id, connect_timeout=connect_timeout, statement_timeout=statement_timeout) as hook:
             row = hook.job_status(job_id)
     except psycopg2.Error as exc:
-        return CheckResult(False, f"could not read citus_rebalance_status() of job {job_id}: {pg_message(exc)}")
-    return evaluate(row, job_id)
+        return CheckResult(False, f"could not read citus_rebalance_status() of job {job_id}: {pg_message(exc)}",
+                           warning=True)
+    result = evaluate(row, job_id)
+    result.warning = result.details.get("state") in ("failing", "cancelling") or "retried" in result.message
+    return result

@@ -10,7 +10,7 @@ from citus_helpers import transcript
 
 from pgshift.checks.result import CheckResult
 from pgshift.citus_status import evaluate
-from pgshift.triggers.citus import CitusRebalanceTrigger
+from pgshift.triggers.poll import PgShiftPollTrigger
 
 
 def status_rows(name: str) -> list[dict]:
@@ -74,8 +74,9 @@ def test_a_job_that_does_not_exist_is_fatal():
 
 def _trigger_events(monkeypatch, readings: list[CheckResult], timeout: float | None = None) -> list[dict]:
     feed = iter(readings)
-    monkeypatch.setattr("pgshift.triggers.citus.read_rebalance", lambda *a: next(feed))
-    trigger = CitusRebalanceTrigger("citus_coordinator", 1, poll_interval=0.01, timeout=timeout)
+    monkeypatch.setattr("pgshift.citus_status.read_rebalance", lambda **kw: next(feed))
+    trigger = PgShiftPollTrigger("citus_rebalance", {"conn_id": "citus_coordinator", "job_id": 1},
+                                 poll_interval=0.01, timeout=timeout, timeout_hint="The job keeps running in Citus.")
 
     async def collect():
         return [e.payload async for e in trigger.run()]
@@ -96,10 +97,11 @@ def test_trigger_fires_on_a_terminal_state(monkeypatch, last, status):
 def test_trigger_times_out_with_the_last_reading(monkeypatch):
     events = _trigger_events(monkeypatch, [CheckResult(False, "still running")] * 1000, timeout=0.0)
     assert events[0]["status"] == "timeout"
-    assert "last reading: still running" in events[0]["message"]
+    assert "last reading: still running. The job keeps running in Citus." in events[0]["message"]
 
 
 def test_trigger_serializes_to_an_importable_path():
-    path, kwargs = CitusRebalanceTrigger("c", 3, poll_interval=2, timeout=60, started_at=1.0).serialize()
-    assert path == "pgshift.triggers.citus.CitusRebalanceTrigger"
-    assert CitusRebalanceTrigger(**kwargs).serialize() == (path, kwargs)
+    path, kwargs = PgShiftPollTrigger("citus_rebalance", {"conn_id": "c", "job_id": 3}, 2, timeout=60,
+                                      started_at=1.0, timeout_hint="h").serialize()
+    assert path == "pgshift.triggers.poll.PgShiftPollTrigger"
+    assert PgShiftPollTrigger(**kwargs).serialize() == (path, kwargs)

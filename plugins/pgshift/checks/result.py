@@ -12,6 +12,7 @@ class CheckResult:
     message: str
     details: dict[str, Any] = field(default_factory=dict)
     fatal: bool = False  # waiting cannot help: fail now, quoting the message
+    warning: bool = False  # worth a warning in the log while the wait goes on
 
     def as_event(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from pgshift.checks.result import CheckResult
 from pgshift.citus_status import read_rebalance
-from pgshift.triggers.citus import CitusRebalanceTrigger
+from pgshift.triggers.poll import PgShiftPollTrigger
 
 
 class CitusRebalanceSensor(BaseSensorOperator):
@@ -20,7 +20,8 @@ class CitusRebalanceSensor(BaseSensorOperator):
     Fails without retry when Citus reports the job failed or cancelled, quoting the failing task's
     message; logs progress (task state counts, moves under way with source, target and LSN lag) and
     the failing/cancelling states while it waits. The first reading is taken in the worker; the wait
-    moves to the triggerer (:class:`CitusRebalanceTrigger`), which gives up after ``timeout_minutes``.
+    moves to the triggerer (:class:`PgShiftPollTrigger` running the ``citus_rebalance`` check), which
+    gives up after ``timeout_minutes``.
     """
 
     template_fields: Sequence[str] = ("coordinator_conn_id", "job_id", "poll_interval", "timeout_minutes",
@@ -65,9 +66,14 @@ class CitusRebalanceSensor(BaseSensorOperator):
             return result.details
         timeout = float(self.timeout_minutes) * 60
         self.defer(
-            trigger=CitusRebalanceTrigger(self.coordinator_conn_id, int(self.job_id), float(self.poll_interval),
-                                          timeout=timeout, connect_timeout=int(self.connect_timeout_seconds),
-                                          statement_timeout=float(self.statement_timeout_seconds)),
+            trigger=PgShiftPollTrigger(
+                "citus_rebalance",
+                {"conn_id": self.coordinator_conn_id, "job_id": int(self.job_id),
+                 "connect_timeout": int(self.connect_timeout_seconds),
+                 "statement_timeout": float(self.statement_timeout_seconds)},
+                float(self.poll_interval), timeout=timeout,
+                timeout_hint=f"Rebalance job {self.job_id} keeps running in Citus: run the DAG again to attach to "
+                             "it, or stop it with SELECT citus_rebalance_stop()"),
             method_name="execute_complete",
             # A backstop only: the trigger times out first, with the last reading in its message.
             timeout=timedelta(seconds=timeout + 300),
