@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, Context
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk import Context
 
-from pgshift.checks.result import CheckResult
-from pgshift.citus_status import read_rebalance
-from pgshift.triggers.poll import PgShiftPollTrigger
+from pgshift.sensors.poll import PgShiftPollSensor
 
 
-class CitusRebalanceSensor(BaseSensorOperator):
+class CitusRebalanceSensor(PgShiftPollSensor):
     """Succeeds when rebalance job ``job_id`` is finished; ``job_id`` None (nothing to move) succeeds at once.
 
     Fails without retry when Citus reports the job failed or cancelled, quoting the failing task's
@@ -24,65 +20,33 @@ class CitusRebalanceSensor(BaseSensorOperator):
     gives up after ``timeout_minutes``.
     """
 
+    check_name = "citus_rebalance"
     template_fields: Sequence[str] = ("coordinator_conn_id", "job_id", "poll_interval", "timeout_minutes",
                                       "connect_timeout_seconds", "statement_timeout_seconds")
 
     def __init__(self, *, coordinator_conn_id: str, job_id: Any, poll_interval: Any = 10.0,
                  timeout_minutes: Any = 360, connect_timeout_seconds: Any = 10,
-                 statement_timeout_seconds: Any = 60, deferrable: bool = True, **kwargs: Any) -> None:
-        kwargs.setdefault("poke_interval", 10.0)
+                 statement_timeout_seconds: Any = 60, **kwargs: Any) -> None:
         kwargs.setdefault("timeout", 24 * 3600)
-        super().__init__(**kwargs)
-        self.coordinator_conn_id, self.job_id = coordinator_conn_id, job_id
-        self.poll_interval, self.timeout_minutes = poll_interval, timeout_minutes
+        super().__init__(poll_interval=poll_interval, **kwargs)
+        self.coordinator_conn_id, self.job_id, self.timeout_minutes = coordinator_conn_id, job_id, timeout_minutes
         self.connect_timeout_seconds = connect_timeout_seconds
         self.statement_timeout_seconds = statement_timeout_seconds
-        self.deferrable = deferrable
 
-    def _read(self) -> CheckResult:
-        return read_rebalance(self.coordinator_conn_id, int(self.job_id), int(self.connect_timeout_seconds),
-                              float(self.statement_timeout_seconds))
+    def check_kwargs(self) -> dict[str, Any]:
+        return {"conn_id": self.coordinator_conn_id, "job_id": int(self.job_id),
+                "connect_timeout": int(self.connect_timeout_seconds),
+                "statement_timeout": float(self.statement_timeout_seconds)}
 
-    def poke(self, context: Context) -> bool:
-        result = self._read()
-        self.log.info("%s", result.message)
-        if result.fatal:
-            raise AirflowFailException(result.message)
-        return result.done
+    def wait_seconds(self) -> float:
+        return float(self.timeout_minutes) * 60
+
+    def timeout_hint(self) -> str:
+        return (f"Rebalance job {self.job_id} keeps running in Citus: run the DAG again to attach to it, "
+                "or stop it with SELECT citus_rebalance_stop()")
 
     def execute(self, context: Context) -> Any:
         if self.job_id is None:
             self.log.info("No rebalance job to wait for: Citus had nothing to move")
             return {"job_id": None, "state": None}
-        if not self.deferrable:
-            self.poke_interval = float(self.poll_interval)
-            super().execute(context)
-            return self._read().details
-        result = self._read()
-        self.log.info("%s", result.message)
-        if result.fatal:
-            raise AirflowFailException(result.message)
-        if result.done:
-            return result.details
-        timeout = float(self.timeout_minutes) * 60
-        self.defer(
-            trigger=PgShiftPollTrigger(
-                "citus_rebalance",
-                {"conn_id": self.coordinator_conn_id, "job_id": int(self.job_id),
-                 "connect_timeout": int(self.connect_timeout_seconds),
-                 "statement_timeout": float(self.statement_timeout_seconds)},
-                float(self.poll_interval), timeout=timeout,
-                timeout_hint=f"Rebalance job {self.job_id} keeps running in Citus: run the DAG again to attach to "
-                             "it, or stop it with SELECT citus_rebalance_stop()"),
-            method_name="execute_complete",
-            # A backstop only: the trigger times out first, with the last reading in its message.
-            timeout=timedelta(seconds=timeout + 300),
-        )
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        if event.get("status") == "failure":
-            raise AirflowFailException(event.get("message") or f"rebalance job {self.job_id} failed")
-        if event.get("status") != "success":
-            raise AirflowException(event.get("message") or f"rebalance job {self.job_id}: no terminal state")
-        self.log.info("%s", event["message"])
-        return event.get("details")
+        return super().execute(context)

@@ -32,6 +32,14 @@ class PgShiftPollSensor(BaseSensorOperator):
     def check_kwargs(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def wait_seconds(self) -> float:
+        """How long the trigger waits before giving up (subclasses may take it from a param)."""
+        return float(self.timeout)
+
+    def timeout_hint(self) -> str:
+        """What to do when the wait gives up; appended to the failure message."""
+        return ""
+
     def read(self) -> CheckResult:
         return run_check(self.check_name, self.check_kwargs())
 
@@ -46,6 +54,7 @@ class PgShiftPollSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
+            self.poke_interval = float(self.poll_interval)  # rendered by now, when it was templated
             return super().execute(context)
         result = self.read()
         self.log.info("%s", result.message)
@@ -55,10 +64,10 @@ class PgShiftPollSensor(BaseSensorOperator):
             return result.details
         self.defer(
             trigger=PgShiftPollTrigger(self.check_name, self.check_kwargs(), float(self.poll_interval),
-                                       timeout=float(self.timeout)),
+                                       timeout=self.wait_seconds(), timeout_hint=self.timeout_hint()),
             method_name="execute_complete",
             # A backstop only: the trigger times out first, with the last reading in its message.
-            timeout=timedelta(seconds=float(self.timeout) + 120),
+            timeout=timedelta(seconds=self.wait_seconds() + 120),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
