@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
 from typing import Any
 
@@ -28,7 +27,6 @@ def sql(cl: LocalClusters, node, query: str, params: Any = None, db: str = DATAB
 
 def reset_chain(cl: LocalClusters) -> None:
     """Back to the starting point: B empty, no slots or publication on A, nothing on C."""
-    cl.sshd_start() if (cl.ssh_dir / "sshd.pid").exists() else None
     for row in sql(cl, cl.c, "SELECT subname FROM pg_subscription"):
         sql(cl, cl.c, f'ALTER SUBSCRIPTION "{row[0]}" DISABLE')
         sql(cl, cl.c, f'ALTER SUBSCRIPTION "{row[0]}" SET (slot_name = NONE)')
@@ -76,31 +74,6 @@ def wait_c_caught_up(cl: LocalClusters, slot: str = NAMES["slot"], timeout: floa
     wait_for(lambda: sql(cl, cl.b, "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots "
                                    "WHERE slot_name = %s", (target, slot))[0][0],
              timeout, what="C confirming A's final LSN")
-
-
-class LogCollector(logging.Handler):
-    """Every log record emitted while active, formatted, from every logger (task logs included)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.lines.append(record.getMessage())
-        except Exception:  # noqa: BLE001 - a bad format string must not break the test
-            self.lines.append(str(record.msg))
-
-    def __enter__(self) -> LogCollector:
-        logging.getLogger().addHandler(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        logging.getLogger().removeHandler(self)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
 
 
 def run_dag(conf: dict):
