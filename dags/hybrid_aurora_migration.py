@@ -7,12 +7,15 @@ CDC with test_decoding). The README describes every param.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 from pgshift.dag_defaults import deadline_alert, deadline_enabled, default_args
 from pgshift.operators.basebackup import BasebackupOperator
+from pgshift.operators.cutover import CutoverGateOperator, CutoverOperator
 from pgshift.operators.dms import (
     DmsEndpointsOperator,
     DmsReplicationInstanceOperator,
@@ -24,10 +27,15 @@ from pgshift.operators.publication import CreatePublicationOperator
 from pgshift.operators.schema import CopySchemaOperator
 from pgshift.operators.slot import PLUGINS, LogicalSlotOperator
 from pgshift.operators.subscription import CreateSubscriptionOperator
+from pgshift.operators.validate import ValidateChainOperator
 from pgshift.sensors.replication import CdcLagSensor, DmsTaskRunningSensor, SubscriptionSyncedSensor, WalLagSensor
 
+log = logging.getLogger(__name__)
 DAG_ID = "hybrid_aurora_migration"
 DEADLINE = timedelta(hours=24)
+SCHEDULE = "@hourly"  # validation runs; a scheduled run is always read-only
+ACTIONS = ("validate", "setup", "cutover")
+MIGRATED = Asset(name="pgshift_migration_done", uri="pgshift://hybrid_aurora_migration/cutover")
 P = "{{{{ params.{} }}}}".format  # a param rendered as its native value
 
 
@@ -36,6 +44,12 @@ def _conn(default: str, title: str, description: str) -> Param:
 
 
 PARAMS: dict[str, Param] = {
+    "action": Param("validate", type="string", enum=list(ACTIONS), title="Action",
+                    description="validate (the scheduled default): read-only health, slot safety and parity report. "
+                                "setup: build the chain. cutover: gate, fence A, drain, verify, set sequences, "
+                                "finalize. A scheduled run always validates, whatever this says.",
+                    values_display={"validate": "Validate (read-only)", "setup": "Set up the chain",
+                                    "cutover": "Cut over to C"}),
     "mode": Param("native", type="string", enum=["native", "dms"], title="B -> C method",
                   description="native: PostgreSQL publication/subscription from B. dms: AWS DMS full load + CDC "
                               "reading B's slot with test_decoding.",
@@ -87,6 +101,42 @@ PARAMS: dict[str, Param] = {
                                    section="Thresholds"),
     "slot_create_timeout_seconds": Param(300, type="integer", minimum=1, title="Slot creation timeout (s)",
                                          section="Thresholds"),
+    "app_roles": Param([], type="array", items={"type": "string", "minLength": 1, "maxLength": 63},
+                       title="Application roles to fence on A", section="Cutover",
+                       description="They lose LOGIN and their sessions are terminated at the fence; they get LOGIN "
+                                   "back if the cutover fails. A cutover refuses to start without them."),
+    "dry_run": Param(True, type="boolean", title="Dry run", section="Cutover",
+                     description="Gate, drain, verify and report without fencing A or finalizing. On by default: "
+                                 "a real cutover needs dry_run false, said explicitly."),
+    "gate_readings": Param(3, type="integer", minimum=1, maximum=60, title="Gate: consecutive readings",
+                           section="Cutover"),
+    "gate_interval_seconds": Param(1.0, type="number", minimum=0, maximum=60, title="Gate: seconds between readings",
+                                   section="Cutover"),
+    "drain_timeout_seconds": Param(120, type="number", minimum=1, maximum=3600, title="Drain timeout (s)",
+                                   section="Cutover",
+                                   description="How long C may take to confirm A's final LSN before the cutover "
+                                               "rolls back."),
+    "verify_parallelism": Param(4, type="integer", minimum=1, maximum=32, title="Tables verified in parallel",
+                                section="Cutover"),
+    "parity": Param("sample", type="string", enum=["sample", "full", "off"], title="Validation parity",
+                    section="Validation",
+                    description="sample: sampled rows of B against C (no load on A). full: every table's row count "
+                                "and content hash, A against C (reads every table on A). off: none."),
+    "parity_sample_rows": Param(200, type="integer", minimum=1, maximum=100000, title="Sampled rows per table",
+                                section="Validation"),
+    "max_retained_wal_bytes": Param(8 * 2**30, type="integer", minimum=0, section="Validation",
+                                    title="Retained WAL limit (bytes)",
+                                    description="WAL the logical slot keeps on B, or the physical slot keeps on A, "
+                                                "above this is a problem."),
+    "min_safe_wal_bytes": Param(2**30, type="integer", minimum=0, section="Validation",
+                                title="Slot safe_wal_size floor (bytes)",
+                                description="A slot closer than this to losing its WAL (max_slot_wal_keep_size) is "
+                                            "a problem."),
+    "chart_runs": Param(48, type="integer", minimum=2, maximum=1000, title="Runs in the lag chart",
+                        section="Validation"),
+    "report_dir": Param("", type="string", title="Report directory", section="Validation",
+                        description="Where JSON reports and the lag chart go. Empty: $PGSHIFT_REPORT_DIR, else "
+                                    "$AIRFLOW_HOME/pgshift-reports."),
     "dms_replication_instance_id": Param("pgshift-instance", type="string", title="DMS replication instance",
                                          section="DMS"),
     "dms_instance_class": Param("dms.t3.medium", type="string", title="DMS instance class", section="DMS"),
@@ -107,7 +157,7 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
         dag_id=DAG_ID,
         description="A -> B (physical standby) -> C (Aurora) migration chain",
         doc_md=__doc__,
-        schedule=None,
+        schedule=SCHEDULE,
         start_date=datetime(2026, 1, 1),
         catchup=False,
         max_active_runs=1,
@@ -117,6 +167,56 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
         deadline=deadline_alert(DAG_ID, DEADLINE) if with_deadline else None,
         tags=["pgshift", "migration"],
     ) as dag:
+        @task.branch(task_id="choose_action", retries=1)
+        def choose_action(params: dict | None = None, dag_run=None) -> str:
+            """setup -> the chain; cutover -> gate and cutover; validate (and every scheduled run) -> validate."""
+            action = params["action"]
+            run_type = getattr(dag_run, "run_type", None)
+            if getattr(run_type, "value", run_type) == "scheduled" and action != "validate":
+                log.warning("A scheduled run only validates; ignoring action=%r", action)
+                action = "validate"
+            return {"setup": "preflight", "cutover": "cutover_gate"}.get(action, "validate")
+
+        action = choose_action()
+        chain = dict(
+            mode=P("mode"), conn_a=P("conn_a"), conn_a_replication=P("conn_a_replication"), conn_b=P("conn_b"),
+            conn_b_source=P("conn_b_subscription"), conn_c=P("conn_c"), physical_slot=P("physical_slot_name"),
+            slot=P("slot_name"), subscription=P("subscription_name"), aws_conn_id=P("aws_conn_id"),
+        )
+        lag_limits = {k: P(k) for k in ("wal_lag_max_bytes", "wal_lag_max_seconds", "cdc_lag_max_bytes")}
+        validate = ValidateChainOperator(
+            task_id="validate", **chain, ssh_conn_id=P("ssh_conn_id"), os_user=P("b_os_user"),
+            bin_dir=P("b_bin_dir"), data_dir=P("b_data_dir"), publication=P("publication_name"),
+            schemas=P("schemas"), tables=P("tables"), dms_engine_version=P("dms_engine_version"),
+            dms_task_id=P("dms_task_id"), thresholds=lag_limits, parity=P("parity"),
+            sample_rows=P("parity_sample_rows"), max_retained_wal_bytes=P("max_retained_wal_bytes"),
+            min_safe_wal_bytes=P("min_safe_wal_bytes"), chart_runs=P("chart_runs"), report_dir=P("report_dir"),
+            confirm_timeout=P("drain_timeout_seconds"), execution_timeout=timedelta(minutes=30),
+        )
+        cutover_args = dict(**chain, app_roles=P("app_roles"), thresholds=lag_limits, dms_task_id=P("dms_task_id"),
+                            dry_run=P("dry_run"), report_dir=P("report_dir"))
+        gate = CutoverGateOperator(
+            task_id="cutover_gate", **cutover_args, readings=P("gate_readings"), interval=P("gate_interval_seconds"),
+            execution_timeout=timedelta(minutes=15),
+        )
+        cutover = CutoverOperator(
+            task_id="cutover", **cutover_args, schemas=P("schemas"), tables=P("tables"),
+            drain_timeout=P("drain_timeout_seconds"), parallelism=P("verify_parallelism"),
+            # Fence to ready must stay short; a timeout rolls the fence back. No retry re-fences A by surprise:
+            # a failure after the fence raises AirflowFailException, which is not retried.
+            execution_timeout=timedelta(hours=2),
+        )
+
+        @task(task_id="publish_migration", outlets=[MIGRATED])
+        def publish_migration(params: dict | None = None) -> str:
+            """The Asset event "production moved to C", for downstream DAGs; a dry run publishes nothing."""
+            if params["dry_run"]:
+                raise AirflowSkipException("dry run: no migration to announce")
+            return "migrated"
+
+        action >> validate
+        action >> gate >> cutover >> publish_migration()
+
         preflight = ChainPreflightOperator(
             task_id="preflight", mode=P("mode"), conn_a=P("conn_a"), conn_a_replication=P("conn_a_replication"),
             conn_b=P("conn_b"), conn_b_source=P("conn_b_subscription"), conn_c=P("conn_c"),
@@ -203,7 +303,7 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
             execution_timeout=timedelta(hours=1, minutes=5),
         )
 
-        preflight >> basebackup >> wal_lag >> publication >> slot >> schema >> branch
+        action >> preflight >> basebackup >> wal_lag >> publication >> slot >> schema >> branch
         branch >> subscription >> synced >> cdc_lag
         branch >> dms_instance >> dms_endpoints >> dms_task >> dms_start >> dms_running >> cdc_lag
     return dag

@@ -47,7 +47,7 @@ def chain_conf(cl: LocalClusters, **overrides: Any) -> dict[str, Any]:
     from pgcluster import server_user
 
     conf = {
-        "b_data_dir": str(cl.b.data_dir), "b_bin_dir": str(cl.bin_dir), "b_port": cl.b.port,
+        "action": "setup", "b_data_dir": str(cl.b.data_dir), "b_bin_dir": str(cl.bin_dir), "b_port": cl.b.port,
         "b_os_user": server_user(), "poll_interval_seconds": 0.5, "slot_create_timeout_seconds": 60,
     }
     conf.update(overrides)

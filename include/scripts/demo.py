@@ -63,7 +63,8 @@ def main() -> int:
     airflow = [sys.executable, "-m", "airflow"]
     subprocess.run([*airflow, "db", "migrate"], env=env, check=True, capture_output=True)
 
-    conf = {"mode": "native", "b_data_dir": str(cl.b.data_dir), "b_bin_dir": str(cl.bin_dir), "b_port": cl.b.port,
+    conf = {"action": "setup", "mode": "native", "b_data_dir": str(cl.b.data_dir), "b_bin_dir": str(cl.bin_dir),
+            "b_port": cl.b.port,
             "b_os_user": server_user(), "poll_interval_seconds": 1}
     load = WriteLoad(cl.uri(cl.a), rate=10).start()
     print("== Light write load on A started (10 transactions/s); running the DAG:")

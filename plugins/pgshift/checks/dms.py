@@ -37,3 +37,12 @@ def check_dms_task_running(aws_conn_id: str | None, task_arn: str, region_name: 
                            details)
     return CheckResult(True, f"DMS task {task['ReplicationTaskIdentifier']} is running; full load complete "
                              f"({stats.get('TablesLoaded')} tables)", details)
+
+
+def find_task_arn(aws_conn_id: str | None, task_id: str, region_name: str | None = None) -> str | None:
+    """The ARN of the DMS task named ``task_id`` (its identifier), or None."""
+    hook = DmsHook(aws_conn_id=aws_conn_id or None, region_name=region_name or None)
+    found = hook.conn.describe_replication_tasks(
+        Filters=[{"Name": "replication-task-id", "Values": [task_id]}], WithoutSettings=True)
+    tasks = found.get("ReplicationTasks") or []
+    return tasks[0]["ReplicationTaskArn"] if tasks else None

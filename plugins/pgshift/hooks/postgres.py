@@ -55,6 +55,20 @@ class PgShiftHook(PostgresHook):
         with self.live.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
             yield cur
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[PgShiftHook]:
+        """Statements run inside are one transaction: committed on success, rolled back on any error."""
+        conn = self.live
+        conn.autocommit = False
+        try:
+            yield self
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.autocommit = True
+
     # -- statements
     @staticmethod
     def _statement(query: str | pgsql.Composable, identifiers: Mapping[str, Any]) -> pgsql.Composable:

@@ -1,0 +1,1 @@
+ALTER DATABASE {database} RESET default_transaction_read_only

@@ -1,0 +1,1 @@
+SELECT pg_last_wal_replay_lsn()::text AS lsn

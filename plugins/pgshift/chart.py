@@ -1,0 +1,48 @@
+"""A PNG chart of replication lag over the recent validation runs (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+
+def _when(report: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(report["started_at"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def lag_chart(reports: list[dict[str, Any]], path: Path) -> Path:
+    """A -> B and B -> C lag in bytes per run; runs that found problems are marked in red."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a worker
+    import matplotlib.pyplot as plt
+
+    points = [(t, r) for r in reports if (t := _when(r)) is not None]
+    fig, ax = plt.subplots(figsize=(9, 4), dpi=100)
+    try:
+        for key, label, colour in (("a_to_b_lag_bytes", "A -> B (bytes)", "tab:blue"),
+                                   ("b_to_c_lag_bytes", "B -> C (bytes)", "tab:green")):
+            xs = [t for t, r in points if r.get("figures", {}).get(key) is not None]
+            ys = [r["figures"][key] for t, r in points if r.get("figures", {}).get(key) is not None]
+            ax.plot(xs, ys, marker="o", label=label, color=colour)
+        failed = [t for t, r in points if r.get("problems")]
+        for t in failed:
+            ax.axvline(t, color="tab:red", alpha=0.3, linewidth=6)
+        ax.set_yscale("symlog", linthresh=1024)
+        ax.set_ylabel("lag (bytes)")
+        ax.set_title(f"pgshift replication lag, last {len(points)} validation runs "
+                     f"({len(failed)} with problems, in red)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper left")
+        fig.autofmt_xdate()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.png")
+        fig.savefig(tmp, format="png")
+        tmp.replace(path)
+    finally:
+        plt.close(fig)
+    return path

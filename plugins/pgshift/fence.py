@@ -1,0 +1,108 @@
+"""Fencing A for the cutover, and lifting the fence again.
+
+The fence: the application roles lose LOGIN and the database defaults to read-only transactions
+(one transaction), then the roles' sessions are terminated. Superusers ignore both, so fencing a
+superuser (or the role Airflow itself uses, or a replication role) is refused.
+
+What the fence changed is recorded in a :class:`FenceRecord` before it is applied, so it can be
+undone exactly: only roles that had LOGIN get it back, and the database setting returns to what it
+was (unset, or its earlier value).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pgshift.hooks.postgres import PgShiftHook
+from pgshift.validation import identifier_problem
+
+
+@dataclass
+class FenceRecord:
+    database: str
+    roles: list[str]  # roles the fence took LOGIN from (those that had it)
+    previous_read_only: str | None  # database-level default_transaction_read_only before the fence
+    state: str = "planned"  # planned | fenced | lifted
+    fenced_at: float | None = None
+    final_lsn: str | None = None
+    terminated: list[dict[str, Any]] = field(default_factory=list)
+    unfenced_sessions: list[dict[str, Any]] = field(default_factory=list)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2, default=str))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> FenceRecord | None:
+        if not path.is_file():
+            return None
+        return cls(**json.loads(path.read_text()))
+
+
+def fence_problems(a: PgShiftHook, roles: list[str], protected: dict[str, str]) -> list[str]:
+    """Why these roles cannot be fenced (read-only). ``protected`` maps role -> why it must keep LOGIN."""
+    problems = []
+    if not roles:
+        return ["app_roles is empty: name the application roles to fence on A (they lose LOGIN for the cutover)"]
+    for role in roles:
+        if p := identifier_problem(role, f"app_roles: {role!r}"):
+            problems.append(p)
+    if problems:
+        return problems
+    found = {r["rolname"]: r for r in a.fetch("fence_roles_state", (list(roles),))}
+    for role in roles:
+        r = found.get(role)
+        if r is None:
+            problems.append(f"app_roles: role {role!r} does not exist on A")
+        elif r["rolsuper"]:
+            problems.append(f"app_roles: {role!r} is a superuser: superusers ignore NOLOGIN's effect on open "
+                            "sessions and read-only defaults, so it cannot be fenced; connect the application "
+                            "with an ordinary role")
+        elif role in protected:
+            problems.append(f"app_roles: {role!r} is {protected[role]}: fencing it would break the migration itself")
+        elif r["rolreplication"]:
+            problems.append(f"app_roles: {role!r} has REPLICATION: it may be B's or C's replication role")
+    return problems
+
+
+def plan_fence(a: PgShiftHook, roles: list[str]) -> FenceRecord:
+    state = {r["rolname"]: r for r in a.fetch("fence_roles_state", (list(roles),))}
+    return FenceRecord(database=a.conn_params()["dbname"],
+                       roles=[r for r in roles if state[r]["rolcanlogin"]],
+                       previous_read_only=a.scalar("database_read_only_setting"))
+
+
+def apply_fence(a: PgShiftHook, record: FenceRecord, all_roles: list[str]) -> FenceRecord:
+    """NOLOGIN + read-only default in one transaction, then terminate the roles' sessions and take the
+    final LSN. Returns the record with the fence time and A's final LSN filled in."""
+    with a.transaction():
+        for role in record.roles:
+            a.execute("role_nologin", role=role)
+        a.execute("database_read_only_on", database=record.database)
+    record.fenced_at = time.time()
+    record.state = "fenced"
+    # Sessions of every named role, even one that had no LOGIN (it may have been connected before).
+    record.terminated = a.fetch("terminate_role_sessions", (list(all_roles),))
+    record.final_lsn = a.scalar("final_wal_lsn")
+    record.unfenced_sessions = a.fetch("unfenced_sessions", (list(all_roles),))
+    return record
+
+
+def lift_fence(a: PgShiftHook, record: FenceRecord) -> None:
+    """Undo exactly what the fence changed; safe to call twice."""
+    # A session opened after the fence starts read-only: make this one writable first.
+    a.execute("session_read_write")
+    with a.transaction():
+        for role in record.roles:
+            a.execute("role_login", role=role)
+        if record.previous_read_only is None:
+            a.execute("database_read_only_reset", database=record.database)
+        else:
+            a.execute("database_read_only_restore", (record.previous_read_only,), database=record.database)
+    record.state = "lifted"

@@ -1,0 +1,304 @@
+"""The cutover: gate, then fence -> drain -> verify -> sequences -> finalize in one task, rolled back on failure.
+
+Everything from the fence to "C is ready" runs in a single task because every task hop under a real
+scheduler costs seconds of write downtime. The gate runs before, as its own task: it changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseHook, BaseOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from pgshift.checks.dms import find_task_arn
+from pgshift.checks.gate import GateSpec, gate_reading
+from pgshift.drain import DrainTimeout, wait_confirmed
+from pgshift.fence import FenceRecord, apply_fence, fence_problems, lift_fence, plan_fence
+from pgshift.hooks.postgres import PgShiftHook
+from pgshift.parity import TableParity, compare_live, compare_still
+from pgshift.report import report_root, safe_name, write_json
+from pgshift.scope import Scope
+from pgshift.sequences import read_sequences, set_sequences
+
+
+class CutoverAbort(Exception):
+    """A reason to stop the cutover and lift the fence."""
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds") if ts else None
+
+
+class _CutoverBase(BaseOperator):
+    template_fields: Sequence[str] = (
+        "mode", "conn_a", "conn_a_replication", "conn_b", "conn_b_source", "conn_c", "physical_slot", "slot",
+        "subscription", "app_roles", "thresholds", "aws_conn_id", "dms_task_id", "dry_run", "report_dir",
+    )
+
+    def __init__(self, *, mode: str, conn_a: str, conn_a_replication: str, conn_b: str, conn_b_source: str,
+                 conn_c: str, physical_slot: str, slot: str, subscription: str, app_roles: list[str],
+                 thresholds: dict[str, Any], aws_conn_id: str | None = None, dms_task_id: str | None = None,
+                 dry_run: bool = True, report_dir: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mode, self.conn_a, self.conn_a_replication, self.conn_b = mode, conn_a, conn_a_replication, conn_b
+        self.conn_b_source, self.conn_c = conn_b_source, conn_c
+        self.physical_slot, self.slot, self.subscription = physical_slot, slot, subscription
+        self.app_roles, self.thresholds = list(app_roles or []), thresholds
+        self.aws_conn_id, self.dms_task_id = aws_conn_id, dms_task_id
+        self.dry_run, self.report_dir = dry_run, report_dir
+
+    def gate_spec(self) -> GateSpec:
+        t = self.thresholds
+        return GateSpec(mode=self.mode, conn_a=self.conn_a, conn_b=self.conn_b, conn_c=self.conn_c,
+                        physical_slot=self.physical_slot, slot=self.slot, subscription=self.subscription,
+                        wal_lag_max_bytes=int(t["wal_lag_max_bytes"]),
+                        wal_lag_max_seconds=float(t["wal_lag_max_seconds"]),
+                        cdc_lag_max_bytes=int(t["cdc_lag_max_bytes"]), aws_conn_id=self.aws_conn_id,
+                        dms_task_id=self.dms_task_id)
+
+    def protected_roles(self) -> dict[str, str]:
+        """Roles the migration itself logs in with: they must never be fenced."""
+        out = {}
+        for conn_id, what in ((self.conn_a, "the role Airflow uses on A"),
+                              (self.conn_a_replication, "B's replication role"),
+                              (self.conn_b_source, "the role C or DMS reads B with")):
+            login = BaseHook.get_connection(conn_id).login
+            if login:
+                out.setdefault(login, what)
+        return out
+
+    def check_fence_roles(self, a: PgShiftHook) -> None:
+        problems = fence_problems(a, self.app_roles, self.protected_roles())
+        if problems:
+            listing = "\n".join(f"  - {p}" for p in problems)
+            raise AirflowFailException(f"Cutover refused before the fence; A was not touched:\n{listing}")
+
+    def run_dir(self, context: Context) -> Path:
+        return report_root(self.report_dir) / "cutover" / safe_name(context["run_id"])
+
+
+class CutoverGateOperator(_CutoverBase):
+    """Refuses the cutover unless every figure is in bounds for ``readings`` consecutive readings.
+
+    Read-only. Also checks the roles to fence, so that a dry run proves the real cutover may start.
+    """
+
+    template_fields: Sequence[str] = (*_CutoverBase.template_fields, "readings", "interval")
+
+    def __init__(self, *, readings: int = 3, interval: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.readings, self.interval = readings, interval
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if self.mode not in ("native", "dms"):
+            raise AirflowFailException(f"mode must be native or dms, got {self.mode!r}")
+        with PgShiftHook(self.conn_a) as a:
+            self.check_fence_roles(a)
+        spec = self.gate_spec()
+        figures = []
+        for i in range(1, int(self.readings) + 1):
+            problems, reading = gate_reading(spec)
+            figures.append(reading)
+            if problems:
+                listing = "\n".join(f"  - {p}" for p in problems)
+                raise AirflowFailException(
+                    f"Cutover refused before the fence (reading {i} of {self.readings}); A was not touched:\n"
+                    f"{listing}")
+            self.log.info("Gate reading %d/%d: %s", i, self.readings,
+                          "; ".join(r["message"] for r in reading.values()))
+            if i < int(self.readings):
+                time.sleep(float(self.interval))
+        return {"readings": figures}
+
+
+class CutoverOperator(_CutoverBase):
+    """Fence A, drain, verify, set sequences, finalize; any failure after the fence lifts it.
+
+    ``dry_run`` does everything except the fence and the finalize: it drains to A's current position
+    and verifies while A takes writes (see :func:`pgshift.parity.compare_live`).
+    Writes ``<report_dir>/cutover/<run_id>/report.json`` and a readable summary in the log.
+    """
+
+    template_fields: Sequence[str] = (*_CutoverBase.template_fields, "schemas", "tables", "drain_timeout",
+                                      "parallelism")
+
+    def __init__(self, *, schemas: list[str] | None = None, tables: list[str] | None = None,
+                 drain_timeout: float = 120, parallelism: int = 4, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.schemas, self.tables = schemas, tables
+        self.drain_timeout, self.parallelism = drain_timeout, parallelism
+        self._fence: FenceRecord | None = None
+        self._fence_path: Path | None = None
+
+    # -- entry point
+    def execute(self, context: Context) -> dict[str, Any]:
+        run_dir = self.run_dir(context)
+        self._fence_path = run_dir / "fence.json"
+        self._recover_interrupted_attempt()
+        report: dict[str, Any] = {
+            "dag_id": context["dag"].dag_id, "run_id": context["run_id"], "action": "cutover",
+            "dry_run": bool(self.dry_run), "mode": self.mode, "started_at": _iso(time.time()), "timeline": {},
+        }
+        timeline = report["timeline"]
+        with PgShiftHook(self.conn_a) as a, PgShiftHook(self.conn_b) as b, PgShiftHook(self.conn_c) as c:
+            self.check_fence_roles(a)
+            problems, report["gate"] = gate_reading(self.gate_spec())
+            if problems:
+                raise AirflowFailException("Cutover refused before the fence (final reading); A was not touched:\n"
+                                           + "\n".join(f"  - {p}" for p in problems))
+            scope = Scope.from_params(self.schemas, self.tables)
+            tables = [(r["schema"], r["table"]) for r in a.fetch("scope_tables", scope.query_params("public"))]
+            try:
+                if self.dry_run:
+                    target = a.scalar("final_wal_lsn")
+                    timeline["target_lsn_taken"] = _iso(time.time())
+                else:
+                    self._fence = plan_fence(a, self.app_roles)
+                    self._fence.save(self._fence_path)  # written first: an interrupted run can be undone
+                    apply_fence(a, self._fence, self.app_roles)
+                    self._fence.save(self._fence_path)
+                    target = self._fence.final_lsn
+                    timeline["fenced"] = _iso(self._fence.fenced_at)
+                    report["terminated_sessions"] = self._fence.terminated
+                    report["unfenced_sessions"] = self._fence.unfenced_sessions
+                    for s in self._fence.unfenced_sessions:
+                        self.log.warning("Session %s of role %s is still connected to A and is not fenced",
+                                         s["pid"], s["usename"])
+                report["final_lsn"] = target
+                replayed, confirmed = self._drain(a, b, target)
+                timeline["b_replayed"], timeline["drained"] = _iso(replayed), _iso(confirmed)
+                parity = self._verify(a, b, tables)
+                report["tables"] = [p.as_dict() for p in parity]
+                bad = [p for p in parity if p.status in ("differs", "error")]
+                if bad:
+                    raise CutoverAbort(f"parity mismatch A vs C in {len(bad)} table(s): "
+                                       + "; ".join(p.describe() for p in bad))
+                timeline["verified"] = _iso(time.time())
+                sequences = read_sequences(a, scope)
+                report["sequences"], seq_problems = set_sequences(c, sequences, dry_run=bool(self.dry_run))
+                if seq_problems:
+                    raise CutoverAbort("; ".join(seq_problems))
+                timeline["sequences_set"] = _iso(time.time())
+                if not self.dry_run:
+                    self._finalize(c)
+                    self._fence.state = "finalized"
+                    self._fence.save(self._fence_path)
+                    timeline["finalized"] = _iso(time.time())
+                ready = time.time()
+                timeline["ready"] = _iso(ready)
+                if self._fence:
+                    report["write_downtime_seconds"] = round(ready - self._fence.fenced_at, 3)
+                report["status"] = "dry run passed" if self.dry_run else "ready"
+            except BaseException as exc:
+                reason = str(exc) if isinstance(exc, CutoverAbort) else f"{type(exc).__name__}: {exc}"
+                report["status"], report["error"] = "rolled back" if self._fence else "failed", reason
+                lifted = self._rollback(a)
+                if lifted:
+                    timeline["unfenced"] = _iso(time.time())
+                write_json(run_dir / "report.json", report)
+                self.log.error("%s", summary(report))
+                if lifted:
+                    raise AirflowFailException(
+                        f"Cutover failed after the fence and was rolled back: A is unfenced (roles "
+                        f"{', '.join(self._fence.roles) or 'none'} can log in again, default_transaction_read_only "
+                        f"restored). Reason: {reason}") from exc
+                raise AirflowFailException(f"Cutover {'dry run ' if self.dry_run else ''}failed: {reason}") from exc
+        path = write_json(run_dir / "report.json", report)
+        self.log.info("%s\nReport: %s", summary(report), path)
+        return {"report": str(path), "status": report["status"],
+                "write_downtime_seconds": report.get("write_downtime_seconds"), "final_lsn": report["final_lsn"]}
+
+    def on_kill(self) -> None:
+        """Killed after the fence (UI, timeout): lift it before going."""
+        if self._fence and self._fence.state == "fenced":
+            with PgShiftHook(self.conn_a) as a:
+                self._rollback(a)
+
+    # -- steps
+    def _recover_interrupted_attempt(self) -> None:
+        previous = FenceRecord.load(self._fence_path)
+        if previous and previous.state in ("planned", "fenced"):
+            with PgShiftHook(self.conn_a) as a:
+                lift_fence(a, previous)
+            previous.save(self._fence_path)
+            raise AirflowFailException(
+                "An earlier attempt of this cutover was interrupted after it began fencing A; A has been unfenced "
+                f"(roles {', '.join(previous.roles) or 'none'} can log in again). Trigger a new cutover run.")
+        if previous and previous.state == "finalized":
+            raise AirflowFailException("This run already finalized the cutover in an earlier attempt: C is live. "
+                                       f"See {self._fence_path.parent / 'report.json'}")
+
+    def _drain(self, a: PgShiftHook, b: PgShiftHook, lsn: str) -> tuple[float | None, float]:
+        try:
+            times = wait_confirmed(b, self.slot, lsn, float(self.drain_timeout), nudge=a)
+        except DrainTimeout as exc:
+            raise CutoverAbort(f"drain failed: {exc}") from exc
+        self.log.info("Drained: B replayed and slot %r confirmed A's LSN %s", self.slot, lsn)
+        return times
+
+    def _verify(self, a: PgShiftHook, b: PgShiftHook, tables: list[tuple[str, str]]) -> list[TableParity]:
+        if self.dry_run:
+            def wait_confirmed(lsn: str) -> None:
+                self._drain(a, b, lsn)
+
+            results = compare_live(self.conn_a, self.conn_c, tables, parallelism=int(self.parallelism),
+                                   source_position=lambda: a.scalar("final_wal_lsn"),
+                                   wait_target_confirmed=wait_confirmed)
+        else:
+            results = compare_still(self.conn_a, self.conn_c, tables, int(self.parallelism))
+        for r in results:
+            (self.log.info if r.status in ("equal", "moving") else self.log.error)("verify %s", r.describe())
+        return results
+
+    def _finalize(self, c: PgShiftHook) -> None:
+        if self.mode == "native":
+            c.execute("disable_subscription", subscription=self.subscription)
+            c.execute("drop_subscription", subscription=self.subscription)  # also drops its slot on B
+            self.log.info("Dropped subscription %r on C (and its slot on B)", self.subscription)
+            return
+        from airflow.providers.amazon.aws.hooks.dms import DmsHook
+
+        arn = find_task_arn(self.aws_conn_id, self.dms_task_id or "")
+        if not arn:
+            raise CutoverAbort(f"DMS task {self.dms_task_id!r} is gone: cannot stop it")
+        DmsHook(aws_conn_id=self.aws_conn_id or None).stop_replication_task(arn)
+        self.log.info("Stopped DMS task %s", self.dms_task_id)
+
+    def _rollback(self, a: PgShiftHook) -> bool:
+        """Lift the fence if this attempt set it; True if it did."""
+        if not self._fence or self._fence.state != "fenced":
+            return False
+        try:
+            lift_fence(a, self._fence)
+        except Exception:  # noqa: BLE001 - the connection may be the broken thing: try a fresh one
+            with PgShiftHook(self.conn_a) as fresh:
+                lift_fence(fresh, self._fence)
+        self._fence.save(self._fence_path)
+        self.log.warning("Fence lifted: roles %s can log in again; database read-only default restored",
+                         ", ".join(self._fence.roles) or "none")
+        return True
+
+
+def summary(report: dict[str, Any]) -> str:
+    """A readable account of a cutover report, for the task log."""
+    lines = [f"Cutover {'DRY RUN ' if report.get('dry_run') else ''}{report.get('status', '?').upper()} "
+             f"({report.get('mode')} mode, run {report.get('run_id')})"]
+    if report.get("error"):
+        lines.append(f"  reason: {report['error']}")
+    for step, when in report.get("timeline", {}).items():
+        lines.append(f"  {step:<17} {when}")
+    if report.get("write_downtime_seconds") is not None:
+        lines.append(f"  write downtime    {report['write_downtime_seconds']:.3f} s")
+    if report.get("final_lsn"):
+        lines.append(f"  final LSN of A    {report['final_lsn']}")
+    for t in report.get("tables", []):
+        lines.append(f"  table {t['table']:<28} {t['status']:<7} rows A {t['source_rows']} C {t['target_rows']} "
+                     f"hash {t['source_hash']}")
+    for s in report.get("sequences", []):
+        lines.append(f"  sequence {s['sequence']:<25} A {s['a_last_value']} -> {s['action']}")
+    return "\n".join(lines)

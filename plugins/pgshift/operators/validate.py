@@ -1,0 +1,221 @@
+"""Scheduled validation of the chain: read-only; one report, one chart, one failure naming every problem.
+
+Load on A stays light: catalog and statistics queries only (the preflight's, ``pg_stat_replication``,
+``pg_replication_slots``), unless ``parity=full`` is asked for. Sampled parity reads B, never A: B is
+a physical copy of A, which is what it is there for.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from pgshift.chart import lag_chart
+from pgshift.checks.cdc_lag import slot_invalidation
+from pgshift.checks.dms import check_dms_task_running, find_task_arn
+from pgshift.checks.wal_lag import evaluate_wal_lag, read_wal_lag
+from pgshift.drain import wait_confirmed
+from pgshift.hooks.postgres import PgShiftHook
+from pgshift.operators.preflight import ChainPreflightOperator
+from pgshift.parity import compare_live
+from pgshift.report import read_reports, report_root, safe_name, write_json
+from pgshift.sampling import sample_parity
+from pgshift.scope import Scope
+
+
+class ValidateChainOperator(ChainPreflightOperator):
+    """Preflight again, A -> B lag, the slot on B, the subscription or DMS task, and parity."""
+
+    template_fields: Sequence[str] = (
+        *ChainPreflightOperator.template_fields, "dms_task_id", "parity", "sample_rows", "max_retained_wal_bytes",
+        "min_safe_wal_bytes", "chart_runs", "report_dir", "confirm_timeout",
+    )
+
+    def __init__(self, *, dms_task_id: str = "", parity: str = "sample", sample_rows: int = 200,
+                 max_retained_wal_bytes: int = 8 * 2**30, min_safe_wal_bytes: int = 2**30, chart_runs: int = 48,
+                 report_dir: str = "", confirm_timeout: float = 120, **kwargs: Any) -> None:
+        # Validation runs on a chain that exists: tables on C and a running B are expected.
+        kwargs.setdefault("allow_existing_tables_on_c", True)
+        kwargs.setdefault("move_aside_data_dir", False)
+        super().__init__(**kwargs)
+        self.dms_task_id, self.parity, self.sample_rows = dms_task_id, parity, sample_rows
+        self.max_retained_wal_bytes, self.min_safe_wal_bytes = max_retained_wal_bytes, min_safe_wal_bytes
+        self.chart_runs, self.report_dir, self.confirm_timeout = chart_runs, report_dir, confirm_timeout
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        problems: list[str] = []
+        notes: list[str] = []
+        figures: dict[str, Any] = {}
+        report: dict[str, Any] = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"], "action": "validate",
+                                  "mode": self.mode, "parity_mode": self.parity,
+                                  "started_at": datetime.now(UTC).isoformat(timespec="seconds"), "figures": figures}
+        param_problems = self._check_params()
+        if self.parity not in ("sample", "full", "off"):
+            param_problems.append(f"parity must be sample, full or off, got {self.parity!r}")
+        if param_problems:
+            problems += param_problems
+        else:
+            self._preflight(problems, report)
+            healthy = self._replication(problems, figures)
+            if self.mode == "native":
+                self._subscription(problems, figures)
+            else:
+                self._dms(problems, figures)
+            report["parity"] = self._parity(problems, notes, healthy)
+        report["problems"], report["notes"] = problems, notes
+        directory = report_root(self.report_dir) / "validate"
+        path = write_json(directory / f"{safe_name(context['run_id'])}.json", report)
+        try:
+            chart = lag_chart(read_reports(directory, int(self.chart_runs)), directory / "lag.png")
+        except Exception as exc:  # noqa: BLE001 - a chart is not worth failing a validation for
+            chart = None
+            self.log.warning("Could not draw the lag chart: %s", exc)
+        self.log.info("Validation report: %s; chart: %s", path, chart)
+        for note in notes:
+            self.log.info("note: %s", note)
+        if problems:
+            listing = "\n".join(f"  - {p}" for p in problems)
+            raise AirflowFailException(f"Validation found {len(problems)} problem(s):\n{listing}\nReport: {path}")
+        self.log.info("Validation passed: %s", "; ".join(f"{k}={v}" for k, v in figures.items()))
+        return {"report": str(path), "chart": str(chart) if chart else None, "figures": figures}
+
+    # -- the parts
+    def _preflight(self, problems: list[str], report: dict[str, Any]) -> None:
+        a = self._check_a(problems)
+        b = self._check_b(problems, a)
+        if not b.get("running"):
+            problems.append(f"B ({self.conn_b}) is not running or cannot be reached")
+        elif not b.get("in_recovery"):
+            problems.append(f"B ({self.conn_b}) is not in recovery: it is no longer a standby of A")
+        self._check_c(problems, a.get("tables", []))
+        report["preflight"] = {"a_version": a.get("version"), "b_version": b.get("version"),
+                               "tables_in_scope": len(a.get("tables", []))}
+
+    def _replication(self, problems: list[str], figures: dict[str, Any]) -> bool:
+        """A -> B lag and the slots on both ends. True if C can be expected to keep up."""
+        healthy = True
+        try:
+            raw = read_wal_lag(self.conn_a, self.conn_b, self.physical_slot)
+            result = evaluate_wal_lag(raw, self.physical_slot, int(self.thresholds["wal_lag_max_bytes"]),
+                                      float(self.thresholds["wal_lag_max_seconds"]))
+        except Exception as exc:  # noqa: BLE001 - reported with the rest
+            problems.append(f"A -> B: cannot read the figures: {exc}")
+            return False
+        figures["a_to_b_lag_bytes"] = result.details.get("lag_bytes")
+        figures["a_to_b_lag_seconds"] = result.details.get("lag_seconds")
+        figures["b_receiver_status"] = result.details.get("b_receiver_status")
+        if not result.done:
+            problems.append(f"A -> B: {result.message}")
+        sender = raw["a"] or {}
+        figures["a_physical_slot_retained_bytes"] = sender.get("retained_bytes")
+        if sender.get("retained_bytes") and sender["retained_bytes"] > int(self.max_retained_wal_bytes):
+            problems.append(f"physical slot {self.physical_slot!r} keeps {sender['retained_bytes']} bytes of WAL on A "
+                            f"(limit {self.max_retained_wal_bytes}): B is far behind, and A's disk fills")
+        try:
+            with PgShiftHook(self.conn_b, connect_timeout=5) as b:
+                slot = b.fetch_one("logical_slot_state", (self.slot,))
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"B: cannot read slot {self.slot!r}: {exc}")
+            return False
+        if slot is None:
+            problems.append(f"logical slot {self.slot!r} does not exist on B")
+            return False
+        figures.update({"slot_wal_status": slot["wal_status"], "slot_safe_wal_size": slot["safe_wal_size"],
+                        "slot_conflicting": slot["conflicting"],
+                        "slot_invalidation_reason": slot["invalidation_reason"],
+                        "slot_retained_bytes": slot["retained_bytes"], "b_to_c_lag_bytes": slot["lag_bytes"],
+                        "slot_active": slot["active"]})
+        if invalid := slot_invalidation(slot):
+            problems.append(f"{invalid}: C can no longer be kept in step; drop the slot on B and set the B -> C "
+                            "leg up again (check hot_standby_feedback=on on B and its physical slot on A)")
+            return False
+        if slot["wal_status"] == "unreserved":
+            problems.append(f"slot {self.slot!r} on B is unreserved: its WAL is about to be removed "
+                            "(max_slot_wal_keep_size); C must catch up now")
+            healthy = False
+        if slot["safe_wal_size"] is not None and slot["safe_wal_size"] < int(self.min_safe_wal_bytes):
+            problems.append(f"slot {self.slot!r} on B is {slot['safe_wal_size']} bytes from losing its WAL "
+                            f"(floor {self.min_safe_wal_bytes})")
+        if slot["retained_bytes"] is not None and slot["retained_bytes"] > int(self.max_retained_wal_bytes):
+            problems.append(f"slot {self.slot!r} keeps {slot['retained_bytes']} bytes of WAL on B "
+                            f"(limit {self.max_retained_wal_bytes})")
+        if not slot["active"]:
+            problems.append(f"nothing is consuming slot {self.slot!r} on B (C or DMS is disconnected)")
+            healthy = False
+        if slot["lag_bytes"] is not None and slot["lag_bytes"] > int(self.thresholds["cdc_lag_max_bytes"]):
+            problems.append(f"B -> C lag {slot['lag_bytes']} bytes is over the threshold of "
+                            f"{self.thresholds['cdc_lag_max_bytes']} bytes")
+        return healthy and result.done
+
+    def _subscription(self, problems: list[str], figures: dict[str, Any]) -> None:
+        try:
+            with PgShiftHook(self.conn_c) as c:
+                st = c.fetch_one("subscription_state", (self.subscription,))
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"C: cannot read subscription {self.subscription!r}: {exc}")
+            return
+        if st is None:
+            problems.append(f"subscription {self.subscription!r} does not exist on C")
+            return
+        figures.update({"apply_error_count": st["apply_error_count"], "sync_error_count": st["sync_error_count"],
+                        "tables_ready": f"{st['ready']}/{st['tables']}"})
+        if not st["enabled"]:
+            problems.append(f"subscription {self.subscription!r} on C is disabled")
+        if st["apply_error_count"] or st["sync_error_count"]:
+            problems.append(f"subscription {self.subscription!r} on C has apply_error_count={st['apply_error_count']}"
+                            f", sync_error_count={st['sync_error_count']} (see C's server log)")
+        if st["ready"] < st["tables"]:
+            problems.append(f"{st['ready']}/{st['tables']} tables of {self.subscription!r} are synced: "
+                            f"waiting for {st['pending']}")
+        if st["enabled"] and not st["apply_workers"]:
+            problems.append(f"no apply worker is running for {self.subscription!r} on C")
+
+    def _dms(self, problems: list[str], figures: dict[str, Any]) -> None:
+        try:
+            arn = find_task_arn(self.aws_conn_id, self.dms_task_id)
+            if not arn:
+                problems.append(f"DMS task {self.dms_task_id!r} does not exist")
+                return
+            result = check_dms_task_running(self.aws_conn_id, arn)
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"DMS: cannot read task {self.dms_task_id!r}: {exc}")
+            return
+        figures.update({"dms_status": result.details.get("status"),
+                        "dms_last_failure_message": result.details.get("last_failure_message")})
+        if not result.done:
+            problems.append(result.message)
+
+    def _parity(self, problems: list[str], notes: list[str], healthy: bool) -> list[dict[str, Any]]:
+        if self.parity == "off":
+            return []
+        if not healthy:
+            notes.append("parity not checked: replication is not healthy, so C is expected to differ")
+            return []
+        scope = Scope.from_params(self.schemas, self.tables)
+        with PgShiftHook(self.conn_b) as b:
+            tables = [(r["schema"], r["table"]) for r in b.fetch("scope_tables", scope.query_params("public"))]
+            started = time.monotonic()
+            if self.parity == "full":
+                with PgShiftHook(self.conn_a) as a:
+                    results = [r.as_dict() for r in compare_live(
+                        self.conn_a, self.conn_c, tables, source_position=lambda: a.scalar("current_wal_lsn"),
+                        wait_target_confirmed=lambda lsn: wait_confirmed(b, self.slot, lsn,
+                                                                         float(self.confirm_timeout)))]
+            else:
+                results = sample_parity(b, self.conn_c, tables, int(self.sample_rows),
+                                        wait_target_confirmed=lambda lsn: wait_confirmed(
+                                            b, self.slot, lsn, float(self.confirm_timeout)))
+        for r in results:
+            if r["status"] in ("differs", "error"):
+                problems.append(f"parity ({self.parity}): {r['table']}: {r.get('note') or r['status']}"
+                                + (f" (A/B {r['source_rows']} rows, C {r['target_rows']})"
+                                   if self.parity == "full" else ""))
+            elif r["status"] in ("moving", "skipped"):
+                notes.append(f"parity ({self.parity}): {r['table']}: {r['status']}: {r.get('note', '')}")
+        notes.append(f"parity ({self.parity}) over {len(tables)} tables in {time.monotonic() - started:.2f} s")
+        return results

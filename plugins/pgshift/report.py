@@ -1,0 +1,43 @@
+"""Where pgshift writes its reports, and how (JSON files, written whole or not at all)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+
+def report_root(param: str | None) -> Path:
+    """``report_dir`` param, else ``$PGSHIFT_REPORT_DIR``, else ``$AIRFLOW_HOME/pgshift-reports``."""
+    if param:
+        return Path(param)
+    if os.environ.get("PGSHIFT_REPORT_DIR"):
+        return Path(os.environ["PGSHIFT_REPORT_DIR"])
+    return Path(os.environ.get("AIRFLOW_HOME", str(Path.home() / "airflow"))) / "pgshift-reports"
+
+
+def safe_name(run_id: str) -> str:
+    """A run id as a file name (run ids hold ':' and '+')."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str, sort_keys=False))
+    tmp.replace(path)
+    return path
+
+
+def read_reports(directory: Path, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` JSON reports of a directory, oldest first (unreadable files are skipped)."""
+    reports = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            reports.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    reports.sort(key=lambda r: r.get("started_at") or "")
+    return reports[-limit:]
