@@ -35,6 +35,7 @@ DAG_ID = "hybrid_aurora_migration"
 DEADLINE = timedelta(hours=24)
 SCHEDULE = "@hourly"  # validation runs; a scheduled run is always read-only
 ACTIONS = ("validate", "setup", "cutover")
+ACTION_TASKS: dict[str, list[str]] = {}  # filled by build_dag: the tasks each action runs
 MIGRATED = Asset(name="pgshift_migration_done", uri="pgshift://hybrid_aurora_migration/cutover")
 P = "{{{{ params.{} }}}}".format  # a param rendered as its native value
 
@@ -175,7 +176,7 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
             if getattr(run_type, "value", run_type) == "scheduled" and action != "validate":
                 log.warning("A scheduled run only validates; ignoring action=%r", action)
                 action = "validate"
-            return {"setup": "preflight", "cutover": "cutover_gate"}.get(action, "validate")
+            return ACTION_TASKS.get(action, ["validate"])
 
         action = choose_action()
         chain = dict(
@@ -214,8 +215,9 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
                 raise AirflowSkipException("dry run: no migration to announce")
             return "migrated"
 
+        publish = publish_migration()
         action >> validate
-        action >> gate >> cutover >> publish_migration()
+        action >> gate >> cutover >> publish
 
         preflight = ChainPreflightOperator(
             task_id="preflight", mode=P("mode"), conn_a=P("conn_a"), conn_a_replication=P("conn_a_replication"),
@@ -303,7 +305,16 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
             execution_timeout=timedelta(hours=1, minutes=5),
         )
 
-        action >> preflight >> basebackup >> wal_lag >> publication >> slot >> schema >> branch
+        # Every task hangs off choose_action directly, so the branch skips a whole action's tasks at once
+        # instead of one dependency level per scheduler loop.
+        setup = [preflight, basebackup, wal_lag, publication, slot, schema, branch, subscription, synced, dms_instance,
+                 dms_endpoints, dms_task, dms_start, dms_running, cdc_lag]
+        action >> setup
+        action >> [cutover, publish]
+        ACTION_TASKS.update({"setup": [getattr(t, "operator", t).task_id for t in setup],
+                             "validate": [validate.task_id],
+                             "cutover": [gate.task_id, cutover.task_id, publish.operator.task_id]})
+        preflight >> basebackup >> wal_lag >> publication >> slot >> schema >> branch
         branch >> subscription >> synced >> cdc_lag
         branch >> dms_instance >> dms_endpoints >> dms_task >> dms_start >> dms_running >> cdc_lag
     return dag

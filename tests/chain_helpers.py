@@ -25,8 +25,21 @@ def sql(cl: LocalClusters, node, query: str, params: Any = None, db: str = DATAB
         conn.close()
 
 
+def unfence_a(cl: LocalClusters) -> None:
+    """Undo a cutover's fence by hand: the app role logs in again, the database is read-write."""
+    conn = psycopg2.connect(cl.uri(cl.a), options="-c default_transaction_read_only=off")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("ALTER ROLE app LOGIN")
+            cur.execute(f"ALTER DATABASE {DATABASE} RESET default_transaction_read_only")
+    finally:
+        conn.close()
+
+
 def reset_chain(cl: LocalClusters) -> None:
-    """Back to the starting point: B empty, no slots or publication on A, nothing on C."""
+    """Back to the starting point: A unfenced, B empty, no slots or publication on A, nothing on C."""
+    unfence_a(cl)
     for row in sql(cl, cl.c, "SELECT subname FROM pg_subscription"):
         sql(cl, cl.c, f'ALTER SUBSCRIPTION "{row[0]}" DISABLE')
         sql(cl, cl.c, f'ALTER SUBSCRIPTION "{row[0]}" SET (slot_name = NONE)')

@@ -48,7 +48,7 @@ class _CutoverBase(BaseOperator):
         self.mode, self.conn_a, self.conn_a_replication, self.conn_b = mode, conn_a, conn_a_replication, conn_b
         self.conn_b_source, self.conn_c = conn_b_source, conn_c
         self.physical_slot, self.slot, self.subscription = physical_slot, slot, subscription
-        self.app_roles, self.thresholds = list(app_roles or []), thresholds
+        self.app_roles, self.thresholds = app_roles, thresholds  # templated: a list once rendered
         self.aws_conn_id, self.dms_task_id = aws_conn_id, dms_task_id
         self.dry_run, self.report_dir = dry_run, report_dir
 
@@ -73,6 +73,9 @@ class _CutoverBase(BaseOperator):
         return out
 
     def check_fence_roles(self, a: PgShiftHook) -> None:
+        if isinstance(self.app_roles, str):
+            raise AirflowFailException(f"app_roles must be a list of role names, got {self.app_roles!r}")
+        self.app_roles = list(self.app_roles or [])
         problems = fence_problems(a, self.app_roles, self.protected_roles())
         if problems:
             listing = "\n".join(f"  - {p}" for p in problems)

@@ -1,0 +1,219 @@
+"""The cutover on real servers: refused on lag, a dry run that changes nothing, a parity mismatch that rolls
+the fence back, and the real thing under live pgbench writes.
+
+The scenarios share one chain and run in file order; the last one finishes the migration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import psycopg2
+import pytest
+from chain_helpers import (
+    CaptureFds,
+    chain_conf,
+    fingerprint,
+    reset_chain,
+    run_dag,
+    secrets_in,
+    sql,
+    task_states,
+    unfence_a,
+    user_tables,
+    wait_c_caught_up,
+)
+from pgcluster import DATABASE
+
+
+@pytest.fixture(scope="module")
+def chain(clusters, tmp_path_factory):
+    reset_chain(clusters)
+    sql(clusters, clusters.a, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app; "
+                              "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO app")
+    dag_run = run_dag(chain_conf(clusters))
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    wait_c_caught_up(clusters)
+    yield tmp_path_factory.mktemp("reports")
+    unfence_a(clusters)
+
+
+def cutover_conf(cl, reports: Path, **overrides):
+    conf = {"action": "cutover", "app_roles": ["app"], "dry_run": False, "gate_readings": 2,
+            "gate_interval_seconds": 0.2, "report_dir": str(reports), **overrides}
+    return chain_conf(cl, **conf)
+
+
+def app_can_log_in(cl) -> bool:
+    try:
+        psycopg2.connect(cl.uri(cl.a, user="app")).close()
+        return True
+    except psycopg2.OperationalError as exc:
+        assert "not permitted to log in" in str(exc)
+        return False
+
+
+def fence_state(cl) -> dict:
+    return {
+        "app_can_log_in": app_can_log_in(cl),
+        "db_settings": sql(cl, cl.a, "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d "
+                                     "ON d.oid = s.setdatabase WHERE d.datname = %s", (DATABASE,)),
+    }
+
+
+def report_of(reports: Path, dag_run) -> dict:
+    from pgshift.report import safe_name
+
+    return json.loads((reports / "cutover" / safe_name(dag_run.run_id) / "report.json").read_text())
+
+
+def everything(cl) -> dict:
+    """What a dry run must leave as it found it, on A, B and C."""
+    tables = user_tables(cl, cl.a)
+    return {
+        "fence": fence_state(cl),
+        "a_tables": {t: fingerprint(cl, cl.a, t) for t in tables},
+        "c_tables": {t: fingerprint(cl, cl.c, t) for t in tables},
+        "c_sequences": sql(cl, cl.c, "SELECT sequencename, last_value FROM pg_sequences ORDER BY 1"),
+        "subscription": sql(cl, cl.c, "SELECT oid, subenabled, subslotname FROM pg_subscription"),
+        "b_slots": sql(cl, cl.b, "SELECT slot_name, plugin FROM pg_replication_slots ORDER BY 1"),
+        "a_slots": sql(cl, cl.a, "SELECT slot_name FROM pg_replication_slots ORDER BY 1"),
+        "publication": sql(cl, cl.a, "SELECT oid, pubname FROM pg_publication"),
+    }
+
+
+def test_lag_over_threshold_refuses_before_the_fence(clusters, chain):
+    sql(clusters, clusters.b, "SELECT pg_wal_replay_pause()")
+    try:
+        sql(clusters, clusters.a, "INSERT INTO orders (customer, amount, note) VALUES (1, 1, 'unreplayed')")
+        with CaptureFds() as out:
+            dag_run = run_dag(cutover_conf(clusters, chain, wal_lag_max_bytes=1))
+    finally:
+        sql(clusters, clusters.b, "SELECT pg_wal_replay_resume()")
+    states = task_states(dag_run)
+    assert str(dag_run.state) == "failed"
+    assert states["cutover_gate"] == "failed"
+    assert states["cutover"] == "upstream_failed"
+    assert "Cutover refused before the fence (reading 1 of 2); A was not touched" in out.text
+    assert "A->B lag" in out.text and "is over the threshold of 1 bytes" in out.text
+    assert fence_state(clusters) == {"app_can_log_in": True, "db_settings": []}
+
+
+def test_dry_run_changes_nothing(clusters, chain):
+    wait_c_caught_up(clusters)
+    before = everything(clusters)
+    with CaptureFds() as out:
+        dag_run = run_dag(cutover_conf(clusters, chain, dry_run=True))
+    states = task_states(dag_run)
+    assert str(dag_run.state) == "success", states
+    assert states["publish_migration"] == "skipped"
+    assert states["preflight"] == "skipped" and states["validate"] == "skipped"
+    assert everything(clusters) == before
+    report = report_of(chain, dag_run)
+    assert report["status"] == "dry run passed"
+    assert {t["table"] for t in report["tables"]} == set(before["a_tables"])
+    assert all(t["status"] == "equal" for t in report["tables"]), report["tables"]
+    assert "fenced" not in report["timeline"] and "write_downtime_seconds" not in report
+    assert "Cutover DRY RUN DRY RUN PASSED" in out.text
+
+
+def test_parity_mismatch_aborts_and_unfences_a(clusters, chain):
+    original = sql(clusters, clusters.c, "SELECT note FROM orders WHERE id = 7")[0][0]
+    sql(clusters, clusters.c, "UPDATE orders SET note = 'changed behind replication' WHERE id = 7")
+    try:
+        with CaptureFds() as out:
+            dag_run = run_dag(cutover_conf(clusters, chain))
+    finally:
+        sql(clusters, clusters.c, "UPDATE orders SET note = %s WHERE id = 7", (original,))
+    states = task_states(dag_run)
+    assert str(dag_run.state) == "failed"
+    assert states["cutover"] == "failed" and states["publish_migration"] == "upstream_failed"
+    assert "Cutover failed after the fence and was rolled back: A is unfenced" in out.text
+    assert "parity mismatch A vs C in 1 table(s): public.orders" in out.text
+    assert fence_state(clusters) == {"app_can_log_in": True, "db_settings": []}
+    report = report_of(chain, dag_run)
+    assert report["status"] == "rolled back"
+    assert {"fenced", "drained", "unfenced"} <= set(report["timeline"]) and "verified" not in report["timeline"]
+    assert [t["table"] for t in report["tables"] if t["status"] == "differs"] == ["public.orders"]
+    assert sql(clusters, clusters.c, "SELECT subenabled FROM pg_subscription") == [(True,)]
+
+
+class AppWrites:
+    """The application on A, as role ``app``: pgbench (tpcb-like) plus inserts into ``orders`` (a sequence)."""
+
+    def __init__(self, cl) -> None:
+        self.cl, self.orders, self.errors = cl, 0, []
+        env = {**os.environ, "PGPASSWORD": cl.passwords()["app"]}
+        self.pgbench = subprocess.Popen(
+            [cl.tool("pgbench"), "-n", "-c", "2", "-T", "300", "-h", "127.0.0.1", "-p", str(cl.a.port), "-U", "app",
+             DATABASE], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self._thread = threading.Thread(target=self._orders, daemon=True)
+        self._thread.start()
+
+    def _orders(self) -> None:
+        conn = psycopg2.connect(self.cl.uri(self.cl.a, user="app"))
+        try:
+            with conn.cursor() as cur:
+                while True:
+                    cur.execute("INSERT INTO orders (customer, amount, note) VALUES (1, 2, 'cutover')")
+                    conn.commit()
+                    self.orders += 1
+        except psycopg2.Error as exc:  # the fence terminates this session: that is the end of the load
+            self.errors.append(str(exc))
+
+    def wait_until_busy(self) -> None:
+        from testing_support import wait_for
+
+        wait_for(lambda: self.orders > 50, 30, what="application writes on A")
+
+    def finish(self) -> str:
+        self._thread.join(60)
+        try:
+            out, _ = self.pgbench.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.pgbench.kill()
+            out, _ = self.pgbench.communicate()
+        return out
+
+
+def test_cutover_under_live_writes(clusters, chain):
+    history_before = sql(clusters, clusters.a, "SELECT count(*) FROM pgbench_history")[0][0]
+    app = AppWrites(clusters)
+    app.wait_until_busy()
+    with CaptureFds() as out:
+        dag_run = run_dag(cutover_conf(clusters, chain))
+    pgbench_out = app.finish()
+    states = task_states(dag_run)
+    assert str(dag_run.state) == "success", states
+    assert states["publish_migration"] == "success"
+    # The fence ended the application's sessions; it cannot come back.
+    assert "terminating connection due to administrator command" in " ".join(app.errors) + pgbench_out
+    assert not app_can_log_in(clusters)
+    assert sql(clusters, clusters.a, "SHOW default_transaction_read_only") == [("on",)]
+    # C holds every committed row: same count and content hash in every table.
+    tables = user_tables(clusters, clusters.a)
+    for table in tables:
+        assert fingerprint(clusters, clusters.a, table) == fingerprint(clusters, clusters.c, table), table
+    cutover_orders = sql(clusters, clusters.c, "SELECT count(*) FROM orders WHERE note = 'cutover'")[0][0]
+    assert cutover_orders == app.orders > 50
+    history_on_c = sql(clusters, clusters.c, "SELECT count(*) FROM pgbench_history")[0][0] - history_before
+    assert history_on_c > 0
+    # Sequences continue on C where A stopped.
+    last_on_a = sql(clusters, clusters.a, "SELECT max(id) FROM orders")[0][0]
+    assert sql(clusters, clusters.c, "SELECT nextval('orders_id_seq')")[0][0] == last_on_a + 1
+    # Finalized: no subscription on C, no slot left on B.
+    assert sql(clusters, clusters.c, "SELECT count(*) FROM pg_subscription")[0][0] == 0
+    assert sql(clusters, clusters.b, "SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical'") == [(0,)]
+    report = report_of(chain, dag_run)
+    assert report["status"] == "ready"
+    assert list(report["timeline"]) == ["fenced", "b_replayed", "drained", "verified", "sequences_set", "finalized",
+                                        "ready"]
+    assert 0 < report["write_downtime_seconds"] < 60
+    assert {t["table"] for t in report["tables"]} == set(tables)
+    assert any(s["sequence"] == "public.orders_id_seq" and s["action"] == "set" for s in report["sequences"])
+    assert "write downtime" in out.text
+    assert secrets_in(out.text, clusters) == []
