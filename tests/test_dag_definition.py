@@ -49,3 +49,47 @@ def test_bad_params_are_refused_before_a_run_starts(dag):
         params = copy.deepcopy(dag.params)
         with pytest.raises(ParamValidationError, match=f"Invalid input for param {name}"):
             params.update(bad)  # ParamsDict validates each value as it is set
+
+
+def test_schedule_validates_read_only_one_run_at_a_time(dag):
+    from airflow.sdk.definitions.param import ParamsDict
+
+    assert dag.schedule == "@hourly"
+    assert dag.catchup is False and dag.max_active_runs == 1
+    defaults = ParamsDict(copy.deepcopy(dag.params)).dump()  # a scheduled run gets exactly these
+    assert defaults["action"] == "validate" and defaults["dry_run"] is True and defaults["app_roles"] == []
+    assert defaults["move_aside_data_dir"] is False and defaults["allow_existing_tables_on_c"] is False
+
+
+def test_a_scheduled_run_only_validates_whatever_it_is_told(dag):
+    from types import SimpleNamespace
+
+    from airflow.utils.types import DagRunType
+
+    branch = dag.get_task("choose_action").python_callable
+    for run_type, action, expected in ((DagRunType.SCHEDULED, "cutover", ["validate"]),
+                                       (DagRunType.SCHEDULED, "setup", ["validate"]),
+                                       (DagRunType.MANUAL, "cutover", ["cutover_gate", "cutover", "publish_migration"]),
+                                       (DagRunType.MANUAL, "validate", ["validate"])):
+        assert branch(params={"action": action}, dag_run=SimpleNamespace(run_type=run_type)) == expected
+
+
+def test_fence_to_ready_is_one_task(dag):
+    """Every task hop costs seconds of write downtime under a real scheduler."""
+    from pgshift.operators.cutover import CutoverGateOperator, CutoverOperator
+
+    cutover = dag.get_task("cutover")
+    assert isinstance(cutover, CutoverOperator)
+    assert [t.task_id for t in cutover.upstream_list if isinstance(t, CutoverGateOperator)] == ["cutover_gate"]
+    assert {t.task_id for t in cutover.downstream_list} == {"publish_migration"}
+    assert [o.name for o in dag.get_task("publish_migration").outlets] == ["pgshift_migration_done"]
+
+
+def test_bad_cutover_params_are_refused(dag):
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    for bad, name in (({"action": "drop-everything"}, "action"), ({"app_roles": "app"}, "app_roles"),
+                      ({"gate_readings": 0}, "gate_readings"), ({"parity": "most"}, "parity")):
+        params = copy.deepcopy(dag.params)
+        with pytest.raises(ParamValidationError, match=f"Invalid input for param {name}"):
+            params.update(bad)
