@@ -142,6 +142,33 @@ def test_parity_mismatch_aborts_and_unfences_a(clusters, chain):
     assert sql(clusters, clusters.c, "SELECT subenabled FROM pg_subscription") == [(True,)]
 
 
+def test_an_interrupted_cutover_is_unfenced_by_its_retry(clusters, chain):
+    """A worker that died after the fence leaves a fence record; the task's next try lifts the fence."""
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pgshift.fence import apply_fence, plan_fence
+    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.operators.cutover import CutoverOperator
+    from pgshift.report import safe_name
+
+    run_id = "manual__interrupted"
+    with PgShiftHook("pgshift_a") as a:
+        record = plan_fence(a, ["app"])
+        apply_fence(a, record, ["app"])
+        record.save(chain / "cutover" / safe_name(run_id) / "fence.json")
+    assert fence_state(clusters)["app_can_log_in"] is False
+    op = CutoverOperator(task_id="cutover", mode="native", conn_a="pgshift_a",
+                         conn_a_replication="pgshift_a_replication", conn_b="pgshift_b",
+                         conn_b_source="pgshift_b_replication", conn_c="pgshift_c",
+                         physical_slot="pgshift_b_physical", slot="pgshift_c_logical", subscription="pgshift_sub",
+                         app_roles=["app"], thresholds={}, dry_run=False, report_dir=str(chain))
+    with pytest.raises(AirflowFailException, match="interrupted after it began fencing A; A has been unfenced"):
+        op.execute({"run_id": run_id, "dag": SimpleNamespace(dag_id="hybrid_aurora_migration")})
+    assert fence_state(clusters) == {"app_can_log_in": True, "db_settings": []}
+
+
 class AppWrites:
     """The application on A, as role ``app``: pgbench (tpcb-like) plus inserts into ``orders`` (a sequence)."""
 
@@ -217,3 +244,12 @@ def test_cutover_under_live_writes(clusters, chain):
     assert any(s["sequence"] == "public.orders_id_seq" and s["action"] == "set" for s in report["sequences"])
     assert "write downtime" in out.text
     assert secrets_in(out.text, clusters) == []
+
+
+def test_a_fenced_a_refuses_another_cutover(clusters, chain):
+    with CaptureFds() as out:
+        dag_run = run_dag(cutover_conf(clusters, chain, dry_run=True))
+    assert str(dag_run.state) == "failed"
+    assert task_states(dag_run)["cutover_gate"] == "failed"
+    assert "app_roles: 'app' cannot log in already (NOLOGIN): is A still fenced by an earlier cutover?" in out.text
+    assert "already defaults to read-only transactions" in out.text

@@ -68,6 +68,14 @@ def fence_problems(a: PgShiftHook, roles: list[str], protected: dict[str, str]) 
             problems.append(f"app_roles: {role!r} is {protected[role]}: fencing it would break the migration itself")
         elif r["rolreplication"]:
             problems.append(f"app_roles: {role!r} has REPLICATION: it may be B's or C's replication role")
+        elif not r["rolcanlogin"]:
+            problems.append(f"app_roles: {role!r} cannot log in already (NOLOGIN): is A still fenced by an earlier "
+                            f"cutover? If so, lift it by hand: ALTER ROLE {role} LOGIN")
+    database = a.conn_params()["dbname"]
+    read_only = a.scalar("database_read_only_setting")
+    if read_only is not None and read_only.lower() in ("on", "true", "1", "yes"):
+        problems.append(f"database {database!r} on A already defaults to read-only transactions: is it still fenced "
+                        f"by an earlier cutover? If so: ALTER DATABASE {database} RESET default_transaction_read_only")
     return problems
 
 
