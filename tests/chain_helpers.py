@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 import psycopg2
@@ -27,33 +26,13 @@ def sql(cl: LocalClusters, node, query: str, params: Any = None, db: str = DATAB
 
 def unfence_a(cl: LocalClusters) -> None:
     """Undo a cutover's fence by hand: the app role logs in again, the database is read-write."""
-    conn = psycopg2.connect(cl.uri(cl.a), options="-c default_transaction_read_only=off")
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("ALTER ROLE app LOGIN")
-            cur.execute(f"ALTER DATABASE {DATABASE} RESET default_transaction_read_only")
-    finally:
-        conn.close()
+    cl.sql(cl.a, "ALTER ROLE app LOGIN")
+    cl.sql(cl.a, f"ALTER DATABASE {DATABASE} RESET default_transaction_read_only")
 
 
 def reset_chain(cl: LocalClusters) -> None:
     """Back to the starting point: A unfenced, B empty, no slots or publication on A, nothing on C."""
-    unfence_a(cl)
-    for row in sql(cl, cl.c, "SELECT subname FROM pg_subscription"):
-        sql(cl, cl.c, f'ALTER SUBSCRIPTION "{row[0]}" DISABLE')
-        sql(cl, cl.c, f'ALTER SUBSCRIPTION "{row[0]}" SET (slot_name = NONE)')
-        sql(cl, cl.c, f'DROP SUBSCRIPTION "{row[0]}"')
-    sql(cl, cl.c, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
-    cl.stop_node(cl.b, mode="immediate")
-    shutil.rmtree(cl.b.data_dir.parent, ignore_errors=True)
-    cl._prepare_dirs()
-    for (slot,) in sql(cl, cl.a, "SELECT slot_name FROM pg_replication_slots"):
-        wait_for(lambda s=slot: not sql(cl, cl.a, "SELECT 1 FROM pg_replication_slots WHERE slot_name=%s AND active",
-                                        (s,)), 30, what=f"slot {slot} inactive")
-        sql(cl, cl.a, "SELECT pg_drop_replication_slot(%s)", (slot,))
-    for row in sql(cl, cl.a, "SELECT pubname FROM pg_publication"):
-        sql(cl, cl.a, f'DROP PUBLICATION "{row[0]}"')
+    cl.reset_chain()
 
 
 def chain_conf(cl: LocalClusters, **overrides: Any) -> dict[str, Any]:

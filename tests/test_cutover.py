@@ -226,7 +226,8 @@ def test_cutover_under_live_writes(clusters, chain):
     for table in tables:
         assert fingerprint(clusters, clusters.a, table) == fingerprint(clusters, clusters.c, table), table
     cutover_orders = sql(clusters, clusters.c, "SELECT count(*) FROM orders WHERE note = 'cutover'")[0][0]
-    assert cutover_orders == app.orders > 50
+    # A commit can land on A with its acknowledgement lost to the fence's termination: at most one per session.
+    assert app.orders <= cutover_orders <= app.orders + 1 and app.orders > 50
     history_on_c = sql(clusters, clusters.c, "SELECT count(*) FROM pgbench_history")[0][0] - history_before
     assert history_on_c > 0
     # Sequences continue on C where A stopped.

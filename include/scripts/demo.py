@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""`make demo`: A/B/C on 127.0.0.1, sample data and a light write load on A, then
-`airflow dags test hybrid_aurora_migration` in native mode, then A and C side by side.
+"""`make demo`: the whole migration on 127.0.0.1. A/B/C and sample data, then
+`airflow dags test hybrid_aurora_migration` three times, while an application writes on A as role
+``app``: setup (native mode), validate, and the cutover (fence, drain, verify, sequences, finalize).
 
-Safe to run twice: the clusters and the data are kept, and the DAG finds the chain in place.
+Safe to run twice: the clusters and the data are kept; a chain the last demo cut over is reset first.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg2
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 from pgcluster import ClusterError, LocalClusters, server_user  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "plugins"))
 from sample_data import WriteLoad, load_sample  # noqa: E402
+
+from pgshift.report import cutover_summary  # noqa: E402
 
 SCALE = int(os.environ.get("PGSHIFT_DEMO_SCALE", "5"))
 CITUS_NOTE = """citus_scale_out needs a real Citus cluster (no local Citus demo: Citus is not installable from the
@@ -37,77 +40,93 @@ package registries pgshift uses). To run it against yours:
 See docs/citus.md for every param."""
 
 
-def rows(dsn: str, query: str, params: tuple = ()) -> list[tuple]:
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute(query, params)
-        return cur.fetchall()
-
-
 def main() -> int:
     cl = LocalClusters(os.environ.get("PGSHIFT_STATE_DIR"), int(os.environ.get("PGSHIFT_BASE_PORT", "54320")))
     print(f"== Starting A (:{cl.a.port}) and C (:{cl.c.port}) with PostgreSQL from {cl.bin_dir}")
     cl.start()
     if cl.is_running(cl.b) is False and (cl.b.data_dir / "PG_VERSION").exists():
         cl.start_node(cl.b)  # a second run: B was made by the first one
+    if chain_was_cut_over(cl):
+        print("== The previous demo cut over to C: resetting the chain (A unfenced, B and C emptied)")
+        cl.reset_chain()
     print(f"== Loading sample data into A (pgbench scale {SCALE} and an orders table fed by a sequence)")
     load_sample(cl, scale=SCALE, orders=5000)
+    cl.sql(cl.a, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app; "
+                 "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO app")
 
     home = cl.state_dir.parent / "airflow"
     home.mkdir(parents=True, exist_ok=True)
+    reports = cl.state_dir.parent / "reports"
     env = {**os.environ, **cl.airflow_connections(),
            "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
            # `airflow dags test` in Airflow 3.3.2 crashes at the end of a run of a DAG with a DeadlineAlert.
            "PGSHIFT_DEADLINE": "off", "XDG_RUNTIME_DIR": os.environ.get("XDG_RUNTIME_DIR", str(home))}
-    airflow = [sys.executable, "-m", "airflow"]
-    subprocess.run([*airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+    common = {"mode": "native", "b_data_dir": str(cl.b.data_dir), "b_bin_dir": str(cl.bin_dir), "b_port": cl.b.port,
+              "b_os_user": server_user(), "poll_interval_seconds": 1, "report_dir": str(reports)}
 
-    conf = {"action": "setup", "mode": "native", "b_data_dir": str(cl.b.data_dir), "b_bin_dir": str(cl.bin_dir),
-            "b_port": cl.b.port,
-            "b_os_user": server_user(), "poll_interval_seconds": 1}
-    load = WriteLoad(cl.uri(cl.a), rate=10).start()
-    print("== Light write load on A started (10 transactions/s); running the DAG:")
+    # 1. Setup, under the application's writes.
+    load = WriteLoad(cl.uri(cl.a, user="app"), rate=10).start()
+    print("== Application writes on A as role app (10 transactions/s); setting the chain up:")
+    ok = dags_test(env, home, {"action": "setup", **common}, "setup")
+    print(f"   {load.stop()} write transactions on A during the setup")
+    if not ok:
+        return 1
+    # 2. Validation, what the hourly schedule runs.
+    print("== Validating the chain (what every scheduled run does, read-only):")
+    if not dags_test(env, home, {"action": "validate", **common}, "validate"):
+        return 1
+    validation = sorted((reports / "validate").glob("*.json"))[-1]
+    figures = json.loads(validation.read_text())["figures"]
+    print(f"   A -> B lag {figures['a_to_b_lag_bytes']} bytes, B -> C lag {figures['b_to_c_lag_bytes']} bytes, "
+          f"slot {figures['slot_wal_status']}; report {validation}, chart {reports / 'validate' / 'lag.png'}")
+    # 3. The cutover, under the application's writes: fence, drain, verify, sequences, finalize.
+    load = WriteLoad(cl.uri(cl.a, user="app"), rate=50).start()
+    time.sleep(2)  # let the application be busy when the fence comes down
+    print("== Cutting over to C while the application writes (dry_run false, app_roles [app]):")
+    ok = dags_test(env, home, {"action": "cutover", "app_roles": ["app"], "dry_run": False, **common}, "cutover")
+    committed = load.stop()
+    report_file = sorted((reports / "cutover").glob("*/report.json"), key=lambda f: f.stat().st_mtime)[-1]
+    report = json.loads(report_file.read_text())
+    print("\n".join("   " + line for line in cutover_summary(report).splitlines()))
+    print(f"   the application committed {committed} transactions on A during the cutover run "
+          f"({load.fenced or 'not fenced'}); report {report_file}")
+    if not ok:
+        return 1
+    print(f"\n{'table':<28}{'rows on A':>12}{'rows on C':>12}")
+    for t in report["tables"]:
+        same = t["status"] == "equal"
+        print(f"{t['table']:<28}{t['source_rows']:>12}{t['target_rows']:>12}{'' if same else '   MISMATCH'}")
+    print("\nA stays fenced (role app cannot log in; the database is read-only); C is ready. Clusters keep "
+          "running; the next `make demo` resets the chain first, `make demo-stop` removes everything.\n")
+    print(CITUS_NOTE)
+    return 0
+
+
+def dags_test(env: dict[str, str], home: Path, conf: dict, label: str) -> bool:
+    """`airflow dags test` of the migration DAG with ``conf``; prints each task's end and the failure, if any."""
     print(f"   airflow dags test hybrid_aurora_migration --conf '{json.dumps(conf)}'")
     started = time.monotonic()
-    dag_test = subprocess.run([*airflow, "dags", "test", "hybrid_aurora_migration", "--conf", json.dumps(conf)],
-                              check=False, env=env, capture_output=True, text=True)
-    committed = load.stop()
-    log_file = home / "demo-dags-test.log"
-    log_file.write_text(dag_test.stdout + dag_test.stderr)
-    for line in (dag_test.stdout + dag_test.stderr).splitlines():
-        if "[DAG TEST] end task" in line or "Preflight found" in line or line.startswith("  - "):
+    run = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "hybrid_aurora_migration", "--conf",
+                          json.dumps(conf)], check=False, env=env, capture_output=True, text=True)
+    log_file = home / f"demo-{label}.log"
+    log_file.write_text(run.stdout + run.stderr)
+    for line in (run.stdout + run.stderr).splitlines():
+        if "[DAG TEST] end task" in line or "AirflowFailException" in line or line.startswith("  - "):
             print("   " + line.split("[airflow")[0].strip()[-160:])
-    state = "success" if "state=success" in dag_test.stdout + dag_test.stderr else "failed"
-    print(f"== DAG run {state} in {time.monotonic() - started:.0f} s; {committed} write transactions on A "
-          f"during the run (full log: {log_file})")
-    if state != "success":
-        return 1
+    ok = "state=success" in run.stdout + run.stderr
+    print(f"   {label}: {'success' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s (log: {log_file})")
+    return ok
 
-    # Let C catch up with the last writes before comparing.
-    target = rows(cl.uri(cl.a), "SELECT pg_current_wal_lsn()::text")[0][0]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not rows(
-            cl.uri(cl.b), "SELECT coalesce(bool_and(confirmed_flush_lsn >= %s::pg_lsn), false) "
-                          "FROM pg_replication_slots WHERE slot_type = 'logical'", (target,))[0][0]:
-        time.sleep(0.2)
-    tables = [r[0] for r in rows(cl.uri(cl.a), "SELECT schemaname || '.' || relname FROM pg_stat_user_tables "
-                                               "ORDER BY 1")]
-    print(f"\n{'table':<28}{'rows on A':>12}{'rows on C':>12}")
-    ok = True
-    for table in tables:
-        query = "SELECT count(*) FROM " + ".".join(f'"{p}"' for p in table.split("."))
-        a_count, c_count = rows(cl.uri(cl.a), query)[0][0], rows(cl.uri(cl.c), query)[0][0]
-        ok &= a_count == c_count
-        print(f"{table:<28}{a_count:>12}{c_count:>12}{'' if a_count == c_count else '   MISMATCH'}")
-    ab = rows(cl.uri(cl.a), "SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), -1)::bigint "
-                            "FROM pg_stat_replication")[0][0]
-    bc = rows(cl.uri(cl.b), "SELECT coalesce(max(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), confirmed_flush_lsn)), -1)"
-                            "::bigint FROM pg_replication_slots WHERE slot_type = 'logical'")[0][0]
-    print(f"\nFinal lag: A -> B {ab} bytes, B -> C {bc} bytes.")
-    print("Clusters keep running (make demo-stop removes them).\n")
-    print(CITUS_NOTE)
-    return 0 if ok else 1
+
+def chain_was_cut_over(cl: LocalClusters) -> bool:
+    """A previous demo finished its migration: B exists but C no longer subscribes, or A is fenced."""
+    if not (cl.b.data_dir / "PG_VERSION").exists():
+        return False
+    fenced = cl.sql(cl.a, "SELECT NOT rolcanlogin FROM pg_roles WHERE rolname = 'app'")[0][0]
+    return fenced or not cl.sql(cl.c, "SELECT 1 FROM pg_subscription")
 
 
 if __name__ == "__main__":

@@ -290,6 +290,45 @@ class LocalClusters:
             raise ClusterError(f"psql on {node.name}: {res.stderr.strip()}")
         return res.stdout.strip()
 
+    def sql(self, node: Node, query: str, params: object = None, db: str = DATABASE) -> list[tuple]:
+        """Run one statement as postgres (autocommit, read-write even on a fenced database)."""
+        import psycopg2
+
+        # Not `with connect()`: since psycopg2 2.9 that opens a transaction block even in autocommit.
+        conn = psycopg2.connect(self.uri(node, db=db), options="-c default_transaction_read_only=off")
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(query, params)
+                return cur.fetchall() if cur.description else []
+        finally:
+            conn.close()
+
+    def reset_chain(self) -> None:
+        """Back to before the migration: A unfenced (role app logs in, database read-write), no slots or
+        publication on A, B's data directory empty, C without subscriptions or tables."""
+        if self.is_running(self.a):
+            self.sql(self.a, "ALTER ROLE app LOGIN")
+            self.sql(self.a, f"ALTER DATABASE {DATABASE} RESET default_transaction_read_only")
+        for (name,) in self.sql(self.c, "SELECT subname FROM pg_subscription"):
+            ident = '"' + name.replace('"', '""') + '"'
+            self.sql(self.c, f"ALTER SUBSCRIPTION {ident} DISABLE")
+            self.sql(self.c, f"ALTER SUBSCRIPTION {ident} SET (slot_name = NONE)")
+            self.sql(self.c, f"DROP SUBSCRIPTION {ident}")
+        self.sql(self.c, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+        self.stop_node(self.b, mode="immediate")
+        shutil.rmtree(self.b.data_dir.parent, ignore_errors=True)
+        self._prepare_dirs()
+        deadline = time.monotonic() + 30
+        for (slot,) in self.sql(self.a, "SELECT slot_name FROM pg_replication_slots"):
+            while self.sql(self.a, "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND active", (slot,)):
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"slot {slot} on A is still in use")
+                time.sleep(0.2)
+            self.sql(self.a, "SELECT pg_drop_replication_slot(%s)", (slot,))
+        for (name,) in self.sql(self.a, "SELECT pubname FROM pg_publication"):
+            self.sql(self.a, 'DROP PUBLICATION "' + name.replace('"', '""') + '"')
+
     def start(self, a_conf: dict[str, str] | None = None) -> None:
         """Start A (primary, logical WAL) and C; leave B's data directory empty for the basebackup."""
         self._prepare_dirs()
@@ -430,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-port", type=int,
                         default=int(os.environ.get("PGSHIFT_BASE_PORT", DEFAULT_BASE_PORT)))
     parser.add_argument("command", choices=["start", "stop", "destroy", "status", "env",
-                                            "sshd-start", "sshd-stop", "bin-dir", "reset-b"])
+                                            "sshd-start", "sshd-stop", "bin-dir", "reset-b", "reset-chain"])
     args = parser.parse_args(argv)
     cl = LocalClusters(args.state_dir, args.base_port)
     try:
@@ -452,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
             cl.sshd_stop()
         elif args.command == "bin-dir":
             print(cl.bin_dir)
+        elif args.command == "reset-chain":
+            cl.reset_chain()
         elif args.command == "reset-b":
             cl.stop_node(cl.b)
             shutil.rmtree(cl.b.data_dir.parent, ignore_errors=True)

@@ -59,6 +59,7 @@ class WriteLoad:
         self._thread = threading.Thread(target=self._run, name="pgshift-write-load", daemon=True)
         self.committed = 0
         self.error: Exception | None = None
+        self.fenced: str | None = None  # why the fence ended the load, if it did
 
     def _run(self) -> None:
         try:
@@ -76,8 +77,22 @@ class WriteLoad:
                     self.committed += 1
                     self._stop.wait(1.0 / self.rate)
             conn.close()
+        except psycopg2.OperationalError as exc:
+            # A cutover's fence ends the application's session (the client may see only a closed
+            # connection): if the role can no longer log in, that is the end of this load, not an error.
+            if self._fenced_out():
+                self.fenced = str(exc).strip().splitlines()[0]
+            else:
+                self.error = exc
         except Exception as exc:  # noqa: BLE001 - surfaced by stop()
             self.error = exc
+
+    def _fenced_out(self) -> bool:
+        try:
+            psycopg2.connect(self.dsn).close()
+        except psycopg2.OperationalError as exc:
+            return "not permitted to log in" in str(exc)
+        return False
 
     def start(self) -> WriteLoad:
         self._thread.start()

@@ -41,3 +41,23 @@ def read_reports(directory: Path, limit: int) -> list[dict[str, Any]]:
             continue
     reports.sort(key=lambda r: r.get("started_at") or "")
     return reports[-limit:]
+
+
+def cutover_summary(report: dict[str, Any]) -> str:
+    """A readable account of a cutover report, for the task log."""
+    lines = [f"Cutover {'DRY RUN ' if report.get('dry_run') else ''}{report.get('status', '?').upper()} "
+             f"({report.get('mode')} mode, run {report.get('run_id')})"]
+    if report.get("error"):
+        lines.append(f"  reason: {report['error']}")
+    for step, when in report.get("timeline", {}).items():
+        lines.append(f"  {step:<17} {when}")
+    if report.get("write_downtime_seconds") is not None:
+        lines.append(f"  write downtime    {report['write_downtime_seconds']:.3f} s")
+    if report.get("final_lsn"):
+        lines.append(f"  final LSN of A    {report['final_lsn']}")
+    for t in report.get("tables", []):
+        lines.append(f"  table {t['table']:<28} {t['status']:<7} rows A {t['source_rows']} C {t['target_rows']} "
+                     f"hash {t['source_hash']}")
+    for s in report.get("sequences", []):
+        lines.append(f"  sequence {s['sequence']:<25} A {s['a_last_value']} -> {s['action']}")
+    return "\n".join(lines)

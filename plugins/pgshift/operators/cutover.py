@@ -21,7 +21,7 @@ from pgshift.drain import DrainTimeout, wait_confirmed
 from pgshift.fence import FenceRecord, apply_fence, fence_problems, lift_fence, plan_fence
 from pgshift.hooks.postgres import PgShiftHook
 from pgshift.parity import TableParity, compare_live, compare_still
-from pgshift.report import report_root, safe_name, write_json
+from pgshift.report import cutover_summary, report_root, safe_name, write_json
 from pgshift.scope import Scope
 from pgshift.sequences import read_sequences, set_sequences
 
@@ -204,7 +204,7 @@ class CutoverOperator(_CutoverBase):
                 if lifted:
                     timeline["unfenced"] = _iso(time.time())
                 write_json(run_dir / "report.json", report)
-                self.log.error("%s", summary(report))
+                self.log.error("%s", cutover_summary(report))
                 if lifted:
                     raise AirflowFailException(
                         f"Cutover failed after the fence and was rolled back: A is unfenced (roles "
@@ -212,7 +212,7 @@ class CutoverOperator(_CutoverBase):
                         f"restored). Reason: {reason}") from exc
                 raise AirflowFailException(f"Cutover {'dry run ' if self.dry_run else ''}failed: {reason}") from exc
         path = write_json(run_dir / "report.json", report)
-        self.log.info("%s\nReport: %s", summary(report), path)
+        self.log.info("%s\nReport: %s", cutover_summary(report), path)
         return {"report": str(path), "status": report["status"],
                 "write_downtime_seconds": report.get("write_downtime_seconds"), "final_lsn": report["final_lsn"]}
 
@@ -285,23 +285,3 @@ class CutoverOperator(_CutoverBase):
         self.log.warning("Fence lifted: roles %s can log in again; database read-only default restored",
                          ", ".join(self._fence.roles) or "none")
         return True
-
-
-def summary(report: dict[str, Any]) -> str:
-    """A readable account of a cutover report, for the task log."""
-    lines = [f"Cutover {'DRY RUN ' if report.get('dry_run') else ''}{report.get('status', '?').upper()} "
-             f"({report.get('mode')} mode, run {report.get('run_id')})"]
-    if report.get("error"):
-        lines.append(f"  reason: {report['error']}")
-    for step, when in report.get("timeline", {}).items():
-        lines.append(f"  {step:<17} {when}")
-    if report.get("write_downtime_seconds") is not None:
-        lines.append(f"  write downtime    {report['write_downtime_seconds']:.3f} s")
-    if report.get("final_lsn"):
-        lines.append(f"  final LSN of A    {report['final_lsn']}")
-    for t in report.get("tables", []):
-        lines.append(f"  table {t['table']:<28} {t['status']:<7} rows A {t['source_rows']} C {t['target_rows']} "
-                     f"hash {t['source_hash']}")
-    for s in report.get("sequences", []):
-        lines.append(f"  sequence {s['sequence']:<25} A {s['a_last_value']} -> {s['action']}")
-    return "\n".join(lines)

@@ -1,0 +1,428 @@
+#!/usr/bin/env python3
+"""Benchmark: write downtime of the DAG's cutover against the same steps done by hand, under app writes.
+
+One run starts its own A/B/C (pgbench scale N, default 10), builds the chain with the DAG and cuts over
+through the DAG while role app writes on A (pgbench -c 2 plus an orders inserter); then resets the chain,
+builds it again under the same load and cuts over by hand from one SQL session per server (fence, terminate,
+final LSN, drain, count+hash A then C, setval, DROP SUBSCRIPTION). Prints both timelines, the ratio against
+the targets, and the writes committed on A against the rows on C.
+    .venv/bin/python bench/cutover.py [--scale 10]
+Exit status 0 when both cutovers finished with no row lost and every table equal, whether or not a target
+was met; 1 otherwise. The clusters and temp dirs are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "include" / "scripts"), str(ROOT / "dags"), str(ROOT / "tests")]
+HOME = Path(tempfile.mkdtemp(prefix="pgshift-bench-airflow-"))
+os.environ.update({"AIRFLOW_HOME": str(HOME), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                   "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+                   "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME}/airflow.db",
+                   "XDG_RUNTIME_DIR": str(HOME)})
+
+import psycopg2  # noqa: E402
+import pytest  # noqa: E402 - testing_support.wait_for fails through pytest.fail
+from chain_helpers import (  # noqa: E402
+    NAMES,
+    chain_conf,
+    fingerprint,
+    reset_chain,
+    run_dag,
+    sql,
+    task_states,
+    user_tables,
+    wait_c_caught_up,
+)
+from pgcluster import DATABASE, LocalClusters, Node  # noqa: E402
+from psycopg2 import sql as pgsql  # noqa: E402
+from sample_data import load_sample  # noqa: E402
+from testing_support import free_port_block, log_excerpt, state_dir, wait_for  # noqa: E402
+
+from pgshift.report import safe_name  # noqa: E402
+
+TARGET_RATIO = 1.25  # DAG downtime at most this many times the hand downtime
+TARGET_SECONDS = 2.0  # DAG downtime at scale 10
+TARGET_SCALE = 10
+WARMUP_SECONDS = 5.0
+NUDGE_EVERY = 0.1  # as pgshift.drain.wait_confirmed: same primitive on both sides
+POLL_EVERY = 0.02
+# Same output settings as the DAG's fingerprint session, so equal values hash equally on A and C.
+FINGERPRINT_SESSION = ("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; "
+                       "SET extra_float_digits = 1; SET bytea_output = 'hex'; SET statement_timeout = 0")
+FAILED = (Exception, pytest.fail.Exception)  # wait_for's timeout is a BaseException
+
+
+class RunFailed(Exception):
+    """A DAG run or a hand step did not finish: the phase has no figure."""
+
+
+@dataclass
+class Cutover:
+    downtime: float  # fence committed -> C ready
+    timeline: dict[str, float]  # step -> epoch seconds, "fenced" first
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Tally:
+    """Writes of one phase: acknowledged to the clients, committed on A, present on C after the cutover."""
+
+    pgbench_processed: int | None
+    orders_acked: int
+    history_a: int
+    history_c: int
+    orders_a: int
+    orders_c: int
+    unequal_tables: list[str]
+    sequences_equal: bool
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.history_a - self.history_c) + max(0, self.orders_a - self.orders_c)
+
+    @property
+    def ok(self) -> bool:
+        # C must also hold everything a client was told was committed (A may hold more: a COMMIT whose
+        # answer was cut off by the terminate is on A but not counted by the client).
+        acked_on_c = self.orders_c >= self.orders_acked and self.history_c >= (self.pgbench_processed or 0)
+        return self.lost == 0 and not self.unequal_tables and self.sequences_equal and acked_on_c
+
+
+@dataclass
+class Phase:
+    name: str
+    cutover: Cutover | None = None
+    tally: Tally | None = None
+    error: str | None = None
+    load_avg: tuple[float, float, float] | None = None
+
+
+class AppLoad:
+    """The application on A as role app: pgbench tpcb-like with 2 clients, plus single-row orders inserts."""
+
+    def __init__(self, cl: LocalClusters, note: str) -> None:
+        self.cl, self.note = cl, note
+        self.orders = 0  # inserts whose COMMIT was acknowledged
+        self.errors: list[str] = []
+        self.output = ""
+        self._stop = threading.Event()
+        env = {**os.environ, "PGPASSWORD": cl.passwords()["app"]}
+        # -T far beyond the phase: the fence's terminate is what ends pgbench.
+        self.pgbench = subprocess.Popen(
+            [cl.tool("pgbench"), "-n", "-c", "2", "-T", "900", "-h", "127.0.0.1", "-p", str(cl.a.port), "-U", "app",
+             DATABASE], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self._thread = threading.Thread(target=self._orders, name="bench-orders", daemon=True)
+        self._thread.start()
+
+    def _orders(self) -> None:
+        try:
+            conn = psycopg2.connect(self.cl.uri(self.cl.a, user="app"))
+        except psycopg2.Error as exc:
+            self.errors.append(str(exc).strip())
+            return
+        try:
+            with conn.cursor() as cur:
+                while not self._stop.is_set():
+                    cur.execute("INSERT INTO orders (customer, amount, note) VALUES (1, 2, %s)", (self.note,))
+                    conn.commit()
+                    self.orders += 1
+        except psycopg2.Error as exc:  # the fence terminates this session: the end of the load
+            self.errors.append(str(exc).strip())
+        finally:
+            conn.close()
+
+    def wait_busy(self) -> None:
+        wait_for(lambda: self.orders > 50, 30, what="application writes on A")
+        if self.pgbench.poll() is not None:
+            raise RunFailed(f"pgbench ended before the cutover: {self.pgbench.communicate()[0].strip()}")
+
+    def finish(self, timeout: float = 60) -> int | None:
+        """After the fence: collect pgbench's output; its count of transactions it saw committed."""
+        self._thread.join(timeout)
+        try:
+            self.output, _ = self.pgbench.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise RunFailed("pgbench still running after the cutover: the fence did not end its sessions") from exc
+        match = re.search(r"number of transactions actually processed: (\d+)", self.output)
+        return int(match.group(1)) if match else None
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.pgbench.poll() is None:
+            self.pgbench.kill()
+            self.pgbench.communicate()
+        self._thread.join(10)
+
+
+@contextlib.contextmanager
+def fds_to(path: Path) -> Iterator[None]:
+    """fds 1 and 2 into ``path``. Not testing_support.CaptureFds: it swaps sys.stdout for a stream it closes
+    afterwards, and Airflow's structlog keeps the stream of the first run, so the next run writes to a closed file."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "ab") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, target in zip(saved, (1, 2), strict=True):
+            os.dup2(fd, target)
+            os.close(fd)
+
+
+def run_dag_quiet(conf: dict[str, Any]) -> Any:
+    """The DAG under dag.test() with its task logs out of the way; RunFailed with the telling lines if it fails."""
+    log = HOME / "dag-runs.log"
+    start = log.stat().st_size if log.exists() else 0
+    with fds_to(log):
+        dag_run = run_dag(conf)
+    if str(dag_run.state) != "success":
+        failed = {k: v for k, v in task_states(dag_run).items() if v not in ("success", "skipped")}
+        text = log.read_bytes()[start:].decode(errors="replace")
+        raise RunFailed(f"DAG run ({conf['action']}) {dag_run.state}: {failed}\n{log_excerpt(text)}")
+    return dag_run
+
+
+def task_seconds(dag_run: Any, task_id: str) -> str:
+    ti = next((t for t in dag_run.get_task_instances() if t.task_id == task_id), None)
+    return f"{(ti.end_date - ti.start_date).total_seconds():.2f} s" if ti and ti.start_date and ti.end_date else "?"
+
+
+def dag_cutover(cl: LocalClusters, reports: Path) -> Cutover:
+    t0 = time.monotonic()
+    dag_run = run_dag_quiet(chain_conf(cl, action="cutover", app_roles=["app"], dry_run=False, gate_readings=2,
+                                       gate_interval_seconds=0.2, report_dir=str(reports)))
+    wall = time.monotonic() - t0
+    report = json.loads((reports / "cutover" / safe_name(dag_run.run_id) / "report.json").read_text())
+    timeline = {k: datetime.fromisoformat(v).timestamp() for k, v in report["timeline"].items() if v}
+    started = datetime.fromisoformat(report["started_at"]).timestamp()
+    notes = [f"DAG run {wall:.1f} s wall (dag.test()); task cutover_gate {task_seconds(dag_run, 'cutover_gate')}, "
+             f"task cutover {task_seconds(dag_run, 'cutover')}",
+             f"cutover task start -> fence: {timeline['fenced'] - started:.3f} s (role check, final gate reading; "
+             "A still writable)",
+             f"sessions terminated by the fence: {len(report.get('terminated_sessions', []))}; left unfenced: "
+             f"{len(report.get('unfenced_sessions', []))}"]
+    notes += [f"verify {t['table']}: {t['status']}, {t['source_rows']} rows" for t in report.get("tables", [])]
+    return Cutover(float(report["write_downtime_seconds"]), timeline, notes)
+
+
+def hand_cutover(cl: LocalClusters) -> Cutover:
+    """What a DBA types in three open psql sessions, one statement after another."""
+    conns = {n: psycopg2.connect(cl.uri(node)) for n, node in (("a", cl.a), ("b", cl.b), ("c", cl.c))}
+    try:
+        for conn in conns.values():
+            conn.autocommit = True
+        a, b, c = (conns[n].cursor() for n in "abc")
+        a.execute(FINGERPRINT_SESSION)
+        c.execute(FINGERPRINT_SESSION)
+        # Prepared before the fence, as the DBA's script would be.
+        a.execute("SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'public' "
+                  "ORDER BY 1")
+        tables = [r[0] for r in a.fetchall()]
+        t: dict[str, float] = {}
+        a.execute(f"BEGIN; ALTER ROLE app NOLOGIN; "
+                  f"ALTER DATABASE {DATABASE} SET default_transaction_read_only = on; COMMIT")
+        t["fenced"] = time.time()
+        a.execute("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                  "WHERE usename = 'app' AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
+        terminated = a.fetchone()[0]
+        t["terminated"] = time.time()
+        a.execute("SELECT pg_current_wal_insert_lsn()::text")
+        final = a.fetchone()[0]
+        t["final_lsn"] = time.time()
+        deadline, last_nudge = time.monotonic() + 120, 0.0
+        while True:
+            b.execute("SELECT pg_last_wal_replay_lsn() >= %(lsn)s::pg_lsn, (SELECT confirmed_flush_lsn >= "
+                      "%(lsn)s::pg_lsn FROM pg_replication_slots WHERE slot_name = %(slot)s)",
+                      {"lsn": final, "slot": NAMES["slot"]})
+            replayed, confirmed = b.fetchone()
+            now = time.time()
+            if replayed and "b_replayed" not in t:
+                t["b_replayed"] = now
+            if confirmed:
+                t["drained"] = now
+                break
+            if time.monotonic() > deadline:
+                raise RunFailed(f"hand drain: C did not confirm {final} within 120 s")
+            # New WAL for B's walsender, so C answers without waiting for its status interval.
+            if time.monotonic() - last_nudge > NUDGE_EVERY:
+                a.execute("SELECT pg_log_standby_snapshot()")
+                last_nudge = time.monotonic()
+            time.sleep(POLL_EVERY)
+        fingerprints = {}
+        for side, cur in (("a", a), ("c", c)):
+            for table in tables:
+                cur.execute(f"SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text FROM {table} t")
+                fingerprints[side, table] = cur.fetchone()
+            t["a_counted" if side == "a" else "verified"] = time.time()
+        unequal = [tb for tb in tables if fingerprints["a", tb] != fingerprints["c", tb]]
+        if unequal:
+            raise RunFailed(f"hand verify: A and C differ in {', '.join(unequal)}")
+        a.execute("SELECT schemaname, sequencename, last_value FROM pg_sequences "
+                  "WHERE schemaname = 'public' AND last_value IS NOT NULL")
+        for schema, name, value in a.fetchall():
+            c.execute("SELECT setval(%s::regclass, %s, true)", (pgsql.Identifier(schema, name).as_string(c), value))
+        t["sequences_set"] = time.time()
+        sub = pgsql.Identifier(NAMES["subscription"]).as_string(c)
+        c.execute(f"ALTER SUBSCRIPTION {sub} DISABLE")
+        c.execute(f"DROP SUBSCRIPTION {sub}")  # also drops its slot on B
+        t["finalized"] = time.time()
+    finally:
+        for conn in conns.values():
+            conn.close()
+    notes = [f"sessions terminated by the fence: {terminated}; final LSN {final}",
+             *(f"verify {tb}: equal, {fingerprints['a', tb][0]} rows" for tb in tables)]
+    return Cutover(t["finalized"] - t["fenced"], t, notes)
+
+
+def count(cl: LocalClusters, node: Node, query: str, params: Any = None) -> int:
+    return int(sql(cl, node, query, params)[0][0])
+
+
+def run_phase(cl: LocalClusters, phase: Phase, cutover: Callable[[], Cutover]) -> None:
+    """Build the chain with the DAG, put the app's writes on A, cut over, then compare A with C."""
+    run_dag_quiet(chain_conf(cl, poll_interval_seconds=0.5))
+    wait_c_caught_up(cl)
+    history_before = count(cl, cl.a, "SELECT count(*) FROM pgbench_history")
+    note = f"bench-{phase.name}"
+    load = AppLoad(cl, note)
+    try:
+        load.wait_busy()
+        time.sleep(WARMUP_SECONDS)
+        phase.load_avg = os.getloadavg()
+        phase.cutover = cutover()
+        processed = load.finish()
+    finally:
+        load.stop()
+    tables = user_tables(cl, cl.a)
+    seq = "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1"
+    orders = "SELECT count(*) FROM orders WHERE note = %s"
+    phase.tally = Tally(
+        pgbench_processed=processed, orders_acked=load.orders,
+        history_a=count(cl, cl.a, "SELECT count(*) FROM pgbench_history") - history_before,
+        history_c=count(cl, cl.c, "SELECT count(*) FROM pgbench_history") - history_before,
+        orders_a=count(cl, cl.a, orders, (note,)), orders_c=count(cl, cl.c, orders, (note,)),
+        unequal_tables=[t for t in tables if fingerprint(cl, cl.a, t) != fingerprint(cl, cl.c, t)],
+        sequences_equal=sql(cl, cl.a, seq) == sql(cl, cl.c, seq))
+    if processed is None:
+        phase.cutover.notes.append(f"pgbench printed no transaction count: {load.output.strip()[-300:]}")
+
+
+def print_phase(phase: Phase) -> None:
+    print(f"\n== {phase.name} cutover (load average before the fence: "
+          f"{' '.join(f'{x:.2f}' for x in phase.load_avg or ())})")
+    if phase.error:
+        print(f"FAILED: {phase.error}")
+    cut = phase.cutover
+    if cut:
+        print(f"  {'step':<15}{'+s from fence':>14}{'step s':>9}")
+        fenced, prev = cut.timeline["fenced"], cut.timeline["fenced"]
+        for step, when in sorted(cut.timeline.items(), key=lambda kv: kv[1]):
+            print(f"  {step:<15}{when - fenced:>14.3f}{when - prev:>9.3f}")
+            prev = when
+        print(f"  write downtime (fence -> ready): {cut.downtime:.3f} s")
+        for line in cut.notes:
+            print(f"  {line}")
+
+
+def print_summary(scale: int, dag: Phase, hand: Phase) -> None:
+    def met(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    print(f"\n== summary: pgbench scale {scale}, {os.cpu_count()} cores, load average now "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    d = dag.cutover.downtime if dag.cutover else None
+    h = hand.cutover.downtime if hand.cutover else None
+    print("write downtime, fence -> C ready:")
+    print(f"  DAG   {f'{d:.3f} s' if d is not None else 'no figure (run failed)'}")
+    print(f"  hand  {f'{h:.3f} s' if h is not None else 'no figure (run failed)'}")
+    if d is not None and h:
+        print(f"  DAG / hand = {d / h:.2f}   target <= {TARGET_RATIO}: {met(d <= TARGET_RATIO * h)}")
+    if d is not None:
+        if scale == TARGET_SCALE:
+            print(f"  DAG <= {TARGET_SECONDS:g} s at scale {TARGET_SCALE}: {met(d <= TARGET_SECONDS)}")
+        else:
+            print(f"  DAG <= {TARGET_SECONDS:g} s applies at scale {TARGET_SCALE} only (this run: {scale})")
+    print("\nwrites per phase: acknowledged to the client / committed on A / rows on C after the cutover")
+    print(f"  {'phase':<6}{'pgbench tx':>11}{'history A':>10}{'history C':>10}{'orders ack':>11}{'orders A':>9}"
+          f"{'orders C':>9}{'lost':>6}  tables equal  sequences equal")
+    for p in (dag, hand):
+        t = p.tally
+        if not t:
+            print(f"  {p.name:<6} no figures: {p.error or 'phase did not finish'}")
+            continue
+        print(f"  {p.name:<6}{t.pgbench_processed if t.pgbench_processed is not None else '?':>11}{t.history_a:>10}"
+              f"{t.history_c:>10}{t.orders_acked:>11}{t.orders_a:>9}{t.orders_c:>9}{t.lost:>6}  "
+              f"{'yes' if not t.unequal_tables else 'NO: ' + ', '.join(t.unequal_tables):<12}  "
+              f"{'yes' if t.sequences_equal else 'NO'}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=TARGET_SCALE)
+    args = parser.parse_args()
+
+    reports = Path(tempfile.mkdtemp(prefix="pgshift-bench-reports-"))
+    cl = LocalClusters(state_dir("bench-cutover"), free_port_block(54700))
+    dag, hand = Phase("dag"), Phase("hand")
+    print(f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+          f"clusters on ports {cl.a.port}-{cl.c.port}", flush=True)
+    try:
+        cl.start()
+        t0 = time.monotonic()
+        load_sample(cl, scale=args.scale, orders=10000)
+        sql(cl, cl.a, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app; "
+                      "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO app")
+        print(f"sample data: pgbench scale {args.scale} + 10000 orders, loaded in {time.monotonic() - t0:.1f} s",
+              flush=True)
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+        os.environ.update(cl.airflow_connections())
+
+        for phase, cutover in ((dag, lambda: dag_cutover(cl, reports)), (hand, lambda: hand_cutover(cl))):
+            t0 = time.monotonic()
+            try:
+                if phase is hand:
+                    reset_chain(cl)  # A unfenced, B and C emptied: the hand phase starts where the DAG's did
+                run_phase(cl, phase, cutover)
+            except FAILED as exc:
+                phase.error = f"{type(exc).__name__}: {exc}"
+                if not isinstance(exc, RunFailed):  # unexpected: where it came from matters
+                    phase.error += "\n" + traceback.format_exc(limit=-4)
+            print_phase(phase)
+            print(f"  phase wall time (setup with the DAG, load, cutover, checks): {time.monotonic() - t0:.1f} s",
+                  flush=True)
+        print_summary(args.scale, dag, hand)
+        ok = all(p.tally and p.tally.ok and not p.error for p in (dag, hand))
+        print(f"\nresult: {'no row lost, C equal to A in both phases' if ok else 'FAILED: see above'}")
+        return 0 if ok else 1
+    finally:
+        cl.destroy()
+        shutil.rmtree(reports, ignore_errors=True)
+        shutil.rmtree(HOME, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
