@@ -246,9 +246,16 @@ def hand_cutover(cl: LocalClusters) -> Cutover:
         a.execute(f"BEGIN; ALTER ROLE app NOLOGIN; "
                   f"ALTER DATABASE {DATABASE} SET default_transaction_read_only = on; COMMIT")
         t["fenced"] = time.time()
-        a.execute("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
-                  "WHERE usename = 'app' AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
-        terminated = a.fetchone()[0]
+        # Signal every session, then wait for all of them to be gone (as the DAG does).
+        a.execute("SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity WHERE usename = 'app' "
+                  "AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND pg_terminate_backend(pid)")
+        pids = a.fetchone()[0]
+        terminated = len(pids)
+        while pids:
+            a.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY (%s)", (pids,))
+            if not a.fetchone()[0]:
+                break
+            time.sleep(0.005)
         t["terminated"] = time.time()
         a.execute("SELECT pg_current_wal_insert_lsn()::text")
         final = a.fetchone()[0]

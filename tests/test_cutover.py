@@ -238,8 +238,9 @@ def test_cutover_under_live_writes(clusters, chain):
     assert sql(clusters, clusters.b, "SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical'") == [(0,)]
     report = report_of(chain, dag_run)
     assert report["status"] == "ready"
-    assert list(report["timeline"]) == ["fenced", "b_replayed", "drained", "verified", "sequences_set", "finalized",
-                                        "ready"]
+    assert list(report["timeline"]) == ["fenced", "sessions_ended", "final_lsn_taken", "b_replayed", "drained",
+                                        "verified", "sequences_set", "finalized", "ready"]
+    assert len(report["terminated_sessions"]) >= 3  # pgbench's two clients and the orders writer
     assert 0 < report["write_downtime_seconds"] < 60
     assert {t["table"] for t in report["tables"]} == set(tables)
     assert any(s["sequence"] == "public.orders_id_seq" and s["action"] == "set" for s in report["sequences"])

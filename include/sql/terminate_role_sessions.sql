@@ -1,5 +1,5 @@
--- On A: end every session of the fenced roles (waiting up to 5 s for each to exit).
-SELECT pid, usename, datname, pg_terminate_backend(pid, 5000) AS terminated
+-- On A: signal every session of the fenced roles at once (their exit is awaited with role_sessions_left).
+SELECT pid, usename, datname, pg_terminate_backend(pid) AS signalled
 FROM pg_stat_activity
 WHERE usename = ANY (%s::text[])
   AND pid <> pg_backend_pid()

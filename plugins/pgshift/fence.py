@@ -28,7 +28,9 @@ class FenceRecord:
     previous_read_only: str | None  # database-level default_transaction_read_only before the fence
     state: str = "planned"  # planned | fenced | lifted
     fenced_at: float | None = None
+    terminated_at: float | None = None
     final_lsn: str | None = None
+    final_lsn_at: float | None = None
     terminated: list[dict[str, Any]] = field(default_factory=list)
     unfenced_sessions: list[dict[str, Any]] = field(default_factory=list)
 
@@ -86,7 +88,11 @@ def plan_fence(a: PgShiftHook, roles: list[str]) -> FenceRecord:
                        previous_read_only=a.scalar("database_read_only_setting"))
 
 
-def apply_fence(a: PgShiftHook, record: FenceRecord, all_roles: list[str]) -> FenceRecord:
+class FenceError(Exception):
+    """The fence could not be completed (it is then lifted by the caller)."""
+
+
+def apply_fence(a: PgShiftHook, record: FenceRecord, all_roles: list[str], exit_timeout: float = 5.0) -> FenceRecord:
     """NOLOGIN + read-only default in one transaction, then terminate the roles' sessions and take the
     final LSN. Returns the record with the fence time and A's final LSN filled in."""
     with a.transaction():
@@ -96,8 +102,20 @@ def apply_fence(a: PgShiftHook, record: FenceRecord, all_roles: list[str]) -> Fe
     record.fenced_at = time.time()
     record.state = "fenced"
     # Sessions of every named role, even one that had no LOGIN (it may have been connected before).
+    # All are signalled at once, then awaited: pg_terminate_backend(pid, timeout) one by one would cost
+    # about 0.1 s per session of downtime.
     record.terminated = a.fetch("terminate_role_sessions", (list(all_roles),))
+    pids = [r["pid"] for r in record.terminated]
+    deadline = time.monotonic() + exit_timeout
+    while pids and (left := [r["pid"] for r in a.fetch("role_sessions_left", (pids,))]):
+        if time.monotonic() > deadline:
+            raise FenceError(f"sessions {left} of {', '.join(all_roles)} did not exit within {exit_timeout:g} s of "
+                             "pg_terminate_backend: they could still commit, so there is no final LSN")
+        time.sleep(0.005)
+    record.terminated_at = time.time()
+    # Only now: no session of the roles is left to commit after this position.
     record.final_lsn = a.scalar("final_wal_lsn")
+    record.final_lsn_at = time.time()
     record.unfenced_sessions = a.fetch("unfenced_sessions", (list(all_roles),))
     return record
 

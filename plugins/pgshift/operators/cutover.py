@@ -167,6 +167,8 @@ class CutoverOperator(_CutoverBase):
                     self._fence.save(self._fence_path)
                     target = self._fence.final_lsn
                     timeline["fenced"] = _iso(self._fence.fenced_at)
+                    timeline["sessions_ended"] = _iso(self._fence.terminated_at)
+                    timeline["final_lsn_taken"] = _iso(self._fence.final_lsn_at)
                     report["terminated_sessions"] = self._fence.terminated
                     report["unfenced_sessions"] = self._fence.unfenced_sessions
                     for s in self._fence.unfenced_sessions:
