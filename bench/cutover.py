@@ -247,9 +247,10 @@ def hand_cutover(cl: LocalClusters) -> Cutover:
                   f"ALTER DATABASE {DATABASE} SET default_transaction_read_only = on; COMMIT")
         t["fenced"] = time.time()
         # Signal every session, then wait for all of them to be gone (as the DAG does).
-        a.execute("SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity WHERE usename = 'app' "
-                  "AND backend_type = 'client backend' AND pid <> pg_backend_pid() AND pg_terminate_backend(pid)")
-        pids = a.fetchone()[0]
+        # pg_terminate_backend in the select list: in WHERE it could run before the filter on our own pid.
+        a.execute("SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app' "
+                  "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
+        pids = [r[0] for r in a.fetchall()]
         terminated = len(pids)
         while pids:
             a.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY (%s)", (pids,))

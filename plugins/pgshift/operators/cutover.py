@@ -20,7 +20,7 @@ from pgshift.checks.gate import GateSpec, gate_reading
 from pgshift.drain import DrainTimeout, wait_confirmed
 from pgshift.fence import FenceRecord, apply_fence, fence_problems, lift_fence, plan_fence
 from pgshift.hooks.postgres import PgShiftHook
-from pgshift.parity import TableParity, compare_live, compare_still
+from pgshift.parity import TableParity, compare_live, compare_still, hash_methods
 from pgshift.report import cutover_summary, report_root, safe_name, write_json
 from pgshift.scope import Scope
 from pgshift.sequences import read_sequences, set_sequences
@@ -137,6 +137,7 @@ class CutoverOperator(_CutoverBase):
         self.drain_timeout, self.parallelism = drain_timeout, parallelism
         self._fence: FenceRecord | None = None
         self._fence_path: Path | None = None
+        self._methods: dict[tuple[str, str], str] = {}
 
     # -- entry point
     def execute(self, context: Context) -> dict[str, Any]:
@@ -156,6 +157,8 @@ class CutoverOperator(_CutoverBase):
                                            + "\n".join(f"  - {p}" for p in problems))
             scope = Scope.from_params(self.schemas, self.tables)
             tables = [(r["schema"], r["table"]) for r in a.fetch("scope_tables", scope.query_params("public"))]
+            self._methods = hash_methods(a, tables)  # from the catalog, before the fence: no downtime spent
+            report["hash_methods"] = {f"{s}.{t}": m for (s, t), m in self._methods.items()}
             try:
                 if self.dry_run:
                     target = a.scalar("final_wal_lsn")
@@ -175,7 +178,7 @@ class CutoverOperator(_CutoverBase):
                         self.log.warning("Session %s of role %s is still connected to A and is not fenced",
                                          s["pid"], s["usename"])
                 report["final_lsn"] = target
-                replayed, confirmed = self._drain(a, b, target)
+                replayed, confirmed = self._drain(a, b, target, c)
                 timeline["b_replayed"], timeline["drained"] = _iso(replayed), _iso(confirmed)
                 parity = self._verify(a, b, tables)
                 report["tables"] = [p.as_dict() for p in parity]
@@ -238,9 +241,11 @@ class CutoverOperator(_CutoverBase):
             raise AirflowFailException("This run already finalized the cutover in an earlier attempt: C is live. "
                                        f"See {self._fence_path.parent / 'report.json'}")
 
-    def _drain(self, a: PgShiftHook, b: PgShiftHook, lsn: str) -> tuple[float | None, float]:
+    def _drain(self, a: PgShiftHook, b: PgShiftHook, lsn: str,
+               c: PgShiftHook | None = None) -> tuple[float | None, float]:
         try:
-            times = wait_confirmed(b, self.slot, lsn, float(self.drain_timeout), nudge=a)
+            times = wait_confirmed(b, self.slot, lsn, float(self.drain_timeout), nudge=a,
+                                   flush=c if self.mode == "native" else None)
         except DrainTimeout as exc:
             raise CutoverAbort(f"drain failed: {exc}") from exc
         self.log.info("Drained: B replayed and slot %r confirmed A's LSN %s", self.slot, lsn)
@@ -253,9 +258,9 @@ class CutoverOperator(_CutoverBase):
 
             results = compare_live(self.conn_a, self.conn_c, tables, parallelism=int(self.parallelism),
                                    source_position=lambda: a.scalar("final_wal_lsn"),
-                                   wait_target_confirmed=wait_confirmed)
+                                   wait_target_confirmed=wait_confirmed, methods=self._methods)
         else:
-            results = compare_still(self.conn_a, self.conn_c, tables, int(self.parallelism))
+            results = compare_still(self.conn_a, self.conn_c, tables, int(self.parallelism), self._methods)
         for r in results:
             (self.log.info if r.status in ("equal", "moving") else self.log.error)("verify %s", r.describe())
         return results

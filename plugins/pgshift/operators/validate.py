@@ -22,7 +22,7 @@ from pgshift.checks.wal_lag import evaluate_wal_lag, read_wal_lag
 from pgshift.drain import wait_confirmed
 from pgshift.hooks.postgres import PgShiftHook
 from pgshift.operators.preflight import ChainPreflightOperator
-from pgshift.parity import compare_live
+from pgshift.parity import compare_live, hash_methods
 from pgshift.report import read_reports, report_root, safe_name, write_json
 from pgshift.sampling import sample_parity
 from pgshift.scope import Scope
@@ -205,7 +205,8 @@ class ValidateChainOperator(ChainPreflightOperator):
                     results = [r.as_dict() for r in compare_live(
                         self.conn_a, self.conn_c, tables, source_position=lambda: a.scalar("current_wal_lsn"),
                         wait_target_confirmed=lambda lsn: wait_confirmed(b, self.slot, lsn,
-                                                                         float(self.confirm_timeout)))]
+                                                                         float(self.confirm_timeout)),
+                        methods=hash_methods(a, tables))]
             else:
                 results = sample_parity(b, self.conn_c, tables, int(self.sample_rows),
                                         wait_target_confirmed=lambda lsn: wait_confirmed(
