@@ -8,6 +8,7 @@ slot on B, so the B -> C lag sensor sees an active consumer, as it would with re
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -142,3 +143,44 @@ def test_failed_dms_task_fails_fast_quoting_its_message(moto_dms, monkeypatch):
     with pytest.raises(AirflowFailException) as err:
         sensor.execute({})
     assert "DMS task t1 is failed: Error in slot creation: replication slot is not active" in str(err.value)
+
+
+def copy_rows(cl, tables: list[str]) -> None:
+    """What DMS's full load would have done (under moto nothing moves data): A's rows into C's tables."""
+    src, dst = psycopg2.connect(cl.uri(cl.a)), psycopg2.connect(cl.uri(cl.c))
+    try:
+        for table in tables:
+            buf = io.StringIO()
+            src.cursor().copy_expert(f"COPY {table} TO STDOUT", buf)
+            buf.seek(0)
+            dst.cursor().copy_expert(f"COPY {table} FROM STDIN", buf)
+        dst.commit()
+    finally:
+        src.close()
+        dst.close()
+
+
+def test_dms_cutover_stops_the_task_and_leaves_c_ready(clusters, moto_dms, tmp_path):
+    reset_chain(clusters)
+    tables = ["public.orders", "public.pgbench_accounts"]
+    conf = chain_conf(clusters, mode="dms", tables=tables, dms_ssl_mode="none")
+    with SlotReader(clusters, NAMES["slot"]):
+        assert_run_succeeded(run_dag(conf))
+        copy_rows(clusters, tables)  # A takes no writes here, so this is C fully loaded and caught up
+        with CaptureFds() as out:
+            dag_run = run_dag({**conf, "action": "cutover", "app_roles": ["app"], "dry_run": False,
+                               "gate_readings": 1, "report_dir": str(tmp_path)})
+    states = assert_run_succeeded(dag_run, out.text)
+    assert states["publish_migration"] == "success"
+    (task,) = moto_dms.replication_tasks.values()
+    assert task.status == "stopped"
+    (path,) = tmp_path.glob("cutover/*/report.json")
+    report = json.loads(path.read_text())
+    assert report["status"] == "ready" and report["mode"] == "dms"
+    assert sorted((t["table"], t["status"]) for t in report["tables"]) == [(t, "equal") for t in tables]
+    assert "Stopped DMS task pgshift-b-to-c" in out.text
+    last_id = sql(clusters, clusters.a, "SELECT max(id) FROM orders")[0][0]
+    assert sql(clusters, clusters.c, "SELECT nextval('orders_id_seq')")[0][0] == last_id + 1
+    with pytest.raises(psycopg2.OperationalError, match="not permitted to log in"):
+        psycopg2.connect(clusters.uri(clusters.a, user="app"))
+    clusters.reset_chain()  # unfence A for the tests that follow
