@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -67,6 +68,7 @@ def main() -> int:
         return 0 if str(dag_run.state) == "success" and same else 1
     finally:
         cl.destroy()
+        shutil.rmtree(HOME, ignore_errors=True)
 
 
 if __name__ == "__main__":
