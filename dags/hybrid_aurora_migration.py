@@ -113,6 +113,10 @@ PARAMS: dict[str, Param] = {
                            section="Cutover"),
     "gate_interval_seconds": Param(1.0, type="number", minimum=0, maximum=60, title="Gate: seconds between readings",
                                    section="Cutover"),
+    "gate_window_seconds": Param(60, type="number", minimum=0, maximum=3600, title="Gate: window (s)",
+                                 section="Cutover",
+                                 description="The consecutive readings must come within this; a reading out of "
+                                             "bounds starts the count again."),
     "drain_timeout_seconds": Param(120, type="number", minimum=1, maximum=3600, title="Drain timeout (s)",
                                    section="Cutover",
                                    description="How long C may take to confirm A's final LSN before the cutover "
@@ -198,6 +202,7 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
                             dry_run=P("dry_run"), report_dir=P("report_dir"))
         gate = CutoverGateOperator(
             task_id="cutover_gate", **cutover_args, readings=P("gate_readings"), interval=P("gate_interval_seconds"),
+            window=P("gate_window_seconds"),
             execution_timeout=timedelta(minutes=15),
         )
         cutover = CutoverOperator(

@@ -92,14 +92,15 @@ def test_lag_over_threshold_refuses_before_the_fence(clusters, chain):
     try:
         sql(clusters, clusters.a, "INSERT INTO orders (customer, amount, note) VALUES (1, 1, 'unreplayed')")
         with CaptureFds() as out:
-            dag_run = run_dag(cutover_conf(clusters, chain, wal_lag_max_bytes=1))
+            dag_run = run_dag(cutover_conf(clusters, chain, wal_lag_max_bytes=1, gate_window_seconds=1))
     finally:
         sql(clusters, clusters.b, "SELECT pg_wal_replay_resume()")
     states = task_states(dag_run)
     assert str(dag_run.state) == "failed"
     assert states["cutover_gate"] == "failed"
     assert states["cutover"] == "upstream_failed"
-    assert "Cutover refused before the fence (reading 1 of 2); A was not touched" in out.text
+    assert "Cutover refused before the fence: not 2 readings in bounds in a row within 1 s" in out.text
+    assert "A was not touched" in out.text
     assert "A->B lag" in out.text and "is over the threshold of 1 bytes" in out.text
     assert fence_state(clusters) == {"app_can_log_in": True, "db_settings": []}
 

@@ -88,35 +88,47 @@ class _CutoverBase(BaseOperator):
 class CutoverGateOperator(_CutoverBase):
     """Refuses the cutover unless every figure is in bounds for ``readings`` consecutive readings.
 
-    Read-only. Also checks the roles to fence, so that a dry run proves the real cutover may start.
+    A reading out of bounds starts the count again (a passing blip should not cancel a change window);
+    if ``readings`` in a row do not come within ``window`` seconds, the cutover is refused with the
+    figures of the last reading out of bounds. Read-only. It also checks the roles to fence, so that a
+    dry run proves the real cutover may start.
     """
 
-    template_fields: Sequence[str] = (*_CutoverBase.template_fields, "readings", "interval")
+    template_fields: Sequence[str] = (*_CutoverBase.template_fields, "readings", "interval", "window")
 
-    def __init__(self, *, readings: int = 3, interval: float = 1.0, **kwargs: Any) -> None:
+    def __init__(self, *, readings: int = 3, interval: float = 1.0, window: float = 60.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.readings, self.interval = readings, interval
+        self.readings, self.interval, self.window = readings, interval, window
 
     def execute(self, context: Context) -> dict[str, Any]:
         if self.mode not in ("native", "dms"):
             raise AirflowFailException(f"mode must be native or dms, got {self.mode!r}")
         with PgShiftHook(self.conn_a) as a:
             self.check_fence_roles(a)
-        spec = self.gate_spec()
-        figures = []
-        for i in range(1, int(self.readings) + 1):
+        spec, needed = self.gate_spec(), int(self.readings)
+        deadline = time.monotonic() + float(self.window)
+        figures: list[dict[str, Any]] = []
+        in_a_row, taken, last_problems = 0, 0, []
+        while True:
             problems, reading = gate_reading(spec)
-            figures.append(reading)
+            taken += 1
+            figures = [*figures[-needed:], reading]
             if problems:
-                listing = "\n".join(f"  - {p}" for p in problems)
+                in_a_row, last_problems = 0, problems
+                self.log.warning("Gate reading %d out of bounds: %s", taken, "; ".join(problems))
+            else:
+                in_a_row += 1
+                self.log.info("Gate reading %d in bounds (%d/%d in a row): %s", taken, in_a_row, needed,
+                              "; ".join(r["message"] for r in reading.values()))
+            if in_a_row >= needed:
+                return {"readings": figures[-needed:]}
+            if time.monotonic() + float(self.interval) > deadline:
+                listing = "\n".join(f"  - {p}" for p in last_problems)
                 raise AirflowFailException(
-                    f"Cutover refused before the fence (reading {i} of {self.readings}); A was not touched:\n"
+                    f"Cutover refused before the fence: not {needed} readings in bounds in a row within "
+                    f"{float(self.window):g} s ({taken} taken); A was not touched. Last reading out of bounds:\n"
                     f"{listing}")
-            self.log.info("Gate reading %d/%d: %s", i, self.readings,
-                          "; ".join(r["message"] for r in reading.values()))
-            if i < int(self.readings):
-                time.sleep(float(self.interval))
-        return {"readings": figures}
+            time.sleep(float(self.interval))
 
 
 class CutoverOperator(_CutoverBase):
@@ -151,7 +163,11 @@ class CutoverOperator(_CutoverBase):
         timeline = report["timeline"]
         with PgShiftHook(self.conn_a) as a, PgShiftHook(self.conn_b) as b, PgShiftHook(self.conn_c) as c:
             self.check_fence_roles(a)
-            problems, report["gate"] = gate_reading(self.gate_spec())
+            for _ in range(5):  # one reading in bounds, allowing a passing blip
+                problems, report["gate"] = gate_reading(self.gate_spec())
+                if not problems:
+                    break
+                time.sleep(0.2)
             if problems:
                 raise AirflowFailException("Cutover refused before the fence (final reading); A was not touched:\n"
                                            + "\n".join(f"  - {p}" for p in problems))
