@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
-import psycopg2
 from pgcluster import DATABASE, LocalClusters
 from testing_support import CaptureFds, airflow_db_text, wait_for  # noqa: F401 - re-exported
 
@@ -13,15 +14,7 @@ NAMES = {"publication": "pgshift_pub", "physical_slot": "pgshift_b_physical", "s
 
 
 def sql(cl: LocalClusters, node, query: str, params: Any = None, db: str = DATABASE) -> list[tuple]:
-    # Not `with connect()`: since psycopg2 2.9 that opens a transaction block even in autocommit.
-    conn = psycopg2.connect(cl.uri(node, db=db))
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(query, params)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
+    return cl.sql(node, query, params, db)
 
 
 def unfence_a(cl: LocalClusters) -> None:
@@ -92,3 +85,38 @@ def make_standby(cl: LocalClusters) -> None:
     BasebackupOperator(task_id="basebackup_b", conn_a="pgshift_a", conn_a_replication="pgshift_a_replication",
                        conn_b="pgshift_b", physical_slot=NAMES["physical_slot"], data_dir=str(cl.b.data_dir),
                        bin_dir=str(cl.bin_dir), port=cl.b.port, os_user=server_user()).execute({})
+
+
+def set_up_chain(cl: LocalClusters) -> None:
+    """A fresh chain built by the DAG (native mode), with C caught up; role app may write on A."""
+    reset_chain(cl)
+    sql(cl, cl.a, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app; "
+                  "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO app")
+    dag_run = run_dag(chain_conf(cl))
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    wait_c_caught_up(cl)
+
+
+@contextlib.contextmanager
+def slot_invalidated_on_b(cl: LocalClusters, slot: str, before_churn: Callable[[], Any] = lambda: None):
+    """B without hot_standby_feedback, then catalog churn and VACUUM on A until ``slot`` on B conflicts
+    (invalidation_reason rows_removed). hot_standby_feedback is back on when the block ends."""
+    sql(cl, cl.b, "ALTER SYSTEM SET hot_standby_feedback = off")
+    sql(cl, cl.b, "SELECT pg_reload_conf()")
+    try:
+        wait_for(lambda: sql(cl, cl.a, "SELECT catalog_xmin IS NULL AND xmin IS NULL FROM pg_replication_slots "
+                                       "WHERE slot_type = 'physical'")[0][0], 30, what="feedback to stop")
+        before_churn()
+
+        def churn_and_check() -> bool:
+            # Two transactions: rows created and deleted by one transaction conflict with no snapshot.
+            sql(cl, cl.a, "CREATE TABLE churn (x int)")
+            sql(cl, cl.a, "DROP TABLE churn")
+            sql(cl, cl.a, "VACUUM pg_class, pg_attribute, pg_type, pg_depend")
+            return sql(cl, cl.b, "SELECT conflicting FROM pg_replication_slots WHERE slot_name = %s", (slot,))[0][0]
+
+        wait_for(churn_and_check, 60, interval=0.5, what="catalog vacuum on A to invalidate the slot on B")
+        yield
+    finally:
+        sql(cl, cl.b, "ALTER SYSTEM SET hot_standby_feedback = on")
+        sql(cl, cl.b, "SELECT pg_reload_conf()")

@@ -18,9 +18,9 @@ from chain_helpers import (
     CaptureFds,
     chain_conf,
     fingerprint,
-    reset_chain,
     run_dag,
     secrets_in,
+    set_up_chain,
     sql,
     task_states,
     unfence_a,
@@ -33,12 +33,7 @@ from testing_support import log_excerpt
 
 @pytest.fixture(scope="module")
 def chain(clusters, tmp_path_factory):
-    reset_chain(clusters)
-    sql(clusters, clusters.a, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app; "
-                              "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO app")
-    dag_run = run_dag(chain_conf(clusters))
-    assert str(dag_run.state) == "success", task_states(dag_run)
-    wait_c_caught_up(clusters)
+    set_up_chain(clusters)
     yield tmp_path_factory.mktemp("reports")
     unfence_a(clusters)
 
@@ -222,7 +217,14 @@ def test_cutover_under_live_writes(clusters, chain):
     # The fence ended the application's sessions; it cannot come back.
     assert "terminating connection due to administrator command" in " ".join(app.errors) + pgbench_out
     assert not app_can_log_in(clusters)
-    assert sql(clusters, clusters.a, "SHOW default_transaction_read_only") == [("on",)]
+    assert fence_state(clusters)["db_settings"] == [(["default_transaction_read_only=on"],)]
+    conn = psycopg2.connect(clusters.uri(clusters.a))  # a new session, even a superuser's, starts read-only
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW default_transaction_read_only")
+            assert cur.fetchone() == ("on",)
+    finally:
+        conn.close()
     # C holds every committed row: same count and content hash in every table.
     tables = user_tables(clusters, clusters.a)
     for table in tables:

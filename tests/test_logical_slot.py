@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg2
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from chain_helpers import make_standby, reset_chain, sql
+from chain_helpers import make_standby, reset_chain, slot_invalidated_on_b, sql
 from testing_support import wait_for
 
 from pgshift.checks.cdc_lag import check_cdc_lag
@@ -61,23 +61,10 @@ def test_giving_up_leaves_no_slot_behind(standby):
 
 def test_invalidated_slot_is_an_error_that_says_what_to_do(standby):
     cl = standby
-    sql(cl, cl.b, "ALTER SYSTEM SET hot_standby_feedback = off")
-    sql(cl, cl.b, "SELECT pg_reload_conf()")
     try:
-        wait_for(lambda: sql(cl, cl.a, "SELECT catalog_xmin IS NULL AND xmin IS NULL FROM pg_replication_slots "
-                                       "WHERE slot_type = 'physical'")[0][0], 30, what="feedback to stop")
-        slot_op("slot_doomed").execute({})
-
-        def churn_and_check() -> bool:
-            # Two transactions: rows created and deleted by one transaction conflict with no snapshot.
-            sql(cl, cl.a, "CREATE TABLE churn (x int)")
-            sql(cl, cl.a, "DROP TABLE churn")
-            sql(cl, cl.a, "VACUUM pg_class, pg_attribute, pg_type, pg_depend")
-            return sql(cl, cl.b, "SELECT conflicting FROM pg_replication_slots WHERE slot_name = 'slot_doomed'")[0][0]
-
-        wait_for(churn_and_check, 60, interval=0.5, what="catalog vacuum on A to invalidate the slot on B")
-        with pytest.raises(AirflowFailException) as err:
-            slot_op("slot_doomed").execute({})
+        with slot_invalidated_on_b(cl, "slot_doomed", before_churn=lambda: slot_op("slot_doomed").execute({})):
+            with pytest.raises(AirflowFailException) as err:
+                slot_op("slot_doomed").execute({})
         message = str(err.value)
         assert "logical slot 'slot_doomed' on B is invalidated" in message
         assert "invalidation_reason=rows_removed" in message
@@ -85,7 +72,5 @@ def test_invalidated_slot_is_an_error_that_says_what_to_do(standby):
         reading = check_cdc_lag("pgshift_b", "slot_doomed", 16 * 2**20)
         assert reading.fatal and "invalidated" in reading.message
     finally:
-        sql(cl, cl.b, "ALTER SYSTEM SET hot_standby_feedback = on")
-        sql(cl, cl.b, "SELECT pg_reload_conf()")
         if "slot_doomed" in slots_on_b(cl):
             sql(cl, cl.b, "SELECT pg_drop_replication_slot('slot_doomed')")

@@ -13,8 +13,9 @@ import pytest
 from chain_helpers import (
     CaptureFds,
     chain_conf,
-    reset_chain,
     run_dag,
+    set_up_chain,
+    slot_invalidated_on_b,
     sql,
     task_states,
     wait_c_caught_up,
@@ -27,10 +28,7 @@ from pgshift.report import safe_name
 
 @pytest.fixture(scope="module")
 def chain(clusters, tmp_path_factory):
-    reset_chain(clusters)
-    dag_run = run_dag(chain_conf(clusters))
-    assert str(dag_run.state) == "success", task_states(dag_run)
-    wait_c_caught_up(clusters)
+    set_up_chain(clusters)
     return tmp_path_factory.mktemp("reports")
 
 
@@ -101,26 +99,8 @@ def test_stopped_wal_receiver_is_named(clusters, chain):
 
 
 def test_invalidated_slot_is_named(clusters, chain):
-    cl = clusters
-    sql(cl, cl.b, "ALTER SYSTEM SET hot_standby_feedback = off")
-    sql(cl, cl.b, "SELECT pg_reload_conf()")
-    try:
-        wait_for(lambda: sql(cl, cl.a, "SELECT catalog_xmin IS NULL AND xmin IS NULL FROM pg_replication_slots "
-                                       "WHERE slot_type = 'physical'")[0][0], 30, what="feedback to stop")
-
-        def churn_and_check() -> bool:
-            # Two transactions: rows created and deleted by one transaction conflict with no snapshot.
-            sql(cl, cl.a, "CREATE TABLE churn (x int)")
-            sql(cl, cl.a, "DROP TABLE churn")
-            sql(cl, cl.a, "VACUUM pg_class, pg_attribute, pg_type, pg_depend")
-            return sql(cl, cl.b, "SELECT conflicting FROM pg_replication_slots "
-                                 "WHERE slot_name = 'pgshift_c_logical'")[0][0]
-
-        wait_for(churn_and_check, 60, interval=0.5, what="catalog vacuum on A to invalidate the slot on B")
-        dag_run, report, text = validate(cl, chain)
-    finally:
-        sql(cl, cl.b, "ALTER SYSTEM SET hot_standby_feedback = on")
-        sql(cl, cl.b, "SELECT pg_reload_conf()")
+    with slot_invalidated_on_b(clusters, "pgshift_c_logical"):
+        dag_run, report, text = validate(clusters, chain)
     assert str(dag_run.state) == "failed"
     assert "logical slot 'pgshift_c_logical' on B is invalidated" in text
     assert "invalidation_reason=rows_removed" in text
