@@ -168,6 +168,13 @@ def test_dms_cutover_stops_the_task_and_leaves_c_ready(clusters, moto_dms, tmp_p
         assert_run_succeeded(run_dag(conf))
         copy_rows(clusters, tables)  # A takes no writes here, so this is C fully loaded and caught up
         with CaptureFds() as out:
+            validation = run_dag({**conf, "action": "validate", "report_dir": str(tmp_path)})
+        assert_run_succeeded(validation, out.text)
+        (path,) = tmp_path.glob("validate/*.json")
+        checked = json.loads(path.read_text())
+        assert checked["figures"]["dms_status"] == "running" and checked["problems"] == []
+        assert sorted((t["table"], t["status"]) for t in checked["parity"]) == [(t, "equal") for t in tables]
+        with CaptureFds() as out:
             dag_run = run_dag({**conf, "action": "cutover", "app_roles": ["app"], "dry_run": False,
                                "gate_readings": 1, "report_dir": str(tmp_path)})
     states = assert_run_succeeded(dag_run, out.text)
