@@ -283,7 +283,8 @@ class CutoverOperator(_CutoverBase):
 
     def _finalize(self, c: PgShiftHook) -> None:
         if self.mode == "native":
-            c.execute("disable_subscription", subscription=self.subscription)
+            # One statement, no DISABLE first: if it fails, the subscription is as it was and the rollback
+            # leaves a working chain behind.
             c.execute("drop_subscription", subscription=self.subscription)  # also drops its slot on B
             self.log.info("Dropped subscription %r on C (and its slot on B)", self.subscription)
             return

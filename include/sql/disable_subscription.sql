@@ -1,1 +1,0 @@
-ALTER SUBSCRIPTION {subscription} DISABLE
