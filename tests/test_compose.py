@@ -696,3 +696,10 @@ def test_docs_trigger_the_dags_with_params_they_have():
         if names:
             unknown = set(json.loads(conf)) - names
             assert not unknown, f"docs/docker.md passes {sorted(unknown)} to {dag_id}, which has no such params"
+
+
+def test_every_airflow_container_shares_the_report_directory(compose):
+    """Validation's chart and a cutover's fence record must be seen by whichever worker runs next."""
+    for name, service in airflow_services(compose).items():
+        report_dir = service["environment"]["PGSHIFT_REPORT_DIR"]
+        assert f"airflow-reports:{report_dir}" in service["volumes"], name

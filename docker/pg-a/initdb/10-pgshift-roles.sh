@@ -18,6 +18,8 @@ ALTER SYSTEM SET wal_keep_size = '256MB';
 -- pg_basebackup -R and B's WAL receiver log in as this role; so do C's subscription and DMS on B
 -- (B is a copy of A: same roles, same passwords).
 CREATE ROLE replicator LOGIN REPLICATION PASSWORD :'repl_password';
+-- The application's role: what a cutover fences (app_roles). Give it a password to connect as it.
+CREATE ROLE app LOGIN;
 SQL
 
 # Replication connections from the compose network, SCRAM only. The image has already appended
