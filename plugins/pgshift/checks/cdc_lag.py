@@ -26,8 +26,8 @@ def check_cdc_lag(conn_b: str, slot: str, max_bytes: int, require_active: bool =
         st = b.fetch_one("logical_slot_state", (slot,))
     if st is None:
         return CheckResult(False, f"B has no replication slot {slot!r}", fatal=True)
-    details = {k: st[k] for k in ("active", "wal_status", "confirmed_flush_lsn", "replay_lsn", "lag_bytes",
-                                  "retained_bytes")}
+    details = {k: st[k] for k in ("active", "wal_status", "safe_wal_size", "conflicting", "invalidation_reason",
+                                  "confirmed_flush_lsn", "replay_lsn", "lag_bytes", "retained_bytes")}
     invalid = slot_invalidation(st)
     if invalid:
         return CheckResult(False, f"{invalid}. {INVALIDATED_HELP}", details, fatal=True)

@@ -46,3 +46,11 @@ def find_task_arn(aws_conn_id: str | None, task_id: str, region_name: str | None
         Filters=[{"Name": "replication-task-id", "Values": [task_id]}], WithoutSettings=True)
     tasks = found.get("ReplicationTasks") or []
     return tasks[0]["ReplicationTaskArn"] if tasks else None
+
+
+def check_dms_task(aws_conn_id: str | None, task_id: str, region_name: str | None = None) -> CheckResult:
+    """:func:`check_dms_task_running` for the task named ``task_id`` (the DAG's param), not its ARN."""
+    arn = find_task_arn(aws_conn_id, task_id, region_name)
+    if not arn:
+        return CheckResult(False, f"DMS task {task_id!r} does not exist", fatal=True)
+    return check_dms_task_running(aws_conn_id, arn, region_name)

@@ -13,6 +13,7 @@ CHECKS: dict[str, str] = {
     "subscription_synced": "pgshift.checks.subscription:check_subscription_synced",
     "cdc_lag": "pgshift.checks.cdc_lag:check_cdc_lag",
     "dms_task_running": "pgshift.checks.dms:check_dms_task_running",
+    "dms_task": "pgshift.checks.dms:check_dms_task",
     "citus_rebalance": "pgshift.citus_status:read_rebalance",
 }
 

@@ -16,8 +16,7 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.chart import lag_chart
-from pgshift.checks.cdc_lag import slot_invalidation
-from pgshift.checks.dms import check_dms_task_running, find_task_arn
+from pgshift.checks.registry import run_check
 from pgshift.checks.wal_lag import evaluate_wal_lag, read_wal_lag
 from pgshift.drain import wait_confirmed
 from pgshift.hooks.postgres import PgShiftHook
@@ -114,23 +113,19 @@ class ValidateChainOperator(ChainPreflightOperator):
         if sender.get("retained_bytes") and sender["retained_bytes"] > int(self.max_retained_wal_bytes):
             problems.append(f"physical slot {self.physical_slot!r} keeps {sender['retained_bytes']} bytes of WAL on A "
                             f"(limit {self.max_retained_wal_bytes}): B is far behind, and A's disk fills")
-        try:
-            with PgShiftHook(self.conn_b, connect_timeout=5) as b:
-                slot = b.fetch_one("logical_slot_state", (self.slot,))
-        except Exception as exc:  # noqa: BLE001
-            problems.append(f"B: cannot read slot {self.slot!r}: {exc}")
-            return False
-        if slot is None:
-            problems.append(f"logical slot {self.slot!r} does not exist on B")
+        reading = run_check("cdc_lag", {"conn_b": self.conn_b, "slot": self.slot,
+                                        "max_bytes": int(self.thresholds["cdc_lag_max_bytes"])})
+        if not reading.done:
+            problems.append(reading.message)
+        slot = reading.details
+        if not slot:  # no slot, or B could not be read
             return False
         figures.update({"slot_wal_status": slot["wal_status"], "slot_safe_wal_size": slot["safe_wal_size"],
                         "slot_conflicting": slot["conflicting"],
                         "slot_invalidation_reason": slot["invalidation_reason"],
                         "slot_retained_bytes": slot["retained_bytes"], "b_to_c_lag_bytes": slot["lag_bytes"],
                         "slot_active": slot["active"]})
-        if invalid := slot_invalidation(slot):
-            problems.append(f"{invalid}: C can no longer be kept in step; drop the slot on B and set the B -> C "
-                            "leg up again (check hot_standby_feedback=on on B and its physical slot on A)")
+        if reading.fatal:  # invalidated: nothing more to say about its WAL
             return False
         if slot["wal_status"] == "unreserved":
             problems.append(f"slot {self.slot!r} on B is unreserved: its WAL is about to be removed "
@@ -142,51 +137,23 @@ class ValidateChainOperator(ChainPreflightOperator):
         if slot["retained_bytes"] is not None and slot["retained_bytes"] > int(self.max_retained_wal_bytes):
             problems.append(f"slot {self.slot!r} keeps {slot['retained_bytes']} bytes of WAL on B "
                             f"(limit {self.max_retained_wal_bytes})")
-        if not slot["active"]:
-            problems.append(f"nothing is consuming slot {self.slot!r} on B (C or DMS is disconnected)")
-            healthy = False
-        if slot["lag_bytes"] is not None and slot["lag_bytes"] > int(self.thresholds["cdc_lag_max_bytes"]):
-            problems.append(f"B -> C lag {slot['lag_bytes']} bytes is over the threshold of "
-                            f"{self.thresholds['cdc_lag_max_bytes']} bytes")
-        return healthy and result.done
+        return healthy and bool(slot["active"]) and result.done
 
     def _subscription(self, problems: list[str], figures: dict[str, Any]) -> None:
-        try:
-            with PgShiftHook(self.conn_c) as c:
-                st = c.fetch_one("subscription_state", (self.subscription,))
-        except Exception as exc:  # noqa: BLE001
-            problems.append(f"C: cannot read subscription {self.subscription!r}: {exc}")
-            return
-        if st is None:
-            problems.append(f"subscription {self.subscription!r} does not exist on C")
-            return
-        figures.update({"apply_error_count": st["apply_error_count"], "sync_error_count": st["sync_error_count"],
-                        "tables_ready": f"{st['ready']}/{st['tables']}"})
-        if not st["enabled"]:
-            problems.append(f"subscription {self.subscription!r} on C is disabled")
-        if st["apply_error_count"] or st["sync_error_count"]:
-            problems.append(f"subscription {self.subscription!r} on C has apply_error_count={st['apply_error_count']}"
-                            f", sync_error_count={st['sync_error_count']} (see C's server log)")
-        if st["ready"] < st["tables"]:
-            problems.append(f"{st['ready']}/{st['tables']} tables of {self.subscription!r} are synced: "
-                            f"waiting for {st['pending']}")
-        if st["enabled"] and not st["apply_workers"]:
-            problems.append(f"no apply worker is running for {self.subscription!r} on C")
+        reading = run_check("subscription_synced", {"conn_c": self.conn_c, "subscription": self.subscription})
+        if not reading.done:
+            problems.append(reading.message)
+        st = reading.details
+        if st:
+            figures.update({"apply_error_count": st["apply_error_count"], "sync_error_count": st["sync_error_count"],
+                            "tables_ready": f"{st['ready']}/{st['tables']}"})
 
     def _dms(self, problems: list[str], figures: dict[str, Any]) -> None:
-        try:
-            arn = find_task_arn(self.aws_conn_id, self.dms_task_id)
-            if not arn:
-                problems.append(f"DMS task {self.dms_task_id!r} does not exist")
-                return
-            result = check_dms_task_running(self.aws_conn_id, arn)
-        except Exception as exc:  # noqa: BLE001
-            problems.append(f"DMS: cannot read task {self.dms_task_id!r}: {exc}")
-            return
-        figures.update({"dms_status": result.details.get("status"),
-                        "dms_last_failure_message": result.details.get("last_failure_message")})
-        if not result.done:
-            problems.append(result.message)
+        reading = run_check("dms_task", {"aws_conn_id": self.aws_conn_id, "task_id": self.dms_task_id})
+        figures.update({"dms_status": reading.details.get("status"),
+                        "dms_last_failure_message": reading.details.get("last_failure_message")})
+        if not reading.done:
+            problems.append(reading.message)
 
     def _parity(self, problems: list[str], notes: list[str], healthy: bool) -> list[dict[str, Any]]:
         if self.parity == "off":
