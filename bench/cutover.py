@@ -45,7 +45,6 @@ from chain_helpers import (  # noqa: E402
     NAMES,
     chain_conf,
     fingerprint,
-    reset_chain,
     run_dag,
     sql,
     task_states,
@@ -413,7 +412,7 @@ def main() -> int:
             t0 = time.monotonic()
             try:
                 if phase is hand:
-                    reset_chain(cl)  # A unfenced, B and C emptied: the hand phase starts where the DAG's did
+                    cl.reset_chain()  # A unfenced, B and C emptied: the hand phase starts where the DAG's did
                 run_phase(cl, phase, cutover)
             except FAILED as exc:
                 phase.error = f"{type(exc).__name__}: {exc}"

@@ -17,17 +17,6 @@ def sql(cl: LocalClusters, node, query: str, params: Any = None, db: str = DATAB
     return cl.sql(node, query, params, db)
 
 
-def unfence_a(cl: LocalClusters) -> None:
-    """Undo a cutover's fence by hand: the app role logs in again, the database is read-write."""
-    cl.sql(cl.a, "ALTER ROLE app LOGIN")
-    cl.sql(cl.a, f"ALTER DATABASE {DATABASE} RESET default_transaction_read_only")
-
-
-def reset_chain(cl: LocalClusters) -> None:
-    """Back to the starting point: A unfenced, B empty, no slots or publication on A, nothing on C."""
-    cl.reset_chain()
-
-
 def chain_conf(cl: LocalClusters, **overrides: Any) -> dict[str, Any]:
     from pgcluster import server_user
 
@@ -89,7 +78,7 @@ def make_standby(cl: LocalClusters) -> None:
 
 def set_up_chain(cl: LocalClusters) -> None:
     """A fresh chain built by the DAG (native mode), with C caught up; role app may write on A."""
-    reset_chain(cl)
+    cl.reset_chain()
     sql(cl, cl.a, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app; "
                   "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO app")
     dag_run = run_dag(chain_conf(cl))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowException
-from chain_helpers import NAMES, CaptureFds, chain_conf, reset_chain, run_dag, secrets_in, sql
+from chain_helpers import NAMES, CaptureFds, chain_conf, run_dag, secrets_in, sql
 from pgcluster import server_user
 from testing_support import assert_run_succeeded
 
@@ -34,7 +34,7 @@ def streaming(cl) -> bool:
 
 @pytest.mark.skipif(not HAVE_SSHD, reason="openssh-server is not installed (make system-deps installs it as root)")
 def test_whole_dag_with_basebackup_over_real_ssh(clusters):
-    reset_chain(clusters)
+    clusters.reset_chain()
     clusters.sshd_start()
     os.environ.update(clusters.airflow_connections())
     with CaptureFds() as out:
@@ -55,7 +55,7 @@ def test_whole_dag_with_basebackup_over_real_ssh(clusters):
 
 
 def test_local_basebackup_then_rerun_does_nothing(clusters):
-    reset_chain(clusters)
+    clusters.reset_chain()
     assert operator(clusters).execute({}) == {"action": "basebackup"}
     started = sql(clusters, clusters.b, "SELECT pg_postmaster_start_time()")
     sql(clusters, clusters.b, "ALTER SYSTEM SET hot_standby_feedback = off")
@@ -66,7 +66,7 @@ def test_local_basebackup_then_rerun_does_nothing(clusters):
 
 
 def test_non_empty_data_dir_is_refused_then_moved_aside(clusters):
-    reset_chain(clusters)
+    clusters.reset_chain()
     operator(clusters).execute({})
     clusters.stop_node(clusters.b)
     with pytest.raises(AirflowException) as err:

@@ -23,7 +23,6 @@ from chain_helpers import (
     set_up_chain,
     sql,
     task_states,
-    unfence_a,
     user_tables,
     wait_c_caught_up,
 )
@@ -35,7 +34,7 @@ from testing_support import log_excerpt
 def chain(clusters, tmp_path_factory):
     set_up_chain(clusters)
     yield tmp_path_factory.mktemp("reports")
-    unfence_a(clusters)
+    clusters.unfence_a()
 
 
 def cutover_conf(cl, reports: Path, **overrides):

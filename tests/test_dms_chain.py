@@ -22,7 +22,6 @@ from chain_helpers import (
     CaptureFds,
     airflow_db_text,
     chain_conf,
-    reset_chain,
     run_dag,
     secrets_in,
     sql,
@@ -89,7 +88,7 @@ class SlotReader:
 
 
 def test_dms_mode_sends_a_read_only_source_and_the_scope(clusters, moto_dms):
-    reset_chain(clusters)
+    clusters.reset_chain()
     conf = chain_conf(clusters, mode="dms", tables=["public.orders", "public.pgbench_accounts"], dms_ssl_mode="none")
     with SlotReader(clusters, NAMES["slot"]), CaptureFds() as out:
         dag_run = run_dag(conf)
@@ -161,7 +160,7 @@ def copy_rows(cl, tables: list[str]) -> None:
 
 
 def test_dms_cutover_stops_the_task_and_leaves_c_ready(clusters, moto_dms, tmp_path):
-    reset_chain(clusters)
+    clusters.reset_chain()
     tables = ["public.orders", "public.pgbench_accounts"]
     conf = chain_conf(clusters, mode="dms", tables=tables, dms_ssl_mode="none")
     with SlotReader(clusters, NAMES["slot"]):

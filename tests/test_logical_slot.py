@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg2
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from chain_helpers import make_standby, reset_chain, slot_invalidated_on_b, sql
+from chain_helpers import make_standby, slot_invalidated_on_b, sql
 from testing_support import wait_for
 
 from pgshift.checks.cdc_lag import check_cdc_lag
@@ -23,7 +23,7 @@ def slots_on_b(cl) -> list[str]:
 
 @pytest.fixture(scope="module")
 def standby(clusters):
-    reset_chain(clusters)
+    clusters.reset_chain()
     make_standby(clusters)
     return clusters
 

@@ -9,7 +9,6 @@ from chain_helpers import (
     airflow_db_text,
     chain_conf,
     fingerprint,
-    reset_chain,
     run_dag,
     secrets_in,
     sql,
@@ -22,7 +21,7 @@ from sample_data import WriteLoad
 
 @pytest.fixture(scope="module")
 def native_run(clusters):
-    reset_chain(clusters)
+    clusters.reset_chain()
     load = WriteLoad(clusters.uri(clusters.a), rate=25).start()
     with CaptureFds() as out:
         dag_run = run_dag(chain_conf(clusters))

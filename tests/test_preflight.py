@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from chain_helpers import NAMES, chain_conf, reset_chain, run_dag, sql, task_states
+from chain_helpers import NAMES, chain_conf, run_dag, sql, task_states
 from pgcluster import LocalClusters, server_user
 from testing_support import free_port_block, state_dir
 
@@ -43,7 +43,7 @@ def state_of(cl: LocalClusters) -> tuple:
 
 @pytest.fixture(scope="module")
 def fresh(clusters):
-    reset_chain(clusters)
+    clusters.reset_chain()
     return clusters
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from chain_helpers import NAMES, make_standby, reset_chain, sql
+from chain_helpers import NAMES, make_standby, sql
 from testing_support import wait_for
 
 from pgshift.checks.wal_lag import check_wal_lag, evaluate_wal_lag
@@ -18,7 +18,7 @@ KWARGS = {"conn_a": "pgshift_a", "conn_b": "pgshift_b", "physical_slot": NAMES["
 
 @pytest.fixture(scope="module")
 def standby(clusters):
-    reset_chain(clusters)
+    clusters.reset_chain()
     make_standby(clusters)
     return clusters
 

@@ -304,12 +304,16 @@ class LocalClusters:
         finally:
             conn.close()
 
+    def unfence_a(self) -> None:
+        """Undo a cutover's fence by hand: role app logs in again, the database is read-write."""
+        self.sql(self.a, "ALTER ROLE app LOGIN")
+        self.sql(self.a, f"ALTER DATABASE {DATABASE} RESET default_transaction_read_only")
+
     def reset_chain(self) -> None:
         """Back to before the migration: A unfenced (role app logs in, database read-write), no slots or
         publication on A, B's data directory empty, C without subscriptions or tables."""
         if self.is_running(self.a):
-            self.sql(self.a, "ALTER ROLE app LOGIN")
-            self.sql(self.a, f"ALTER DATABASE {DATABASE} RESET default_transaction_read_only")
+            self.unfence_a()
         for (name,) in self.sql(self.c, "SELECT subname FROM pg_subscription"):
             ident = '"' + name.replace('"', '""') + '"'
             self.sql(self.c, f"ALTER SUBSCRIPTION {ident} DISABLE")

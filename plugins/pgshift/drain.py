@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 from pgshift.hooks.postgres import PgShiftHook
-
-log = logging.getLogger(__name__)
 
 
 class DrainTimeout(Exception):

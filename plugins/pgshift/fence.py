@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pgshift.hooks.postgres import PgShiftHook
+from pgshift.report import write_json
 from pgshift.validation import identifier_problem
 
 
@@ -35,10 +36,7 @@ class FenceRecord:
     unfenced_sessions: list[dict[str, Any]] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2, default=str))
-        tmp.replace(path)
+        write_json(path, asdict(self))
 
     @classmethod
     def load(cls, path: Path) -> FenceRecord | None:

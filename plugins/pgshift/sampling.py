@@ -14,9 +14,8 @@ from typing import Any
 from psycopg2 import sql as pgsql
 
 from pgshift.hooks.postgres import PgShiftHook
+from pgshift.parity import Table, table_name
 from pgshift.sql import qualified
-
-Table = tuple[str, str]
 
 
 def _rows(hook: PgShiftHook, query: str, params: dict[str, Any], table: Table,
@@ -28,8 +27,8 @@ def _rows(hook: PgShiftHook, query: str, params: dict[str, Any], table: Table,
 
 def sample_table(b: PgShiftHook, c: PgShiftHook, table: Table, n: int,
                  wait_target_confirmed: Callable[[str], None]) -> dict[str, Any]:
-    name = f"{table[0]}.{table[1]}"
-    regclass = pgsql.Identifier(*table).as_string(b.live)
+    name = table_name(table)
+    regclass = qualified(*table).as_string(b.live)
     pk = [r["column"] for r in b.fetch("primary_key_columns", (regclass,))]
     result: dict[str, Any] = {"table": name, "source_rows": None, "target_rows": None}
     if not pk:
@@ -67,6 +66,6 @@ def sample_parity(b: PgShiftHook, conn_c: str, tables: list[Table], n: int,
             try:
                 out.append(sample_table(b, c, table, n, wait_target_confirmed))
             except Exception as exc:  # noqa: BLE001 - one table's failure is reported, the rest go on
-                out.append({"table": f"{table[0]}.{table[1]}", "status": "error", "source_rows": None,
+                out.append({"table": table_name(table), "status": "error", "source_rows": None,
                             "target_rows": None, "note": f"{type(exc).__name__}: {exc}".strip()})
     return out
