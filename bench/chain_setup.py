@@ -12,17 +12,9 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "include" / "scripts"), str(ROOT / "dags"), str(ROOT / "tests")]
-HOME = Path(tempfile.mkdtemp(prefix="pgshift-bench-airflow-"))
-os.environ.update({"AIRFLOW_HOME": str(HOME), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                   "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-                   "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME}/airflow.db",
-                   "XDG_RUNTIME_DIR": str(HOME)})
+from airflow_env import HOME, ROOT  # noqa: F401 - before chain_helpers & co: sys.path, Airflow environment
 
 
 def main() -> int:

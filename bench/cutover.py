@@ -31,17 +31,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "include" / "scripts"), str(ROOT / "dags"), str(ROOT / "tests")]
-HOME = Path(tempfile.mkdtemp(prefix="pgshift-bench-airflow-"))
-os.environ.update({"AIRFLOW_HOME": str(HOME), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                   "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-                   "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME}/airflow.db",
-                   "XDG_RUNTIME_DIR": str(HOME)})
-
-import psycopg2  # noqa: E402
-import pytest  # noqa: E402 - testing_support.wait_for fails through pytest.fail
-from chain_helpers import (  # noqa: E402
+import psycopg2
+import pytest
+from airflow_env import HOME, ROOT  # noqa: F401 - before chain_helpers & co: sys.path, Airflow environment
+from chain_helpers import (
     NAMES,
     chain_conf,
     fingerprint,
@@ -51,12 +44,12 @@ from chain_helpers import (  # noqa: E402
     user_tables,
     wait_c_caught_up,
 )
-from pgcluster import DATABASE, LocalClusters, Node  # noqa: E402
-from psycopg2 import sql as pgsql  # noqa: E402
-from sample_data import load_sample  # noqa: E402
-from testing_support import free_port_block, log_excerpt, state_dir, wait_for  # noqa: E402
+from pgcluster import DATABASE, LocalClusters, Node
+from psycopg2 import sql as pgsql
+from sample_data import load_sample
+from testing_support import free_port_block, log_excerpt, state_dir, wait_for
 
-from pgshift.report import safe_name  # noqa: E402
+from pgshift.report import safe_name
 
 TARGET_RATIO = 1.25  # DAG downtime at most this many times the hand downtime
 TARGET_SECONDS = 2.0  # DAG downtime at scale 10

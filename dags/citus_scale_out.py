@@ -7,13 +7,13 @@ triggerer and checks the result. docs/citus.md describes every param.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
 from pgshift.citus_params import BUILTIN_STRATEGIES, TRANSFER_MODES
-from pgshift.dag_defaults import deadline_alert, deadline_enabled, default_args
+from pgshift.dag_defaults import dag_arguments, deadline_enabled
 from pgshift.operators.citus import (
     CitusAddNodesOperator,
     CitusPreflightOperator,
@@ -75,17 +75,11 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
                             "connect_timeout_seconds": P("connect_timeout_seconds"),
                             "statement_timeout_seconds": P("statement_timeout_seconds")}
     with DAG(
-        dag_id=DAG_ID,
+        **dag_arguments(DAG_ID, DEADLINE, with_deadline),
         description="Add Citus worker nodes and rebalance shards in the background",
         doc_md=__doc__,
         schedule=None,
-        start_date=datetime(2026, 1, 1),
-        catchup=False,
-        max_active_runs=1,
         params=PARAMS,
-        default_args=default_args(),
-        render_template_as_native_obj=True,
-        deadline=deadline_alert(DAG_ID, DEADLINE) if with_deadline else None,
         tags=["pgshift", "citus"],
     ) as dag:
         preflight = CitusPreflightOperator(

@@ -8,12 +8,12 @@ CDC with test_decoding). The README describes every param.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import DAG, Asset, Param, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from pgshift.dag_defaults import deadline_alert, deadline_enabled, default_args
+from pgshift.dag_defaults import dag_arguments, deadline_enabled
 from pgshift.operators.basebackup import BasebackupOperator
 from pgshift.operators.cutover import CutoverGateOperator, CutoverOperator
 from pgshift.operators.dms import (
@@ -159,17 +159,11 @@ PARAMS: dict[str, Param] = {
 def build_dag(*, with_deadline: bool = True) -> DAG:
     """The DAG. ``with_deadline=False`` exists only for dag.test(), which crashes on deadlines in 3.3.2."""
     with DAG(
-        dag_id=DAG_ID,
+        **dag_arguments(DAG_ID, DEADLINE, with_deadline),
         description="A -> B (physical standby) -> C (Aurora) migration chain",
         doc_md=__doc__,
         schedule=SCHEDULE,
-        start_date=datetime(2026, 1, 1),
-        catchup=False,
-        max_active_runs=1,
         params=PARAMS,
-        default_args=default_args(),
-        render_template_as_native_obj=True,
-        deadline=deadline_alert(DAG_ID, DEADLINE) if with_deadline else None,
         tags=["pgshift", "migration"],
     ) as dag:
         @task.branch(task_id="choose_action", retries=1)

@@ -7,7 +7,7 @@ and sensor timeouts.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
@@ -21,6 +21,16 @@ def default_args() -> dict[str, Any]:
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
         "execution_timeout": timedelta(minutes=30),
+    }
+
+
+def dag_arguments(dag_id: str, deadline: timedelta, with_deadline: bool = True) -> dict[str, Any]:
+    """``DAG(...)`` arguments both pgshift DAGs share: one run at a time, no catchup, task defaults,
+    params rendered as native values, and the DeadlineAlert (left out only for dag.test(), see below)."""
+    return {
+        "dag_id": dag_id, "start_date": datetime(2026, 1, 1), "catchup": False, "max_active_runs": 1,
+        "default_args": default_args(), "render_template_as_native_obj": True,
+        "deadline": deadline_alert(dag_id, deadline) if with_deadline else None,
     }
 
 
