@@ -40,6 +40,23 @@ MIGRATED = Asset(name="pgshift_migration_done", uri="pgshift://hybrid_aurora_mig
 P = "{{{{ params.{} }}}}".format  # a param rendered as its native value
 
 
+# PostgreSQL names pgshift creates or fences: what PostgreSQL allows for a slot name (lower-case letters, digits,
+# underscores, at most 63), applied to every name so that the API refuses bad input with 400 before a run exists.
+NAME_PATTERN = "^[a-z0-9_]{1,63}$"
+# AWS DMS identifiers: a letter first, then letters, digits and hyphens.
+DMS_ID_PATTERN = "^[A-Za-z][A-Za-z0-9-]{0,254}$"
+
+
+def _name(default: str, title: str) -> Param:
+    return Param(default, type="string", pattern=NAME_PATTERN, title=title, section="Names",
+                 description="Lower-case letters, digits and underscores; at most 63.")
+
+
+def _dms_id(default: str, title: str) -> Param:
+    return Param(default, type="string", pattern=DMS_ID_PATTERN, maxLength=255, title=title, section="DMS",
+                 description="A letter, then letters, digits and hyphens.")
+
+
 def _conn(default: str, title: str, description: str) -> Param:
     return Param(default, type="string", title=title, description=description, section="Connections")
 
@@ -62,30 +79,26 @@ PARAMS: dict[str, Param] = {
     "conn_b_subscription": _conn("pgshift_b_replication", "B as C/DMS reach it",
                                  "Role with REPLICATION and SELECT on the tables; host as seen from C or DMS."),
     "conn_c": _conn("pgshift_c", "C (Aurora)", "Connection to C with rights to create tables and subscriptions."),
-    "ssh_conn_id": Param("", type="string", title="SSH to host B", section="Connections",
+    "ssh_conn_id": Param(None, type=["null", "string"], title="SSH to host B", section="Connections",
                          description="SSH connection to B's host for pg_basebackup. Empty: run on this worker."),
     "aws_conn_id": _conn("aws_default", "AWS", "AWS connection for DMS (dms mode only)."),
     "schemas": Param([], type="array", items={"type": "string"}, title="Schemas", section="What to migrate",
                      description="Migrate every table of these schemas. Empty with no tables: all tables."),
     "tables": Param([], type="array", items={"type": "string"}, title="Tables", section="What to migrate",
                     description="schema.table names to migrate besides the schemas above."),
-    "publication_name": Param("pgshift_pub", type="string", maxLength=63, title="Publication (on A)",
-                              section="Names"),
-    "physical_slot_name": Param("pgshift_b_physical", type="string", maxLength=63, section="Names",
-                                title="Physical slot (on A)", description="Lower-case letters, digits, underscores."),
-    "slot_name": Param("pgshift_c_logical", type="string", maxLength=63, title="Logical slot (on B)", section="Names",
-                       description="Lower-case letters, digits, underscores."),
-    "subscription_name": Param("pgshift_sub", type="string", maxLength=63, title="Subscription (on C)",
-                               section="Names"),
+    "publication_name": _name("pgshift_pub", "Publication (on A)"),
+    "physical_slot_name": _name("pgshift_b_physical", "Physical slot (on A)"),
+    "slot_name": _name("pgshift_c_logical", "Logical slot (on B)"),
+    "subscription_name": _name("pgshift_sub", "Subscription (on C)"),
     "b_data_dir": Param("/var/lib/postgresql/17/main", type="string", title="B data directory", section="Host B",
                         description="Filled by pg_basebackup; must be empty unless move_aside_data_dir."),
     "b_bin_dir": Param("/usr/lib/postgresql/17/bin", type="string", title="B PostgreSQL bin directory",
                        section="Host B", description="PostgreSQL >= 16, same major as A."),
     "b_port": Param(5432, type="integer", minimum=1, maximum=65535, title="B port", section="Host B"),
-    "b_os_user": Param("", type="string", title="B OS user (local mode)", section="Host B",
+    "b_os_user": Param(None, type=["null", "string"], title="B OS user (local mode)", section="Host B",
                        description="Without SSH: run pg_basebackup/pg_ctl as this user (needed when the worker "
                                    "runs as root). Over SSH the SSH login user is used."),
-    "b_start_command": Param("", type="string", title="B start command", section="Host B",
+    "b_start_command": Param(None, type=["null", "string"], title="B start command", section="Host B",
                              description="How to start B after the backup (e.g. sudo systemctl start "
                                          "postgresql@17-main). Empty: pg_ctl start."),
     "move_aside_data_dir": Param(False, type="boolean", title="Move a non-empty B data directory aside",
@@ -102,7 +115,7 @@ PARAMS: dict[str, Param] = {
                                    section="Thresholds"),
     "slot_create_timeout_seconds": Param(300, type="integer", minimum=1, title="Slot creation timeout (s)",
                                          section="Thresholds"),
-    "app_roles": Param([], type="array", items={"type": "string", "minLength": 1, "maxLength": 63},
+    "app_roles": Param([], type="array", items={"type": "string", "pattern": NAME_PATTERN},
                        title="Application roles to fence on A", section="Cutover",
                        description="They lose LOGIN and their sessions are terminated at the fence; they get LOGIN "
                                    "back if the cutover fails. A cutover refuses to start without them."),
@@ -139,17 +152,16 @@ PARAMS: dict[str, Param] = {
                                             "a problem."),
     "chart_runs": Param(48, type="integer", minimum=2, maximum=1000, title="Runs in the lag chart",
                         section="Validation"),
-    "report_dir": Param("", type="string", title="Report directory", section="Validation",
+    "report_dir": Param(None, type=["null", "string"], title="Report directory", section="Validation",
                         description="Where JSON reports and the lag chart go. Empty: $PGSHIFT_REPORT_DIR, else "
                                     "$AIRFLOW_HOME/pgshift-reports."),
-    "dms_replication_instance_id": Param("pgshift-instance", type="string", title="DMS replication instance",
-                                         section="DMS"),
+    "dms_replication_instance_id": _dms_id("pgshift-instance", "DMS replication instance"),
     "dms_instance_class": Param("dms.t3.medium", type="string", title="DMS instance class", section="DMS"),
     "dms_engine_version": Param("3.6.1", type="string", title="DMS engine version", section="DMS",
                                 description=">= 3.5.3 for PostgreSQL 16 sources, >= 3.6.1 for 17."),
-    "dms_task_id": Param("pgshift-b-to-c", type="string", title="DMS task id", section="DMS"),
-    "dms_source_endpoint_id": Param("pgshift-source-b", type="string", title="DMS source endpoint", section="DMS"),
-    "dms_target_endpoint_id": Param("pgshift-target-c", type="string", title="DMS target endpoint", section="DMS"),
+    "dms_task_id": _dms_id("pgshift-b-to-c", "DMS task id"),
+    "dms_source_endpoint_id": _dms_id("pgshift-source-b", "DMS source endpoint"),
+    "dms_target_endpoint_id": _dms_id("pgshift-target-c", "DMS target endpoint"),
     "dms_ssl_mode": Param("require", type="string", enum=["none", "require", "verify-ca", "verify-full"],
                           title="DMS SSL mode", section="DMS"),
 }

@@ -38,7 +38,7 @@ def test_whole_dag_with_basebackup_over_real_ssh(clusters):
     clusters.sshd_start()
     os.environ.update(clusters.airflow_connections())
     with CaptureFds() as out:
-        dag_run = run_dag(chain_conf(clusters, ssh_conn_id="pgshift_ssh_b", b_os_user=""))
+        dag_run = run_dag(chain_conf(clusters, ssh_conn_id="pgshift_ssh_b", b_os_user=None))
     assert_run_succeeded(dag_run, out.text)
     assert streaming(clusters)
     assert "[B] [basebackup] pg_basebackup from 127.0.0.1" in out.text

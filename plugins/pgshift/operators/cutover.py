@@ -43,7 +43,7 @@ class _CutoverBase(BaseOperator):
     def __init__(self, *, mode: str, conn_a: str, conn_a_replication: str, conn_b: str, conn_b_source: str,
                  conn_c: str, physical_slot: str, slot: str, subscription: str, app_roles: list[str],
                  thresholds: dict[str, Any], aws_conn_id: str | None = None, dms_task_id: str | None = None,
-                 dry_run: bool = True, report_dir: str = "", **kwargs: Any) -> None:
+                 dry_run: bool = True, report_dir: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mode, self.conn_a, self.conn_a_replication, self.conn_b = mode, conn_a, conn_a_replication, conn_b
         self.conn_b_source, self.conn_c = conn_b_source, conn_c

@@ -37,7 +37,7 @@ class ValidateChainOperator(ChainPreflightOperator):
 
     def __init__(self, *, dms_task_id: str = "", parity: str = "sample", sample_rows: int = 200,
                  max_retained_wal_bytes: int = 8 * 2**30, min_safe_wal_bytes: int = 2**30, chart_runs: int = 48,
-                 report_dir: str = "", confirm_timeout: float = 120, **kwargs: Any) -> None:
+                 report_dir: str | None = None, confirm_timeout: float = 120, **kwargs: Any) -> None:
         # Validation runs on a chain that exists: tables on C and a running B are expected.
         kwargs.setdefault("allow_existing_tables_on_c", True)
         kwargs.setdefault("move_aside_data_dir", False)
