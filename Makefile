@@ -35,8 +35,9 @@ test: install
 demo: install
 	$(PY) include/scripts/demo.py
 
+# Stops the demo's Airflow deployment, then stops and removes its clusters.
 demo-stop:
-	$(PY) include/scripts/pgcluster.py destroy
+	@if [ -x $(PY) ]; then $(PY) include/scripts/airflow_local.py stop && $(PY) include/scripts/pgcluster.py destroy; fi
 
 clean: demo-stop
 	rm -rf $(VENV)

@@ -1,23 +1,29 @@
 #!/usr/bin/env python3
-"""`make demo`: the whole migration on 127.0.0.1. A/B/C and sample data, then
-`airflow dags test hybrid_aurora_migration` three times, while an application writes on A as role
-``app``: setup (native mode), validate, and the cutover (fence, drain, verify, sequences, finalize).
+"""`make demo`: the whole migration on 127.0.0.1, on a real local Airflow deployment, as a user runs it.
 
-Safe to run twice: the clusters and the data are kept; a chain the last demo cut over is reset first.
+A/B/C and sample data; then api-server, scheduler (LocalExecutor), dag-processor and triggerer as separate
+processes (metadata on a fourth local PostgreSQL); then, through the REST API, while an application writes
+on A as role ``app``: ``setup`` (native mode), ``validate`` with no conf (it checks the configuration setup
+recorded), and the cutover (fence, drain, verify, sequences, finalize). The DAG is unpaused, so the hourly
+validation runs too. The deployment is left running for the user to look at; `make demo-stop` ends it.
+
+Safe to run twice: the clusters, the data and the deployment are kept; a chain the last demo cut over is
+reset first.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
+from airflow_local import USER, AirflowApi, AirflowDeployment, DeploymentError, failed_task_logs  # noqa: E402
 from pgcluster import ClusterError, LocalClusters, server_user  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "plugins"))
@@ -25,19 +31,12 @@ from sample_data import WriteLoad, load_sample  # noqa: E402
 
 from pgshift.report import cutover_summary  # noqa: E402
 
+DAG_ID = "hybrid_aurora_migration"
 SCALE = int(os.environ.get("PGSHIFT_DEMO_SCALE", "5"))
 CITUS_NOTE = """citus_scale_out needs a real Citus cluster (no local Citus demo: Citus is not installable from the
-package registries pgshift uses). To run it against yours:
-  1. Each new worker: the coordinator's Citus release and PostgreSQL major installed,
-     shared_preload_libraries = 'citus', restarted, and CREATE EXTENSION citus in the database.
-     The coordinator must reach it as its own server user (pg_hba.conf, and .pgpass or pg_dist_authinfo).
-  2. The coordinator connection (a superuser, the distributed database):
-       export AIRFLOW_CONN_CITUS_COORDINATOR='postgresql://postgres:<password>@<coordinator>:5432/<database>'
-  3. A dry run first (nothing changes; the plan is in the log):
-       PGSHIFT_DEADLINE=off .venv/bin/airflow dags test citus_scale_out \\
-         -c '{"new_workers": ["10.0.0.13:5432"], "dry_run": true}'
-  4. Then the scale-out itself (drop "dry_run"), or trigger citus_scale_out from the Airflow UI form.
-See docs/citus.md for every param."""
+package registries pgshift uses). To run it against yours, define the coordinator connection
+(AIRFLOW_CONN_CITUS_COORDINATOR, a superuser in the distributed database) in the deployment, then trigger
+citus_scale_out from the UI form with new_workers and dry_run first. See docs/citus.md."""
 
 
 def main() -> int:
@@ -54,71 +53,114 @@ def main() -> int:
     cl.sql(cl.a, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app; "
                  "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO app")
 
-    home = cl.state_dir.parent / "airflow"
-    home.mkdir(parents=True, exist_ok=True)
-    reports = cl.state_dir.parent / "reports"
-    env = {**os.environ, **cl.airflow_connections(),
-           "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-           # `airflow dags test` in Airflow 3.3.2 crashes at the end of a run of a DAG with a DeadlineAlert.
-           "PGSHIFT_DEADLINE": "off", "XDG_RUNTIME_DIR": os.environ.get("XDG_RUNTIME_DIR", str(home))}
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
-    common = {"mode": "native", "b_data_dir": str(cl.b.data_dir), "b_bin_dir": str(cl.bin_dir), "b_port": cl.b.port,
-              "b_os_user": server_user(), "poll_interval_seconds": 1, "report_dir": str(reports)}
+    dep = AirflowDeployment(cl, cl.state_dir.parent / "airflow")
+    started = time.monotonic()
+    print(f"== Starting Airflow on {dep.url}: api-server, scheduler (LocalExecutor), dag-processor, triggerer; "
+          f"metadata on PostgreSQL :{cl.meta.port}")
+    dep.start()
+    api = dep.api()
+    api.wait_dag(DAG_ID)
+    print(f"   healthy and {DAG_ID} parsed in {time.monotonic() - started:.0f} s")
+    reports = Path(dep.env()["PGSHIFT_REPORT_DIR"])
 
-    # 1. Setup, under the application's writes.
+    api.set_paused(DAG_ID, False)
+    first_scheduled_run(api)
+
+    # 1. Setup, under the application's writes. Only what differs from the DAG's defaults is sent.
+    setup = {"action": "setup", "mode": "native", "b_data_dir": str(cl.b.data_dir), "b_bin_dir": str(cl.bin_dir),
+             "b_port": cl.b.port, "b_os_user": server_user(), "poll_interval_seconds": 1}
     load = WriteLoad(cl.uri(cl.a, user="app"), rate=10).start()
     print("== Application writes on A as role app (10 transactions/s); setting the chain up:")
-    ok = dags_test(env, home, {"action": "setup", **common}, "setup")
+    ok = trigger_and_wait(api, setup, "setup")
     print(f"   {load.stop()} write transactions on A during the setup")
     if not ok:
         return 1
-    # 2. Validation, what the hourly schedule runs.
-    print("== Validating the chain (what every scheduled run does, read-only):")
-    if not dags_test(env, home, {"action": "validate", **common}, "validate"):
+    # 2. Validation with no conf: what every scheduled run does, with the configuration setup recorded.
+    print("== Validating the chain with no conf (as the hourly schedule does: setup's recorded configuration):")
+    run_id = api.trigger(DAG_ID, {"action": "validate"})
+    if not wait(api, run_id, "validate"):
         return 1
-    validation = sorted((reports / "validate").glob("*.json"))[-1]
-    figures = json.loads(validation.read_text())["figures"]
+    validation = json.loads(report_of(reports / "validate", run_id).read_text())
+    figures = validation["figures"]
     print(f"   A -> B lag {figures['a_to_b_lag_bytes']} bytes, B -> C lag {figures['b_to_c_lag_bytes']} bytes, "
-          f"slot {figures['slot_wal_status']}; report {validation}, chart {reports / 'validate' / 'lag.png'}")
+          f"slot {figures['slot_wal_status']}; chart {reports / 'validate' / 'lag.png'}")
     # 3. The cutover, under the application's writes: fence, drain, verify, sequences, finalize.
     load = WriteLoad(cl.uri(cl.a, user="app"), rate=50).start()
     time.sleep(2)  # let the application be busy when the fence comes down
     print("== Cutting over to C while the application writes (dry_run false, app_roles [app]):")
-    ok = dags_test(env, home, {"action": "cutover", "app_roles": ["app"], "dry_run": False, **common}, "cutover")
+    cutover = {"action": "cutover", "app_roles": ["app"], "dry_run": False}
+    run_id = api.trigger(DAG_ID, cutover)
+    ok = wait(api, run_id, "cutover", json.dumps(cutover))
     committed = load.stop()
-    report_file = sorted((reports / "cutover").glob("*/report.json"), key=lambda f: f.stat().st_mtime)[-1]
-    report = json.loads(report_file.read_text())
-    print("\n".join("   " + line for line in cutover_summary(report).splitlines()))
+    report_file = reports / "cutover" / safe(run_id) / "report.json"
+    if report_file.exists():
+        report = json.loads(report_file.read_text())
+        print("\n".join("   " + line for line in cutover_summary(report).splitlines()))
     print(f"   the application committed {committed} transactions on A during the cutover run "
-          f"({load.fenced or 'not fenced'}); report {report_file}")
+          f"({load.fenced or 'it was not fenced'}); report {report_file}")
     if not ok:
         return 1
     print(f"\n{'table':<28}{'rows on A':>12}{'rows on C':>12}")
     for t in report["tables"]:
         same = t["status"] == "equal"
         print(f"{t['table']:<28}{t['source_rows']:>12}{t['target_rows']:>12}{'' if same else '   MISMATCH'}")
-    print("\nA stays fenced (role app cannot log in; the database is read-only); C is ready. Clusters keep "
-          "running; the next `make demo` resets the chain first, `make demo-stop` removes everything.\n")
+    print("\nA stays fenced (role app cannot log in; the database is read-only); C is ready. Clusters and Airflow "
+          "keep running; the next `make demo` resets the chain first, `make demo-stop` stops everything.\n")
+    print(f"Airflow UI: {dep.url}  (login {USER} / {dep.password}; the password is in {dep.passwords_file})")
+    print(f"airflow CLI against it:  eval \"$({sys.executable} {HERE / 'airflow_local.py'} env)\"; "
+          f"airflow dags list-runs {DAG_ID}")
+    print(f"Process logs: {dep.log_dir}; task logs: {dep.home / 'logs'}\n")
     print(CITUS_NOTE)
     return 0
 
 
-def dags_test(env: dict[str, str], home: Path, conf: dict, label: str) -> bool:
-    """`airflow dags test` of the migration DAG with ``conf``; prints each task's end and the failure, if any."""
-    print(f"   airflow dags test hybrid_aurora_migration --conf '{json.dumps(conf)}'")
+def first_scheduled_run(api: AirflowApi) -> None:
+    """Unpausing makes the scheduler start the latest hourly validation at once: show what it said."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        scheduled = [r for r in api.runs(DAG_ID) if r["run_type"] == "scheduled" and r["state"] != "success"]
+        if scheduled:
+            run = scheduled[-1]
+            state = api.wait_run(DAG_ID, run["dag_run_id"], 300)
+            said = ""
+            if state == "failed":
+                said = ": " + failed_task_logs(api, DAG_ID, run["dag_run_id"]).strip().splitlines()[-1][:200]
+            print(f"== Unpaused {DAG_ID}: the scheduler's hourly validation {run['dag_run_id']} ended {state}{said}")
+            return
+        time.sleep(1)
+
+
+def trigger_and_wait(api: AirflowApi, conf: dict[str, Any], label: str) -> bool:
+    return wait(api, api.trigger(DAG_ID, conf), label, json.dumps(conf))
+
+
+def wait(api: AirflowApi, run_id: str, label: str, conf: str | None = None) -> bool:
+    """Wait for a run triggered through POST /api/v2/dags/.../dagRuns; print its tasks and any failure."""
+    print(f"   POST /api/v2/dags/{DAG_ID}/dagRuns {conf or ''} -> run {run_id}")
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "hybrid_aurora_migration", "--conf",
-                          json.dumps(conf)], check=False, env=env, capture_output=True, text=True)
-    log_file = home / f"demo-{label}.log"
-    log_file.write_text(run.stdout + run.stderr)
-    for line in (run.stdout + run.stderr).splitlines():
-        if "[DAG TEST] end task" in line or "AirflowFailException" in line or line.startswith("  - "):
-            print("   " + line.split("[airflow")[0].strip()[-160:])
-    ok = "state=success" in run.stdout + run.stderr
-    print(f"   {label}: {'success' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s (log: {log_file})")
-    return ok
+    deferred: set[str] = set()
+
+    def seen(states: dict[str, str | None]) -> None:
+        deferred.update(t for t, s in states.items() if s == "deferred")
+
+    state = api.wait_run(DAG_ID, run_id, timeout=1800, on_poll=seen)
+    done = [t for t, s in api.task_states(DAG_ID, run_id).items() if s not in ("skipped", None)]
+    print(f"   tasks: {', '.join(done)}" + (f"; deferred to the triggerer: {', '.join(sorted(deferred))}"
+                                              if deferred else ""))
+    print(f"   {label}: {state} in {time.monotonic() - started:.0f} s")
+    if state != "success":
+        print(failed_task_logs(api, DAG_ID, run_id))
+    return state == "success"
+
+
+def safe(run_id: str) -> str:
+    from pgshift.report import safe_name
+
+    return safe_name(run_id)
+
+
+def report_of(directory: Path, run_id: str) -> Path:
+    return directory / f"{safe(run_id)}.json"
 
 
 def chain_was_cut_over(cl: LocalClusters) -> bool:
@@ -132,6 +174,6 @@ def chain_was_cut_over(cl: LocalClusters) -> bool:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except ClusterError as exc:
+    except (ClusterError, DeploymentError) as exc:
         print(f"make demo: {exc}", file=sys.stderr)
         sys.exit(1)

