@@ -1,0 +1,1 @@
+"""Airflow notifiers (``BaseNotifier`` subclasses) pgshift ships; they run in the triggerer."""
