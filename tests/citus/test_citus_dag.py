@@ -19,7 +19,7 @@ def test_the_dag_file_parses_with_its_deadline():
     dag = bag.dags["citus_scale_out"]
     (alert,) = dag.deadline
     assert alert.interval == timedelta(hours=12)
-    assert alert.callback.path == "pgshift.notify.deadline_missed"
+    assert alert.callback.path == "pgshift.notifications.deadline.DeadlineMissedNotifier"
     assert alert.callback.kwargs["dag_id"] == "citus_scale_out"
     assert type(alert.reference).__name__ == "DagRunQueuedAtDeadline"
     assert dag.render_template_as_native_obj is True
