@@ -22,7 +22,7 @@ def dag():
 def test_deadline_alert_is_wired_to_the_notifier(dag):
     (alert,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
     assert alert.interval.total_seconds() == 24 * 3600
-    assert alert.callback.path == "pgshift.notify.deadline_missed"
+    assert alert.callback.path == "pgshift.notifications.deadline.DeadlineMissedNotifier"
 
 
 def test_every_task_retries_and_is_bounded(dag):
