@@ -351,6 +351,17 @@ def failed_task_logs(api: AirflowApi, dag_id: str, run_id: str, tasks: Iterable[
     return "\n".join(out)
 
 
+def failure_reason(api: AirflowApi, dag_id: str, run_id: str) -> str:
+    """The exception a failed run's first failed task ended with ("AirflowFailException: ..."), or ""."""
+    for task_id, state in api.task_states(dag_id, run_id).items():
+        if state == "failed":
+            lines = [line for line in api.task_log(dag_id, run_id, task_id).splitlines()
+                     if line.split(":", 1)[0].endswith(("Exception", "Error"))]
+            if lines:
+                return lines[-1]
+    return ""
+
+
 def from_environment() -> AirflowDeployment:
     """The demo's deployment: the clusters of ``PGSHIFT_STATE_DIR``/``PGSHIFT_BASE_PORT``, home beside them."""
     cl = LocalClusters(os.environ.get("PGSHIFT_STATE_DIR"), int(os.environ.get("PGSHIFT_BASE_PORT", "54320")))

@@ -23,7 +23,14 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from airflow_local import USER, AirflowApi, AirflowDeployment, DeploymentError, failed_task_logs  # noqa: E402
+from airflow_local import (  # noqa: E402
+    USER,
+    AirflowApi,
+    AirflowDeployment,
+    DeploymentError,
+    failed_task_logs,
+    failure_reason,
+)
 from pgcluster import ClusterError, LocalClusters, server_user  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "plugins"))
@@ -124,7 +131,7 @@ def first_scheduled_run(api: AirflowApi) -> None:
             state = api.wait_run(DAG_ID, run["dag_run_id"], 300)
             said = ""
             if state == "failed":
-                said = ": " + failed_task_logs(api, DAG_ID, run["dag_run_id"]).strip().splitlines()[-1][:200]
+                said = ": " + failure_reason(api, DAG_ID, run["dag_run_id"])[:300]
             print(f"== Unpaused {DAG_ID}: the scheduler's hourly validation {run['dag_run_id']} ended {state}{said}")
             return
         time.sleep(1)
