@@ -3,16 +3,22 @@
 A physical standby B (pg_basebackup -R -X stream through a physical slot) takes the logical decoding
 load off A; C subscribes to B natively (publication/subscription) or through AWS DMS (full load +
 CDC with test_decoding). The README describes every param.
+
+Every run starts with ``configuration``: the chain that the last finished setup recorded (an Airflow
+Variable, written by setup's last task ``record_configuration``) under the run's own conf, so that a
+scheduled run, which has no conf, validates the chain that was built (see pgshift.configuration).
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from pgshift import configuration as chain_config
 from pgshift.dag_defaults import dag_arguments, deadline_enabled
 from pgshift.operators.basebackup import BasebackupOperator
 from pgshift.operators.cutover import CutoverGateOperator, CutoverOperator
@@ -37,7 +43,20 @@ SCHEDULE = "@hourly"  # validation runs; a scheduled run is always read-only
 ACTIONS = ("validate", "setup", "cutover")
 ACTION_TASKS: dict[str, list[str]] = {}  # filled by build_dag: the tasks each action runs
 MIGRATED = Asset(name="pgshift_migration_done", uri="pgshift://hybrid_aurora_migration/cutover")
-P = "{{{{ params.{} }}}}".format  # a param rendered as its native value
+CONFIGURATION_TASK = "configuration"
+
+
+def _value(name: str) -> str:
+    """The Jinja expression of a param's value for this run: a chain key from the configuration task's XCom
+    (recorded by setup, under the run's conf), any other from params."""
+    if name in chain_config.RECORDED_KEYS:
+        return f"ti.xcom_pull(task_ids='{CONFIGURATION_TASK}')['values']['{name}']"
+    return f"params.{name}"
+
+
+def P(name: str) -> str:
+    """A param as a template rendered to its native value (the DAG renders templates as native objects)."""
+    return f"{{{{ {_value(name)} }}}}"
 
 
 # PostgreSQL names pgshift creates or fences: what PostgreSQL allows for a slot name (lower-case letters, digits,
@@ -165,7 +184,18 @@ PARAMS: dict[str, Param] = {
     "dms_ssl_mode": Param("require", type="string", enum=["none", "require", "verify-ca", "verify-full"],
                           title="DMS SSL mode", section="DMS"),
 }
+DEFAULTS: dict[str, Any] = {name: param.value for name, param in PARAMS.items()}
+SCHEMAS: dict[str, dict[str, Any]] = {name: param.schema for name, param in PARAMS.items()}
 
+
+def run_action(params: dict[str, Any], dag_run: Any) -> str:
+    """The action a run performs: its ``action`` param, except that a scheduled run always validates."""
+    action = params["action"]
+    run_type = getattr(dag_run, "run_type", None)
+    if getattr(run_type, "value", run_type) == "scheduled" and action != "validate":
+        log.warning("A scheduled run only validates; ignoring action=%r", action)
+        action = "validate"
+    return action if action in ACTIONS else "validate"
 
 
 def build_dag(*, with_deadline: bool = True) -> DAG:
@@ -178,17 +208,29 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
         params=PARAMS,
         tags=["pgshift", "migration"],
     ) as dag:
-        @task.branch(task_id="choose_action", retries=1)
-        def choose_action(params: dict | None = None, dag_run=None) -> str:
-            """setup -> the chain; cutover -> gate and cutover; validate (and every scheduled run) -> validate."""
-            action = params["action"]
-            run_type = getattr(dag_run, "run_type", None)
-            if getattr(run_type, "value", run_type) == "scheduled" and action != "validate":
-                log.warning("A scheduled run only validates; ignoring action=%r", action)
-                action = "validate"
-            return ACTION_TASKS.get(action, ["validate"])
+        @task(task_id=CONFIGURATION_TASK)
+        def configuration(params: dict[str, Any] | None = None, dag_run: Any = None) -> dict[str, Any]:
+            """DAG defaults <- the recorded chain <- this run's conf; fails or skips when there is no chain to check."""
+            action = run_action(params, dag_run)
+            conf = {k: params[k] for k in (getattr(dag_run, "conf", None) or {}) if k in params}
+            record = chain_config.load_record(DAG_ID, SCHEMAS)
+            effective = chain_config.merge(DAG_ID, action, DEFAULTS, record, conf)
+            log.info("Configuration for action=%s: %s", action, effective.summary())
+            for line in chain_config.describe(effective):
+                log.info("  %s", line)
+            if effective.kept_over_conf:
+                log.info("Conf keys at their DAG default, recorded value kept: %s", ", ".join(effective.kept_over_conf))
+            chain_config.check_chain(effective, action)
+            return effective.as_xcom()
 
+        @task.branch(task_id="choose_action", retries=1)
+        def choose_action(params: dict[str, Any] | None = None, dag_run: Any = None) -> list[str]:
+            """setup -> the chain; cutover -> gate and cutover; validate (and every scheduled run) -> validate."""
+            return ACTION_TASKS.get(run_action(params, dag_run), ["validate"])
+
+        config = configuration()
         action = choose_action()
+        config >> action
         chain = dict(
             mode=P("mode"), conn_a=P("conn_a"), conn_a_replication=P("conn_a_replication"), conn_b=P("conn_b"),
             conn_b_source=P("conn_b_subscription"), conn_c=P("conn_c"), physical_slot=P("physical_slot_name"),
@@ -203,6 +245,7 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
             sample_rows=P("parity_sample_rows"), max_retained_wal_bytes=P("max_retained_wal_bytes"),
             min_safe_wal_bytes=P("min_safe_wal_bytes"), chart_runs=P("chart_runs"), report_dir=P("report_dir"),
             confirm_timeout=P("drain_timeout_seconds"), execution_timeout=timedelta(minutes=30),
+            configuration=f"{{{{ ti.xcom_pull(task_ids='{CONFIGURATION_TASK}') }}}}",
         )
         cutover_args = dict(**chain, app_roles=P("app_roles"), thresholds=lag_limits, dms_task_id=P("dms_task_id"),
                             dry_run=P("dry_run"), report_dir=P("report_dir"))
@@ -220,10 +263,18 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
         )
 
         @task(task_id="publish_migration", outlets=[MIGRATED])
-        def publish_migration(params: dict | None = None) -> str:
-            """The Asset event "production moved to C", for downstream DAGs; a dry run publishes nothing."""
+        def publish_migration(params: dict[str, Any] | None = None, ti: Any = None,
+                              run_id: str | None = None) -> str:
+            """The Asset event "production moved to C", for downstream DAGs, and the record marked cut over, so
+            that scheduled validations stop; a dry run does neither."""
             if params["dry_run"]:
                 raise AirflowSkipException("dry run: no migration to announce")
+            values = ti.xcom_pull(task_ids=CONFIGURATION_TASK)["values"]
+            record = chain_config.marked_cut_over(DAG_ID, chain_config.load_record(DAG_ID, SCHEMAS), values,
+                                                  str(run_id))
+            chain_config.save_record(DAG_ID, record)
+            log.info("Marked the chain cut over in Variable %s: %s", chain_config.variable_key(DAG_ID),
+                     record["cut_over"])
             return "migrated"
 
         publish = publish_migration()
@@ -260,7 +311,7 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
         )
         slot = LogicalSlotOperator(
             task_id="create_logical_slot", conn_a=P("conn_a"), conn_b=P("conn_b"), slot=P("slot_name"),
-            plugin=f"{{{{ '{PLUGINS['native']}' if params.mode == 'native' else '{PLUGINS['dms']}' }}}}",
+            plugin=f"{{{{ '{PLUGINS['native']}' if {_value('mode')} == 'native' else '{PLUGINS['dms']}' }}}}",
             timeout_seconds=P("slot_create_timeout_seconds"), execution_timeout=timedelta(minutes=30),
         )
         schema = CopySchemaOperator(
@@ -269,9 +320,10 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
         )
 
         @task.branch(task_id="choose_mode")
-        def choose_mode(params: dict | None = None) -> str:
+        def choose_mode(ti: Any = None) -> str:
             """native -> subscription on C; dms -> the DMS instance/endpoints/task."""
-            return "create_subscription" if params["mode"] == "native" else "dms_replication_instance"
+            mode = ti.xcom_pull(task_ids=CONFIGURATION_TASK)["values"]["mode"]
+            return "create_subscription" if mode == "native" else "dms_replication_instance"
 
         branch = choose_mode()
         subscription = CreateSubscriptionOperator(
@@ -316,10 +368,21 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
             execution_timeout=timedelta(hours=1, minutes=5),
         )
 
+        @task(task_id="record_configuration")
+        def record_configuration(ti: Any = None, run_id: str | None = None) -> dict[str, Any]:
+            """Last of a setup: the configuration it built the chain with becomes every later run's default."""
+            values = ti.xcom_pull(task_ids=CONFIGURATION_TASK)["values"]
+            record = chain_config.new_record(DAG_ID, values, str(run_id))
+            chain_config.save_record(DAG_ID, record)
+            log.info("Recorded the chain's configuration in Variable %s", chain_config.variable_key(DAG_ID))
+            return {k: record[k] for k in ("recorded_at", "recorded_by_run")}
+
+        record = record_configuration()
+
         # Every task hangs off choose_action directly, so the branch skips a whole action's tasks at once
         # instead of one dependency level per scheduler loop.
         setup = [preflight, basebackup, wal_lag, publication, slot, schema, branch, subscription, synced, dms_instance,
-                 dms_endpoints, dms_task, dms_start, dms_running, cdc_lag]
+                 dms_endpoints, dms_task, dms_start, dms_running, cdc_lag, record]
         action >> setup
         action >> [cutover, publish]
         ACTION_TASKS.update({"setup": [getattr(t, "operator", t).task_id for t in setup],
@@ -328,6 +391,7 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
         preflight >> basebackup >> wal_lag >> publication >> slot >> schema >> branch
         branch >> subscription >> synced >> cdc_lag
         branch >> dms_instance >> dms_endpoints >> dms_task >> dms_start >> dms_running >> cdc_lag
+        cdc_lag >> record
     return dag
 
 

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,19 @@ def airflow_db() -> Path:
                    env=os.environ.copy())
     yield _AIRFLOW_HOME
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_recorded_chain(airflow_db: Path) -> Iterator[None]:
+    """Each module starts as a fresh deployment. A finished setup records its chain in a Variable that later
+    runs take as their defaults: one module's chain (SSH, dms mode, names) must not leak into the next."""
+    from airflow.models import Variable
+
+    from pgshift.configuration import variable_key
+
+    Variable.delete(variable_key("hybrid_aurora_migration"))
+    yield
+    Variable.delete(variable_key("hybrid_aurora_migration"))
 
 
 def _reap_stale_state_dirs() -> None:

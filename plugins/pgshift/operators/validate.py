@@ -2,7 +2,8 @@
 
 Load on A stays light: catalog and statistics queries only (the preflight's, ``pg_stat_replication``,
 ``pg_replication_slots``), unless ``parity=full`` is asked for. Sampled parity reads B, never A: B is
-a physical copy of A, which is what it is there for.
+a physical copy of A, which is what it is there for. The report says which configuration it checked
+(the DAG's ``configuration`` task: recorded by setup, under the run's conf).
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ class ValidateChainOperator(ChainPreflightOperator):
 
     template_fields: Sequence[str] = (
         *ChainPreflightOperator.template_fields, "dms_task_id", "parity", "sample_rows", "max_retained_wal_bytes",
-        "min_safe_wal_bytes", "chart_runs", "report_dir", "confirm_timeout",
+        "min_safe_wal_bytes", "chart_runs", "report_dir", "confirm_timeout", "configuration",
     )
 
     def __init__(self, *, dms_task_id: str = "", parity: str = "sample", sample_rows: int = 200,
                  max_retained_wal_bytes: int = 8 * 2**30, min_safe_wal_bytes: int = 2**30, chart_runs: int = 48,
-                 report_dir: str | None = None, confirm_timeout: float = 120, **kwargs: Any) -> None:
+                 report_dir: str | None = None, confirm_timeout: float = 120,
+                 configuration: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        """``configuration``: the configuration task's XCom (values, their sources, the record), for the report."""
         # Validation runs on a chain that exists: tables on C and a running B are expected.
         kwargs.setdefault("allow_existing_tables_on_c", True)
         kwargs.setdefault("move_aside_data_dir", False)
@@ -45,6 +48,7 @@ class ValidateChainOperator(ChainPreflightOperator):
         self.dms_task_id, self.parity, self.sample_rows = dms_task_id, parity, sample_rows
         self.max_retained_wal_bytes, self.min_safe_wal_bytes = max_retained_wal_bytes, min_safe_wal_bytes
         self.chart_runs, self.report_dir, self.confirm_timeout = chart_runs, report_dir, confirm_timeout
+        self.configuration = configuration
 
     def execute(self, context: Context) -> dict[str, Any]:
         problems: list[str] = []
@@ -53,6 +57,13 @@ class ValidateChainOperator(ChainPreflightOperator):
         report: dict[str, Any] = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"], "action": "validate",
                                   "mode": self.mode, "parity_mode": self.parity,
                                   "started_at": datetime.now(UTC).isoformat(timespec="seconds"), "figures": figures}
+        checked = ""
+        if self.configuration:
+            report["configuration"] = self.configuration
+            checked = f"\nConfiguration checked: {self.configuration['summary']}"
+            sources = self.configuration["sources"]
+            self.log.info("Checking the configuration %s: %s", self.configuration["summary"],
+                          "; ".join(f"{k}={v!r} ({sources[k]})" for k, v in self.configuration["values"].items()))
         param_problems = self._check_params()
         if self.parity not in ("sample", "full", "off"):
             param_problems.append(f"parity must be sample, full or off, got {self.parity!r}")
@@ -79,7 +90,8 @@ class ValidateChainOperator(ChainPreflightOperator):
             self.log.info("note: %s", note)
         if problems:
             listing = "\n".join(f"  - {p}" for p in problems)
-            raise AirflowFailException(f"Validation found {len(problems)} problem(s):\n{listing}\nReport: {path}")
+            raise AirflowFailException(f"Validation found {len(problems)} problem(s):\n{listing}\nReport: {path}"
+                                       + checked)
         self.log.info("Validation passed: %s", "; ".join(f"{k}={v}" for k, v in figures.items()))
         return {"report": str(path), "chart": str(chart) if chart else None, "figures": figures}
 
