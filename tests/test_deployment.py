@@ -1,0 +1,241 @@
+"""The DAGs on a real Airflow deployment, driven through the REST API as users drive them.
+
+api-server, scheduler (LocalExecutor), dag-processor and triggerer run as processes with the metadata on
+PostgreSQL (include/scripts/airflow_local.py, what `make demo` runs), over their own A, B and C. The tests
+of this module run in order on one chain: the scheduler's first hourly validation before any setup, a setup
+with non-default names under application writes (sensors deferred to the triggerer), a validation with no
+conf and the same scheduled run re-run after the setup (both check the recorded configuration), a dry-run
+cutover, then the real cutover. Meanwhile probe runs check the deadline alert.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+from airflow_local import AirflowApi, AirflowDeployment, failure_reason
+from chain_helpers import fingerprint, secrets_in, user_tables
+from pgcluster import LocalClusters, server_user
+from sample_data import WriteLoad, load_sample
+from testing_support import free_port_block, state_dir, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+DAG_ID = "hybrid_aurora_migration"
+PROBE = "pgshift_deadline_probe"
+DEADLINE_SECONDS = 25  # [pgshift] deadline_seconds for every DAG of this deployment
+NAMES = {"publication_name": "app_pub", "physical_slot_name": "b_physical", "slot_name": "c_slot",
+         "subscription_name": "c_sub"}
+STATE: dict[str, Any] = {}  # what the ordered tests of this module hand on to each other
+
+
+@pytest.fixture(scope="module")
+def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalClusters, AirflowDeployment, AirflowApi]]:
+    cl = LocalClusters(state_dir("deploy"), free_port_block())
+    home = state_dir("deploy-airflow")
+    dags = tmp_path_factory.mktemp("dags")
+    for dag_file in [*sorted((ROOT / "dags").glob("*.py")), ROOT / "tests" / "deadline_probe" / f"{PROBE}.py"]:
+        (dags / dag_file.name).symlink_to(dag_file)
+    alerts = home / "deadline-alerts.log"
+    notifier = [{"notifier": "file_notifier.FileNotifier",
+                 "kwargs": {"path": str(alerts), "text": "{{ run_id }} | {{ message }}"}}]
+    dep = AirflowDeployment(cl, home, dags_folder=dags, extra_env={
+        "AIRFLOW__PGSHIFT__DEADLINE_SECONDS": str(DEADLINE_SECONDS),
+        "AIRFLOW__PGSHIFT__DEADLINE_NOTIFIERS": json.dumps(notifier),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "tests" / "deadline_probe")]),
+    }, api_port=None)
+    api = None
+    try:
+        cl.start()
+        load_sample(cl, scale=1, orders=1000)
+        cl.sql(cl.a, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app; "
+                     "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO app")
+        dep.start()
+        api = dep.api()
+        api.wait_dag(DAG_ID)
+        api.wait_dag(PROBE)
+        STATE["alerts"] = alerts
+        yield cl, dep, api
+    except BaseException:
+        print(_process_logs(dep), file=sys.stderr)
+        raise
+    finally:
+        if api:
+            api.close()
+        dep.stop()
+        cl.destroy()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _process_logs(dep: AirflowDeployment) -> str:
+    out = []
+    for log in sorted(dep.log_dir.glob("*.log")) if dep.log_dir.exists() else []:
+        out.append(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
+    return "\n".join(out)
+
+
+def _wait(api: AirflowApi, run_id: str, timeout: float = 600, dag_id: str = DAG_ID) -> tuple[str, set[str]]:
+    """The run's end state, and every task seen ``deferred`` while it ran."""
+    deferred: set[str] = set()
+    state = api.wait_run(dag_id, run_id, timeout,
+                         on_poll=lambda states: deferred.update(t for t, s in states.items() if s == "deferred"))
+    return state, deferred
+
+
+def _explain(api: AirflowApi, run_id: str) -> str:
+    return f"{api.task_states(DAG_ID, run_id)}\n{failure_reason(api, DAG_ID, run_id)}"
+
+
+def _report(dep: AirflowDeployment, kind: str, run_id: str) -> dict[str, Any]:
+    from pgshift.report import safe_name
+
+    root = Path(dep.env()["PGSHIFT_REPORT_DIR"])
+    path = root / "validate" / f"{safe_name(run_id)}.json" if kind == "validate" else \
+        root / "cutover" / safe_name(run_id) / "report.json"
+    return json.loads(path.read_text())
+
+
+def test_deadline_probe_runs_start(deploy) -> None:
+    """Three probe runs go on beside the migration; test_deadline_alerts_only_overrunning_runs judges them."""
+    _, _, api = deploy
+    STATE["probe_failed"] = api.trigger(PROBE, {"fail": True})
+    STATE["probe_success"] = api.trigger(PROBE, {})
+    STATE["probe_overrun"] = api.trigger(PROBE, {"sleep_seconds": DEADLINE_SECONDS + 40})
+    api.set_paused(PROBE, False)
+
+
+def test_scheduled_validation_before_any_setup_says_there_is_no_chain(deploy) -> None:
+    _, _, api = deploy
+    api.set_paused(DAG_ID, False)  # the scheduler creates the latest hourly run at once (catchup off)
+    run = wait_for(lambda: [r for r in api.runs(DAG_ID) if r["run_type"] == "scheduled"], timeout=60,
+                   what="the scheduler's first validation run")[0]
+    state, _ = _wait(api, run["dag_run_id"], 180)
+    reason = failure_reason(api, DAG_ID, run["dag_run_id"])
+    assert state == "failed", _explain(api, run["dag_run_id"])
+    assert "no chain to validate yet" in reason, reason
+    assert "connection" not in reason.lower(), reason
+    STATE["scheduled_run"] = run["dag_run_id"]
+
+
+def test_setup_through_the_api_defers_its_sensors_to_the_triggerer(deploy) -> None:
+    cl, dep, api = deploy
+    conf = {"action": "setup", "mode": "native", **NAMES, "b_data_dir": str(cl.b.data_dir),
+            "b_bin_dir": str(cl.bin_dir), "b_port": cl.b.port, "b_os_user": server_user(),
+            "poll_interval_seconds": 2}
+    load = WriteLoad(cl.uri(cl.a, user="app"), rate=10).start()
+    run_id = api.trigger(DAG_ID, conf)
+    state, deferred = _wait(api, run_id)
+    load.stop()
+    assert state == "success", _explain(api, run_id)
+    states = api.task_states(DAG_ID, run_id)
+    setup_tasks = ["preflight", "basebackup_b", "wait_wal_lag", "create_publication", "create_logical_slot",
+                   "copy_schema_to_c", "create_subscription", "wait_subscription_synced", "wait_cdc_lag",
+                   "record_configuration"]
+    assert {t: states[t] for t in setup_tasks} == dict.fromkeys(setup_tasks, "success")
+    assert states["validate"] == "skipped" and states["dms_task"] == "skipped"
+    # A sensor left the worker for the triggerer and came back: deferred was seen, the triggerer wrote its log.
+    assert deferred & {"wait_wal_lag", "wait_subscription_synced", "wait_cdc_lag"}, deferred
+    sensor = sorted(deferred & {"wait_wal_lag", "wait_subscription_synced", "wait_cdc_lag"})[0]
+    trigger_logs = list((dep.home / "logs").glob(f"dag_id={DAG_ID}/run_id={run_id}/task_id={sensor}/*trigger*"))
+    assert trigger_logs, f"no triggerer log for {sensor}"
+    assert cl.sql(cl.c, "SELECT subname FROM pg_subscription") == [("c_sub",)]
+    STATE["setup_run"] = run_id
+
+
+def test_validate_with_no_conf_checks_the_recorded_configuration(deploy) -> None:
+    cl, dep, api = deploy
+    run_id = api.trigger(DAG_ID, {})
+    state, _ = _wait(api, run_id)
+    assert state == "success", _explain(api, run_id)
+    configuration = _report(dep, "validate", run_id)["configuration"]
+    for key, value in NAMES.items():
+        assert configuration["values"][key] == value and configuration["sources"][key] == "recorded", key
+    assert configuration["values"]["b_data_dir"] == str(cl.b.data_dir)
+    assert STATE["setup_run"] in configuration["summary"]
+    assert secrets_in(json.dumps(configuration), cl) == []
+
+
+def test_the_scheduled_run_validates_the_recorded_chain_after_setup(deploy) -> None:
+    """The scheduler's own run (no conf), cleared after the setup, now checks the chain setup built."""
+    _, dep, api = deploy
+    run_id = STATE["scheduled_run"]
+    api.request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/clear", json={"dry_run": False})
+    wait_for(lambda: api.run(DAG_ID, run_id)["state"] != "failed", timeout=60, what="the cleared run to restart")
+    state, _ = _wait(api, run_id)
+    assert state == "success", _explain(api, run_id)
+    run = api.run(DAG_ID, run_id)
+    assert run["run_type"] == "scheduled" and not run["conf"]
+    values = _report(dep, "validate", run_id)["configuration"]["values"]
+    assert {k: values[k] for k in NAMES} == NAMES
+
+
+def test_cutover_dry_run_then_the_real_cutover(deploy) -> None:
+    cl, dep, api = deploy
+    dry = api.trigger(DAG_ID, {"action": "cutover", "app_roles": ["app"]})  # dry_run is on by default
+    state, _ = _wait(api, dry)
+    assert state == "success", _explain(api, dry)
+    assert _report(dep, "cutover", dry)["status"] == "dry run passed"
+    assert api.task_states(DAG_ID, dry)["publish_migration"] == "skipped"
+    assert cl.sql(cl.a, "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'app'") == [(True,)]
+
+    load = WriteLoad(cl.uri(cl.a, user="app"), rate=30).start()
+    wait_for(lambda: load.committed > 20, what="the application to write")
+    real = api.trigger(DAG_ID, {"action": "cutover", "app_roles": ["app"], "dry_run": False})
+    state, _ = _wait(api, real)
+    committed = load.stop()
+    assert state == "success", _explain(api, real)
+    states = api.task_states(DAG_ID, real)
+    assert [states[t] for t in ("cutover_gate", "cutover", "publish_migration")] == ["success"] * 3
+    report = _report(dep, "cutover", real)
+    assert report["status"] == "ready" and report["write_downtime_seconds"] > 0
+    assert load.fenced and committed > 20
+    # Nothing lost: every table on C has A's rows, row for row.
+    for table in user_tables(cl, cl.a):
+        assert fingerprint(cl, cl.c, table) == fingerprint(cl, cl.a, table), table
+    with pytest.raises(psycopg2.OperationalError, match="not permitted to log in"):
+        psycopg2.connect(cl.uri(cl.a, user="app")).close()
+    assert cl.sql(cl.c, "SELECT subname FROM pg_subscription") == []
+    logs = "\n".join(api.task_log(DAG_ID, real, t) for t in ("cutover_gate", "cutover"))
+    assert secrets_in(logs, cl) == []
+
+
+def test_deadline_alerts_only_overrunning_runs(deploy) -> None:
+    cl, _, api = deploy
+    alerts: Path = STATE["alerts"]
+    overrun, failed, succeeded = STATE["probe_overrun"], STATE["probe_failed"], STATE["probe_success"]
+    assert _wait(api, failed, 300, PROBE)[0] == "failed"
+    assert _wait(api, succeeded, 300, PROBE)[0] == "success"
+    lines = wait_for(lambda: [line for line in (alerts.read_text().splitlines() if alerts.exists() else [])
+                              if line.startswith(overrun)], timeout=180, what="the overrunning run's alert")
+    assert f"DAG {PROBE} run {overrun} is still running at its deadline" in lines[0], lines
+    # Airflow fired the failed run's deadline too (it keeps a failed run's deadline); the notifier said nothing.
+    meta = psycopg2.connect(cl.metadata_uri().replace("+psycopg2", ""))
+    try:
+        with meta.cursor() as cur:
+            cur.execute("SELECT r.run_id, d.missed, c.state FROM deadline d JOIN dag_run r ON r.id = d.dagrun_id "
+                        "LEFT JOIN callback c ON c.id = d.callback_id WHERE r.dag_id = %s", (PROBE,))
+            deadlines = {run_id: (missed, cb_state) for run_id, missed, cb_state in cur.fetchall()}
+    finally:
+        meta.close()
+    assert succeeded not in deadlines  # a successful run's deadline is deleted
+    wait_for(lambda: _callback_done(cl, failed), timeout=120, what="the failed run's deadline callback")
+    text = alerts.read_text()
+    assert failed not in text and succeeded not in text, text
+    assert deadlines[overrun][0] is True
+
+
+def _callback_done(cl: LocalClusters, run_id: str) -> bool:
+    meta = psycopg2.connect(cl.metadata_uri().replace("+psycopg2", ""))
+    try:
+        with meta.cursor() as cur:
+            cur.execute("SELECT c.state FROM deadline d JOIN dag_run r ON r.id = d.dagrun_id "
+                        "JOIN callback c ON c.id = d.callback_id WHERE r.run_id = %s", (run_id,))
+            return [row[0] for row in cur.fetchall()] == ["success"]
+    finally:
+        meta.close()
