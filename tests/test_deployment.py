@@ -11,9 +11,6 @@ cutover, then the real cutover. Meanwhile probe runs check the deadline alert.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,12 +19,14 @@ import psycopg2
 import pytest
 from airflow_local import AirflowApi, AirflowDeployment, failure_reason
 from chain_helpers import fingerprint, secrets_in, user_tables
+from deployment_support import DAG_ID, ROOT, running_deployment
+from deployment_support import explain as _explain
+from deployment_support import report as _report
+from deployment_support import wait as _wait
 from pgcluster import LocalClusters, server_user
-from sample_data import WriteLoad, load_sample
-from testing_support import free_port_block, state_dir, wait_for
+from sample_data import WriteLoad
+from testing_support import wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
-DAG_ID = "hybrid_aurora_migration"
 PROBE = "pgshift_deadline_probe"
 DEADLINE_SECONDS = 25  # [pgshift] deadline_seconds for every DAG of this deployment
 NAMES = {"publication_name": "app_pub", "physical_slot_name": "b_physical", "slot_name": "c_slot",
@@ -37,68 +36,16 @@ STATE: dict[str, Any] = {}  # what the ordered tests of this module hand on to e
 
 @pytest.fixture(scope="module")
 def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalClusters, AirflowDeployment, AirflowApi]]:
-    cl = LocalClusters(state_dir("deploy"), free_port_block())
-    home = state_dir("deploy-airflow")
-    dags = tmp_path_factory.mktemp("dags")
-    for dag_file in [*sorted((ROOT / "dags").glob("*.py")), ROOT / "tests" / "deadline_probe" / f"{PROBE}.py"]:
-        (dags / dag_file.name).symlink_to(dag_file)
-    alerts = home / "deadline-alerts.log"
+    alerts = Path(tmp_path_factory.mktemp("alerts")) / "deadline-alerts.log"
     notifier = [{"notifier": "file_notifier.FileNotifier",
                  "kwargs": {"path": str(alerts), "text": "{{ run_id }} | {{ message }}"}}]
-    dep = AirflowDeployment(cl, home, dags_folder=dags, extra_env={
-        "AIRFLOW__PGSHIFT__DEADLINE_SECONDS": str(DEADLINE_SECONDS),
-        "AIRFLOW__PGSHIFT__DEADLINE_NOTIFIERS": json.dumps(notifier),
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "tests" / "deadline_probe")]),
-    }, api_port=None)
-    api = None
-    try:
-        cl.start()
-        load_sample(cl, scale=1, orders=1000)
-        cl.sql(cl.a, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app; "
-                     "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO app")
-        dep.start()
-        api = dep.api()
-        api.wait_dag(DAG_ID)
+    STATE["alerts"] = alerts
+    with running_deployment("deploy", extra_dags=[ROOT / "tests" / "deadline_probe" / f"{PROBE}.py"],
+                            extra_path=[ROOT / "tests" / "deadline_probe"], extra_env={
+                                "AIRFLOW__PGSHIFT__DEADLINE_SECONDS": str(DEADLINE_SECONDS),
+                                "AIRFLOW__PGSHIFT__DEADLINE_NOTIFIERS": json.dumps(notifier)}) as (cl, dep, api):
         api.wait_dag(PROBE)
-        STATE["alerts"] = alerts
         yield cl, dep, api
-    except BaseException:
-        print(_process_logs(dep), file=sys.stderr)
-        raise
-    finally:
-        if api:
-            api.close()
-        dep.stop()
-        cl.destroy()
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def _process_logs(dep: AirflowDeployment) -> str:
-    out = []
-    for log in sorted(dep.log_dir.glob("*.log")) if dep.log_dir.exists() else []:
-        out.append(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
-    return "\n".join(out)
-
-
-def _wait(api: AirflowApi, run_id: str, timeout: float = 600, dag_id: str = DAG_ID) -> tuple[str, set[str]]:
-    """The run's end state, and every task seen ``deferred`` while it ran."""
-    deferred: set[str] = set()
-    state = api.wait_run(dag_id, run_id, timeout,
-                         on_poll=lambda states: deferred.update(t for t, s in states.items() if s == "deferred"))
-    return state, deferred
-
-
-def _explain(api: AirflowApi, run_id: str) -> str:
-    return f"{api.task_states(DAG_ID, run_id)}\n{failure_reason(api, DAG_ID, run_id)}"
-
-
-def _report(dep: AirflowDeployment, kind: str, run_id: str) -> dict[str, Any]:
-    from pgshift.report import safe_name
-
-    root = Path(dep.env()["PGSHIFT_REPORT_DIR"])
-    path = root / "validate" / f"{safe_name(run_id)}.json" if kind == "validate" else \
-        root / "cutover" / safe_name(run_id) / "report.json"
-    return json.loads(path.read_text())
 
 
 def test_deadline_probe_runs_start(deploy) -> None:
