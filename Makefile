@@ -8,13 +8,17 @@ UV_VERSION := 0.13.9
 
 .PHONY: demo test lint install system-deps clean demo-stop
 
-# System packages: OpenSSH server (the basebackup operator's SSH path is tested against a real sshd).
-# As root: apt-get. As a normal user: sudo -n if allowed; otherwise the SSH test is skipped with a reason.
+# System packages: OpenSSH server (the basebackup operator's SSH path is tested against a real sshd) and Debian's
+# chromium (the UI's trigger form is tested in it, driven by Playwright; no browser download).
+# As root: apt-get. As a normal user: sudo -n if allowed; otherwise the tests that need them are skipped with a reason.
 system-deps:
-	@if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; \
-	  elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; \
-	  else echo "note: openssh-server is not installed and cannot be installed without root; the SSH test will be skipped"; fi; \
+	@pkgs=""; \
+	if ! command -v sshd >/dev/null 2>&1 && [ ! -x /usr/sbin/sshd ]; then pkgs="openssh-server openssh-client"; fi; \
+	if [ ! -x /usr/bin/chromium ]; then pkgs="$$pkgs chromium"; fi; \
+	if [ -n "$$pkgs" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
+	  elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs >/dev/null; \
+	  else echo "note: cannot install$$pkgs without root; the tests needing them are skipped (openssh-server: the SSH test, chromium: the browser test)"; fi; \
 	fi
 
 $(STAMP): requirements.txt requirements-dev.txt

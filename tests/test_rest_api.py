@@ -6,105 +6,34 @@ round trip, and the DAG's Param schema refusing bad conf with 400 before any run
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from api_server import USER, ApiServer, running_api_server
 
 DAG_ID = "hybrid_aurora_migration"
 RUNS = f"/api/v2/dags/{DAG_ID}/dagRuns"
-USER = "pgshift_admin"
-STARTUP_TIMEOUT = 180.0
 Api = tuple[httpx.Client, str]  # the server's client and the admin's password
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    text = path.read_text(errors="replace") if path.exists() else "(no output)"
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group the child leads (it and anything it forked); SIGKILL it if it lingers."""
-    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _healthy(client: httpx.Client) -> bool:
-    try:
-        return client.get("/api/v2/monitor/health", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+@pytest.fixture(scope="module")
+def server(airflow_db: Path) -> Iterator[ApiServer]:
+    with running_api_server(airflow_db) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
-def api(airflow_db: Path) -> Iterator[Api]:
-    """A running api-server on loopback and the admin's password; the DAG reserialized meanwhile."""
-    password = secrets.token_urlsafe(16)
-    passwords_file = airflow_db / "api_passwords.json"
-    passwords_file.write_text(json.dumps({USER: password}))
-    port = _free_port()
-    env = {**os.environ, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
-           # [api] host also feeds SimpleAuthManager's "looks like production" warning (default 0.0.0.0).
-           "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(port)}
-    log_path, reser_path = airflow_db / "api-server.log", airflow_db / "reserialize.log"
-    procs: list[subprocess.Popen[bytes]] = []
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False)
-    try:
-        # Both spend seconds importing; run them side by side (the server reads the DAG only per request).
-        for argv, out in ((["dags", "reserialize"], reser_path),
-                          (["api-server", "--host", "127.0.0.1", "--port", str(port), "--apps", "core",
-                            "--workers", "1"], log_path)):
-            with open(out, "wb") as out_file:
-                procs.append(subprocess.Popen([sys.executable, "-m", "airflow", *argv], env=env,
-                                              stdin=subprocess.DEVNULL, stdout=out_file, stderr=subprocess.STDOUT,
-                                              start_new_session=True))
-        reserialize, server = procs
-        assert reserialize.wait(STARTUP_TIMEOUT) == 0, f"dags reserialize failed:\n{_tail(reser_path)}"
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not _healthy(client):
-            assert server.poll() is None, f"api-server exited {server.returncode}:\n{_tail(log_path)}"
-            assert time.monotonic() < deadline, f"api-server not healthy in {STARTUP_TIMEOUT} s:\n{_tail(log_path)}"
-            time.sleep(0.25)
-        yield client, password
-    finally:
-        client.close()
-        for proc in procs:
-            _stop(proc)
+def api(server: ApiServer) -> Api:
+    """The running api-server's client and the admin's password."""
+    return server.client, server.password
 
 
 @pytest.fixture(scope="module")
-def auth(api: Api, airflow_db: Path) -> dict[str, str]:
-    client, password = api
-    resp = client.post("/auth/token", json={"username": USER, "password": password})
-    assert resp.status_code in (200, 201), resp.text
-    headers = {"Authorization": f"Bearer {resp.json()['access_token']}"}
-    if client.get(f"/api/v2/dags/{DAG_ID}", headers=headers).status_code == 404:
-        errors = client.get("/api/v2/importErrors", headers=headers).json().get("import_errors", [])
-        pytest.fail(f"{DAG_ID} is not serialized; import errors: {[e['stack_trace'][-800:] for e in errors]}\n"
-                    f"{_tail(airflow_db / 'reserialize.log')}", pytrace=False)
+def auth(server: ApiServer) -> dict[str, str]:
+    headers = server.token_headers()
+    server.require_dags(headers, [DAG_ID])
     return headers
 
 
