@@ -16,7 +16,7 @@ from airflow.sdk import BaseHook, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.checks.dms import find_task_arn
-from pgshift.checks.gate import GateSpec, gate_reading
+from pgshift.checks.gate import GateSpec, fatal_problems, gate_reading, warnings
 from pgshift.drain import DrainTimeout, wait_confirmed
 from pgshift.fence import FenceRecord, apply_fence, fence_problems, lift_fence, plan_fence
 from pgshift.hooks.postgres import PgShiftHook
@@ -113,6 +113,14 @@ class CutoverGateOperator(_CutoverBase):
             problems, reading = gate_reading(spec)
             taken += 1
             figures = [*figures[-needed:], reading]
+            fatal = fatal_problems(reading)
+            if fatal:  # waiting cannot fix it: refuse now rather than poll out the window
+                listing = "\n".join(f"  - {p}" for p in fatal)
+                raise AirflowFailException(
+                    f"Cutover refused before the fence: reading {taken} found what waiting cannot fix; "
+                    f"A was not touched:\n{listing}")
+            for note in warnings(reading):
+                self.log.warning("Gate reading %d: %s", taken, note)
             if problems:
                 in_a_row, last_problems = 0, problems
                 self.log.warning("Gate reading %d out of bounds: %s", taken, "; ".join(problems))

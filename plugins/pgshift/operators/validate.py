@@ -73,7 +73,7 @@ class ValidateChainOperator(ChainPreflightOperator):
             self._preflight(problems, report)
             healthy = self._replication(problems, figures)
             if self.mode == "native":
-                self._subscription(problems, figures)
+                self._subscription(problems, notes, figures)
             else:
                 self._dms(problems, figures)
             report["parity"] = self._parity(problems, notes, healthy)
@@ -151,14 +151,19 @@ class ValidateChainOperator(ChainPreflightOperator):
                             f"(limit {self.max_retained_wal_bytes})")
         return healthy and bool(slot["active"]) and result.done
 
-    def _subscription(self, problems: list[str], figures: dict[str, Any]) -> None:
+    def _subscription(self, problems: list[str], notes: list[str], figures: dict[str, Any]) -> None:
+        """The subscription check's verdict: an apply/sync error counted in the past that the apply worker
+        recovered from is a note (and a warning in the log), a current one a problem."""
         reading = run_check("subscription_synced", {"conn_c": self.conn_c, "subscription": self.subscription})
         if not reading.done:
             problems.append(reading.message)
+        elif reading.warning:
+            notes.append(reading.message)
+            self.log.warning("%s", reading.message)
         st = reading.details
         if st:
             figures.update({"apply_error_count": st["apply_error_count"], "sync_error_count": st["sync_error_count"],
-                            "tables_ready": f"{st['ready']}/{st['tables']}"})
+                            "subscription_errors": st.get("errors"), "tables_ready": f"{st['ready']}/{st['tables']}"})
 
     def _dms(self, problems: list[str], figures: dict[str, Any]) -> None:
         reading = run_check("dms_task", {"aws_conn_id": self.aws_conn_id, "task_id": self.dms_task_id})

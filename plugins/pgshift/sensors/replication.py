@@ -29,10 +29,12 @@ class WalLagSensor(PgShiftPollSensor):
 
 
 class SubscriptionSyncedSensor(PgShiftPollSensor):
-    """Every table of the subscription on C is ready, an apply worker runs, and error counters are 0.
+    """Every table of the subscription on C is ready, an apply worker runs, and no apply/sync error is current.
 
     While tables are still syncing it nudges A (``pg_log_standby_snapshot``) so that the table-sync
-    slots on the standby B can be created.
+    slots on the standby B can be created. Error counters that are not zero (a B restart counts one for
+    good) are judged as :mod:`pgshift.checks.subscription` says: a second sample a few seconds later
+    tells a past error the apply worker recovered from (done, logged as a warning) from a current one.
     """
 
     check_name = "subscription_synced"
