@@ -11,6 +11,7 @@ scheduled run, which has no conf, validates the chain that was built (see pgshif
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from airflow.sdk import DAG, Asset, Param, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from pgshift import configuration as chain_config
-from pgshift.dag_defaults import dag_arguments, deadline_enabled
+from pgshift.dag_defaults import dag_arguments, deadline_enabled, deadline_notifiers
 from pgshift.operators.basebackup import BasebackupOperator
 from pgshift.operators.cutover import CutoverGateOperator, CutoverOperator
 from pgshift.operators.dms import (
@@ -28,6 +29,7 @@ from pgshift.operators.dms import (
     DmsReplicationTaskOperator,
     DmsStartTaskOperator,
 )
+from pgshift.operators.fence_watchdog import FenceWatchdogOperator
 from pgshift.operators.preflight import ChainPreflightOperator
 from pgshift.operators.publication import CreatePublicationOperator
 from pgshift.operators.schema import CopySchemaOperator
@@ -198,8 +200,10 @@ def run_action(params: dict[str, Any], dag_run: Any) -> str:
     return action if action in ACTIONS else "validate"
 
 
-def build_dag(*, with_deadline: bool = True) -> DAG:
-    """The DAG. ``with_deadline=False`` exists only for dag.test(), which crashes on deadlines in 3.3.2."""
+def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
+    """The DAG. ``with_deadline=False`` exists only for dag.test(), which crashes on deadlines in 3.3.2;
+    ``with_watchdog=False`` only for dag.test() too, which runs one task at a time: the fence watchdog must
+    run beside the cutover, in a triggerer, to watch it."""
     with DAG(
         **dag_arguments(DAG_ID, DEADLINE, with_deadline),
         description="A -> B (physical standby) -> C (Aurora) migration chain",
@@ -261,6 +265,12 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
             # a failure after the fence raises AirflowFailException, which is not retried.
             execution_timeout=timedelta(hours=2),
         )
+        # Beside the cutover, in the triggerer: lifts A's fence within seconds if the cutover dies fenced (a lost
+        # worker, an OOM kill), whatever the retry settings (pgshift.lease says why it cannot unfence a live one).
+        watchdog = None if not with_watchdog else FenceWatchdogOperator(
+            task_id="fence_watchdog", conn_a=P("conn_a"), dry_run=P("dry_run"), poll_interval=1.0,
+            notifiers=json.dumps(deadline_notifiers()), execution_timeout=timedelta(hours=2, minutes=10),
+        )
 
         @task(task_id="publish_migration", outlets=[MIGRATED])
         def publish_migration(params: dict[str, Any] | None = None, ti: Any = None,
@@ -280,6 +290,8 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
         publish = publish_migration()
         action >> validate
         action >> gate >> cutover >> publish
+        if watchdog:
+            gate >> watchdog
 
         preflight = ChainPreflightOperator(
             task_id="preflight", mode=P("mode"), conn_a=P("conn_a"), conn_a_replication=P("conn_a_replication"),
@@ -384,10 +396,11 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
         setup = [preflight, basebackup, wal_lag, publication, slot, schema, branch, subscription, synced, dms_instance,
                  dms_endpoints, dms_task, dms_start, dms_running, cdc_lag, record]
         action >> setup
-        action >> [cutover, publish]
+        action >> [cutover, publish, *([watchdog] if watchdog else [])]
         ACTION_TASKS.update({"setup": [getattr(t, "operator", t).task_id for t in setup],
                              "validate": [validate.task_id],
-                             "cutover": [gate.task_id, cutover.task_id, publish.operator.task_id]})
+                             "cutover": [gate.task_id, cutover.task_id, publish.operator.task_id,
+                                         *([watchdog.task_id] if watchdog else [])]})
         preflight >> basebackup >> wal_lag >> publication >> slot >> schema >> branch
         branch >> subscription >> synced >> cdc_lag
         branch >> dms_instance >> dms_endpoints >> dms_task >> dms_start >> dms_running >> cdc_lag
@@ -395,4 +408,6 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
     return dag
 
 
-dag = build_dag(with_deadline=deadline_enabled())
+# PGSHIFT_DEADLINE=off exists only for `airflow dags test` (see dag_defaults.deadline_enabled), which also cannot
+# run the fence watchdog beside the cutover.
+dag = build_dag(with_deadline=deadline_enabled(), with_watchdog=deadline_enabled())

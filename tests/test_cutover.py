@@ -151,7 +151,7 @@ def test_an_interrupted_cutover_is_unfenced_by_its_retry(clusters, chain):
 
     run_id = "manual__interrupted"
     with PgShiftHook("pgshift_a") as a:
-        record = plan_fence(a, ["app"])
+        record = plan_fence(a, ["app"], run_id)
         apply_fence(a, record, ["app"])
         record.save(chain / "cutover" / safe_name(run_id) / "fence.json")
     assert fence_state(clusters)["app_can_log_in"] is False
@@ -160,7 +160,7 @@ def test_an_interrupted_cutover_is_unfenced_by_its_retry(clusters, chain):
                          conn_b_source="pgshift_b_replication", conn_c="pgshift_c",
                          physical_slot="pgshift_b_physical", slot="pgshift_c_logical", subscription="pgshift_sub",
                          app_roles=["app"], thresholds={}, dry_run=False, report_dir=str(chain))
-    with pytest.raises(AirflowFailException, match="interrupted after it began fencing A; A has been unfenced"):
+    with pytest.raises(AirflowFailException, match=r"died after fencing A at .*; this retry unfenced A at "):
         op.execute({"run_id": run_id, "dag": SimpleNamespace(dag_id="hybrid_aurora_migration")})
     assert fence_state(clusters) == {"app_can_log_in": True, "db_settings": []}
 
@@ -216,7 +216,11 @@ def test_cutover_under_live_writes(clusters, chain):
     # The fence ended the application's sessions; it cannot come back.
     assert "terminating connection due to administrator command" in " ".join(app.errors) + pgbench_out
     assert not app_can_log_in(clusters)
-    assert fence_state(clusters)["db_settings"] == [(["default_transaction_read_only=on"],)]
+    (settings,) = fence_state(clusters)["db_settings"][0]
+    assert settings[0] == "default_transaction_read_only=on"
+    marker = json.loads(settings[1].removeprefix("pgshift.fence="))  # A's own record of the fence it keeps
+    assert (marker["run_id"], marker["state"], marker["roles"]) == (dag_run.run_id, "ready", ["app"])
+    assert [h["state"] for h in marker["history"]][1:] == ["fenced", "committed"]
     conn = psycopg2.connect(clusters.uri(clusters.a))  # a new session, even a superuser's, starts read-only
     try:
         with conn.cursor() as cur:
@@ -246,7 +250,7 @@ def test_cutover_under_live_writes(clusters, chain):
     report = report_of(chain, dag_run)
     assert report["status"] == "ready"
     assert list(report["timeline"]) == ["fenced", "sessions_ended", "final_lsn_taken", "b_replayed", "drained",
-                                        "verified", "sequences_set", "finalized", "ready"]
+                                        "verified", "sequences_set", "committed", "finalized", "ready"]
     assert len(report["terminated_sessions"]) >= 3  # pgbench's two clients and the orders writer
     assert 0 < report["write_downtime_seconds"] < 60
     assert {t["table"] for t in report["tables"]} == set(tables)

@@ -69,7 +69,8 @@ def test_a_scheduled_run_only_validates_whatever_it_is_told(dag):
     branch = dag.get_task("choose_action").python_callable
     for run_type, action, expected in ((DagRunType.SCHEDULED, "cutover", ["validate"]),
                                        (DagRunType.SCHEDULED, "setup", ["validate"]),
-                                       (DagRunType.MANUAL, "cutover", ["cutover_gate", "cutover", "publish_migration"]),
+                                       (DagRunType.MANUAL, "cutover",
+                                        ["cutover_gate", "cutover", "publish_migration", "fence_watchdog"]),
                                        (DagRunType.MANUAL, "validate", ["validate"])):
         assert branch(params={"action": action}, dag_run=SimpleNamespace(run_type=run_type)) == expected
 
@@ -93,3 +94,19 @@ def test_bad_cutover_params_are_refused(dag):
         params = copy.deepcopy(dag.params)
         with pytest.raises(ParamValidationError, match=f"Invalid input for param {name}"):
             params.update(bad)
+
+
+def test_the_fence_watchdog_runs_beside_the_cutover_in_the_triggerer(dag):
+    """Not after it: it must be watching while the cutover holds A fenced."""
+    import importlib
+
+    from pgshift.operators.fence_watchdog import FenceWatchdogOperator
+    from pgshift.triggers.fence_watchdog import FenceWatchdogTrigger
+
+    watchdog = dag.get_task("fence_watchdog")
+    assert isinstance(watchdog, FenceWatchdogOperator)
+    assert {t.task_id for t in watchdog.upstream_list} == {"choose_action", "cutover_gate"}
+    assert "cutover" not in {t.task_id for t in [*watchdog.upstream_list, *watchdog.downstream_list]}
+    classpath, kwargs = FenceWatchdogTrigger("pgshift_a", "run", 1.0).serialize()
+    module, _, name = classpath.rpartition(".")
+    assert isinstance(getattr(importlib.import_module(module), name)(**kwargs), FenceWatchdogTrigger)

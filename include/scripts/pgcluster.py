@@ -432,9 +432,10 @@ class LocalClusters:
             conn.close()
 
     def unfence_a(self) -> None:
-        """Undo a cutover's fence by hand: role app logs in again, the database is read-write."""
+        """Undo a cutover's fence by hand: role app logs in again, the database is read-write, no fence marker."""
         self.sql(self.a, "ALTER ROLE app LOGIN")
         self.sql(self.a, f"ALTER DATABASE {DATABASE} RESET default_transaction_read_only")
+        self.sql(self.a, f"ALTER DATABASE {DATABASE} RESET pgshift.fence")
 
     def reset_chain(self) -> None:
         """Back to before the migration: A unfenced (role app logs in, database read-write), no slots or

@@ -6,7 +6,8 @@ superuser (or the role Airflow itself uses, or a replication role) is refused.
 
 What the fence changed is recorded in a :class:`FenceRecord` before it is applied, so it can be
 undone exactly: only roles that had LOGIN get it back, and the database setting returns to what it
-was (unset, or its earlier value).
+was (unset, or its earlier value). The same facts go to A itself, in the fence's own transaction, as
+the fence marker that the lease and the watchdog rely on (:mod:`pgshift.lease`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pgshift.hooks.postgres import PgShiftHook
+from pgshift.lease import FENCED, FenceMarker, read_marker, write_marker
 from pgshift.report import write_json
 from pgshift.validation import identifier_problem
 
@@ -34,6 +36,8 @@ class FenceRecord:
     final_lsn_at: float | None = None
     terminated: list[dict[str, Any]] = field(default_factory=list)
     unfenced_sessions: list[dict[str, Any]] = field(default_factory=list)
+    run_id: str = ""
+    lifted_by: str | None = None
 
     def save(self, path: Path) -> None:
         write_json(path, asdict(self))
@@ -43,6 +47,12 @@ class FenceRecord:
         if not path.is_file():
             return None
         return cls(**json.loads(path.read_text()))
+
+    @classmethod
+    def from_marker(cls, database: str, marker: FenceMarker) -> FenceRecord:
+        """What a fence marker on A says is needed to lift that fence exactly."""
+        return cls(database=database, roles=list(marker.roles), previous_read_only=marker.previous_read_only,
+                   state=marker.state, fenced_at=marker.fenced_at, run_id=marker.run_id)
 
 
 def fence_problems(a: PgShiftHook, roles: list[str], protected: dict[str, str]) -> list[str]:
@@ -79,11 +89,11 @@ def fence_problems(a: PgShiftHook, roles: list[str], protected: dict[str, str]) 
     return problems
 
 
-def plan_fence(a: PgShiftHook, roles: list[str]) -> FenceRecord:
+def plan_fence(a: PgShiftHook, roles: list[str], run_id: str = "") -> FenceRecord:
     state = {r["rolname"]: r for r in a.fetch("fence_roles_state", (list(roles),))}
     return FenceRecord(database=a.conn_params()["dbname"],
                        roles=[r for r in roles if state[r]["rolcanlogin"]],
-                       previous_read_only=a.scalar("database_read_only_setting"))
+                       previous_read_only=a.scalar("database_read_only_setting"), run_id=run_id)
 
 
 class FenceError(Exception):
@@ -97,6 +107,9 @@ def apply_fence(a: PgShiftHook, record: FenceRecord, all_roles: list[str], exit_
         for role in record.roles:
             a.execute("role_nologin", role=role)
         a.execute("database_read_only_on", database=record.database)
+        marker = FenceMarker(run_id=record.run_id, state="planned", roles=record.roles,
+                             previous_read_only=record.previous_read_only, fenced_at=time.time())
+        write_marker(a, record.database, marker, FENCED, "cutover")
     record.fenced_at = time.time()
     record.state = "fenced"
     # Sessions of every named role, even one that had no LOGIN (it may have been connected before).
@@ -118,8 +131,8 @@ def apply_fence(a: PgShiftHook, record: FenceRecord, all_roles: list[str], exit_
     return record
 
 
-def lift_fence(a: PgShiftHook, record: FenceRecord) -> None:
-    """Undo exactly what the fence changed; safe to call twice."""
+def lift_fence(a: PgShiftHook, record: FenceRecord, by: str = "cutover rollback") -> None:
+    """Undo exactly what the fence changed, and mark A's fence marker lifted; safe to call twice."""
     # A session opened after the fence starts read-only: make this one writable first.
     a.execute("session_read_write")
     with a.transaction():
@@ -129,4 +142,10 @@ def lift_fence(a: PgShiftHook, record: FenceRecord) -> None:
             a.execute("database_read_only_reset", database=record.database)
         else:
             a.execute("database_read_only_restore", (record.previous_read_only,), database=record.database)
+        marker = read_marker(a)
+        if marker and marker.run_id == record.run_id:
+            # Gone with the fence: A is left exactly as before the cutover (the task's log and report, and the
+            # watchdog's alert, say who lifted it and when).
+            a.execute("fence_marker_reset", database=record.database)
     record.state = "lifted"
+    record.lifted_by = by

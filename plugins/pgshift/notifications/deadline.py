@@ -166,22 +166,31 @@ class DeadlineMissedNotifier(BaseNotifier):
         await self._forward({**context, **extra})
 
     async def _forward(self, context: dict[str, Any]) -> None:
-        specs: list[NotifierSpec] = json.loads(self.notifiers or "[]")
-        failed: list[str] = []
-        for spec in specs:
-            try:
-                notifier = notifier_class(spec["notifier"])(**spec.get("kwargs", {}))
-                # Rendered here rather than by ``await notifier``: BaseNotifier first merges the notifier's own
-                # template fields into the context, so an SmtpNotifier's ``subject="{{ subject }}"`` would
-                # shadow our ``subject`` and render as itself. A copy each, as rendering may add to it.
-                own_context = dict(context)
-                notifier.render_template_fields(own_context)  # type: ignore[arg-type]
-                if _overrides(type(notifier), "async_notify"):
-                    await notifier.async_notify(own_context)  # type: ignore[arg-type]
-                else:
-                    await asyncio.to_thread(notifier.notify, own_context)  # type: ignore[arg-type]
-            except Exception:
-                log.exception("pgshift: deadline notifier %s failed", spec["notifier"])
-                failed.append(spec["notifier"])
-        if failed:
-            raise DeadlineNotificationError(f"deadline notifiers failed: {', '.join(failed)}")
+        await forward(self.notifiers, context, "deadline")
+
+
+async def forward(notifiers: str, context: dict[str, Any], what: str = "deadline") -> None:
+    """Render and call every notifier of ``notifiers`` (JSON of validated specs) with ``context``.
+
+    Every notifier is tried; the failed ones are logged with their traceback and then named in one
+    :class:`DeadlineNotificationError`. Also used for the fence watchdog's alerts (``what="fence"``).
+    """
+    specs: list[NotifierSpec] = json.loads(notifiers or "[]")
+    failed: list[str] = []
+    for spec in specs:
+        try:
+            notifier = notifier_class(spec["notifier"])(**spec.get("kwargs", {}))
+            # Rendered here rather than by ``await notifier``: BaseNotifier first merges the notifier's own
+            # template fields into the context, so an SmtpNotifier's ``subject="{{ subject }}"`` would
+            # shadow our ``subject`` and render as itself. A copy each, as rendering may add to it.
+            own_context = dict(context)
+            notifier.render_template_fields(own_context)  # type: ignore[arg-type]
+            if _overrides(type(notifier), "async_notify"):
+                await notifier.async_notify(own_context)  # type: ignore[arg-type]
+            else:
+                await asyncio.to_thread(notifier.notify, own_context)  # type: ignore[arg-type]
+        except Exception:
+            log.exception("pgshift: %s notifier %s failed", what, spec["notifier"])
+            failed.append(spec["notifier"])
+    if failed:
+        raise DeadlineNotificationError(f"{what} notifiers failed: {', '.join(failed)}")

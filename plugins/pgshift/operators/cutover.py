@@ -20,6 +20,17 @@ from pgshift.checks.gate import GateSpec, fatal_problems, gate_reading, warnings
 from pgshift.drain import DrainTimeout, wait_confirmed
 from pgshift.fence import FenceRecord, apply_fence, fence_problems, lift_fence, plan_fence
 from pgshift.hooks.postgres import PgShiftHook
+from pgshift.lease import (
+    COMMITTED,
+    FENCED,
+    READY,
+    LeaseLost,
+    commit_point,
+    lease_holder,
+    read_marker,
+    take_lease,
+    write_marker,
+)
 from pgshift.parity import TableParity, compare_live, compare_still, hash_methods
 from pgshift.report import cutover_summary, report_root, safe_name, write_json
 from pgshift.scope import Scope
@@ -163,13 +174,19 @@ class CutoverOperator(_CutoverBase):
     def execute(self, context: Context) -> dict[str, Any]:
         run_dir = self.run_dir(context)
         self._fence_path = run_dir / "fence.json"
-        self._recover_interrupted_attempt()
+        self._recover_interrupted_attempt(context["run_id"])
         report: dict[str, Any] = {
             "dag_id": context["dag"].dag_id, "run_id": context["run_id"], "action": "cutover",
             "dry_run": bool(self.dry_run), "mode": self.mode, "started_at": _iso(time.time()), "timeline": {},
         }
         timeline = report["timeline"]
         with PgShiftHook(self.conn_a) as a, PgShiftHook(self.conn_b) as b, PgShiftHook(self.conn_c) as c:
+            # First thing: the fence watchdog beside this task knows from the lease that a cutover is alive.
+            if not take_lease(a):
+                holder = lease_holder(a) or {}
+                raise AirflowFailException(
+                    f"Cutover refused before the fence: another cutover holds the lease on A (backend pid "
+                    f"{holder.get('pid')}, since {holder.get('backend_start')}); A was not touched")
             self.check_fence_roles(a)
             for _ in range(5):  # one reading in bounds, allowing a passing blip
                 problems, report["gate"] = gate_reading(self.gate_spec())
@@ -188,7 +205,7 @@ class CutoverOperator(_CutoverBase):
                     target = a.scalar("final_wal_lsn")
                     timeline["target_lsn_taken"] = _iso(time.time())
                 else:
-                    self._fence = plan_fence(a, self.app_roles)
+                    self._fence = plan_fence(a, self.app_roles, context["run_id"])
                     self._fence.save(self._fence_path)  # written first: an interrupted run can be undone
                     apply_fence(a, self._fence, self.app_roles)
                     self._fence.save(self._fence_path)
@@ -217,17 +234,24 @@ class CutoverOperator(_CutoverBase):
                     raise CutoverAbort("; ".join(seq_problems))
                 timeline["sequences_set"] = _iso(time.time())
                 if not self.dry_run:
+                    # The point of no return, and only while this session still holds the lease: from here on
+                    # the fence watchdog leaves A fenced even if this task dies.
+                    marker = read_marker(a)
+                    commit_point(a, self._fence.database, marker)
+                    self._fence.state = "committed"
+                    timeline["committed"] = _iso(time.time())
                     self._finalize(c)
                     self._fence.state = "finalized"
                     self._fence.save(self._fence_path)
                     timeline["finalized"] = _iso(time.time())
+                    write_marker(a, self._fence.database, marker, READY, "cutover")
                 ready = time.time()
                 timeline["ready"] = _iso(ready)
                 if self._fence:
                     report["write_downtime_seconds"] = round(ready - self._fence.fenced_at, 3)
                 report["status"] = "dry run passed" if self.dry_run else "ready"
             except BaseException as exc:
-                reason = str(exc) if isinstance(exc, CutoverAbort) else f"{type(exc).__name__}: {exc}"
+                reason = str(exc) if isinstance(exc, CutoverAbort | LeaseLost) else f"{type(exc).__name__}: {exc}"
                 report["status"], report["error"] = "rolled back" if self._fence else "failed", reason
                 lifted = self._rollback(a)
                 if lifted:
@@ -247,16 +271,53 @@ class CutoverOperator(_CutoverBase):
 
     def on_kill(self) -> None:
         """Killed after the fence (UI, timeout): lift it before going."""
-        if self._fence and self._fence.state == "fenced":
+        if self._fence and self._fence.state in ("fenced", "committed"):
             with PgShiftHook(self.conn_a) as a:
                 self._rollback(a)
 
     # -- steps
-    def _recover_interrupted_attempt(self) -> None:
+    def _recover_interrupted_attempt(self, run_id: str) -> None:
+        """A retry never fences A again: it finds what an earlier attempt of this run left and says so.
+
+        A itself is asked first (the fence marker, see :mod:`pgshift.lease`): the watchdog may already have
+        lifted the fence, and the record file may be on another worker's disk.
+        """
+        with PgShiftHook(self.conn_a) as a:
+            marker = read_marker(a)
+            if marker and marker.run_id == run_id:
+                fenced_at = _iso(marker.fenced_at)
+                if marker.state == FENCED:
+                    if not take_lease(a):
+                        holder = lease_holder(a) or {}
+                        raise AirflowFailException(
+                            f"An earlier attempt of this cutover fenced A at {fenced_at} and still holds the lease "
+                            f"(backend pid {holder.get('pid')}): it is alive, so A is left to it")
+                    lift_fence(a, FenceRecord.from_marker(a.conn_params()["dbname"], marker), by="retry")
+                    raise AirflowFailException(
+                        f"An earlier attempt of this cutover died after fencing A at {fenced_at}; this retry "
+                        f"unfenced A at {_iso(time.time())} (roles {', '.join(marker.roles) or 'none'} can log in "
+                        "again). Trigger a new cutover run.")
+                if marker.state == COMMITTED:
+                    raise AirflowFailException(
+                        f"An earlier attempt of this cutover fenced A at {fenced_at} and passed the point of no "
+                        f"return at {_iso(marker.changed_at)} (C verified, sequences set) before it died: A stays "
+                        "fenced. Finish it (native: DROP SUBSCRIPTION on C; dms: stop the task) or lift the fence "
+                        "by hand; see the README's cutover section.")
+                if marker.state == READY:
+                    raise AirflowFailException(f"This run already finalized the cutover (C is ready since "
+                                               f"{_iso(marker.changed_at)}); A stays fenced.")
         previous = FenceRecord.load(self._fence_path)
         if previous and previous.state in ("planned", "fenced"):
             with PgShiftHook(self.conn_a) as a:
-                lift_fence(a, previous)
+                # The marker is gone (lifted) or was never written: lift what the record says, unless a newer
+                # cutover owns A's fence now or a cutover is alive.
+                marker, holder = read_marker(a), lease_holder(a)
+                if holder or (marker and marker.run_id != run_id):
+                    owner = f"run {marker.run_id}" if marker else f"a live cutover (pid {holder['pid']})"
+                    raise AirflowFailException(f"An earlier attempt of this cutover was interrupted; A's fence now "
+                                               f"belongs to {owner}: this retry leaves A alone. Trigger a new "
+                                               "cutover run.")
+                lift_fence(a, previous, by="retry")
             previous.save(self._fence_path)
             raise AirflowFailException(
                 "An earlier attempt of this cutover was interrupted after it began fencing A; A has been unfenced "
@@ -306,7 +367,7 @@ class CutoverOperator(_CutoverBase):
 
     def _rollback(self, a: PgShiftHook) -> bool:
         """Lift the fence if this attempt set it; True if it did."""
-        if not self._fence or self._fence.state != "fenced":
+        if not self._fence or self._fence.state not in ("fenced", "committed"):
             return False
         try:
             lift_fence(a, self._fence)

@@ -1,0 +1,170 @@
+"""The fence's lease on a real A: a fence whose cutover died is lifted in seconds, a live one never is.
+
+A separate process stands in for the cutover task: it takes the lease, fences A as the cutover does and
+then waits; the test SIGKILLs it (a lost worker, an OOM kill: no ``on_kill`` runs) and watches the
+watchdog's trigger lift the fence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+from pgcluster import DATABASE, LocalClusters
+from testing_support import wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def app_can_log_in(cl: LocalClusters) -> bool:
+    try:
+        psycopg2.connect(cl.uri(cl.a, user="app")).close()
+        return True
+    except psycopg2.OperationalError as exc:
+        assert "not permitted to log in" in str(exc)
+        return False
+
+
+def db_settings(cl: LocalClusters) -> list[str]:
+    rows = cl.sql(cl.a, "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
+                        "WHERE d.datname = %s AND s.setrole = 0", (DATABASE,))
+    return [item for (config,) in rows for item in config]
+
+
+class FakeCutover:
+    """A process that takes the lease and fences A like CutoverOperator (optionally up to ``committed``)."""
+
+    def __init__(self, run_id: str, commit: bool = False) -> None:
+        code = textwrap.dedent(f"""
+            import sys, time
+            sys.path.insert(0, {str(ROOT / 'plugins')!r})
+            from pgshift.fence import apply_fence, plan_fence
+            from pgshift.hooks.postgres import PgShiftHook
+            from pgshift.lease import commit_point, read_marker, take_lease
+            a = PgShiftHook("pgshift_a")
+            assert take_lease(a)
+            record = plan_fence(a, ["app"], {run_id!r})
+            apply_fence(a, record, ["app"])
+            if {commit!r}:
+                commit_point(a, record.database, read_marker(a))
+            print("fenced", flush=True)
+            time.sleep(600)
+        """)
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                                     env=os.environ.copy())
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        assert line.strip() == "fenced", f"the stand-in cutover did not fence A (exit {self.proc.poll()})"
+
+    def kill(self) -> float:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        return time.monotonic()
+
+
+@pytest.fixture
+def a_unfenced_after(clusters: LocalClusters) -> Iterator[LocalClusters]:
+    yield clusters
+    clusters.unfence_a()
+
+
+def test_a_live_cutover_is_never_unfenced(a_unfenced_after: LocalClusters) -> None:
+    from pgshift.watchdog import ALIVE, UNFENCED, look
+
+    cl = a_unfenced_after
+    cutover = FakeCutover("manual__lease_live")
+    try:
+        for _ in range(3):
+            assert look("pgshift_a", "manual__lease_live")[0] == ALIVE
+        assert not app_can_log_in(cl)
+        cutover.kill()
+        verdict, facts = look("pgshift_a", "manual__lease_live")
+        assert verdict == UNFENCED and facts["roles"] == ["app"]
+    finally:
+        cutover.proc.kill()
+    assert app_can_log_in(cl)
+    assert db_settings(cl) == []  # exactly as before the fence: no read-only default, no marker
+
+
+def test_the_watchdog_lifts_a_dead_cutovers_fence_within_seconds(a_unfenced_after: LocalClusters) -> None:
+    from pgshift.triggers.fence_watchdog import FenceWatchdogTrigger
+
+    cl = a_unfenced_after
+    run_id = "manual__lease_killed"
+
+    async def watch() -> dict:
+        trigger = FenceWatchdogTrigger("pgshift_a", run_id, poll_interval=0.5)
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("the trigger ended without an event")
+
+    cutover = FakeCutover(run_id)
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(watch())
+        loop.run_until_complete(asyncio.sleep(1.5))  # the trigger sees the cutover alive first
+        assert not task.done() and not app_can_log_in(cl)
+        killed = cutover.kill()
+        event = loop.run_until_complete(asyncio.wait_for(task, 30))
+        writable = wait_for(lambda: app_can_log_in(cl) and time.monotonic(), timeout=10, interval=0.05,
+                            what="A writable again")
+    finally:
+        loop.close()
+        cutover.proc.kill()
+    print(f"A writable {writable - killed:.2f} s after the cutover's process was killed")
+    assert event["status"] == "unfenced" and event["unfenced_at"] >= event["fenced_at"]
+    assert writable - killed < 10
+    assert db_settings(cl) == []
+
+
+def test_a_cutover_that_died_after_its_point_of_no_return_stays_fenced(a_unfenced_after: LocalClusters) -> None:
+    from pgshift.watchdog import DIED_COMMITTED, look
+
+    cl = a_unfenced_after
+    cutover = FakeCutover("manual__lease_committed", commit=True)
+    cutover.kill()
+    verdict, facts = look("pgshift_a", "manual__lease_committed")
+    assert verdict == DIED_COMMITTED and facts["state"] == "committed"
+    assert not app_can_log_in(cl)
+    assert "default_transaction_read_only=on" in db_settings(cl)
+
+
+def test_a_session_that_lost_the_lease_cannot_commit(a_unfenced_after: LocalClusters) -> None:
+    """The cutover's connection to A broke (and PgShiftHook reconnected): the commit point refuses."""
+    from pgshift.fence import apply_fence, lift_fence, plan_fence
+    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.lease import LeaseLost, commit_point, read_marker, take_lease
+
+    cl = a_unfenced_after
+    with PgShiftHook("pgshift_a") as a:
+        assert take_lease(a)
+        record = plan_fence(a, ["app"], "manual__lease_lost")
+        apply_fence(a, record, ["app"])
+        cl.sql(cl.a, "SELECT pg_terminate_backend(%s)", (a.live.get_backend_pid(),))
+        with pytest.raises(psycopg2.OperationalError):
+            a.scalar("fence_marker")
+        with pytest.raises(LeaseLost, match="lost its lease"):
+            commit_point(a, record.database, read_marker(a))
+        assert read_marker(a).state == "fenced"
+        lift_fence(a, record)
+    assert app_can_log_in(cl)
+
+
+def test_a_second_cutover_cannot_take_a_held_lease(a_unfenced_after: LocalClusters) -> None:
+    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.lease import lease_holder, release_lease, take_lease
+
+    with PgShiftHook("pgshift_a") as first, PgShiftHook("pgshift_a") as second:
+        assert take_lease(first)
+        assert not take_lease(second)
+        assert lease_holder(second)["pid"] == first.live.get_backend_pid()
+        release_lease(first)
+        assert take_lease(second)
