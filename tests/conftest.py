@@ -39,7 +39,8 @@ from testing_support import free_port_block, state_dir  # noqa: E402
 
 @pytest.fixture(scope="session", autouse=True)
 def airflow_db() -> Path:
-    """``airflow db migrate`` once per session (~5 s)."""
+    """``airflow db migrate`` once per session (~5 s); servers and deployments a dead session left are stopped."""
+    _reap_stale_state_dirs()
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
                    env=os.environ.copy())
     yield _AIRFLOW_HOME
@@ -64,6 +65,10 @@ def _reap_stale_state_dirs() -> None:
     for path in Path(tempfile.gettempdir()).glob("pgshift-test-*-*"):
         pid = path.name.split("-")[2]
         if pid.isdigit() and int(pid) != os.getpid() and not Path(f"/proc/{pid}").exists():
+            if (path / "run").is_dir():  # an Airflow deployment's home (tests/deployment_support.py)
+                from airflow_local import AirflowDeployment
+
+                AirflowDeployment(LocalClusters(path, 1), path).stop(grace=5)
             LocalClusters(path, 1).destroy_servers_only()
             shutil.rmtree(path, ignore_errors=True)
 

@@ -54,9 +54,19 @@ def running_deployment(name: str, extra_dags: Iterable[Path] = (), extra_path: I
         if api:
             api.close()
         dep.stop()
+        keep_logs(dep, name)
         cl.destroy()
         shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(dags, ignore_errors=True)
+
+
+def keep_logs(dep: AirflowDeployment, name: str) -> None:
+    """The processes' and tasks' logs outlive the deployment, as test artifacts (tests/artifacts/, gitignored)."""
+    target = Path(os.environ.get("PGSHIFT_TEST_ARTIFACTS", ROOT / "tests" / "artifacts")) / f"{name}-logs"
+    shutil.rmtree(target, ignore_errors=True)
+    for sub in ("process-logs", "logs"):
+        if (dep.home / sub).exists():
+            shutil.copytree(dep.home / sub, target / sub, ignore_dangling_symlinks=True)
 
 
 def process_logs(dep: AirflowDeployment) -> str:
