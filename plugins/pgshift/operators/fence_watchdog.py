@@ -42,6 +42,16 @@ class FenceWatchdogOperator(BaseOperator):
     def execute(self, context: Context) -> None:
         if self.dry_run:
             raise AirflowSkipException("dry run: A is never fenced, nothing to watch")
+        ti = context.get("ti")
+        if ti is not None and int(getattr(ti, "try_number", 1) or 1) > 1:
+            # A new trigger would not know whether the cutover was ever alive: judge A as it is now.
+            from pgshift.watchdog import ABSENT, look
+
+            verdict, _ = look(self.conn_a, context["run_id"])
+            if verdict == ABSENT:
+                raise AirflowFailException(
+                    f"An earlier try of the fence watchdog failed (see its log); A carries no fence of run "
+                    f"{context['run_id']} and no cutover holds the lease: nothing is left to watch")
         self.defer(trigger=FenceWatchdogTrigger(self.conn_a, context["run_id"], self.poll_interval,
                                                 self.start_timeout),
                    method_name="execute_complete")
