@@ -365,7 +365,7 @@ def failure_reason(api: AirflowApi, dag_id: str, run_id: str) -> str:
 def from_environment() -> AirflowDeployment:
     """The demo's deployment: the clusters of ``PGSHIFT_STATE_DIR``/``PGSHIFT_BASE_PORT``, home beside them."""
     cl = LocalClusters(os.environ.get("PGSHIFT_STATE_DIR"), int(os.environ.get("PGSHIFT_BASE_PORT", "54320")))
-    return AirflowDeployment(cl, cl.state_dir.parent / "airflow")
+    return AirflowDeployment(cl, cl.state_dir / "airflow")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,7 +60,7 @@ def main() -> int:
     cl.sql(cl.a, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app; "
                  "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO app")
 
-    dep = AirflowDeployment(cl, cl.state_dir.parent / "airflow")
+    dep = AirflowDeployment(cl, cl.state_dir / "airflow")
     started = time.monotonic()
     print(f"== Starting Airflow on {dep.url}: api-server, scheduler (LocalExecutor), dag-processor, triggerer; "
           f"metadata on PostgreSQL :{cl.meta.port}")

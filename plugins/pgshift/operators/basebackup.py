@@ -155,7 +155,9 @@ class BasebackupOperator(SSHRemoteJobOperator):
                 self.log.info("[B] %s", line.rstrip())
 
     def _run_locally(self, env: dict[str, str]) -> None:
-        argv = [*local_prefix(self.os_user), "env", *[f"{k}={v}" for k, v in env.items()], "bash", str(SCRIPT)]
+        # The script's text, not its path: B's OS user may not reach the checkout (root's 0700 home).
+        argv = [*local_prefix(self.os_user), "env", *[f"{k}={v}" for k, v in env.items()],
+                "bash", "-c", SCRIPT.read_text(), "basebackup_standby.sh"]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env={**os.environ}, cwd="/")
         tail: list[str] = []
