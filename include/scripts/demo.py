@@ -70,8 +70,11 @@ def main() -> int:
     print(f"   healthy and {DAG_ID} parsed in {time.monotonic() - started:.0f} s")
     reports = Path(dep.env()["PGSHIFT_REPORT_DIR"])
 
-    api.set_paused(DAG_ID, False)
-    first_scheduled_run(api)
+    if api.request("GET", f"/api/v2/dags/{DAG_ID}")["is_paused"]:
+        api.set_paused(DAG_ID, False)
+        first_scheduled_run(api)
+    else:
+        print(f"== {DAG_ID} is unpaused (a previous demo): the scheduler validates it every hour")
 
     # 1. Setup, under the application's writes. Only what differs from the DAG's defaults is sent.
     setup = {"action": "setup", "mode": "native", "b_data_dir": str(cl.b.data_dir), "b_bin_dir": str(cl.bin_dir),
