@@ -152,7 +152,7 @@ def test_a_cutover_killed_after_the_fence_is_unfenced_within_seconds(deploy) -> 
         run_id = api.trigger(DAG_ID, {"action": "cutover", "app_roles": ["app"], "dry_run": False,
                                       "wal_lag_max_seconds": 3600})
         wait_for(lambda: _marker(cl, run_id) == "fenced", timeout=240, interval=0.1, what="the fence")
-        pid = _lease_client_process(cl)
+        pid = _task_process(api, run_id, "cutover")
         os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
         writable = wait_for(lambda: _app_can_log_in(cl) and time.monotonic(), timeout=60, interval=0.1,
@@ -185,16 +185,13 @@ def _marker(cl: LocalClusters, run_id: str) -> str | None:
     return marker["state"] if marker and marker["run_id"] == run_id else None
 
 
-def _lease_client_process(cl: LocalClusters) -> int:
-    """The local process whose session on A holds the cutover's lease: the cutover task itself."""
+def _task_process(api: AirflowApi, run_id: str, task_id: str) -> int:
+    """The process running a task: Airflow 3.3's task runner titles itself "airflow worker -- <ti id>"."""
     import psutil
 
-    from pgshift.lease import LEASE_KEY
-
-    (port,) = cl.sql(cl.a, "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                           "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s",
-                     LEASE_KEY)[0]
-    (pid,) = {c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port and c.pid}
+    ti_id = api.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}")["id"]
+    (pid,) = [p.pid for p in psutil.process_iter(["cmdline"])
+              if " ".join(p.info["cmdline"] or []).strip() == f"airflow worker -- {ti_id}"]
     return pid
 
 
