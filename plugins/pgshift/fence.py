@@ -82,18 +82,23 @@ def fence_problems(a: PgShiftHook, roles: list[str], protected: dict[str, str]) 
             problems.append(f"app_roles: {role!r} cannot log in already (NOLOGIN): is A still fenced by an earlier "
                             f"cutover? If so, lift it by hand: ALTER ROLE {role} LOGIN")
     database = a.conn_params()["dbname"]
-    read_only = a.scalar("database_read_only_setting")
+    read_only = read_only_default(a)
     if read_only is not None and read_only.lower() in ("on", "true", "1", "yes"):
         problems.append(f"database {database!r} on A already defaults to read-only transactions: is it still fenced "
                         f"by an earlier cutover? If so: ALTER DATABASE {database} RESET default_transaction_read_only")
     return problems
 
 
+def read_only_default(a: PgShiftHook) -> str | None:
+    """The database's own default_transaction_read_only on A (None: not set), which the fence changes."""
+    return a.scalar("database_setting", {"name": "default_transaction_read_only"})
+
+
 def plan_fence(a: PgShiftHook, roles: list[str], run_id: str = "") -> FenceRecord:
     state = {r["rolname"]: r for r in a.fetch("fence_roles_state", (list(roles),))}
     return FenceRecord(database=a.conn_params()["dbname"],
                        roles=[r for r in roles if state[r]["rolcanlogin"]],
-                       previous_read_only=a.scalar("database_read_only_setting"), run_id=run_id)
+                       previous_read_only=read_only_default(a), run_id=run_id)
 
 
 class FenceError(Exception):

@@ -66,7 +66,7 @@ class FenceMarker:
 
 
 def read_marker(a: PgShiftHook) -> FenceMarker | None:
-    raw = a.scalar("fence_marker")
+    raw = a.scalar("database_setting", {"name": "pgshift.fence"})
     return FenceMarker.from_json(raw) if raw else None
 
 
