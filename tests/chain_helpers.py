@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+import psycopg2
 from pgcluster import DATABASE, LocalClusters
 from testing_support import CaptureFds, airflow_db_text, wait_for  # noqa: F401 - re-exported
 
@@ -26,6 +27,16 @@ def chain_conf(cl: LocalClusters, **overrides: Any) -> dict[str, Any]:
     }
     conf.update(overrides)
     return conf
+
+
+def app_can_log_in(cl: LocalClusters) -> bool:
+    """Role app logs in on A; False only because it may not (a fence), any other error fails the test."""
+    try:
+        psycopg2.connect(cl.uri(cl.a, user="app")).close()
+        return True
+    except psycopg2.OperationalError as exc:
+        assert "not permitted to log in" in str(exc), exc
+        return False
 
 
 def user_tables(cl: LocalClusters, node) -> list[str]:

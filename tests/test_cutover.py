@@ -16,6 +16,7 @@ import psycopg2
 import pytest
 from chain_helpers import (
     CaptureFds,
+    app_can_log_in,
     chain_conf,
     fingerprint,
     run_dag,
@@ -43,13 +44,6 @@ def cutover_conf(cl, reports: Path, **overrides):
     return chain_conf(cl, **conf)
 
 
-def app_can_log_in(cl) -> bool:
-    try:
-        psycopg2.connect(cl.uri(cl.a, user="app")).close()
-        return True
-    except psycopg2.OperationalError as exc:
-        assert "not permitted to log in" in str(exc)
-        return False
 
 
 def fence_state(cl) -> dict:

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg2
 import pytest
 from airflow_local import AirflowApi, AirflowDeployment, failure_reason
-from chain_helpers import fingerprint, secrets_in, user_tables
+from chain_helpers import app_can_log_in, fingerprint, secrets_in, user_tables
 from deployment_support import DAG_ID, ROOT, running_deployment
 from deployment_support import explain as _explain
 from deployment_support import report as _report
@@ -155,7 +155,7 @@ def test_a_cutover_killed_after_the_fence_is_unfenced_within_seconds(deploy) -> 
         pid = _task_process(api, run_id, "cutover")
         os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
-        writable = wait_for(lambda: _app_can_log_in(cl) and time.monotonic(), timeout=60, interval=0.1,
+        writable = wait_for(lambda: app_can_log_in(cl) and time.monotonic(), timeout=60, interval=0.1,
                             what="A writable again")
     finally:
         cl.sql(cl.b, "SELECT pg_wal_replay_resume()", db="postgres")
@@ -195,12 +195,6 @@ def _task_process(api: AirflowApi, run_id: str, task_id: str) -> int:
     return pid
 
 
-def _app_can_log_in(cl: LocalClusters) -> bool:
-    try:
-        psycopg2.connect(cl.uri(cl.a, user="app")).close()
-        return True
-    except psycopg2.OperationalError:
-        return False
 
 
 def test_the_real_cutover(deploy) -> None:

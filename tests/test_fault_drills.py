@@ -26,7 +26,7 @@ import psutil
 import psycopg2
 import pytest
 from airflow_local import PROCESSES, AirflowApi, AirflowDeployment, failure_reason
-from chain_helpers import NAMES, fingerprint, user_tables, wait_c_caught_up
+from chain_helpers import NAMES, app_can_log_in, fingerprint, user_tables, wait_c_caught_up
 from deployment_support import DAG_ID, running_deployment
 from deployment_support import explain as _explain
 from deployment_support import report as _report
@@ -66,12 +66,6 @@ def app_writing(cl: LocalClusters, rate: float = 20) -> Iterator[WriteLoad]:
         load.stop()
 
 
-def app_can_log_in(cl: LocalClusters) -> bool:
-    try:
-        psycopg2.connect(cl.uri(cl.a, user="app")).close()
-        return True
-    except psycopg2.OperationalError:
-        return False
 
 
 def a_read_only_default(cl: LocalClusters) -> bool:

@@ -12,12 +12,12 @@ import json
 import time
 from pathlib import Path
 
-import psycopg2
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from chain_helpers import (
     NAMES,
     CaptureFds,
+    app_can_log_in,
     chain_conf,
     fingerprint,
     run_dag,
@@ -51,12 +51,6 @@ def error_counts(cl) -> tuple[int, int]:
                                "WHERE subname = %s", (NAMES["subscription"],))[0])
 
 
-def app_can_log_in(cl) -> bool:
-    try:
-        psycopg2.connect(cl.uri(cl.a, user="app")).close()
-        return True
-    except psycopg2.OperationalError:
-        return False
 
 
 def gate(**overrides):
