@@ -78,3 +78,21 @@ def test_null_replay_lag_counts_as_zero_only_when_lsns_are_equal():
     assert not pending.done
     assert "unknown (NULL) with 8 bytes not yet replayed" in pending.message
     assert not evaluate_wal_lag(figures(8, 2.5), "s", 100, 1).done
+
+
+def test_a_missing_slot_is_fatal_on_a_real_a(standby):
+    """Waiting cannot bring a slot back: the sensor and the gate stop at once, naming it."""
+    reading = check_wal_lag(**{**KWARGS, "physical_slot": "no_such_slot"})
+    assert not reading.done and reading.fatal
+    assert "A has no physical replication slot 'no_such_slot'" in reading.message
+
+
+def test_a_promoted_b_is_fatal_a_stopped_receiver_is_not():
+    promoted = figures(0, None)
+    promoted["b"]["in_recovery"] = False
+    reading = evaluate_wal_lag(promoted, "s", 100, 1)
+    assert not reading.done and reading.fatal and "B is not in recovery" in reading.message
+    stopped = figures(0, None)
+    stopped["b"]["status"] = None
+    reading = evaluate_wal_lag(stopped, "s", 100, 1)
+    assert not reading.done and not reading.fatal

@@ -51,7 +51,9 @@ def evaluate_wal_lag(figures: dict, physical_slot: str, max_bytes: int, max_seco
                "a_current_lsn": sender and sender["current_lsn"], "b_replay_lsn": receiver and receiver["replay_lsn"],
                "b_receiver_status": receiver and receiver["status"]}
     if problems:
-        return CheckResult(False, "; ".join(problems), details)
+        # Waiting cannot bring back a dropped slot or demote a promoted B: fail (the gate: refuse) at once.
+        fatal = sender is None or (receiver is not None and not receiver["in_recovery"])
+        return CheckResult(False, "; ".join(problems), details, fatal=fatal)
     return CheckResult(True, f"B streams from A on slot {physical_slot!r}: lag {lag_bytes} bytes, "
                              f"{lag_seconds:.3f} s", details)
 
