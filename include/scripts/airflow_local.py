@@ -39,7 +39,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from pgcluster import ClusterError, LocalClusters, port_in_use  # noqa: E402
+from pgcluster import ClusterError, LocalClusters, live_pid, port_in_use  # noqa: E402
 
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 USER = "admin"
@@ -151,15 +151,7 @@ class AirflowDeployment:
 
     # -- lifecycle
     def pid(self, name: str) -> int | None:
-        path = self.run_dir / f"{name}.pid"
-        if not path.exists():
-            return None
-        pid = int(path.read_text().strip() or 0)
-        try:
-            os.kill(pid, 0)
-        except (ProcessLookupError, ValueError):
-            return None
-        return pid
+        return live_pid(self.run_dir / f"{name}.pid")
 
     def running(self) -> dict[str, bool]:
         return {name: self.pid(name) is not None for name in PROCESSES}

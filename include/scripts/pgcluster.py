@@ -253,6 +253,20 @@ def pg_version(bin_dir: Path) -> str:
     return out.strip().split()[-1]
 
 
+def live_pid(pid_file: Path) -> int | None:
+    """The pid a pid file names, if that process is still there (None: no file, empty, or gone)."""
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text().strip() or 0)
+    if pid <= 0:  # kill(0, 0) would ask about our own process group
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
 def port_in_use(port: int) -> bool:
     import socket
 
@@ -551,15 +565,7 @@ class LocalClusters:
         return self.state_dir / "ssh"
 
     def sshd_pid(self) -> int | None:
-        pid_file = self.ssh_dir / "sshd.pid"
-        if not pid_file.exists():
-            return None
-        pid = int(pid_file.read_text().strip() or 0)
-        try:
-            os.kill(pid, 0)
-        except (ProcessLookupError, ValueError):
-            return None
-        return pid
+        return live_pid(self.ssh_dir / "sshd.pid")
 
     def ssh_connection(self) -> dict:
         host_key = " ".join((self.ssh_dir / "host_ed25519.pub").read_text().split()[:2])  # "ssh-ed25519 AAAA..."
