@@ -21,10 +21,13 @@ system-deps:
 	  else echo "note: cannot install$$pkgs without root; the tests needing them are skipped (openssh-server: the SSH test, chromium: the browser test)"; fi; \
 	fi
 
-$(STAMP): requirements.txt requirements-dev.txt
+# The pinned requirements, then the pgshift provider itself from this checkout (editable: plugins/pgshift is what
+# runs, and the apache_airflow_provider entry point registers it with Airflow as a wheel install would).
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	@$(VENV)/bin/uv pip install -q --native-tls --python $(PY) -r requirements-dev.txt
+	@$(VENV)/bin/uv pip install -q --native-tls --python $(PY) --no-deps -e .
 	@touch $(STAMP)
 
 install: system-deps $(STAMP)

@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "include" / "scripts"), str(ROOT / "dags"), str(ROOT / "tests")]
+# pgshift itself is the installed provider (`make install`); the local tools, DAG files and test helpers are not.
+sys.path[:0] = [str(ROOT / "include" / "scripts"), str(ROOT / "dags"), str(ROOT / "tests")]
 HOME = Path(tempfile.mkdtemp(prefix="pgshift-bench-airflow-"))
 os.environ.update({"AIRFLOW_HOME": str(HOME), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-for sub in ("plugins", "include/scripts", "dags"):
+# pgshift itself comes from the installed provider (`make install`: editable, from this checkout), as in a
+# deployment; only the local tools and the DAG files are put on the path.
+for sub in ("include/scripts", "dags"):
     if str(ROOT / sub) not in sys.path:
         sys.path.insert(0, str(ROOT / sub))
 
@@ -26,7 +28,7 @@ os.environ.update({
     "AIRFLOW_HOME": str(_AIRFLOW_HOME),
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-    "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+    "AIRFLOW__CORE__PLUGINS_FOLDER": str(_AIRFLOW_HOME / "plugins"),
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
     "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(_AIRFLOW_HOME / "logs"),
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
@@ -34,7 +36,9 @@ os.environ.update({
 })
 
 from pgcluster import LocalClusters  # noqa: E402
-from testing_support import free_port_block, state_dir  # noqa: E402
+from testing_support import free_port_block, installed_pgshift, state_dir  # noqa: E402
+
+installed_pgshift(ROOT)
 
 
 @pytest.fixture(scope="session", autouse=True)

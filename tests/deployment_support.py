@@ -35,8 +35,8 @@ def running_deployment(name: str, extra_dags: Iterable[Path] = (), extra_path: I
     os.chmod(dags, 0o755)
     for dag_file in [*sorted((ROOT / "dags").glob("*.py")), *extra_dags]:
         (dags / dag_file.name).symlink_to(dag_file)
-    path = os.pathsep.join(str(p) for p in [ROOT / "plugins", *extra_path])
-    dep = AirflowDeployment(cl, home, dags_folder=dags, extra_env={"PYTHONPATH": path, **(extra_env or {})})
+    path = {"PYTHONPATH": os.pathsep.join(str(p) for p in extra_path)} if extra_path else {}
+    dep = AirflowDeployment(cl, home, dags_folder=dags, extra_env={**path, **(extra_env or {})})
     api = None
     try:
         cl.start()

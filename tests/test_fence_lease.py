@@ -40,7 +40,6 @@ class FakeCutover:
     def __init__(self, run_id: str, commit: bool = False) -> None:
         code = textwrap.dedent(f"""
             import sys, time
-            sys.path.insert(0, {str(ROOT / 'plugins')!r})
             from pgshift.fence import apply_fence, plan_fence
             from pgshift.hooks.postgres import PgShiftHook
             from pgshift.lease import commit_point, read_marker, take_lease

@@ -33,6 +33,18 @@ def free_port_block(first: int = FIRST_TEST_PORT, size: int = 10, tries: int = 4
     raise RuntimeError(f"no {size} free consecutive ports from {first}")
 
 
+def installed_pgshift(root: Path) -> None:
+    """Stop the session at once, with the fix, unless ``import pgshift`` is this checkout's provider package
+    (installed editable by ``make install``): tests of another copy would prove nothing about this one."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pgshift")
+    where = Path(spec.origin).resolve().parent if spec and spec.origin else None
+    if where != root / "plugins" / "pgshift":
+        pytest.exit(f"pgshift is imported from {where or 'nowhere'}, not {root / 'plugins' / 'pgshift'}: "
+                    "run `make install` (it installs the provider editable from this checkout)", returncode=4)
+
+
 def state_dir(name: str) -> Path:
     # Not pytest's tmp_path: it is 0700, and the servers run as an unprivileged user.
     path = Path(tempfile.gettempdir()) / f"pgshift-test-{os.getpid()}-{name}"

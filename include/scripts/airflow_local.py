@@ -122,7 +122,8 @@ class AirflowDeployment:
             "AIRFLOW__CORE__PARALLELISM": "8",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            # pgshift is an installed provider, not a plugin: Airflow's plugins folder stays its own, empty.
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.home / "plugins"),
             "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
@@ -143,7 +144,6 @@ class AirflowDeployment:
             "PGSHIFT_REPORT_DIR": str(self.home / "pgshift-reports"),
             # Tools under Airflow (and runuser) warn on every command without it.
             "XDG_RUNTIME_DIR": os.environ.get("XDG_RUNTIME_DIR") or str(self.home),
-            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT / "plugins"), os.environ.get("PYTHONPATH")) if p),
         }
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # every Airflow process would re-compile all of Airflow
         env.update(self.extra_env or {})

@@ -32,8 +32,6 @@ from airflow_local import (  # noqa: E402
     failure_reason,
 )
 from pgcluster import ClusterError, LocalClusters, server_user  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "plugins"))
 from sample_data import WriteLoad, load_sample  # noqa: E402
 
 from pgshift.report import cutover_summary  # noqa: E402

@@ -20,34 +20,29 @@ import psycopg2
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pgcluster import DATABASE, LocalClusters
 
-ORDERS_DDL = """
-CREATE TABLE IF NOT EXISTS orders (
-    id         bigserial PRIMARY KEY,
-    customer   int NOT NULL,
-    amount     numeric(12, 2) NOT NULL,
-    note       text,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-ALTER TABLE pgbench_history REPLICA IDENTITY FULL;
-"""
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+
+
+def sample_sql(name: str) -> str:
+    """The local tools' SQL (``include/sql/<name>.sql``; not part of the provider package)."""
+    return (SQL_DIR / f"{name}.sql").read_text()
 
 
 def load_sample(cl: LocalClusters, scale: int = 1, orders: int = 1000) -> None:
     """pgbench -i at ``scale`` plus ``orders`` rows, on A. Safe to run twice: existing tables are kept
     (re-initialising them would drop tables that a running migration replicates)."""
     with psycopg2.connect(cl.uri(cl.a)) as conn, conn.cursor() as cur:
-        cur.execute("SELECT to_regclass('public.pgbench_accounts') IS NOT NULL")
+        cur.execute(sample_sql("sample_pgbench_present"))
         exists = cur.fetchone()[0]
     env = {**os.environ, "PGPASSWORD": cl.passwords()["postgres"]}
     if not exists:
         subprocess.run([cl.tool("pgbench"), "-i", "-q", "-s", str(scale), "-h", "127.0.0.1", "-p", str(cl.a.port),
                         "-U", "postgres", DATABASE], env=env, check=True, capture_output=True)
     with psycopg2.connect(cl.uri(cl.a)) as conn, conn.cursor() as cur:
-        cur.execute(ORDERS_DDL)
-        cur.execute("SELECT count(*) FROM orders")
+        cur.execute(sample_sql("sample_orders_table"))
+        cur.execute(sample_sql("sample_orders_count"))
         if cur.fetchone()[0] == 0:
-            cur.execute("INSERT INTO orders (customer, amount, note) "
-                        "SELECT g %% 97, (g %% 1000) / 10.0, 'seed ' || g FROM generate_series(1, %s) g", (orders,))
+            cur.execute(sample_sql("sample_orders_seed"), (orders,))
 
 
 class WriteLoad:
@@ -67,12 +62,9 @@ class WriteLoad:
             conn.autocommit = False
             with conn.cursor() as cur:
                 while not self._stop.is_set():
-                    cur.execute("INSERT INTO orders (customer, amount, note) VALUES (%s, %s, 'live')",
-                                (self.committed % 97, self.committed % 1000 / 10.0))
-                    cur.execute("UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = %s",
-                                (self.committed % 100000 + 1,))
-                    cur.execute("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) "
-                                "VALUES (1, 1, %s, 1, now())", (self.committed % 100000 + 1,))
+                    cur.execute(sample_sql("sample_write_order"), (self.committed % 97, self.committed % 1000 / 10.0))
+                    cur.execute(sample_sql("sample_write_account"), (self.committed % 100000 + 1,))
+                    cur.execute(sample_sql("sample_write_history"), (self.committed % 100000 + 1,))
                     conn.commit()
                     self.committed += 1
                     self._stop.wait(1.0 / self.rate)

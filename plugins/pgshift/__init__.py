@@ -1,3 +1,131 @@
-"""pgshift: Airflow 3 operators, sensors and triggers for PostgreSQL migrations and Citus scale-out."""
+"""pgshift: an Airflow 3 provider for PostgreSQL migrations (A -> hot standby B -> Aurora C) and Citus scale-out.
 
-__version__ = "0.1.0"
+The public API is ``__all__``: the hooks, operators, sensors, triggers and notifier a DAG uses, importable from
+here or from their modules (``pgshift.operators.cutover.CutoverOperator``). Names are resolved on first use
+(PEP 562), so ``import pgshift`` stays cheap when a DAG file is parsed. Anything not listed is internal.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.2.0"
+
+_EXPORTS: dict[str, str] = {
+    # hooks
+    "PgShiftHook": "pgshift.hooks.postgres",
+    "CitusHook": "pgshift.hooks.citus",
+    "HostB": "pgshift.hooks.host",
+    # hybrid_aurora_migration's operators, in the order the DAG runs them
+    "ChainPreflightOperator": "pgshift.operators.preflight",
+    "BasebackupOperator": "pgshift.operators.basebackup",
+    "LogicalSlotOperator": "pgshift.operators.slot",
+    "CreatePublicationOperator": "pgshift.operators.publication",
+    "CopySchemaOperator": "pgshift.operators.schema",
+    "CreateSubscriptionOperator": "pgshift.operators.subscription",
+    "DmsReplicationInstanceOperator": "pgshift.operators.dms",
+    "DmsEndpointsOperator": "pgshift.operators.dms",
+    "DmsReplicationTaskOperator": "pgshift.operators.dms",
+    "DmsStartTaskOperator": "pgshift.operators.dms",
+    "ValidateChainOperator": "pgshift.operators.validate",
+    "CutoverGateOperator": "pgshift.operators.cutover",
+    "CutoverOperator": "pgshift.operators.cutover",
+    "FenceWatchdogOperator": "pgshift.operators.fence_watchdog",
+    # citus_scale_out's operators
+    "CitusPreflightOperator": "pgshift.operators.citus",
+    "CitusAddNodesOperator": "pgshift.operators.citus",
+    "CitusRebalancePlanOperator": "pgshift.operators.citus",
+    "CitusRebalanceStartOperator": "pgshift.operators.citus",
+    "CitusVerifyOperator": "pgshift.operators.citus",
+    # sensors and triggers
+    "WalLagSensor": "pgshift.sensors.replication",
+    "SubscriptionSyncedSensor": "pgshift.sensors.replication",
+    "CdcLagSensor": "pgshift.sensors.replication",
+    "DmsTaskRunningSensor": "pgshift.sensors.replication",
+    "CitusRebalanceSensor": "pgshift.sensors.citus",
+    "PgShiftPollTrigger": "pgshift.triggers.poll",
+    "FenceWatchdogTrigger": "pgshift.triggers.fence_watchdog",
+    # notifier
+    "DeadlineMissedNotifier": "pgshift.notifications.deadline",
+}
+
+__all__ = [
+    "BasebackupOperator",
+    "CdcLagSensor",
+    "ChainPreflightOperator",
+    "CitusAddNodesOperator",
+    "CitusHook",
+    "CitusPreflightOperator",
+    "CitusRebalancePlanOperator",
+    "CitusRebalanceSensor",
+    "CitusRebalanceStartOperator",
+    "CitusVerifyOperator",
+    "CopySchemaOperator",
+    "CreatePublicationOperator",
+    "CreateSubscriptionOperator",
+    "CutoverGateOperator",
+    "CutoverOperator",
+    "DeadlineMissedNotifier",
+    "DmsEndpointsOperator",
+    "DmsReplicationInstanceOperator",
+    "DmsReplicationTaskOperator",
+    "DmsStartTaskOperator",
+    "DmsTaskRunningSensor",
+    "FenceWatchdogOperator",
+    "FenceWatchdogTrigger",
+    "HostB",
+    "LogicalSlotOperator",
+    "PgShiftHook",
+    "PgShiftPollTrigger",
+    "SubscriptionSyncedSensor",
+    "ValidateChainOperator",
+    "WalLagSensor",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pgshift' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from pgshift.hooks.citus import CitusHook
+    from pgshift.hooks.host import HostB
+    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.notifications.deadline import DeadlineMissedNotifier
+    from pgshift.operators.basebackup import BasebackupOperator
+    from pgshift.operators.citus import (
+        CitusAddNodesOperator,
+        CitusPreflightOperator,
+        CitusRebalancePlanOperator,
+        CitusRebalanceStartOperator,
+        CitusVerifyOperator,
+    )
+    from pgshift.operators.cutover import CutoverGateOperator, CutoverOperator
+    from pgshift.operators.dms import (
+        DmsEndpointsOperator,
+        DmsReplicationInstanceOperator,
+        DmsReplicationTaskOperator,
+        DmsStartTaskOperator,
+    )
+    from pgshift.operators.fence_watchdog import FenceWatchdogOperator
+    from pgshift.operators.preflight import ChainPreflightOperator
+    from pgshift.operators.publication import CreatePublicationOperator
+    from pgshift.operators.schema import CopySchemaOperator
+    from pgshift.operators.slot import LogicalSlotOperator
+    from pgshift.operators.subscription import CreateSubscriptionOperator
+    from pgshift.operators.validate import ValidateChainOperator
+    from pgshift.sensors.citus import CitusRebalanceSensor
+    from pgshift.sensors.replication import CdcLagSensor, DmsTaskRunningSensor, SubscriptionSyncedSensor, WalLagSensor
+    from pgshift.triggers.fence_watchdog import FenceWatchdogTrigger
+    from pgshift.triggers.poll import PgShiftPollTrigger

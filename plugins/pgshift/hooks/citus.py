@@ -1,4 +1,4 @@
-"""A Citus coordinator (or any Citus node) through PgShiftHook: named SQL from include/sql/citus_*.sql."""
+"""A Citus coordinator (or any Citus node) through PgShiftHook: named SQL from pgshift/sql/citus_*.sql."""
 
 from __future__ import annotations
 
@@ -35,11 +35,19 @@ def pg_message(exc: BaseException) -> str:
 class CitusHook(PgShiftHook):
     """Citus calls for citus_scale_out. ``host``/``port`` reach another node of the cluster with the
     connection's credentials and database (as Citus itself does); every statement is bounded by
-    ``statement_timeout`` seconds when given."""
+    ``statement_timeout`` seconds when given.
 
-    def __init__(self, conn_id: str, *, host: str | None = None, port: int | None = None,
+    It reads a ``postgres`` connection or one of pgshift's own ``citus`` type (the same fields: the
+    coordinator's host, port, database, user and password), which the connection form lists as
+    "Citus coordinator (pgshift)"."""
+
+    conn_type = "citus"
+    hook_name = "Citus coordinator (pgshift)"
+    default_conn_name = "citus_default"
+
+    def __init__(self, postgres_conn_id: str, *, host: str | None = None, port: int | None = None,
                  connect_timeout: int = 10, statement_timeout: float | None = None, **kwargs: Any) -> None:
-        super().__init__(conn_id, connect_timeout=connect_timeout, **kwargs)
+        super().__init__(postgres_conn_id, connect_timeout=connect_timeout, **kwargs)
         self.host, self.port, self.statement_timeout = host, port, statement_timeout
 
     def get_conn(self) -> Any:

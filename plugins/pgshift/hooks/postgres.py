@@ -72,12 +72,12 @@ class PgShiftHook(PostgresHook):
     # -- statements
     @staticmethod
     def _statement(query: str | pgsql.Composable, identifiers: Mapping[str, Any]) -> pgsql.Composable:
-        """A str names a file in include/sql; a Composable is used as it is."""
+        """A str names a packaged SQL file (``pgshift/sql/<name>.sql``); a Composable is used as it is."""
         return sql.compose(query, **identifiers) if isinstance(query, str) else query
 
     def fetch(self, query: str | pgsql.Composable, params: Sequence | Mapping | None = None,
               **identifiers: Any) -> list[dict[str, Any]]:
-        """Rows as dicts. ``query`` is a SQL file name (``include/sql/<name>.sql``) or a Composable."""
+        """Rows as dicts. ``query`` is a packaged SQL file name (``pgshift/sql/<name>.sql``) or a Composable."""
         with self.cursor() as cur:
             cur.execute(self._statement(query, identifiers), params)
             return [dict(r) for r in cur.fetchall()] if cur.description else []

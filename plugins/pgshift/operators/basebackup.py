@@ -7,7 +7,8 @@ import shlex
 import subprocess
 import time
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from importlib.resources import files
+from pathlib import PurePosixPath
 from typing import Any
 
 from airflow.providers.ssh.operators.ssh_remote_job import SSHRemoteJobOperator
@@ -18,7 +19,12 @@ from pgshift.checks.wal_lag import read_wal_lag
 from pgshift.hooks.host import HostB, local_prefix
 from pgshift.hooks.postgres import PgShiftHook
 
-SCRIPT = Path(__file__).resolve().parents[3] / "include" / "scripts" / "basebackup_standby.sh"
+SCRIPT = "basebackup_standby.sh"
+
+
+def script_text() -> str:
+    """The script run on host B, shipped in the package (``pgshift/scripts/``)."""
+    return files("pgshift").joinpath("scripts", SCRIPT).read_text(encoding="utf-8")
 
 
 def _pgpass_field(value: object) -> str:
@@ -30,7 +36,7 @@ class BasebackupOperator(SSHRemoteJobOperator):
 
     Creates the physical slot on A if missing, writes the replication password to a 0600 passfile
     on B (``<data_dir>.pgpass``, kept: B's WAL receiver reads it on every reconnect), then runs
-    ``include/scripts/basebackup_standby.sh`` on B: over SSH as a detached remote job (the ssh
+    ``pgshift/scripts/basebackup_standby.sh`` on B: over SSH as a detached remote job (the ssh
     provider's deferrable :class:`SSHRemoteJobOperator`; pg_basebackup outlives SSHOperator's 10 s
     command timeout), or as a local subprocess when ``ssh_conn_id`` is empty. B gets
     ``hot_standby_feedback=on`` and ``primary_slot_name``, and is started.
@@ -126,7 +132,7 @@ class BasebackupOperator(SSHRemoteJobOperator):
         exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
         # A subshell: the provider's wrapper appends `>> log 2>&1` to the command's last line only,
         # and an `exit` in the script must not skip the wrapper's exit-code file.
-        self.command = "(\n" + exports + SCRIPT.read_text() + "\n)"
+        self.command = "(\n" + exports + script_text() + "\n)"
         return super().execute(context)
 
     def _use_job_dir_beside_data(self) -> None:
@@ -157,7 +163,7 @@ class BasebackupOperator(SSHRemoteJobOperator):
     def _run_locally(self, env: dict[str, str]) -> None:
         # The script's text, not its path: B's OS user may not reach the checkout (root's 0700 home).
         argv = [*local_prefix(self.os_user), "env", *[f"{k}={v}" for k, v in env.items()],
-                "bash", "-c", SCRIPT.read_text(), "basebackup_standby.sh"]
+                "bash", "-c", script_text(), SCRIPT]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env={**os.environ}, cwd="/")
         tail: list[str] = []

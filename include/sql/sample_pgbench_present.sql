@@ -1,0 +1,1 @@
+SELECT to_regclass('public.pgbench_accounts') IS NOT NULL

@@ -1,0 +1,1 @@
+INSERT INTO orders (customer, amount, note) VALUES (%s, %s, 'live')
