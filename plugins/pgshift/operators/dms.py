@@ -98,7 +98,7 @@ class DmsReplicationInstanceOperator(DmsBaseOperator):
 
     def _describe(self) -> dict[str, Any] | None:
         return describe_first(self.hook.conn.describe_replication_instances, "ReplicationInstances",
-                                   "replication-instance-id", self.instance_id)
+                              "replication-instance-id", self.instance_id)
 
     def execute(self, context: Context) -> str:
         instance = self._describe()
@@ -208,7 +208,7 @@ class DmsReplicationTaskOperator(DmsBaseOperator):
 
         mappings = Scope.from_params(self.schemas, self.tables).dms_table_mappings()
         task = describe_first(self.hook.conn.describe_replication_tasks, "ReplicationTasks",
-                                   "replication-task-id", self.task_id_dms, WithoutSettings=True)
+                              "replication-task-id", self.task_id_dms, WithoutSettings=True)
         if task:
             if task.get("MigrationType") != "full-load-and-cdc":
                 raise AirflowFailException(f"DMS task {self.task_id_dms} exists with migration type "
