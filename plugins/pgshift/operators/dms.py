@@ -3,22 +3,26 @@
 Built on the amazon provider's :class:`DmsHook` (``create_replication_task`` waits for ``ready``).
 The source is the standby B: DMS must not write to it, so heartbeat and DDL capture are off, and it
 reads the pre-created slot with ``test_decoding`` (DMS does not accept pgoutput).
+
+Parsing a DAG that uses these operators imports neither boto3/botocore nor the amazon hooks: the hook
+is built, and they are imported, when a task runs.
 """
 
 from __future__ import annotations
 
 import json
-import time
+import math
 from collections.abc import Sequence
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from airflow.providers.amazon.aws.hooks.dms import DmsHook
-from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
-from airflow.sdk import Context
+from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from pgshift.hooks.postgres import PgShiftHook
-from pgshift.scope import Scope
+from pgshift.checks.dms import describe_first
+
+if TYPE_CHECKING:
+    from airflow.providers.amazon.aws.hooks.dms import DmsHook
 
 TASK_SETTINGS: dict[str, Any] = {
     # Schema is copied to C beforehand (pg_dump --schema-only); a restarted full load starts clean.
@@ -27,15 +31,61 @@ TASK_SETTINGS: dict[str, Any] = {
     "Logging": {"EnableLogging": True},
 }
 
+# Replication instance statuses no wait gets out of: botocore's ReplicationInstanceAvailable failure
+# states, plus ``failed`` and ``storage-full``, which botocore's waiter would sit out to its timeout.
+INSTANCE_FAILED = ("failed", "deleting", "incompatible-credentials", "incompatible-network",
+                   "inaccessible-encryption-credentials", "storage-full")
+_INSTANCE_STATUS = "ReplicationInstances[].ReplicationInstanceStatus"
+# botocore's dms ``ReplicationInstanceAvailable`` waiter (waiters-2.json) with the failure states above;
+# delay and attempts are set per wait from the operator's poll_interval and wait_seconds.
+INSTANCE_WAITER: dict[str, Any] = {
+    "version": 2,
+    "waiters": {
+        "replication_instance_available": {
+            "operation": "DescribeReplicationInstances",
+            "delay": 60,
+            "maxAttempts": 60,
+            "acceptors": [
+                {"matcher": "pathAll", "argument": _INSTANCE_STATUS, "expected": "available", "state": "success"},
+                *({"matcher": "pathAny", "argument": _INSTANCE_STATUS, "expected": status, "state": "failure"}
+                  for status in INSTANCE_FAILED),
+            ],
+        },
+    },
+}
 
-def _not_found(exc: Exception) -> bool:
-    return "ResourceNotFound" in type(exc).__name__ or "ResourceNotFound" in str(exc)
+
+class DmsBaseOperator(BaseOperator):
+    """AWS parameters as :class:`AwsBaseOperator` takes them, with the :class:`DmsHook` built on first use.
+
+    :param aws_conn_id: Airflow connection for AWS credentials (None or empty: boto3's default chain).
+    :param region_name: AWS region (None: the connection's, then boto3's default).
+    :param verify: Whether to verify SSL certificates (or a CA bundle path).
+    :param botocore_config: Settings for the botocore client's ``Config``.
+    """
+
+    def __init__(self, *, aws_conn_id: str | None = "aws_default", region_name: str | None = None,
+                 verify: bool | str | None = None, botocore_config: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.aws_conn_id, self.region_name = aws_conn_id, region_name
+        self.verify, self.botocore_config = verify, botocore_config
+
+    @cached_property
+    def hook(self) -> DmsHook:
+        from airflow.providers.amazon.aws.hooks.dms import DmsHook
+
+        return DmsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name,  # type: ignore[no-untyped-call]
+                       verify=self.verify, config=self.botocore_config)
 
 
-class DmsReplicationInstanceOperator(AwsBaseOperator[DmsHook]):
-    """Ensure replication instance ``instance_id`` exists and is available; returns its ARN."""
+class DmsReplicationInstanceOperator(DmsBaseOperator):
+    """Ensure replication instance ``instance_id`` exists and is available; returns its ARN.
 
-    aws_hook_class = DmsHook
+    The wait is a boto waiter (:data:`INSTANCE_WAITER`): DescribeReplicationInstances every
+    ``poll_interval`` seconds for up to ``wait_seconds``; a failure state fails the task without retries.
+    """
+
     template_fields: Sequence[str] = ("instance_id", "instance_class", "engine_version", "poll_interval",
                                       "aws_conn_id", "region_name")
 
@@ -47,14 +97,8 @@ class DmsReplicationInstanceOperator(AwsBaseOperator[DmsHook]):
         self.allocated_storage, self.wait_seconds, self.poll_interval = allocated_storage, wait_seconds, poll_interval
 
     def _describe(self) -> dict[str, Any] | None:
-        try:
-            found = self.hook.conn.describe_replication_instances(
-                Filters=[{"Name": "replication-instance-id", "Values": [self.instance_id]}])
-        except Exception as exc:
-            if _not_found(exc):
-                return None
-            raise
-        return (found.get("ReplicationInstances") or [None])[0]
+        return describe_first(self.hook.conn.describe_replication_instances, "ReplicationInstances",
+                              "replication-instance-id", self.instance_id)
 
     def execute(self, context: Context) -> str:
         instance = self._describe()
@@ -64,32 +108,47 @@ class DmsReplicationInstanceOperator(AwsBaseOperator[DmsHook]):
                                       "AllocatedStorage": int(self.allocated_storage), "PubliclyAccessible": False}
             if self.engine_version:
                 kwargs["EngineVersion"] = self.engine_version
-            self.hook.conn.create_replication_instance(**kwargs)
+            instance = self.hook.conn.create_replication_instance(**kwargs)["ReplicationInstance"]
             self.log.info("Created DMS replication instance %s (%s)", self.instance_id, self.instance_class)
         else:
             self.log.info("DMS replication instance %s exists (%s)", self.instance_id,
                           instance.get("ReplicationInstanceStatus"))
-        deadline = time.monotonic() + float(self.wait_seconds)
-        while True:
-            instance = self._describe()
-            status = instance and instance.get("ReplicationInstanceStatus")
-            if status == "available":
-                return instance["ReplicationInstanceArn"]
-            if status in ("failed", "deleting", "incompatible-network", "storage-full"):
-                raise AirflowFailException(f"DMS replication instance {self.instance_id} is {status}")
-            if time.monotonic() > deadline:
-                raise AirflowException(f"DMS replication instance {self.instance_id} still {status} "
-                                       f"after {self.wait_seconds} s")
-            time.sleep(float(self.poll_interval))
+        self._wait_available()
+        arn: str = instance["ReplicationInstanceArn"]
+        return arn
+
+    def _wait_available(self) -> None:
+        from airflow.providers.amazon.aws.waiters.base_waiter import BaseBotoWaiter
+        from botocore.exceptions import WaiterError  # type: ignore[import-untyped, unused-ignore]
+
+        delay = max(1, math.ceil(float(self.poll_interval)))
+        attempts = 1 + math.ceil(float(self.wait_seconds) / delay)
+        waiter = BaseBotoWaiter(client=self.hook.conn, model_config=INSTANCE_WAITER).waiter(
+            "replication_instance_available")
+        self.log.info("Waiting for DMS replication instance %s to be available (every %s s, up to %s s)",
+                      self.instance_id, delay, self.wait_seconds)
+        try:
+            waiter.wait(Filters=[{"Name": "replication-instance-id", "Values": [self.instance_id]}],
+                        WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
+        except WaiterError as err:
+            last: dict[str, Any] = err.last_response or {}
+            instances: list[dict[str, Any]] = last.get("ReplicationInstances") or [{}]
+            status = instances[0].get("ReplicationInstanceStatus")
+            if status in INSTANCE_FAILED:
+                raise AirflowFailException(f"DMS replication instance {self.instance_id} is {status}") from None
+            if error := last.get("Error"):
+                raise AirflowException(f"DMS replication instance {self.instance_id}: DescribeReplicationInstances "
+                                       f"failed: {error.get('Code')}: {error.get('Message')}") from None
+            raise AirflowException(f"DMS replication instance {self.instance_id} still {status} "
+                                   f"after {self.wait_seconds} s") from None
 
 
-class DmsEndpointsOperator(AwsBaseOperator[DmsHook]):
+class DmsEndpointsOperator(DmsBaseOperator):
     """Ensure the source endpoint (B, read-only) and target endpoint (C); returns both ARNs.
 
     Credentials come from the Airflow connections and go only to the DMS API, never to the log or XCom.
     """
 
-    aws_hook_class = DmsHook
     template_fields: Sequence[str] = ("source_endpoint_id", "target_endpoint_id", "conn_b_source", "conn_c",
                                       "slot", "ssl_mode", "target_engine", "aws_conn_id", "region_name")
 
@@ -106,21 +165,15 @@ class DmsEndpointsOperator(AwsBaseOperator[DmsHook]):
         return {"SlotName": self.slot, "PluginName": "test-decoding", "HeartbeatEnable": False,
                 "CaptureDdls": False}
 
-    def _existing(self, endpoint_id: str) -> dict[str, Any] | None:
-        try:
-            found = self.hook.conn.describe_endpoints(Filters=[{"Name": "endpoint-id", "Values": [endpoint_id]}])
-        except Exception as exc:
-            if _not_found(exc):
-                return None
-            raise
-        return (found.get("Endpoints") or [None])[0]
-
     def _ensure(self, endpoint_id: str, endpoint_type: str, engine: str, conn_id: str,
                 extra: dict[str, Any]) -> str:
-        existing = self._existing(endpoint_id)
+        from pgshift.hooks.postgres import PgShiftHook
+
+        existing = describe_first(self.hook.conn.describe_endpoints, "Endpoints", "endpoint-id", endpoint_id)
         if existing:
             self.log.info("DMS %s endpoint %s exists: reusing it", endpoint_type, endpoint_id)
-            return existing["EndpointArn"]
+            arn: str = existing["EndpointArn"]
+            return arn
         p = PgShiftHook(conn_id).conn_params()
         created = self.hook.conn.create_endpoint(
             EndpointIdentifier=endpoint_id, EndpointType=endpoint_type, EngineName=engine,
@@ -128,7 +181,8 @@ class DmsEndpointsOperator(AwsBaseOperator[DmsHook]):
             Username=str(p["user"]), Password=str(p["password"]), SslMode=self.ssl_mode, **extra)
         self.log.info("Created DMS %s endpoint %s (%s on %s:%s/%s)", endpoint_type, endpoint_id, engine,
                       p["host"], p["port"], p["dbname"])
-        return created["Endpoint"]["EndpointArn"]
+        arn = created["Endpoint"]["EndpointArn"]
+        return arn
 
     def execute(self, context: Context) -> dict[str, str]:
         source = self._ensure(self.source_endpoint_id, "source", "postgres", self.conn_b_source,
@@ -137,10 +191,9 @@ class DmsEndpointsOperator(AwsBaseOperator[DmsHook]):
         return {"source_endpoint_arn": source, "target_endpoint_arn": target}
 
 
-class DmsReplicationTaskOperator(AwsBaseOperator[DmsHook]):
+class DmsReplicationTaskOperator(DmsBaseOperator):
     """Ensure a full-load-and-cdc task for the scope exists and is ready; returns its ARN."""
 
-    aws_hook_class = DmsHook
     template_fields: Sequence[str] = ("task_id_dms", "instance_arn", "endpoints", "schemas", "tables",
                                       "aws_conn_id", "region_name")
 
@@ -151,17 +204,19 @@ class DmsReplicationTaskOperator(AwsBaseOperator[DmsHook]):
         self.schemas, self.tables = schemas, tables
 
     def execute(self, context: Context) -> str:
+        from pgshift.scope import Scope
+
         mappings = Scope.from_params(self.schemas, self.tables).dms_table_mappings()
-        _, tasks = self.hook.describe_replication_tasks(
-            Filters=[{"Name": "replication-task-id", "Values": [self.task_id_dms]}], WithoutSettings=True)
-        if tasks:
-            task = tasks[0]
+        task = describe_first(self.hook.conn.describe_replication_tasks, "ReplicationTasks",
+                              "replication-task-id", self.task_id_dms, WithoutSettings=True)
+        if task:
             if task.get("MigrationType") != "full-load-and-cdc":
                 raise AirflowFailException(f"DMS task {self.task_id_dms} exists with migration type "
                                            f"{task.get('MigrationType')}, not full-load-and-cdc")
             self.log.info("DMS task %s exists (%s): reusing it", self.task_id_dms, task.get("Status"))
-            return task["ReplicationTaskArn"]
-        arn = self.hook.create_replication_task(
+            existing: str = task["ReplicationTaskArn"]
+            return existing
+        arn: str = self.hook.create_replication_task(
             replication_task_id=self.task_id_dms, source_endpoint_arn=self.endpoints["source_endpoint_arn"],
             target_endpoint_arn=self.endpoints["target_endpoint_arn"], replication_instance_arn=self.instance_arn,
             migration_type="full-load-and-cdc", table_mappings=mappings,
@@ -170,10 +225,9 @@ class DmsReplicationTaskOperator(AwsBaseOperator[DmsHook]):
         return arn
 
 
-class DmsStartTaskOperator(AwsBaseOperator[DmsHook]):
+class DmsStartTaskOperator(DmsBaseOperator):
     """Start the task unless it already runs: ready -> start-replication, stopped -> resume-processing."""
 
-    aws_hook_class = DmsHook
     template_fields: Sequence[str] = ("task_arn", "aws_conn_id", "region_name")
 
     def __init__(self, *, task_arn: str, **kwargs: Any) -> None:

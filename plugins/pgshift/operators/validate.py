@@ -13,38 +13,46 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import Context
+from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.chart import lag_chart
 from pgshift.checks.registry import run_check
-from pgshift.checks.wal_lag import evaluate_wal_lag, read_wal_lag
-from pgshift.drain import wait_confirmed
-from pgshift.hooks.postgres import PgShiftHook
-from pgshift.operators.preflight import ChainPreflightOperator
-from pgshift.parity import compare_live, hash_methods
+from pgshift.preflight_checks import CHAIN_FIELDS, check_a, check_b, check_c, check_params, spec_of
 from pgshift.report import read_reports, report_root, safe_name, write_json
-from pgshift.sampling import sample_parity
-from pgshift.scope import Scope
 
 
-class ValidateChainOperator(ChainPreflightOperator):
-    """Preflight again, A -> B lag, the slot on B, the subscription or DMS task, and parity."""
+class ValidateChainOperator(BaseOperator):
+    """The preflight's A, B and C checks again, A -> B lag, the slot on B, the subscription or DMS task, and parity."""
 
     template_fields: Sequence[str] = (
-        *ChainPreflightOperator.template_fields, "dms_task_id", "parity", "sample_rows", "max_retained_wal_bytes",
+        *CHAIN_FIELDS, "dms_task_id", "parity", "sample_rows", "max_retained_wal_bytes",
         "min_safe_wal_bytes", "chart_runs", "report_dir", "confirm_timeout", "configuration",
     )
 
-    def __init__(self, *, dms_task_id: str = "", parity: str = "sample", sample_rows: int = 200,
+    def __init__(self, *, mode: str, conn_a: str, conn_a_replication: str, conn_b: str, conn_b_source: str,
+                 conn_c: str, ssh_conn_id: str | None, aws_conn_id: str | None, os_user: str | None,
+                 bin_dir: str, data_dir: str, publication: str, physical_slot: str, slot: str, subscription: str,
+                 schemas: list[str] | None = None, tables: list[str] | None = None,
+                 thresholds: dict[str, Any] | None = None, dms_engine_version: str | None = None,
+                 # Validation runs on a chain that exists: tables on C and a running B are expected.
+                 allow_existing_tables_on_c: bool = True, move_aside_data_dir: bool = False,
+                 dms_task_id: str = "", parity: str = "sample", sample_rows: int = 200,
                  max_retained_wal_bytes: int = 8 * 2**30, min_safe_wal_bytes: int = 2**30, chart_runs: int = 48,
                  report_dir: str | None = None, confirm_timeout: float = 120,
                  configuration: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        """``configuration``: the configuration task's XCom (values, their sources, the record), for the report."""
-        # Validation runs on a chain that exists: tables on C and a running B are expected.
-        kwargs.setdefault("allow_existing_tables_on_c", True)
-        kwargs.setdefault("move_aside_data_dir", False)
+        """The chain's parameters are the preflight's; ``configuration``: the configuration task's XCom
+        (values, their sources, the record), for the report."""
         super().__init__(**kwargs)
+        self.mode, self.conn_a, self.conn_a_replication, self.conn_b = mode, conn_a, conn_a_replication, conn_b
+        self.conn_b_source, self.conn_c = conn_b_source, conn_c
+        self.ssh_conn_id, self.aws_conn_id = ssh_conn_id, aws_conn_id
+        self.os_user, self.bin_dir, self.data_dir = os_user, bin_dir, data_dir
+        self.publication, self.subscription = publication, subscription
+        self.physical_slot, self.slot = physical_slot, slot
+        self.schemas, self.tables, self.thresholds = schemas, tables, thresholds or {}
+        self.allow_existing_tables_on_c, self.move_aside_data_dir = allow_existing_tables_on_c, move_aside_data_dir
+        self.dms_engine_version = dms_engine_version
         self.dms_task_id, self.parity, self.sample_rows = dms_task_id, parity, sample_rows
         self.max_retained_wal_bytes, self.min_safe_wal_bytes = max_retained_wal_bytes, min_safe_wal_bytes
         self.chart_runs, self.report_dir, self.confirm_timeout = chart_runs, report_dir, confirm_timeout
@@ -64,7 +72,7 @@ class ValidateChainOperator(ChainPreflightOperator):
             sources = self.configuration["sources"]
             self.log.info("Checking the configuration %s: %s", self.configuration["summary"],
                           "; ".join(f"{k}={v!r} ({sources[k]})" for k, v in self.configuration["values"].items()))
-        param_problems = self._check_params()
+        param_problems = check_params(spec_of(self))
         if self.parity not in ("sample", "full", "off"):
             param_problems.append(f"parity must be sample, full or off, got {self.parity!r}")
         if param_problems:
@@ -97,16 +105,20 @@ class ValidateChainOperator(ChainPreflightOperator):
 
     # -- the parts
     def _preflight(self, problems: list[str], report: dict[str, Any]) -> None:
-        a = self._check_a(problems)
-        b = self._check_b(problems, a)
-        if not b.get("running"):  # (a running B that is not a standby is already named by the preflight)
+        spec = spec_of(self)
+        a = check_a(spec)
+        b = check_b(spec, a.facts.get("major"))
+        problems += a.problems + b.problems
+        if not b.facts.get("running"):  # (a running B that is not a standby is already named by check_b)
             problems.append(f"B ({self.conn_b}) is not running or cannot be reached")
-        self._check_c(problems, a.get("tables", []))
-        report["preflight"] = {"a_version": a.get("version"), "b_version": b.get("version"),
-                               "tables_in_scope": len(a.get("tables", []))}
+        problems += check_c(spec, a.facts.get("tables", [])).problems
+        report["preflight"] = {"a_version": a.facts.get("version"), "b_version": b.facts.get("version"),
+                               "tables_in_scope": len(a.facts.get("tables", []))}
 
     def _replication(self, problems: list[str], figures: dict[str, Any]) -> bool:
         """A -> B lag and the slots on both ends. True if C can be expected to keep up."""
+        from pgshift.checks.wal_lag import evaluate_wal_lag, read_wal_lag
+
         healthy = True
         try:
             raw = read_wal_lag(self.conn_a, self.conn_b, self.physical_slot)
@@ -178,21 +190,28 @@ class ValidateChainOperator(ChainPreflightOperator):
         if not healthy:
             notes.append("parity not checked: replication is not healthy, so C is expected to differ")
             return []
+        from pgshift.drain import wait_confirmed
+        from pgshift.hooks.postgres import PgShiftHook
+        from pgshift.parity import compare_live, hash_methods
+        from pgshift.sampling import sample_parity
+        from pgshift.scope import Scope
+
         scope = Scope.from_params(self.schemas, self.tables)
         with PgShiftHook(self.conn_b) as b:
             tables = [(r["schema"], r["table"]) for r in b.fetch("scope_tables", scope.query_params("public"))]
             started = time.monotonic()
+
+            def confirmed(lsn: str) -> None:
+                wait_confirmed(b, self.slot, lsn, float(self.confirm_timeout))
+
             if self.parity == "full":
                 with PgShiftHook(self.conn_a) as a:
                     results = [r.as_dict() for r in compare_live(
                         self.conn_a, self.conn_c, tables, source_position=lambda: a.scalar("current_wal_lsn"),
-                        wait_target_confirmed=lambda lsn: wait_confirmed(b, self.slot, lsn,
-                                                                         float(self.confirm_timeout)),
-                        methods=hash_methods(a, tables))]
+                        wait_target_confirmed=confirmed, methods=hash_methods(a, tables))]
             else:
                 results = sample_parity(b, self.conn_c, tables, int(self.sample_rows),
-                                        wait_target_confirmed=lambda lsn: wait_confirmed(
-                                            b, self.slot, lsn, float(self.confirm_timeout)))
+                                        wait_target_confirmed=confirmed)
         for r in results:
             if r["status"] in ("differs", "error"):
                 problems.append(f"parity ({self.parity}): {r['table']}: {r.get('note') or r['status']}"
