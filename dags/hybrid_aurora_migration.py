@@ -61,6 +61,15 @@ def P(name: str) -> str:
     return f"{{{{ {_value(name)} }}}}"
 
 
+# The chain's limits (pgshift.checks.limits.ChainLimits), built once by the configuration task from the values.
+LIMITS = f"{{{{ ti.xcom_pull(task_ids='{CONFIGURATION_TASK}')['limits'] }}}}"
+
+
+def LIMIT(name: str) -> str:
+    """One of the chain's limits as a template rendered to its native value."""
+    return f"{{{{ ti.xcom_pull(task_ids='{CONFIGURATION_TASK}')['limits']['{name}'] }}}}"
+
+
 # PostgreSQL names pgshift creates or fences: what PostgreSQL allows for a slot name (lower-case letters, digits,
 # underscores, at most 63), applied to every name so that the API refuses bad input with 400 before a run exists.
 NAME_PATTERN = "^[a-z0-9_]{1,63}$"
@@ -240,18 +249,17 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
             conn_b_source=P("conn_b_subscription"), conn_c=P("conn_c"), physical_slot=P("physical_slot_name"),
             slot=P("slot_name"), subscription=P("subscription_name"), aws_conn_id=P("aws_conn_id"),
         )
-        lag_limits = {k: P(k) for k in ("wal_lag_max_bytes", "wal_lag_max_seconds", "cdc_lag_max_bytes")}
         validate = ValidateChainOperator(
             task_id="validate", **chain, ssh_conn_id=P("ssh_conn_id"), os_user=P("b_os_user"),
             bin_dir=P("b_bin_dir"), data_dir=P("b_data_dir"), publication=P("publication_name"),
             schemas=P("schemas"), tables=P("tables"), dms_engine_version=P("dms_engine_version"),
-            dms_task_id=P("dms_task_id"), thresholds=lag_limits, parity=P("parity"),
+            dms_task_id=P("dms_task_id"), thresholds=LIMITS, parity=P("parity"),
             sample_rows=P("parity_sample_rows"), max_retained_wal_bytes=P("max_retained_wal_bytes"),
             min_safe_wal_bytes=P("min_safe_wal_bytes"), chart_runs=P("chart_runs"), report_dir=P("report_dir"),
             confirm_timeout=P("drain_timeout_seconds"), execution_timeout=timedelta(minutes=30),
             configuration=f"{{{{ ti.xcom_pull(task_ids='{CONFIGURATION_TASK}') }}}}",
         )
-        cutover_args = dict(**chain, app_roles=P("app_roles"), thresholds=lag_limits, dms_task_id=P("dms_task_id"),
+        cutover_args = dict(**chain, app_roles=P("app_roles"), thresholds=LIMITS, dms_task_id=P("dms_task_id"),
                             dry_run=P("dry_run"), report_dir=P("report_dir"))
         gate = CutoverGateOperator(
             task_id="cutover_gate", **cutover_args, readings=P("gate_readings"), interval=P("gate_interval_seconds"),
@@ -314,8 +322,8 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
         )
         wal_lag = WalLagSensor(
             task_id="wait_wal_lag", conn_a=P("conn_a"), conn_b=P("conn_b"), physical_slot=P("physical_slot_name"),
-            max_bytes=P("wal_lag_max_bytes"), max_seconds=P("wal_lag_max_seconds"),
-            poll_interval=P("poll_interval_seconds"), timeout=3600, execution_timeout=timedelta(hours=1, minutes=5),
+            max_bytes=LIMIT("wal_lag_max_bytes"), max_seconds=LIMIT("wal_lag_max_seconds"),
+            poll_interval=LIMIT("poll_interval_seconds"), timeout=3600, execution_timeout=timedelta(hours=1, minutes=5),
         )
         publication = CreatePublicationOperator(
             task_id="create_publication", conn_a=P("conn_a"), publication=P("publication_name"),
@@ -371,12 +379,12 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
         )
         dms_running = DmsTaskRunningSensor(
             task_id="wait_dms_full_load", task_arn="{{ ti.xcom_pull(task_ids='dms_task') }}",
-            poll_interval=P("poll_interval_seconds"), timeout=24 * 3600,
+            poll_interval=LIMIT("poll_interval_seconds"), timeout=24 * 3600,
             execution_timeout=timedelta(hours=24, minutes=5), **aws,
         )
         cdc_lag = CdcLagSensor(
-            task_id="wait_cdc_lag", conn_b=P("conn_b"), slot=P("slot_name"), max_bytes=P("cdc_lag_max_bytes"),
-            poll_interval=P("poll_interval_seconds"), timeout=3600, trigger_rule="none_failed_min_one_success",
+            task_id="wait_cdc_lag", conn_b=P("conn_b"), slot=P("slot_name"), max_bytes=LIMIT("cdc_lag_max_bytes"),
+            poll_interval=LIMIT("poll_interval_seconds"), timeout=3600, trigger_rule="none_failed_min_one_success",
             execution_timeout=timedelta(hours=1, minutes=5),
         )
 

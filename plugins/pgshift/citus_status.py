@@ -1,6 +1,8 @@
 """Reading a Citus rebalance job: citus_rebalance_status() turned into a CheckResult and a progress line.
 
-Shared by the sensor (first reading, poke mode) and the deferrable trigger (in a thread). States and
+Shared by the sensor (first reading, poke mode) and the deferrable trigger (in a thread) as
+:class:`RebalanceCheck`; the driver is imported by the reading, since the sensor imports this module when
+the DAG file is parsed. States and
 the details jsonb are those recorded from Citus 13.2 (transcripts A_16, B_default_02, B_staggered_02):
 scheduled -> running -> finished | failed | cancelled, with failing/cancelling on the way.
 """
@@ -8,13 +10,12 @@ scheduled -> running -> finished | failed | cancelled, with failing/cancelling o
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-import psycopg2
-
+from pgshift.checks.base import Check
 from pgshift.checks.result import CheckResult
-from pgshift.hooks.citus import CitusHook, pg_message
 
 FINISHED = "finished"
 FAILED = ("failed", "cancelled")
@@ -105,6 +106,10 @@ def read_rebalance(conn_id: str, job_id: int, connect_timeout: int = 10,
                    statement_timeout: float | None = 60) -> CheckResult:
     """One reading. A failed read is not a verdict: Citus itself fails status calls while a worker
     is down (08006 "cannot get the size because of a connection error", B_parallel_02)."""
+    import psycopg2
+
+    from pgshift.hooks.citus import CitusHook, pg_message
+
     try:
         with CitusHook(conn_id, connect_timeout=connect_timeout, statement_timeout=statement_timeout) as hook:
             row = hook.job_status(job_id)
@@ -114,3 +119,18 @@ def read_rebalance(conn_id: str, job_id: int, connect_timeout: int = 10,
     result = evaluate(row, job_id)
     result.warning = result.details.get("state") in ("failing", "cancelling") or "retried" in result.message
     return result
+
+
+@dataclass(frozen=True)
+class RebalanceCheck(Check):
+    """Rebalance job ``job_id`` on the coordinator ``conn_id`` is finished; failed or cancelled is fatal."""
+
+    name: ClassVar[str] = "citus_rebalance"
+    conn_id: str
+    job_id: int
+    connect_timeout: int = 10
+    statement_timeout: float | None = 60
+
+    def take_reading(self) -> CheckResult:
+        return read_rebalance(conn_id=self.conn_id, job_id=self.job_id, connect_timeout=self.connect_timeout,
+                              statement_timeout=self.statement_timeout)

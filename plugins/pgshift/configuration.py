@@ -46,6 +46,8 @@ from typing import Any, Literal
 import jsonschema
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from pgshift.checks.limits import ChainLimits
+
 FORMAT = 1
 RECORDED_KEYS: tuple[str, ...] = (
     "mode", "conn_a", "conn_a_replication", "conn_b", "conn_b_subscription", "conn_c", "ssh_conn_id", "aws_conn_id",
@@ -78,6 +80,11 @@ class Effective:
     kept_over_conf: list[str]  # conf keys at their DAG default that did not replace a recorded value
 
     @property
+    def limits(self) -> ChainLimits:
+        """How this chain's health is judged (lag limits, poll interval), typed once for every task."""
+        return ChainLimits.from_values(self.values)
+
+    @property
     def overridden(self) -> list[str]:
         return [k for k, s in self.sources.items() if s == "conf"]
 
@@ -93,13 +100,14 @@ class Effective:
         return text
 
     def as_xcom(self) -> dict[str, Any]:
-        """The ``configuration`` task's XCom; templates read ``['values'][key]``. It holds no secret."""
+        """The ``configuration`` task's XCom; templates read ``['values'][key]`` and ``['limits']``. It holds
+        no secret."""
         record = None
         if self.record:
             record = {k: self.record.get(k) for k in ("recorded_at", "recorded_by_run", "cut_over")}
         return {"variable": variable_key(self.dag_id), "summary": self.summary(), "record": record,
                 "overridden": self.overridden, "kept_over_conf": self.kept_over_conf,
-                "values": self.values, "sources": self.sources}
+                "values": self.values, "sources": self.sources, "limits": self.limits.as_dict()}
 
 
 def merge(dag_id: str, action: str, defaults: Mapping[str, Any], record: Mapping[str, Any] | None,
@@ -165,7 +173,7 @@ def marked_cut_over(dag_id: str, record: Mapping[str, Any] | None, values: Mappi
                     run_id: str) -> dict[str, Any]:
     """The record after a real cutover by ``run_id`` with ``values``. A cutover of another chain than the
     recorded one (its conf overrode names) records that chain: it is the one that is gone."""
-    same = bool(record) and record.get("configuration") == {k: values[k] for k in RECORDED_KEYS}
+    same = record is not None and record.get("configuration") == {k: values[k] for k in RECORDED_KEYS}
     out = dict(record) if same and record else new_record(dag_id, values, run_id)
     out["cut_over"] = {"at": _now(), "by_run": run_id}
     return out
@@ -181,7 +189,7 @@ def load_record(dag_id: str, schemas: Mapping[str, Mapping[str, Any]]) -> dict[s
     if raw is None:
         return None
     try:
-        record = json.loads(raw)
+        record: dict[str, Any] = json.loads(raw)
     except ValueError as exc:
         raise AirflowFailException(f"Variable {key} is not JSON ({exc}); delete it and run setup again") from exc
     problems = record_problems(record, schemas)

@@ -24,7 +24,11 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference, conf
+from airflow.sdk import conf
+
+# From their modules: airflow.sdk's stub (3.3.2) does not declare these lazy exports.
+from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from pgshift.notifications.deadline import (
     DEADLINE_SECONDS_KEY,

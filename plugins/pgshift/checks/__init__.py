@@ -1,1 +1,2 @@
-"""Read-only checks shared by sensors (poke mode) and the deferrable trigger (in a thread)."""
+"""Read-only checks, as :class:`~pgshift.checks.base.Check` objects, shared by sensors (poke mode), the gate,
+and the deferrable trigger (in a thread)."""

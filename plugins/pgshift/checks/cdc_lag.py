@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pgshift.checks.base import Check
 from pgshift.checks.result import CheckResult
-from pgshift.hooks.postgres import PgShiftHook
 
 INVALIDATED_HELP = (
     "The slot can no longer be used: C would miss changes. Drop it on B "
@@ -12,7 +15,7 @@ INVALIDATED_HELP = (
 )
 
 
-def slot_invalidation(slot: dict) -> str | None:
+def slot_invalidation(slot: dict[str, Any]) -> str | None:
     """Why a slot is unusable, or None."""
     if slot.get("conflicting") or slot.get("invalidation_reason") or slot.get("wal_status") == "lost":
         return (f"logical slot {slot['slot_name']!r} on B is invalidated "
@@ -22,6 +25,8 @@ def slot_invalidation(slot: dict) -> str | None:
 
 
 def check_cdc_lag(conn_b: str, slot: str, max_bytes: int, require_active: bool = True) -> CheckResult:
+    from pgshift.hooks.postgres import PgShiftHook
+
     with PgShiftHook(conn_b) as b:
         st = b.fetch_one("logical_slot_state", (slot,))
     if st is None:
@@ -41,3 +46,17 @@ def check_cdc_lag(conn_b: str, slot: str, max_bytes: int, require_active: bool =
     if problems:
         return CheckResult(False, "; ".join(problems), details)
     return CheckResult(True, f"B->C lag on slot {slot!r}: {st['lag_bytes']} bytes", details)
+
+
+@dataclass(frozen=True)
+class CdcLagCheck(Check):
+    """B -> C: the logical slot ``slot`` on B is consumed and trails B's replay LSN by at most ``max_bytes``."""
+
+    name: ClassVar[str] = "cdc_lag"
+    conn_b: str
+    slot: str
+    max_bytes: int
+    require_active: bool = True
+
+    def take_reading(self) -> CheckResult:
+        return check_cdc_lag(self.conn_b, self.slot, self.max_bytes, self.require_active)

@@ -5,23 +5,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pgshift.checks.registry import run_check
+from pgshift.checks.base import Check
+from pgshift.checks.cdc_lag import CdcLagCheck
+from pgshift.checks.dms_task import DmsTaskCheck
+from pgshift.checks.limits import ChainLimits
+from pgshift.checks.result import CheckResult
+from pgshift.checks.subscription import SubscriptionSyncedCheck
+from pgshift.checks.wal_lag import WalLagCheck
 
 
-@dataclass
+@dataclass(frozen=True)
 class GateSpec:
-    mode: str
-    conn_a: str
-    conn_b: str
-    conn_c: str
-    physical_slot: str
-    slot: str
-    subscription: str
-    wal_lag_max_bytes: int
-    wal_lag_max_seconds: float
-    cdc_lag_max_bytes: int
-    aws_conn_id: str | None = None
-    dms_task_id: str | None = None
+    """What the gate reads, in order, each under the key its figures are reported by."""
+
+    checks: tuple[tuple[str, Check], ...]
+
+    @classmethod
+    def for_chain(cls, *, mode: str, conn_a: str, conn_b: str, conn_c: str, physical_slot: str, slot: str,
+                  subscription: str, limits: ChainLimits, aws_conn_id: str | None = None,
+                  dms_task_id: str | None = None) -> GateSpec:
+        """A -> B, B -> C, then the subscription on C (native) or the DMS task (dms)."""
+        last: tuple[str, Check] = (
+            ("subscription", SubscriptionSyncedCheck(conn_c=conn_c, subscription=subscription)) if mode == "native"
+            else ("dms", DmsTaskCheck(aws_conn_id=aws_conn_id, task_id=dms_task_id or "")))
+        return cls((
+            ("a_to_b", WalLagCheck(conn_a=conn_a, conn_b=conn_b, physical_slot=physical_slot,
+                                   max_bytes=limits.wal_lag_max_bytes, max_seconds=limits.wal_lag_max_seconds)),
+            ("b_to_c", CdcLagCheck(conn_b=conn_b, slot=slot, max_bytes=limits.cdc_lag_max_bytes)),
+            last,
+        ))
 
 
 def gate_reading(spec: GateSpec) -> tuple[list[str], dict[str, Any]]:
@@ -32,19 +44,9 @@ def gate_reading(spec: GateSpec) -> tuple[list[str], dict[str, Any]]:
     in order and a fatal one ends the reading: the rest could only cost time (the subscription check takes
     a second sample seconds later when C has counted errors).
     """
-    checks: list[tuple[str, str, dict[str, Any]]] = [
-        ("a_to_b", "wal_lag", {"conn_a": spec.conn_a, "conn_b": spec.conn_b, "physical_slot": spec.physical_slot,
-                               "max_bytes": spec.wal_lag_max_bytes, "max_seconds": spec.wal_lag_max_seconds}),
-        ("b_to_c", "cdc_lag", {"conn_b": spec.conn_b, "slot": spec.slot, "max_bytes": spec.cdc_lag_max_bytes}),
-    ]
-    if spec.mode == "native":
-        checks.append(("subscription", "subscription_synced", {"conn_c": spec.conn_c,
-                                                                "subscription": spec.subscription}))
-    else:
-        checks.append(("dms", "dms_task", {"aws_conn_id": spec.aws_conn_id, "task_id": spec.dms_task_id or ""}))
-    readings = {}
-    for key, name, kwargs in checks:
-        readings[key] = run_check(name, kwargs)
+    readings: dict[str, CheckResult] = {}
+    for key, check in spec.checks:
+        readings[key] = check.read()
         if readings[key].fatal:
             break
     problems = [r.message for r in readings.values() if not r.done]

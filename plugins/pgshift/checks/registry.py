@@ -1,35 +1,39 @@
-"""Checks by name, so that a serialized trigger names a check instead of pickling a callable."""
+"""The checks' old names: ``run_check("wal_lag", {...})`` builds the :class:`~pgshift.checks.base.Check` so named.
+
+Before checks were objects, a trigger carried a check's name and its keyword arguments, and callers read a
+check by name. Such a trigger, serialized by an older pgshift and resumed by a newer triggerer, still names
+one (see :mod:`pgshift.triggers.poll`); the names and arguments are the check classes' ``name`` and fields.
+New code builds the check object itself.
+"""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from typing import Any
 
+from pgshift.checks.base import Check
+from pgshift.checks.cdc_lag import CdcLagCheck
+from pgshift.checks.dms_task import DmsTaskCheck, DmsTaskRunningCheck
 from pgshift.checks.result import CheckResult
+from pgshift.checks.subscription import SubscriptionSyncedCheck
+from pgshift.checks.wal_lag import WalLagCheck
+from pgshift.citus_status import RebalanceCheck
 
-CHECKS: dict[str, str] = {
-    "wal_lag": "pgshift.checks.wal_lag:check_wal_lag",
-    "subscription_synced": "pgshift.checks.subscription:check_subscription_synced",
-    "cdc_lag": "pgshift.checks.cdc_lag:check_cdc_lag",
-    "dms_task_running": "pgshift.checks.dms:check_dms_task_running",
-    "dms_task": "pgshift.checks.dms:check_dms_task",
-    "citus_rebalance": "pgshift.citus_status:read_rebalance",
-}
+CHECKS: dict[str, type[Check]] = {cls.name: cls for cls in (
+    WalLagCheck, SubscriptionSyncedCheck, CdcLagCheck, DmsTaskRunningCheck, DmsTaskCheck, RebalanceCheck)}
 
 
-def get_check(name: str) -> Callable[..., CheckResult]:
+def check_class(name: str) -> type[Check]:
     try:
-        module, func = CHECKS[name].split(":")
+        return CHECKS[name]
     except KeyError:
         raise ValueError(f"unknown check {name!r}; known: {', '.join(sorted(CHECKS))}") from None
-    return getattr(importlib.import_module(module), func)
 
 
 def run_check(name: str, kwargs: dict[str, Any]) -> CheckResult:
-    """Run a check; a connection error is a reading ("cannot reach ..."), not a crash."""
-    check = get_check(name)  # an unknown name is a programming error, not a reading
+    """Read the check named ``name``; a connection error is a reading ("cannot reach ..."), not a crash."""
+    cls = check_class(name)  # an unknown name is a programming error, not a reading
     try:
-        return check(**kwargs)
-    except Exception as exc:  # noqa: BLE001 - any failure to read is "not done", reported as such
+        check = cls(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - as before: arguments the check refuses are a failed reading
         return CheckResult(False, f"{name}: could not read the figures: {type(exc).__name__}: {exc}".strip())
+    return check.read()

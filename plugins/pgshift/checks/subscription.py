@@ -42,10 +42,11 @@ SUBSCRIPTION / REFRESH PUBLICATION, not by waiting).
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from pgshift.checks.base import Check
 from pgshift.checks.result import CheckResult
-from pgshift.hooks.postgres import PgShiftHook
 
 ERROR_WINDOW_SECONDS = 6.0  # longer than wal_retrieve_retry_interval's default of 5 s
 RESET_HINT = ("to clear the counters once the cause is fixed: SELECT pg_stat_reset_subscription_stats(oid) "
@@ -55,6 +56,8 @@ LOG_HINT = "see C's server log for the ERROR of the logical replication apply wo
 
 def nudge_primary(conn_a: str) -> None:
     """A running-xacts record on A lets pending slot creations on the standby B finish."""
+    from pgshift.hooks.postgres import PgShiftHook
+
     with PgShiftHook(conn_a) as a:
         a.execute("log_standby_snapshot")
 
@@ -107,6 +110,8 @@ def judge_errors(subscription: str, first: dict[str, Any], second: dict[str, Any
 
 def check_subscription_synced(conn_c: str, subscription: str, conn_a: str | None = None,
                               error_window_seconds: float = ERROR_WINDOW_SECONDS) -> CheckResult:
+    from pgshift.hooks.postgres import PgShiftHook
+
     with PgShiftHook(conn_c) as c:
         st = c.fetch_one("subscription_state", (subscription,))
         if st is None:
@@ -160,3 +165,20 @@ def check_subscription_synced(conn_c: str, subscription: str, conn_a: str | None
         return CheckResult(False, message, details)
     return CheckResult(True, f"subscription {subscription!r}: all {st['tables']} tables ready; {message}", details,
                        warning=True)
+
+
+@dataclass(frozen=True)
+class SubscriptionSyncedCheck(Check):
+    """B -> C (native): every table of ``subscription`` on C ready, an apply worker running, no current error.
+
+    With ``conn_a``, a reading that finds tables still syncing nudges A (see :func:`nudge_primary`).
+    """
+
+    name: ClassVar[str] = "subscription_synced"
+    conn_c: str
+    subscription: str
+    conn_a: str | None = None
+    error_window_seconds: float = ERROR_WINDOW_SECONDS
+
+    def take_reading(self) -> CheckResult:
+        return check_subscription_synced(self.conn_c, self.subscription, self.conn_a, self.error_window_seconds)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pgshift.checks.base import Check
 from pgshift.checks.result import CheckResult
-from pgshift.hooks.postgres import PgShiftHook
 
 
-def read_wal_lag(conn_a: str, conn_b: str, physical_slot: str) -> dict:
+def read_wal_lag(conn_a: str, conn_b: str, physical_slot: str) -> dict[str, Any]:
     """Figures from both ends: A's walsender for the slot, B's WAL receiver and LSNs."""
+    from pgshift.hooks.postgres import PgShiftHook
+
     with PgShiftHook(conn_a) as a:
         sender = a.fetch_one("wal_sender_for_slot", (physical_slot,))
     with PgShiftHook(conn_b) as b:
@@ -15,7 +20,7 @@ def read_wal_lag(conn_a: str, conn_b: str, physical_slot: str) -> dict:
     return {"a": sender, "b": receiver}
 
 
-def evaluate_wal_lag(figures: dict, physical_slot: str, max_bytes: int, max_seconds: float) -> CheckResult:
+def evaluate_wal_lag(figures: dict[str, Any], physical_slot: str, max_bytes: int, max_seconds: float) -> CheckResult:
     sender, receiver = figures["a"], figures["b"]
     problems: list[str] = []
     if sender is None:
@@ -60,3 +65,18 @@ def evaluate_wal_lag(figures: dict, physical_slot: str, max_bytes: int, max_seco
 
 def check_wal_lag(conn_a: str, conn_b: str, physical_slot: str, max_bytes: int, max_seconds: float) -> CheckResult:
     return evaluate_wal_lag(read_wal_lag(conn_a, conn_b, physical_slot), physical_slot, max_bytes, max_seconds)
+
+
+@dataclass(frozen=True)
+class WalLagCheck(Check):
+    """A -> B: B streams from A through ``physical_slot`` with lag under ``max_bytes`` and ``max_seconds``."""
+
+    name: ClassVar[str] = "wal_lag"
+    conn_a: str
+    conn_b: str
+    physical_slot: str
+    max_bytes: int
+    max_seconds: float
+
+    def take_reading(self) -> CheckResult:
+        return check_wal_lag(self.conn_a, self.conn_b, self.physical_slot, self.max_bytes, self.max_seconds)

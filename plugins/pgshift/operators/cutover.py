@@ -7,7 +7,7 @@ scheduler costs seconds of write downtime. The gate runs before, as its own task
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.checks.dms import find_task_arn
 from pgshift.checks.gate import GateSpec, fatal_problems, gate_reading, warnings
+from pgshift.checks.limits import ChainLimits
 from pgshift.drain import DrainTimeout, wait_confirmed
 from pgshift.fence import FenceRecord, apply_fence, fence_problems, lift_fence, plan_fence
 from pgshift.hooks.postgres import PgShiftHook
@@ -50,31 +51,36 @@ class _CutoverBase(BaseOperator):
         "mode", "conn_a", "conn_a_replication", "conn_b", "conn_b_source", "conn_c", "physical_slot", "slot",
         "subscription", "app_roles", "thresholds", "aws_conn_id", "dms_task_id", "dry_run", "report_dir",
     )
+    # The param, shadowing BaseOperator.dry_run() (Airflow's "render the templates only"), as it always has.
+    dry_run: bool  # type: ignore[assignment]
 
     def __init__(self, *, mode: str, conn_a: str, conn_a_replication: str, conn_b: str, conn_b_source: str,
                  conn_c: str, physical_slot: str, slot: str, subscription: str, app_roles: list[str],
-                 thresholds: dict[str, Any], aws_conn_id: str | None = None, dms_task_id: str | None = None,
-                 dry_run: bool = True, report_dir: str | None = None, **kwargs: Any) -> None:
+                 thresholds: ChainLimits | Mapping[str, Any], aws_conn_id: str | None = None,
+                 dms_task_id: str | None = None, dry_run: bool = True, report_dir: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mode, self.conn_a, self.conn_a_replication, self.conn_b = mode, conn_a, conn_a_replication, conn_b
         self.conn_b_source, self.conn_c = conn_b_source, conn_c
         self.physical_slot, self.slot, self.subscription = physical_slot, slot, subscription
-        self.app_roles, self.thresholds = app_roles, thresholds  # templated: a list once rendered
+        self.app_roles = app_roles  # templated: a list once rendered
+        self.thresholds = thresholds  # templated: the configuration task's limits (ChainLimits.as_dict)
         self.aws_conn_id, self.dms_task_id = aws_conn_id, dms_task_id
         self.dry_run, self.report_dir = dry_run, report_dir
 
-    def gate_spec(self) -> GateSpec:
+    def limits(self) -> ChainLimits:
         t = self.thresholds
-        return GateSpec(mode=self.mode, conn_a=self.conn_a, conn_b=self.conn_b, conn_c=self.conn_c,
-                        physical_slot=self.physical_slot, slot=self.slot, subscription=self.subscription,
-                        wal_lag_max_bytes=int(t["wal_lag_max_bytes"]),
-                        wal_lag_max_seconds=float(t["wal_lag_max_seconds"]),
-                        cdc_lag_max_bytes=int(t["cdc_lag_max_bytes"]), aws_conn_id=self.aws_conn_id,
-                        dms_task_id=self.dms_task_id)
+        return t if isinstance(t, ChainLimits) else ChainLimits.from_values(t)
+
+    def gate_spec(self) -> GateSpec:
+        """The gate's checks for this chain, built from the rendered fields."""
+        return GateSpec.for_chain(mode=self.mode, conn_a=self.conn_a, conn_b=self.conn_b, conn_c=self.conn_c,
+                                  physical_slot=self.physical_slot, slot=self.slot, subscription=self.subscription,
+                                  limits=self.limits(), aws_conn_id=self.aws_conn_id, dms_task_id=self.dms_task_id)
 
     def protected_roles(self) -> dict[str, str]:
         """Roles the migration itself logs in with: they must never be fenced."""
-        out = {}
+        out: dict[str, str] = {}
         for conn_id, what in ((self.conn_a, "the role Airflow uses on A"),
                               (self.conn_a_replication, "B's replication role"),
                               (self.conn_b_source, "the role C or DMS reads B with")):

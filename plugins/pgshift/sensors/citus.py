@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.sdk import Context
 
+from pgshift.citus_status import RebalanceCheck
 from pgshift.sensors.poll import PgShiftPollSensor
 
 
@@ -16,11 +17,10 @@ class CitusRebalanceSensor(PgShiftPollSensor):
     Fails without retry when Citus reports the job failed or cancelled, quoting the failing task's
     message; logs progress (task state counts, moves under way with source, target and LSN lag) and
     the failing/cancelling states while it waits. The first reading is taken in the worker; the wait
-    moves to the triggerer (:class:`PgShiftPollTrigger` running the ``citus_rebalance`` check), which
+    moves to the triggerer (:class:`PgShiftPollTrigger` reading a :class:`RebalanceCheck`), which
     gives up after ``timeout_minutes``.
     """
 
-    check_name = "citus_rebalance"
     template_fields: Sequence[str] = ("coordinator_conn_id", "job_id", "poll_interval", "timeout_minutes",
                                       "connect_timeout_seconds", "statement_timeout_seconds")
 
@@ -33,10 +33,10 @@ class CitusRebalanceSensor(PgShiftPollSensor):
         self.connect_timeout_seconds = connect_timeout_seconds
         self.statement_timeout_seconds = statement_timeout_seconds
 
-    def check_kwargs(self) -> dict[str, Any]:
-        return {"conn_id": self.coordinator_conn_id, "job_id": int(self.job_id),
-                "connect_timeout": int(self.connect_timeout_seconds),
-                "statement_timeout": float(self.statement_timeout_seconds)}
+    def check(self) -> RebalanceCheck:
+        return RebalanceCheck(conn_id=self.coordinator_conn_id, job_id=int(self.job_id),
+                              connect_timeout=int(self.connect_timeout_seconds),
+                              statement_timeout=float(self.statement_timeout_seconds))
 
     def wait_seconds(self) -> float:
         return float(self.timeout_minutes) * 60

@@ -1,26 +1,24 @@
-"""Base sensor: a named check, poked in place or deferred to :class:`PgShiftPollTrigger`."""
+"""Base sensor: a check object, read in place (poke) or handed to :class:`PgShiftPollTrigger` (deferred)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from pgshift.checks.registry import run_check
+from pgshift.checks.base import Check
 from pgshift.checks.result import CheckResult
 from pgshift.triggers.poll import PgShiftPollTrigger
 
 
 class PgShiftPollSensor(BaseSensorOperator):
-    """Subclasses name ``check_name`` and return the check's arguments from ``check_kwargs()``.
+    """Subclasses build their :class:`~pgshift.checks.base.Check` from their rendered fields in ``check()``.
 
     Deferrable by default: the first reading is taken in the worker (a satisfied condition costs
-    no deferral); then the wait moves to the triggerer.
+    no deferral); then the wait moves to the triggerer, which reads the same check object.
     """
-
-    check_name: ClassVar[str]
 
     def __init__(self, *, deferrable: bool = True, poll_interval: float | str = 5.0, **kwargs: Any) -> None:
         if isinstance(poll_interval, (int, float)):  # a templated interval is rendered at run time
@@ -29,7 +27,7 @@ class PgShiftPollSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
 
-    def check_kwargs(self) -> dict[str, Any]:
+    def check(self) -> Check:
         raise NotImplementedError
 
     def wait_seconds(self) -> float:
@@ -41,7 +39,7 @@ class PgShiftPollSensor(BaseSensorOperator):
         return ""
 
     def read(self) -> CheckResult:
-        return run_check(self.check_name, self.check_kwargs())
+        return self.check().read()
 
     def poke(self, context: Context) -> bool:
         result = self.read()
@@ -63,7 +61,7 @@ class PgShiftPollSensor(BaseSensorOperator):
         if result.done:
             return result.details
         self.defer(
-            trigger=PgShiftPollTrigger(self.check_name, self.check_kwargs(), float(self.poll_interval),
+            trigger=PgShiftPollTrigger(self.check(), poll_interval=float(self.poll_interval),
                                        timeout=self.wait_seconds(), timeout_hint=self.timeout_hint()),
             method_name="execute_complete",
             # A backstop only: the trigger times out first, with the last reading in its message.
@@ -72,8 +70,8 @@ class PgShiftPollSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         if event.get("status") == "failure":
-            raise AirflowFailException(event.get("message") or f"{self.check_name} failed")
+            raise AirflowFailException(event.get("message") or f"{self.check().name} failed")
         if event.get("status") != "success":
-            raise AirflowException(event.get("message") or f"{self.check_name} timed out")
+            raise AirflowException(event.get("message") or f"{self.check().name} timed out")
         self.log.info("%s", event["message"])
         return event.get("details")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pgshift.checks.cdc_lag import CdcLagCheck
+from pgshift.checks.dms_task import DmsTaskRunningCheck
+from pgshift.checks.subscription import SubscriptionSyncedCheck
+from pgshift.checks.wal_lag import WalLagCheck
 from pgshift.sensors.poll import PgShiftPollSensor
 
 
@@ -14,7 +18,6 @@ class WalLagSensor(PgShiftPollSensor):
     replay_lag (idle primary) counts as no lag only when the LSNs are equal; a stopped receiver never does.
     """
 
-    check_name = "wal_lag"
     template_fields = ("conn_a", "conn_b", "physical_slot", "max_bytes", "max_seconds", "poll_interval")
 
     def __init__(self, *, conn_a: str, conn_b: str, physical_slot: str, max_bytes: int = 16 * 2**20,
@@ -23,9 +26,9 @@ class WalLagSensor(PgShiftPollSensor):
         self.conn_a, self.conn_b, self.physical_slot = conn_a, conn_b, physical_slot
         self.max_bytes, self.max_seconds = max_bytes, max_seconds
 
-    def check_kwargs(self) -> dict[str, Any]:
-        return {"conn_a": self.conn_a, "conn_b": self.conn_b, "physical_slot": self.physical_slot,
-                "max_bytes": int(self.max_bytes), "max_seconds": float(self.max_seconds)}
+    def check(self) -> WalLagCheck:
+        return WalLagCheck(conn_a=self.conn_a, conn_b=self.conn_b, physical_slot=self.physical_slot,
+                           max_bytes=int(self.max_bytes), max_seconds=float(self.max_seconds))
 
 
 class SubscriptionSyncedSensor(PgShiftPollSensor):
@@ -37,7 +40,6 @@ class SubscriptionSyncedSensor(PgShiftPollSensor):
     tells a past error the apply worker recovered from (done, logged as a warning) from a current one.
     """
 
-    check_name = "subscription_synced"
     template_fields = ("conn_c", "subscription", "conn_a")
 
     def __init__(self, *, conn_c: str, subscription: str, conn_a: str | None = None, **kwargs: Any) -> None:
@@ -45,8 +47,8 @@ class SubscriptionSyncedSensor(PgShiftPollSensor):
         super().__init__(**kwargs)
         self.conn_c, self.subscription, self.conn_a = conn_c, subscription, conn_a
 
-    def check_kwargs(self) -> dict[str, Any]:
-        return {"conn_c": self.conn_c, "subscription": self.subscription, "conn_a": self.conn_a}
+    def check(self) -> SubscriptionSyncedCheck:
+        return SubscriptionSyncedCheck(conn_c=self.conn_c, subscription=self.subscription, conn_a=self.conn_a)
 
 
 class CdcLagSensor(PgShiftPollSensor):
@@ -56,15 +58,14 @@ class CdcLagSensor(PgShiftPollSensor):
     consumer) is never "no lag"; an invalidated slot fails at once.
     """
 
-    check_name = "cdc_lag"
     template_fields = ("conn_b", "slot", "max_bytes", "poll_interval")
 
     def __init__(self, *, conn_b: str, slot: str, max_bytes: int = 16 * 2**20, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.conn_b, self.slot, self.max_bytes = conn_b, slot, max_bytes
 
-    def check_kwargs(self) -> dict[str, Any]:
-        return {"conn_b": self.conn_b, "slot": self.slot, "max_bytes": int(self.max_bytes)}
+    def check(self) -> CdcLagCheck:
+        return CdcLagCheck(conn_b=self.conn_b, slot=self.slot, max_bytes=int(self.max_bytes))
 
 
 class DmsTaskRunningSensor(PgShiftPollSensor):
@@ -73,7 +74,6 @@ class DmsTaskRunningSensor(PgShiftPollSensor):
     The amazon provider's DMS sensors succeed only on ``stopped`` and are not deferrable, hence this one.
     """
 
-    check_name = "dms_task_running"
     template_fields = ("aws_conn_id", "task_arn", "region_name", "poll_interval")
 
     def __init__(self, *, task_arn: str, aws_conn_id: str | None = "aws_default",
@@ -82,5 +82,5 @@ class DmsTaskRunningSensor(PgShiftPollSensor):
         super().__init__(**kwargs)
         self.task_arn, self.aws_conn_id, self.region_name = task_arn, aws_conn_id, region_name
 
-    def check_kwargs(self) -> dict[str, Any]:
-        return {"aws_conn_id": self.aws_conn_id, "task_arn": self.task_arn, "region_name": self.region_name}
+    def check(self) -> DmsTaskRunningCheck:
+        return DmsTaskRunningCheck(aws_conn_id=self.aws_conn_id, task_arn=self.task_arn, region_name=self.region_name)
