@@ -29,7 +29,7 @@ from chain_helpers import (
 )
 from sample_data import WriteLoad
 
-from pgshift.checks.registry import run_check
+from pgshift.checks.subscription import SubscriptionSyncedCheck
 from pgshift.report import safe_name
 
 SUBSCRIPTION = {"conn_c": "pgshift_c", "subscription": NAMES["subscription"]}
@@ -84,7 +84,7 @@ def test_b_restart_under_writes_is_a_past_error_reported_not_a_failure(clusters,
     assert count >= 1
 
     started = time.monotonic()
-    reading = wait_for(lambda: (r := run_check("subscription_synced", SUBSCRIPTION)).done and r, 60,
+    reading = wait_for(lambda: (r := SubscriptionSyncedCheck(**SUBSCRIPTION).read()).done and r, 60,
                        what="the subscription check to see the apply worker running again")
     took = time.monotonic() - started
     assert reading.done and reading.warning and not reading.fatal, reading
@@ -124,7 +124,7 @@ def test_a_live_apply_error_is_current_until_its_cause_is_gone(clusters, chain):
     sql(cl, cl.a, "INSERT INTO orders (id, customer, amount, note) VALUES (%s, 2, 2, 'made on A')", (key,))
     try:
         wait_for(lambda: error_counts(cl)[0] > before, 30, what="the unique violation on C's apply worker")
-        reading = run_check("subscription_synced", SUBSCRIPTION)
+        reading = SubscriptionSyncedCheck(**SUBSCRIPTION).read()
         assert not reading.done and not reading.fatal, reading
         assert "current" in reading.message and "apply_error_count=" in reading.message, reading.message
         assert reading.details["errors"] in ("current", "unknown")  # unknown: the worker was between retries
@@ -136,7 +136,7 @@ def test_a_live_apply_error_is_current_until_its_cause_is_gone(clusters, chain):
     finally:
         sql(cl, cl.c, "DELETE FROM orders WHERE id = %s AND note = 'conflict made on C'", (key,))
     fixed = time.monotonic()
-    reading = wait_for(lambda: (r := run_check("subscription_synced", SUBSCRIPTION)).done and r, 60,
+    reading = wait_for(lambda: (r := SubscriptionSyncedCheck(**SUBSCRIPTION).read()).done and r, 60,
                        what="the subscription to recover once the conflicting row is gone")
     print(f"recovered {time.monotonic() - fixed:.1f} s after the conflicting row went: {reading.message}")
     assert reading.warning and reading.details["errors"] == "recovered", reading
@@ -177,7 +177,7 @@ def test_gate_refuses_at_once_what_waiting_cannot_fix(clusters, chain):
 
 def test_chain_left_healthy(clusters, chain: Path):
     sql(clusters, clusters.c, "SELECT pg_stat_reset_subscription_stats(oid) FROM pg_subscription")
-    reading = wait_for(lambda: (r := run_check("subscription_synced", SUBSCRIPTION)).done and r, 60,
+    reading = wait_for(lambda: (r := SubscriptionSyncedCheck(**SUBSCRIPTION).read()).done and r, 60,
                        what="the subscription to be healthy")
     assert reading.details["errors"] == "none" and not reading.warning, reading
 

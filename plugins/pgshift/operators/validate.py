@@ -9,7 +9,7 @@ a physical copy of A, which is what it is there for. The report says which confi
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +17,10 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.chart import lag_chart
-from pgshift.checks.registry import run_check
+from pgshift.checks.cdc_lag import CdcLagCheck
+from pgshift.checks.dms_task import DmsTaskCheck
+from pgshift.checks.limits import ChainLimits
+from pgshift.checks.subscription import SubscriptionSyncedCheck
 from pgshift.preflight_checks import CHAIN_FIELDS, check_a, check_b, check_c, check_params, spec_of
 from pgshift.report import read_reports, report_root, safe_name, write_json
 
@@ -34,7 +37,7 @@ class ValidateChainOperator(BaseOperator):
                  conn_c: str, ssh_conn_id: str | None, aws_conn_id: str | None, os_user: str | None,
                  bin_dir: str, data_dir: str, publication: str, physical_slot: str, slot: str, subscription: str,
                  schemas: list[str] | None = None, tables: list[str] | None = None,
-                 thresholds: dict[str, Any] | None = None, dms_engine_version: str | None = None,
+                 thresholds: ChainLimits | Mapping[str, Any] | None = None, dms_engine_version: str | None = None,
                  # Validation runs on a chain that exists: tables on C and a running B are expected.
                  allow_existing_tables_on_c: bool = True, move_aside_data_dir: bool = False,
                  dms_task_id: str = "", parity: str = "sample", sample_rows: int = 200,
@@ -50,6 +53,7 @@ class ValidateChainOperator(BaseOperator):
         self.os_user, self.bin_dir, self.data_dir = os_user, bin_dir, data_dir
         self.publication, self.subscription = publication, subscription
         self.physical_slot, self.slot = physical_slot, slot
+        # templated: the configuration task's limits (ChainLimits.as_dict), read with limits()
         self.schemas, self.tables, self.thresholds = schemas, tables, thresholds or {}
         self.allow_existing_tables_on_c, self.move_aside_data_dir = allow_existing_tables_on_c, move_aside_data_dir
         self.dms_engine_version = dms_engine_version
@@ -57,6 +61,10 @@ class ValidateChainOperator(BaseOperator):
         self.max_retained_wal_bytes, self.min_safe_wal_bytes = max_retained_wal_bytes, min_safe_wal_bytes
         self.chart_runs, self.report_dir, self.confirm_timeout = chart_runs, report_dir, confirm_timeout
         self.configuration = configuration
+
+    def limits(self) -> ChainLimits:
+        t = self.thresholds
+        return t if isinstance(t, ChainLimits) else ChainLimits.from_values(t)
 
     def execute(self, context: Context) -> dict[str, Any]:
         problems: list[str] = []
@@ -122,8 +130,8 @@ class ValidateChainOperator(BaseOperator):
         healthy = True
         try:
             raw = read_wal_lag(self.conn_a, self.conn_b, self.physical_slot)
-            result = evaluate_wal_lag(raw, self.physical_slot, int(self.thresholds["wal_lag_max_bytes"]),
-                                      float(self.thresholds["wal_lag_max_seconds"]))
+            limits = self.limits()
+            result = evaluate_wal_lag(raw, self.physical_slot, limits.wal_lag_max_bytes, limits.wal_lag_max_seconds)
         except Exception as exc:  # noqa: BLE001 - reported with the rest
             problems.append(f"A -> B: cannot read the figures: {exc}")
             return False
@@ -137,8 +145,7 @@ class ValidateChainOperator(BaseOperator):
         if sender.get("retained_bytes") and sender["retained_bytes"] > int(self.max_retained_wal_bytes):
             problems.append(f"physical slot {self.physical_slot!r} keeps {sender['retained_bytes']} bytes of WAL on A "
                             f"(limit {self.max_retained_wal_bytes}): B is far behind, and A's disk fills")
-        reading = run_check("cdc_lag", {"conn_b": self.conn_b, "slot": self.slot,
-                                        "max_bytes": int(self.thresholds["cdc_lag_max_bytes"])})
+        reading = CdcLagCheck(conn_b=self.conn_b, slot=self.slot, max_bytes=self.limits().cdc_lag_max_bytes).read()
         if not reading.done:
             problems.append(reading.message)
         slot = reading.details
@@ -166,7 +173,7 @@ class ValidateChainOperator(BaseOperator):
     def _subscription(self, problems: list[str], notes: list[str], figures: dict[str, Any]) -> None:
         """The subscription check's verdict: an apply/sync error counted in the past that the apply worker
         recovered from is a note (and a warning in the log), a current one a problem."""
-        reading = run_check("subscription_synced", {"conn_c": self.conn_c, "subscription": self.subscription})
+        reading = SubscriptionSyncedCheck(conn_c=self.conn_c, subscription=self.subscription).read()
         if not reading.done:
             problems.append(reading.message)
         elif reading.warning:
@@ -178,7 +185,7 @@ class ValidateChainOperator(BaseOperator):
                             "subscription_errors": st.get("errors"), "tables_ready": f"{st['ready']}/{st['tables']}"})
 
     def _dms(self, problems: list[str], figures: dict[str, Any]) -> None:
-        reading = run_check("dms_task", {"aws_conn_id": self.aws_conn_id, "task_id": self.dms_task_id})
+        reading = DmsTaskCheck(aws_conn_id=self.aws_conn_id, task_id=self.dms_task_id).read()
         figures.update({"dms_status": reading.details.get("status"),
                         "dms_last_failure_message": reading.details.get("last_failure_message")})
         if not reading.done:
