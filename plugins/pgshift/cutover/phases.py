@@ -268,7 +268,7 @@ class CutoverRun:
         if not record or record.state not in ("fenced", "committed"):
             return False
         try:
-            lift_fence(a or self.a, record)
+            lift_fence(self.a if a is None else a, record)
         except Exception:  # noqa: BLE001 - the connection may be the broken thing: try a fresh one
             with PgShiftHook(self.settings.conn_a) as fresh:
                 lift_fence(fresh, record)
