@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from pgshift.hooks.postgres import PgShiftHook
+if TYPE_CHECKING:
+    from pgshift.hooks.postgres import PgShiftHook
 
 
 class DrainTimeout(Exception):
@@ -27,7 +29,7 @@ def wait_confirmed(b: PgShiftHook, slot: str, lsn: str, timeout: float, nudge: P
     replayed = None
     last_nudge = 0.0
     while True:
-        row = b.fetch_one("slot_confirmed", {"lsn": lsn, "slot": slot})
+        row = b.fetch_one("slot_confirmed", {"lsn": lsn, "slot": slot}) or {}  # one row: the query has no FROM
         now = time.time()
         if row["replayed"] and replayed is None:
             replayed = now

@@ -16,12 +16,14 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pgshift.hooks.postgres import PgShiftHook
 from pgshift.lease import FENCED, FenceMarker, read_marker, write_marker
 from pgshift.report import write_json
 from pgshift.validation import identifier_problem
+
+if TYPE_CHECKING:
+    from pgshift.hooks.postgres import PgShiftHook
 
 
 @dataclass
@@ -91,7 +93,8 @@ def fence_problems(a: PgShiftHook, roles: list[str], protected: dict[str, str]) 
 
 def read_only_default(a: PgShiftHook) -> str | None:
     """The database's own default_transaction_read_only on A (None: not set), which the fence changes."""
-    return a.scalar("database_setting", {"name": "default_transaction_read_only"})
+    value = a.scalar("database_setting", {"name": "default_transaction_read_only"})
+    return None if value is None else str(value)
 
 
 def plan_fence(a: PgShiftHook, roles: list[str], run_id: str = "") -> FenceRecord:

@@ -31,9 +31,10 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pgshift.hooks.postgres import PgShiftHook
+if TYPE_CHECKING:
+    from pgshift.hooks.postgres import PgShiftHook
 
 # Two int4 keys of pg_try_advisory_lock(int, int): "pgsh", "fnce". Advisory locks are per database.
 LEASE_KEY = (int.from_bytes(b"pgsh", "big"), int.from_bytes(b"fnce", "big"))
@@ -92,10 +93,12 @@ def lease_holder(a: PgShiftHook) -> dict[str, Any] | None:
     return a.fetch_one("fence_lease_holder", LEASE_KEY)
 
 
-def commit_point(a: PgShiftHook, database: str, marker: FenceMarker) -> None:
+def commit_point(a: PgShiftHook, database: str, marker: FenceMarker | None) -> FenceMarker:
     """Mark the fence ``committed``, only if this session still holds the lease (else :class:`LeaseLost`)."""
     with a.transaction():
         if not a.scalar("fence_lease_mine", LEASE_KEY):
             raise LeaseLost("the cutover's session on A lost its lease (the connection to A was lost, or A "
                             "restarted): the fence watchdog may be lifting the fence, so the cutover stops here")
-        write_marker(a, database, marker, COMMITTED, "cutover")
+        if marker is None:
+            raise LeaseLost("A's fence marker is gone (the fence was lifted by hand?): the cutover stops here")
+        return write_marker(a, database, marker, COMMITTED, "cutover")

@@ -20,11 +20,12 @@ Two ways to compare:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
-from pgshift.hooks.postgres import PgShiftHook
-from pgshift.sql import qualified
+if TYPE_CHECKING:
+    from pgshift.hooks.postgres import PgShiftHook
 
 Fingerprint = tuple[int, str]
 Table = tuple[str, str]  # (schema, name)
@@ -56,7 +57,7 @@ class TableParity:
                     f"target {self.target_rows} rows / hash {self.target_hash}")
         return f"{self.table}: {self.status}: {self.note}"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -65,6 +66,8 @@ QUERIES = {"record": "table_fingerprint_record", "text": "table_fingerprint"}
 
 def hash_methods(hook: PgShiftHook, tables: Iterable[Table]) -> dict[Table, str]:
     """``record`` where hash_record_extended can hash every column of the table, else ``text``."""
+    from pgshift.sql import qualified
+
     out = {}
     for table in tables:
         regclass = qualified(*table).as_string(hook.live)
@@ -74,14 +77,19 @@ def hash_methods(hook: PgShiftHook, tables: Iterable[Table]) -> dict[Table, str]
 
 def fingerprint(conn_id: str, table: Table, method: str = "text") -> Fingerprint:
     """Count and content hash of one table, in a fresh session with deterministic output settings."""
+    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.sql import qualified
+
     with PgShiftHook(conn_id) as hook:
         hook.execute("fingerprint_session")
         row = hook.fetch_one(QUERIES[method], table=qualified(*table))
+    if row is None:  # an aggregate always returns a row
+        raise RuntimeError(f"no fingerprint row for {table_name(table)}")
     return int(row["row_count"]), str(row["content_hash"])
 
 
 def _fingerprints(pool: ThreadPoolExecutor, conn_id: str, tables: Iterable[Table],
-                  methods: dict[Table, str] | None) -> dict:
+                  methods: dict[Table, str] | None) -> dict[Table, Future[Fingerprint]]:
     return {t: pool.submit(fingerprint, conn_id, t, (methods or {}).get(t, "text")) for t in tables}
 
 
@@ -90,8 +98,9 @@ def _result(table: Table, src: Fingerprint, dst: Fingerprint) -> TableParity:
     return TableParity(table_name(table), src[0], src[1], dst[0], dst[1], status)
 
 
-def _collect(futures: dict) -> tuple[dict[Table, Fingerprint], dict[Table, str]]:
-    values, errors = {}, {}
+def _collect(futures: dict[Table, Future[Fingerprint]]) -> tuple[dict[Table, Fingerprint], dict[Table, str]]:
+    values: dict[Table, Fingerprint] = {}
+    errors: dict[Table, str] = {}
     for table, future in futures.items():
         try:
             values[table] = future.result()

@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 from pgshift.fence import FenceRecord, lift_fence
-from pgshift.hooks.postgres import PgShiftHook
 from pgshift.lease import COMMITTED, FENCED, READY, lease_holder, read_marker, release_lease, take_lease
 
 # What one look found: the cutover is alive, or ended (finished, never fenced), or died (and what was done).
@@ -19,6 +18,8 @@ def look(conn_a: str, run_id: str) -> tuple[str, dict[str, Any]]:
     Returns a verdict and the marker's facts. The fence is lifted only while this session holds the lease,
     after reading the marker again under it, so a cutover cannot commit in between.
     """
+    from pgshift.hooks.postgres import PgShiftHook
+
     with PgShiftHook(conn_a) as a:
         marker = read_marker(a)
         holder = lease_holder(a)

@@ -8,42 +8,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from pgshift.checks.dms import find_task_arn
 from pgshift.checks.gate import GateSpec, fatal_problems, gate_reading, warnings
 from pgshift.checks.limits import ChainLimits
-from pgshift.drain import DrainTimeout, wait_confirmed
-from pgshift.fence import FenceRecord, apply_fence, fence_problems, lift_fence, plan_fence
-from pgshift.hooks.postgres import PgShiftHook
-from pgshift.lease import (
-    COMMITTED,
-    FENCED,
-    READY,
-    LeaseLost,
-    commit_point,
-    lease_holder,
-    read_marker,
-    take_lease,
-    write_marker,
-)
-from pgshift.parity import TableParity, compare_live, compare_still, hash_methods
-from pgshift.report import cutover_summary, report_root, safe_name, write_json
-from pgshift.scope import Scope
-from pgshift.sequences import read_sequences, set_sequences
+from pgshift.cutover.phases import CutoverRun, CutoverSettings, new_report
+from pgshift.cutover.recovery import recover_interrupted_attempt
+from pgshift.cutover.results import Plan
+from pgshift.fence import fence_problems
+from pgshift.report import report_root, safe_name
 
-
-class CutoverAbort(Exception):
-    """A reason to stop the cutover and lift the fence."""
-
-
-def _iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds") if ts else None
+if TYPE_CHECKING:  # the driver is imported where a task runs, not when the DAG file is parsed
+    from pgshift.hooks.postgres import PgShiftHook
 
 
 class _CutoverBase(BaseOperator):
@@ -120,6 +100,8 @@ class CutoverGateOperator(_CutoverBase):
     def execute(self, context: Context) -> dict[str, Any]:
         if self.mode not in ("native", "dms"):
             raise AirflowFailException(f"mode must be native or dms, got {self.mode!r}")
+        from pgshift.hooks.postgres import PgShiftHook
+
         with PgShiftHook(self.conn_a) as a:
             self.check_fence_roles(a)
         spec, needed = self.gate_spec(), int(self.readings)
@@ -162,6 +144,7 @@ class CutoverOperator(_CutoverBase):
     ``dry_run`` does everything except the fence and the finalize: it drains to A's current position
     and verifies while A takes writes (see :func:`pgshift.parity.compare_live`).
     Writes ``<report_dir>/cutover/<run_id>/report.json`` and a readable summary in the log.
+    The phases are in :mod:`pgshift.cutover.phases`.
     """
 
     template_fields: Sequence[str] = (*_CutoverBase.template_fields, "schemas", "tables", "drain_timeout",
@@ -172,215 +155,57 @@ class CutoverOperator(_CutoverBase):
         super().__init__(**kwargs)
         self.schemas, self.tables = schemas, tables
         self.drain_timeout, self.parallelism = drain_timeout, parallelism
-        self._fence: FenceRecord | None = None
-        self._fence_path: Path | None = None
-        self._methods: dict[tuple[str, str], str] = {}
+        self._run: CutoverRun | None = None
 
-    # -- entry point
     def execute(self, context: Context) -> dict[str, Any]:
-        run_dir = self.run_dir(context)
-        self._fence_path = run_dir / "fence.json"
-        self._recover_interrupted_attempt(context["run_id"])
-        report: dict[str, Any] = {
-            "dag_id": context["dag"].dag_id, "run_id": context["run_id"], "action": "cutover",
-            "dry_run": bool(self.dry_run), "mode": self.mode, "started_at": _iso(time.time()), "timeline": {},
-        }
-        timeline = report["timeline"]
-        with PgShiftHook(self.conn_a) as a, PgShiftHook(self.conn_b) as b, PgShiftHook(self.conn_c) as c:
-            # First thing: the fence watchdog beside this task knows from the lease that a cutover is alive.
-            if not take_lease(a):
-                holder = lease_holder(a) or {}
-                raise AirflowFailException(
-                    f"Cutover refused before the fence: another cutover holds the lease on A (backend pid "
-                    f"{holder.get('pid')}, since {holder.get('backend_start')}); A was not touched")
-            self.check_fence_roles(a)
-            for _ in range(5):  # one reading in bounds, allowing a passing blip
-                problems, report["gate"] = gate_reading(self.gate_spec())
-                if not problems:
-                    break
-                time.sleep(0.2)
-            if problems:
-                raise AirflowFailException("Cutover refused before the fence (final reading); A was not touched:\n"
-                                           + "\n".join(f"  - {p}" for p in problems))
-            scope = Scope.from_params(self.schemas, self.tables)
-            tables = [(r["schema"], r["table"]) for r in a.fetch("scope_tables", scope.query_params("public"))]
-            self._methods = hash_methods(a, tables)  # from the catalog, before the fence: no downtime spent
-            report["hash_methods"] = {f"{s}.{t}": m for (s, t), m in self._methods.items()}
-            try:
-                if self.dry_run:
-                    target = a.scalar("final_wal_lsn")
-                    timeline["target_lsn_taken"] = _iso(time.time())
-                else:
-                    self._fence = plan_fence(a, self.app_roles, context["run_id"])
-                    self._fence.save(self._fence_path)  # written first: an interrupted run can be undone
-                    apply_fence(a, self._fence, self.app_roles)
-                    self._fence.save(self._fence_path)
-                    target = self._fence.final_lsn
-                    timeline["fenced"] = _iso(self._fence.fenced_at)
-                    timeline["sessions_ended"] = _iso(self._fence.terminated_at)
-                    timeline["final_lsn_taken"] = _iso(self._fence.final_lsn_at)
-                    report["terminated_sessions"] = self._fence.terminated
-                    report["unfenced_sessions"] = self._fence.unfenced_sessions
-                    for s in self._fence.unfenced_sessions:
-                        self.log.warning("Session %s of role %s is still connected to A and is not fenced",
-                                         s["pid"], s["usename"])
-                report["final_lsn"] = target
-                replayed, confirmed = self._drain(a, b, target, c)
-                timeline["b_replayed"], timeline["drained"] = _iso(replayed), _iso(confirmed)
-                parity = self._verify(a, b, tables)
-                report["tables"] = [p.as_dict() for p in parity]
-                bad = [p for p in parity if p.status in ("differs", "error")]
-                if bad:
-                    raise CutoverAbort(f"parity mismatch A vs C in {len(bad)} table(s): "
-                                       + "; ".join(p.describe() for p in bad))
-                timeline["verified"] = _iso(time.time())
-                sequences = read_sequences(a, scope)
-                report["sequences"], seq_problems = set_sequences(c, sequences, dry_run=bool(self.dry_run))
-                if seq_problems:
-                    raise CutoverAbort("; ".join(seq_problems))
-                timeline["sequences_set"] = _iso(time.time())
-                if not self.dry_run:
-                    # The point of no return, and only while this session still holds the lease: from here on
-                    # the fence watchdog leaves A fenced even if this task dies.
-                    marker = read_marker(a)
-                    commit_point(a, self._fence.database, marker)
-                    self._fence.state = "committed"
-                    timeline["committed"] = _iso(time.time())
-                    self._finalize(c)
-                    self._fence.state = "finalized"
-                    self._fence.save(self._fence_path)
-                    timeline["finalized"] = _iso(time.time())
-                    write_marker(a, self._fence.database, marker, READY, "cutover")
-                ready = time.time()
-                timeline["ready"] = _iso(ready)
-                if self._fence:
-                    report["write_downtime_seconds"] = round(ready - self._fence.fenced_at, 3)
-                report["status"] = "dry run passed" if self.dry_run else "ready"
-            except BaseException as exc:
-                reason = str(exc) if isinstance(exc, CutoverAbort | LeaseLost) else f"{type(exc).__name__}: {exc}"
-                report["status"], report["error"] = "rolled back" if self._fence else "failed", reason
-                lifted = self._rollback(a)
-                if lifted:
-                    timeline["unfenced"] = _iso(time.time())
-                write_json(run_dir / "report.json", report)
-                self.log.error("%s", cutover_summary(report))
-                if lifted:
-                    raise AirflowFailException(
-                        f"Cutover failed after the fence and was rolled back: A is unfenced (roles "
-                        f"{', '.join(self._fence.roles) or 'none'} can log in again, default_transaction_read_only "
-                        f"restored). Reason: {reason}") from exc
-                raise AirflowFailException(f"Cutover {'dry run ' if self.dry_run else ''}failed: {reason}") from exc
-        path = write_json(run_dir / "report.json", report)
-        self.log.info("%s\nReport: %s", cutover_summary(report), path)
-        return {"report": str(path), "status": report["status"],
-                "write_downtime_seconds": report.get("write_downtime_seconds"), "final_lsn": report["final_lsn"]}
+        settings = self._settings(context)
+        recover_interrupted_attempt(self.conn_a, settings.run_id, settings.fence_path)
+        dry_run = bool(self.dry_run)
+        report = new_report(context["dag"].dag_id, settings, dry_run=dry_run)
+        with CutoverRun.connect(settings, report, self.log) as run:
+            self._run = run
+            run.take_lease()
+            self.check_fence_roles(run.a)
+            run.gate(self.gate_spec())
+            plan = run.plan(self.schemas, self.tables)
+            if dry_run:
+                self._rehearse(run, plan)
+            else:
+                self._cut_over(run, plan)
+        return run.finish()
+
+    def _cut_over(self, run: CutoverRun, plan: Plan) -> None:
+        """The runbook, from the fence to "C is ready"; any failure lifts the fence again."""
+        try:
+            fenced = run.fence(self.app_roles)
+            run.drain(fenced.final_lsn)
+            run.verify(plan)
+            run.set_sequences(plan)
+            committed = run.commit()
+            run.finalize(committed)
+            run.ready()
+        except BaseException as exc:
+            raise run.abort(exc) from exc
+
+    def _rehearse(self, run: CutoverRun, plan: Plan) -> None:
+        """The dry run: no fence, no finalize; drains to A's current position and verifies while A takes writes."""
+        try:
+            target = run.target()
+            run.drain(target.lsn)
+            run.verify_live(plan)
+            run.preview_sequences(plan)
+            run.passed()
+        except BaseException as exc:
+            raise run.abort(exc) from exc
 
     def on_kill(self) -> None:
-        """Killed after the fence (UI, timeout): lift it before going."""
-        if self._fence and self._fence.state in ("fenced", "committed"):
-            with PgShiftHook(self.conn_a) as a:
-                self._rollback(a)
+        """Killed after the fence (UI, timeout): lift it before going, in a session of its own."""
+        if self._run:
+            self._run.rollback_in_new_session()
 
-    # -- steps
-    def _recover_interrupted_attempt(self, run_id: str) -> None:
-        """A retry never fences A again: it finds what an earlier attempt of this run left and says so.
-
-        A itself is asked first (the fence marker, see :mod:`pgshift.lease`): the watchdog may already have
-        lifted the fence, and the record file may be on another worker's disk.
-        """
-        with PgShiftHook(self.conn_a) as a:
-            marker = read_marker(a)
-            if marker and marker.run_id == run_id:
-                fenced_at = _iso(marker.fenced_at)
-                if marker.state == FENCED:
-                    if not take_lease(a):
-                        holder = lease_holder(a) or {}
-                        raise AirflowFailException(
-                            f"An earlier attempt of this cutover fenced A at {fenced_at} and still holds the lease "
-                            f"(backend pid {holder.get('pid')}): it is alive, so A is left to it")
-                    lift_fence(a, FenceRecord.from_marker(a.conn_params()["dbname"], marker), by="retry")
-                    raise AirflowFailException(
-                        f"An earlier attempt of this cutover died after fencing A at {fenced_at}; this retry "
-                        f"unfenced A at {_iso(time.time())} (roles {', '.join(marker.roles) or 'none'} can log in "
-                        "again). Trigger a new cutover run.")
-                if marker.state == COMMITTED:
-                    raise AirflowFailException(
-                        f"An earlier attempt of this cutover fenced A at {fenced_at} and passed the point of no "
-                        f"return at {_iso(marker.changed_at)} (C verified, sequences set) before it died: A stays "
-                        "fenced. Finish it (native: DROP SUBSCRIPTION on C; dms: stop the task) or lift the fence "
-                        "by hand; see the README's cutover section.")
-                if marker.state == READY:
-                    raise AirflowFailException(f"This run already finalized the cutover (C is ready since "
-                                               f"{_iso(marker.changed_at)}); A stays fenced.")
-        previous = FenceRecord.load(self._fence_path)
-        if previous and previous.state in ("planned", "fenced"):
-            with PgShiftHook(self.conn_a) as a:
-                # The marker is gone (lifted) or was never written: lift what the record says, unless a newer
-                # cutover owns A's fence now or a cutover is alive.
-                marker, holder = read_marker(a), lease_holder(a)
-                if holder or (marker and marker.run_id != run_id):
-                    owner = f"run {marker.run_id}" if marker else f"a live cutover (pid {holder['pid']})"
-                    raise AirflowFailException(f"An earlier attempt of this cutover was interrupted; A's fence now "
-                                               f"belongs to {owner}: this retry leaves A alone. Trigger a new "
-                                               "cutover run.")
-                lift_fence(a, previous, by="retry")
-            previous.save(self._fence_path)
-            raise AirflowFailException(
-                "An earlier attempt of this cutover was interrupted after it began fencing A; A has been unfenced "
-                f"(roles {', '.join(previous.roles) or 'none'} can log in again). Trigger a new cutover run.")
-        if previous and previous.state == "finalized":
-            raise AirflowFailException("This run already finalized the cutover in an earlier attempt: C is live. "
-                                       f"See {self._fence_path.parent / 'report.json'}")
-
-    def _drain(self, a: PgShiftHook, b: PgShiftHook, lsn: str,
-               c: PgShiftHook | None = None) -> tuple[float | None, float]:
-        try:
-            times = wait_confirmed(b, self.slot, lsn, float(self.drain_timeout), nudge=a,
-                                   flush=c if self.mode == "native" else None)
-        except DrainTimeout as exc:
-            raise CutoverAbort(f"drain failed: {exc}") from exc
-        self.log.info("Drained: B replayed and slot %r confirmed A's LSN %s", self.slot, lsn)
-        return times
-
-    def _verify(self, a: PgShiftHook, b: PgShiftHook, tables: list[tuple[str, str]]) -> list[TableParity]:
-        if self.dry_run:
-            def wait_confirmed(lsn: str) -> None:
-                self._drain(a, b, lsn)
-
-            results = compare_live(self.conn_a, self.conn_c, tables, parallelism=int(self.parallelism),
-                                   source_position=lambda: a.scalar("final_wal_lsn"),
-                                   wait_target_confirmed=wait_confirmed, methods=self._methods)
-        else:
-            results = compare_still(self.conn_a, self.conn_c, tables, int(self.parallelism), self._methods)
-        for r in results:
-            (self.log.info if r.status in ("equal", "moving") else self.log.error)("verify %s", r.describe())
-        return results
-
-    def _finalize(self, c: PgShiftHook) -> None:
-        if self.mode == "native":
-            # One statement, no DISABLE first: if it fails, the subscription is as it was and the rollback
-            # leaves a working chain behind.
-            c.execute("drop_subscription", subscription=self.subscription)  # also drops its slot on B
-            self.log.info("Dropped subscription %r on C (and its slot on B)", self.subscription)
-            return
-        from airflow.providers.amazon.aws.hooks.dms import DmsHook
-
-        arn = find_task_arn(self.aws_conn_id, self.dms_task_id or "")
-        if not arn:
-            raise CutoverAbort(f"DMS task {self.dms_task_id!r} is gone: cannot stop it")
-        DmsHook(aws_conn_id=self.aws_conn_id or None).stop_replication_task(arn)
-        self.log.info("Stopped DMS task %s", self.dms_task_id)
-
-    def _rollback(self, a: PgShiftHook) -> bool:
-        """Lift the fence if this attempt set it; True if it did."""
-        if not self._fence or self._fence.state not in ("fenced", "committed"):
-            return False
-        try:
-            lift_fence(a, self._fence)
-        except Exception:  # noqa: BLE001 - the connection may be the broken thing: try a fresh one
-            with PgShiftHook(self.conn_a) as fresh:
-                lift_fence(fresh, self._fence)
-        self._fence.save(self._fence_path)
-        self.log.warning("Fence lifted: roles %s can log in again; database read-only default restored",
-                         ", ".join(self._fence.roles) or "none")
-        return True
+    def _settings(self, context: Context) -> CutoverSettings:
+        return CutoverSettings(
+            run_id=context["run_id"], mode=self.mode, conn_a=self.conn_a, conn_b=self.conn_b, conn_c=self.conn_c,
+            slot=self.slot, subscription=self.subscription, drain_timeout=float(self.drain_timeout),
+            parallelism=int(self.parallelism), aws_conn_id=self.aws_conn_id, dms_task_id=self.dms_task_id,
+            run_dir=self.run_dir(context))
