@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg2
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from pgshift.citus_params import Worker, input_problems, parse_workers
-from pgshift.hooks.citus import NO_MOVES, CitusHook, pg_message
+
+if TYPE_CHECKING:  # psycopg2 and the postgres provider: imported where a step runs, not when the DAG is parsed
+    import psycopg2
+
+    from pgshift.hooks.citus import CitusHook
 
 _CITUS_RELEASE = re.compile(r"Citus \d+\.\d+\.\d+")
 
@@ -55,11 +58,15 @@ class CitusBaseOperator(BaseOperator):
         self.statement_timeout_seconds = statement_timeout_seconds
 
     def coordinator(self) -> CitusHook:
+        from pgshift.hooks.citus import CitusHook
+
         return CitusHook(self.coordinator_conn_id, connect_timeout=int(self.connect_timeout_seconds),
                          statement_timeout=float(self.statement_timeout_seconds))
 
     def node(self, worker: Worker) -> CitusHook:
         """Another node, reached with the coordinator connection's credentials and database."""
+        from pgshift.hooks.citus import CitusHook
+
         return CitusHook(self.coordinator_conn_id, host=worker.host, port=worker.port,
                          connect_timeout=int(self.connect_timeout_seconds),
                          statement_timeout=float(self.statement_timeout_seconds))
@@ -100,6 +107,10 @@ class CitusPreflightOperator(CitusBaseOperator):
         return facts
 
     def _check_coordinator(self, by_node: dict[str, list[str]]) -> dict[str, Any]:
+        import psycopg2
+
+        from pgshift.hooks.citus import pg_message
+
         hook = self.coordinator()
         label = f"coordinator ({self.coordinator_conn_id})"
         try:
@@ -135,6 +146,10 @@ class CitusPreflightOperator(CitusBaseOperator):
 
     def _check_worker(self, worker: Worker, coordinator: dict[str, Any],
                       by_node: dict[str, list[str]]) -> dict[str, Any]:
+        import psycopg2
+
+        from pgshift.hooks.citus import pg_message
+
         label = f"new worker {worker}"
         problems: list[str] = []
         result: dict[str, Any] = {"node": str(worker), **worker.as_dict(), "member": False}
@@ -194,6 +209,8 @@ class CitusAddNodesOperator(CitusBaseOperator):
         self.new_workers, self.dry_run = new_workers, dry_run
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        import psycopg2
+
         workers = _workers(self.new_workers)
         if self.dry_run:
             self.log.info("dry_run: not adding %s; the plan adds them in a transaction that it rolls back",
@@ -218,6 +235,10 @@ class CitusAddNodesOperator(CitusBaseOperator):
         return result
 
     def _failure(self, hook: CitusHook, worker: Worker, exc: psycopg2.Error, added: list[Worker]) -> str:
+        import psycopg2
+
+        from pgshift.hooks.citus import pg_message
+
         message = f"citus_add_node('{worker.host}', {worker.port}) failed: {pg_message(exc)}"
         if exc.pgcode == "08006":
             message += (f". The coordinator could not reach {worker} itself (from its own network, as its "
@@ -303,6 +324,8 @@ class CitusRebalanceStartOperator(CitusBaseOperator):
         self.verify_row_counts = verify_row_counts
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.hooks.citus import NO_MOVES
+
         with self.coordinator() as hook:
             executors = self.max_background_task_executors_per_node
             if executors is not None:
