@@ -46,4 +46,4 @@ class CreatePublicationOperator(BaseOperator):
                 a.execute("create_publication", publication=self.publication,
                           objects=scope.publication_objects())
                 self.log.info("Created publication %r on A for %s", self.publication, scope.describe())
-            return a.scalar("current_wal_lsn")
+            return str(a.scalar("current_wal_lsn"))

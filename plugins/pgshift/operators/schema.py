@@ -36,7 +36,7 @@ class CopySchemaOperator(BaseOperator):
 
         scope = Scope.from_params(self.schemas, self.tables)
         with PgShiftHook(self.conn_source) as src, PgShiftHook(self.conn_target) as dst:
-            in_scope = src.fetch("scope_tables", scope.query_params(src.conn_params()["user"]))
+            in_scope = src.fetch("scope_tables", scope.query_params("public"))
             pairs = {"tschemas": [r["schema"] for r in in_scope], "tnames": [r["table"] for r in in_scope]}
             present = dst.fetch("tables_present", pairs)
             src_env, dst_env = src.libpq_env(), dst.libpq_env()

@@ -18,10 +18,12 @@ PLUGINS = {"native": "pgoutput", "dms": "test_decoding"}
 
 def wait_for_replay(a: PgShiftHook, b: PgShiftHook, timeout: float, nudge_every: float = 0.5) -> str:
     """Wait until B has replayed A's current WAL position; returns that position."""
-    target = a.scalar("current_wal_lsn")
+    target = str(a.scalar("current_wal_lsn"))
     deadline = time.monotonic() + timeout
     while True:
         row = b.fetch_one("replay_reached", (target,))
+        if row is None:  # one row always: a SELECT of expressions
+            raise AirflowException("B returned no replay position")
         if row["reached"]:
             return target
         if time.monotonic() > deadline:
