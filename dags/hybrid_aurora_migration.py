@@ -44,7 +44,9 @@ DEADLINE = timedelta(hours=24)
 SCHEDULE = "@hourly"  # validation runs; a scheduled run is always read-only
 ACTIONS = ("validate", "setup", "cutover")
 ACTION_TASKS: dict[str, list[str]] = {}  # filled by build_dag: the tasks each action runs
-MIGRATED = Asset(name="pgshift_migration_done", uri="pgshift://hybrid_aurora_migration/cutover")
+# "x-": a scheme of our own, which Airflow leaves unnormalized; any other unknown scheme makes it load every
+# provider's URI handlers (the amazon provider's import boto3) each time this file is parsed.
+MIGRATED = Asset(name="pgshift_migration_done", uri="x-pgshift://hybrid_aurora_migration/cutover")
 CONFIGURATION_TASK = "configuration"
 
 

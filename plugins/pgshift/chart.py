@@ -29,11 +29,12 @@ def lag_chart(reports: list[dict[str, Any]], path: Path) -> Path:
                                    ("b_to_c_lag_bytes", "B -> C (bytes)", "tab:green")):
             xs = [t for t, r in points if r.get("figures", {}).get(key) is not None]
             ys = [r["figures"][key] for t, r in points if r.get("figures", {}).get(key) is not None]
-            ax.plot(xs, ys, marker="o", label=label, color=colour)
+            # matplotlib plots datetimes through its units registry; its annotations admit numbers only.
+            ax.plot(xs, ys, marker="o", label=label, color=colour)  # type: ignore[arg-type]
             top = max([top, *ys])
         failed = [t for t, r in points if r.get("problems")]
         for t in failed:
-            ax.axvline(t, color="tab:red", alpha=0.3, linewidth=6)
+            ax.axvline(t, color="tab:red", alpha=0.3, linewidth=6)  # type: ignore[arg-type]  # as above
         # Linear up to 1 KiB, logarithmic above: zero lag and a runaway slot fit on one chart.
         ax.set_yscale("symlog", linthresh=1024)
         ax.set_ylim(0, max(4096, top * 2))

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from psycopg2 import sql as pgsql
-
-from pgshift.hooks.postgres import PgShiftHook
 from pgshift.parity import Table, table_name
 from pgshift.sql import qualified
+
+if TYPE_CHECKING:  # psycopg2 and the postgres provider: loaded where SQL runs, not when a DAG is parsed
+    from pgshift.hooks.postgres import PgShiftHook
 
 
 def _rows(hook: PgShiftHook, query: str, params: dict[str, Any], table: Table,
           pk: list[str]) -> dict[str, str]:
+    from psycopg2 import sql as pgsql
+
     rows = hook.fetch(query, params, table=qualified(*table),
                       pk_columns=pgsql.SQL(", ").join(pgsql.Identifier(c) for c in pk))
     return {r["key"]: r["hash"] for r in rows}
@@ -58,6 +60,8 @@ def sample_table(b: PgShiftHook, c: PgShiftHook, table: Table, n: int,
 
 def sample_parity(b: PgShiftHook, conn_c: str, tables: list[Table], n: int,
                   wait_target_confirmed: Callable[[str], None]) -> list[dict[str, Any]]:
+    from pgshift.hooks.postgres import PgShiftHook
+
     out = []
     with PgShiftHook(conn_c) as c:
         b.execute("fingerprint_session")

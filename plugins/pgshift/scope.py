@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-from psycopg2 import sql
+from typing import TYPE_CHECKING, Any
 
 from pgshift.validation import parse_table
+
+if TYPE_CHECKING:  # psycopg2 only where SQL is composed: operators import Scope when a DAG is parsed
+    from psycopg2 import sql
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Scope:
                 "tschemas": [s for s, _ in self.tables], "tnames": [t for _, t in self.tables]}
 
     def publication_objects(self) -> sql.Composable:
+        from psycopg2 import sql
+
         if self.all_tables:
             return sql.SQL("ALL TABLES")
         items = [sql.SQL("TABLES IN SCHEMA {}").format(sql.Identifier(s)) for s in self.schemas]

@@ -22,7 +22,7 @@ def pg_message(exc: BaseException) -> str:
     """The server's own message (with DETAIL/HINT), without psycopg2's CONTEXT and LINE noise."""
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag else None
-    if not primary:
+    if diag is None or not primary:
         return str(exc).strip()
     parts = [primary]
     if diag.message_detail:
@@ -77,9 +77,9 @@ class CitusHook(PgShiftHook):
 
     # -- facts
     def node_facts(self) -> dict[str, Any]:
-        facts = dict(self.fetch_one("citus_node_facts"))
-        if facts["citus_extversion"]:
-            facts.update(self.fetch_one("citus_cluster_facts"))
+        facts = self.fetch_one("citus_node_facts") or {}  # a SELECT of expressions: one row
+        if facts.get("citus_extversion"):
+            facts.update(self.fetch_one("citus_cluster_facts") or {})
         return facts
 
     def metadata_node(self, host: str, port: int) -> dict[str, Any] | None:
@@ -97,7 +97,7 @@ class CitusHook(PgShiftHook):
 
     # -- changes
     def add_node(self, host: str, port: int) -> int:
-        return self.scalar("citus_add_node", {"host": host, "port": port})
+        return int(self.scalar("citus_add_node", {"host": host, "port": port}))
 
     def remove_node(self, host: str, port: int) -> None:
         self.execute("citus_remove_node", {"host": host, "port": port})
@@ -149,7 +149,8 @@ class CitusHook(PgShiftHook):
 
     def setting_or_none(self, name: str) -> str | None:
         """A setting's value, None when the server does not know it (no error)."""
-        return self.scalar("citus_setting", {"name": name})
+        value = self.scalar("citus_setting", {"name": name})
+        return None if value is None else str(value)
 
     def job_status(self, job_id: int | None = None) -> dict[str, Any] | None:
         """citus_rebalance_status() (the latest rebalance job), or citus_job_status(job_id) when the

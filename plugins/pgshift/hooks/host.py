@@ -7,8 +7,10 @@ import pwd
 import shlex
 import subprocess
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from airflow.providers.ssh.hooks.ssh import SSHHook
+if TYPE_CHECKING:  # paramiko: loaded only when B is reached over SSH, not when a DAG is parsed
+    from airflow.providers.ssh.hooks.ssh import SSHHook
 
 
 @dataclass
@@ -42,6 +44,8 @@ class HostB:
         return f"host B over SSH ({self.ssh_conn_id})" if self.ssh_conn_id else "host B (local)"
 
     def ssh_hook(self) -> SSHHook:
+        from airflow.providers.ssh.hooks.ssh import SSHHook
+
         return SSHHook(ssh_conn_id=self.ssh_conn_id, conn_timeout=15)
 
     def run(self, argv: list[str], timeout: float = 60) -> HostResult:

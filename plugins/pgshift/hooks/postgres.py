@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias, TypedDict, cast
 
 import psycopg2
+import psycopg2.extensions
 import psycopg2.extras
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 from psycopg2 import sql as pgsql
 from psycopg2.extensions import make_dsn
 
 from pgshift import sql
+
+Row: TypeAlias = dict[str, Any]  # one result row, by column name
+Params: TypeAlias = Sequence[Any] | Mapping[str, Any] | None  # %s / %(name)s parameters of a statement
+
+
+class ConnParams(TypedDict):
+    """Where and as whom a connection reaches its server (with the password: never logged)."""
+
+    host: str | None
+    port: int
+    user: str | None
+    password: str
+    dbname: str
 
 
 class PgShiftHook(PostgresHook):
@@ -21,10 +35,10 @@ class PgShiftHook(PostgresHook):
     def __init__(self, postgres_conn_id: str, *, connect_timeout: int = 10, **kwargs: Any) -> None:
         super().__init__(postgres_conn_id=postgres_conn_id, **kwargs)
         self.connect_timeout = connect_timeout
-        self._live: Any = None
+        self._live: psycopg2.extensions.connection | None = None
 
     # -- connection
-    def _create_connection(self, conn_args: dict[str, Any]) -> Any:
+    def _create_connection(self, conn_args: dict[str, Any]) -> psycopg2.extensions.connection:
         """Always psycopg2 (PostgresHook picks psycopg 3 when it is installed): pgshift's SQL is
         composed with psycopg2.sql, and its RealDictCursor rows are what the checks read."""
         conn_args = {k: v for k, v in conn_args.items() if v is not None}
@@ -32,9 +46,11 @@ class PgShiftHook(PostgresHook):
         return psycopg2.connect(**conn_args)
 
     @property
-    def live(self):
+    def live(self) -> psycopg2.extensions.connection:
+        """This hook's open connection (autocommit), opened on first use and again after :meth:`close`."""
         if self._live is None or self._live.closed:
-            conn = self.get_conn()
+            # get_conn() is typed for psycopg 2 or 3; _create_connection (or CitusHook.get_conn) makes psycopg2's.
+            conn = cast("psycopg2.extensions.connection", self.get_conn())
             conn.autocommit = True
             self._live = conn
         return self._live
@@ -75,24 +91,24 @@ class PgShiftHook(PostgresHook):
         """A str names a packaged SQL file (``pgshift/sql/<name>.sql``); a Composable is used as it is."""
         return sql.compose(query, **identifiers) if isinstance(query, str) else query
 
-    def fetch(self, query: str | pgsql.Composable, params: Sequence | Mapping | None = None,
-              **identifiers: Any) -> list[dict[str, Any]]:
+    def fetch(self, query: str | pgsql.Composable, params: Params = None,
+              **identifiers: Any) -> list[Row]:
         """Rows as dicts. ``query`` is a packaged SQL file name (``pgshift/sql/<name>.sql``) or a Composable."""
         with self.cursor() as cur:
             cur.execute(self._statement(query, identifiers), params)
             return [dict(r) for r in cur.fetchall()] if cur.description else []
 
-    def fetch_one(self, query: str | pgsql.Composable, params: Sequence | Mapping | None = None,
-                  **identifiers: Any) -> dict[str, Any] | None:
+    def fetch_one(self, query: str | pgsql.Composable, params: Params = None,
+                  **identifiers: Any) -> Row | None:
         rows = self.fetch(query, params, **identifiers)
         return rows[0] if rows else None
 
-    def scalar(self, query: str | pgsql.Composable, params: Sequence | Mapping | None = None,
+    def scalar(self, query: str | pgsql.Composable, params: Params = None,
                **identifiers: Any) -> Any:
         row = self.fetch_one(query, params, **identifiers)
         return next(iter(row.values())) if row else None
 
-    def execute(self, query: str | pgsql.Composable, params: Sequence | Mapping | None = None,
+    def execute(self, query: str | pgsql.Composable, params: Params = None,
                 **identifiers: Any) -> None:
         with self.cursor() as cur:
             cur.execute(self._statement(query, identifiers), params)
@@ -102,10 +118,10 @@ class PgShiftHook(PostgresHook):
         return int(self.setting("server_version_num"))
 
     def setting(self, name: str) -> str:
-        return self.scalar("current_setting", (name,))
+        return str(self.scalar("current_setting", (name,)))
 
     # -- what other programs need to reach this server (never logged)
-    def conn_params(self) -> dict[str, Any]:
+    def conn_params(self) -> ConnParams:
         conn = self.connection
         return {"host": conn.host, "port": conn.port or 5432, "user": conn.login,
                 "password": conn.password or "", "dbname": self.database or conn.schema or "postgres"}
@@ -113,7 +129,7 @@ class PgShiftHook(PostgresHook):
     def libpq_dsn(self, **overrides: Any) -> str:
         """A libpq connection string (with password: for CREATE SUBSCRIPTION only, never logged)."""
         params = {k: v for k, v in {**self.conn_params(), **overrides}.items() if v not in (None, "")}
-        return make_dsn(**params)
+        return str(make_dsn(**params))
 
     def libpq_env(self) -> dict[str, str]:
         """PG* environment variables for pg_dump/psql/pg_basebackup, so no secret is on a command line."""

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 from airflow.sdk import BaseNotifier
-from airflow.sdk.module_loading import import_string
+from airflow.sdk.module_loading import import_string  # type: ignore[attr-defined]  # re-exported, no __all__
 
 NOTIFIERS_KEY = "[pgshift] deadline_notifiers"
 DEADLINE_SECONDS_KEY = "[pgshift] deadline_seconds"

@@ -9,15 +9,17 @@ import time
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from airflow.providers.ssh.operators.ssh_remote_job import SSHRemoteJobOperator
-from airflow.sdk import Context
+from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from pgshift.checks.wal_lag import read_wal_lag
 from pgshift.hooks.host import HostB, local_prefix
-from pgshift.hooks.postgres import PgShiftHook
+
+if TYPE_CHECKING:
+    # The ssh provider loads paramiko and asyncssh, PgShiftHook psycopg2: imported where the task runs,
+    # not each time the dag-processor parses the DAG.
+    from airflow.providers.ssh.operators.ssh_remote_job import SSHRemoteJobOperator
 
 SCRIPT = "basebackup_standby.sh"
 
@@ -31,15 +33,15 @@ def _pgpass_field(value: object) -> str:
     return str(value).replace("\\", "\\\\").replace(":", "\\:")
 
 
-class BasebackupOperator(SSHRemoteJobOperator):
+class BasebackupOperator(BaseOperator):
     """Make B a hot standby of A.
 
     Creates the physical slot on A if missing, writes the replication password to a 0600 passfile
     on B (``<data_dir>.pgpass``, kept: B's WAL receiver reads it on every reconnect), then runs
     ``pgshift/scripts/basebackup_standby.sh`` on B: over SSH as a detached remote job (the ssh
-    provider's deferrable :class:`SSHRemoteJobOperator`; pg_basebackup outlives SSHOperator's 10 s
-    command timeout), or as a local subprocess when ``ssh_conn_id`` is empty. B gets
-    ``hot_standby_feedback=on`` and ``primary_slot_name``, and is started.
+    provider's deferrable :class:`SSHRemoteJobOperator`, built when the task runs and given this task's
+    deferral; pg_basebackup outlives SSHOperator's 10 s command timeout), or as a local subprocess when
+    ``ssh_conn_id`` is empty. B gets ``hot_standby_feedback=on`` and ``primary_slot_name``, and is started.
 
     Idempotent: if B already streams from A on that slot, nothing is done and the log says so.
     A non-empty data directory is refused unless ``move_aside_data_dir`` is true.
@@ -54,10 +56,15 @@ class BasebackupOperator(SSHRemoteJobOperator):
                  data_dir: str, bin_dir: str, port: int | str = 5432, ssh_conn_id: str | None = None,
                  os_user: str | None = None, start_command: str | None = None,
                  move_aside_data_dir: bool = False, primary_host: str | None = None,
-                 startup_timeout: float = 120, **kwargs: Any) -> None:
-        kwargs.setdefault("poll_interval", 2)
-        kwargs.setdefault("cleanup", "on_success")
-        super().__init__(ssh_conn_id=ssh_conn_id or "", command="", **kwargs)
+                 startup_timeout: float = 120, poll_interval: int = 2, timeout: int | None = None,
+                 cleanup: Literal["never", "on_success", "always"] = "on_success",
+                 remote_base_dir: str | None = None, conn_timeout: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ssh_conn_id = ssh_conn_id or ""
+        # The remote job's settings (see SSHRemoteJobOperator): ``timeout`` bounds the whole deferred wait.
+        self.poll_interval, self.timeout, self.cleanup = poll_interval, timeout, cleanup
+        self.remote_base_dir, self.conn_timeout = remote_base_dir, conn_timeout
+        self._job: SSHRemoteJobOperator | None = None
         self.conn_a, self.conn_a_replication, self.conn_b = conn_a, conn_a_replication, conn_b
         self.physical_slot, self.data_dir, self.bin_dir, self.port = physical_slot, data_dir, bin_dir, port
         self.os_user, self.start_command, self.move_aside_data_dir = os_user, start_command, move_aside_data_dir
@@ -65,6 +72,8 @@ class BasebackupOperator(SSHRemoteJobOperator):
 
     # -- state
     def _streaming(self) -> tuple[bool, str]:
+        from pgshift.checks.wal_lag import read_wal_lag
+
         try:
             figures = read_wal_lag(self.conn_a, self.conn_b, self.physical_slot)
         except Exception as exc:  # noqa: BLE001 - B not reachable yet is the normal first-run case
@@ -75,6 +84,8 @@ class BasebackupOperator(SSHRemoteJobOperator):
         return ok, f"B in_recovery={b and b['in_recovery']}, receiver={b and b['status']}, slot={b and b['slot_name']}"
 
     def _ensure_feedback(self) -> None:
+        from pgshift.hooks.postgres import PgShiftHook
+
         with PgShiftHook(self.conn_b) as b:
             if b.setting("hot_standby_feedback") != "on":
                 b.execute("enable_hot_standby_feedback")
@@ -82,6 +93,8 @@ class BasebackupOperator(SSHRemoteJobOperator):
                 self.log.warning("hot_standby_feedback was off on B: turned it on (ALTER SYSTEM + reload)")
 
     def _ensure_physical_slot(self) -> None:
+        from pgshift.hooks.postgres import PgShiftHook
+
         with PgShiftHook(self.conn_a) as a:
             slot = a.fetch_one("physical_slot", (self.physical_slot,))
             if slot is None:
@@ -93,6 +106,8 @@ class BasebackupOperator(SSHRemoteJobOperator):
                 self.log.info("Physical slot %r already exists on A (active=%s)", self.physical_slot, slot["active"])
 
     def _script_env(self) -> dict[str, str]:
+        from pgshift.hooks.postgres import PgShiftHook
+
         repl = PgShiftHook(self.conn_a_replication).conn_params()
         return {
             "PGSHIFT_BIN_DIR": str(self.bin_dir), "PGSHIFT_DATA_DIR": str(self.data_dir),
@@ -108,13 +123,15 @@ class BasebackupOperator(SSHRemoteJobOperator):
         return str(self.data_dir).rstrip("/") + ".pgpass"
 
     def _write_passfile(self, host: HostB) -> None:
+        from pgshift.hooks.postgres import PgShiftHook
+
         repl = PgShiftHook(self.conn_a_replication).conn_params()
         line = ":".join(_pgpass_field(v) for v in
                         (self.primary_host or repl["host"], repl["port"], "*", repl["user"], repl["password"]))
         host.write_private_file(self.passfile, line + "\n")
 
     # -- run
-    def execute(self, context: Context) -> Any:
+    def execute(self, context: Context) -> dict[str, str]:
         streaming, state = self._streaming()
         if streaming:
             self._ensure_feedback()
@@ -128,25 +145,35 @@ class BasebackupOperator(SSHRemoteJobOperator):
         if not self.ssh_conn_id:
             self._run_locally(env)
             return self._after_start()
-        self._use_job_dir_beside_data()
         exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
         # A subshell: the provider's wrapper appends `>> log 2>&1` to the command's last line only,
         # and an `exit` in the script must not skip the wrapper's exit-code file.
-        self.command = "(\n" + exports + script_text() + "\n)"
-        return super().execute(context)
+        self._job = self._remote_job("(\n" + exports + script_text() + "\n)")
+        self._job.execute(context)  # submits the job, then defers this task (TaskDeferred) to execute_complete
+        raise AirflowException("the SSH remote job did not defer")  # not reached: execute() always defers
 
-    def _use_job_dir_beside_data(self) -> None:
-        """The provider's default /tmp/airflow-ssh-jobs is shared by every SSH user of host B (and owned by
-        the first); the data directory's parent is B's user's own."""
-        if not self.remote_base_dir:
-            self.remote_base_dir = str(PurePosixPath(str(self.data_dir)).parent / "pgshift-ssh-jobs")
+    def _remote_job(self, command: str = "") -> SSHRemoteJobOperator:
+        """The provider's operator that runs ``command`` on B and watches it; its ``defer`` raises the
+        TaskDeferred that suspends this task, which resumes in :meth:`execute_complete`."""
+        from airflow.providers.ssh.operators.ssh_remote_job import SSHRemoteJobOperator
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        self._use_job_dir_beside_data()
+        # The provider's default /tmp/airflow-ssh-jobs is shared by every SSH user of host B (and owned by
+        # the first); the data directory's parent is B's user's own.
+        base_dir = self.remote_base_dir or str(PurePosixPath(str(self.data_dir)).parent / "pgshift-ssh-jobs")
+        return SSHRemoteJobOperator(task_id=self.task_id, ssh_conn_id=self.ssh_conn_id, command=command,
+                                    remote_base_dir=base_dir, poll_interval=self.poll_interval,
+                                    timeout=self.timeout, cleanup=self.cleanup, conn_timeout=self.conn_timeout,
+                                    do_xcom_push=self.do_xcom_push)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, str]:
         if event and event.get("done") and event.get("log_file"):
             self._log_remote_output(event["log_file"])
-        super().execute_complete(context, event)  # re-defers while running; raises on failure
+        self._remote_job().execute_complete(context, event)  # re-defers while running; raises on failure
         return self._after_start()
+
+    def on_kill(self) -> None:
+        if self._job is not None:  # killed while submitting: the provider stops the remote process
+            self._job.on_kill()
 
     def _log_remote_output(self, log_file: str) -> None:
         """The job's whole output, once, in the worker's task log: while it runs, the provider's trigger

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg2
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from pgshift.citus_params import Worker, input_problems, parse_workers
-from pgshift.hooks.citus import NO_MOVES, CitusHook, pg_message
+
+if TYPE_CHECKING:  # psycopg2 and the postgres provider: imported where a step runs, not when the DAG is parsed
+    import psycopg2
+
+    from pgshift.hooks.citus import CitusHook
 
 _CITUS_RELEASE = re.compile(r"Citus \d+\.\d+\.\d+")
 
@@ -55,11 +58,15 @@ class CitusBaseOperator(BaseOperator):
         self.statement_timeout_seconds = statement_timeout_seconds
 
     def coordinator(self) -> CitusHook:
+        from pgshift.hooks.citus import CitusHook
+
         return CitusHook(self.coordinator_conn_id, connect_timeout=int(self.connect_timeout_seconds),
                          statement_timeout=float(self.statement_timeout_seconds))
 
     def node(self, worker: Worker) -> CitusHook:
         """Another node, reached with the coordinator connection's credentials and database."""
+        from pgshift.hooks.citus import CitusHook
+
         return CitusHook(self.coordinator_conn_id, host=worker.host, port=worker.port,
                          connect_timeout=int(self.connect_timeout_seconds),
                          statement_timeout=float(self.statement_timeout_seconds))
@@ -84,9 +91,8 @@ class CitusPreflightOperator(CitusBaseOperator):
         workers, _ = parse_workers(self.inputs.get("new_workers") or [])
         by_node: dict[str, list[str]] = {}
         coordinator = self._check_coordinator(by_node)
-        facts = {"coordinator": coordinator, "workers": []}
-        for worker in workers:
-            facts["workers"].append(self._check_worker(worker, coordinator, by_node))
+        checked = [self._check_worker(worker, coordinator, by_node) for worker in workers]
+        facts: dict[str, Any] = {"coordinator": coordinator, "workers": checked}
         if by_node:
             listing = "\n".join(f"  - {node}: {p}" for node, problems in by_node.items() for p in problems)
             raise AirflowFailException(f"Preflight found {sum(map(len, by_node.values()))} problem(s); nothing was "
@@ -96,10 +102,14 @@ class CitusPreflightOperator(CitusBaseOperator):
                       coordinator["where"], coordinator["server_version"],
                       release.group() if release else coordinator.get("citus_version"), coordinator["citus_extversion"],
                       ", ".join(f"{w['node']} ({'already a member' if w['member'] else 'to add'})"
-                                for w in facts["workers"]) or "none")
+                                for w in checked) or "none")
         return facts
 
     def _check_coordinator(self, by_node: dict[str, list[str]]) -> dict[str, Any]:
+        import psycopg2
+
+        from pgshift.hooks.citus import pg_message
+
         hook = self.coordinator()
         label = f"coordinator ({self.coordinator_conn_id})"
         try:
@@ -135,6 +145,10 @@ class CitusPreflightOperator(CitusBaseOperator):
 
     def _check_worker(self, worker: Worker, coordinator: dict[str, Any],
                       by_node: dict[str, list[str]]) -> dict[str, Any]:
+        import psycopg2
+
+        from pgshift.hooks.citus import pg_message
+
         label = f"new worker {worker}"
         problems: list[str] = []
         result: dict[str, Any] = {"node": str(worker), **worker.as_dict(), "member": False}
@@ -187,15 +201,18 @@ class CitusAddNodesOperator(CitusBaseOperator):
     """citus_add_node for each new worker. Idempotent: a node already in the cluster keeps its nodeid.
     If one cannot be added, the nodes this task added are removed again, so pg_dist_node is as before."""
 
-    template_fields: Sequence[str] = (*CitusBaseOperator.template_fields, "new_workers", "dry_run")
+    template_fields: Sequence[str] = (*CitusBaseOperator.template_fields, "new_workers", "is_dry_run")
 
     def __init__(self, *, new_workers: Any, dry_run: Any = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.new_workers, self.dry_run = new_workers, dry_run
+        # Not ``self.dry_run``: that would hide BaseOperator.dry_run(), the method that renders the templates.
+        self.new_workers, self.is_dry_run = new_workers, dry_run
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        import psycopg2
+
         workers = _workers(self.new_workers)
-        if self.dry_run:
+        if self.is_dry_run:
             self.log.info("dry_run: not adding %s; the plan adds them in a transaction that it rolls back",
                           ", ".join(map(str, workers)) or "any node")
             return []
@@ -218,6 +235,10 @@ class CitusAddNodesOperator(CitusBaseOperator):
         return result
 
     def _failure(self, hook: CitusHook, worker: Worker, exc: psycopg2.Error, added: list[Worker]) -> str:
+        import psycopg2
+
+        from pgshift.hooks.citus import pg_message
+
         message = f"citus_add_node('{worker.host}', {worker.port}) failed: {pg_message(exc)}"
         if exc.pgcode == "08006":
             message += (f". The coordinator could not reach {worker} itself (from its own network, as its "
@@ -245,18 +266,18 @@ class CitusRebalancePlanOperator(CitusBaseOperator):
     that the plan shows where shards would go and nothing is changed."""
 
     template_fields: Sequence[str] = (*CitusBaseOperator.template_fields, "new_workers", "rebalance_strategy",
-                                      "drain_only", "dry_run")
+                                      "drain_only", "is_dry_run")
 
     def __init__(self, *, new_workers: Any, rebalance_strategy: str, drain_only: Any = False, dry_run: Any = False,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.new_workers, self.rebalance_strategy = new_workers, rebalance_strategy
-        self.drain_only, self.dry_run = drain_only, dry_run
+        self.drain_only, self.is_dry_run = drain_only, dry_run  # not self.dry_run: BaseOperator's method
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         workers = _workers(self.new_workers)
         with self.coordinator() as hook:
-            if self.dry_run:
+            if self.is_dry_run:
                 rows, added, refused = hook.plan_with_nodes([(w.host, w.port) for w in workers],
                                                             self.rebalance_strategy, bool(self.drain_only))
                 if added:
@@ -279,7 +300,7 @@ class CitusRebalancePlanOperator(CitusBaseOperator):
                                              ("move", "source → target")]))
         else:
             self.log.info("Rebalance plan (%s): nothing to move, the cluster is balanced", what)
-        if self.dry_run:
+        if self.is_dry_run:
             self.log.info("dry_run: stopping after the plan; nothing was changed")
         return moves
 
@@ -303,6 +324,8 @@ class CitusRebalanceStartOperator(CitusBaseOperator):
         self.verify_row_counts = verify_row_counts
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.hooks.citus import NO_MOVES
+
         with self.coordinator() as hook:
             executors = self.max_background_task_executors_per_node
             if executors is not None:

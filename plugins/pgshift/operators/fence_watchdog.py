@@ -31,16 +31,17 @@ class FenceWatchdogOperator(BaseOperator):
     :param notifiers: JSON of ``[pgshift] deadline_notifiers``: they get the alert when the watchdog acts.
     """
 
-    template_fields: Sequence[str] = ("conn_a", "dry_run")
+    template_fields: Sequence[str] = ("conn_a", "is_dry_run")
 
-    def __init__(self, *, conn_a: str, dry_run: bool = True, poll_interval: float = 1.0,
+    def __init__(self, *, conn_a: str, dry_run: bool | str = True, poll_interval: float = 1.0,
                  start_timeout: float = 300.0, notifiers: str = "[]", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.conn_a, self.dry_run = conn_a, dry_run
+        # Not ``self.dry_run``: that would hide BaseOperator.dry_run(), the method that renders the templates.
+        self.conn_a, self.is_dry_run = conn_a, dry_run
         self.poll_interval, self.start_timeout, self.notifiers = poll_interval, start_timeout, notifiers
 
     def execute(self, context: Context) -> None:
-        if self.dry_run:
+        if self.is_dry_run:
             raise AirflowSkipException("dry run: A is never fenced, nothing to watch")
         ti = context.get("ti")
         if ti is not None and int(getattr(ti, "try_number", 1) or 1) > 1:

@@ -8,7 +8,6 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from pgshift.hooks.postgres import PgShiftHook
 from pgshift.scope import Scope
 
 
@@ -28,6 +27,8 @@ class CreatePublicationOperator(BaseOperator):
         self.schemas, self.tables = schemas, tables
 
     def execute(self, context: Context) -> str:
+        from pgshift.hooks.postgres import PgShiftHook
+
         scope = Scope.from_params(self.schemas, self.tables)
         with PgShiftHook(self.conn_a) as a:
             existing = a.fetch_one("publication_state", (self.publication,))
@@ -45,4 +46,4 @@ class CreatePublicationOperator(BaseOperator):
                 a.execute("create_publication", publication=self.publication,
                           objects=scope.publication_objects())
                 self.log.info("Created publication %r on A for %s", self.publication, scope.describe())
-            return a.scalar("current_wal_lsn")
+            return str(a.scalar("current_wal_lsn"))

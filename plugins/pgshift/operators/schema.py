@@ -12,7 +12,6 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from pgshift.binaries import client_tool
-from pgshift.hooks.postgres import PgShiftHook
 from pgshift.scope import Scope
 
 
@@ -33,9 +32,11 @@ class CopySchemaOperator(BaseOperator):
         self.schemas, self.tables, self.pg_bin_dir = schemas, tables, pg_bin_dir
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.hooks.postgres import PgShiftHook
+
         scope = Scope.from_params(self.schemas, self.tables)
         with PgShiftHook(self.conn_source) as src, PgShiftHook(self.conn_target) as dst:
-            in_scope = src.fetch("scope_tables", scope.query_params(src.conn_params()["user"]))
+            in_scope = src.fetch("scope_tables", scope.query_params("public"))
             pairs = {"tschemas": [r["schema"] for r in in_scope], "tnames": [r["table"] for r in in_scope]}
             present = dst.fetch("tables_present", pairs)
             src_env, dst_env = src.libpq_env(), dst.libpq_env()

@@ -5,23 +5,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from pgshift.checks.cdc_lag import INVALIDATED_HELP, slot_invalidation
-from pgshift.hooks.postgres import PgShiftHook
+if TYPE_CHECKING:  # psycopg2 and the postgres provider: imported where the task runs, not when the DAG is parsed
+    from pgshift.hooks.postgres import PgShiftHook
 
 PLUGINS = {"native": "pgoutput", "dms": "test_decoding"}
 
 
 def wait_for_replay(a: PgShiftHook, b: PgShiftHook, timeout: float, nudge_every: float = 0.5) -> str:
     """Wait until B has replayed A's current WAL position; returns that position."""
-    target = a.scalar("current_wal_lsn")
+    target = str(a.scalar("current_wal_lsn"))
     deadline = time.monotonic() + timeout
     while True:
         row = b.fetch_one("replay_reached", (target,))
+        if row is None:  # one row always: a SELECT of expressions
+            raise AirflowException("B returned no replay position")
         if row["reached"]:
             return target
         if time.monotonic() > deadline:
@@ -48,6 +50,8 @@ class LogicalSlotOperator(BaseOperator):
         self.timeout_seconds, self.nudge_interval = timeout_seconds, nudge_interval
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.hooks.postgres import PgShiftHook
+
         with PgShiftHook(self.conn_a) as a, PgShiftHook(self.conn_b) as b:
             existing = b.fetch_one("logical_slot_state", (self.slot,))
             if existing:
@@ -63,6 +67,8 @@ class LogicalSlotOperator(BaseOperator):
             return self._create(a, b)
 
     def _reuse(self, st: dict[str, Any], b: PgShiftHook) -> dict[str, Any]:
+        from pgshift.checks.cdc_lag import INVALIDATED_HELP, slot_invalidation
+
         invalid = slot_invalidation(st)
         if invalid:
             raise AirflowFailException(f"{invalid}. {INVALIDATED_HELP}")
@@ -78,6 +84,8 @@ class LogicalSlotOperator(BaseOperator):
                 "confirmed_flush_lsn": st["confirmed_flush_lsn"]}
 
     def _create(self, a: PgShiftHook, b: PgShiftHook) -> dict[str, Any]:
+        from pgshift.hooks.postgres import PgShiftHook
+
         creator = PgShiftHook(self.conn_b)
         outcome: dict[str, Any] = {}
 

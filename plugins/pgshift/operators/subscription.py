@@ -8,8 +8,6 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from pgshift.hooks.postgres import PgShiftHook
-
 
 class CreateSubscriptionOperator(BaseOperator):
     """Subscribe C to ``publication`` on B using the existing ``slot``.
@@ -27,6 +25,8 @@ class CreateSubscriptionOperator(BaseOperator):
         self.subscription, self.publication, self.slot = subscription, publication, slot
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.hooks.postgres import PgShiftHook
+
         with PgShiftHook(self.conn_c) as c:
             existing = c.fetch_one("subscription_state", (self.subscription,))
             if existing:

@@ -25,7 +25,7 @@ class FenceWatchdogTrigger(BaseTrigger):
 
     def __init__(self, conn_a: str, run_id: str, poll_interval: float = 1.0, start_timeout: float = 600.0,
                  started_at: float | None = None) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger is untyped in Airflow 3.3.2
         self.conn_a, self.run_id = conn_a, run_id
         self.poll_interval, self.start_timeout = poll_interval, start_timeout
         self.started_at = started_at if started_at is not None else time.time()
@@ -49,9 +49,9 @@ class FenceWatchdogTrigger(BaseTrigger):
                 seen_alive = True
             elif verdict == ABSENT:
                 if seen_alive or time.time() - self.started_at > self.start_timeout:
-                    yield TriggerEvent({"status": "not_fenced", "seen_alive": seen_alive})
+                    yield TriggerEvent({"status": "not_fenced", "seen_alive": seen_alive})  # type: ignore[no-untyped-call]
                     return
             else:
-                yield TriggerEvent({"status": verdict, **facts})
+                yield TriggerEvent({"status": verdict, **facts})  # type: ignore[no-untyped-call]
                 return
             await asyncio.sleep(self.poll_interval)
