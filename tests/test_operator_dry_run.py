@@ -14,7 +14,7 @@ from pgshift.operators.fence_watchdog import FenceWatchdogOperator
 
 
 @pytest.mark.parametrize(("module", "task_ids"), [
-    ("hybrid_aurora_migration", ["fence_watchdog"]),
+    ("hybrid_aurora_migration", ["fence_watchdog", "cutover_gate", "cutover"]),
     ("citus_scale_out", ["add_nodes", "plan"]),
 ])
 def test_dry_run_method_works_on_the_dags_tasks(module: str, task_ids: list[str]) -> None:

@@ -67,6 +67,7 @@ def test_the_entry_point_names_get_provider_info() -> None:
 
 
 def test_public_api_resolves_and_unknown_names_fail() -> None:
+    assert sorted(pgshift.__all__) == sorted(["__version__", *pgshift._EXPORTS])
     for name in pgshift.__all__:
         assert getattr(pgshift, name) is not None, name
     assert pgshift.CutoverOperator is importlib.import_module("pgshift.operators.cutover").CutoverOperator

@@ -38,7 +38,18 @@ _EXPORTS: dict[str, str] = {
     "CitusRebalancePlanOperator": "pgshift.operators.citus",
     "CitusRebalanceStartOperator": "pgshift.operators.citus",
     "CitusVerifyOperator": "pgshift.operators.citus",
+    # waits: a check object reads itself; a sensor reads it once, then defers to the trigger that polls it
+    "Check": "pgshift.checks.base",
+    "CheckResult": "pgshift.checks.result",
+    "ChainLimits": "pgshift.checks.limits",
+    "WalLagCheck": "pgshift.checks.wal_lag",
+    "CdcLagCheck": "pgshift.checks.cdc_lag",
+    "SubscriptionSyncedCheck": "pgshift.checks.subscription",
+    "DmsTaskRunningCheck": "pgshift.checks.dms_task",
+    "DmsTaskCheck": "pgshift.checks.dms_task",
+    "RebalanceCheck": "pgshift.citus_status",
     # sensors and triggers
+    "PgShiftPollSensor": "pgshift.sensors.poll",
     "WalLagSensor": "pgshift.sensors.replication",
     "SubscriptionSyncedSensor": "pgshift.sensors.replication",
     "CdcLagSensor": "pgshift.sensors.replication",
@@ -52,8 +63,12 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "BasebackupOperator",
+    "CdcLagCheck",
     "CdcLagSensor",
+    "ChainLimits",
     "ChainPreflightOperator",
+    "Check",
+    "CheckResult",
     "CitusAddNodesOperator",
     "CitusHook",
     "CitusPreflightOperator",
@@ -71,15 +86,21 @@ __all__ = [
     "DmsReplicationInstanceOperator",
     "DmsReplicationTaskOperator",
     "DmsStartTaskOperator",
+    "DmsTaskCheck",
+    "DmsTaskRunningCheck",
     "DmsTaskRunningSensor",
     "FenceWatchdogOperator",
     "FenceWatchdogTrigger",
     "HostB",
     "LogicalSlotOperator",
     "PgShiftHook",
+    "PgShiftPollSensor",
     "PgShiftPollTrigger",
+    "RebalanceCheck",
+    "SubscriptionSyncedCheck",
     "SubscriptionSyncedSensor",
     "ValidateChainOperator",
+    "WalLagCheck",
     "WalLagSensor",
     "__version__",
 ]
@@ -99,6 +120,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from pgshift.checks.base import Check
+    from pgshift.checks.cdc_lag import CdcLagCheck
+    from pgshift.checks.dms_task import DmsTaskCheck, DmsTaskRunningCheck
+    from pgshift.checks.limits import ChainLimits
+    from pgshift.checks.result import CheckResult
+    from pgshift.checks.subscription import SubscriptionSyncedCheck
+    from pgshift.checks.wal_lag import WalLagCheck
+    from pgshift.citus_status import RebalanceCheck
     from pgshift.hooks.citus import CitusHook
     from pgshift.hooks.host import HostB
     from pgshift.hooks.postgres import PgShiftHook
@@ -126,6 +155,7 @@ if TYPE_CHECKING:
     from pgshift.operators.subscription import CreateSubscriptionOperator
     from pgshift.operators.validate import ValidateChainOperator
     from pgshift.sensors.citus import CitusRebalanceSensor
+    from pgshift.sensors.poll import PgShiftPollSensor
     from pgshift.sensors.replication import CdcLagSensor, DmsTaskRunningSensor, SubscriptionSyncedSensor, WalLagSensor
     from pgshift.triggers.fence_watchdog import FenceWatchdogTrigger
     from pgshift.triggers.poll import PgShiftPollTrigger

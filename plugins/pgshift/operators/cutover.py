@@ -29,10 +29,8 @@ if TYPE_CHECKING:  # the driver is imported where a task runs, not when the DAG 
 class _CutoverBase(BaseOperator):
     template_fields: Sequence[str] = (
         "mode", "conn_a", "conn_a_replication", "conn_b", "conn_b_source", "conn_c", "physical_slot", "slot",
-        "subscription", "app_roles", "thresholds", "aws_conn_id", "dms_task_id", "dry_run", "report_dir",
+        "subscription", "app_roles", "thresholds", "aws_conn_id", "dms_task_id", "is_dry_run", "report_dir",
     )
-    # The param, shadowing BaseOperator.dry_run() (Airflow's "render the templates only"), as it always has.
-    dry_run: bool  # type: ignore[assignment]
 
     def __init__(self, *, mode: str, conn_a: str, conn_a_replication: str, conn_b: str, conn_b_source: str,
                  conn_c: str, physical_slot: str, slot: str, subscription: str, app_roles: list[str],
@@ -46,7 +44,8 @@ class _CutoverBase(BaseOperator):
         self.app_roles = app_roles  # templated: a list once rendered
         self.thresholds = thresholds  # templated: the configuration task's limits (ChainLimits.as_dict)
         self.aws_conn_id, self.dms_task_id = aws_conn_id, dms_task_id
-        self.dry_run, self.report_dir = dry_run, report_dir
+        # Not ``self.dry_run``: that would hide BaseOperator.dry_run(), the method that renders the templates.
+        self.is_dry_run, self.report_dir = dry_run, report_dir
 
     def limits(self) -> ChainLimits:
         t = self.thresholds
@@ -160,7 +159,7 @@ class CutoverOperator(_CutoverBase):
     def execute(self, context: Context) -> dict[str, Any]:
         settings = self._settings(context)
         recover_interrupted_attempt(self.conn_a, settings.run_id, settings.fence_path)
-        dry_run = bool(self.dry_run)
+        dry_run = bool(self.is_dry_run)
         report = new_report(context["dag"].dag_id, settings, dry_run=dry_run)
         with CutoverRun.connect(settings, report, self.log) as run:
             self._run = run
