@@ -31,6 +31,8 @@ from pgcluster import LocalClusters, server_user
 from sample_data import WriteLoad
 from testing_support import wait_for
 
+import pgshift
+
 PROBE = "pgshift_deadline_probe"
 DEADLINE_SECONDS = 25  # [pgshift] deadline_seconds for every DAG of this deployment
 NAMES = {"publication_name": "app_pub", "physical_slot_name": "b_physical", "slot_name": "c_slot",
@@ -59,6 +61,17 @@ def test_deadline_probe_runs_start(deploy) -> None:
     STATE["probe_success"] = api.trigger(PROBE, {})
     STATE["probe_overrun"] = api.trigger(PROBE, {"sleep_seconds": DEADLINE_SECONDS + 40})
     api.set_paused(PROBE, False)
+
+
+def test_the_api_server_knows_the_installed_provider(deploy) -> None:
+    """The deployment imports pgshift as an installed provider (its plugins folder is empty): the api-server lists
+    it and offers its `citus` connection type in the connection form."""
+    _, dep, api = deploy
+    assert not any((dep.home / "plugins").glob("**/*.py"))
+    providers = {p["package_name"]: p["version"] for p in api.request("GET", "/api/v2/providers")["providers"]}
+    assert providers.get("airflow-provider-pgshift") == pgshift.__version__
+    forms = {m["connection_type"]: m["hook_name"] for m in api.request("GET", "/ui/connections/hook_meta")}
+    assert forms.get("citus") == "Citus coordinator (pgshift)"
 
 
 def test_scheduled_validation_before_any_setup_says_there_is_no_chain(deploy) -> None:
