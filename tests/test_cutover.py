@@ -139,12 +139,12 @@ def test_an_interrupted_cutover_is_unfenced_by_its_retry(clusters, chain):
     from airflow.sdk.exceptions import AirflowFailException
 
     from pgshift.fence import apply_fence, plan_fence
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.primary import PrimaryHook
     from pgshift.operators.cutover import CutoverOperator
     from pgshift.report import safe_name
 
     run_id = "manual__interrupted"
-    with PgShiftHook("pgshift_a") as a:
+    with PrimaryHook("pgshift_a") as a:
         record = plan_fence(a, ["app"], run_id)
         apply_fence(a, record, ["app"])
         record.save(chain / "cutover" / safe_name(run_id) / "fence.json")

@@ -41,9 +41,9 @@ class FakeCutover:
         code = textwrap.dedent(f"""
             import sys, time
             from pgshift.fence import apply_fence, plan_fence
-            from pgshift.hooks.postgres import PgShiftHook
+            from pgshift.hooks.primary import PrimaryHook
             from pgshift.lease import commit_point, read_marker, take_lease
-            a = PgShiftHook("pgshift_a")
+            a = PrimaryHook("pgshift_a")
             assert take_lease(a)
             record = plan_fence(a, ["app"], {run_id!r})
             apply_fence(a, record, ["app"])
@@ -131,13 +131,13 @@ def test_a_cutover_that_died_after_its_point_of_no_return_stays_fenced(a_unfence
 
 
 def test_a_session_that_lost_the_lease_cannot_commit(a_unfenced_after: LocalClusters) -> None:
-    """The cutover's connection to A broke (and PgShiftHook reconnected): the commit point refuses."""
+    """The cutover's connection to A broke (and PrimaryHook reconnected): the commit point refuses."""
     from pgshift.fence import apply_fence, lift_fence, plan_fence
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.primary import PrimaryHook
     from pgshift.lease import LeaseLost, commit_point, read_marker, take_lease
 
     cl = a_unfenced_after
-    with PgShiftHook("pgshift_a") as a:
+    with PrimaryHook("pgshift_a") as a:
         assert take_lease(a)
         record = plan_fence(a, ["app"], "manual__lease_lost")
         apply_fence(a, record, ["app"])
@@ -152,10 +152,10 @@ def test_a_session_that_lost_the_lease_cannot_commit(a_unfenced_after: LocalClus
 
 
 def test_a_second_cutover_cannot_take_a_held_lease(a_unfenced_after: LocalClusters) -> None:
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.primary import PrimaryHook
     from pgshift.lease import lease_holder, release_lease, take_lease
 
-    with PgShiftHook("pgshift_a") as first, PgShiftHook("pgshift_a") as second:
+    with PrimaryHook("pgshift_a") as first, PrimaryHook("pgshift_a") as second:
         assert take_lease(first)
         assert not take_lease(second)
         assert lease_holder(second)["pid"] == first.live.get_backend_pid()

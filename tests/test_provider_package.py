@@ -118,6 +118,13 @@ def test_every_sql_name_has_a_file_and_every_file_is_used() -> None:
     assert len(files) > 50 and called
 
 
+def test_sql_names_appear_only_in_hook_modules() -> None:
+    """Everything outside pgshift.hooks calls the hooks' typed methods, never a SQL file by name."""
+    outside = {name: spots for name, where in _sql_names_called().items()
+               if (spots := [w for w in where if not w.startswith("plugins/pgshift/hooks/")])}
+    assert not outside, f"SQL file names used outside plugins/pgshift/hooks/: {outside}"
+
+
 def test_sql_loads_by_name_and_refuses_an_unknown_one() -> None:
     assert sql.load("current_wal_lsn") == (PACKAGE / "sql" / "current_wal_lsn.sql").read_text()
     with pytest.raises(FileNotFoundError, match="no SQL file named 'no_such_query'"):

@@ -15,6 +15,9 @@ __version__ = "0.2.0"
 _EXPORTS: dict[str, str] = {
     # hooks
     "PgShiftHook": "pgshift.hooks.postgres",
+    "PrimaryHook": "pgshift.hooks.primary",
+    "StandbyHook": "pgshift.hooks.standby",
+    "TargetHook": "pgshift.hooks.target",
     "CitusHook": "pgshift.hooks.citus",
     "HostB": "pgshift.hooks.host",
     # hybrid_aurora_migration's operators, in the order the DAG runs them
@@ -96,9 +99,12 @@ __all__ = [
     "PgShiftHook",
     "PgShiftPollSensor",
     "PgShiftPollTrigger",
+    "PrimaryHook",
     "RebalanceCheck",
+    "StandbyHook",
     "SubscriptionSyncedCheck",
     "SubscriptionSyncedSensor",
+    "TargetHook",
     "ValidateChainOperator",
     "WalLagCheck",
     "WalLagSensor",
@@ -131,6 +137,9 @@ if TYPE_CHECKING:
     from pgshift.hooks.citus import CitusHook
     from pgshift.hooks.host import HostB
     from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.primary import PrimaryHook
+    from pgshift.hooks.standby import StandbyHook
+    from pgshift.hooks.target import TargetHook
     from pgshift.notifications.deadline import DeadlineMissedNotifier
     from pgshift.operators.basebackup import BasebackupOperator
     from pgshift.operators.citus import (

@@ -6,15 +6,17 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.primary import PrimaryHook
+    from pgshift.hooks.standby import StandbyHook
+    from pgshift.hooks.target import TargetHook
 
 
 class DrainTimeout(Exception):
     """The slot's consumer did not confirm the position in time (or the slot is gone)."""
 
 
-def wait_confirmed(b: PgShiftHook, slot: str, lsn: str, timeout: float, nudge: PgShiftHook | None = None,
-                   flush: PgShiftHook | None = None, nudge_every: float = 0.1) -> tuple[float | None, float]:
+def wait_confirmed(b: StandbyHook, slot: str, lsn: str, timeout: float, nudge: PrimaryHook | None = None,
+                   flush: TargetHook | None = None, nudge_every: float = 0.1) -> tuple[float | None, float]:
     """Wait until B has replayed ``lsn`` and slot ``slot`` on B has ``confirmed_flush_lsn >= lsn``.
 
     The slot's confirmed position is the consumer's word that it has everything up to there; the
@@ -29,21 +31,21 @@ def wait_confirmed(b: PgShiftHook, slot: str, lsn: str, timeout: float, nudge: P
     replayed = None
     last_nudge = 0.0
     while True:
-        row = b.fetch_one("slot_confirmed", {"lsn": lsn, "slot": slot}) or {}  # one row: the query has no FROM
+        row = b.slot_confirmed(slot, lsn)
         now = time.time()
-        if row["replayed"] and replayed is None:
+        if row.replayed and replayed is None:
             replayed = now
-        if row["confirmed"] is None:
+        if row.confirmed is None:
             raise DrainTimeout(f"slot {slot!r} is not on B: nothing can confirm {lsn}")
-        if row["confirmed"]:
+        if row.confirmed:
             return replayed, now
         if time.monotonic() > deadline:
-            raise DrainTimeout(f"C did not confirm {lsn} within {timeout:g} s: B replayed {row['replay_lsn']}, "
-                               f"slot {slot!r} confirmed {row['confirmed_flush_lsn']}")
+            raise DrainTimeout(f"C did not confirm {lsn} within {timeout:g} s: B replayed {row.replay_lsn}, "
+                               f"slot {slot!r} confirmed {row.confirmed_flush_lsn}")
         if time.monotonic() - last_nudge > nudge_every:
             if flush is not None and replayed is not None:
-                flush.execute("flush_wal")
+                flush.flush_wal()
             if nudge is not None:
-                nudge.execute("log_standby_snapshot")
+                nudge.log_standby_snapshot()
             last_nudge = time.monotonic()
         time.sleep(0.02)

@@ -23,7 +23,7 @@ from pgshift.report import write_json
 from pgshift.validation import identifier_problem
 
 if TYPE_CHECKING:
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.primary import PrimaryHook
 
 
 @dataclass
@@ -57,7 +57,7 @@ class FenceRecord:
                    state=marker.state, fenced_at=marker.fenced_at, run_id=marker.run_id)
 
 
-def fence_problems(a: PgShiftHook, roles: list[str], protected: dict[str, str]) -> list[str]:
+def fence_problems(a: PrimaryHook, roles: list[str], protected: dict[str, str]) -> list[str]:
     """Why these roles cannot be fenced (read-only). ``protected`` maps role -> why it must keep LOGIN."""
     problems = []
     if not roles:
@@ -67,20 +67,20 @@ def fence_problems(a: PgShiftHook, roles: list[str], protected: dict[str, str]) 
             problems.append(p)
     if problems:
         return problems
-    found = {r["rolname"]: r for r in a.fetch("fence_roles_state", (list(roles),))}
+    found = a.roles(roles)
     for role in roles:
         r = found.get(role)
         if r is None:
             problems.append(f"app_roles: role {role!r} does not exist on A")
-        elif r["rolsuper"]:
+        elif r.rolsuper:
             problems.append(f"app_roles: {role!r} is a superuser: superusers ignore NOLOGIN's effect on open "
                             "sessions and read-only defaults, so it cannot be fenced; connect the application "
                             "with an ordinary role")
         elif role in protected:
             problems.append(f"app_roles: {role!r} is {protected[role]}: fencing it would break the migration itself")
-        elif r["rolreplication"]:
+        elif r.rolreplication:
             problems.append(f"app_roles: {role!r} has REPLICATION: it may be B's or C's replication role")
-        elif not r["rolcanlogin"]:
+        elif not r.rolcanlogin:
             problems.append(f"app_roles: {role!r} cannot log in already (NOLOGIN): is A still fenced by an earlier "
                             f"cutover? If so, lift it by hand: ALTER ROLE {role} LOGIN")
     database = a.conn_params()["dbname"]
@@ -91,16 +91,15 @@ def fence_problems(a: PgShiftHook, roles: list[str], protected: dict[str, str]) 
     return problems
 
 
-def read_only_default(a: PgShiftHook) -> str | None:
+def read_only_default(a: PrimaryHook) -> str | None:
     """The database's own default_transaction_read_only on A (None: not set), which the fence changes."""
-    value = a.scalar("database_setting", {"name": "default_transaction_read_only"})
-    return None if value is None else str(value)
+    return a.database_setting("default_transaction_read_only")
 
 
-def plan_fence(a: PgShiftHook, roles: list[str], run_id: str = "") -> FenceRecord:
-    state = {r["rolname"]: r for r in a.fetch("fence_roles_state", (list(roles),))}
+def plan_fence(a: PrimaryHook, roles: list[str], run_id: str = "") -> FenceRecord:
+    state = a.roles(roles)
     return FenceRecord(database=a.conn_params()["dbname"],
-                       roles=[r for r in roles if state[r]["rolcanlogin"]],
+                       roles=[r for r in roles if state[r].rolcanlogin],
                        previous_read_only=read_only_default(a), run_id=run_id)
 
 
@@ -108,13 +107,13 @@ class FenceError(Exception):
     """The fence could not be completed (it is then lifted by the caller)."""
 
 
-def apply_fence(a: PgShiftHook, record: FenceRecord, all_roles: list[str], exit_timeout: float = 5.0) -> FenceRecord:
+def apply_fence(a: PrimaryHook, record: FenceRecord, all_roles: list[str], exit_timeout: float = 5.0) -> FenceRecord:
     """NOLOGIN + read-only default in one transaction, then terminate the roles' sessions and take the
     final LSN. Returns the record with the fence time and A's final LSN filled in."""
     with a.transaction():
         for role in record.roles:
-            a.execute("role_nologin", role=role)
-        a.execute("database_read_only_on", database=record.database)
+            a.role_nologin(role)
+        a.database_read_only_on(record.database)
         marker = FenceMarker(run_id=record.run_id, state="planned", roles=record.roles,
                              previous_read_only=record.previous_read_only, fenced_at=time.time())
         write_marker(a, record.database, marker, FENCED, "cutover")
@@ -123,37 +122,38 @@ def apply_fence(a: PgShiftHook, record: FenceRecord, all_roles: list[str], exit_
     # Sessions of every named role, even one that had no LOGIN (it may have been connected before).
     # All are signalled at once, then awaited: pg_terminate_backend(pid, timeout) one by one would cost
     # about 0.1 s per session of downtime.
-    record.terminated = a.fetch("terminate_role_sessions", (list(all_roles),))
-    pids = [r["pid"] for r in record.terminated]
+    terminated = a.terminate_sessions(all_roles)
+    record.terminated = [asdict(s) for s in terminated]
+    pids = [s.pid for s in terminated]
     deadline = time.monotonic() + exit_timeout
-    while pids and (left := [r["pid"] for r in a.fetch("role_sessions_left", (pids,))]):
+    while pids and (left := a.sessions_left(pids)):
         if time.monotonic() > deadline:
             raise FenceError(f"sessions {left} of {', '.join(all_roles)} did not exit within {exit_timeout:g} s of "
                              "pg_terminate_backend: they could still commit, so there is no final LSN")
         time.sleep(0.005)
     record.terminated_at = time.time()
     # Only now: no session of the roles is left to commit after this position.
-    record.final_lsn = a.scalar("final_wal_lsn")
+    record.final_lsn = a.final_wal_lsn()
     record.final_lsn_at = time.time()
-    record.unfenced_sessions = a.fetch("unfenced_sessions", (list(all_roles),))
+    record.unfenced_sessions = [asdict(s) for s in a.unfenced_sessions(all_roles)]
     return record
 
 
-def lift_fence(a: PgShiftHook, record: FenceRecord, by: str = "cutover rollback") -> None:
+def lift_fence(a: PrimaryHook, record: FenceRecord, by: str = "cutover rollback") -> None:
     """Undo exactly what the fence changed, and mark A's fence marker lifted; safe to call twice."""
     # A session opened after the fence starts read-only: make this one writable first.
-    a.execute("session_read_write")
+    a.session_read_write()
     with a.transaction():
         for role in record.roles:
-            a.execute("role_login", role=role)
+            a.role_login(role)
         if record.previous_read_only is None:
-            a.execute("database_read_only_reset", database=record.database)
+            a.database_read_only_reset(record.database)
         else:
-            a.execute("database_read_only_restore", (record.previous_read_only,), database=record.database)
+            a.database_read_only_restore(record.database, record.previous_read_only)
         marker = read_marker(a)
         if marker and marker.run_id == record.run_id:
             # Gone with the fence: A is left exactly as before the cutover (the task's log and report, and the
             # watchdog's alert, say who lifted it and when).
-            a.execute("fence_marker_reset", database=record.database)
+            a.fence_marker_reset(record.database)
     record.state = "lifted"
     record.lifted_by = by

@@ -30,7 +30,9 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": DMS, "external-doc-url": "https://docs.aws.amazon.com/dms/", "tags": ["aws"]},
         ],
         "hooks": [
-            {"integration-name": POSTGRES, "python-modules": ["pgshift.hooks.postgres", "pgshift.hooks.host"]},
+            {"integration-name": POSTGRES, "python-modules": [
+                "pgshift.hooks.postgres", "pgshift.hooks.primary", "pgshift.hooks.standby", "pgshift.hooks.target",
+                "pgshift.hooks.states", "pgshift.hooks.host"]},
             {"integration-name": CITUS, "python-modules": ["pgshift.hooks.citus"]},
         ],
         "connection-types": [

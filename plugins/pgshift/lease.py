@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.primary import PrimaryHook
 
 # Two int4 keys of pg_try_advisory_lock(int, int): "pgsh", "fnce". Advisory locks are per database.
 LEASE_KEY = (int.from_bytes(b"pgsh", "big"), int.from_bytes(b"fnce", "big"))
@@ -66,37 +66,38 @@ class FenceMarker:
         return cls(**json.loads(text))
 
 
-def read_marker(a: PgShiftHook) -> FenceMarker | None:
-    raw = a.scalar("database_setting", {"name": "pgshift.fence"})
+def read_marker(a: PrimaryHook) -> FenceMarker | None:
+    raw = a.database_setting("pgshift.fence")
     return FenceMarker.from_json(raw) if raw else None
 
 
-def write_marker(a: PgShiftHook, database: str, marker: FenceMarker, state: str, by: str) -> FenceMarker:
+def write_marker(a: PrimaryHook, database: str, marker: FenceMarker, state: str, by: str) -> FenceMarker:
     """Set the marker's state (inside the caller's transaction, if any)."""
     marker.history.append({"state": marker.state, "at": marker.changed_at, "by": marker.changed_by})
     marker.state, marker.changed_at, marker.changed_by = state, time.time(), by
-    a.execute("fence_marker_set", (marker.to_json(),), database=database)
+    a.fence_marker_set(database, marker.to_json())
     return marker
 
 
-def take_lease(a: PgShiftHook) -> bool:
+def take_lease(a: PrimaryHook) -> bool:
     """Take the lease in ``a``'s session; False if another session holds it."""
-    return bool(a.scalar("fence_lease_take", LEASE_KEY))
+    return a.lease_take(LEASE_KEY)
 
 
-def release_lease(a: PgShiftHook) -> None:
-    a.scalar("fence_lease_release", LEASE_KEY)
+def release_lease(a: PrimaryHook) -> None:
+    a.lease_release(LEASE_KEY)
 
 
-def lease_holder(a: PgShiftHook) -> dict[str, Any] | None:
+def lease_holder(a: PrimaryHook) -> dict[str, Any] | None:
     """The backend holding the lease (pid, application_name, backend_start), or None."""
-    return a.fetch_one("fence_lease_holder", LEASE_KEY)
+    holder = a.lease_holder(LEASE_KEY)
+    return None if holder is None else asdict(holder)
 
 
-def commit_point(a: PgShiftHook, database: str, marker: FenceMarker | None) -> FenceMarker:
+def commit_point(a: PrimaryHook, database: str, marker: FenceMarker | None) -> FenceMarker:
     """Mark the fence ``committed``, only if this session still holds the lease (else :class:`LeaseLost`)."""
     with a.transaction():
-        if not a.scalar("fence_lease_mine", LEASE_KEY):
+        if not a.lease_mine(LEASE_KEY):
             raise LeaseLost("the cutover's session on A lost its lease (the connection to A was lost, or A "
                             "restarted): the fence watchdog may be lifting the fence, so the cutover stops here")
         if marker is None:

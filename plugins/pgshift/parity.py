@@ -61,31 +61,23 @@ class TableParity:
         return asdict(self)
 
 
-QUERIES = {"record": "table_fingerprint_record", "text": "table_fingerprint"}
-
-
 def hash_methods(hook: PgShiftHook, tables: Iterable[Table]) -> dict[Table, str]:
     """``record`` where hash_record_extended can hash every column of the table, else ``text``."""
     from pgshift.sql import qualified
 
     out = {}
     for table in tables:
-        regclass = qualified(*table).as_string(hook.live)
-        out[table] = "record" if hook.scalar("record_hashable", (regclass,)) else "text"
+        out[table] = "record" if hook.record_hashable(qualified(*table).as_string(hook.live)) else "text"
     return out
 
 
 def fingerprint(conn_id: str, table: Table, method: str = "text") -> Fingerprint:
     """Count and content hash of one table, in a fresh session with deterministic output settings."""
     from pgshift.hooks.postgres import PgShiftHook
-    from pgshift.sql import qualified
 
     with PgShiftHook(conn_id) as hook:
-        hook.execute("fingerprint_session")
-        row = hook.fetch_one(QUERIES[method], table=qualified(*table))
-    if row is None:  # an aggregate always returns a row
-        raise RuntimeError(f"no fingerprint row for {table_name(table)}")
-    return int(row["row_count"]), str(row["content_hash"])
+        hook.fingerprint_session()
+        return hook.table_fingerprint(table[0], table[1], method)
 
 
 def _fingerprints(pool: ThreadPoolExecutor, conn_id: str, tables: Iterable[Table],

@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pgshift.validation import identifier_problem, positive_problem, slot_name_problem, table_list_problems
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-
-    from pgshift.hooks.postgres import PgShiftHook
 
 MIN_MAJOR = 16
 # AWS DMS engine versions that first support a PostgreSQL major as a source (AWS documentation).
@@ -79,14 +74,6 @@ def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
 
 
-def _row(hook: PgShiftHook, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A query that always returns one row (``server_facts``)."""
-    row = hook.fetch_one(query, params)
-    if row is None:
-        raise LookupError(f"{query} returned no row")
-    return row
-
-
 # -- parameters
 def check_params(spec: ChainSpec) -> list[str]:
     """Names, thresholds and connection ids; run first, so that names are safe to use in queries."""
@@ -127,24 +114,23 @@ def check_a(spec: ChainSpec) -> Finding:
     """
     from airflow.sdk import BaseHook
 
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.primary import PrimaryHook
     from pgshift.scope import Scope
 
     out = Finding()
     problems = out.problems
     try:
-        with PgShiftHook(spec.conn_a) as a:
-            facts = _row(a, "server_facts")
+        with PrimaryHook(spec.conn_a) as a:
+            facts = a.server_facts()
             repl_user = BaseHook.get_connection(spec.conn_a_replication).login
             source_user = BaseHook.get_connection(spec.conn_b_source).login
-            repl_role = a.fetch_one("role_attributes", (repl_user,))
-            source_role = a.fetch_one("role_attributes", (source_user,))
+            repl_role = a.role(repl_user)
+            source_role = a.role(source_user)
             scope = Scope.from_params(spec.schemas, spec.tables)
-            tables = a.fetch("scope_tables", scope.query_params(source_user if source_role and source_user
-                                                                 else "public"))
-            present_schemas = {r["schema"] for r in a.fetch("schemas_present", (list(scope.schemas),))}
-            publication = a.fetch_one("publication_state", (spec.publication,))
-            physical = a.fetch_one("physical_slot", (spec.physical_slot,))
+            tables = a.scope_tables(scope, source_user if source_role and source_user else "public")
+            present_schemas = set(a.schemas_present(scope.schemas))
+            publication = a.publication(spec.publication)
+            physical = a.physical_slot(spec.physical_slot)
     except Exception as exc:  # noqa: BLE001 - reported, with every other problem
         problems.append(f"A ({spec.conn_a}): cannot connect or read: {exc}".strip())
         return out
@@ -160,7 +146,7 @@ def check_a(spec: ChainSpec) -> Finding:
     if facts["max_replication_slots"] - facts["slots_used"] < slots_needed:
         problems.append(f"A has max_replication_slots={facts['max_replication_slots']} with "
                         f"{facts['slots_used']} in use: no room for the physical slot of B")
-    if facts["max_wal_senders"] - facts["senders_used"] < 1 and not (physical and physical["active"]):
+    if facts["max_wal_senders"] - facts["senders_used"] < 1 and not (physical and physical.active):
         problems.append(f"A has max_wal_senders={facts['max_wal_senders']} with {facts['senders_used']} "
                         "in use: no walsender left for B")
     if facts["max_replication_slots"] < 2 + len(tables or []) // 4:
@@ -169,38 +155,38 @@ def check_a(spec: ChainSpec) -> Finding:
     if repl_role is None:
         problems.append(f"replication role {repl_user!r} (connection {spec.conn_a_replication}) "
                         "does not exist on A")
-    elif not repl_role["rolreplication"] and not repl_role["rolsuper"]:
+    elif not repl_role.rolreplication and not repl_role.rolsuper:
         problems.append(f"role {repl_user!r} (connection {spec.conn_a_replication}) "
                         "lacks the REPLICATION attribute")
-    elif not repl_role["rolcanlogin"]:
+    elif not repl_role.rolcanlogin:
         problems.append(f"role {repl_user!r} (connection {spec.conn_a_replication}) cannot log in")
     if source_role is None:
         problems.append(f"role {source_user!r} (connection {spec.conn_b_source}, used by C/DMS to read B) "
                         "does not exist on A (B's roles are A's)")
-    elif not source_role["rolreplication"] and not source_role["rolsuper"]:
+    elif not source_role.rolreplication and not source_role.rolsuper:
         problems.append(f"role {source_user!r} (connection {spec.conn_b_source}) lacks the REPLICATION attribute")
     for schema in scope.schemas:
         if schema not in present_schemas:
             problems.append(f"schema {schema!r} does not exist on A")
-    found = {(r["schema"], r["table"]) for r in tables}
+    found = {(r.schema, r.table) for r in tables}
     for schema, table in scope.tables:
         if (schema, table) not in found:
             problems.append(f"table {schema}.{table} does not exist on A")
     if not tables and not problems:
         problems.append(f"no tables in scope ({scope.describe()}) on A")
     for r in tables:
-        name = f"{r['schema']}.{r['table']}"
-        ident = r["replica_identity"]
-        if ident == "n" or (ident == "d" and not r["has_pk"]) or (ident == "i" and not r["has_identity_index"]):
+        name = f"{r.schema}.{r.table}"
+        ident = r.replica_identity
+        if ident == "n" or (ident == "d" and not r.has_pk) or (ident == "i" and not r.has_identity_index):
             problems.append(
                 f"table {name} has no primary key or replica identity: once published, its UPDATE and "
                 f"DELETE on A would fail (add a primary key, or ALTER TABLE {name} REPLICA IDENTITY FULL)")
-        if source_role and not r["role_can_select"] and not source_role["rolsuper"]:
+        if source_role and not r.role_can_select and not source_role.rolsuper:
             problems.append(f"role {source_user!r} cannot SELECT {name}: the initial copy reads it as that role "
                             f"(GRANT SELECT ON {name} TO {source_user})")
     if publication and not scope.matches_publication(publication):
         problems.append(f"publication {spec.publication!r} already exists on A with a different table set")
-    out.facts = {**facts, "major": major, "tables": [f"{r['schema']}.{r['table']}" for r in tables]}
+    out.facts = {**facts, "major": major, "tables": [f"{r.schema}.{r.table}" for r in tables]}
     return out
 
 
@@ -212,14 +198,14 @@ def check_b(spec: ChainSpec, a_major: int | None) -> Finding:
     ``version``, ``major`` and ``running`` False.
     """
     from pgshift.hooks.host import HostB
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.standby import StandbyHook
 
     out = Finding()
     problems = out.problems
     facts: dict[str, Any] | None
     try:
-        with PgShiftHook(spec.conn_b, connect_timeout=5) as b:
-            facts = _row(b, "server_facts")
+        with StandbyHook(spec.conn_b, connect_timeout=5) as b:
+            facts = b.server_facts()
     except Exception:  # noqa: BLE001 - not running yet: look at host B instead
         facts = None
     if facts is not None:
@@ -269,27 +255,26 @@ def check_c(spec: ChainSpec, tables: list[str]) -> Finding:
 
     ``facts``: C's ``server_facts`` with ``subscription_exists``; empty if C cannot be read.
     """
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.target import TargetHook
 
     out = Finding()
     try:
-        with PgShiftHook(spec.conn_c) as c:
-            info = _row(c, "server_facts")
-            subscription = c.fetch_one("subscription_state", (spec.subscription,))
+        with TargetHook(spec.conn_c) as c:
+            info = c.server_facts()
+            subscription = c.subscription(spec.subscription)
             pairs = [t.split(".", 1) for t in tables]
-            present = c.fetch("tables_present", {"tschemas": [p[0] for p in pairs],
-                                                 "tnames": [p[1] for p in pairs]})
+            present = c.tables_present([(p[0], p[1]) for p in pairs])
     except Exception as exc:  # noqa: BLE001
         out.problems.append(f"C ({spec.conn_c}): cannot connect or read: {exc}".strip())
         return out
     if info["in_recovery"]:
         out.problems.append(f"C ({spec.conn_c}) is a read-only standby: it cannot receive the migration")
     if subscription:
-        if subscription["slot_name"] != spec.slot:
+        if subscription.slot_name != spec.slot:
             out.problems.append(f"subscription {spec.subscription!r} already exists on C with slot "
-                                f"{subscription['slot_name']!r}, not {spec.slot!r}")
+                                f"{subscription.slot_name!r}, not {spec.slot!r}")
     elif present and not spec.allow_existing_tables_on_c:
-        names = ", ".join(f"{r['schema']}.{r['table']}" for r in present)
+        names = ", ".join(f"{s}.{t}" for s, t in present)
         out.problems.append(f"C already holds {len(present)} of the tables in scope ({names}): the initial copy "
                             "would add rows to them; drop them on C or set allow_existing_tables_on_c")
     out.facts = {**info, "subscription_exists": bool(subscription)}

@@ -15,35 +15,27 @@ from pgshift.parity import Table, table_name
 from pgshift.sql import qualified
 
 if TYPE_CHECKING:  # psycopg2 and the postgres provider: loaded where SQL runs, not when a DAG is parsed
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.standby import StandbyHook
+    from pgshift.hooks.target import TargetHook
 
 
-def _rows(hook: PgShiftHook, query: str, params: dict[str, Any], table: Table,
-          pk: list[str]) -> dict[str, str]:
-    from psycopg2 import sql as pgsql
-
-    rows = hook.fetch(query, params, table=qualified(*table),
-                      pk_columns=pgsql.SQL(", ").join(pgsql.Identifier(c) for c in pk))
-    return {r["key"]: r["hash"] for r in rows}
-
-
-def sample_table(b: PgShiftHook, c: PgShiftHook, table: Table, n: int,
+def sample_table(b: StandbyHook, c: TargetHook, table: Table, n: int,
                  wait_target_confirmed: Callable[[str], None]) -> dict[str, Any]:
     name = table_name(table)
     regclass = qualified(*table).as_string(b.live)
-    pk = [r["column"] for r in b.fetch("primary_key_columns", (regclass,))]
+    pk = b.primary_key_columns(regclass)
     result: dict[str, Any] = {"table": name, "source_rows": None, "target_rows": None}
     if not pk:
         return {**result, "status": "skipped", "note": "no primary key: sampled parity cannot look rows up"}
-    reltuples = b.scalar("reltuples", (regclass,)) or 0
+    reltuples = b.reltuples(regclass)
     percent = min(100.0, 100.0 * 2 * n / reltuples) if reltuples > 0 else 100.0
-    before = _rows(b, "sample_rows", {"pk": pk, "percent": percent, "n": n}, table, pk)
+    before = b.sample_rows(*table, pk, percent, n)
     if not before:
         return {**result, "status": "equal", "note": "no rows sampled (empty table)", "sampled": 0}
-    wait_target_confirmed(b.scalar("replay_position"))
-    keys = {"pk": pk, "keys": "[" + ",".join(before) + "]"}
-    on_c = _rows(c, "rows_by_key", keys, table, pk)
-    after = _rows(b, "rows_by_key", keys, table, pk)
+    wait_target_confirmed(str(b.replay_position()))
+    keys = list(before)
+    on_c = c.rows_by_key(*table, pk, keys)
+    after = b.rows_by_key(*table, pk, keys)
     stable = [k for k in before if after.get(k) == before[k]]
     missing = [k for k in stable if k not in on_c]
     different = [k for k in stable if k in on_c and on_c[k] != before[k]]
@@ -58,14 +50,14 @@ def sample_table(b: PgShiftHook, c: PgShiftHook, table: Table, n: int,
     return {**result, "status": "equal", "note": f"{len(stable)} sampled rows equal on B and C"}
 
 
-def sample_parity(b: PgShiftHook, conn_c: str, tables: list[Table], n: int,
+def sample_parity(b: StandbyHook, conn_c: str, tables: list[Table], n: int,
                   wait_target_confirmed: Callable[[str], None]) -> list[dict[str, Any]]:
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.target import TargetHook
 
     out = []
-    with PgShiftHook(conn_c) as c:
-        b.execute("fingerprint_session")
-        c.execute("fingerprint_session")
+    with TargetHook(conn_c) as c:
+        b.fingerprint_session()
+        c.fingerprint_session()
         for table in tables:
             try:
                 out.append(sample_table(b, c, table, n, wait_target_confirmed))

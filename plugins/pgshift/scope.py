@@ -11,6 +11,8 @@ from pgshift.validation import parse_table
 if TYPE_CHECKING:  # psycopg2 only where SQL is composed: operators import Scope when a DAG is parsed
     from psycopg2 import sql
 
+    from pgshift.hooks.states import PublicationState
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -46,11 +48,11 @@ class Scope:
         items += [sql.SQL("TABLE {}").format(sql.Identifier(s, t)) for s, t in self.tables]
         return sql.SQL(", ").join(items)
 
-    def matches_publication(self, pub: dict[str, Any]) -> bool:
-        if pub["all_tables"] or self.all_tables:
-            return bool(pub["all_tables"]) == self.all_tables
-        return (sorted(pub["schemas"]) == list(self.schemas)
-                and sorted(pub["tables"]) == sorted(f"{s}.{t}" for s, t in self.tables))
+    def matches_publication(self, pub: PublicationState) -> bool:
+        if pub.all_tables or self.all_tables:
+            return bool(pub.all_tables) == self.all_tables
+        return (sorted(pub.schemas) == list(self.schemas)
+                and sorted(pub.tables) == sorted(f"{s}.{t}" for s, t in self.tables))
 
     def dms_table_mappings(self) -> dict[str, Any]:
         """DMS selection rules for the same scope (system schemas are never migrated by DMS)."""

@@ -18,9 +18,9 @@ def look(conn_a: str, run_id: str) -> tuple[str, dict[str, Any]]:
     Returns a verdict and the marker's facts. The fence is lifted only while this session holds the lease,
     after reading the marker again under it, so a cutover cannot commit in between.
     """
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.primary import PrimaryHook
 
-    with PgShiftHook(conn_a) as a:
+    with PrimaryHook(conn_a) as a:
         marker = read_marker(a)
         holder = lease_holder(a)
         if marker is None or marker.run_id != run_id:

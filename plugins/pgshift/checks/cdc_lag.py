@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from pgshift.checks.base import Check
@@ -25,12 +25,13 @@ def slot_invalidation(slot: dict[str, Any]) -> str | None:
 
 
 def check_cdc_lag(conn_b: str, slot: str, max_bytes: int, require_active: bool = True) -> CheckResult:
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.standby import StandbyHook
 
-    with PgShiftHook(conn_b) as b:
-        st = b.fetch_one("logical_slot_state", (slot,))
-    if st is None:
+    with StandbyHook(conn_b) as b:
+        state = b.logical_slot(slot)
+    if state is None:
         return CheckResult(False, f"B has no replication slot {slot!r}", fatal=True)
+    st = asdict(state)  # the figures go into the result's details; slot_invalidation reads a dict
     details = {k: st[k] for k in ("active", "wal_status", "safe_wal_size", "conflicting", "invalidation_reason",
                                   "confirmed_flush_lsn", "replay_lsn", "lag_bytes", "retained_bytes")}
     invalid = slot_invalidation(st)

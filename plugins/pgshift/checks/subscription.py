@@ -42,7 +42,7 @@ SUBSCRIPTION / REFRESH PUBLICATION, not by waiting).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from pgshift.checks.base import Check
@@ -56,10 +56,10 @@ LOG_HINT = "see C's server log for the ERROR of the logical replication apply wo
 
 def nudge_primary(conn_a: str) -> None:
     """A running-xacts record on A lets pending slot creations on the standby B finish."""
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.primary import PrimaryHook
 
-    with PgShiftHook(conn_a) as a:
-        a.execute("log_standby_snapshot")
+    with PrimaryHook(conn_a) as a:
+        a.log_standby_snapshot()
 
 
 def _counts(w: dict[str, Any]) -> str:
@@ -110,13 +110,16 @@ def judge_errors(subscription: str, first: dict[str, Any], second: dict[str, Any
 
 def check_subscription_synced(conn_c: str, subscription: str, conn_a: str | None = None,
                               error_window_seconds: float = ERROR_WINDOW_SECONDS) -> CheckResult:
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.target import TargetHook
 
-    with PgShiftHook(conn_c) as c:
-        st = c.fetch_one("subscription_state", (subscription,))
-        if st is None:
+    with TargetHook(conn_c) as c:
+        state = c.subscription(subscription)
+        if state is None:
             return CheckResult(False, f"C has no subscription {subscription!r}", fatal=True)
-        worker = c.fetch_one("subscription_apply_worker", (subscription,)) or {}
+        # As dicts from here: the readings go into the result's details, and judge_errors reads them.
+        st = asdict(state)
+        first = c.apply_worker(subscription)
+        worker: dict[str, Any] = {} if first is None else asdict(first)
         details = {k: st[k] for k in ("tables", "ready", "pending", "apply_error_count", "sync_error_count",
                                       "apply_workers")}
         details.update({k: worker.get(k) for k in ("apply_worker_pid", "apply_worker_started", "stats_reset")})
@@ -155,7 +158,8 @@ def check_subscription_synced(conn_c: str, subscription: str, conn_a: str | None
         # Errors counted, everything else in bounds: are they current? A second sample after the window.
         window = window_seconds(error_window_seconds, worker)
         time.sleep(window)
-        second = c.fetch_one("subscription_apply_worker", (subscription,))
+        again = c.apply_worker(subscription)
+        second = None if again is None else asdict(again)
     verdict, message = judge_errors(subscription, worker, second, window)
     details.update(errors=verdict, error_window_seconds=window)
     if second:

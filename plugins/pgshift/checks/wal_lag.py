@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from pgshift.checks.base import Check
@@ -10,14 +10,16 @@ from pgshift.checks.result import CheckResult
 
 
 def read_wal_lag(conn_a: str, conn_b: str, physical_slot: str) -> dict[str, Any]:
-    """Figures from both ends: A's walsender for the slot, B's WAL receiver and LSNs."""
-    from pgshift.hooks.postgres import PgShiftHook
+    """Figures from both ends: A's walsender for the slot, B's WAL receiver and LSNs (as dicts: they
+    are the check's XCom value)."""
+    from pgshift.hooks.primary import PrimaryHook
+    from pgshift.hooks.standby import StandbyHook
 
-    with PgShiftHook(conn_a) as a:
-        sender = a.fetch_one("wal_sender_for_slot", (physical_slot,))
-    with PgShiftHook(conn_b) as b:
-        receiver = b.fetch_one("wal_receiver_status")
-    return {"a": sender, "b": receiver}
+    with PrimaryHook(conn_a) as a:
+        sender = a.wal_sender(physical_slot)
+    with StandbyHook(conn_b) as b:
+        receiver = b.wal_receiver()
+    return {"a": None if sender is None else asdict(sender), "b": asdict(receiver)}
 
 
 def evaluate_wal_lag(figures: dict[str, Any], physical_slot: str, max_bytes: int, max_seconds: float) -> CheckResult:

@@ -55,7 +55,9 @@ from pgshift.sequences import read_sequences, set_sequences
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
 
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.primary import PrimaryHook
+    from pgshift.hooks.standby import StandbyHook
+    from pgshift.hooks.target import TargetHook
 
 
 class CutoverAbort(Exception):
@@ -97,7 +99,7 @@ def new_report(dag_id: str, settings: CutoverSettings, *, dry_run: bool) -> dict
 class CutoverRun:
     """One attempt of one cutover: its sessions on A, B and C, its report, and the fence it set (if any)."""
 
-    def __init__(self, settings: CutoverSettings, a: PgShiftHook, b: PgShiftHook, c: PgShiftHook,
+    def __init__(self, settings: CutoverSettings, a: PrimaryHook, b: StandbyHook, c: TargetHook,
                  report: dict[str, Any], log: Logger) -> None:
         self.settings, self.a, self.b, self.c, self.report, self.log = settings, a, b, c, report, log
         self.timeline: dict[str, str | None] = report["timeline"]
@@ -106,10 +108,12 @@ class CutoverRun:
     @classmethod
     @contextmanager
     def connect(cls, settings: CutoverSettings, report: dict[str, Any], log: Logger) -> Iterator[CutoverRun]:
-        from pgshift.hooks.postgres import PgShiftHook
+        from pgshift.hooks.primary import PrimaryHook
+        from pgshift.hooks.standby import StandbyHook
+        from pgshift.hooks.target import TargetHook
 
-        with (PgShiftHook(settings.conn_a) as a, PgShiftHook(settings.conn_b) as b,
-              PgShiftHook(settings.conn_c) as c):
+        with (PrimaryHook(settings.conn_a) as a, StandbyHook(settings.conn_b) as b,
+              TargetHook(settings.conn_c) as c):
             yield cls(settings, a, b, c, report, log)
 
     # -- before the fence
@@ -136,7 +140,7 @@ class CutoverRun:
         from pgshift.scope import Scope
 
         scope = Scope.from_params(schemas, tables)
-        in_scope = [(r["schema"], r["table"]) for r in self.a.fetch("scope_tables", scope.query_params("public"))]
+        in_scope = [(t.schema, t.table) for t in self.a.scope_tables(scope, "public")]
         methods = hash_methods(self.a, in_scope)
         self.report["hash_methods"] = {f"{s}.{t}": m for (s, t), m in methods.items()}
         return Plan(scope, in_scope, methods)
@@ -207,7 +211,7 @@ class CutoverRun:
 
     # -- the dry run's own phases
     def target(self) -> Target:
-        lsn, now = self.a.scalar("final_wal_lsn"), time.time()
+        lsn, now = self.a.final_wal_lsn(), time.time()
         self.timeline["target_lsn_taken"] = iso(now)
         self.report["final_lsn"] = lsn
         return Target(lsn, now)
@@ -220,7 +224,7 @@ class CutoverRun:
             self._wait_confirmed(lsn, flush=None)
 
         return self._judge(compare_live(s.conn_a, s.conn_c, plan.tables, parallelism=int(s.parallelism),
-                                        source_position=lambda: str(self.a.scalar("final_wal_lsn")),
+                                        source_position=self.a.final_wal_lsn,
                                         wait_target_confirmed=wait_target_confirmed, methods=dict(plan.methods)))
 
     def preview_sequences(self, plan: Plan) -> SequencesSet:
@@ -259,10 +263,10 @@ class CutoverRun:
                 f"again, default_transaction_read_only restored). Reason: {reason}")
         return AirflowFailException(f"Cutover {'dry run ' if self.report['dry_run'] else ''}failed: {reason}")
 
-    def rollback(self, a: PgShiftHook | None = None) -> bool:
+    def rollback(self, a: PrimaryHook | None = None) -> bool:
         """Lift the fence if this attempt set it and has not finalized, in ``a`` (default: this run's session on A,
         or a new one if that is the broken thing); True if it did."""
-        from pgshift.hooks.postgres import PgShiftHook
+        from pgshift.hooks.primary import PrimaryHook
 
         record = self.fence_record
         if not record or record.state not in ("fenced", "committed"):
@@ -270,7 +274,7 @@ class CutoverRun:
         try:
             lift_fence(self.a if a is None else a, record)
         except Exception:  # noqa: BLE001 - the connection may be the broken thing: try a fresh one
-            with PgShiftHook(self.settings.conn_a) as fresh:
+            with PrimaryHook(self.settings.conn_a) as fresh:
                 lift_fence(fresh, record)
         record.save(self.settings.fence_path)
         self.log.warning("Fence lifted: roles %s can log in again; database read-only default restored",
@@ -279,9 +283,9 @@ class CutoverRun:
 
     def rollback_in_new_session(self) -> None:
         """:meth:`rollback` from outside the phases (the task is being killed): this run's session may be busy."""
-        from pgshift.hooks.postgres import PgShiftHook
+        from pgshift.hooks.primary import PrimaryHook
 
-        with PgShiftHook(self.settings.conn_a) as a:
+        with PrimaryHook(self.settings.conn_a) as a:
             self.rollback(a)
 
     # -- shared by the phases
@@ -290,7 +294,7 @@ class CutoverRun:
             raise FenceError("A is not fenced by this attempt")  # a phase out of runbook order
         return self.fence_record
 
-    def _wait_confirmed(self, lsn: str, flush: PgShiftHook | None) -> tuple[float | None, float]:
+    def _wait_confirmed(self, lsn: str, flush: TargetHook | None) -> tuple[float | None, float]:
         s = self.settings
         try:
             times = wait_confirmed(self.b, s.slot, lsn, float(s.drain_timeout), nudge=self.a, flush=flush)
@@ -325,7 +329,7 @@ class CutoverRun:
         if s.mode == "native":
             # One statement, no DISABLE first: if it fails, the subscription is as it was and the rollback
             # leaves a working chain behind.
-            self.c.execute("drop_subscription", subscription=s.subscription)  # also drops its slot on B
+            self.c.drop_subscription(s.subscription)  # also drops its slot on B
             self.log.info("Dropped subscription %r on C (and its slot on B)", s.subscription)
             return
         from airflow.providers.amazon.aws.hooks.dms import DmsHook

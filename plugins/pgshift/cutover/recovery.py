@@ -18,9 +18,9 @@ from pgshift.lease import COMMITTED, FENCED, READY, lease_holder, read_marker, t
 
 def recover_interrupted_attempt(conn_a: str, run_id: str, fence_path: Path) -> None:
     """Return if no earlier attempt of ``run_id`` left anything; else undo what can be undone and fail."""
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.primary import PrimaryHook
 
-    with PgShiftHook(conn_a) as a:
+    with PrimaryHook(conn_a) as a:
         marker = read_marker(a)
         if marker and marker.run_id == run_id:
             fenced_at = iso(marker.fenced_at)
@@ -46,7 +46,7 @@ def recover_interrupted_attempt(conn_a: str, run_id: str, fence_path: Path) -> N
                                            f"{iso(marker.changed_at)}); A stays fenced.")
     previous = FenceRecord.load(fence_path)
     if previous and previous.state in ("planned", "fenced"):
-        with PgShiftHook(conn_a) as a:
+        with PrimaryHook(conn_a) as a:
             # The marker is gone (lifted) or was never written: lift what the record says, unless a newer
             # cutover owns A's fence now or a cutover is alive.
             marker, live = read_marker(a), lease_holder(a)

@@ -1,10 +1,26 @@
-"""PostgresHook with the few helpers pgshift needs: named SQL, dict rows, libpq settings for tools."""
+"""PgShiftHook: pgshift's connection layer, and what it reads on any server of the chain.
+
+The hooks own pgshift's SQL: each method runs one packaged SQL file (``pgshift/sql/<name>.sql``) and returns
+a frozen dataclass of :mod:`pgshift.hooks.states` (or a plain value for a one-column reading); nothing
+outside ``pgshift.hooks`` names a SQL file. One hook per server role, so a caller constructs the hook of the
+server it talks to:
+
+- :class:`PgShiftHook` (this module): the connection, statements by name, and readings used on several
+  servers (server facts, tables in scope, table fingerprints, sampled rows);
+- :class:`pgshift.hooks.primary.PrimaryHook`: A, the source (fence, lease, WAL positions, physical slot,
+  publication, sequences);
+- :class:`pgshift.hooks.standby.StandbyHook`: B, the hot standby (replay, WAL receiver, logical slot);
+- :class:`pgshift.hooks.target.TargetHook`: C, the target (subscription, sequences, tables present);
+- :class:`pgshift.hooks.citus.CitusHook`: a Citus coordinator.
+
+``fetch``/``fetch_one``/``scalar``/``execute`` stay public for SQL that is not pgshift's (tests, probes).
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, TypeAlias, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypedDict, cast
 
 import psycopg2
 import psycopg2.extensions
@@ -14,6 +30,10 @@ from psycopg2 import sql as pgsql
 from psycopg2.extensions import make_dsn
 
 from pgshift import sql
+from pgshift.hooks.states import ScopeTable, rows_as
+
+if TYPE_CHECKING:
+    from pgshift.scope import Scope
 
 Row: TypeAlias = dict[str, Any]  # one result row, by column name
 Params: TypeAlias = Sequence[Any] | Mapping[str, Any] | None  # %s / %(name)s parameters of a statement
@@ -60,7 +80,7 @@ class PgShiftHook(PostgresHook):
             self._live.close()
         self._live = None
 
-    def __enter__(self) -> PgShiftHook:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -72,7 +92,7 @@ class PgShiftHook(PostgresHook):
             yield cur
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[PgShiftHook]:
+    def transaction(self) -> Iterator[Self]:
         """Statements run inside are one transaction: committed on success, rolled back on any error."""
         conn = self.live
         conn.autocommit = False
@@ -118,7 +138,98 @@ class PgShiftHook(PostgresHook):
         return int(self.setting("server_version_num"))
 
     def setting(self, name: str) -> str:
+        """current_setting(``name``).
+
+        :param name: a setting this session can read
+        """
         return str(self.scalar("current_setting", (name,)))
+
+    def server_facts(self) -> dict[str, Any]:
+        """Version, recovery state, wal_level, slot and worker limits (``server_facts.sql``: one row, read
+        by the preflight as a whole)."""
+        row = self.fetch_one("server_facts")
+        if row is None:  # a SELECT of expressions: one row always
+            raise LookupError("server_facts returned no row")
+        return row
+
+    def reload_conf(self) -> None:
+        """pg_reload_conf(): settings changed with ALTER SYSTEM take effect (the sighup ones)."""
+        self.execute("reload_conf")
+
+    # -- tables
+    def scope_tables(self, scope: Scope, role: str) -> list[ScopeTable]:
+        """Ordinary and partitioned tables in ``scope`` (not partitions), by schema and name.
+
+        :param scope: the migration's schemas and tables
+        :param role: the role whose SELECT privilege ``role_can_select`` reports
+        """
+        return rows_as(ScopeTable, self.fetch("scope_tables", scope.query_params(role)))
+
+    def primary_key_columns(self, table: str) -> list[str]:
+        """The primary key's columns in key order; empty without a primary key.
+
+        :param table: the table as a regclass literal (``schema.name``, quoted as needed)
+        """
+        return [r["column"] for r in self.fetch("primary_key_columns", (table,))]
+
+    def reltuples(self, table: str) -> float:
+        """The planner's row estimate (0 for a table never analyzed).
+
+        :param table: the table as a regclass literal
+        """
+        return float(self.scalar("reltuples", (table,)) or 0)
+
+    def record_hashable(self, table: str) -> bool:
+        """Whether hash_record_extended can hash every column type of the table.
+
+        :param table: the table as a regclass literal
+        """
+        return bool(self.scalar("record_hashable", (table,)))
+
+    # -- parity (see pgshift.parity and pgshift.sampling)
+    def fingerprint_session(self) -> None:
+        """Pin TimeZone, DateStyle, float and bytea output, so equal values print equally on every server."""
+        self.execute("fingerprint_session")
+
+    def table_fingerprint(self, schema: str, table: str, method: str) -> tuple[int, str]:
+        """``(row count, sum of row hashes)`` of a table.
+
+        :param schema: the table's schema
+        :param table: the table's name
+        :param method: ``record`` (hash_record_extended) or ``text`` (hashtextextended of ``row::text``)
+        """
+        name = {"record": "table_fingerprint_record", "text": "table_fingerprint"}[method]
+        row = self.fetch_one(name, table=sql.qualified(schema, table))
+        if row is None:  # an aggregate always returns a row
+            raise RuntimeError(f"no fingerprint row for {schema}.{table}")
+        return int(row["row_count"]), str(row["content_hash"])
+
+    def sample_rows(self, schema: str, table: str, pk: list[str], percent: float, n: int) -> dict[str, str]:
+        """Up to ``n`` rows sampled with TABLESAMPLE BERNOULLI: primary key as JSON text -> row hash.
+
+        :param schema: the table's schema
+        :param table: the table's name
+        :param pk: the primary key's columns
+        :param percent: the sample's percentage of the table's pages' rows
+        :param n: the most rows returned
+        """
+        return self._keyed_rows("sample_rows", {"pk": pk, "percent": percent, "n": n}, schema, table, pk)
+
+    def rows_by_key(self, schema: str, table: str, pk: list[str], keys: list[str]) -> dict[str, str]:
+        """The rows with these primary keys: primary key as JSON text -> row hash (missing keys are absent).
+
+        :param schema: the table's schema
+        :param table: the table's name
+        :param pk: the primary key's columns
+        :param keys: primary keys as JSON objects (text), as :meth:`sample_rows` returns them
+        """
+        return self._keyed_rows("rows_by_key", {"pk": pk, "keys": "[" + ",".join(keys) + "]"}, schema, table, pk)
+
+    def _keyed_rows(self, name: str, params: dict[str, Any], schema: str, table: str,
+                    pk: list[str]) -> dict[str, str]:
+        rows = self.fetch(name, params, table=sql.qualified(schema, table),
+                          pk_columns=pgsql.SQL(", ").join(pgsql.Identifier(c) for c in pk))
+        return {r["key"]: r["hash"] for r in rows}
 
     # -- what other programs need to reach this server (never logged)
     def conn_params(self) -> ConnParams:

@@ -84,26 +84,26 @@ class BasebackupOperator(BaseOperator):
         return ok, f"B in_recovery={b and b['in_recovery']}, receiver={b and b['status']}, slot={b and b['slot_name']}"
 
     def _ensure_feedback(self) -> None:
-        from pgshift.hooks.postgres import PgShiftHook
+        from pgshift.hooks.standby import StandbyHook
 
-        with PgShiftHook(self.conn_b) as b:
+        with StandbyHook(self.conn_b) as b:
             if b.setting("hot_standby_feedback") != "on":
-                b.execute("enable_hot_standby_feedback")
-                b.execute("reload_conf")
+                b.enable_hot_standby_feedback()
+                b.reload_conf()
                 self.log.warning("hot_standby_feedback was off on B: turned it on (ALTER SYSTEM + reload)")
 
     def _ensure_physical_slot(self) -> None:
-        from pgshift.hooks.postgres import PgShiftHook
+        from pgshift.hooks.primary import PrimaryHook
 
-        with PgShiftHook(self.conn_a) as a:
-            slot = a.fetch_one("physical_slot", (self.physical_slot,))
+        with PrimaryHook(self.conn_a) as a:
+            slot = a.physical_slot(self.physical_slot)
             if slot is None:
-                a.fetch("create_physical_slot", (self.physical_slot,))
+                a.create_physical_slot(self.physical_slot)
                 self.log.info("Created physical slot %r on A", self.physical_slot)
-            elif slot["slot_type"] != "physical":
-                raise AirflowFailException(f"slot {self.physical_slot!r} on A is {slot['slot_type']}, not physical")
+            elif slot.slot_type != "physical":
+                raise AirflowFailException(f"slot {self.physical_slot!r} on A is {slot.slot_type}, not physical")
             else:
-                self.log.info("Physical slot %r already exists on A (active=%s)", self.physical_slot, slot["active"])
+                self.log.info("Physical slot %r already exists on A (active=%s)", self.physical_slot, slot.active)
 
     def _script_env(self) -> dict[str, str]:
         from pgshift.hooks.postgres import PgShiftHook

@@ -23,7 +23,7 @@ from pgshift.fence import fence_problems
 from pgshift.report import report_root, safe_name
 
 if TYPE_CHECKING:  # the driver is imported where a task runs, not when the DAG file is parsed
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.primary import PrimaryHook
 
 
 class _CutoverBase(BaseOperator):
@@ -68,7 +68,7 @@ class _CutoverBase(BaseOperator):
                 out.setdefault(login, what)
         return out
 
-    def check_fence_roles(self, a: PgShiftHook) -> None:
+    def check_fence_roles(self, a: PrimaryHook) -> None:
         if isinstance(self.app_roles, str):
             raise AirflowFailException(f"app_roles must be a list of role names, got {self.app_roles!r}")
         self.app_roles = list(self.app_roles or [])
@@ -99,9 +99,9 @@ class CutoverGateOperator(_CutoverBase):
     def execute(self, context: Context) -> dict[str, Any]:
         if self.mode not in ("native", "dms"):
             raise AirflowFailException(f"mode must be native or dms, got {self.mode!r}")
-        from pgshift.hooks.postgres import PgShiftHook
+        from pgshift.hooks.primary import PrimaryHook
 
-        with PgShiftHook(self.conn_a) as a:
+        with PrimaryHook(self.conn_a) as a:
             self.check_fence_roles(a)
         spec, needed = self.gate_spec(), int(self.readings)
         deadline = time.monotonic() + float(self.window)

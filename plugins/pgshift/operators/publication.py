@@ -27,23 +27,22 @@ class CreatePublicationOperator(BaseOperator):
         self.schemas, self.tables = schemas, tables
 
     def execute(self, context: Context) -> str:
-        from pgshift.hooks.postgres import PgShiftHook
+        from pgshift.hooks.primary import PrimaryHook
 
         scope = Scope.from_params(self.schemas, self.tables)
-        with PgShiftHook(self.conn_a) as a:
-            existing = a.fetch_one("publication_state", (self.publication,))
+        with PrimaryHook(self.conn_a) as a:
+            existing = a.publication(self.publication)
             if existing:
                 if not scope.matches_publication(existing):
-                    defined = ("all tables" if existing["all_tables"] else
-                               ", ".join([f"schema {s}" for s in existing["schemas"]] +
-                                         [f"table {t}" for t in existing["tables"]]) or "nothing")
+                    defined = ("all tables" if existing.all_tables else
+                               ", ".join([f"schema {s}" for s in existing.schemas] +
+                                         [f"table {t}" for t in existing.tables]) or "nothing")
                     raise AirflowFailException(
                         f"publication {self.publication!r} already exists on A for {defined}, "
                         f"not for {scope.describe()}: drop it or choose another publication name")
                 self.log.info("Publication %r already exists on A for %s: nothing to do",
                               self.publication, scope.describe())
             else:
-                a.execute("create_publication", publication=self.publication,
-                          objects=scope.publication_objects())
+                a.create_publication(self.publication, scope.publication_objects())
                 self.log.info("Created publication %r on A for %s", self.publication, scope.describe())
-            return str(a.scalar("current_wal_lsn"))
+            return a.current_wal_lsn()

@@ -33,14 +33,14 @@ class CopySchemaOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.hooks.postgres import PgShiftHook
+        from pgshift.hooks.target import TargetHook
 
         scope = Scope.from_params(self.schemas, self.tables)
-        with PgShiftHook(self.conn_source) as src, PgShiftHook(self.conn_target) as dst:
-            in_scope = src.fetch("scope_tables", scope.query_params("public"))
-            pairs = {"tschemas": [r["schema"] for r in in_scope], "tnames": [r["table"] for r in in_scope]}
-            present = dst.fetch("tables_present", pairs)
+        with PgShiftHook(self.conn_source) as src, TargetHook(self.conn_target) as dst:
+            in_scope = [(t.schema, t.table) for t in src.scope_tables(scope, "public")]
+            present = dst.tables_present(in_scope)
             src_env, dst_env = src.libpq_env(), dst.libpq_env()
-        names = [f"{r['schema']}.{r['table']}" for r in in_scope]
+        names = [f"{s}.{t}" for s, t in in_scope]
         if not in_scope:
             raise AirflowFailException(f"no tables in scope ({scope.describe()}) on the source")
         if len(present) == len(in_scope):
@@ -49,7 +49,7 @@ class CopySchemaOperator(BaseOperator):
         if present:
             raise AirflowFailException(
                 "C already has some but not all tables in scope ("
-                + ", ".join(f"{r['schema']}.{r['table']}" for r in present)
+                + ", ".join(f"{s}.{t}" for s, t in present)
                 + "): drop them on C, or create the missing ones by hand")
         args = ["--schema-only", "--no-owner", "--no-privileges", "--no-publications", "--no-subscriptions"]
         if not scope.all_tables:

@@ -11,24 +11,27 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:  # psycopg2 and the postgres provider: imported where the task runs, not when the DAG is parsed
-    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.primary import PrimaryHook
+    from pgshift.hooks.standby import StandbyHook
+    from pgshift.hooks.states import CreatedSlot, SlotState
 
 PLUGINS = {"native": "pgoutput", "dms": "test_decoding"}
 
 
-def wait_for_replay(a: PgShiftHook, b: PgShiftHook, timeout: float, nudge_every: float = 0.5) -> str:
+def wait_for_replay(a: PrimaryHook, b: StandbyHook, timeout: float, nudge_every: float = 0.5) -> str:
     """Wait until B has replayed A's current WAL position; returns that position."""
-    target = str(a.scalar("current_wal_lsn"))
+    target = a.current_wal_lsn()
     deadline = time.monotonic() + timeout
     while True:
-        row = b.fetch_one("replay_reached", (target,))
-        if row is None:  # one row always: a SELECT of expressions
-            raise AirflowException("B returned no replay position")
-        if row["reached"]:
+        try:
+            row = b.replay_reached(target)
+        except LookupError as exc:
+            raise AirflowException(str(exc)) from exc
+        if row.reached:
             return target
         if time.monotonic() > deadline:
             raise AirflowException(f"B has not replayed A's WAL up to {target} within {timeout:.0f} s "
-                                   f"(B is at {row['replay_lsn']}): is B streaming from A?")
+                                   f"(B is at {row.replay_lsn}): is B streaming from A?")
         time.sleep(nudge_every)
 
 
@@ -50,10 +53,11 @@ class LogicalSlotOperator(BaseOperator):
         self.timeout_seconds, self.nudge_interval = timeout_seconds, nudge_interval
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from pgshift.hooks.postgres import PgShiftHook
+        from pgshift.hooks.primary import PrimaryHook
+        from pgshift.hooks.standby import StandbyHook
 
-        with PgShiftHook(self.conn_a) as a, PgShiftHook(self.conn_b) as b:
-            existing = b.fetch_one("logical_slot_state", (self.slot,))
+        with PrimaryHook(self.conn_a) as a, StandbyHook(self.conn_b) as b:
+            existing = b.logical_slot(self.slot)
             if existing:
                 return self._reuse(existing, b)
             wal_level = b.setting("wal_level")
@@ -66,34 +70,37 @@ class LogicalSlotOperator(BaseOperator):
                           lsn, self.slot, self.plugin)
             return self._create(a, b)
 
-    def _reuse(self, st: dict[str, Any], b: PgShiftHook) -> dict[str, Any]:
+    def _reuse(self, st: SlotState, b: StandbyHook) -> dict[str, Any]:
+        from dataclasses import asdict
+
         from pgshift.checks.cdc_lag import INVALIDATED_HELP, slot_invalidation
 
-        invalid = slot_invalidation(st)
+        invalid = slot_invalidation(asdict(st))
         if invalid:
             raise AirflowFailException(f"{invalid}. {INVALIDATED_HELP}")
         database = b.conn_params()["dbname"]
-        if st["slot_type"] != "logical" or st["plugin"] != self.plugin or st["database"] != database:
+        if st.slot_type != "logical" or st.plugin != self.plugin or st.database != database:
             raise AirflowFailException(
-                f"slot {self.slot!r} exists on B but is {st['slot_type']} / plugin {st['plugin']} / "
-                f"database {st['database']}, not logical / {self.plugin} / {database}: choose another slot name "
+                f"slot {self.slot!r} exists on B but is {st.slot_type} / plugin {st.plugin} / "
+                f"database {st.database}, not logical / {self.plugin} / {database}: choose another slot name "
                 "or drop that slot")
         self.log.info("Slot %r already exists on B and is healthy (wal_status=%s): reusing it",
-                      self.slot, st["wal_status"])
+                      self.slot, st.wal_status)
         return {"slot": self.slot, "plugin": self.plugin, "created": False,
-                "confirmed_flush_lsn": st["confirmed_flush_lsn"]}
+                "confirmed_flush_lsn": st.confirmed_flush_lsn}
 
-    def _create(self, a: PgShiftHook, b: PgShiftHook) -> dict[str, Any]:
-        from pgshift.hooks.postgres import PgShiftHook
+    def _create(self, a: PrimaryHook, b: StandbyHook) -> dict[str, Any]:
+        from pgshift.hooks.standby import StandbyHook
 
-        creator = PgShiftHook(self.conn_b)
-        outcome: dict[str, Any] = {}
+        creator = StandbyHook(self.conn_b)
+        created: list[CreatedSlot] = []
+        errors: list[Exception] = []
 
         def create() -> None:
             try:
-                outcome["row"] = creator.fetch_one("create_logical_slot", (self.slot, self.plugin))
+                created.append(creator.create_logical_slot(self.slot, self.plugin))
             except Exception as exc:  # noqa: BLE001 - reported by the main thread
-                outcome["error"] = exc
+                errors.append(exc)
 
         worker = threading.Thread(target=create, name=f"create-slot-{self.slot}", daemon=True)
         started = time.monotonic()
@@ -103,7 +110,7 @@ class LogicalSlotOperator(BaseOperator):
         while worker.is_alive() and time.monotonic() < deadline:
             worker.join(max(0.0, min(float(self.nudge_interval), deadline - time.monotonic())))
             if worker.is_alive() and time.monotonic() < deadline:
-                a.execute("log_standby_snapshot")
+                a.log_standby_snapshot()
                 nudges += 1
         if worker.is_alive():
             creator.live.cancel()
@@ -114,22 +121,22 @@ class LogicalSlotOperator(BaseOperator):
                 f"creating slot {self.slot!r} on B did not finish within {self.timeout_seconds} s "
                 f"despite {nudges} nudges of A; {'the half-made slot was dropped' if dropped else 'no slot was left'}")
         creator.close()
-        if "error" in outcome:
+        if errors or not created:
             self._drop_orphan(b)
-            raise AirflowException(f"creating slot {self.slot!r} on B failed: {outcome['error']}")
+            raise AirflowException(f"creating slot {self.slot!r} on B failed: {errors[0] if errors else 'no row'}")
         elapsed = time.monotonic() - started
         self.log.info("Created logical slot %r on B at %s in %.2f s (%d nudges of A)",
-                      self.slot, outcome["row"]["lsn"], elapsed, nudges)
-        return {"slot": self.slot, "plugin": self.plugin, "created": True, "lsn": outcome["row"]["lsn"]}
+                      self.slot, created[0].lsn, elapsed, nudges)
+        return {"slot": self.slot, "plugin": self.plugin, "created": True, "lsn": created[0].lsn}
 
-    def _drop_orphan(self, b: PgShiftHook) -> bool:
+    def _drop_orphan(self, b: StandbyHook) -> bool:
         """A slot whose creator gave up may still appear; remove it so it cannot pin WAL on B."""
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if b.fetch("drop_replication_slot", (self.slot,)):
+            if b.drop_inactive_slot(self.slot):
                 self.log.warning("Dropped orphan slot %r on B", self.slot)
                 return True
-            if b.fetch_one("logical_slot_state", (self.slot,)) is None:
+            if b.logical_slot(self.slot) is None:
                 return False
             time.sleep(0.2)
         return False

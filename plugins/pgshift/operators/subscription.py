@@ -26,21 +26,21 @@ class CreateSubscriptionOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.hooks.postgres import PgShiftHook
+        from pgshift.hooks.target import TargetHook
 
-        with PgShiftHook(self.conn_c) as c:
-            existing = c.fetch_one("subscription_state", (self.subscription,))
+        with TargetHook(self.conn_c) as c:
+            existing = c.subscription(self.subscription)
             if existing:
-                if existing["slot_name"] != self.slot or self.publication not in existing["publications"]:
+                if existing.slot_name != self.slot or self.publication not in existing.publications:
                     raise AirflowFailException(
                         f"subscription {self.subscription!r} already exists on C with slot "
-                        f"{existing['slot_name']!r} and publications {existing['publications']}, not slot "
+                        f"{existing.slot_name!r} and publications {existing.publications}, not slot "
                         f"{self.slot!r} / publication {self.publication!r}")
                 self.log.info("Subscription %r already exists on C (%s/%s tables ready): nothing to do",
-                              self.subscription, existing["ready"], existing["tables"])
+                              self.subscription, existing.ready, existing.tables)
                 return {"created": False}
             conninfo = PgShiftHook(self.conn_b_source).libpq_dsn(application_name=self.subscription)
-            c.execute("create_subscription", {"conninfo": conninfo, "slot": self.slot},
-                      subscription=self.subscription, publication=self.publication)
+            c.create_subscription(self.subscription, self.publication, conninfo, self.slot)
             self.log.info("Created subscription %r on C for publication %r through slot %r on B",
                           self.subscription, self.publication, self.slot)
             return {"created": True}

@@ -198,23 +198,24 @@ class ValidateChainOperator(BaseOperator):
             notes.append("parity not checked: replication is not healthy, so C is expected to differ")
             return []
         from pgshift.drain import wait_confirmed
-        from pgshift.hooks.postgres import PgShiftHook
+        from pgshift.hooks.primary import PrimaryHook
+        from pgshift.hooks.standby import StandbyHook
         from pgshift.parity import compare_live, hash_methods
         from pgshift.sampling import sample_parity
         from pgshift.scope import Scope
 
         scope = Scope.from_params(self.schemas, self.tables)
-        with PgShiftHook(self.conn_b) as b:
-            tables = [(r["schema"], r["table"]) for r in b.fetch("scope_tables", scope.query_params("public"))]
+        with StandbyHook(self.conn_b) as b:
+            tables = [(t.schema, t.table) for t in b.scope_tables(scope, "public")]
             started = time.monotonic()
 
             def confirmed(lsn: str) -> None:
                 wait_confirmed(b, self.slot, lsn, float(self.confirm_timeout))
 
             if self.parity == "full":
-                with PgShiftHook(self.conn_a) as a:
+                with PrimaryHook(self.conn_a) as a:
                     results = [r.as_dict() for r in compare_live(
-                        self.conn_a, self.conn_c, tables, source_position=lambda: a.scalar("current_wal_lsn"),
+                        self.conn_a, self.conn_c, tables, source_position=a.current_wal_lsn,
                         wait_target_confirmed=confirmed, methods=hash_methods(a, tables))]
             else:
                 results = sample_parity(b, self.conn_c, tables, int(self.sample_rows),

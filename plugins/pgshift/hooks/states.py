@@ -1,0 +1,223 @@
+"""What the hooks read, as frozen dataclasses: one per SQL file that returns rows, fields named and ordered
+as its columns, typed with what psycopg2 returns for them (LSNs are cast to text in the SQL).
+
+Values are not converted: ``dataclasses.asdict(state)`` is the row exactly as the server returned it, which
+is what a report, an XCom value or a check's details carry.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RoleState:
+    """A role's attributes (``fence_roles_state.sql``, ``role_attributes.sql``)."""
+
+    rolname: str
+    rolcanlogin: bool
+    rolsuper: bool
+    rolreplication: bool
+
+
+@dataclass(frozen=True)
+class TerminatedSession:
+    """A session the fence signalled with pg_terminate_backend (``terminate_role_sessions.sql``)."""
+
+    pid: int
+    usename: str
+    datname: str | None
+    signalled: bool
+
+
+@dataclass(frozen=True)
+class OtherSession:
+    """A client session on A of a role the fence does not cover (``unfenced_sessions.sql``)."""
+
+    pid: int
+    usename: str | None
+    application_name: str | None
+    state: str | None
+    in_transaction: bool
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """The backend holding the fence's advisory lock (``fence_lease_holder.sql``)."""
+
+    pid: int
+    application_name: str | None
+    backend_start: datetime.datetime | None
+
+
+@dataclass(frozen=True)
+class PublicationState:
+    """A publication and what it publishes (``publication_state.sql``)."""
+
+    pubname: str
+    all_tables: bool
+    schemas: list[str]
+    tables: list[str]  # schema.table
+
+
+@dataclass(frozen=True)
+class PhysicalSlot:
+    """A replication slot on A, by name, of any type (``physical_slot.sql``)."""
+
+    slot_name: str
+    slot_type: str
+    active: bool
+    wal_status: str | None
+
+
+@dataclass(frozen=True)
+class WalSender:
+    """A's physical slot for B and the walsender using it, if any (``wal_sender_for_slot.sql``)."""
+
+    slot_name: str
+    active: bool
+    wal_status: str | None
+    state: str | None
+    application_name: str | None
+    current_lsn: str
+    replay_lsn: str | None
+    lag_bytes: int | None
+    replay_lag_s: float | None
+    retained_bytes: int | None
+
+
+@dataclass(frozen=True)
+class WalReceiver:
+    """B's recovery state and WAL receiver (``wal_receiver_status.sql``); receiver fields are None when
+    no receiver runs."""
+
+    in_recovery: bool
+    status: str | None
+    slot_name: str | None
+    sender_host: str | None
+    sender_port: int | None
+    receive_lsn: str | None
+    replay_lsn: str | None
+    replay_backlog_bytes: int | None
+    since_last_msg_s: float | None
+
+
+@dataclass(frozen=True)
+class ReplayReached:
+    """Whether B has replayed a position (``replay_reached.sql``)."""
+
+    reached: bool | None
+    replay_lsn: str | None
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """A replication slot on B with its lag behind B's replay position (``logical_slot_state.sql``)."""
+
+    slot_name: str
+    plugin: str | None
+    slot_type: str
+    database: str | None
+    active: bool
+    wal_status: str | None
+    safe_wal_size: int | None
+    conflicting: bool | None
+    invalidation_reason: str | None
+    confirmed_flush_lsn: str | None
+    replay_lsn: str | None
+    lag_bytes: int | None
+    retained_bytes: int | None
+
+
+@dataclass(frozen=True)
+class CreatedSlot:
+    """A logical slot just created (``create_logical_slot.sql``)."""
+
+    slot_name: str
+    lsn: str
+
+
+@dataclass(frozen=True)
+class SlotConfirmed:
+    """Has B replayed a position, and has a slot's consumer confirmed it (``slot_confirmed.sql``)?
+    ``confirmed`` is None when the slot does not exist."""
+
+    replayed: bool | None
+    replay_lsn: str | None
+    confirmed: bool | None
+    confirmed_flush_lsn: str | None
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    """A subscription on C and its tables' sync states (``subscription_state.sql``)."""
+
+    subname: str
+    enabled: bool
+    slot_name: str | None
+    publications: list[str]
+    tables: int
+    ready: int
+    pending: str | None  # "table (state), ..." of the tables not ready
+    apply_error_count: int
+    sync_error_count: int
+    apply_workers: int
+
+
+@dataclass(frozen=True)
+class ApplyWorker:
+    """A subscription's error counters and its apply worker, if one runs (``subscription_apply_worker.sql``).
+    Times are ISO 8601 UTC text."""
+
+    subname: str
+    apply_error_count: int
+    sync_error_count: int
+    stats_reset: str | None
+    apply_worker_pid: int | None
+    apply_worker_started: str | None
+    apply_worker_age_s: float | None
+    received_lsn: str | None
+    latest_end_lsn: str | None
+    retry_interval_ms: int | None
+
+
+@dataclass(frozen=True)
+class ScopeTable:
+    """A table in the migration's scope (``scope_tables.sql``)."""
+
+    schema: str
+    table: str
+    replica_identity: str
+    has_pk: bool
+    has_identity_index: bool
+    role_can_select: bool
+
+
+@dataclass(frozen=True)
+class SequenceState:
+    """A sequence in scope on A, with its last value as text (None: never used) (``sequences_in_scope.sql``)."""
+
+    schema: str
+    sequence: str
+    last_value: str | None
+    start_value: str
+
+
+@dataclass(frozen=True)
+class SequenceValue:
+    """A sequence's last value on C as text (None: never used) (``sequence_exists.sql``)."""
+
+    last_value: str | None
+
+
+def row_as(cls: type[T], row: dict[str, Any] | None) -> T | None:
+    """``cls(**row)``, or None for no row."""
+    return None if row is None else cls(**row)
+
+
+def rows_as(cls: type[T], rows: list[dict[str, Any]]) -> list[T]:
+    return [cls(**r) for r in rows]

@@ -1,0 +1,81 @@
+"""TargetHook: C, the target (Aurora, or any PostgreSQL). Its subscription to B, the tables already there,
+and the sequences the cutover sets.
+
+Each method runs one packaged SQL file and returns a :mod:`pgshift.hooks.states` dataclass or a plain value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pgshift.hooks.postgres import PgShiftHook
+from pgshift.hooks.states import ApplyWorker, SequenceValue, SubscriptionState, row_as
+from pgshift.sql import qualified
+
+
+class TargetHook(PgShiftHook):
+    """C: the server the migration copies to and the application moves to."""
+
+    # -- the subscription
+    def subscription(self, name: str) -> SubscriptionState | None:
+        """A subscription in this database with its tables' sync states; None if there is none.
+
+        :param name: the subscription's name
+        """
+        return row_as(SubscriptionState, self.fetch_one("subscription_state", (name,)))
+
+    def apply_worker(self, subscription: str) -> ApplyWorker | None:
+        """The subscription's error counters and its running apply worker; None if there is no subscription.
+
+        :param subscription: the subscription's name
+        """
+        return row_as(ApplyWorker, self.fetch_one("subscription_apply_worker", (subscription,)))
+
+    def create_subscription(self, name: str, publication: str, conninfo: str, slot: str) -> None:
+        """CREATE SUBSCRIPTION on an existing slot (create_slot = false), copying the tables' data.
+
+        :param name: the subscription's name
+        :param publication: the publication it subscribes to
+        :param conninfo: the libpq connection string to the publisher (holds a password: never logged)
+        :param slot: the existing logical slot on the publisher's side
+        """
+        self.execute("create_subscription", {"conninfo": conninfo, "slot": slot},
+                     subscription=name, publication=publication)
+
+    def drop_subscription(self, name: str) -> None:
+        """DROP SUBSCRIPTION (which drops its slot on the publisher's side too).
+
+        :param name: the subscription's name
+        """
+        self.execute("drop_subscription", subscription=name)
+
+    def flush_wal(self) -> None:
+        """A synchronous empty commit: what the subscription applied so far is flushed, and confirmed."""
+        self.execute("flush_wal")
+
+    # -- tables and sequences
+    def tables_present(self, tables: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The tables among ``tables`` that exist, sorted.
+
+        :param tables: ``(schema, name)`` pairs
+        """
+        rows = self.fetch("tables_present", {"tschemas": [s for s, _ in tables], "tnames": [t for _, t in tables]})
+        return [(r["schema"], r["table"]) for r in rows]
+
+    def sequence_value(self, schema: str, name: str) -> SequenceValue | None:
+        """A sequence's last value; None if there is no such sequence.
+
+        :param schema: the sequence's schema
+        :param name: the sequence's name
+        """
+        return row_as(SequenceValue, self.fetch_one("sequence_exists", (schema, name)))
+
+    def setval(self, schema: str, name: str, value: str) -> str:
+        """setval to ``value``, or leave a sequence that is already further; returns its value after.
+
+        :param schema: the sequence's schema
+        :param name: the sequence's name
+        :param value: the value to set (A's last value, as text)
+        """
+        regclass = qualified(schema, name).as_string(self.live)
+        return str(self.scalar("sequence_setval", {"seq": regclass, "value": value, "schema": schema, "name": name}))
