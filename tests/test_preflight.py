@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,80 @@ def test_dag_stops_at_preflight_and_changes_nothing(fresh):
     assert states["preflight"] == "failed"
     assert states["basebackup_b"] == "upstream_failed"
     assert state_of(fresh) == before
+
+
+# -- what logical replication does not carry
+def test_large_objects_are_refused_with_their_count_unless_their_loss_is_accepted(fresh):
+    sql(fresh, fresh.a, "SELECT lo_create(0), lo_create(0)")
+    try:
+        message = refusal(preflight(fresh))
+        assert "A has 2 large object(s); logical replication does not carry them" in message
+        assert "accept_large_object_loss" in message
+        facts = preflight(fresh, accept_large_object_loss=True).execute({})
+    finally:
+        sql(fresh, fresh.a, "SELECT lo_unlink(oid) FROM pg_largeobject_metadata")
+    assert facts["not_replicated"]["large_objects"] == 2
+    assert facts["not_replicated"]["large_objects_not_migrated"] is True
+    assert any("A has 2 large object(s); they are not migrated" in w for w in facts["warnings"])
+    clean = preflight(fresh).execute({})["not_replicated"]
+    assert (clean["large_objects"], clean["large_objects_not_migrated"]) == (0, False)
+
+
+def test_unlogged_table_in_scope_is_refused_by_name(fresh):
+    sql(fresh, fresh.a, "CREATE SCHEMA scratch; CREATE TABLE scratch.kept (id int PRIMARY KEY);"
+                        " CREATE UNLOGGED TABLE scratch.cache (id int PRIMARY KEY)")
+    try:
+        message = refusal(preflight(fresh, schemas=["scratch"]))
+    finally:
+        sql(fresh, fresh.a, "DROP SCHEMA scratch CASCADE")
+    # (only the unlogged one: the logged table beside it is not named)
+    assert "unlogged table(s) in scope: scratch.cache: logical replication does not publish them" in message
+
+
+def test_materialized_view_is_a_warning_naming_it(fresh):
+    sql(fresh, fresh.a, "CREATE SCHEMA reporting; CREATE TABLE reporting.sales (id int PRIMARY KEY, amount int);"
+                        " CREATE MATERIALIZED VIEW reporting.totals AS SELECT sum(amount) FROM reporting.sales;"
+                        " GRANT SELECT ON reporting.sales TO replicator")
+    try:
+        facts = preflight(fresh, schemas=["reporting"]).execute({})
+    finally:
+        sql(fresh, fresh.a, "DROP SCHEMA reporting CASCADE")
+    assert facts["not_replicated"]["materialized_views"] == ["reporting.totals"]
+    assert any("materialized view(s) not replicated: reporting.totals" in w for w in facts["warnings"])
+
+
+@pytest.fixture
+def probe_extension_on_a(fresh):
+    """Extension pgshift_probe installed on A from a control directory only A's session is told of, so C lacks it."""
+    root = Path(tempfile.mkdtemp(prefix="pgshift-extension-"))  # (not under pytest's 0700 tmp: the server reads it)
+    directory = root / "extension"
+    directory.mkdir()
+    (directory / "pgshift_probe.control").write_text("default_version = '1.0'\nrelocatable = true\n")
+    (directory / "pgshift_probe--1.0.sql").write_text("CREATE FUNCTION pgshift_probe() RETURNS int "
+                                                       "LANGUAGE sql AS 'SELECT 1';\n")
+    for path in (root, directory):
+        path.chmod(0o755)
+    search = f"SET extension_control_path = '{root}:$system';"
+    try:
+        sql(fresh, fresh.a, f"{search} CREATE EXTENSION pgshift_probe")
+        yield fresh
+        sql(fresh, fresh.a, f"{search} DROP EXTENSION pgshift_probe")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_extension_missing_on_c_is_refused(probe_extension_on_a):
+    message = refusal(preflight(probe_extension_on_a))
+    assert ("extension pgshift_probe 1.0 is installed on A, and C has no such extension "
+            "(not in pg_available_extensions)") in message
+
+
+def test_extension_in_another_version_on_c_is_a_warning(fresh):
+    sql(fresh, fresh.a, "CREATE EXTENSION hstore VERSION '1.4'")
+    try:
+        facts = preflight(fresh).execute({})
+    finally:
+        sql(fresh, fresh.a, "DROP EXTENSION hstore")
+    default = facts["not_replicated"]["extensions"]["hstore"]["c_default"]
+    assert default and default != "1.4"
+    assert f"extension hstore is version 1.4 on A and {default} on C (available (default))" in facts["warnings"]

@@ -7,8 +7,10 @@ in the Airflow Variable ``pgshift_chain_<dag_id>``, and the first task of every 
 
 Recorded (:data:`RECORDED_KEYS`): what says which chain it is and how its health is judged —
 connection ids, object names, host B's settings, scope, mode, DMS ids and settings, the lag and WAL
-limits, the sensors' poll interval and ``report_dir``. Ids, names, paths and numbers only: the
-connections' passwords stay in Airflow's connections, never in the record.
+limits, the sensors' poll interval, ``report_dir``, and ``accept_large_object_loss`` (a setup that
+accepted leaving A's large objects behind must not fail every later validation for them). Ids, names,
+paths, numbers and that switch only: the connections' passwords stay in Airflow's connections, never
+in the record.
 
 Not recorded: what one run does or how hard it looks — ``action``, ``dry_run``, ``app_roles`` (the
 fence is decided per cutover), ``gate_*``, ``drain_timeout_seconds``, ``verify_parallelism``,
@@ -56,7 +58,7 @@ RECORDED_KEYS: tuple[str, ...] = (
     "wal_lag_max_bytes", "wal_lag_max_seconds", "cdc_lag_max_bytes", "poll_interval_seconds",
     "max_retained_wal_bytes", "min_safe_wal_bytes",
     "dms_replication_instance_id", "dms_instance_class", "dms_engine_version", "dms_task_id",
-    "dms_source_endpoint_id", "dms_target_endpoint_id", "dms_ssl_mode", "report_dir",
+    "dms_source_endpoint_id", "dms_target_endpoint_id", "dms_ssl_mode", "report_dir", "accept_large_object_loss",
 )
 Source = Literal["default", "recorded", "conf"]
 

@@ -1,4 +1,5 @@
-"""The chain's preflight checks, one function each: parameters, A, B, C and DMS.
+"""The chain's preflight checks, one function each: parameters, A, B, C, what logical replication does not
+carry (large objects, unlogged tables, materialized views, extensions C lacks) and DMS.
 
 Read-only on every server. Each check returns what it read and every problem it found, so that a caller
 lists all problems at once; the preflight operator runs them all, the validation the ones it needs.
@@ -45,6 +46,7 @@ class ChainSpec:
     allow_existing_tables_on_c: bool = False
     move_aside_data_dir: bool = False
     dms_engine_version: str | None = None
+    accept_large_object_loss: bool = False
 
 
 CHAIN_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ChainSpec))
@@ -278,6 +280,81 @@ def check_c(spec: ChainSpec, tables: list[str]) -> Finding:
         out.problems.append(f"C already holds {len(present)} of the tables in scope ({names}): the initial copy "
                             "would add rows to them; drop them on C or set allow_existing_tables_on_c")
     out.facts = {**info, "subscription_exists": bool(subscription)}
+    return out
+
+
+# -- what logical replication does not carry
+def check_not_replicated(spec: ChainSpec) -> Finding:
+    """Objects on A that logical replication will not carry to C, named before any change.
+
+    - Large objects (``pg_largeobject_metadata``, the whole database): a problem with their count, unless
+      ``accept_large_object_loss``; then a warning, and ``large_objects_not_migrated`` in the facts, so that
+      a report can say they were left behind.
+    - Unlogged tables in scope: a problem. Their changes are not WAL-logged, so no publication carries them
+      (FOR ALL TABLES and TABLES IN SCHEMA skip them, FOR TABLE refuses them): C would keep an empty table,
+      and the cutover would move the application to it with the rows silently left on A. Make them logged
+      (``ALTER TABLE … SET LOGGED``) or take them out of scope.
+    - Materialized views in the migrated schemas: a warning. The schema copy creates them on C, unpopulated;
+      they have to be refreshed on C after the data.
+    - Extensions installed on A (but plpgsql): one C can neither install nor has is a problem (the schema
+      copy, or the objects using it, would fail); another version on C (installed, else its default) a
+      warning naming both.
+
+    ``facts``: ``large_objects``, ``large_objects_not_migrated``, ``unlogged_tables`` and
+    ``materialized_views`` (``schema.name``), ``extensions`` (name -> ``a``, ``c_installed``, ``c_default``
+    versions). A or C unreadable: only what could be read (check_a and check_c name the connection problem).
+    """
+    from pgshift.hooks.primary import PrimaryHook
+    from pgshift.hooks.target import TargetHook
+    from pgshift.scope import Scope
+
+    out = Finding()
+    scope = Scope.from_params(spec.schemas, spec.tables)
+    try:
+        with PrimaryHook(spec.conn_a) as a:
+            large_objects = a.large_object_count()
+            unlogged = [f"{r.schema}.{r.name}" for r in a.unlogged_tables(scope)]
+            matviews = [f"{r.schema}.{r.name}" for r in a.materialized_views(scope)]
+            on_a = {e.name: e.version for e in a.extensions()}
+    except Exception:  # noqa: BLE001 - check_a reports that A cannot be read
+        return out
+    lost = bool(large_objects) and spec.accept_large_object_loss
+    if large_objects and not lost:
+        out.problems.append(f"A has {large_objects} large object(s); logical replication does not carry them, so "
+                            "they would not reach C: move them into bytea columns first, or set "
+                            "accept_large_object_loss to migrate without them")
+    elif lost:
+        out.warnings.append(f"A has {large_objects} large object(s); they are not migrated "
+                            "(accept_large_object_loss): C will not have them")
+    if unlogged:
+        out.problems.append(f"unlogged table(s) in scope: {', '.join(unlogged)}: logical replication does not "
+                            "publish them, so their rows would not reach C (ALTER TABLE … SET LOGGED, or leave "
+                            "them out of scope)")
+    if matviews:
+        out.warnings.append(f"materialized view(s) not replicated: {', '.join(matviews)}: they are created on C "
+                            "without data, to be refreshed there after the data")
+    extensions: dict[str, dict[str, str | None]] = {}
+    try:
+        with TargetHook(spec.conn_c) as c:
+            on_c = {e.name: e for e in c.extensions_available(sorted(on_a))} if on_a else {}
+    except Exception:  # noqa: BLE001 - check_c reports that C cannot be read
+        on_c = None
+    for name, version in on_a.items():
+        if on_c is None:
+            break
+        got = on_c.get(name)
+        extensions[name] = {"a": version, "c_installed": got.installed_version if got else None,
+                            "c_default": got.default_version if got else None}
+        if got is None:
+            out.problems.append(f"extension {name} {version} is installed on A, and C has no such extension "
+                                "(not in pg_available_extensions)")
+            continue
+        c_version = got.installed_version or got.default_version
+        if c_version != version:
+            where = "installed" if got.installed_version else "available (default)"
+            out.warnings.append(f"extension {name} is version {version} on A and {c_version} on C ({where})")
+    out.facts = {"large_objects": large_objects, "large_objects_not_migrated": lost, "unlogged_tables": unlogged,
+                 "materialized_views": matviews, "extensions": extensions}
     return out
 
 

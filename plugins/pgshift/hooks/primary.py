@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING
 
 from pgshift.hooks.postgres import PgShiftHook
 from pgshift.hooks.states import (
+    InstalledExtension,
     LeaseHolder,
     OtherSession,
     PhysicalSlot,
     PublicationState,
+    RelationName,
     RoleState,
     SequenceState,
     TerminatedSession,
@@ -232,3 +234,30 @@ class PrimaryHook(PgShiftHook):
         params = scope.query_params("public")
         return rows_as(SequenceState, self.fetch("sequences_in_scope",
                                                  {k: params[k] for k in ("all", "schemas", "tschemas", "tnames")}))
+
+    # -- what logical replication does not carry (the preflight names it)
+    def large_object_count(self) -> int:
+        """The large objects in this database (``pg_largeobject_metadata``)."""
+        return int(self.scalar("large_object_count") or 0)
+
+    def unlogged_tables(self, scope: Scope) -> list[RelationName]:
+        """Unlogged tables in scope (not partitions), by schema and name.
+
+        :param scope: the migration's schemas and tables
+        """
+        params = scope.query_params("public")
+        return rows_as(RelationName, self.fetch("unlogged_tables_in_scope",
+                                                {k: params[k] for k in ("all", "schemas", "tschemas", "tnames")}))
+
+    def materialized_views(self, scope: Scope) -> list[RelationName]:
+        """Materialized views in the schemas in scope (every user schema when all tables are), by schema and name.
+
+        :param scope: the migration's schemas and tables
+        """
+        params = scope.query_params("public")
+        return rows_as(RelationName, self.fetch("materialized_views_in_scope",
+                                                {k: params[k] for k in ("all", "schemas")}))
+
+    def extensions(self) -> list[InstalledExtension]:
+        """The extensions installed in this database but plpgsql, by name."""
+        return rows_as(InstalledExtension, self.fetch("extensions_installed"))

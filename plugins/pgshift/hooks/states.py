@@ -214,6 +214,32 @@ class SequenceValue:
     last_value: str | None
 
 
+@dataclass(frozen=True)
+class RelationName:
+    """A relation by schema and name (``unlogged_tables_in_scope.sql``, ``materialized_views_in_scope.sql``)."""
+
+    schema: str
+    name: str
+
+
+@dataclass(frozen=True)
+class InstalledExtension:
+    """An extension installed in a database, with its version (``extensions_installed.sql``)."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class AvailableExtension:
+    """An extension a server could install, and the version it has installed if any
+    (``extensions_available.sql``)."""
+
+    name: str
+    default_version: str | None
+    installed_version: str | None
+
+
 def row_as(cls: type[T], row: dict[str, Any] | None) -> T | None:
     """``cls(**row)``, or None for no row."""
     return None if row is None else cls(**row)

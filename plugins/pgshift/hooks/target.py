@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pgshift.hooks.postgres import PgShiftHook
-from pgshift.hooks.states import ApplyWorker, SequenceValue, SubscriptionState, row_as
+from pgshift.hooks.states import ApplyWorker, AvailableExtension, SequenceValue, SubscriptionState, row_as, rows_as
 from pgshift.sql import qualified
 
 
@@ -52,6 +52,14 @@ class TargetHook(PgShiftHook):
     def flush_wal(self) -> None:
         """A synchronous empty commit: what the subscription applied so far is flushed, and confirmed."""
         self.execute("flush_wal")
+
+    # -- extensions
+    def extensions_available(self, names: Sequence[str]) -> list[AvailableExtension]:
+        """The extensions among ``names`` this server could install, with the version it has installed if any.
+
+        :param names: extension names
+        """
+        return rows_as(AvailableExtension, self.fetch("extensions_available", (list(names),)))
 
     # -- tables and sequences
     def tables_present(self, tables: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

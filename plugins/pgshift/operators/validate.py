@@ -21,7 +21,15 @@ from pgshift.checks.cdc_lag import CdcLagCheck
 from pgshift.checks.dms_task import DmsTaskCheck
 from pgshift.checks.limits import ChainLimits
 from pgshift.checks.subscription import SubscriptionSyncedCheck
-from pgshift.preflight_checks import CHAIN_FIELDS, check_a, check_b, check_c, check_params, spec_of
+from pgshift.preflight_checks import (
+    CHAIN_FIELDS,
+    check_a,
+    check_b,
+    check_c,
+    check_not_replicated,
+    check_params,
+    spec_of,
+)
 from pgshift.report import read_reports, report_root, safe_name, write_json
 
 
@@ -40,6 +48,7 @@ class ValidateChainOperator(BaseOperator):
                  thresholds: ChainLimits | Mapping[str, Any] | None = None, dms_engine_version: str | None = None,
                  # Validation runs on a chain that exists: tables on C and a running B are expected.
                  allow_existing_tables_on_c: bool = True, move_aside_data_dir: bool = False,
+                 accept_large_object_loss: bool = False,
                  dms_task_id: str = "", parity: str = "sample", sample_rows: int = 200,
                  max_retained_wal_bytes: int = 8 * 2**30, min_safe_wal_bytes: int = 2**30, chart_runs: int = 48,
                  report_dir: str | None = None, confirm_timeout: float = 120,
@@ -56,7 +65,7 @@ class ValidateChainOperator(BaseOperator):
         # templated: the configuration task's limits (ChainLimits.as_dict), read with limits()
         self.schemas, self.tables, self.thresholds = schemas, tables, thresholds or {}
         self.allow_existing_tables_on_c, self.move_aside_data_dir = allow_existing_tables_on_c, move_aside_data_dir
-        self.dms_engine_version = dms_engine_version
+        self.dms_engine_version, self.accept_large_object_loss = dms_engine_version, accept_large_object_loss
         self.dms_task_id, self.parity, self.sample_rows = dms_task_id, parity, sample_rows
         self.max_retained_wal_bytes, self.min_safe_wal_bytes = max_retained_wal_bytes, min_safe_wal_bytes
         self.chart_runs, self.report_dir, self.confirm_timeout = chart_runs, report_dir, confirm_timeout
@@ -86,7 +95,7 @@ class ValidateChainOperator(BaseOperator):
         if param_problems:
             problems += param_problems
         else:
-            self._preflight(problems, report)
+            self._preflight(problems, notes, report)
             healthy = self._replication(problems, figures)
             if self.mode == "native":
                 self._subscription(problems, notes, figures)
@@ -112,7 +121,9 @@ class ValidateChainOperator(BaseOperator):
         return {"report": str(path), "chart": str(chart) if chart else None, "figures": figures}
 
     # -- the parts
-    def _preflight(self, problems: list[str], report: dict[str, Any]) -> None:
+    def _preflight(self, problems: list[str], notes: list[str], report: dict[str, Any]) -> None:
+        """The preflight's checks of A, B, C and of what logical replication does not carry (its warnings
+        are notes)."""
         spec = spec_of(self)
         a = check_a(spec)
         b = check_b(spec, a.facts.get("major"))
@@ -120,8 +131,14 @@ class ValidateChainOperator(BaseOperator):
         if not b.facts.get("running"):  # (a running B that is not a standby is already named by check_b)
             problems.append(f"B ({self.conn_b}) is not running or cannot be reached")
         problems += check_c(spec, a.facts.get("tables", [])).problems
+        carried = check_not_replicated(spec)
+        problems += carried.problems
+        for warning in carried.warnings:
+            notes.append(warning)
+            self.log.warning("%s", warning)
         report["preflight"] = {"a_version": a.facts.get("version"), "b_version": b.facts.get("version"),
-                               "tables_in_scope": len(a.facts.get("tables", []))}
+                               "tables_in_scope": len(a.facts.get("tables", [])),
+                               "not_replicated": carried.facts}
 
     def _replication(self, problems: list[str], figures: dict[str, Any]) -> bool:
         """A -> B lag and the slots on both ends. True if C can be expected to keep up."""
