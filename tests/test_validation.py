@@ -1,5 +1,6 @@
-"""Scheduled validation on real servers: a healthy chain passes under writes; a changed row on C, a stopped
-WAL receiver and a slot invalidated with rows_removed each fail the run, named; a report and a chart are written.
+"""Scheduled validation on real servers: a healthy chain passes under writes; a changed row on C, a large object
+on A (unless its loss is accepted), a stopped WAL receiver and a slot invalidated with rows_removed each fail the
+run, named; a report and a chart are written.
 
 The scenarios share one chain and run in file order; the last one breaks the slot for good.
 """
@@ -77,6 +78,22 @@ def test_full_parity_catches_a_row_changed_on_c(clusters, chain):
     assert "parity (full): public.orders" in text
     assert [p["table"] for p in report["parity"] if p["status"] == "differs"] == ["public.orders"]
     assert all(p["status"] == "equal" for p in report["parity"] if p["table"] != "public.orders")
+
+
+def test_large_object_on_a_is_named_unless_its_loss_is_accepted(clusters, chain, tmp_path):
+    sql(clusters, clusters.a, "SELECT lo_create(0)")
+    try:  # (reports of their own: the chart test counts the chain's)
+        refused, report, text = validate(clusters, tmp_path, parity="off")
+        accepted, accepted_report, accepted_text = validate(clusters, tmp_path, parity="off",
+                                                            accept_large_object_loss=True)
+    finally:
+        sql(clusters, clusters.a, "SELECT lo_unlink(oid) FROM pg_largeobject_metadata")
+    assert str(refused.state) == "failed"
+    assert "A has 1 large object(s); logical replication does not carry them" in text
+    assert report["preflight"]["not_replicated"]["large_objects"] == 1
+    assert str(accepted.state) == "success", accepted_text[-3000:]
+    assert accepted_report["preflight"]["not_replicated"]["large_objects_not_migrated"] is True
+    assert any("A has 1 large object(s); they are not migrated" in n for n in accepted_report["notes"])
 
 
 def test_stopped_wal_receiver_is_named(clusters, chain):
