@@ -165,13 +165,17 @@ def test_large_objects_are_refused_with_their_count_unless_their_loss_is_accepte
 
 def test_unlogged_table_in_scope_is_refused_by_name(fresh):
     sql(fresh, fresh.a, "CREATE SCHEMA scratch; CREATE TABLE scratch.kept (id int PRIMARY KEY);"
-                        " CREATE UNLOGGED TABLE scratch.cache (id int PRIMARY KEY)")
+                        " CREATE UNLOGGED TABLE scratch.cache (id int PRIMARY KEY);"
+                        " CREATE TABLE public.events (at date PRIMARY KEY) PARTITION BY RANGE (at);"
+                        " CREATE UNLOGGED TABLE public.events_2020 PARTITION OF public.events"
+                        "   FOR VALUES FROM ('2020-01-01') TO ('2021-01-01')")
     try:
-        message = refusal(preflight(fresh, schemas=["scratch"]))
+        message = refusal(preflight(fresh, schemas=["scratch"], tables=["public.events"]))
     finally:
-        sql(fresh, fresh.a, "DROP SCHEMA scratch CASCADE")
-    # (only the unlogged one: the logged table beside it is not named)
-    assert "unlogged table(s) in scope: scratch.cache: logical replication does not publish them" in message
+        sql(fresh, fresh.a, "DROP SCHEMA scratch CASCADE; DROP TABLE public.events")
+    # (only the unlogged ones, a partition by its own name: the logged tables beside them are not named)
+    assert ("unlogged table(s) in scope: public.events_2020, scratch.cache: logical replication does not publish "
+            "them") in message
 
 
 def test_materialized_view_is_a_warning_naming_it(fresh):

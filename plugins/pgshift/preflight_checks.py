@@ -338,10 +338,8 @@ def check_not_replicated(spec: ChainSpec) -> Finding:
         with TargetHook(spec.conn_c) as c:
             on_c = {e.name: e for e in c.extensions_available(sorted(on_a))} if on_a else {}
     except Exception:  # noqa: BLE001 - check_c reports that C cannot be read
-        on_c = None
+        on_a, on_c = {}, {}
     for name, version in on_a.items():
-        if on_c is None:
-            break
         got = on_c.get(name)
         extensions[name] = {"a": version, "c_installed": got.installed_version if got else None,
                             "c_default": got.default_version if got else None}

@@ -1,6 +1,7 @@
 """PrimaryHook: A, the source primary. Its fence (roles, sessions, the database's read-only default), the
-fence's marker and lease (:mod:`pgshift.lease`), its WAL positions, B's physical slot, the publication and
-the sequences in scope.
+fence's marker and lease (:mod:`pgshift.lease`), its WAL positions, B's physical slot, the publication,
+the sequences in scope, and what logical replication will not carry (large objects, unlogged tables,
+materialized views, extensions).
 
 Each method runs one packaged SQL file and returns a :mod:`pgshift.hooks.states` dataclass or a plain value.
 Statements that change A run in the caller's transaction when there is one (:meth:`PgShiftHook.transaction`).
@@ -241,7 +242,7 @@ class PrimaryHook(PgShiftHook):
         return int(self.scalar("large_object_count") or 0)
 
     def unlogged_tables(self, scope: Scope) -> list[RelationName]:
-        """Unlogged tables in scope (not partitions), by schema and name.
+        """Unlogged tables in scope, and unlogged partitions of partitioned tables in scope, by schema and name.
 
         :param scope: the migration's schemas and tables
         """

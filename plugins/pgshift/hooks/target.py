@@ -1,5 +1,5 @@
 """TargetHook: C, the target (Aurora, or any PostgreSQL). Its subscription to B, the tables already there,
-and the sequences the cutover sets.
+the sequences the cutover sets, and the extensions it has or could install.
 
 Each method runs one packaged SQL file and returns a :mod:`pgshift.hooks.states` dataclass or a plain value.
 """
