@@ -4,7 +4,8 @@ Shared by the sensor (first reading, poke mode) and the deferrable trigger (in a
 :class:`RebalanceCheck`; the driver is imported by the reading, since the sensor imports this module when
 the DAG file is parsed. States and
 the details jsonb are those recorded from Citus 13.2 (transcripts A_16, B_default_02, B_staggered_02):
-scheduled -> running -> finished | failed | cancelled, with failing/cancelling on the way.
+scheduled -> running -> finished | failed | cancelled, with failing/cancelling on the way. Each reading
+also computes the job's progress in bytes, rate and ETA (:mod:`pgshift.citus_progress`).
 """
 
 from __future__ import annotations
