@@ -146,3 +146,38 @@ def test_without_progress_the_reading_is_as_before():
     result = evaluate(row, 1)
     assert "progress" not in result.details and "ETA" not in result.message
     assert isinstance(RebalanceProgress(0, 0, None, None, None, None, None, None).as_dict(), dict)
+
+
+class _Hook:
+    """A coordinator whose status answers (A_16, running) but whose shard sizes cannot be read (B_parallel_02)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.row = {**transcript("A_16_rebalance_status_poll.json")["poll"]["distinct_outputs"][3]["rows"][0],
+                    "started_at": T0, "finished_at": None}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def job_status(self, job_id):
+        return self.row
+
+    def rebalance_progress(self, job_id):
+        import psycopg2
+
+        raise psycopg2.OperationalError("cannot get the size because of a connection error")
+
+
+def test_unreadable_sizes_do_not_hide_the_verdict(monkeypatch):
+    import pgshift.hooks.citus
+    from pgshift.citus_status import RebalanceCheck
+
+    monkeypatch.setattr(pgshift.hooks.citus, "CitusHook", _Hook)
+    result = RebalanceCheck(conn_id="citus_coordinator", job_id=1).take_reading()
+    assert not result.done and not result.fatal and result.details["state"] == "running"
+    assert result.message.startswith("rebalance job 1: progress unknown, ETA unknown (could not read the shard "
+                                     "sizes: cannot get the size because of a connection error); Rebalance job 1 is "
+                                     "running: 1/10 tasks done")
+    assert result.details["progress"] is None
