@@ -4,7 +4,8 @@ Shared by the sensor (first reading, poke mode) and the deferrable trigger (in a
 :class:`RebalanceCheck`; the driver is imported by the reading, since the sensor imports this module when
 the DAG file is parsed. States and
 the details jsonb are those recorded from Citus 13.2 (transcripts A_16, B_default_02, B_staggered_02):
-scheduled -> running -> finished | failed | cancelled, with failing/cancelling on the way.
+scheduled -> running -> finished | failed | cancelled, with failing/cancelling on the way. Each reading
+also computes the job's progress in bytes, rate and ETA (:mod:`pgshift.citus_progress`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 
 from pgshift.checks.base import Check
 from pgshift.checks.result import CheckResult
+from pgshift.citus_progress import RebalanceProgress, compute, progress_line
 
 FINISHED = "finished"
 FAILED = ("failed", "cancelled")
@@ -74,14 +76,34 @@ def _json_safe(row: dict[str, Any]) -> dict[str, Any]:
             "task_state_counts": details.get("task_state_counts") or {}}
 
 
-def evaluate(row: dict[str, Any] | None, job_id: int) -> CheckResult:
-    """What the job's status row means for the DAG: done, keep waiting, or fail now."""
+def evaluate(row: dict[str, Any] | None, job_id: int,
+             progress: RebalanceProgress | str | None = None) -> CheckResult:
+    """What the job's status row means for the DAG: done, keep waiting, or fail now.
+
+    ``progress`` (bytes, rate, ETA; or why they could not be read) adds the progress line to the
+    message and the figures to the details under ``progress``.
+    """
     if row is None:
         return CheckResult(False, f"Citus has no job {job_id} (pg_dist_background_job): was it started in a "
                                   "transaction that was rolled back?", fatal=True)
     state, details = row["state"], row.get("details") or {}
     summary = f"Rebalance job {job_id} is {state}: {_counts(details)}"
     figures = _json_safe(row)
+    if progress is not None:
+        result = _evaluate(row, job_id, state, details, summary, figures)
+        if isinstance(progress, RebalanceProgress):
+            line = progress_line(job_id, state, progress)
+            result.details["progress"] = progress.as_dict()
+        else:
+            line = f"rebalance job {job_id}: progress unknown, ETA unknown ({progress})"
+            result.details["progress"] = None
+        result.message = f"{result.message}; {line}" if result.done or result.fatal else f"{line}; {result.message}"
+        return result
+    return _evaluate(row, job_id, state, details, summary, figures)
+
+
+def _evaluate(row: dict[str, Any], job_id: int, state: str, details: dict[str, Any], summary: str,
+              figures: dict[str, Any]) -> CheckResult:
     trouble = troubled_tasks(details)
     if state == FINISHED:
         took = ""
@@ -110,13 +132,24 @@ def read_rebalance(conn_id: str, job_id: int, connect_timeout: int = 10,
 
     from pgshift.hooks.citus import CitusHook, pg_message
 
+    progress: RebalanceProgress | str | None = None
     try:
         with CitusHook(conn_id, connect_timeout=connect_timeout, statement_timeout=statement_timeout) as hook:
             row = hook.job_status(job_id)
+            if row is not None:
+                # Sizes are read from the workers (citus_shards): one that is down must not hide the verdict.
+                try:
+                    tasks = hook.rebalance_progress(job_id)
+                except psycopg2.Error as exc:
+                    progress = f"could not read the shard sizes: {pg_message(exc)}"
+                else:
+                    # A finished job's rate is over its own run time, not until this reading.
+                    read_at = row.get("finished_at") or (tasks[0]["read_at"] if tasks else None)
+                    progress = compute(tasks, row.get("started_at"), read_at)
     except psycopg2.Error as exc:
         return CheckResult(False, f"could not read citus_rebalance_status() of job {job_id}: {pg_message(exc)}",
                            warning=True)
-    result = evaluate(row, job_id)
+    result = evaluate(row, job_id, progress)
     result.warning = result.details.get("state") in ("failing", "cancelling") or "retried" in result.message
     return result
 

@@ -323,3 +323,59 @@ def test_a_target_that_goes_down_fails_the_job_after_retries(citus):
     recorded_cleanup = calls("B_default_03_after_terminal_state.json")[6]["rows"][0]
     assert {"object_type": recorded_cleanup["object_type"], "policy_type": recorded_cleanup["policy_type"],
             "node_group_id": group} in cleanup
+
+
+# ---------------------------------------------------------------- progress in bytes (the sensor's ETA)
+def test_a_running_job_answers_the_progress_reading_as_recorded(citus):
+    """A_17 while a move runs: the raw status, get_rebalance_progress() and the job's tasks, with the
+    recorded columns and types; then pgshift's citus_rebalance_progress reading built on them."""
+    from pgshift.hooks.citus import CitusHook
+
+    citus.tune(move_seconds=1)
+    job, _ = start(citus, Nodes(citus))
+    wait_for(lambda: citus.sql("SELECT 1 FROM get_rebalance_progress()"), 30, 0.02, "a move under way")
+    status, progress, tasks = (dict(c) for c in calls("A_17_rebalance_samples_while_running.json")[:3])
+    tasks["sql"] = tasks["sql"].replace("WHERE job_id = 1", f"WHERE job_id = {job}")
+    for recorded in (status, progress, tasks):
+        outcome = run(citus, recorded["sql"])
+        assert outcome["columns"] == [{"name": c["name"], "type": c["type"]} for c in recorded["columns"]]
+        if recorded is status:
+            # raw => true: sizes are bytes (numbers), as recorded; a move may just have ended.
+            for task in outcome["rows"][0]["details"]["tasks"]:
+                assert set(task) == set(recorded["rows"][0]["details"]["tasks"][0])
+                assert all(isinstance(task["size"][k], int) for k in ("source", "target")), task
+        elif recorded is progress:
+            for row in outcome["rows"]:
+                assert set(row) == set(recorded["rows"][0])
+                assert row["operation_type"] == "move" and row["progress"] in (0, 1, 2)
+                assert isinstance(row["source_shard_size"], int) and row["source_shard_size"] > 0
+                assert isinstance(row["target_shard_size"], int) and row["target_shard_size"] >= 0
+        else:
+            assert len(outcome["rows"]) == len(citus.sql("SELECT 1 FROM pg_dist_background_task WHERE job_id = %s",
+                                                         (job,)))
+            assert {r["status"] for r in outcome["rows"]} <= {"done", "running", "runnable", "blocked"}
+            assert all(re.fullmatch(r"SELECT pg_catalog.citus_move_shard_placement\(\d+,\d+,\d+,'auto'\)",
+                                    r["command"]) for r in outcome["rows"])
+
+    with CitusHook("citus_coordinator") as hook:
+        during = hook.rebalance_progress(job)
+    assert [r["task_id"] for r in during] == [r["task_id"] for r in citus.sql(
+        "SELECT task_id FROM pg_dist_background_task WHERE job_id = %s ORDER BY task_id", (job,))]
+    for row in during:
+        assert row["planned_bytes"] > 0
+        if row["status"] == "done":
+            assert row["moved_bytes"] == row["planned_bytes"]
+        elif row["status"] == "running":
+            assert 0 <= row["moved_bytes"] <= row["planned_bytes"]
+        else:
+            assert row["moved_bytes"] == 0
+    assert len({r["read_at"] for r in during}) == 1
+
+    final = poll(citus)[-1]
+    assert final["state"] == "finished"
+    with CitusHook("citus_coordinator") as hook:
+        after = hook.rebalance_progress(job)
+    sizes = {r["shardid"]: r["shard_size"] for r in citus.sql("SELECT shardid, shard_size FROM citus_shards")}
+    # One distributed table: a task's shard group is its shard, now on the target.
+    assert [(r["status"], r["planned_bytes"], r["moved_bytes"]) for r in after] == \
+           [("done", sizes[r["shardid"]], sizes[r["shardid"]]) for r in after]

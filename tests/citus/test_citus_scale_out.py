@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from urllib.parse import urlparse
 
@@ -73,6 +74,32 @@ def test_seed_scenario_adds_the_worker_and_balances_the_shards(citus_cluster, fi
     # No secret in the logs, the XComs or the rendered fields.
     password = urlparse(cluster.coordinator_uri).password
     assert password and password not in log and password not in airflow_db_text()
+
+
+def test_the_wait_logs_progress_with_an_eta_and_returns_the_figures(citus_cluster, first_run):
+    """Each reading of wait_rebalance: moves, bytes moved of planned, rate, ETA (or "ETA unknown" while
+    Citus gives no rate yet); the last reading's figures are the sensor's XCom."""
+    dag_run, _, log = first_run
+    job = xcom(dag_run, "start_rebalance")["job_id"]
+    plan = xcom(dag_run, "plan")
+    lines = re.findall(rf"rebalance job {job}: \d+/{len(plan)} moves, [^;\n]*", log)
+    waiting = [ln for ln in lines if "ETA" in ln]
+    assert waiting, log  # the job is still scheduled or running when the sensor first reads it
+    assert all(re.fullmatch(rf"rebalance job {job}: \d+/{len(plan)} moves, (sizes unknown|"
+                            r"\d+(\.\d)? (bytes|kB|MB) of \d+(\.\d)? (bytes|kB|MB) moved \(\d+%\), "
+                            r"(rate unknown|\d+(\.\d)? (bytes|kB|MB)/s)), ETA (unknown|\d+ s|\d+ min \d+ s)", ln)
+               for ln in waiting), waiting
+    finished = [ln for ln in lines if "finished in" in ln]
+    assert finished and all(f"{len(plan)}/{len(plan)} moves" in ln and "(100%)" in ln for ln in finished)
+    reading = xcom(dag_run, "wait_rebalance")
+    assert reading["state"] == "finished"
+    sizes = {r["shardid"]: r["shard_size"] for r in citus_cluster.sql("SELECT shardid, shard_size FROM citus_shards")}
+    planned = sum(sizes[m["shardid"]] for m in plan)
+    progress = reading["progress"]
+    assert (progress["moves_done"], progress["moves_total"]) == (len(plan), len(plan))
+    assert progress["bytes_planned"] == progress["bytes_moved"] == planned > 0
+    assert progress["percent"] == 100 and progress["eta_seconds"] == 0
+    assert progress["rate_bytes_per_s"] == pytest.approx(planned / progress["elapsed_seconds"])
 
 
 def test_rerun_on_the_finished_cluster_moves_nothing(citus_cluster, first_run):

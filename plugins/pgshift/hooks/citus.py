@@ -160,6 +160,11 @@ class CitusHook(PgShiftHook):
             row = self.fetch_one("citus_job_status", {"job_id": int(job_id)})
         return row
 
+    def rebalance_progress(self, job_id: int) -> list[dict[str, Any]]:
+        """Per move task of the job: status, bytes planned (its shard group's size) and bytes moved so far,
+        with the server's clock as ``read_at`` (see citus_rebalance_progress.sql)."""
+        return self.fetch("citus_rebalance_progress", {"job_id": int(job_id)})
+
     def placements_per_node(self) -> list[dict[str, Any]]:
         return self.fetch("citus_placements_per_node")
 

@@ -15,10 +15,11 @@ class CitusRebalanceSensor(PgShiftPollSensor):
     """Succeeds when rebalance job ``job_id`` is finished; ``job_id`` None (nothing to move) succeeds at once.
 
     Fails without retry when Citus reports the job failed or cancelled, quoting the failing task's
-    message; logs progress (task state counts, moves under way with source, target and LSN lag) and
-    the failing/cancelling states while it waits. The first reading is taken in the worker; the wait
-    moves to the triggerer (:class:`PgShiftPollTrigger` reading a :class:`RebalanceCheck`), which
-    gives up after ``timeout_minutes``.
+    message; logs progress (bytes moved of planned, rate and ETA; task state counts, moves under way with
+    source, target and LSN lag) and the failing/cancelling states while it waits. The last reading,
+    with its ``progress`` figures (:class:`pgshift.citus_progress.RebalanceProgress`), is the XCom.
+    The first reading is taken in the worker; the wait moves to the triggerer (:class:`PgShiftPollTrigger`
+    reading a :class:`RebalanceCheck`), which gives up after ``timeout_minutes``.
     """
 
     template_fields: Sequence[str] = ("coordinator_conn_id", "job_id", "poll_interval", "timeout_minutes",
