@@ -41,7 +41,8 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "operators": [
             {"integration-name": POSTGRES, "python-modules": [
-                "pgshift.operators.preflight", "pgshift.operators.basebackup", "pgshift.operators.slot",
+                "pgshift.operators.chain", "pgshift.operators.preflight", "pgshift.operators.basebackup",
+                "pgshift.operators.slot",
                 "pgshift.operators.publication", "pgshift.operators.schema", "pgshift.operators.subscription",
                 "pgshift.operators.cutover", "pgshift.operators.fence_watchdog", "pgshift.operators.validate"]},
             {"integration-name": DMS, "python-modules": ["pgshift.operators.dms"]},

@@ -9,11 +9,11 @@ a physical copy of A, which is what it is there for. The report says which confi
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.chart import lag_chart
@@ -21,59 +21,43 @@ from pgshift.checks.cdc_lag import CdcLagCheck
 from pgshift.checks.dms_task import DmsTaskCheck
 from pgshift.checks.limits import ChainLimits
 from pgshift.checks.subscription import SubscriptionSyncedCheck
+from pgshift.operators.chain import ChainOperator
 from pgshift.preflight_checks import (
-    CHAIN_FIELDS,
+    ChainSpec,
     check_a,
     check_b,
     check_c,
     check_not_replicated,
     check_params,
-    spec_of,
 )
 from pgshift.report import read_reports, report_root, safe_name, write_json
 
 
-class ValidateChainOperator(BaseOperator):
+class ValidateChainOperator(ChainOperator):
     """The preflight's A, B and C checks again, A -> B lag, the slot on B, the subscription or DMS task, and parity."""
 
     template_fields: Sequence[str] = (
-        *CHAIN_FIELDS, "dms_task_id", "parity", "sample_rows", "max_retained_wal_bytes",
+        *ChainOperator.template_fields, "dms_task_id", "parity", "sample_rows", "max_retained_wal_bytes",
         "min_safe_wal_bytes", "chart_runs", "report_dir", "confirm_timeout", "configuration",
     )
 
-    def __init__(self, *, mode: str, conn_a: str, conn_a_replication: str, conn_b: str, conn_b_source: str,
-                 conn_c: str, ssh_conn_id: str | None, aws_conn_id: str | None, os_user: str | None,
-                 bin_dir: str, data_dir: str, publication: str, physical_slot: str, slot: str, subscription: str,
-                 schemas: list[str] | None = None, tables: list[str] | None = None,
-                 thresholds: ChainLimits | Mapping[str, Any] | None = None, dms_engine_version: str | None = None,
-                 # Validation runs on a chain that exists: tables on C and a running B are expected.
-                 allow_existing_tables_on_c: bool = True, move_aside_data_dir: bool = False,
-                 accept_large_object_loss: bool = False,
+    def __init__(self, *, allow_existing_tables_on_c: bool = True,
                  dms_task_id: str = "", parity: str = "sample", sample_rows: int = 200,
                  max_retained_wal_bytes: int = 8 * 2**30, min_safe_wal_bytes: int = 2**30, chart_runs: int = 48,
                  report_dir: str | None = None, confirm_timeout: float = 120,
                  configuration: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        """The chain's parameters are the preflight's; ``configuration``: the configuration task's XCom
-        (values, their sources, the record), for the report."""
-        super().__init__(**kwargs)
-        self.mode, self.conn_a, self.conn_a_replication, self.conn_b = mode, conn_a, conn_a_replication, conn_b
-        self.conn_b_source, self.conn_c = conn_b_source, conn_c
-        self.ssh_conn_id, self.aws_conn_id = ssh_conn_id, aws_conn_id
-        self.os_user, self.bin_dir, self.data_dir = os_user, bin_dir, data_dir
-        self.publication, self.subscription = publication, subscription
-        self.physical_slot, self.slot = physical_slot, slot
-        # templated: the configuration task's limits (ChainLimits.as_dict), read with limits()
-        self.schemas, self.tables, self.thresholds = schemas, tables, thresholds or {}
-        self.allow_existing_tables_on_c, self.move_aside_data_dir = allow_existing_tables_on_c, move_aside_data_dir
-        self.dms_engine_version, self.accept_large_object_loss = dms_engine_version, accept_large_object_loss
+        """The chain's parameters are :class:`ChainOperator`'s (``thresholds``: the configuration task's limits,
+        read with :meth:`limits`); ``configuration``: the configuration task's XCom (values, their sources, the
+        record), for the report. Validation runs on a chain that exists: tables on C and a running B are
+        expected, so ``allow_existing_tables_on_c`` defaults to true here."""
+        super().__init__(allow_existing_tables_on_c=allow_existing_tables_on_c, **kwargs)
         self.dms_task_id, self.parity, self.sample_rows = dms_task_id, parity, sample_rows
         self.max_retained_wal_bytes, self.min_safe_wal_bytes = max_retained_wal_bytes, min_safe_wal_bytes
         self.chart_runs, self.report_dir, self.confirm_timeout = chart_runs, report_dir, confirm_timeout
         self.configuration = configuration
 
     def limits(self) -> ChainLimits:
-        t = self.thresholds
-        return t if isinstance(t, ChainLimits) else ChainLimits.from_values(t)
+        return ChainLimits.from_values(self.thresholds)
 
     def execute(self, context: Context) -> dict[str, Any]:
         problems: list[str] = []
@@ -89,13 +73,14 @@ class ValidateChainOperator(BaseOperator):
             sources = self.configuration["sources"]
             self.log.info("Checking the configuration %s: %s", self.configuration["summary"],
                           "; ".join(f"{k}={v!r} ({sources[k]})" for k, v in self.configuration["values"].items()))
-        param_problems = check_params(spec_of(self))
+        spec = self.spec()
+        param_problems = check_params(spec)
         if self.parity not in ("sample", "full", "off"):
             param_problems.append(f"parity must be sample, full or off, got {self.parity!r}")
         if param_problems:
             problems += param_problems
         else:
-            self._preflight(problems, notes, report)
+            self._preflight(spec, problems, notes, report)
             healthy = self._replication(problems, figures)
             if self.mode == "native":
                 self._subscription(problems, notes, figures)
@@ -121,10 +106,9 @@ class ValidateChainOperator(BaseOperator):
         return {"report": str(path), "chart": str(chart) if chart else None, "figures": figures}
 
     # -- the parts
-    def _preflight(self, problems: list[str], notes: list[str], report: dict[str, Any]) -> None:
+    def _preflight(self, spec: ChainSpec, problems: list[str], notes: list[str], report: dict[str, Any]) -> None:
         """The preflight's checks of A, B, C and of what logical replication does not carry (its warnings
         are notes)."""
-        spec = spec_of(self)
         a = check_a(spec)
         b = check_b(spec, a.facts.get("major"))
         problems += a.problems + b.problems
