@@ -22,8 +22,11 @@ class ChainLimits:
     poll_interval_seconds: float = DEFAULT_POLL_INTERVAL_SECONDS  # the sensors' interval between readings
 
     @classmethod
-    def from_values(cls, values: Mapping[str, Any]) -> ChainLimits:
-        """From the configuration's values (or this object's :meth:`as_dict`); other keys are ignored."""
+    def from_values(cls, values: ChainLimits | Mapping[str, Any]) -> ChainLimits:
+        """From the configuration's values (or this object's :meth:`as_dict`); other keys are ignored. An operator's
+        templated ``thresholds`` is either, so a ChainLimits is returned as it is."""
+        if isinstance(values, ChainLimits):
+            return values
         poll = values.get("poll_interval_seconds")
         return cls(wal_lag_max_bytes=int(values["wal_lag_max_bytes"]),
                    wal_lag_max_seconds=float(values["wal_lag_max_seconds"]),

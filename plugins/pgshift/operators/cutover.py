@@ -48,8 +48,7 @@ class _CutoverBase(BaseOperator):
         self.is_dry_run, self.report_dir = dry_run, report_dir
 
     def limits(self) -> ChainLimits:
-        t = self.thresholds
-        return t if isinstance(t, ChainLimits) else ChainLimits.from_values(t)
+        return ChainLimits.from_values(self.thresholds)
 
     def gate_spec(self) -> GateSpec:
         """The gate's checks for this chain, built from the rendered fields."""
