@@ -28,19 +28,14 @@ from chain_helpers import (
 )
 from moto import mock_aws
 from moto.dms import models as dms_models
-from testing_support import assert_run_succeeded
+from testing_support import MOTO_ACCOUNT, MOTO_REGION, assert_run_succeeded, moto_aws_env
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
+REGION, ACCOUNT = MOTO_REGION, MOTO_ACCOUNT
 
 
 @pytest.fixture
 def moto_dms(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": REGION,
-                       "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws",
-                                                               "extra": {"region_name": REGION}})}.items():
-        monkeypatch.setenv(key, value)
+    moto_aws_env(monkeypatch)
     original = dms_models.DatabaseMigrationServiceBackend.create_replication_task
 
     def create_then_ready(self, *args, **kwargs):

@@ -5,7 +5,6 @@ not import boto3/botocore.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from moto import mock_aws
 from moto.dms import models as dms_models
 from moto.dms.exceptions import ResourceNotFoundFault
 from moto.moto_api import state_manager
+from testing_support import MOTO_ACCOUNT, MOTO_REGION, moto_aws_env
 
 from pgshift.checks.dms import check_dms_task, find_task_arn
 from pgshift.operators.dms import (
@@ -27,19 +27,14 @@ from pgshift.operators.dms import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
+REGION, ACCOUNT = MOTO_REGION, MOTO_ACCOUNT
 INSTANCE_MODEL = "dms::replicationinstance"
 
 
 @pytest.fixture
 def dms(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": REGION,
-                       "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "extra": {"region_name": REGION}}),
-                       "AIRFLOW_CONN_DMS_PG_B": "postgresql://replicator:secret-b@10.0.0.2:5433/app",
-                       "AIRFLOW_CONN_DMS_PG_C": "postgresql://app:secret-c@10.0.0.3:5432/app"}.items():
-        monkeypatch.setenv(key, value)
+    moto_aws_env(monkeypatch, dms_pg_b="postgresql://replicator:secret-b@10.0.0.2:5433/app",
+                 dms_pg_c="postgresql://app:secret-c@10.0.0.3:5432/app")
     with mock_aws():
         yield dms_models.dms_backends[ACCOUNT][REGION]
     state_manager.unset_transition(INSTANCE_MODEL)

@@ -115,3 +115,19 @@ def assert_run_succeeded(dag_run, log_text: str = "") -> dict[str, str]:
         failed = {k: v for k, v in states.items() if v == "failed"}
         pytest.fail(f"DAG run {dag_run.state}; failed tasks: {failed}\n{log_excerpt(log_text)}", pytrace=False)
     return states
+
+
+MOTO_REGION = "us-east-1"
+MOTO_ACCOUNT = "123456789012"  # moto's default account: its backends are keyed by it
+
+
+def moto_aws_env(monkeypatch: pytest.MonkeyPatch, **connections: str) -> None:
+    """Fake AWS credentials and the ``aws_default`` connection in :data:`MOTO_REGION`, for moto's ``mock_aws``;
+    ``connections``: further ``AIRFLOW_CONN_<NAME>`` values."""
+    import json
+
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": MOTO_REGION,
+           "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "extra": {"region_name": MOTO_REGION}}),
+           **{f"AIRFLOW_CONN_{name.upper()}": uri for name, uri in connections.items()}}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
