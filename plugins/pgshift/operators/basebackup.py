@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     # not each time the dag-processor parses the DAG.
     from airflow.providers.ssh.operators.ssh_remote_job import SSHRemoteJobOperator
 
+    from pgshift.hooks.postgres import ConnParams
+
 SCRIPT = "basebackup_standby.sh"
 
 
@@ -105,10 +107,13 @@ class BasebackupOperator(BaseOperator):
             else:
                 self.log.info("Physical slot %r already exists on A (active=%s)", self.physical_slot, slot.active)
 
-    def _script_env(self) -> dict[str, str]:
+    def _replication_login(self) -> ConnParams:
+        """Where and as whom B's WAL receiver reaches A (the replication connection; with its password)."""
         from pgshift.hooks.postgres import PgShiftHook
 
-        repl = PgShiftHook(self.conn_a_replication).conn_params()
+        return PgShiftHook(self.conn_a_replication).conn_params()
+
+    def _script_env(self, repl: ConnParams) -> dict[str, str]:
         return {
             "PGSHIFT_BIN_DIR": str(self.bin_dir), "PGSHIFT_DATA_DIR": str(self.data_dir),
             "PGSHIFT_PRIMARY_HOST": str(self.primary_host or repl["host"]),
@@ -122,10 +127,7 @@ class BasebackupOperator(BaseOperator):
     def passfile(self) -> str:
         return str(self.data_dir).rstrip("/") + ".pgpass"
 
-    def _write_passfile(self, host: HostB) -> None:
-        from pgshift.hooks.postgres import PgShiftHook
-
-        repl = PgShiftHook(self.conn_a_replication).conn_params()
+    def _write_passfile(self, host: HostB, repl: ConnParams) -> None:
         line = ":".join(_pgpass_field(v) for v in
                         (self.primary_host or repl["host"], repl["port"], "*", repl["user"], repl["password"]))
         host.write_private_file(self.passfile, line + "\n")
@@ -140,8 +142,9 @@ class BasebackupOperator(BaseOperator):
         self.log.info("B is not a streaming standby of A yet (%s): taking a base backup", state)
         self._ensure_physical_slot()
         host = HostB(self.ssh_conn_id, self.os_user)
-        self._write_passfile(host)
-        env = self._script_env()
+        repl = self._replication_login()
+        self._write_passfile(host, repl)
+        env = self._script_env(repl)
         if not self.ssh_conn_id:
             self._run_locally(env)
             return self._after_start()
