@@ -3,8 +3,9 @@
 A sensor reads its check in the worker; to wait longer it hands the same object to
 :class:`~pgshift.triggers.poll.PgShiftPollTrigger`, which stores it the way Airflow stores a trigger:
 a classpath and the fields (``{"classpath": ..., "fields": {...}}``), and the triggerer rebuilds it from
-them. So a check's module must be importable from plugins/ and import no driver or provider hook at
-module level (sensors import it when a DAG file is parsed): the reading imports what it needs.
+them. So a check's module is part of the installed provider (the triggerer imports it too) and imports no
+driver or provider hook at module level (sensors import it when a DAG file is parsed): the reading imports
+what it needs.
 """
 
 from __future__ import annotations
