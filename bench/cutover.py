@@ -46,7 +46,7 @@ from chain_helpers import (
 )
 from pgcluster import DATABASE, LocalClusters, Node
 from psycopg2 import sql as pgsql
-from sample_data import load_sample
+from sample_data import MovingApp, load_sample
 from testing_support import free_port_block, log_excerpt, state_dir, wait_for
 
 from pgshift.report import safe_name
@@ -72,6 +72,7 @@ class Cutover:
     downtime: float  # fence committed -> C ready
     timeline: dict[str, float]  # step -> epoch seconds, "fenced" first
     notes: list[str] = field(default_factory=list)
+    app_downtime: float | None = None  # the moving application's last commit on A -> its first commit on C
 
 
 @dataclass
@@ -302,21 +303,32 @@ def count(cl: LocalClusters, node: Node, query: str, params: Any = None) -> int:
     return int(sql(cl, node, query, params)[0][0])
 
 
-def run_phase(cl: LocalClusters, phase: Phase, cutover: Callable[[], Cutover]) -> None:
-    """Build the chain with the DAG, put the app's writes on A, cut over, then compare A with C."""
+def run_phase(cl: LocalClusters, phase: Phase, cutover: Callable[[], Cutover], moving: bool = False) -> None:
+    """Build the chain with the DAG, put the app's writes on A, cut over, then compare A with C. ``moving``: an
+    application that names A then C in its connection string writes too (data-neutral rewrites), and its
+    last commit on A -> first commit on C is the application-visible write downtime."""
     run_dag_quiet(chain_conf(cl, poll_interval_seconds=0.5))
     wait_c_caught_up(cl)
     history_before = count(cl, cl.a, "SELECT count(*) FROM pgbench_history")
     note = f"bench-{phase.name}"
     load = AppLoad(cl, note)
+    app = MovingApp(cl, rate=100, neutral=True).start() if moving else None
     try:
         load.wait_busy()
         time.sleep(WARMUP_SECONDS)
         phase.load_avg = os.getloadavg()
         phase.cutover = cutover()
         processed = load.finish()
+        if app:
+            moved = app.wait_on_c(commits=5, timeout=30)
+            app.stop()
+            phase.cutover.app_downtime = app.downtime
+            if not moved:
+                phase.cutover.notes.append(f"the moving application did not reach C: {'; '.join(app.refusals)}")
     finally:
         load.stop()
+        if app:
+            app.stop()
     tables = user_tables(cl, cl.a)
     seq = "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1"
     orders = "SELECT count(*) FROM orders WHERE note = %s"
@@ -344,6 +356,9 @@ def print_phase(phase: Phase) -> None:
             print(f"  {step:<15}{when - fenced:>14.3f}{when - prev:>9.3f}")
             prev = when
         print(f"  write downtime (fence -> ready): {cut.downtime:.3f} s")
+        if cut.app_downtime is not None:
+            print(f"  application-visible write downtime (its last commit on A -> first on C): "
+                  f"{cut.app_downtime:.3f} s")
         for line in cut.notes:
             print(f"  {line}")
 
@@ -358,6 +373,9 @@ def print_summary(scale: int, dag: Phase, hand: Phase) -> None:
     h = hand.cutover.downtime if hand.cutover else None
     print("write downtime, fence -> C ready:")
     print(f"  DAG   {f'{d:.3f} s' if d is not None else 'no figure (run failed)'}")
+    app = dag.cutover.app_downtime if dag.cutover else None
+    print(f"  DAG, as the application felt it (last commit on A -> first on C): "
+          f"{f'{app:.3f} s' if app is not None else 'no figure'}")
     print(f"  hand  {f'{h:.3f} s' if h is not None else 'no figure (run failed)'}")
     if d is not None and h:
         print(f"  DAG / hand = {d / h:.2f}   target <= {TARGET_RATIO}: {met(d <= TARGET_RATIO * h)}")
@@ -406,7 +424,7 @@ def main() -> int:
             try:
                 if phase is hand:
                     cl.reset_chain()  # A unfenced, B and C emptied: the hand phase starts where the DAG's did
-                run_phase(cl, phase, cutover)
+                run_phase(cl, phase, cutover, moving=phase is dag)
             except FAILED as exc:
                 phase.error = f"{type(exc).__name__}: {exc}"
                 if not isinstance(exc, RunFailed):  # unexpected: where it came from matters

@@ -32,6 +32,7 @@ from pgshift.operators.dms import (
 from pgshift.operators.fence_watchdog import FenceWatchdogOperator
 from pgshift.operators.preflight import ChainPreflightOperator
 from pgshift.operators.publication import CreatePublicationOperator
+from pgshift.operators.roles import MigrateRolesOperator
 from pgshift.operators.schema import CopySchemaOperator
 from pgshift.operators.slot import PLUGINS, LogicalSlotOperator
 from pgshift.operators.subscription import CreateSubscriptionOperator
@@ -156,6 +157,27 @@ PARAMS: dict[str, Param] = {
                        title="Application roles to fence on A", section="Cutover",
                        description="They lose LOGIN and their sessions are terminated at the fence; they get LOGIN "
                                    "back if the cutover fails. A cutover refuses to start without them."),
+    "app_role_connections": Param({}, type="object", additionalProperties={"type": "string", "minLength": 1},
+                                  propertyNames={"pattern": NAME_PATTERN}, title="App role connections on C",
+                                  section="Cutover",
+                                  description="Role -> Airflow connection id that logs in to C as that role, for the "
+                                              "cutover's login proof (its password proves the migrated one). A role "
+                                              "without one is proven by SET ROLE from pgshift's own session."),
+    "extra_roles": Param([], type="array", items={"type": "string", "pattern": NAME_PATTERN},
+                         title="Extra roles to migrate", section="Roles on C",
+                         description="Roles migrated to C besides those the catalog names (owners, grantees, policy "
+                                     "and default-privilege roles of the migrated objects, app_roles, and their "
+                                     "memberships both ways)."),
+    "exclude_roles": Param([], type="array", items={"type": "string", "pattern": NAME_PATTERN},
+                           title="Roles not to migrate", section="Roles on C",
+                           description="Roles left out (they must exist on C already if migrated objects name them)."),
+    "memberships_on_c": Param({}, type="object",
+                              additionalProperties={"type": "array", "items": {"type": "string", "minLength": 1}},
+                              propertyNames={"pattern": NAME_PATTERN}, title="Memberships wanted on C only",
+                              section="Roles on C",
+                              description="Role -> groups it joins on C only, e.g. "
+                                          "{\"app_admin\": [\"rds_superuser\"]}: Aurora's rds_* grants are asked "
+                                          "for, never guessed."),
     "dry_run": Param(True, type="boolean", title="Dry run", section="Cutover",
                      description="Gate, drain, verify and report without fencing A or finalizing. On by default: "
                                  "a real cutover needs dry_run false, said explicitly."),
@@ -277,6 +299,8 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
         cutover = CutoverOperator(
             task_id="cutover", **cutover_args, schemas=P("schemas"), tables=P("tables"),
             drain_timeout=P("drain_timeout_seconds"), parallelism=P("verify_parallelism"),
+            extra_roles=P("extra_roles"), exclude_roles=P("exclude_roles"), memberships_on_c=P("memberships_on_c"),
+            app_role_connections=P("app_role_connections"),
             # Fence to ready must stay short; a timeout rolls the fence back. No retry re-fences A by surprise:
             # a failure after the fence raises AirflowFailException, which is not retried.
             execution_timeout=timedelta(hours=2),
@@ -317,7 +341,8 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
             physical_slot=P("physical_slot_name"), slot=P("slot_name"), subscription=P("subscription_name"),
             schemas=P("schemas"), tables=P("tables"), allow_existing_tables_on_c=P("allow_existing_tables_on_c"),
             move_aside_data_dir=P("move_aside_data_dir"), dms_engine_version=P("dms_engine_version"),
-            accept_large_object_loss=P("accept_large_object_loss"),
+            accept_large_object_loss=P("accept_large_object_loss"), extra_roles=P("extra_roles"),
+            exclude_roles=P("exclude_roles"), memberships_on_c=P("memberships_on_c"),
             thresholds={k: P(k) for k in ("wal_lag_max_bytes", "wal_lag_max_seconds", "cdc_lag_max_bytes",
                                           "poll_interval_seconds", "slot_create_timeout_seconds")},
             execution_timeout=timedelta(minutes=5),
@@ -342,6 +367,11 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
             task_id="create_logical_slot", conn_a=P("conn_a"), conn_b=P("conn_b"), slot=P("slot_name"),
             plugin=f"{{{{ '{PLUGINS['native']}' if {_value('mode')} == 'native' else '{PLUGINS['dms']}' }}}}",
             timeout_seconds=P("slot_create_timeout_seconds"), execution_timeout=timedelta(minutes=30),
+        )
+        roles = MigrateRolesOperator(
+            task_id="migrate_roles", conn_a=P("conn_a"), conn_c=P("conn_c"), schemas=P("schemas"), tables=P("tables"),
+            app_roles=P("app_roles"), extra_roles=P("extra_roles"), exclude_roles=P("exclude_roles"),
+            memberships_on_c=P("memberships_on_c"), execution_timeout=timedelta(minutes=10),
         )
         schema = CopySchemaOperator(
             task_id="copy_schema_to_c", conn_source=P("conn_b"), conn_target=P("conn_c"), schemas=P("schemas"),
@@ -410,15 +440,15 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
 
         # Every task hangs off choose_action directly, so the branch skips a whole action's tasks at once
         # instead of one dependency level per scheduler loop.
-        setup = [preflight, basebackup, wal_lag, publication, slot, schema, branch, subscription, synced, dms_instance,
-                 dms_endpoints, dms_task, dms_start, dms_running, cdc_lag, record]
+        setup = [preflight, basebackup, wal_lag, publication, slot, roles, schema, branch, subscription, synced,
+                 dms_instance, dms_endpoints, dms_task, dms_start, dms_running, cdc_lag, record]
         action >> setup
         action >> [cutover, publish, *([watchdog] if watchdog else [])]
         ACTION_TASKS.update({"setup": [getattr(t, "operator", t).task_id for t in setup],
                              "validate": [validate.task_id],
                              "cutover": [gate.task_id, cutover.task_id, publish.operator.task_id,
                                          *([watchdog.task_id] if watchdog else [])]})
-        preflight >> basebackup >> wal_lag >> publication >> slot >> schema >> branch
+        preflight >> basebackup >> wal_lag >> publication >> slot >> roles >> schema >> branch
         branch >> subscription >> synced >> cdc_lag
         branch >> dms_instance >> dms_endpoints >> dms_task >> dms_start >> dms_running >> cdc_lag
         cdc_lag >> record

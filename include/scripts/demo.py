@@ -32,7 +32,7 @@ from airflow_local import (  # noqa: E402
     failure_reason,
 )
 from pgcluster import ClusterError, LocalClusters, server_user  # noqa: E402
-from sample_data import WriteLoad, load_sample  # noqa: E402
+from sample_data import MovingApp, WriteLoad, load_sample  # noqa: E402
 
 from pgshift.report import cutover_summary  # noqa: E402
 
@@ -92,28 +92,43 @@ def main() -> int:
     figures = validation["figures"]
     print(f"   A -> B lag {figures['a_to_b_lag_bytes']} bytes, B -> C lag {figures['b_to_c_lag_bytes']} bytes, "
           f"slot {figures['slot_wal_status']}; chart {reports / 'validate' / 'lag.png'}")
-    # 3. The cutover, under the application's writes: fence, drain, verify, sequences, finalize.
-    load = WriteLoad(cl.uri(cl.a, user="app"), rate=50).start()
+    # 3. The cutover, under the application's writes: fence, drain, verify, sequences, finalize. The application
+    # names A then C in its connection string, with its own unchanged credentials, and moves by itself.
+    app = MovingApp(cl, rate=50).start()
     time.sleep(2)  # let the application be busy when the fence comes down
-    print("== Cutting over to C while the application writes (dry_run false, app_roles [app]):")
+    print("== Cutting over to C while the application writes as role app, through one connection string naming A "
+          "then C (target_session_attrs=read-write):")
     cutover = {"action": "cutover", "app_roles": ["app"], "dry_run": False}
     run_id = api.trigger(DAG_ID, cutover)
     ok = wait(api, run_id, "cutover", json.dumps(cutover))
-    committed = load.stop()
+    on_c = ok and app.wait_on_c(commits=20)
+    committed = app.stop()
     report_file = reports / "cutover" / safe(run_id) / "report.json"
-    if report_file.exists():
-        report = json.loads(report_file.read_text())
+    report: dict[str, Any] = json.loads(report_file.read_text()) if report_file.exists() else {}
+    if report:
+        report["application"] = {
+            "role": "app", "committed_on_a": committed["A"], "committed_on_c": committed["C"],
+            "last_commit_on_a": iso(app.last_commit_on_a), "first_commit_on_c": iso(app.first_commit_on_c),
+            "write_downtime_seconds": app.downtime, "refused_meanwhile": app.refusals}
+        report_file.write_text(json.dumps(report, indent=2) + "\n")
         print("\n".join("   " + line for line in cutover_summary(report).splitlines()))
-    print(f"   the application committed {committed} transactions on A during the cutover run "
-          f"({load.fenced or 'it was not fenced'}); report {report_file}")
+    print(f"   report {report_file}")
     if not ok:
         return 1
+    if not on_c:
+        print(f"   FAILED: the application did not write on C after the cutover (it was told: "
+              f"{'; '.join(app.refusals) or 'nothing'})")
+        return 1
+    print(f"== The application moved: {committed['A']} commits on A, then {committed['C']} on C as role app with "
+          f"its unchanged password.\n   Application-visible write downtime (its last commit on A -> its first on "
+          f"C): {app.downtime:.3f} s; fence -> C ready: {report.get('write_downtime_seconds')} s")
     print(f"\n{'table':<28}{'rows on A':>12}{'rows on C':>12}")
     for t in report["tables"]:
         same = t["status"] == "equal"
         print(f"{t['table']:<28}{t['source_rows']:>12}{t['target_rows']:>12}{'' if same else '   MISMATCH'}")
-    print("\nA stays fenced (role app cannot log in; the database is read-only); C is ready. Clusters and Airflow "
-          "keep running; the next `make demo` resets the chain first, `make demo-stop` stops everything.\n")
+    print("\nA stays fenced (role app cannot log in; the database is read-only); C is ready and the application "
+          "works there. Clusters and Airflow keep running; the next `make demo` resets the chain first, "
+          "`make demo-stop` stops everything.\n")
     print(f"Airflow UI: {dep.url}  (login {USER} / {dep.password}; the password is in {dep.passwords_file})")
     print(f"airflow CLI against it:  eval \"$({sys.executable} {HERE / 'airflow_local.py'} env)\"; "
           f"airflow dags list-runs {DAG_ID}")
@@ -159,6 +174,12 @@ def wait(api: AirflowApi, run_id: str, label: str, conf: str | None = None) -> b
     if state != "success":
         print(failed_task_logs(api, DAG_ID, run_id))
     return state == "success"
+
+
+def iso(ts: float | None) -> str | None:
+    from pgshift.cutover.results import iso as report_time
+
+    return report_time(ts)
 
 
 def safe(run_id: str) -> str:

@@ -99,6 +99,93 @@ class WriteLoad:
         return self.committed
 
 
+class MovingApp:
+    """The application as it moves: role ``app`` writing through one libpq connection string that names A, then
+    C (``target_session_attrs=read-write``), with unchanged credentials. While A takes it, it writes on A; the
+    fence ends its session and refuses it, so it reconnects - every ``retry`` seconds, as a connection pool
+    would - until C lets it in, and writes on C. ``downtime`` is what the application felt: from its last commit
+    on A to its first commit on C."""
+
+    def __init__(self, cl: LocalClusters, rate: float = 50.0, retry: float = 0.01, neutral: bool = False) -> None:
+        """``neutral``: each transaction rewrites one row with its own values (a benchmark compares A with C
+        afterwards); else it inserts an order and updates an account, as the demo's application does."""
+        from urllib.parse import quote
+
+        pw = quote(cl.passwords()["app"], safe="")
+        self.dsn = (f"postgresql://app:{pw}@127.0.0.1:{cl.a.port},127.0.0.1:{cl.c.port}/{DATABASE}"
+                    "?target_session_attrs=read-write&connect_timeout=2")
+        self.ports = {cl.a.port: "A", cl.c.port: "C"}
+        self.rate, self.retry, self.neutral = rate, retry, neutral
+        self.committed = {"A": 0, "C": 0}
+        self.last_commit_on_a: float | None = None
+        self.first_commit_on_c: float | None = None
+        self.refusals: list[str] = []  # what the servers said while the application was locked out (distinct)
+        self.error: Exception | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pgshift-moving-app", daemon=True)
+
+    def start(self) -> MovingApp:
+        self._thread.start()
+        return self
+
+    @property
+    def downtime(self) -> float | None:
+        if self.last_commit_on_a is None or self.first_commit_on_c is None:
+            return None
+        return round(self.first_commit_on_c - self.last_commit_on_a, 3)
+
+    def wait_on_c(self, commits: int = 10, timeout: float = 60) -> bool:
+        """Until the application has committed ``commits`` transactions on C."""
+        deadline = time.monotonic() + timeout
+        while self.committed["C"] < commits and time.monotonic() < deadline and self._thread.is_alive():
+            time.sleep(0.05)
+        return self.committed["C"] >= commits
+
+    def stop(self) -> dict[str, int]:
+        self._stop.set()
+        self._thread.join(30)
+        if self.error:
+            raise self.error
+        return dict(self.committed)
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            try:
+                conn = psycopg2.connect(self.dsn)
+            except psycopg2.OperationalError as exc:
+                said = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused"
+                if said not in self.refusals:
+                    self.refusals.append(said)
+                self._stop.wait(self.retry)
+                continue
+            try:
+                server = self.ports.get(conn.info.port, "?")
+                with conn.cursor() as cur:
+                    while not self._stop.is_set():
+                        if self.neutral:
+                            cur.execute(sample_sql("sample_write_neutral"))
+                        else:
+                            cur.execute(sample_sql("sample_write_order"), (n % 97, n % 1000 / 10.0))
+                            cur.execute(sample_sql("sample_write_account"), (n % 100000 + 1,))
+                        conn.commit()
+                        now = time.time()
+                        n += 1
+                        self.committed[server] += 1
+                        if server == "A":
+                            self.last_commit_on_a = now
+                        elif self.first_commit_on_c is None:
+                            self.first_commit_on_c = now
+                        self._stop.wait(1.0 / self.rate)
+            except (psycopg2.OperationalError, psycopg2.errors.ReadOnlySqlTransaction, psycopg2.InterfaceError):
+                pass  # the fence ended the session, or made A read-only: reconnect, as a pool would
+            except Exception as exc:  # noqa: BLE001 - surfaced by stop()
+                self.error = exc
+                return
+            finally:
+                conn.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--state-dir", default=os.environ.get("PGSHIFT_STATE_DIR"))

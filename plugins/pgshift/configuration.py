@@ -59,6 +59,7 @@ RECORDED_KEYS: tuple[str, ...] = (
     "max_retained_wal_bytes", "min_safe_wal_bytes",
     "dms_replication_instance_id", "dms_instance_class", "dms_engine_version", "dms_task_id",
     "dms_source_endpoint_id", "dms_target_endpoint_id", "dms_ssl_mode", "report_dir", "accept_large_object_loss",
+    "extra_roles", "exclude_roles", "memberships_on_c",
 )
 Source = Literal["default", "recorded", "conf"]
 

@@ -47,6 +47,9 @@ class ChainSpec:
     move_aside_data_dir: bool = False
     dms_engine_version: str | None = None
     accept_large_object_loss: bool = False
+    extra_roles: list[str] | None = None
+    exclude_roles: list[str] | None = None
+    memberships_on_c: dict[str, list[str]] | None = None
 
 
 CHAIN_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ChainSpec))
@@ -186,9 +189,53 @@ def check_a(spec: ChainSpec) -> Finding:
         if source_role and not r.role_can_select and not source_role.rolsuper:
             problems.append(f"role {source_user!r} cannot SELECT {name}: the initial copy reads it as that role "
                             f"(GRANT SELECT ON {name} TO {source_user})")
+        if source_role and r.row_security and not (source_role.rolsuper or source_role.rolbypassrls):
+            problems.append(f"table {name} has row-level security and role {source_user!r} (connection "
+                            f"{spec.conn_b_source}) is subject to it: the initial copy would fail rather than copy "
+                            f"only the rows its policies show (ALTER ROLE {source_user} BYPASSRLS on A)")
     if publication and not scope.matches_publication(publication):
         problems.append(f"publication {spec.publication!r} already exists on A with a different table set")
     out.facts = {**facts, "major": major, "tables": [f"{r.schema}.{r.table}" for r in tables]}
+    return out
+
+
+# -- the roles
+def check_roles(spec: ChainSpec) -> Finding:
+    """The roles the migrated objects need on C (:func:`pgshift.roles.roles_in_scope`), read from A with their
+    password verifiers: what cannot be migrated as it is (attributes Aurora cannot grant, md5 verifiers) is a
+    warning; bad role params, or verifiers pgshift cannot read, a problem.
+
+    ``facts``: ``roles`` (names in scope), ``login`` (those that can log in on A).
+    """
+    from airflow.sdk import BaseHook
+
+    from pgshift.access import AccessSpec
+    from pgshift.hooks.primary import PrimaryHook
+
+    out = Finding()
+    access = AccessSpec.from_params(schemas=spec.schemas, tables=spec.tables, extra_roles=spec.extra_roles,
+                                    exclude_roles=spec.exclude_roles, memberships_on_c=spec.memberships_on_c)
+    out.problems += access.problems()
+    if out.problems:
+        return out
+    from pgshift import roles
+
+    try:
+        with PrimaryHook(spec.conn_a) as a:
+            names = roles.roles_in_scope(a, access.scope, (), access.extra_roles, access.exclude_roles)
+            on_a = roles.read_roles(a, names)
+    except Exception as exc:  # noqa: BLE001 - reported, with every other problem
+        out.problems.append(f"roles: cannot read the roles in scope on A ({spec.conn_a}): {exc}".strip())
+        return out
+    missing = sorted(set(access.extra_roles) - set(on_a))
+    if missing:
+        out.problems.append(f"extra_roles: {', '.join(missing)} do not exist on A")
+    out.warnings += roles.role_findings(on_a)
+    c_login = BaseHook.get_connection(spec.conn_c).login
+    if c_login in on_a:
+        out.warnings.append(f"role {c_login!r} is in scope and is the role pgshift connects to C with: it is left "
+                            "as it is on C")
+    out.facts = {"roles": sorted(on_a), "login": sorted(r for r, s in on_a.items() if s.login)}
     return out
 
 

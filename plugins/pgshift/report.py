@@ -52,7 +52,13 @@ def cutover_summary(report: dict[str, Any]) -> str:
     for step, when in report.get("timeline", {}).items():
         lines.append(f"  {step:<17} {when}")
     if report.get("write_downtime_seconds") is not None:
-        lines.append(f"  write downtime    {report['write_downtime_seconds']:.3f} s")
+        lines.append(f"  write downtime    {report['write_downtime_seconds']:.3f} s (fence -> C ready)")
+    app = report.get("application") or {}
+    if app.get("write_downtime_seconds") is not None:
+        # Written by whoever watched the application (the demo, the benchmark): what the application felt.
+        lines.append(f"  application-visible write downtime {app['write_downtime_seconds']:.3f} s (role "
+                     f"{app.get('role')}: last commit on A {app.get('last_commit_on_a')}, first on C "
+                     f"{app.get('first_commit_on_c')})")
     if report.get("final_lsn"):
         lines.append(f"  final LSN of A    {report['final_lsn']}")
     for t in report.get("tables", []):
@@ -60,4 +66,33 @@ def cutover_summary(report: dict[str, Any]) -> str:
                      f"hash {t['source_hash']}")
     for s in report.get("sequences", []):
         lines.append(f"  sequence {s['sequence']:<25} A {s['a_last_value']} -> {s['action']}")
+    lines += _access_lines(report)
     return "\n".join(lines)
+
+
+def _access_lines(report: dict[str, Any]) -> list[str]:
+    """Roles, privileges and the login proof: whether the application can work on C."""
+    lines = []
+    for what, key, name in (("role", "roles", "role"), ("privileges", "privileges", "object")):
+        section = report.get(key) or {}
+        verb = "" if section.get("applied", True) else "(would be) "
+        for ch in section.get("changes", []):
+            lines.append(f"  {what} {ch[name]}: {verb}{ch['change']}")
+        for note in section.get("warnings", []) + section.get("not_synced", []):
+            lines.append(f"  {what} note: {note}")
+    parity = report.get("privilege_parity")
+    if parity:
+        for role, count in parity.get("checked", {}).items():
+            diffs = parity.get("per_role", {}).get(role, [])
+            lines.append(f"  privileges of {role:<14} {'EQUAL' if not diffs else 'DIFFER'} on A and C "
+                         f"({count} compared){': ' + '; '.join(diffs) if diffs else ''}")
+        for line in parity.get("owners", []) + parity.get("other", []):
+            lines.append(f"  differs: {line}")
+    for p in report.get("login_proof", []):
+        wrote = f"wrote {p['wrote']} ({p['rows_written']} row, rolled back)" if p["wrote"] else "no write privilege"
+        lines.append(f"  app role {p['role']:<18} {p['how']}; read {p['read']}; {wrote}; {p['seconds']:.3f} s")
+    if report.get("login_granted_on_c"):
+        lines.append(f"  LOGIN on C        {', '.join(report['login_granted_on_c'])}")
+    if report.get("login_revoked_on_c"):
+        lines.append(f"  LOGIN taken back  {', '.join(report['login_revoked_on_c'])}")
+    return lines

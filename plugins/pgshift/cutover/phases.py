@@ -18,13 +18,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from pgshift.access import AccessSpec
 from pgshift.checks.gate import GateSpec, gate_reading
+from pgshift.cutover.access_phases import AccessAbort, AccessPhases
 from pgshift.cutover.results import (
     Committed,
     Drained,
@@ -36,6 +37,7 @@ from pgshift.cutover.results import (
     SequencesSet,
     Target,
     Verified,
+    iso,
 )
 from pgshift.drain import DrainTimeout, wait_confirmed
 from pgshift.fence import FenceError, FenceRecord, apply_fence, lift_fence, plan_fence
@@ -64,10 +66,6 @@ class CutoverAbort(Exception):
     """A reason to stop the cutover and lift the fence."""
 
 
-def iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds") if ts else None
-
-
 @dataclass(frozen=True)
 class CutoverSettings:
     """The rendered fields of the cutover task that its phases use."""
@@ -84,6 +82,8 @@ class CutoverSettings:
     aws_conn_id: str | None
     dms_task_id: str | None
     run_dir: Path
+    access: AccessSpec  # the roles and objects C must have for the application
+    app_role_connections: dict[str, str]  # app role -> connection id logging in to C as it (the login proof)
 
     @property
     def fence_path(self) -> Path:
@@ -96,14 +96,18 @@ def new_report(dag_id: str, settings: CutoverSettings, *, dry_run: bool) -> dict
             "mode": settings.mode, "started_at": iso(time.time()), "timeline": {}}
 
 
-class CutoverRun:
-    """One attempt of one cutover: its sessions on A, B and C, its report, and the fence it set (if any)."""
+class CutoverRun(AccessPhases):
+    """One attempt of one cutover: its sessions on A, B and C, its report, and the fence it set (if any).
+    The phases that make C ready for the application are :class:`~pgshift.cutover.access_phases.AccessPhases`."""
 
     def __init__(self, settings: CutoverSettings, a: PrimaryHook, b: StandbyHook, c: TargetHook,
                  report: dict[str, Any], log: Logger) -> None:
         self.settings, self.a, self.b, self.c, self.report, self.log = settings, a, b, c, report, log
         self.timeline: dict[str, str | None] = report["timeline"]
         self.fence_record: FenceRecord | None = None  # what to undo; set before the fence is applied
+        self.access, self.app_role_connections = settings.access, settings.app_role_connections
+        self.conn_c = settings.conn_c
+        self.login_roles, self.login_opened = [], []
 
     @classmethod
     @contextmanager
@@ -143,7 +147,8 @@ class CutoverRun:
         in_scope = [(t.schema, t.table) for t in self.a.scope_tables(scope, "public")]
         methods = hash_methods(self.a, in_scope)
         self.report["hash_methods"] = {f"{s}.{t}": m for (s, t), m in methods.items()}
-        return Plan(scope, in_scope, methods)
+        matviews = tuple((r.schema, r.name) for r in self.a.materialized_views(scope))
+        return Plan(scope, in_scope, methods, matviews)
 
     # -- the cutover
     def fence(self, roles: list[str]) -> Fenced:
@@ -248,9 +253,12 @@ class CutoverRun:
 
     def abort(self, exc: BaseException) -> AirflowFailException:
         """Lift the fence if this attempt set it and write the report; returns the error that fails the task."""
-        reason = str(exc) if isinstance(exc, CutoverAbort | LeaseLost) else f"{type(exc).__name__}: {exc}"
+        reason = (str(exc) if isinstance(exc, CutoverAbort | AccessAbort | LeaseLost)
+                  else f"{type(exc).__name__}: {exc}")
         self.report["status"] = "rolled back" if self.fence_record else "failed"
         self.report["error"] = reason
+        if self._undoable():
+            self.close_login()  # first: the application must not find C open while A is unfenced
         lifted = self.rollback()
         if lifted:
             self.timeline["unfenced"] = iso(time.time())
@@ -286,9 +294,15 @@ class CutoverRun:
         from pgshift.hooks.primary import PrimaryHook
 
         with PrimaryHook(self.settings.conn_a) as a:
+            if self._undoable():
+                self.close_login(fresh=True)
             self.rollback(a)
 
     # -- shared by the phases
+    def _undoable(self) -> bool:
+        """Whether a failure now is rolled back (the fence set by this attempt, and not finalized)."""
+        return self.fence_record is not None and self.fence_record.state in ("fenced", "committed")
+
     def _record(self) -> FenceRecord:
         if self.fence_record is None:
             raise FenceError("A is not fenced by this attempt")  # a phase out of runbook order

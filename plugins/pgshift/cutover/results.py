@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pgshift.lease import FenceMarker
     from pgshift.parity import Table, TableParity
     from pgshift.scope import Scope
+
+
+def iso(ts: float | None) -> str | None:
+    """A report's time: ISO 8601 UTC to the millisecond (None stays None)."""
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds") if ts else None
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,7 @@ class Plan:
     scope: Scope
     tables: list[Table]
     methods: Mapping[Table, str]  # hash method per table, see :func:`pgshift.parity.hash_methods`
+    materialized_views: tuple[tuple[str, str], ...] = ()  # in scope on A: refreshed on C after the data
 
 
 @dataclass(frozen=True)
@@ -76,3 +83,28 @@ class Finalized:
 class Ready:
     at: float
     write_downtime_seconds: float | None
+
+
+@dataclass(frozen=True)
+class AccessSynced:
+    role_changes: int
+    privilege_changes: int
+    at: float
+
+
+@dataclass(frozen=True)
+class AccessVerified:
+    checked: Mapping[str, int]  # role -> (object, privilege) pairs compared
+    at: float
+
+
+@dataclass(frozen=True)
+class LoginOpened:
+    roles: tuple[str, ...]
+    at: float
+
+
+@dataclass(frozen=True)
+class LoginProven:
+    roles: tuple[str, ...]
+    at: float

@@ -30,7 +30,7 @@ from psycopg2 import sql as pgsql
 from psycopg2.extensions import make_dsn
 
 from pgshift import sql
-from pgshift.hooks.states import ScopeTable, rows_as
+from pgshift.hooks.states import ScopeTable, TerminatedSession, rows_as
 
 if TYPE_CHECKING:
     from pgshift.scope import Scope
@@ -105,6 +105,17 @@ class PgShiftHook(PostgresHook):
         finally:
             conn.autocommit = True
 
+    @contextlib.contextmanager
+    def rolled_back(self) -> Iterator[Self]:
+        """Statements run inside are one transaction that is always rolled back (a proof that changes nothing)."""
+        conn = self.live
+        conn.autocommit = False
+        try:
+            yield self
+        finally:
+            conn.rollback()
+            conn.autocommit = True
+
     # -- statements
     @staticmethod
     def _statement(query: str | pgsql.Composable, identifiers: Mapping[str, Any]) -> pgsql.Composable:
@@ -155,6 +166,14 @@ class PgShiftHook(PostgresHook):
     def reload_conf(self) -> None:
         """pg_reload_conf(): settings changed with ALTER SYSTEM take effect (the sighup ones)."""
         self.execute("reload_conf")
+
+    # -- sessions
+    def terminate_sessions(self, roles: Sequence[str]) -> list[TerminatedSession]:
+        """Signal every client session of ``roles`` (but this one) with pg_terminate_backend; returns at once.
+
+        :param roles: role names
+        """
+        return rows_as(TerminatedSession, self.fetch("terminate_role_sessions", (list(roles),)))
 
     # -- tables
     def scope_tables(self, scope: Scope, role: str) -> list[ScopeTable]:

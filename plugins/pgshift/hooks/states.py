@@ -22,6 +22,7 @@ class RoleState:
     rolcanlogin: bool
     rolsuper: bool
     rolreplication: bool
+    rolbypassrls: bool
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ class ScopeTable:
     has_pk: bool
     has_identity_index: bool
     role_can_select: bool
+    row_security: bool  # row-level security enabled: a role subject to it would copy only what policies show
 
 
 @dataclass(frozen=True)
@@ -247,3 +249,12 @@ def row_as(cls: type[T], row: dict[str, Any] | None) -> T | None:
 
 def rows_as(cls: type[T], rows: list[dict[str, Any]]) -> list[T]:
     return [cls(**r) for r in rows]
+
+
+@dataclass(frozen=True)
+class AppProbe:
+    """What an application role read and wrote on C in the login proof (``app_probe_*.sql``), rolled back."""
+
+    read_table: str | None  # schema.table read; None: the role may SELECT no table in scope
+    write_target: str | None  # schema.table.column rewritten; None: the role may UPDATE nothing in scope
+    rows_written: int

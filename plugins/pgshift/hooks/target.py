@@ -7,10 +7,22 @@ Each method runs one packaged SQL file and returns a :mod:`pgshift.hooks.states`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pgshift.hooks.postgres import PgShiftHook
-from pgshift.hooks.states import ApplyWorker, AvailableExtension, SequenceValue, SubscriptionState, row_as, rows_as
+from pgshift.hooks.states import (
+    ApplyWorker,
+    AppProbe,
+    AvailableExtension,
+    SequenceValue,
+    SubscriptionState,
+    row_as,
+    rows_as,
+)
 from pgshift.sql import qualified
+
+if TYPE_CHECKING:
+    from pgshift.scope import Scope
 
 
 class TargetHook(PgShiftHook):
@@ -52,6 +64,38 @@ class TargetHook(PgShiftHook):
     def flush_wal(self) -> None:
         """A synchronous empty commit: what the subscription applied so far is flushed, and confirmed."""
         self.execute("flush_wal")
+
+    # -- the application's roles (the cutover's login proof)
+    def current_role(self) -> str:
+        """The role this session acts as: the one its connection logs in with."""
+        return str(self.scalar("current_role"))
+
+    def probe_app_role(self, role: str | None, scope: Scope) -> AppProbe:
+        """As ``role`` (``SET LOCAL ROLE``; None: as this session's own role), read one table in ``scope`` and
+        rewrite one row of a table it may update, in a transaction that is always rolled back.
+
+        :param role: the application role to act as, or None to act as the role this connection logged in with
+        :param scope: the migrated tables, among which the tables are chosen
+        """
+        with self.rolled_back():
+            if role is not None:
+                self.execute("set_local_role", role=role)
+            targets = self.fetch_one("app_probe_targets", {**scope.query_params(""), "role": None})
+            read, write = (targets or {}).get("read_target"), (targets or {}).get("write_target")
+            if read:
+                self.scalar("app_probe_read", table=qualified(read[0], read[1]))
+            written = 0
+            if write:
+                written = int(self.scalar("app_probe_write", table=qualified(write[0], write[1]), column=write[2]))
+        return AppProbe(".".join(read) if read else None, ".".join(write) if write else None, written)
+
+    def refresh_materialized_view(self, schema: str, name: str) -> None:
+        """REFRESH MATERIALIZED VIEW, from the data now on C.
+
+        :param schema: the view's schema
+        :param name: the view's name
+        """
+        self.execute("materialized_view_refresh", matview=qualified(schema, name))
 
     # -- extensions
     def extensions_available(self, names: Sequence[str]) -> list[AvailableExtension]:

@@ -23,7 +23,9 @@ class ChainOperator(BaseOperator):
                  schemas: list[str] | None = None, tables: list[str] | None = None,
                  thresholds: ChainLimits | Mapping[str, Any] | None = None, allow_existing_tables_on_c: bool = False,
                  move_aside_data_dir: bool = False, dms_engine_version: str | None = None,
-                 accept_large_object_loss: bool = False, **kwargs: Any) -> None:
+                 accept_large_object_loss: bool = False, extra_roles: list[str] | None = None,
+                 exclude_roles: list[str] | None = None, memberships_on_c: Mapping[str, list[str]] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mode, self.conn_a, self.conn_a_replication, self.conn_b = mode, conn_a, conn_a_replication, conn_b
         self.conn_b_source, self.conn_c = conn_b_source, conn_c
@@ -35,6 +37,7 @@ class ChainOperator(BaseOperator):
         self.schemas, self.tables, self.thresholds = schemas, tables, thresholds or {}
         self.allow_existing_tables_on_c, self.move_aside_data_dir = allow_existing_tables_on_c, move_aside_data_dir
         self.dms_engine_version, self.accept_large_object_loss = dms_engine_version, accept_large_object_loss
+        self.extra_roles, self.exclude_roles, self.memberships_on_c = extra_roles, exclude_roles, memberships_on_c
 
     def spec(self) -> ChainSpec:
         return spec_of(self)

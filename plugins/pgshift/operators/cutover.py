@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from pgshift.access import AccessSpec
 from pgshift.checks.gate import GateSpec, fatal_problems, gate_reading, warnings
 from pgshift.checks.limits import ChainLimits
 from pgshift.cutover.phases import CutoverRun, CutoverSettings, new_report
@@ -146,13 +147,18 @@ class CutoverOperator(_CutoverBase):
     """
 
     template_fields: Sequence[str] = (*_CutoverBase.template_fields, "schemas", "tables", "drain_timeout",
-                                      "parallelism")
+                                      "parallelism", "extra_roles", "exclude_roles", "memberships_on_c",
+                                      "app_role_connections")
 
     def __init__(self, *, schemas: list[str] | None = None, tables: list[str] | None = None,
-                 drain_timeout: float = 120, parallelism: int = 4, **kwargs: Any) -> None:
+                 drain_timeout: float = 120, parallelism: int = 4, extra_roles: list[str] | None = None,
+                 exclude_roles: list[str] | None = None, memberships_on_c: Mapping[str, list[str]] | None = None,
+                 app_role_connections: Mapping[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.schemas, self.tables = schemas, tables
         self.drain_timeout, self.parallelism = drain_timeout, parallelism
+        self.extra_roles, self.exclude_roles, self.memberships_on_c = extra_roles, exclude_roles, memberships_on_c
+        self.app_role_connections = app_role_connections
         self._run: CutoverRun | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -173,12 +179,18 @@ class CutoverOperator(_CutoverBase):
         return run.finish()
 
     def _cut_over(self, run: CutoverRun, plan: Plan) -> None:
-        """The runbook, from the fence to "C is ready"; any failure lifts the fence again."""
+        """The runbook, from the fence to "C is ready"; any failure lifts the fence again (and takes LOGIN on C
+        back from the roles it was given)."""
         try:
             fenced = run.fence(self.app_roles)
             run.drain(fenced.final_lsn)
+            run.sync_access()
             run.verify(plan)
+            run.refresh_materialized_views(plan)
             run.set_sequences(plan)
+            run.verify_access()
+            run.open_login()
+            run.prove_login()
             committed = run.commit()
             run.finalize(committed)
             run.ready()
@@ -190,8 +202,10 @@ class CutoverOperator(_CutoverBase):
         try:
             target = run.target()
             run.drain(target.lsn)
+            run.preview_access()
             run.verify_live(plan)
             run.preview_sequences(plan)
+            run.prove_login(dry_run=True)
             run.passed()
         except BaseException as exc:
             raise run.abort(exc) from exc
@@ -201,9 +215,36 @@ class CutoverOperator(_CutoverBase):
         if self._run:
             self._run.rollback_in_new_session()
 
+    def _access(self) -> AccessSpec:
+        """The roles C needs, from the rendered params; bad ones refuse the cutover before the fence."""
+        if isinstance(self.app_roles, str):
+            raise AirflowFailException(f"app_roles must be a list of role names, got {self.app_roles!r}")
+        spec = AccessSpec.from_params(schemas=self.schemas, tables=self.tables, app_roles=self.app_roles,
+                                      extra_roles=self.extra_roles, exclude_roles=self.exclude_roles,
+                                      memberships_on_c=self.memberships_on_c,
+                                      c_login=BaseHook.get_connection(self.conn_c).login)
+        problems = spec.problems()
+        connections = dict(self.app_role_connections or {})
+        for role, conn_id in connections.items():
+            if role not in spec.app_roles:
+                problems.append(f"app_role_connections: {role!r} is not in app_roles")
+                continue
+            try:
+                login = BaseHook.get_connection(conn_id).login
+            except Exception as exc:  # noqa: BLE001 - an unknown connection id is a bad param
+                problems.append(f"app_role_connections: {role!r} -> connection {conn_id!r}: {exc}")
+                continue
+            if login != role:
+                problems.append(f"app_role_connections: connection {conn_id!r} logs in as {login!r}, not {role!r}")
+        if problems:
+            raise AirflowFailException("Cutover refused before the fence; A was not touched:\n"
+                                       + "\n".join(f"  - {p}" for p in problems))
+        return spec
+
     def _settings(self, context: Context) -> CutoverSettings:
         return CutoverSettings(
             run_id=context["run_id"], mode=self.mode, conn_a=self.conn_a, conn_b=self.conn_b, conn_c=self.conn_c,
             slot=self.slot, subscription=self.subscription, drain_timeout=float(self.drain_timeout),
             parallelism=int(self.parallelism), aws_conn_id=self.aws_conn_id, dms_task_id=self.dms_task_id,
-            run_dir=self.run_dir(context))
+            run_dir=self.run_dir(context), access=self._access(),
+            app_role_connections=dict(self.app_role_connections or {}))

@@ -15,6 +15,7 @@ from pgshift.preflight_checks import (
     check_dms,
     check_not_replicated,
     check_params,
+    check_roles,
 )
 
 
@@ -36,12 +37,13 @@ class ChainPreflightOperator(ChainOperator):
             b = check_b(spec, a.facts.get("major"))
             c = check_c(spec, a.facts.get("tables", []))
             carried = check_not_replicated(spec)
-            findings = [a, b, c, carried]
+            roles = check_roles(spec)
+            findings = [a, b, c, carried, roles]
             if spec.mode == "dms":
                 findings.append(check_dms(spec, a.facts.get("major")))
             warnings = [w for finding in findings for w in finding.warnings]
             facts = {"a": a.facts, "b": b.facts, "c": c.facts, "not_replicated": carried.facts,
-                     "warnings": warnings}
+                     "roles": roles.facts, "warnings": warnings}
             for finding in findings:
                 problems += finding.problems
             for warning in warnings:

@@ -39,7 +39,10 @@ class CreateSubscriptionOperator(BaseOperator):
                 self.log.info("Subscription %r already exists on C (%s/%s tables ready): nothing to do",
                               self.subscription, existing.ready, existing.tables)
                 return {"created": False}
-            conninfo = PgShiftHook(self.conn_b_source).libpq_dsn(application_name=self.subscription)
+            # row_security=off: a table with row-level security that this role is subject to makes the initial
+            # copy fail instead of silently copying only the rows the policies show it (preflight names the fix).
+            conninfo = PgShiftHook(self.conn_b_source).libpq_dsn(application_name=self.subscription,
+                                                                 options="-c row_security=off")
             c.create_subscription(self.subscription, self.publication, conninfo, self.slot)
             self.log.info("Created subscription %r on C for publication %r through slot %r on B",
                           self.subscription, self.publication, self.slot)

@@ -1,3 +1,3 @@
-SELECT rolname, rolcanlogin, rolreplication, rolsuper
+SELECT rolname, rolcanlogin, rolreplication, rolsuper, rolbypassrls
 FROM pg_roles
 WHERE rolname = %s

@@ -4,7 +4,8 @@ SELECT n.nspname                                                           AS sc
        c.relreplident                                                      AS replica_identity,
        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)  AS has_pk,
        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident) AS has_identity_index,
-       has_table_privilege(%(role)s, c.oid, 'SELECT')                      AS role_can_select
+       has_table_privilege(%(role)s, c.oid, 'SELECT')                      AS role_can_select,
+       c.relrowsecurity                                                    AS row_security
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p')

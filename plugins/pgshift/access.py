@@ -1,0 +1,249 @@
+"""What the application needs on C besides its rows: its roles, and the owners and privileges of what it uses.
+
+The runbook, in three places:
+
+- **setup** (:func:`migrate_roles`, task ``migrate_roles``): the roles in scope are created on C, with A's
+  password verifiers, *NOLOGIN* - so that nothing but replication writes to C before the move; then the schema
+  copy restores pg_dump's owners, grants and default privileges, and :func:`sync_access` corrects whatever
+  pg_dump leaves different (``FORCE ROW LEVEL SECURITY`` stays off until the cutover: the subscription's apply
+  worker writes as the table owner, which a forced policy would stop).
+- **the cutover, after the fence** (A's catalog no longer changes): :func:`migrate_roles` and
+  :func:`sync_access` again, for what changed on A since setup, now with ``FORCE ROW LEVEL SECURITY``; then
+  the verify step proves parity (:func:`access_parity`) and each app role logs in and writes
+  (:func:`prove_app_role`); the roles that could log in on A get LOGIN on C just before that proof, and a
+  rollback takes it back.
+
+Role and privilege logic is in :mod:`pgshift.roles` and :mod:`pgshift.privileges`; this module only says which
+roles and objects, and in what order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from pgshift.scope import Scope
+from pgshift.validation import identifier_problem
+
+if TYPE_CHECKING:
+    from pgshift.hooks.postgres import PgShiftHook
+    from pgshift.hooks.primary import PrimaryHook
+    from pgshift.hooks.target import TargetHook
+    from pgshift.privileges import AccessPlan, AccessSnapshot, ParityReport
+    from pgshift.roles import RolePlan
+
+
+@dataclass(frozen=True)
+class AccessSpec:
+    """Which roles are migrated, and which roles on C pgshift must never touch."""
+
+    scope: Scope
+    app_roles: tuple[str, ...] = ()
+    extra_roles: tuple[str, ...] = ()
+    exclude_roles: tuple[str, ...] = ()
+    memberships_on_c: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    protected: Mapping[str, str] = field(default_factory=dict)  # role on C -> why pgshift leaves it alone
+
+    @classmethod
+    def from_params(cls, *, schemas: Sequence[str] | None, tables: Sequence[str] | None,
+                    app_roles: Sequence[str] | None = None, extra_roles: Sequence[str] | None = None,
+                    exclude_roles: Sequence[str] | None = None,
+                    memberships_on_c: Mapping[str, Sequence[str]] | None = None,
+                    c_login: str | None = None) -> AccessSpec:
+        """From the DAG's params (rendered); ``c_login``: the role pgshift connects to C with."""
+        return cls(scope=Scope.from_params(schemas, tables), app_roles=tuple(app_roles or ()),
+                   extra_roles=tuple(extra_roles or ()), exclude_roles=tuple(exclude_roles or ()),
+                   memberships_on_c={r: tuple(g) for r, g in (memberships_on_c or {}).items()},
+                   protected={c_login: "the role pgshift connects to C with"} if c_login else {})
+
+    def problems(self) -> list[str]:
+        """Bad role names in the params, before anything is read or changed."""
+        out = []
+        for what, names in (("app_roles", self.app_roles), ("extra_roles", self.extra_roles),
+                            ("exclude_roles", self.exclude_roles), ("memberships_on_c", tuple(self.memberships_on_c))):
+            out += [p for n in names if (p := identifier_problem(n, f"{what}: {n!r}"))]
+        for role, groups in self.memberships_on_c.items():
+            if isinstance(groups, str):
+                out.append(f"memberships_on_c: {role!r} must map to a list of role names, got {groups!r}")
+                continue
+            out += [p for g in groups if (p := identifier_problem(g, f"memberships_on_c: {role!r} -> {g!r}"))]
+        excluded_apps = sorted(set(self.app_roles) & set(self.exclude_roles))
+        if excluded_apps:
+            out.append(f"exclude_roles names application role(s) {', '.join(excluded_apps)}: the application could "
+                       "not log in to C")
+        return out
+
+
+def migrate_roles(a: PrimaryHook, c: TargetHook, spec: AccessSpec, *, login: Sequence[str] = (),
+                  apply: bool = True) -> RolePlan:
+    """Bring the roles in scope on C to A's (every one NOLOGIN but ``login``); returns what was done (``apply``
+    False: what would be done, changing nothing)."""
+    from pgshift import roles
+
+    names = roles.roles_in_scope(a, spec.scope, spec.app_roles, spec.extra_roles, spec.exclude_roles)
+    on_a, on_c = _both(lambda h: roles.read_roles(h, names), a, c)
+    plan = roles.plan_roles(on_a, on_c, protected=spec.protected, memberships_on_c=spec.memberships_on_c,
+                            login=login)
+    if apply:
+        roles.apply_roles(c, plan)
+    return plan
+
+
+def sync_access(source: PgShiftHook, c: TargetHook, spec: AccessSpec, *, force_rls: bool, apply: bool = True,
+                baseline: AccessSnapshot | None = None) -> tuple[AccessPlan, AccessSnapshot]:
+    """Make C's owners, grants, RLS flags and default privileges equal the source's (A, or B at setup); ``apply``
+    False: only say what that would change. Returns the plan and the source's snapshot (setup's baseline).
+
+    ``baseline``: the source as it was at setup. Then only what changed on the source since is applied: an object
+    that differs on C though it did not change on A was changed on C behind pgshift's back, and is left for the
+    verify step to refuse rather than silently overwritten."""
+    from pgshift import privileges
+
+    on_source, on_c = _both(lambda h: privileges.read_access(h, spec.scope), source, c)
+    wanted = on_source if baseline is None else changed_since(baseline, on_source, on_c)
+    plan = privileges.plan_access(wanted, on_c, force_rls=force_rls)
+    if apply:
+        privileges.apply_access(c, plan)
+    return plan, on_source
+
+
+def changed_since(baseline: AccessSnapshot, now: AccessSnapshot, on_c: AccessSnapshot) -> AccessSnapshot:
+    """``now`` where it differs from ``baseline``, and ``on_c`` everywhere else: what C should become if only the
+    changes made on A since setup are applied."""
+    from pgshift.privileges import AccessSnapshot
+
+    merged: dict[str, Any] = {}
+    for f in fields(AccessSnapshot):
+        then, current, c_side = getattr(baseline, f.name), getattr(now, f.name), getattr(on_c, f.name)
+        if not isinstance(current, Mapping):
+            merged[f.name] = current
+            continue
+        out = dict(current)
+        for key in set(current) | set(then):
+            if current.get(key) == then.get(key):  # unchanged on A: C's own value, whatever it is
+                if key in c_side:
+                    out[key] = c_side[key]
+                else:
+                    out.pop(key, None)
+        merged[f.name] = out
+    return AccessSnapshot(**merged)
+
+
+# -- setup's baseline: A's owners and privileges when setup synced them (no secret: names and privileges only)
+def baseline_key(dag_id: str) -> str:
+    return f"pgshift_access_baseline_{dag_id}"
+
+
+def save_baseline(dag_id: str, snapshot: AccessSnapshot) -> None:
+    """Kept in an Airflow Variable, beside the chain's record, for the cutover (runs inside a task only)."""
+    from airflow.sdk import Variable
+
+    Variable.set(baseline_key(dag_id), _encode(snapshot), description="pgshift: A's owners and privileges when setup "
+                 "copied them to C (the cutover applies only what changed on A since)", serialize_json=True)
+
+
+def load_baseline(dag_id: str) -> AccessSnapshot | None:
+    """Setup's baseline, or None (a chain set up before pgshift kept one, or the Variable was deleted)."""
+    from airflow.sdk import Variable
+
+    raw = Variable.get(baseline_key(dag_id), default=None)
+    if raw is None:
+        return None
+    try:
+        return _decode(json.loads(raw) if isinstance(raw, str) else raw)
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _encode(snapshot: AccessSnapshot) -> dict[str, list[list[Any]]]:
+    return {f.name: [[_plain(k), _plain(v)] for k, v in getattr(snapshot, f.name).items()]
+            for f in fields(snapshot)}
+
+
+def _decode(data: Mapping[str, Any]) -> AccessSnapshot:
+    from pgshift.privileges import AccessSnapshot
+
+    out: dict[str, Any] = {}
+    for f in fields(AccessSnapshot):
+        out[f.name] = {_tuple(k): _value(v) for k, v in data[f.name]}
+    return AccessSnapshot(**out)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able: tuples as lists, sets as sorted lists (tagged, so they come back as sets)."""
+    if isinstance(value, frozenset | set):
+        return {"set": sorted((_plain(v) for v in value), key=json.dumps)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _tuple(value: Any) -> Any:
+    return tuple(_tuple(v) for v in value) if isinstance(value, list) else value
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"set"}:
+        return frozenset(_tuple(v) for v in value["set"])
+    return _tuple(value)
+
+
+def access_parity(a: PrimaryHook, c: TargetHook, spec: AccessSpec, roles: Sequence[str]) -> ParityReport:
+    """Effective privileges of ``roles`` and every owner, RLS flag, policy and default privilege, A against C."""
+    from pgshift import privileges
+
+    def read(h: PgShiftHook) -> tuple[Any, Any]:
+        return privileges.effective_privileges(h, spec.scope, roles), privileges.read_access(h, spec.scope)
+
+    (eff_a, snap_a), (eff_c, snap_c) = _both(read, a, c)
+    return privileges.privilege_parity(eff_a, eff_c, snap_a, snap_c)
+
+
+@dataclass(frozen=True)
+class AppRoleProof:
+    """One application role on C: logged in (or SET ROLE), read a table and wrote a row, all rolled back."""
+
+    role: str
+    how: str  # "login as connection <id>" | "SET ROLE from pgshift's session"
+    read: str | None  # the table read
+    wrote: str | None  # "schema.table.column" written (rolled back); None: the role may write nothing on A
+    rows_written: int
+    seconds: float
+
+    def describe(self) -> str:
+        wrote = (f"wrote {self.wrote} ({self.rows_written} row, rolled back)" if self.wrote
+                 else "no write privilege on A either: write not tried")
+        return f"{self.role}: {self.how}; read {self.read or 'nothing (no SELECT)'}; {wrote} in {self.seconds:.3f} s"
+
+
+def prove_app_role(c: TargetHook, role: str, scope: Scope, conn_id: str | None = None) -> AppRoleProof:
+    """Log ``role`` in to C (through ``conn_id``, else ``SET ROLE`` in a session of ``c``'s connection) and read
+    and write one migrated table it may write, in a transaction that is rolled back."""
+    import time
+
+    from pgshift.hooks.target import TargetHook
+
+    started = time.monotonic()
+    if conn_id:
+        with TargetHook(conn_id, connect_timeout=5) as session:
+            actual = session.current_role()
+            if actual != role:
+                raise ValueError(f"connection {conn_id!r} logs in to C as {actual!r}, not as app role {role!r}")
+            probe = session.probe_app_role(None, scope)
+        how = f"login as connection {conn_id!r}"
+    else:
+        with TargetHook(c.postgres_conn_id, connect_timeout=5) as session:
+            probe = session.probe_app_role(role, scope)
+        how = "SET ROLE from pgshift's session (no connection named for it)"
+    return AppRoleProof(role, how, probe.read_table, probe.write_target, probe.rows_written,
+                        round(time.monotonic() - started, 3))
+
+
+def _both(read: Any, a: Any, c: Any) -> tuple[Any, Any]:
+    """``read(a)`` and ``read(c)`` at the same time: two servers, two sessions, half the wait in the fence."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        on_a, on_c = pool.submit(read, a), pool.submit(read, c)
+        return on_a.result(), on_c.result()

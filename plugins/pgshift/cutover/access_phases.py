@@ -1,0 +1,194 @@
+"""The cutover's phases that make C ready for the application, not only for its rows (see :mod:`pgshift.access`).
+
+After the fence and the drain: :meth:`AccessPhases.sync_access` (roles, owners, grants, RLS as A's now),
+:meth:`~AccessPhases.refresh_materialized_views`; in the verify step :meth:`~AccessPhases.verify_access` (privilege
+parity), :meth:`~AccessPhases.open_login` and :meth:`~AccessPhases.prove_login` (each app role logs in and writes,
+rolled back). :meth:`~AccessPhases.close_login` is the rollback's part. The dry run has
+:meth:`~AccessPhases.preview_access` instead, which changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from pgshift.cutover.results import AccessSynced, AccessVerified, LoginOpened, LoginProven, Plan, iso
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import Logger
+
+    from pgshift.access import AccessSpec
+    from pgshift.fence import FenceRecord
+    from pgshift.hooks.primary import PrimaryHook
+    from pgshift.hooks.target import TargetHook
+    from pgshift.privileges import AccessSnapshot
+
+
+class AccessAbort(Exception):
+    """C is not ready for the application: the cutover rolls back."""
+
+
+class AccessPhases:
+    """Mixed into :class:`pgshift.cutover.phases.CutoverRun`, whose sessions, report and fence record it uses."""
+
+    a: PrimaryHook
+    c: TargetHook
+    report: dict[str, Any]
+    timeline: dict[str, str | None]
+    log: Logger
+    fence_record: FenceRecord | None
+    access: AccessSpec
+    app_role_connections: dict[str, str]
+    conn_c: str
+    login_roles: list[str]  # the roles that could log in on A before the fence: LOGIN on C in the verify step
+    login_opened: list[str]  # those given LOGIN on C by this attempt (the rollback takes it back)
+
+    def sync_access(self) -> AccessSynced:
+        """A is fenced, its catalog still: what changed on A since setup (roles, memberships, passwords, owners,
+        grants, default privileges, FORCE ROW LEVEL SECURITY now) is applied to C. Every role stays NOLOGIN."""
+        from pgshift.access import migrate_roles, sync_access
+
+        roles = migrate_roles(self.a, self.c, self.access)
+        privileges, _ = sync_access(self.a, self.c, self.access, force_rls=True, baseline=self._baseline())
+        fenced = self.fence_record.roles if self.fence_record else []
+        self.login_roles = sorted(set(roles.login_on_a) | set(fenced))
+        self._note_access(roles, privileges, applied=True)
+        if privileges.not_synced:
+            raise AccessAbort("C differs from A where pgshift does not sync (schema changes since setup): "
+                              + "; ".join(privileges.not_synced))
+        now = time.time()
+        self.timeline["access_synced"] = iso(now)
+        return AccessSynced(len(roles.changes), len(privileges.changes), now)
+
+    def preview_access(self) -> AccessSynced:
+        """The dry run's: what :meth:`sync_access` would change on C now, changing nothing."""
+        from pgshift.access import migrate_roles, sync_access
+
+        roles = migrate_roles(self.a, self.c, self.access, apply=False)
+        privileges, _ = sync_access(self.a, self.c, self.access, force_rls=True, apply=False,
+                                    baseline=self._baseline())
+        self.login_roles = sorted(roles.login_on_a)
+        self._note_access(roles, privileges, applied=False)
+        now = time.time()
+        return AccessSynced(len(roles.changes), len(privileges.changes), now)
+
+    def refresh_materialized_views(self, plan: Plan) -> None:
+        """Logical replication does not fill materialized views: refresh those in scope from C's data."""
+        refreshed = []
+        for schema, name in plan.materialized_views:
+            started = time.monotonic()
+            self.c.refresh_materialized_view(schema, name)
+            refreshed.append({"view": f"{schema}.{name}", "seconds": round(time.monotonic() - started, 3)})
+            self.log.info("Refreshed materialized view %s.%s on C", schema, name)
+        if refreshed:
+            self.report["materialized_views_refreshed"] = refreshed
+
+    def verify_access(self) -> AccessVerified:
+        """The effective privileges of the application and login roles, and every owner, RLS flag, policy and
+        default privilege: equal on A and C, or the cutover rolls back."""
+        from pgshift.access import access_parity
+
+        roles = sorted(set(self.access.app_roles) | set(self.login_roles))
+        parity = access_parity(self.a, self.c, self.access, roles)
+        self.report["privilege_parity"] = {
+            "ok": parity.ok, "checked": dict(parity.checked),
+            "per_role": {r: list(d) for r, d in parity.per_role.items()}, "owners": list(parity.owners),
+            "other": list(parity.other)}
+        if not parity.ok:
+            listing = [f"{r}: {d}" for r, diffs in parity.per_role.items() for d in diffs]
+            raise AccessAbort("privileges on C differ from A's: " + "; ".join([*listing, *parity.owners,
+                                                                                  *parity.other]))
+        for role in roles:
+            self.log.info("Privilege parity A = C for %s (%d privileges compared)", role, parity.checked.get(role, 0))
+        now = time.time()
+        self.timeline["access_verified"] = iso(now)
+        return AccessVerified(parity.checked, now)
+
+    def open_login(self) -> LoginOpened:
+        """The roles that could log in on A may log in to C (before this, only replication wrote there)."""
+        from pgshift.roles import set_login
+
+        self.login_opened = list(self.login_roles)
+        set_login(self.c, self.login_opened, True)
+        self.report["login_granted_on_c"] = self.login_opened
+        now = time.time()
+        self.timeline["login_opened"] = iso(now)
+        return LoginOpened(tuple(self.login_opened), now)
+
+    def prove_login(self, *, dry_run: bool = False) -> LoginProven:
+        """Each app role logs in to C (its connection, else SET ROLE), reads and writes; rolled back. A dry run
+        uses SET ROLE only: the roles cannot log in to C before the cutover."""
+        from pgshift.access import prove_app_role
+
+        proofs = []
+        for role in self.access.app_roles:
+            conn_id = None if dry_run else self.app_role_connections.get(role)
+            try:
+                proof = prove_app_role(self.c, role, self.access.scope, conn_id)
+            except Exception as exc:
+                raise AccessAbort(f"app role {role} cannot work on C: {type(exc).__name__}: "
+                                  f"{str(exc).strip()}") from exc
+            self.log.info("Login proof on C: %s", proof.describe())
+            proofs.append(proof)
+        self.report["login_proof"] = [{"role": p.role, "how": p.how, "read": p.read, "wrote": p.wrote,
+                                       "rows_written": p.rows_written, "seconds": p.seconds} for p in proofs]
+        now = time.time()
+        self.timeline["login_proven"] = iso(now)
+        return LoginProven(tuple(p.role for p in proofs), now)
+
+    def close_login(self, *, fresh: bool = False) -> bool:
+        """The rollback's part on C: LOGIN taken back from the roles this attempt opened, and any session they
+        opened on C since ended (A is about to take the application back); True if it did.
+        ``fresh``: in a session of its own (the task is being killed: this run's session may be busy)."""
+        from pgshift.hooks.target import TargetHook
+        from pgshift.roles import set_login
+
+        if not self.login_opened:
+            return False
+        ended: list[Any] = []
+        done = False
+        if not fresh:
+            try:
+                set_login(self.c, self.login_opened, False)
+                ended = self.c.terminate_sessions(self.login_opened)
+                done = True
+            except Exception:  # noqa: BLE001 - the session may be the broken thing: try a fresh one
+                self.log.warning("Taking LOGIN back on C in this run's session failed; trying a new session")
+        if not done:
+            with TargetHook(self.conn_c) as session:
+                set_login(session, self.login_opened, False)
+                ended = session.terminate_sessions(self.login_opened)
+        self.log.warning("LOGIN taken back on C from %s", ", ".join(self.login_opened))
+        if ended:
+            self.report["sessions_ended_on_c"] = [{"pid": s.pid, "role": s.usename} for s in ended]
+            self.log.warning("Ended %d session(s) the application had opened on C meanwhile: %s", len(ended),
+                             ", ".join(f"{s.usename} (pid {s.pid})" for s in ended))
+        self.report["login_revoked_on_c"], self.login_opened = self.login_opened, []
+        return True
+
+    def _baseline(self) -> AccessSnapshot | None:
+        """A's privileges at setup; without them (a chain set up by an older pgshift) every difference is synced."""
+        from pgshift.access import load_baseline
+
+        baseline = load_baseline(self.report["dag_id"])
+        if baseline is None:
+            self.log.warning("No baseline of A's privileges from setup: C is brought to A's privileges wherever they "
+                             "differ, including changes made on C since setup")
+        self.report["privilege_baseline"] = "setup" if baseline is not None else "none: every difference synced"
+        return baseline
+
+    def _note_access(self, roles: Any, privileges: Any, *, applied: bool) -> None:
+        for warning in roles.warnings:
+            self.log.warning("Roles: %s", warning)
+        verb = "" if applied else "would be "
+        for ch in roles.changes:
+            self.log.info("Role %s on C %s%s", ch.role, verb, ch.change)
+        for ch in privileges.changes:
+            self.log.info("Privileges on C %s: %s%s", ch.object, verb, ch.change)
+        self.report["roles"] = {"applied": applied, "changes": [{"role": c.role, "change": c.change}
+                                                                for c in roles.changes],
+                                "warnings": list(roles.warnings)}
+        self.report["privileges"] = {"applied": applied, "changes": [{"object": c.object, "change": c.change}
+                                                                     for c in privileges.changes],
+                                     "not_synced": list(privileges.not_synced)}
+

@@ -1,0 +1,2 @@
+-- The role this session acts as.
+SELECT current_user::text AS role
