@@ -256,3 +256,35 @@ def test_verifiers_need_a_superuser_on_a_and_are_unknown_on_c_without_one(
     # An unknown verifier on C is set again.
     plan = plan_roles(read_roles(a, [n.member]), on_c, protected=PROTECTED)
     assert RoleChange(n.member, "password verifier set") in plan.changes
+
+
+def test_connection_limit_and_valid_until_follow_a(n: Names, a: PrimaryHook, c: TargetHook,
+                                                   clusters: LocalClusters) -> None:
+    clusters.sql(clusters.a, f"CREATE ROLE {n.limits} NOLOGIN")
+    _sync(a, c, [n.limits])
+    clusters.sql(clusters.a, f"ALTER ROLE {n.limits} CONNECTION LIMIT 3 VALID UNTIL '2031-02-03 04:05:06+00'")
+    plan = _sync(a, c, [n.limits])
+    assert plan.changes == (RoleChange(n.limits, "connection limit 3"),
+                            RoleChange(n.limits, "valid until 2031-02-03T04:05:06.000000Z"))
+    assert clusters.sql(clusters.c, "SELECT rolconnlimit, rolvaliduntil = '2031-02-03 04:05:06+00' FROM pg_roles "
+                                    "WHERE rolname = %s", (n.limits,)) == [(3, True)]
+    clusters.sql(clusters.a, f"ALTER ROLE {n.limits} CONNECTION LIMIT -1 VALID UNTIL 'infinity'")
+    assert [ch.change for ch in _sync(a, c, [n.limits]).changes] == ["connection limit -1", "valid until infinity"]
+    assert _plan(a, c, [n.limits]).changes == ()
+
+
+def test_memberships_wanted_on_c_only_are_granted_and_never_revoked(n: Names, a: PrimaryHook, c: TargetHook,
+                                                                   clusters: LocalClusters) -> None:
+    clusters.sql(clusters.c, f"CREATE ROLE {n.rds} NOLOGIN")  # like Aurora's rds_superuser: on C only
+    names = [n.readers, n.member]
+    wanted = {n.member: [n.rds]}
+
+    def plan() -> RolePlan:
+        return plan_roles(read_roles(a, names), read_roles(c, names, groups=[n.rds]), protected=PROTECTED,
+                          memberships_on_c=wanted)
+
+    first = plan()
+    apply_roles(c, first)
+    assert RoleChange(n.member, f"granted membership in {n.rds} (INHERIT true, SET true)") in first.changes
+    assert (n.rds, False, True, True) in _memberships_on_c(clusters, n.member)
+    assert plan().changes == ()

@@ -248,7 +248,9 @@ def _revoke_all(p: _Planner, member: str, m: Membership) -> None:
 
 
 def apply_roles(c: TargetHook, plan: RolePlan) -> None:
-    """Run the plan on C in one transaction; each change is logged (never a verifier)."""
+    """Run the plan on C in one transaction; each change and warning is logged (never a verifier)."""
+    for warning in plan.warnings:
+        log.warning("%s", warning)
     if plan.empty:
         log.info("roles on C: nothing to change")
         return
