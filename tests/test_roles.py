@@ -36,7 +36,8 @@ class Names:
 @pytest.fixture(scope="module")
 def n(clusters: LocalClusters) -> Iterator[Names]:
     """On A: schema ``n.schema`` owned by ``n.owner`` with a table; ``n.col`` has a column grant, ``n.readers``
-    USAGE on the schema and ``n.member`` as member, ``n.pol`` a policy, ``n.deflt`` default privileges;
+    USAGE on the schema and ``n.member`` as member, ``n.pol`` a policy, ``n.deflt`` default privileges,
+    ``n.seq`` USAGE on the table's sequence; ``n.fn`` owns a function and ``n.typ`` a type in the schema;
     ``n.addme`` and ``n.unrelated`` are referenced by nothing."""
     names = Names(uuid.uuid4().hex[:8])
     n = names
@@ -56,6 +57,14 @@ def n(clusters: LocalClusters) -> Iterator[Names]:
         f"CREATE POLICY p ON {n.schema}.t TO {n.pol} USING (v > 0)",
         f"CREATE ROLE {n.deflt} NOLOGIN",
         f"ALTER DEFAULT PRIVILEGES FOR ROLE {n.owner} IN SCHEMA {n.schema} GRANT SELECT ON TABLES TO {n.deflt}",
+        f"CREATE ROLE {n.fn} NOLOGIN",
+        f"CREATE FUNCTION {n.schema}.f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        f"ALTER FUNCTION {n.schema}.f() OWNER TO {n.fn}",
+        f"CREATE ROLE {n.typ} NOLOGIN",
+        f"CREATE TYPE {n.schema}.mood AS ENUM ('ok')",
+        f"ALTER TYPE {n.schema}.mood OWNER TO {n.typ}",
+        f"CREATE ROLE {n.seq} NOLOGIN",
+        f"GRANT USAGE ON SEQUENCE {n.schema}.t_id_seq TO {n.seq}",
         f"CREATE ROLE {n.addme} NOLOGIN",
         f"CREATE ROLE {n.unrelated} NOLOGIN",
     ]
@@ -84,8 +93,9 @@ def c() -> Iterator[TargetHook]:
         yield hook
 
 
-def _in_scope(n: Names) -> list[str]:
-    return sorted([n.owner, n.col, n.readers, n.member, n.pol, n.deflt])
+def _in_scope(n: Names, whole_schema: bool = True) -> list[str]:
+    table_roles = [n.owner, n.col, n.readers, n.member, n.pol, n.deflt, n.seq]
+    return sorted(table_roles + ([n.fn, n.typ] if whole_schema else []))
 
 
 def _sync(a: PrimaryHook, c: TargetHook, names: list[str], login: tuple[str, ...] = (),
@@ -129,9 +139,10 @@ def test_roles_in_scope_finds_owners_grantees_groups_members_policy_and_default_
     scope = Scope(schemas=(n.schema,))
     assert roles_in_scope(a, scope, app_roles=[]) == _in_scope(n)
     assert roles_in_scope(a, scope, app_roles=[n.addme], add=["no_such_role"], exclude=[n.pol, n.deflt]) == sorted(
-        [n.owner, n.col, n.readers, n.member, n.addme])
-    # Chosen tables: the table's owner, grantees and policy roles, and its schema's (the default ACLs too).
-    assert roles_in_scope(a, Scope(tables=((n.schema, "t"),)), app_roles=[]) == _in_scope(n)
+        [*set(_in_scope(n)) - {n.pol, n.deflt}, n.addme])
+    # Chosen tables: the table's and its sequence's owner, grantees and policy roles, and its schema's (the
+    # default ACLs too); not the owners of the schema's functions and types.
+    assert roles_in_scope(a, Scope(tables=((n.schema, "t"),)), app_roles=[]) == _in_scope(n, whole_schema=False)
     # An app role brings its group (and the group's other members), nothing else of this module's.
     found = roles_in_scope(a, Scope(tables=(("public", "no_such_table"),)), app_roles=[n.member])
     assert [r for r in found if r.startswith(f"rl_{n.tag}_")] == sorted([n.readers, n.member])
