@@ -30,7 +30,7 @@ from psycopg2 import sql as pgsql
 from psycopg2.extensions import make_dsn
 
 from pgshift import sql
-from pgshift.hooks.states import ScopeTable, TerminatedSession, rows_as
+from pgshift.hooks.states import Membership, RoleSpec, ScopeTable, TerminatedSession, rows_as
 
 if TYPE_CHECKING:
     from pgshift.scope import Scope
@@ -272,3 +272,31 @@ class PgShiftHook(PostgresHook):
         """``user@host:port/db`` for messages."""
         p = self.conn_params()
         return f"{p['user']}@{p['host']}:{p['port']}/{p['dbname']}"
+
+    # -- roles (see pgshift.roles)
+    def roles_in_scope(self, scope: Scope, named: Sequence[str], exclude: Sequence[str]) -> list[str]:
+        """The roles a migration of ``scope`` needs, sorted: owners of the migrated schemas and objects, the
+        grantees and grantors of their ACLs and of the default ACLs, policy roles, ``named``, closed over
+        memberships both ways; never PUBLIC nor a predefined role. Names that are no role are left out.
+
+        :param scope: the migration's schemas and tables (every non-system schema for all tables)
+        :param named: roles wanted whether or not the catalog names them (the app roles, additions)
+        :param exclude: roles removed from the result
+        """
+        params = {**scope.query_params(""), "named": list(named), "exclude": list(exclude)}
+        return [r["role"] for r in self.fetch("roles_in_scope", params)]
+
+    def role_specs(self, names: Sequence[str], groups: Sequence[str], *, verifiers: bool) -> list[RoleSpec]:
+        """The roles among ``names`` that exist, by name, with their memberships in ``groups`` and in
+        predefined roles. Reading verifiers needs pg_authid (a superuser); psycopg2's InsufficientPrivilege
+        is raised where it is not readable.
+
+        :param names: role names
+        :param groups: the groups whose memberships are read (besides predefined roles)
+        :param verifiers: read pg_authid with the password verifiers (secrets), else pg_roles without them
+        """
+        rows = self.fetch("role_specs", {"names": list(names), "groups": list(groups), "verifiers": verifiers},
+                          catalog="pg_authid" if verifiers else "pg_roles")
+        return [RoleSpec(**{**r, "member_of": tuple(Membership(**{**m, "grantors": tuple(m["grantors"])})
+                                                    for m in r["member_of"])})
+                for r in rows]

@@ -8,7 +8,7 @@ is what a report, an XCom value or a check's details carry.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -240,6 +240,39 @@ class AvailableExtension:
     name: str
     default_version: str | None
     installed_version: str | None
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A role's membership in a group with PostgreSQL 16's options, each OR-ed over the grants' grantors
+    (``role_specs.sql``). ``grantors`` is what revoking every grant needs; it is not compared."""
+
+    group: str
+    admin: bool
+    inherit: bool
+    set: bool
+    grantors: tuple[str, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """A role as :mod:`pgshift.roles` migrates it (``role_specs.sql``). ``verifier`` is the SCRAM or md5
+    password verifier (a secret, None: no password); ``verifier_known`` is False where pg_authid is not
+    readable (Aurora), and ``verifier`` is None then."""
+
+    name: str
+    login: bool
+    superuser: bool
+    createdb: bool
+    createrole: bool
+    inherit: bool
+    replication: bool
+    bypassrls: bool
+    connection_limit: int
+    valid_until: str | None
+    verifier: str | None = field(repr=False)
+    verifier_known: bool = True
+    member_of: tuple[Membership, ...] = ()
 
 
 def row_as(cls: type[T], row: dict[str, Any] | None) -> T | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from psycopg2 import sql as pgsql
+
 from pgshift.hooks.postgres import PgShiftHook
 from pgshift.hooks.states import (
     ApplyWorker,
@@ -19,6 +21,7 @@ from pgshift.hooks.states import (
     row_as,
     rows_as,
 )
+from pgshift.roles import ATTRIBUTE_KEYWORDS
 from pgshift.sql import qualified
 
 if TYPE_CHECKING:
@@ -131,3 +134,82 @@ class TargetHook(PgShiftHook):
         """
         regclass = qualified(schema, name).as_string(self.live)
         return str(self.scalar("sequence_setval", {"seq": regclass, "value": value, "schema": schema, "name": name}))
+
+    # -- roles (see pgshift.roles); statements run in the caller's transaction when there is one
+    def create_role(self, role: str, attributes: Sequence[str]) -> None:
+        """CREATE ROLE with attribute keywords.
+
+        :param role: the new role's name
+        :param attributes: keywords from :data:`pgshift.roles.ATTRIBUTE_KEYWORDS` (``NOLOGIN``, ``CREATEDB``...)
+        """
+        self.execute("role_create", role=role, attributes=_keywords(attributes))
+
+    def alter_role(self, role: str, attributes: Sequence[str]) -> None:
+        """ALTER ROLE with attribute keywords.
+
+        :param role: the role
+        :param attributes: keywords from :data:`pgshift.roles.ATTRIBUTE_KEYWORDS` (``LOGIN``, ``NOCREATEDB``...)
+        """
+        self.execute("role_alter", role=role, attributes=_keywords(attributes))
+
+    def set_role_login(self, role: str, login: bool) -> None:
+        """ALTER ROLE … LOGIN or NOLOGIN.
+
+        :param role: the role
+        :param login: whether the role may log in
+        """
+        self.execute("role_login" if login else "role_nologin", role=role)
+
+    def set_role_password(self, role: str, verifier: str | None) -> None:
+        """ALTER ROLE … PASSWORD with a verifier, stored as given (never logged).
+
+        :param role: the role
+        :param verifier: a SCRAM or md5 verifier read from pg_authid, None for no password
+        """
+        self.execute("role_password", {"verifier": verifier}, role=role)
+
+    def set_role_connection_limit(self, role: str, limit: int) -> None:
+        """ALTER ROLE … CONNECTION LIMIT.
+
+        :param role: the role
+        :param limit: the most concurrent connections, -1 for no limit
+        """
+        self.execute("role_connection_limit", {"connection_limit": limit}, role=role)
+
+    def set_role_valid_until(self, role: str, valid_until: str | None) -> None:
+        """ALTER ROLE … VALID UNTIL.
+
+        :param role: the role
+        :param valid_until: a timestamp with time zone as text, None for no end (``infinity``)
+        """
+        self.execute("role_valid_until", {"valid_until": valid_until or "infinity"}, role=role)
+
+    def grant_membership(self, group: str, member: str, *, admin: bool, inherit: bool, set_: bool) -> None:
+        """GRANT group TO member WITH ADMIN, INHERIT, SET (PostgreSQL 16's options).
+
+        :param group: the group role
+        :param member: the member role
+        :param admin: whether the member may grant the group to others
+        :param inherit: whether the member has the group's privileges without SET ROLE
+        :param set_: whether the member may SET ROLE to the group
+        """
+        self.execute("role_grant_membership", {"admin": admin, "inherit": inherit, "set": set_},
+                     group=group, member=member)
+
+    def revoke_membership(self, group: str, member: str, grantor: str | None) -> None:
+        """REVOKE group FROM member GRANTED BY grantor: one grantor's grant.
+
+        :param group: the group role
+        :param member: the member role
+        :param grantor: the role that made the grant, None for the current user
+        """
+        self.execute("role_revoke_membership", group=group, member=member,
+                     grantor=pgsql.Identifier(grantor) if grantor else pgsql.SQL("CURRENT_USER"))
+
+
+def _keywords(attributes: Sequence[str]) -> pgsql.Composable:
+    """Role attribute keywords joined by spaces, each checked against the whitelist (keywords cannot be bound)."""
+    unknown = sorted(set(attributes) - ATTRIBUTE_KEYWORDS)
+    if unknown or not attributes:
+        raise ValueError(f"role attributes must be among {sorted(ATTRIBUTE_KEYWORDS)}, got {list(attributes)}")
+    return pgsql.SQL(" ").join(pgsql.SQL(k) for k in attributes)

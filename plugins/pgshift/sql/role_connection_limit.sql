@@ -1,0 +1,2 @@
+-- A role's connection limit (-1: none).
+ALTER ROLE {role} CONNECTION LIMIT %(connection_limit)s
