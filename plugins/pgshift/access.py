@@ -46,18 +46,23 @@ class AccessSpec:
     exclude_roles: tuple[str, ...] = ()
     memberships_on_c: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     protected: Mapping[str, str] = field(default_factory=dict)  # role on C -> why pgshift leaves it alone
+    # Roles the migration itself uses on A and B (replication, reading B): created on C when the migrated objects
+    # name them (a grant to them), but never given LOGIN there: they are plumbing, not the application.
+    no_login: tuple[str, ...] = ()
 
     @classmethod
     def from_params(cls, *, schemas: Sequence[str] | None, tables: Sequence[str] | None,
                     app_roles: Sequence[str] | None = None, extra_roles: Sequence[str] | None = None,
                     exclude_roles: Sequence[str] | None = None,
                     memberships_on_c: Mapping[str, Sequence[str]] | None = None,
-                    c_login: str | None = None) -> AccessSpec:
-        """From the DAG's params (rendered); ``c_login``: the role pgshift connects to C with."""
+                    c_login: str | None = None, no_login: Sequence[str] = ()) -> AccessSpec:
+        """From the DAG's params (rendered); ``c_login``: the role pgshift connects to C with; ``no_login``: the
+        roles the migration uses on A and B."""
         return cls(scope=Scope.from_params(schemas, tables), app_roles=tuple(app_roles or ()),
                    extra_roles=tuple(extra_roles or ()), exclude_roles=tuple(exclude_roles or ()),
                    memberships_on_c={r: tuple(g) for r, g in (memberships_on_c or {}).items()},
-                   protected={c_login: "the role pgshift connects to C with"} if c_login else {})
+                   protected={c_login: "the role pgshift connects to C with"} if c_login else {},
+                   no_login=tuple(sorted(set(no_login) - set(app_roles or ()))))
 
     def problems(self) -> list[str]:
         """Bad role names in the params, before anything is read or changed."""
@@ -84,7 +89,8 @@ def migrate_roles(a: PrimaryHook, c: TargetHook, spec: AccessSpec, *, login: Seq
     from pgshift import roles
 
     names = roles.roles_in_scope(a, spec.scope, spec.app_roles, spec.extra_roles, spec.exclude_roles)
-    on_a, on_c = _both(lambda h: roles.read_roles(h, names), a, c)
+    groups = sorted({g for wanted in spec.memberships_on_c.values() for g in wanted})
+    on_a, on_c = _both(lambda h: roles.read_roles(h, names, groups=groups if h is c else ()), a, c)
     plan = roles.plan_roles(on_a, on_c, protected=spec.protected, memberships_on_c=spec.memberships_on_c,
                             login=login)
     if apply:

@@ -7,14 +7,16 @@ in the Airflow Variable ``pgshift_chain_<dag_id>``, and the first task of every 
 
 Recorded (:data:`RECORDED_KEYS`): what says which chain it is and how its health is judged —
 connection ids, object names, host B's settings, scope, mode, DMS ids and settings, the lag and WAL
-limits, the sensors' poll interval, ``report_dir``, and ``accept_large_object_loss`` (a setup that
-accepted leaving A's large objects behind must not fail every later validation for them). Ids, names,
+limits, the sensors' poll interval, ``report_dir``, ``accept_large_object_loss`` (a setup that
+accepted leaving A's large objects behind must not fail every later validation for them), and which
+roles go to C (``extra_roles``, ``exclude_roles``, ``memberships_on_c``: the cutover syncs the same ones). Ids, names,
 paths, numbers and that switch only: the connections' passwords stay in Airflow's connections, never
 in the record.
 
-Not recorded: what one run does or how hard it looks — ``action``, ``dry_run``, ``app_roles`` (the
-fence is decided per cutover), ``gate_*``, ``drain_timeout_seconds``, ``verify_parallelism``,
-``parity``, ``parity_sample_rows``, ``chart_runs``, ``slot_create_timeout_seconds``; and the one-off
+Not recorded: what one run does or how hard it looks — ``action``, ``dry_run``, ``app_roles`` and
+``app_role_connections`` (the fence and its proof are decided per cutover), ``gate_*``,
+``drain_timeout_seconds``, ``verify_parallelism``, ``parity``, ``parity_sample_rows``, ``chart_runs``,
+``slot_create_timeout_seconds``; and the one-off
 safety switches ``move_aside_data_dir`` and ``allow_existing_tables_on_c``, which a later setup
 must not inherit silently.
 

@@ -43,7 +43,8 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": POSTGRES, "python-modules": [
                 "pgshift.operators.chain", "pgshift.operators.preflight", "pgshift.operators.basebackup",
                 "pgshift.operators.slot",
-                "pgshift.operators.publication", "pgshift.operators.schema", "pgshift.operators.subscription",
+                "pgshift.operators.publication", "pgshift.operators.roles", "pgshift.operators.schema",
+                "pgshift.operators.subscription",
                 "pgshift.operators.cutover", "pgshift.operators.fence_watchdog", "pgshift.operators.validate"]},
             {"integration-name": DMS, "python-modules": ["pgshift.operators.dms"]},
             {"integration-name": CITUS, "python-modules": ["pgshift.operators.citus"]},

@@ -51,7 +51,7 @@ class AccessPhases:
         roles = migrate_roles(self.a, self.c, self.access)
         privileges, _ = sync_access(self.a, self.c, self.access, force_rls=True, baseline=self._baseline())
         fenced = self.fence_record.roles if self.fence_record else []
-        self.login_roles = sorted(set(roles.login_on_a) | set(fenced))
+        self.login_roles = sorted((set(roles.login_on_a) | set(fenced)) - self._never_login())
         self._note_access(roles, privileges, applied=True)
         if privileges.not_synced:
             raise AccessAbort("C differs from A where pgshift does not sync (schema changes since setup): "
@@ -67,7 +67,7 @@ class AccessPhases:
         roles = migrate_roles(self.a, self.c, self.access, apply=False)
         privileges, _ = sync_access(self.a, self.c, self.access, force_rls=True, apply=False,
                                     baseline=self._baseline())
-        self.login_roles = sorted(roles.login_on_a)
+        self.login_roles = sorted(set(roles.login_on_a) - self._never_login())
         self._note_access(roles, privileges, applied=False)
         now = time.time()
         return AccessSynced(len(roles.changes), len(privileges.changes), now)
@@ -165,6 +165,10 @@ class AccessPhases:
                              ", ".join(f"{s.usename} (pid {s.pid})" for s in ended))
         self.report["login_revoked_on_c"], self.login_opened = self.login_opened, []
         return True
+
+    def _never_login(self) -> set[str]:
+        """Roles LOGIN is never given to on C: the migration's own, and those pgshift leaves alone there."""
+        return set(self.access.no_login) | set(self.access.protected)
 
     def _baseline(self) -> AccessSnapshot | None:
         """A's privileges at setup; without them (a chain set up by an older pgshift) every difference is synced."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from pgshift.cutover.phases import iso
+from pgshift.cutover.results import iso
 from pgshift.fence import FenceRecord, lift_fence
 from pgshift.lease import COMMITTED, FENCED, READY, lease_holder, read_marker, take_lease
 

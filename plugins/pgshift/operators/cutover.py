@@ -222,7 +222,8 @@ class CutoverOperator(_CutoverBase):
         spec = AccessSpec.from_params(schemas=self.schemas, tables=self.tables, app_roles=self.app_roles,
                                       extra_roles=self.extra_roles, exclude_roles=self.exclude_roles,
                                       memberships_on_c=self.memberships_on_c,
-                                      c_login=BaseHook.get_connection(self.conn_c).login)
+                                      c_login=BaseHook.get_connection(self.conn_c).login,
+                                      no_login=list(self.protected_roles()))
         problems = spec.problems()
         connections = dict(self.app_role_connections or {})
         for role, conn_id in connections.items():
