@@ -12,7 +12,7 @@ SELECT pg_get_userbyid(d.defaclrole) AS role,
        (SELECT coalesce(jsonb_agg(jsonb_build_array(
                    CASE e.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(e.grantee) END,
                    e.privilege_type, e.is_grantable)), '[]'::jsonb)
-          FROM aclexplode(acldefault(CASE d.defaclobjtype WHEN 'S' THEN 's' ELSE d.defaclobjtype END,
+          FROM aclexplode(acldefault((CASE d.defaclobjtype WHEN 'S' THEN 's' ELSE d.defaclobjtype END)::"char",
                                      d.defaclrole)) e
          WHERE d.defaclnamespace = 0) AS builtin
 FROM pg_default_acl d

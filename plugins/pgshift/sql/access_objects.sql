@@ -45,7 +45,7 @@ WITH schemas AS (
     SELECT CASE r.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
                           ELSE 'table' END,
            r.nspname, r.relname, NULL, format('%%I.%%I', r.nspname, r.relname), r.relowner,
-           coalesce(r.relacl, acldefault(CASE r.relkind WHEN 'S' THEN 's' ELSE 'r' END, r.relowner)),
+           coalesce(r.relacl, acldefault((CASE r.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", r.relowner)),
            r.oid, r.owned_by
     FROM relations r
     JOIN schemas s ON s.nspname = r.nspname
