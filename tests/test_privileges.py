@@ -21,6 +21,7 @@ from pgshift.privileges import (
     AccessChange,
     AccessPlan,
     ParityReport,
+    PrivilegeSet,
     apply_access,
     effective_privileges,
     plan_access,
@@ -229,7 +230,7 @@ def test_a_policy_difference_is_not_synced_and_fails_parity(setup: Setup) -> Non
     plan = setup.plan()
     assert plan.changes == ()
     expected = (f"table {s}.orders: policy on A only: theirs PERMISSIVE FOR SELECT TO {setup.reader} "
-                "USING (true) WITH CHECK ()")
+                "USING (true)")
     assert plan.not_synced == (expected,)
     report = setup.parity()
     assert not report.ok and report.other == (expected,)
@@ -296,3 +297,49 @@ def test_keywords_come_only_from_the_whitelists() -> None:
         c.set_row_level_security(ObjectName("public", "t"), "ENABLE; DROP")
     with pytest.raises(ValueError, match="default privileges object type"):
         c.alter_default_privileges("app", "", "tables; DROP", ["SELECT"], "app")
+
+
+def test_a_grant_option_only_on_c_is_revoked(setup: Setup) -> None:
+    s, reader = setup.s, setup.reader
+    setup.both("GRANT SELECT ON {s}.orders TO {reader}")
+    setup.on("c", "GRANT SELECT ON {s}.orders TO {reader} WITH GRANT OPTION")
+    report = setup.parity()  # has_table_privilege answers SELECT alike: the ACLs tell the grant option apart
+    assert report.per_role[reader] == ()
+    assert report.other == (f"table {s}.orders: {reader}: SELECT on A, {reader}: SELECT with grant option on C",)
+    plan = setup.sync()
+    assert plan.changes == (AccessChange(f"table {s}.orders", f"REVOKE GRANT OPTION FOR SELECT FROM {reader}"),)
+    assert setup.parity().ok
+
+
+def test_scope_of_chosen_tables_and_of_all_tables(setup: Setup) -> None:
+    s = setup.s
+    with PrimaryHook("pgshift_a") as a:
+        chosen = read_access(a, Scope(tables=((s, "orders"),)))
+        everything = read_access(a, Scope())
+        eff = effective_privileges(a, Scope(tables=((s, "orders"),)), [setup.reader])
+    # the table, the sequence it owns, and the schema holding it (not the schema's other objects)
+    assert set(chosen.owners) == {("schema", s), ("table", f"{s}.orders"), ("sequence", f"{s}.orders_id_seq")}
+    assert chosen.rls == {("table", f"{s}.orders"): (False, False)}
+    assert {("schema", "public"), ("table", f"{s}.items"), ("type", f"{s}.pair")} <= set(everything.owners)
+    assert not any(kind == "schema" and name.startswith(("pg_", "information_schema"))
+                   for kind, name in everything.owners)
+    # schema 2 + table 7 + sequence 3 + 3 columns x 4
+    reader = eff[setup.reader]
+    assert isinstance(reader, PrivilegeSet) and reader.exists and reader.checked == 2 + 7 + 3 + 12
+
+
+def test_maintain_is_not_compared_between_16_and_17() -> None:
+    from pgshift.privileges import AccessSnapshot
+
+    def snap(version: int, owner_privileges: list[str]) -> AccessSnapshot:
+        key = ("table", "public.t")
+        return AccessSnapshot(owners={key: "app"}, acl={key: frozenset(("app", p, False) for p in owner_privileges)},
+                              column_acl={}, rls={key: (False, False)}, policies={key: frozenset()},
+                              default_acl={}, names={key: ObjectName("public", "t")}, roles=frozenset({"app"}),
+                              server_version=version)
+
+    on_16 = ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"]
+    plan = plan_access(snap(160004, on_16), snap(170002, [*on_16, "MAINTAIN"]))
+    assert (plan.changes, plan.not_synced) == ((), ())
+    plan = plan_access(snap(170002, on_16), snap(170002, [*on_16, "MAINTAIN"]))
+    assert plan.changes == (AccessChange("table public.t", "REVOKE MAINTAIN FROM app"),)

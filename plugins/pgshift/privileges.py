@@ -21,7 +21,7 @@ recorded as made by the owner, so grantors cannot be reproduced and do not matte
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pgshift.privileges_diff import acl_steps, by_grantee, describe_items, remap_owner
@@ -60,6 +60,7 @@ class AccessSnapshot:
     owned_by: Mapping[ObjectKey, ObjectKey] = field(default_factory=dict, repr=False)
     default_builtin: Mapping[DefaultKey, frozenset[AclItem]] = field(default_factory=dict, repr=False)
     roles: frozenset[str] = field(default_factory=frozenset, repr=False)
+    server_version: int = 0  # server_version_num; 0 when unknown
 
     def default_items(self, key: DefaultKey, other: AccessSnapshot) -> frozenset[AclItem]:
         """The default privileges in force for ``key``: the entry, else for a global key acldefault()
@@ -92,7 +93,27 @@ def read_access(hook: PgShiftHook, scope: Scope) -> AccessSnapshot:
                   if r.owned_by and r.owned_by in by_identity},
         default_builtin={(d.role, d.schema, d.objtype): _items(d.builtin) for d in defaults if not d.schema},
         roles=frozenset(hook.role_names()),
+        server_version=hook.server_version_num(),
     )
+
+
+def _comparable(on_a: AccessSnapshot, on_c: AccessSnapshot) -> tuple[AccessSnapshot, AccessSnapshot]:
+    """Both snapshots without the privileges one server's version does not have: MAINTAIN (PostgreSQL 17) is
+    in a 17 owner's acldefault() and in GRANT ALL there, so a 16 -> 17 migration would otherwise differ on
+    every table."""
+    versions = [v for v in (on_a.server_version, on_c.server_version) if v]
+    if not versions or min(versions) >= 170000:
+        return on_a, on_c
+
+    def strip(snap: AccessSnapshot) -> AccessSnapshot:
+        def keep(items: frozenset[AclItem]) -> frozenset[AclItem]:
+            return frozenset(i for i in items if i[1] != "MAINTAIN")
+
+        return replace(snap, acl={k: keep(v) for k, v in snap.acl.items()},
+                       default_acl={k: keep(v) for k, v in snap.default_acl.items()},
+                       default_builtin={k: keep(v) for k, v in snap.default_builtin.items()})
+
+    return strip(on_a), strip(on_c)
 
 
 @dataclass(frozen=True)
@@ -137,6 +158,8 @@ class _Planner:
 
     def roles_missing(self, obj: str, roles: Iterable[str]) -> bool:
         """Whether C lacks one of ``roles`` (then the statement is reported, not planned)."""
+        if not self.on_c.roles:  # a snapshot made without its server's roles: nothing to check against
+            return False
         missing = sorted({r for r in roles if r != "PUBLIC" and r not in self.on_c.roles})
         for role in missing:
             self.not_synced.append(f"{obj}: role {role} does not exist on C")
@@ -153,8 +176,6 @@ class _Planner:
         for verb, privileges, grantee, option, text in acl_steps(a, c):
             if verb == "GRANT" and self.roles_missing(obj, [grantee]):
                 continue
-            if verb == "REVOKE" and grantee != "PUBLIC" and grantee not in self.on_c.roles:
-                continue
             self.add(obj, text, make(verb, privileges, grantee, option))
 
 
@@ -165,6 +186,7 @@ def plan_access(on_a: AccessSnapshot, on_c: AccessSnapshot, *, force_rls: bool =
     ``force_rls=False`` leaves FORCE ROW LEVEL SECURITY off on C (and sets a forced table NO FORCE): the
     subscription's apply worker writes as the table owner, which forced RLS would hold to the policies.
     """
+    on_a, on_c = _comparable(on_a, on_c)
     plan = _Planner(on_c)
     owner_changes = {key: a_owner for key, a_owner in on_a.owners.items()
                      if key in on_c.owners and on_c.owners[key] != a_owner}
@@ -274,7 +296,7 @@ def effective_privileges(hook: PgShiftHook, scope: Scope, roles: Sequence[str]) 
     ``table public.orders SELECT``, ``column public.orders.note UPDATE`` (only where the column's answer
     differs from its table's), ``schema public USAGE``. A role missing on the server holds none."""
     found = {r.role: PrivilegeSet(r.held, checked=r.checked) for r in hook.effective_privileges(scope, roles)}
-    return {role: found.get(role) or PrivilegeSet(exists=role in found) for role in roles}
+    return {role: found[role] if role in found else PrivilegeSet(exists=False) for role in roles}
 
 
 @dataclass(frozen=True)
@@ -289,9 +311,8 @@ class ParityReport:
 
 
 def _role_differences(role: str, a: frozenset[str], c: frozenset[str]) -> tuple[str, ...]:
-    lines = [] if getattr(c, "exists", True) or not getattr(a, "exists", True) else [f"role {role} missing on C"]
-    if not getattr(a, "exists", True) and getattr(c, "exists", True):
-        lines.append(f"role {role} missing on A")
+    on_a, on_c = getattr(a, "exists", True), getattr(c, "exists", True)
+    lines = [f"role {role} missing on {side}" for side, exists in (("A", on_a), ("C", on_c)) if not exists]
     for line, here, there in sorted([(x, "A", "C") for x in a - c] + [(x, "C", "A") for x in c - a]):
         obj, _, privilege = line.rpartition(" ")
         lines.append(f"{obj}: {privilege} on {here}, not on {there}")
@@ -302,6 +323,7 @@ def privilege_parity(on_a_eff: Mapping[str, frozenset[str]], on_c_eff: Mapping[s
                      on_a: AccessSnapshot, on_c: AccessSnapshot) -> ParityReport:
     """Compare effective privileges per role, owners, RLS flags, policies, default privileges, and the ACL
     items of grantees whose effective privileges were not compared (grant options included)."""
+    on_a, on_c = _comparable(on_a, on_c)
     per_role = {role: _role_differences(role, on_a_eff.get(role, frozenset()), on_c_eff.get(role, frozenset()))
                 for role in sorted({*on_a_eff, *on_c_eff})}
     checked = {role: max(getattr(on_a_eff.get(role), "checked", 0), getattr(on_c_eff.get(role), "checked", 0))
@@ -347,9 +369,8 @@ def _acl_differences(obj: str, a: frozenset[AclItem], c: frozenset[AclItem], ski
     out = []
     for grantee in sorted({*a_by, *c_by}):
         mine, theirs = a_by.get(grantee, {}), c_by.get(grantee, {})
-        if grantee in skip:
-            mine = {p: True for p, o in mine.items() if o}
-            theirs = {p: True for p, o in theirs.items() if o}
-        if mine != theirs:
+        differ = (mine != theirs if grantee not in skip
+                  else {p for p, o in mine.items() if o} != {p for p, o in theirs.items() if o})
+        if differ:
             out.append(f"{obj}: {describe_items(grantee, mine)} on A, {describe_items(grantee, theirs)} on C")
     return out

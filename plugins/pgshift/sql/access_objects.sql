@@ -79,10 +79,10 @@ SELECT o.kind, o.schema, o.name, o.args, o.identity, pg_get_userbyid(o.owner_oid
           FROM aclexplode(o.acl) e) AS acl,
        r.relrowsecurity AS rls, r.relforcerowsecurity AS force_rls,
        CASE WHEN r.relkind IN ('r', 'p') THEN
-           (SELECT coalesce(array_agg(format('%%I %%s FOR %%s TO %%s USING (%%s) WITH CHECK (%%s)',
-                                             p.policyname, p.permissive, p.cmd,
-                                             (SELECT string_agg(x, ', ' ORDER BY x) FROM unnest(p.roles) x),
-                                             coalesce(p.qual, ''), coalesce(p.with_check, ''))
+           (SELECT coalesce(array_agg(format('%%I %%s FOR %%s TO %%s', p.policyname, p.permissive, p.cmd,
+                                             (SELECT string_agg(x, ', ' ORDER BY x) FROM unnest(p.roles) x))
+                                      || coalesce(' USING (' || p.qual || ')', '')
+                                      || coalesce(' WITH CHECK (' || p.with_check || ')', '')
                                       ORDER BY p.policyname), '{}')
               FROM pg_policies p
              WHERE p.schemaname = r.nspname AND p.tablename = r.relname)

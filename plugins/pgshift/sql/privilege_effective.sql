@@ -67,7 +67,7 @@ WITH schemas AS (
         WHEN o.kind IN ('type', 'domain') THEN ARRAY['USAGE']
         ELSE ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'] END) AS p(priv)
 ), column_answers AS (
-    SELECT r.rolname, 'column ' || o.identity || '.' || quote_ident(a.attname) || ' ' || p.priv AS line,
+    SELECT r.rolname, 'column ' || o.identity || '.' || a.attname || ' ' || p.priv AS line,
            has_column_privilege(r.oid, o.oid, a.attnum, p.priv) AS held,
            has_table_privilege(r.oid, o.oid, p.priv) AS table_held
     FROM roles r
