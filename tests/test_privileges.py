@@ -36,8 +36,9 @@ CREATE SCHEMA {s};
 GRANT CREATE, USAGE ON SCHEMA {s} TO {owner};
 CREATE TABLE {s}.orders (id serial PRIMARY KEY, note text, amount integer);
 CREATE TABLE {s}.items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text);
+CREATE TABLE {s}."Odd Name" ("Some Column" integer);
 CREATE VIEW {s}.recent AS SELECT id, note FROM {s}.orders;
-CREATE FUNCTION {s}.f(integer) RETURNS integer LANGUAGE sql AS 'SELECT $1';
+CREATE FUNCTION {s}.f(n integer) RETURNS integer LANGUAGE sql AS 'SELECT n';
 CREATE PROCEDURE {s}.p() LANGUAGE sql AS 'SELECT 1';
 CREATE TYPE {s}.mood AS ENUM ('calm', 'busy');
 CREATE DOMAIN {s}.positive AS integer CHECK (VALUE > 0);
@@ -117,6 +118,7 @@ def test_equal_setups_give_an_empty_plan_and_parity(setup: Setup) -> None:
     with PrimaryHook("pgshift_a") as a:
         snap = read_access(a, setup.scope)
     assert {("schema", s), ("table", f"{s}.orders"), ("table", f"{s}.items"), ("view", f"{s}.recent"),
+            ("table", f'{s}."Odd Name"'),
             ("sequence", f"{s}.orders_id_seq"), ("sequence", f"{s}.items_id_seq"), ("function", f"{s}.f(integer)"),
             ("procedure", f"{s}.p()"), ("type", f"{s}.mood"), ("domain", f"{s}.positive"),
             ("type", f"{s}.pair")} == set(snap.owners)
@@ -127,14 +129,15 @@ def test_equal_setups_give_an_empty_plan_and_parity(setup: Setup) -> None:
     report = setup.parity()
     assert report.ok, report
     assert report.per_role == {role: () for role in setup.roles}
-    # schema 2, tables and view 7 each, sequences 3 each, routines and types 1 each; 4 per column (7 columns)
-    assert report.checked[setup.reader] == 2 + 7 * 3 + 3 * 2 + 2 + 3 + 4 * (3 + 2 + 2)
+    # schema 2, tables and view 7 each, sequences 3 each, routines and types 1 each; 4 per column (8 columns)
+    assert report.checked[setup.reader] == 2 + 7 * 4 + 3 * 2 + 2 + 3 + 4 * (3 + 2 + 1 + 2)
 
 
 def test_grants_on_a_are_planned_exactly_applied_and_then_in_parity(setup: Setup) -> None:
     s, reader, writer = setup.s, setup.reader, setup.writer
     setup.on("a", "GRANT USAGE ON SCHEMA {s} TO {reader}; GRANT SELECT ON {s}.orders TO {reader}; "
                   "GRANT UPDATE (note) ON {s}.orders TO {writer}; "
+                  'GRANT INSERT ("Some Column") ON {s}."Odd Name" TO {writer}; '
                   "GRANT USAGE ON SEQUENCE {s}.orders_id_seq TO {writer}; "
                   "REVOKE EXECUTE ON FUNCTION {s}.f(integer) FROM PUBLIC; "
                   "GRANT EXECUTE ON FUNCTION {s}.f(integer) TO {reader} WITH GRANT OPTION")
@@ -149,11 +152,12 @@ def test_grants_on_a_are_planned_exactly_applied_and_then_in_parity(setup: Setup
         AccessChange(f"schema {s}", f"GRANT USAGE TO {reader}"),
         AccessChange(f"table {s}.orders", f"GRANT SELECT TO {reader}"),
         AccessChange(f"column {s}.orders.note", f"GRANT UPDATE TO {writer}"),
+        AccessChange(f'column {s}."Odd Name".Some Column', f"GRANT INSERT TO {writer}"),
         AccessChange(f"sequence {s}.orders_id_seq", f"GRANT USAGE TO {writer}"),
         AccessChange(f"function {s}.f(integer)", "REVOKE ALL FROM PUBLIC"),
         AccessChange(f"function {s}.f(integer)", f"GRANT EXECUTE TO {reader} WITH GRANT OPTION"),
     }
-    assert len(plan.changes) == 6 and plan.not_synced == ()
+    assert len(plan.changes) == 7 and plan.not_synced == ()
     assert setup.one("c", "SELECT has_column_privilege('{writer}', '{s}.orders', 'note', 'UPDATE') "
                           "AND NOT has_column_privilege('{writer}', '{s}.orders', 'amount', 'UPDATE')") is True
     assert setup.one("c", "SELECT has_function_privilege('{reader}', '{s}.f(integer)', 'EXECUTE WITH GRANT OPTION') "

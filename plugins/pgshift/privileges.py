@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pgshift.privileges_diff import acl_steps, by_grantee, describe_items, remap_owner
@@ -191,40 +192,40 @@ def plan_access(on_a: AccessSnapshot, on_c: AccessSnapshot, *, force_rls: bool =
     owner_changes = {key: a_owner for key, a_owner in on_a.owners.items()
                      if key in on_c.owners and on_c.owners[key] != a_owner}
     for key in sorted(on_a.owners):
-        obj = _label(key)
-        if key not in on_c.owners:
-            plan.not_synced.append(f"{obj}: on A, missing on C")
-            continue
-        kind, name = key[0], on_c.names.get(key) or on_a.names[key]
-        a_owner, c_owner = on_a.owners[key], on_c.owners[key]
-        if a_owner != c_owner:
-            _plan_owner(plan, key, name, a_owner, c_owner, on_a.owned_by.get(key), owner_changes)
-        c_acl = remap_owner(on_c.acl[key], c_owner, a_owner)
-
-        def make(verb: str, privileges: tuple[str, ...], grantee: str, option: bool, column: str | None = None,
-                 kind: str = kind, name: ObjectName = name) -> Step:
-            if verb == "GRANT":
-                return lambda c: c.grant_privileges(kind, name, privileges, grantee, grantable=option,
-                                                    column=column)
-            return lambda c: c.revoke_privileges(kind, name, privileges, grantee, grant_option_only=option,
-                                                 column=column)
-
-        plan.acl(obj, on_a.acl[key], c_acl, make)
-        for column in sorted({col for k, col in [*on_a.column_acl, *on_c.column_acl] if k == key}):
-            a_col = on_a.column_acl.get((key, column), frozenset())
-            c_col = remap_owner(on_c.column_acl.get((key, column), frozenset()), c_owner, a_owner)
-            plan.acl(f"column {key[1]}.{column}", a_col, c_col,
-                     lambda verb, privileges, grantee, option, column=column: make(  # type: ignore[misc]
-                         verb, privileges, grantee, option, column))
-        if key in on_a.rls and key in on_c.rls:
-            _plan_rls(plan, obj, name, on_a.rls[key], on_c.rls[key], force_rls)
-        if on_a.policies.get(key, frozenset()) != on_c.policies.get(key, frozenset()):
-            for side, mine, theirs in (("A", on_a, on_c), ("C", on_c, on_a)):
-                for policy in sorted(mine.policies.get(key, frozenset()) - theirs.policies.get(key, frozenset())):
-                    plan.not_synced.append(f"{obj}: policy on {side} only: {policy}")
+        if key in on_c.owners:
+            _plan_object(plan, key, on_a, on_c, owner_changes, force_rls)
+        else:
+            plan.not_synced.append(f"{_label(key)}: on A, missing on C")
     for dkey in sorted({*on_a.default_acl, *on_c.default_acl}):
         _plan_default(plan, dkey, on_a.default_items(dkey, on_c), on_c.default_items(dkey, on_a))
     return AccessPlan(tuple(plan.changes), tuple(plan.not_synced), tuple(plan.steps))
+
+
+def _plan_object(plan: _Planner, key: ObjectKey, on_a: AccessSnapshot, on_c: AccessSnapshot,
+                 owner_changes: Mapping[ObjectKey, str], force_rls: bool) -> None:
+    """Owner, then ACL, column ACLs, RLS flags of one object on both servers; differing policies reported."""
+    obj, kind, name = _label(key), key[0], on_c.names.get(key) or on_a.names[key]
+    a_owner, c_owner = on_a.owners[key], on_c.owners[key]
+    if a_owner != c_owner:
+        _plan_owner(plan, key, name, a_owner, c_owner, on_a.owned_by.get(key), owner_changes)
+
+    def make(verb: str, privileges: tuple[str, ...], grantee: str, option: bool, column: str | None = None) -> Step:
+        if verb == "GRANT":
+            return lambda c: c.grant_privileges(kind, name, privileges, grantee, grantable=option, column=column)
+        return lambda c: c.revoke_privileges(kind, name, privileges, grantee, grant_option_only=option,
+                                             column=column)
+
+    # ALTER ... OWNER hands the old owner's ACL items to the new owner: compare C's ACL as it will be then.
+    plan.acl(obj, on_a.acl[key], remap_owner(on_c.acl[key], c_owner, a_owner), make)
+    for column in sorted({col for k, col in [*on_a.column_acl, *on_c.column_acl] if k == key}):
+        plan.acl(f"column {key[1]}.{column}", on_a.column_acl.get((key, column), frozenset()),
+                 remap_owner(on_c.column_acl.get((key, column), frozenset()), c_owner, a_owner),
+                 partial(make, column=column))
+    if key in on_a.rls and key in on_c.rls:
+        _plan_rls(plan, obj, name, on_a.rls[key], on_c.rls[key], force_rls)
+    for side, mine, theirs in (("A", on_a, on_c), ("C", on_c, on_a)):
+        for policy in sorted(mine.policies.get(key, frozenset()) - theirs.policies.get(key, frozenset())):
+            plan.not_synced.append(f"{obj}: policy on {side} only: {policy}")
 
 
 def _plan_owner(plan: _Planner, key: ObjectKey, name: ObjectName, a_owner: str, c_owner: str,
@@ -249,8 +250,11 @@ def _plan_rls(plan: _Planner, obj: str, name: ObjectName, a: tuple[bool, bool], 
     for action, wanted, now in (("ENABLE" if enabled else "DISABLE", enabled, c[0]),
                                 ("FORCE" if forced else "NO FORCE", forced, c[1])):
         if wanted != now:
-            plan.add(obj, f"{action} ROW LEVEL SECURITY",
-                     lambda t, action=action: t.set_row_level_security(name, action))  # type: ignore[misc]
+            plan.add(obj, f"{action} ROW LEVEL SECURITY", _rls_step(name, action))
+
+
+def _rls_step(name: ObjectName, action: str) -> Step:
+    return lambda c: c.set_row_level_security(name, action)
 
 
 def _plan_default(plan: _Planner, key: DefaultKey, a: frozenset[AclItem], c: frozenset[AclItem]) -> None:

@@ -2,7 +2,8 @@
 -- default), and for tables row level security, policies and column ACLs. In scope: every object of a migrated
 -- schema (all non-system schemas when every table is migrated); a migrated table with the sequences it owns;
 -- the schema holding a migrated table (its owner and ACL, not its other objects). Extension members are left
--- out: their owner and ACL belong to CREATE EXTENSION on each server.
+-- out: their owner and ACL belong to CREATE EXTENSION on each server. A routine's identity names its argument
+-- types only (public.f(integer)); `args` is what ALTER/GRANT name it by (pg_get_function_identity_arguments).
 WITH schemas AS (
     SELECT n.oid, n.nspname, n.nspowner, n.nspacl,
            (%(all)s OR n.nspname = ANY (%(schemas)s::text[])) AS whole
@@ -53,7 +54,7 @@ WITH schemas AS (
     UNION ALL
     SELECT CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END,
            s.nspname, p.proname, pg_get_function_identity_arguments(p.oid),
-           format('%%I.%%I(%%s)', s.nspname, p.proname, pg_get_function_identity_arguments(p.oid)), p.proowner,
+           format('%%I.%%I(%%s)', s.nspname, p.proname, oidvectortypes(p.proargtypes)), p.proowner,
            coalesce(p.proacl, acldefault('f', p.proowner)), NULL, NULL
     FROM pg_proc p
     JOIN schemas s ON s.oid = p.pronamespace

@@ -34,7 +34,7 @@ WITH schemas AS (
                          AND d.refobjid IN (SELECT oid FROM named)))
     UNION ALL
     SELECT CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END,
-           p.oid, format('%%I.%%I(%%s)', s.nspname, p.proname, pg_get_function_identity_arguments(p.oid))
+           p.oid, format('%%I.%%I(%%s)', s.nspname, p.proname, oidvectortypes(p.proargtypes))
     FROM pg_proc p
     JOIN schemas s ON s.oid = p.pronamespace
     WHERE s.whole
