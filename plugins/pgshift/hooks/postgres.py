@@ -33,6 +33,7 @@ from pgshift import sql
 from pgshift.hooks.states import Membership, RoleSpec, ScopeTable, TerminatedSession, rows_as
 
 if TYPE_CHECKING:
+    from pgshift.privileges_states import AccessObjectRow, DefaultAclRow, EffectiveRow
     from pgshift.scope import Scope
 
 Row: TypeAlias = dict[str, Any]  # one result row, by column name
@@ -300,3 +301,43 @@ class PgShiftHook(PostgresHook):
         return [RoleSpec(**{**r, "member_of": tuple(Membership(**{**m, "grantors": tuple(m["grantors"])})
                                                     for m in r["member_of"])})
                 for r in rows]
+
+    # -- ownership and privileges of the migrated objects (see pgshift.privileges); the same readings on A and C
+    @staticmethod
+    def _access_params(scope: Scope) -> dict[str, Any]:
+        return {"all": scope.all_tables, "schemas": list(scope.schemas),
+                "tschemas": [s for s, _ in scope.tables], "tnames": [t for _, t in scope.tables]}
+
+    def access_objects(self, scope: Scope) -> list[AccessObjectRow]:
+        """The migrated objects with owner, ACL (NULL read as acldefault()), RLS flags, policies, column ACLs.
+
+        :param scope: the migration's schemas and tables
+        """
+        from pgshift.privileges_states import AccessObjectRow
+
+        return rows_as(AccessObjectRow, self.fetch("access_objects", self._access_params(scope)))
+
+    def default_acl(self, scope: Scope) -> list[DefaultAclRow]:
+        """ALTER DEFAULT PRIVILEGES entries: global ones and those of the migrated schemas.
+
+        :param scope: the migration's schemas and tables
+        """
+        from pgshift.privileges_states import DefaultAclRow
+
+        return rows_as(DefaultAclRow, self.fetch("access_default_acl", self._access_params(scope)))
+
+    def role_names(self) -> list[str]:
+        """Every role of this server, sorted."""
+        return [r["rolname"] for r in self.fetch("access_role_names")]
+
+    def effective_privileges(self, scope: Scope, roles: Sequence[str]) -> list[EffectiveRow]:
+        """Each existing role among ``roles`` with the privileges it holds on the migrated objects
+        (has_*_privilege) as lines ``<kind> <identity> <PRIVILEGE>``; a role this server lacks has no row.
+
+        :param scope: the migration's schemas and tables
+        :param roles: role names
+        """
+        from pgshift.privileges_states import EffectiveRow
+
+        return rows_as(EffectiveRow, self.fetch("privilege_effective",
+                                                {**self._access_params(scope), "roles": list(roles)}))

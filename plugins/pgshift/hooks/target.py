@@ -21,8 +21,17 @@ from pgshift.hooks.states import (
     row_as,
     rows_as,
 )
+from pgshift.privileges_states import (
+    DEFAULT_OBJTYPES,
+    OBJECT_KINDS,
+    PRIVILEGES,
+    PUBLIC,
+    RLS_ACTIONS,
+    ROUTINE_KINDS,
+    ObjectName,
+)
 from pgshift.roles import ATTRIBUTE_KEYWORDS
-from pgshift.sql import qualified
+from pgshift.sql import compose, qualified
 
 if TYPE_CHECKING:
     from pgshift.scope import Scope
@@ -206,6 +215,79 @@ class TargetHook(PgShiftHook):
         self.execute("role_revoke_membership", group=group, member=member,
                      grantor=pgsql.Identifier(grantor) if grantor else pgsql.SQL("CURRENT_USER"))
 
+    # -- ownership and privileges (see pgshift.privileges). Keywords come only from the whitelists of
+    # pgshift.privileges_states, checked here; names are bound as identifiers.
+    def set_owner(self, kind: str, target: ObjectName, owner: str) -> None:
+        """ALTER <kind> ... OWNER TO ``owner``.
+
+        :param kind: an object kind of ``OBJECT_KINDS`` (``table``, ``function``, ...)
+        :param target: the object
+        :param owner: the new owner
+        """
+        self.execute("access_set_owner", kind=_keyword(OBJECT_KINDS[kind][0]), target=_target(kind, target),
+                     owner=owner)
+
+    def grant_privileges(self, kind: str, target: ObjectName, privileges: Sequence[str], grantee: str, *,
+                         grantable: bool = False, column: str | None = None) -> None:
+        """GRANT ``privileges`` (on ``column`` only, if given) ON <kind> ... TO ``grantee`` [WITH GRANT OPTION].
+
+        :param kind: an object kind of ``OBJECT_KINDS``
+        :param target: the object
+        :param privileges: privilege names of ``PRIVILEGES``
+        :param grantee: a role, or ``PUBLIC``
+        :param grantable: WITH GRANT OPTION
+        :param column: a column of the table
+        """
+        self.execute("access_grant_grantable" if grantable else "access_grant",
+                     privileges=_privileges(privileges, column), kind=_keyword(OBJECT_KINDS[kind][1]),
+                     target=_target(kind, target), grantee=_grantee(grantee))
+
+    def revoke_privileges(self, kind: str, target: ObjectName, privileges: Sequence[str], grantee: str, *,
+                          grant_option_only: bool = False, column: str | None = None) -> None:
+        """REVOKE [GRANT OPTION FOR] ``privileges`` (on ``column`` only, if given) ON <kind> ... FROM ``grantee``.
+
+        :param kind: an object kind of ``OBJECT_KINDS``
+        :param target: the object
+        :param privileges: privilege names of ``PRIVILEGES`` (``ALL`` for every one)
+        :param grantee: a role, or ``PUBLIC``
+        :param grant_option_only: revoke only the right to grant them on
+        :param column: a column of the table
+        """
+        self.execute("access_revoke_grant_option" if grant_option_only else "access_revoke",
+                     privileges=_privileges(privileges, column), kind=_keyword(OBJECT_KINDS[kind][1]),
+                     target=_target(kind, target), grantee=_grantee(grantee))
+
+    def set_row_level_security(self, target: ObjectName, action: str) -> None:
+        """ALTER TABLE ... ENABLE | DISABLE | FORCE | NO FORCE ROW LEVEL SECURITY.
+
+        :param target: the table
+        :param action: one of ``RLS_ACTIONS``
+        """
+        if action not in RLS_ACTIONS:
+            raise ValueError(f"not a row level security action: {action!r}")
+        self.execute("access_table_rls", target=qualified(target.schema, target.name), action=pgsql.SQL(action))
+
+    def alter_default_privileges(self, role: str, schema: str, objtype: str, privileges: Sequence[str],
+                                 grantee: str, *, revoke: bool = False, grant_option: bool = False) -> None:
+        """ALTER DEFAULT PRIVILEGES FOR ROLE ``role`` [IN SCHEMA ``schema``] GRANT/REVOKE ... ON ``objtype``.
+
+        :param role: the role whose future objects it concerns
+        :param schema: the schema, or "" for every schema
+        :param objtype: one of ``DEFAULT_OBJTYPES`` (``tables``, ``sequences``, ...)
+        :param privileges: privilege names of ``PRIVILEGES``
+        :param grantee: a role, or ``PUBLIC``
+        :param revoke: REVOKE instead of GRANT
+        :param grant_option: with GRANT: WITH GRANT OPTION; with REVOKE: only GRANT OPTION FOR
+        """
+        if objtype not in DEFAULT_OBJTYPES:
+            raise ValueError(f"not a default privileges object type: {objtype!r}")
+        name = {(False, False): "access_default_grant", (False, True): "access_default_grant_grantable",
+                (True, False): "access_default_revoke", (True, True): "access_default_revoke_grant_option"}
+        in_schema = compose("access_in_schema", schema=schema) if schema else pgsql.SQL("")
+        self.execute(name[(revoke, grant_option)], role=role, in_schema=in_schema,
+                     privileges=_privileges(privileges, None), objtype=_keyword(objtype.upper()),
+                     grantee=_grantee(grantee))
+
 
 def _keywords(attributes: Sequence[str]) -> pgsql.Composable:
     """Role attribute keywords joined by spaces, each checked against the whitelist (keywords cannot be bound)."""
@@ -213,3 +295,34 @@ def _keywords(attributes: Sequence[str]) -> pgsql.Composable:
     if unknown or not attributes:
         raise ValueError(f"role attributes must be among {sorted(ATTRIBUTE_KEYWORDS)}, got {list(attributes)}")
     return pgsql.SQL(" ").join(pgsql.SQL(k) for k in attributes)
+
+
+
+def _keyword(word: str) -> pgsql.Composable:
+    """An object kind keyword, only from the whitelists."""
+    if word not in {k for pair in OBJECT_KINDS.values() for k in pair} | {t.upper() for t in DEFAULT_OBJTYPES}:
+        raise ValueError(f"not an object kind keyword: {word!r}")
+    return pgsql.SQL(word)
+
+
+def _privileges(privileges: Sequence[str], column: str | None) -> pgsql.Composable:
+    unknown = [p for p in privileges if p not in PRIVILEGES]
+    if unknown or not privileges:
+        raise ValueError(f"not privilege names: {unknown or 'none given'}")
+    col = pgsql.SQL(" ({})").format(pgsql.Identifier(column)) if column else pgsql.SQL("")
+    return pgsql.SQL(", ").join(pgsql.SQL(p) + col for p in privileges)
+
+
+def _grantee(grantee: str) -> pgsql.Composable:
+    return pgsql.SQL(PUBLIC) if grantee == PUBLIC else pgsql.Identifier(grantee)
+
+
+def _target(kind: str, target: ObjectName) -> pgsql.Composable:
+    """The object's name; a routine's identity arguments are the catalog's own text
+    (pg_get_function_identity_arguments, types and names already quoted by the server)."""
+    if kind == "schema":
+        return pgsql.Identifier(target.name)
+    name = qualified(target.schema, target.name)
+    if kind in ROUTINE_KINDS:
+        return pgsql.Composed([name, pgsql.SQL("("), pgsql.SQL(target.args or ""), pgsql.SQL(")")])
+    return name

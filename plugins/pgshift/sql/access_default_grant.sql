@@ -1,0 +1,1 @@
+ALTER DEFAULT PRIVILEGES FOR ROLE {role} {in_schema} GRANT {privileges} ON {objtype} TO {grantee}

@@ -1,0 +1,1 @@
+ALTER DEFAULT PRIVILEGES FOR ROLE {role} {in_schema} REVOKE {privileges} ON {objtype} FROM {grantee}

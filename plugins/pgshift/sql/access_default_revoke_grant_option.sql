@@ -1,0 +1,1 @@
+ALTER DEFAULT PRIVILEGES FOR ROLE {role} {in_schema} REVOKE GRANT OPTION FOR {privileges} ON {objtype} FROM {grantee}

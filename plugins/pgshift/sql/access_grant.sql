@@ -1,0 +1,1 @@
+GRANT {privileges} ON {kind} {target} TO {grantee}

@@ -1,0 +1,1 @@
+IN SCHEMA {schema}

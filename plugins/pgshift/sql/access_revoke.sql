@@ -1,0 +1,1 @@
+REVOKE {privileges} ON {kind} {target} FROM {grantee}

@@ -1,0 +1,1 @@
+REVOKE GRANT OPTION FOR {privileges} ON {kind} {target} FROM {grantee}

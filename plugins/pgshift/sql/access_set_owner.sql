@@ -1,0 +1,1 @@
+ALTER {kind} {target} OWNER TO {owner}

@@ -1,0 +1,1 @@
+ALTER TABLE {target} {action} ROW LEVEL SECURITY
