@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from pgshift.scope import Scope
@@ -119,14 +119,9 @@ def sync_access(source: PgShiftHook, c: TargetHook, spec: AccessSpec, *, force_r
 def changed_since(baseline: AccessSnapshot, now: AccessSnapshot, on_c: AccessSnapshot) -> AccessSnapshot:
     """``now`` where it differs from ``baseline``, and ``on_c`` everywhere else: what C should become if only the
     changes made on A since setup are applied."""
-    from pgshift.privileges import AccessSnapshot
-
-    merged: dict[str, Any] = {}
-    for f in fields(AccessSnapshot):
-        then, current, c_side = getattr(baseline, f.name), getattr(now, f.name), getattr(on_c, f.name)
-        if not isinstance(current, Mapping):
-            merged[f.name] = current
-            continue
+    merged: dict[str, Any] = {f.name: getattr(now, f.name) for f in fields(now)}
+    for name in COMPARED:
+        then, current, c_side = getattr(baseline, name), getattr(now, name), getattr(on_c, name)
         out = dict(current)
         for key in set(current) | set(then):
             if current.get(key) == then.get(key):  # unchanged on A: C's own value, whatever it is
@@ -134,8 +129,12 @@ def changed_since(baseline: AccessSnapshot, now: AccessSnapshot, on_c: AccessSna
                     out[key] = c_side[key]
                 else:
                     out.pop(key, None)
-        merged[f.name] = out
-    return AccessSnapshot(**merged)
+        merged[name] = out
+    return replace(now, **merged)
+
+
+# What setup's baseline keeps of a snapshot: what is compared (the rest says where objects are, read anew).
+COMPARED = ("owners", "acl", "column_acl", "rls", "policies", "default_acl")
 
 
 # -- setup's baseline: A's owners and privileges when setup synced them (no secret: names and privileges only)
@@ -165,17 +164,14 @@ def load_baseline(dag_id: str) -> AccessSnapshot | None:
 
 
 def _encode(snapshot: AccessSnapshot) -> dict[str, list[list[Any]]]:
-    return {f.name: [[_plain(k), _plain(v)] for k, v in getattr(snapshot, f.name).items()]
-            for f in fields(snapshot)}
+    return {name: [[_plain(k), _plain(v)] for k, v in getattr(snapshot, name).items()] for name in COMPARED}
 
 
 def _decode(data: Mapping[str, Any]) -> AccessSnapshot:
     from pgshift.privileges import AccessSnapshot
 
-    out: dict[str, Any] = {}
-    for f in fields(AccessSnapshot):
-        out[f.name] = {_tuple(k): _value(v) for k, v in data[f.name]}
-    return AccessSnapshot(**out)
+    values: dict[str, Any] = {name: {_tuple(k): _value(v) for k, v in data[name]} for name in COMPARED}
+    return AccessSnapshot(**values)
 
 
 def _plain(value: Any) -> Any:
