@@ -99,13 +99,14 @@ def migrate_roles(a: PrimaryHook, c: TargetHook, spec: AccessSpec, *, login: Seq
 
 
 def sync_access(source: PgShiftHook, c: TargetHook, spec: AccessSpec, *, force_rls: bool, apply: bool = True,
-                baseline: AccessSnapshot | None = None) -> tuple[AccessPlan, AccessSnapshot]:
+                baseline: AccessSnapshot | None = None) -> AccessPlan:
     """Make C's owners, grants, RLS flags and default privileges equal the source's (A, or B at setup); ``apply``
-    False: only say what that would change. Returns the plan and the source's snapshot (setup's baseline).
+    False: only say what that would change.
 
-    ``baseline``: the source as it was at setup. Then only what changed on the source since is applied: an object
-    that differs on C though it did not change on A was changed on C behind pgshift's back, and is left for the
-    verify step to refuse rather than silently overwritten."""
+    ``baseline``: C as setup left it (:func:`read_snapshot` after setup's sync). Then only what differs on the
+    source from that is applied - what changed on A since, and what setup deferred (``FORCE ROW LEVEL
+    SECURITY``); an object that differs on C from the baseline though A still equals it was changed on C behind
+    pgshift's back, and is left for the verify step to refuse rather than silently overwritten."""
     from pgshift import privileges
 
     on_source, on_c = _both(lambda h: privileges.read_access(h, spec.scope), source, c)
@@ -113,12 +114,19 @@ def sync_access(source: PgShiftHook, c: TargetHook, spec: AccessSpec, *, force_r
     plan = privileges.plan_access(wanted, on_c, force_rls=force_rls)
     if apply:
         privileges.apply_access(c, plan)
-    return plan, on_source
+    return plan
+
+
+def read_snapshot(hook: PgShiftHook, spec: AccessSpec) -> AccessSnapshot:
+    """One server's owners, grants, RLS flags, policies and default privileges of the migrated objects."""
+    from pgshift import privileges
+
+    return privileges.read_access(hook, spec.scope)
 
 
 def changed_since(baseline: AccessSnapshot, now: AccessSnapshot, on_c: AccessSnapshot) -> AccessSnapshot:
-    """``now`` where it differs from ``baseline``, and ``on_c`` everywhere else: what C should become if only the
-    changes made on A since setup are applied."""
+    """``now`` where it differs from ``baseline``, and ``on_c`` everywhere else: what C should become if only what
+    A has and setup did not leave on C is applied."""
     merged: dict[str, Any] = {f.name: getattr(now, f.name) for f in fields(now)}
     for name in COMPARED:
         then, current, c_side = getattr(baseline, name), getattr(now, name), getattr(on_c, name)
@@ -137,7 +145,7 @@ def changed_since(baseline: AccessSnapshot, now: AccessSnapshot, on_c: AccessSna
 COMPARED = ("owners", "acl", "column_acl", "rls", "policies", "default_acl")
 
 
-# -- setup's baseline: A's owners and privileges when setup synced them (no secret: names and privileges only)
+# -- setup's baseline: C's owners and privileges as setup left them (no secret: names and privileges only)
 def baseline_key(dag_id: str) -> str:
     return f"pgshift_access_baseline_{dag_id}"
 
@@ -146,8 +154,8 @@ def save_baseline(dag_id: str, snapshot: AccessSnapshot) -> None:
     """Kept in an Airflow Variable, beside the chain's record, for the cutover (runs inside a task only)."""
     from airflow.sdk import Variable
 
-    Variable.set(baseline_key(dag_id), _encode(snapshot), description="pgshift: A's owners and privileges when setup "
-                 "copied them to C (the cutover applies only what changed on A since)", serialize_json=True)
+    Variable.set(baseline_key(dag_id), _encode(snapshot), description="pgshift: C's owners and privileges as setup "
+                 "left them (the cutover applies only what A has beyond them)", serialize_json=True)
 
 
 def load_baseline(dag_id: str) -> AccessSnapshot | None:

@@ -49,7 +49,7 @@ class AccessPhases:
         from pgshift.access import migrate_roles, sync_access
 
         roles = migrate_roles(self.a, self.c, self.access)
-        privileges, _ = sync_access(self.a, self.c, self.access, force_rls=True, baseline=self._baseline())
+        privileges = sync_access(self.a, self.c, self.access, force_rls=True, baseline=self._baseline())
         fenced = self.fence_record.roles if self.fence_record else []
         self.login_roles = sorted((set(roles.login_on_a) | set(fenced)) - self._never_login())
         self._note_access(roles, privileges, applied=True)
@@ -65,7 +65,7 @@ class AccessPhases:
         from pgshift.access import migrate_roles, sync_access
 
         roles = migrate_roles(self.a, self.c, self.access, apply=False)
-        privileges, _ = sync_access(self.a, self.c, self.access, force_rls=True, apply=False,
+        privileges = sync_access(self.a, self.c, self.access, force_rls=True, apply=False,
                                     baseline=self._baseline())
         self.login_roles = sorted(set(roles.login_on_a) - self._never_login())
         self._note_access(roles, privileges, applied=False)

@@ -75,14 +75,16 @@ class CopySchemaOperator(BaseOperator):
         return True
 
     def _sync_privileges(self, scope: Scope, dag_id: str) -> list[dict[str, str]]:
-        """C's owners, grants and RLS flags as B's, FORCE ROW LEVEL SECURITY left for the cutover; B's are kept as
-        the baseline from which the cutover tells changes made on A from changes made on C."""
-        from pgshift.access import AccessSpec, save_baseline, sync_access
+        """C's owners, grants and RLS flags as B's, FORCE ROW LEVEL SECURITY left for the cutover; C's as left are
+        kept as the baseline from which the cutover tells changes made on A from changes made on C."""
+        from pgshift.access import AccessSpec, read_snapshot, save_baseline, sync_access
         from pgshift.hooks.postgres import PgShiftHook
         from pgshift.hooks.target import TargetHook
 
         with PgShiftHook(self.conn_source) as src, TargetHook(self.conn_target) as dst:
-            plan, baseline = sync_access(src, dst, AccessSpec(scope=scope), force_rls=False)
+            spec = AccessSpec(scope=scope)
+            plan = sync_access(src, dst, spec, force_rls=False)
+            baseline = read_snapshot(dst, spec)
         save_baseline(dag_id, baseline)
         for change in plan.changes:
             self.log.info("Privileges on C: %s: %s", change.object, change.change)
