@@ -244,7 +244,14 @@ def test_cutover_under_live_writes(clusters, chain):
     report = report_of(chain, dag_run)
     assert report["status"] == "ready"
     assert list(report["timeline"]) == ["fenced", "sessions_ended", "final_lsn_taken", "b_replayed", "drained",
-                                        "verified", "sequences_set", "committed", "finalized", "ready"]
+                                        "access_synced", "verified", "sequences_set", "access_verified",
+                                        "login_opened", "login_proven", "committed", "finalized", "ready"]
+    # The application's role works on C with its unchanged password.
+    conn = psycopg2.connect(clusters.uri(clusters.c, user="app"))
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO orders (customer, amount, note) VALUES (1, 1, 'on C') RETURNING id")
+        assert cur.fetchone()[0] == last_on_a + 2
+    conn.close()
     assert len(report["terminated_sessions"]) >= 3  # pgbench's two clients and the orders writer
     assert 0 < report["write_downtime_seconds"] < 60
     assert {t["table"] for t in report["tables"]} == set(tables)

@@ -95,7 +95,23 @@ def migrate_roles(a: PrimaryHook, c: TargetHook, spec: AccessSpec, *, login: Seq
                             login=login)
     if apply:
         roles.apply_roles(c, plan)
+        _act_as_owners(c, spec, [n for n, s in on_a.items() if not (on_c.get(n) and on_c[n].superuser)])
     return plan
+
+
+def _act_as_owners(c: TargetHook, spec: AccessSpec, names: Sequence[str]) -> None:
+    """Where pgshift's role on C is not a superuser (Aurora), it becomes a member of the migrated roles WITH SET
+    TRUE, INHERIT TRUE: PostgreSQL 16 lets only a member with SET make a role an object's owner (the schema
+    copy's ``ALTER … OWNER TO``) and the subscription's apply worker writes each table as its owner; INHERIT,
+    because the cutover reads every table to verify it and sets the sequences the application's roles own.
+    (Tables with row-level security also need BYPASSRLS for that role, which only Aurora's own admin can give.)"""
+    me = next(iter(spec.protected), None)
+    if me is None or c.is_superuser():
+        return
+    with c.transaction():
+        for role in names:
+            if role not in spec.protected:
+                c.grant_membership(role, me, admin=False, inherit=True, set_=True)
 
 
 def sync_access(source: PgShiftHook, c: TargetHook, spec: AccessSpec, *, force_rls: bool, apply: bool = True,

@@ -82,6 +82,10 @@ class TargetHook(PgShiftHook):
         """The role this session acts as: the one its connection logs in with."""
         return str(self.scalar("current_role"))
 
+    def is_superuser(self) -> bool:
+        """Whether the role this session logged in with is a superuser (not on Aurora)."""
+        return bool(self.scalar("current_role_superuser"))
+
     def probe_app_role(self, role: str | None, scope: Scope) -> AppProbe:
         """As ``role`` (``SET LOCAL ROLE``; None: as this session's own role), read one table in ``scope`` and
         rewrite one row of a table it may update, in a transaction that is always rolled back.
