@@ -283,6 +283,7 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
             bin_dir=P("b_bin_dir"), data_dir=P("b_data_dir"), publication=P("publication_name"),
             schemas=P("schemas"), tables=P("tables"), dms_engine_version=P("dms_engine_version"),
             accept_large_object_loss=P("accept_large_object_loss"), dms_task_id=P("dms_task_id"), thresholds=LIMITS,
+            extra_roles=P("extra_roles"), exclude_roles=P("exclude_roles"), memberships_on_c=P("memberships_on_c"),
             parity=P("parity"),
             sample_rows=P("parity_sample_rows"), max_retained_wal_bytes=P("max_retained_wal_bytes"),
             min_safe_wal_bytes=P("min_safe_wal_bytes"), chart_runs=P("chart_runs"), report_dir=P("report_dir"),

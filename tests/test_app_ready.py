@@ -151,12 +151,22 @@ def test_setup_creates_the_roles_on_c_without_login(clusters, chain):
     assert sql(cl, cl.c, "SELECT count(*) FROM ledger.entries") == [(100,)]  # replicated under RLS, nothing lost
     with pytest.raises(psycopg2.OperationalError, match="not permitted to log in"):
         connect_c(cl, "alice")
+    # Nothing changed behind pgshift's back: the validation finds no drift (FORCE RLS, deferred, is not one).
+    with CaptureFds() as out:
+        validation = run_dag(chain_conf(cl, action="validate", report_dir=str(chain)))
+    assert_run_succeeded(validation, out.text)
 
 
 def test_a_privilege_revoked_on_c_fails_the_verify_and_unfences_a(clusters, chain):
     cl = clusters
     sql(cl, cl.c, "REVOKE INSERT ON public.orders FROM app")
     try:
+        # The hourly validation says it first: the cutover would refuse this.
+        with CaptureFds() as out:
+            validation = run_dag(chain_conf(cl, action="validate", report_dir=str(chain)))
+        assert str(validation.state) == "failed", task_states(validation)
+        assert "C's privileges were changed behind pgshift's back since setup" in out.text
+        assert "acl of table public.orders" in out.text
         with CaptureFds() as out:
             dag_run = run_dag(cutover_conf(cl, chain))
         assert str(dag_run.state) == "failed", task_states(dag_run)

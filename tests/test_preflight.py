@@ -225,3 +225,34 @@ def test_extension_in_another_version_on_c_is_a_warning(fresh):
     default = facts["not_replicated"]["extensions"]["hstore"]["c_default"]
     assert default and default != "1.4"
     assert f"extension hstore is version 1.4 on A and {default} on C (available (default))" in facts["warnings"]
+
+
+def test_roles_that_cannot_be_migrated_as_they_are_are_named(fresh):
+    sql(fresh, fresh.a, "CREATE ROLE pf_admin LOGIN SUPERUSER; CREATE SCHEMA pf;"
+                        " CREATE TABLE pf.t (id int PRIMARY KEY); ALTER TABLE pf.t OWNER TO pf_admin;"
+                        " GRANT USAGE ON SCHEMA pf TO replicator; GRANT SELECT ON pf.t TO replicator")
+    try:
+        facts = preflight(fresh, schemas=["pf"]).execute({})
+        bad_extra = refusal(preflight(fresh, schemas=["pf"], extra_roles=["no_such_role"]))
+        bad_name = refusal(preflight(fresh, schemas=["pf"], exclude_roles=["x'; drop role app; --"]))
+    finally:
+        sql(fresh, fresh.a, "DROP SCHEMA pf CASCADE; DROP ROLE pf_admin")
+    assert "pf_admin" in facts["roles"]["roles"] and "pf_admin" in facts["roles"]["login"]
+    assert any("pf_admin" in w and "SUPERUSER" in w for w in facts["warnings"]), facts["warnings"]
+    assert "extra_roles: no_such_role do not exist on A" in bad_extra
+    assert "exclude_roles" in bad_name
+
+
+def test_a_table_with_row_level_security_the_copy_role_is_subject_to_is_refused(fresh):
+    sql(fresh, fresh.a, "CREATE SCHEMA pr; CREATE TABLE pr.t (id int PRIMARY KEY, owner text);"
+                        " GRANT USAGE ON SCHEMA pr TO replicator; GRANT SELECT ON pr.t TO replicator;"
+                        " ALTER TABLE pr.t ENABLE ROW LEVEL SECURITY")
+    try:
+        message = refusal(preflight(fresh, schemas=["pr"]))
+        sql(fresh, fresh.a, "ALTER ROLE replicator BYPASSRLS")
+        facts = preflight(fresh, schemas=["pr"]).execute({})
+    finally:
+        sql(fresh, fresh.a, "ALTER ROLE replicator NOBYPASSRLS; DROP SCHEMA pr CASCADE")
+    assert ("table pr.t has row-level security and role 'replicator' (connection pgshift_b_replication) is subject "
+            "to it") in message and "ALTER ROLE replicator BYPASSRLS" in message
+    assert facts["a"]["tables"] == ["pr.t"]

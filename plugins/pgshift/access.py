@@ -157,6 +157,22 @@ def changed_since(baseline: AccessSnapshot, now: AccessSnapshot, on_c: AccessSna
     return replace(now, **merged)
 
 
+def drift(baseline: AccessSnapshot, now: AccessSnapshot, on_c: AccessSnapshot) -> list[str]:
+    """What was changed on C behind pgshift's back since setup (A still as setup found it, C not as setup left
+    it): the cutover would refuse each; readable lines."""
+    out = []
+    for name in COMPARED:
+        then, current, c_side = getattr(baseline, name), getattr(now, name), getattr(on_c, name)
+        for key in sorted(set(then) | set(c_side), key=repr):
+            if current.get(key) == then.get(key) and c_side.get(key) != then.get(key):
+                out.append(f"{name.replace('_', ' ')} of {_label(key)}")
+    return out
+
+
+def _label(key: Any) -> str:
+    return " ".join(_label(k) for k in key) if isinstance(key, tuple) else str(key)
+
+
 # What setup's baseline keeps of a snapshot: what is compared (the rest says where objects are, read anew).
 COMPARED = ("owners", "acl", "column_acl", "rls", "policies", "default_acl")
 

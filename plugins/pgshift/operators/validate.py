@@ -29,6 +29,7 @@ from pgshift.preflight_checks import (
     check_c,
     check_not_replicated,
     check_params,
+    check_roles,
 )
 from pgshift.report import read_reports, report_root, safe_name, write_json
 
@@ -87,6 +88,7 @@ class ValidateChainOperator(ChainOperator):
             else:
                 self._dms(problems, figures)
             report["parity"] = self._parity(problems, notes, healthy)
+            report["access"] = self._access(spec, context["dag"].dag_id, problems, notes)
         report["problems"], report["notes"] = problems, notes
         directory = report_root(self.report_dir) / "validate"
         path = write_json(directory / f"{safe_name(context['run_id'])}.json", report)
@@ -106,6 +108,33 @@ class ValidateChainOperator(ChainOperator):
         return {"report": str(path), "chart": str(chart) if chart else None, "figures": figures}
 
     # -- the parts
+    def _access(self, spec: ChainSpec, dag_id: str, problems: list[str], notes: list[str]) -> dict[str, Any]:
+        """The roles in scope (preflight's findings are notes), and whether C's owners and privileges were changed
+        behind pgshift's back since setup: the cutover would refuse that, so it is a problem now."""
+        from pgshift.access import AccessSpec, drift, load_baseline, read_snapshot
+        from pgshift.hooks.primary import PrimaryHook
+        from pgshift.hooks.target import TargetHook
+
+        roles = check_roles(spec)
+        problems += roles.problems
+        notes += roles.warnings
+        baseline = load_baseline(dag_id)
+        if baseline is None:
+            notes.append("no baseline of C's privileges from setup (set up by an older pgshift): the cutover will "
+                         "bring C to A's privileges wherever they differ")
+            return {"roles": roles.facts, "drift": None}
+        access = AccessSpec.from_params(schemas=spec.schemas, tables=spec.tables)
+        try:
+            with PrimaryHook(self.conn_a) as a, TargetHook(self.conn_c) as c:
+                changed = drift(baseline, read_snapshot(a, access), read_snapshot(c, access))
+        except Exception as exc:  # noqa: BLE001 - the connection problems are named by the other checks
+            notes.append(f"privileges on C not compared: {exc}")
+            return {"roles": roles.facts, "drift": None}
+        if changed:
+            problems.append("C's privileges were changed behind pgshift's back since setup (A did not change "
+                            "there); the cutover would refuse them: " + "; ".join(changed))
+        return {"roles": roles.facts, "drift": changed}
+
     def _preflight(self, spec: ChainSpec, problems: list[str], notes: list[str], report: dict[str, Any]) -> None:
         """The preflight's checks of A, B, C and of what logical replication does not carry (its warnings
         are notes)."""
