@@ -5,7 +5,10 @@ One run starts its own A/B/C (pgbench scale N, default 10), builds the chain wit
 through the DAG while role app writes on A (pgbench -c 2 plus an orders inserter); then resets the chain,
 builds it again under the same load and cuts over by hand from one SQL session per server (fence, terminate,
 final LSN, drain, count+hash A then C, setval, DROP SUBSCRIPTION). Prints both timelines, the ratio against
-the targets, and the writes committed on A against the rows on C.
+the targets, and the writes committed on A against the rows on C. In the DAG's phase a third writer is the
+application as it moves: role app with one connection string naming A then C, which reconnects by itself once
+C lets it in; its last commit on A -> first commit on C is the application-visible write downtime, printed
+beside fence -> ready.
     .venv/bin/python bench/cutover.py [--scale 10]
 Exit status 0 when both cutovers finished with no row lost and every table equal, whether or not a target
 was met; 1 otherwise. The clusters and temp dirs are removed afterwards.

@@ -182,6 +182,22 @@ def test_a_privilege_revoked_on_c_fails_the_verify_and_unfences_a(clusters, chai
         sql(cl, cl.c, "GRANT INSERT ON public.orders TO app")
 
 
+def test_a_password_c_does_not_accept_fails_the_login_proof_and_unfences_a(clusters, chain):
+    cl = clusters
+    os.environ["AIRFLOW_CONN_PGSHIFT_C_ALICE_WRONG"] = (f"postgresql://alice:not-her-password@127.0.0.1:"
+                                                        f"{cl.c.port}/{DATABASE}")
+    try:
+        with CaptureFds() as out:
+            dag_run = run_dag(cutover_conf(cl, chain, app_role_connections={"alice": "pgshift_c_alice_wrong"}))
+    finally:
+        os.environ.pop("AIRFLOW_CONN_PGSHIFT_C_ALICE_WRONG")
+    assert str(dag_run.state) == "failed", task_states(dag_run)
+    assert "app role alice cannot work on C" in out.text and "password authentication failed" in out.text
+    assert app_can_log_in(cl)
+    assert sql(cl, cl.c, "SELECT rolname FROM pg_roles WHERE rolcanlogin AND rolname = ANY(%s)",
+               (["app", *ROLES],)) == []
+
+
 def test_cutover_makes_c_ready_for_the_application(clusters, chain):
     cl = clusters
     # After setup, before the cutover: a new grant, and a new member of a migrated group.
@@ -203,7 +219,9 @@ def test_cutover_makes_c_ready_for_the_application(clusters, chain):
         == [(True,)]
     report = _report(chain, dag_run)
     assert report["privilege_parity"]["ok"] is True
-    assert {p["role"]: p["how"].split()[0] for p in report["login_proof"]} == {"app": "SET", "alice": "login"}
+    how = {p["role"]: p["how"] for p in report["login_proof"]}
+    assert how["app"] == "SET ROLE from pgshift's session"
+    assert how["alice"].startswith("password accepted by C through connection 'pgshift_c_alice'")
     # Not replicator: the migration's own roles are created on C for the grants naming them, never given LOGIN.
     assert sorted(report["login_granted_on_c"]) == sorted(["app", *LOGIN_ROLES, "late_reader"])
     assert any(ch["role"] == "late_reader" for ch in report["roles"]["changes"])

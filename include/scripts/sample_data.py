@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 
@@ -100,11 +101,11 @@ class WriteLoad:
 
 
 class MovingApp:
-    """The application as it moves: role ``app`` writing through one libpq connection string that names A, then
-    C (``target_session_attrs=read-write``), with unchanged credentials. While A takes it, it writes on A; the
-    fence ends its session and refuses it, so it reconnects - every ``retry`` seconds, as a connection pool
-    would - until C lets it in, and writes on C. ``downtime`` is what the application felt: from its last commit
-    on A to its first commit on C."""
+    """The application as it moves: role ``app`` with unchanged credentials and a list of servers, A then C, as a
+    connection pool configured with both would have. While A takes it, it writes on A; the fence ends its
+    session and A refuses it, so it reconnects - every ``retry`` seconds, A first, then C - until C lets it in,
+    and writes on C. ``downtime`` is what the application felt: from its last commit on A to its first commit on
+    C. (Not one libpq multi-host string: libpq does not try the next host when a server refuses the role.)"""
 
     def __init__(self, cl: LocalClusters, rate: float = 50.0, retry: float = 0.01, neutral: bool = False) -> None:
         """``neutral``: each transaction rewrites one row with its own values (a benchmark compares A with C
@@ -112,9 +113,8 @@ class MovingApp:
         from urllib.parse import quote
 
         pw = quote(cl.passwords()["app"], safe="")
-        self.dsn = (f"postgresql://app:{pw}@127.0.0.1:{cl.a.port},127.0.0.1:{cl.c.port}/{DATABASE}"
-                    "?target_session_attrs=read-write&connect_timeout=2")
-        self.ports = {cl.a.port: "A", cl.c.port: "C"}
+        self.dsns = {server: f"postgresql://app:{pw}@127.0.0.1:{node.port}/{DATABASE}?connect_timeout=2"
+                     for server, node in (("A", cl.a), ("C", cl.c))}
         self.rate, self.retry, self.neutral = rate, retry, neutral
         self.committed = {"A": 0, "C": 0}
         self.last_commit_on_a: float | None = None
@@ -151,16 +151,12 @@ class MovingApp:
     def _run(self) -> None:
         n = 0
         while not self._stop.is_set():
-            try:
-                conn = psycopg2.connect(self.dsn)
-            except psycopg2.OperationalError as exc:
-                said = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused"
-                if said not in self.refusals:
-                    self.refusals.append(said)
+            connected = self._connect()
+            if connected is None:
                 self._stop.wait(self.retry)
                 continue
+            server, conn = connected
             try:
-                server = self.ports.get(conn.info.port, "?")
                 with conn.cursor() as cur:
                     while not self._stop.is_set():
                         if self.neutral:
@@ -184,6 +180,25 @@ class MovingApp:
                 return
             finally:
                 conn.close()
+
+    def _connect(self) -> tuple[str, Any] | None:
+        """The first server that lets the application in and is writable, A first."""
+        for server, dsn in self.dsns.items():
+            try:
+                conn = psycopg2.connect(dsn)
+            except psycopg2.OperationalError as exc:
+                said = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused"
+                if said not in self.refusals:
+                    self.refusals.append(said)
+                continue
+            with conn.cursor() as cur:
+                cur.execute(sample_sql("sample_read_only"))
+                read_only = cur.fetchone()[0] == "on"
+            conn.rollback()
+            if not read_only:
+                return server, conn
+            conn.close()
+        return None
 
 
 def main() -> int:

@@ -246,10 +246,11 @@ def access_parity(a: PrimaryHook, c: TargetHook, spec: AccessSpec, roles: Sequen
 
 @dataclass(frozen=True)
 class AppRoleProof:
-    """One application role on C: logged in (or SET ROLE), read a table and wrote a row, all rolled back."""
+    """One application role on C, before it may log in there: its password accepted by C (when a connection is
+    named for it), and as it (SET ROLE) one table read and one row rewritten, rolled back."""
 
     role: str
-    how: str  # "login as connection <id>" | "SET ROLE from pgshift's session"
+    how: str
     read: str | None  # the table read
     wrote: str | None  # "schema.table.column" written (rolled back); None: the role may write nothing on A
     rows_written: int
@@ -262,26 +263,39 @@ class AppRoleProof:
 
 
 def prove_app_role(c: TargetHook, role: str, scope: Scope, conn_id: str | None = None) -> AppRoleProof:
-    """Log ``role`` in to C (through ``conn_id``, else ``SET ROLE`` in a session of ``c``'s connection) and read
-    and write one migrated table it may write, in a transaction that is rolled back."""
+    """Prove on C, while ``role`` may not log in there yet, that the application will work: its own credentials
+    (``conn_id``) are accepted by C's authentication, and as ``role`` (``SET ROLE`` in ``c``'s session) it reads
+    one migrated table and rewrites one row of a table it may update, in a transaction that is rolled back."""
     import time
+
+    started = time.monotonic()
+    how = "SET ROLE from pgshift's session"
+    if conn_id:
+        how = f"{credentials_accepted(role, conn_id)}; {how}"
+    probe = c.probe_app_role(role, scope)
+    return AppRoleProof(role, how, probe.read_table, probe.write_target, probe.rows_written,
+                        round(time.monotonic() - started, 3))
+
+
+def credentials_accepted(role: str, conn_id: str) -> str:
+    """Log in to C with the connection's own user and password, the role still NOLOGIN there. PostgreSQL checks
+    the password first and LOGIN after it, so "role … is not permitted to log in" proves the password works on C
+    without letting the role in (a wrong one is "password authentication failed"). Raises on anything else."""
+    import psycopg2
 
     from pgshift.hooks.target import TargetHook
 
-    started = time.monotonic()
-    if conn_id:
-        with TargetHook(conn_id, connect_timeout=5) as session:
-            actual = session.current_role()
-            if actual != role:
-                raise ValueError(f"connection {conn_id!r} logs in to C as {actual!r}, not as app role {role!r}")
-            probe = session.probe_app_role(None, scope)
-        how = f"login as connection {conn_id!r}"
-    else:
-        with TargetHook(c.postgres_conn_id, connect_timeout=5) as session:
-            probe = session.probe_app_role(role, scope)
-        how = "SET ROLE from pgshift's session (no connection named for it)"
-    return AppRoleProof(role, how, probe.read_table, probe.write_target, probe.rows_written,
-                        round(time.monotonic() - started, 3))
+    hook = TargetHook(conn_id, connect_timeout=5)
+    if hook.connection.login != role:
+        raise ValueError(f"connection {conn_id!r} logs in as {hook.connection.login!r}, not as app role {role!r}")
+    try:
+        with hook:
+            hook.current_role()
+    except psycopg2.OperationalError as exc:
+        if "is not permitted to log in" in str(exc):
+            return f"password accepted by C through connection {conn_id!r} (LOGIN comes with ready)"
+        raise
+    return f"logged in through connection {conn_id!r}"
 
 
 def _both(read: Any, a: Any, c: Any) -> tuple[Any, Any]:

@@ -105,24 +105,31 @@ class AccessPhases:
         return AccessVerified(parity.checked, now)
 
     def open_login(self) -> LoginOpened:
-        """The roles that could log in on A may log in to C (before this, only replication wrote there)."""
+        """After the point of no return and the finalize: the roles that could log in on A may log in to C. Not
+        earlier: an application let in before could write on C while a rollback still gave it back to A."""
         from pgshift.roles import set_login
 
+        try:
+            set_login(self.c, self.login_roles, True)
+        except Exception as exc:
+            roles = ", ".join(self.login_roles)
+            raise AccessAbort(f"the cutover is finalized (C is the primary, A stays fenced) but LOGIN could not be "
+                              f"given on C to {roles}: {type(exc).__name__}: {exc}; give it by hand: "
+                              f"ALTER ROLE <role> LOGIN") from exc
         self.login_opened = list(self.login_roles)
-        set_login(self.c, self.login_opened, True)
         self.report["login_granted_on_c"] = self.login_opened
         now = time.time()
         self.timeline["login_opened"] = iso(now)
         return LoginOpened(tuple(self.login_opened), now)
 
-    def prove_login(self, *, dry_run: bool = False) -> LoginProven:
-        """Each app role logs in to C (its connection, else SET ROLE), reads and writes; rolled back. A dry run
-        uses SET ROLE only: the roles cannot log in to C before the cutover."""
+    def prove_login(self) -> LoginProven:
+        """Each app role, still NOLOGIN on C: its password accepted by C (through the connection named for it), and
+        as it, one table read and one row written (rolled back). See :func:`pgshift.access.prove_app_role`."""
         from pgshift.access import prove_app_role
 
         proofs = []
         for role in self.access.app_roles:
-            conn_id = None if dry_run else self.app_role_connections.get(role)
+            conn_id = self.app_role_connections.get(role)
             try:
                 proof = prove_app_role(self.c, role, self.access.scope, conn_id)
             except Exception as exc:

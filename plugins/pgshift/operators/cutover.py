@@ -179,8 +179,7 @@ class CutoverOperator(_CutoverBase):
         return run.finish()
 
     def _cut_over(self, run: CutoverRun, plan: Plan) -> None:
-        """The runbook, from the fence to "C is ready"; any failure lifts the fence again (and takes LOGIN on C
-        back from the roles it was given)."""
+        """The runbook, from the fence to "C is ready"; any failure before the finalize lifts the fence again."""
         try:
             fenced = run.fence(self.app_roles)
             run.drain(fenced.final_lsn)
@@ -189,10 +188,10 @@ class CutoverOperator(_CutoverBase):
             run.refresh_materialized_views(plan)
             run.set_sequences(plan)
             run.verify_access()
-            run.open_login()
             run.prove_login()
             committed = run.commit()
             run.finalize(committed)
+            run.open_login()
             run.ready()
         except BaseException as exc:
             raise run.abort(exc) from exc
@@ -205,7 +204,7 @@ class CutoverOperator(_CutoverBase):
             run.preview_access()
             run.verify_live(plan)
             run.preview_sequences(plan)
-            run.prove_login(dry_run=True)
+            run.prove_login()
             run.passed()
         except BaseException as exc:
             raise run.abort(exc) from exc
