@@ -66,6 +66,9 @@ def cutover_summary(report: dict[str, Any]) -> str:
                      f"hash {t['source_hash']}")
     for s in report.get("sequences", []):
         lines.append(f"  sequence {s['sequence']:<25} A {s['a_last_value']} -> {s['action']}")
+    for what, count in (report.get("not_migrated") or {}).items():
+        lines.append(f"  not migrated      {count} {what.replace('_', ' ')} (logical replication does not carry "
+                     "them)")
     lines += _access_lines(report)
     return "\n".join(lines)
 

@@ -148,6 +148,11 @@ class CutoverRun(AccessPhases):
         methods = hash_methods(self.a, in_scope)
         self.report["hash_methods"] = {f"{s}.{t}": m for (s, t), m in methods.items()}
         matviews = tuple((r.schema, r.name) for r in self.a.materialized_views(scope))
+        large_objects = self.a.large_object_count()
+        if large_objects:  # preflight refused them unless accept_large_object_loss: say what stays behind
+            self.report["not_migrated"] = {"large_objects": large_objects}
+            self.log.warning("A has %d large object(s): logical replication does not carry them, C will not have "
+                             "them (accepted at setup with accept_large_object_loss)", large_objects)
         return Plan(scope, in_scope, methods, matviews)
 
     # -- the cutover
