@@ -133,6 +133,22 @@ class CitusCluster:
     def repair_node(self, node: Node) -> None:
         raise NotImplementedError
 
+    # -- clones (snapshot-based node addition): a new node rebuilt as a physical standby of a worker
+    @property
+    def can_clone(self) -> bool:
+        return False
+
+    def clone_node(self, source: Node, target: Node) -> None:
+        """Make ``target`` a streaming standby of ``source`` (pg_basebackup -R), as F_03 did by hand."""
+        raise NotImplementedError
+
+    def clone_target(self, target: Node) -> dict[str, Any]:
+        """Empty ``target``'s data directory for the DAG's own basebackup; the DAG params that reach it."""
+        raise NotImplementedError
+
+    def restore_node(self, target: Node) -> None:
+        """``target`` back to a standalone server outside the cluster (after a clone test)."""
+
 
 class RealCluster(CitusCluster):
     """CITUS_TEST_DSN (coordinator URI) and CITUS_TEST_NEW_WORKERS (host:port list, at least one).
@@ -161,6 +177,26 @@ class RealCluster(CitusCluster):
 
     def repair_node(self, node: Node) -> None:
         os.system(os.environ["CITUS_TEST_START_NODE"].format(host=node.host, port=node.port))
+
+    # CITUS_TEST_CLONE_COMMAND / CITUS_TEST_RESTORE_COMMAND: shell commands with {host} {port}
+    # {source_host} {source_port} that rebuild a new node as a standby of a worker, and make it a
+    # standalone Citus node again; CITUS_TEST_CLONE_TARGET: JSON with the DAG's clone_* params and a
+    # {port} placeholder, for the DAG's own basebackup (its data directory emptied by CITUS_TEST_EMPTY_COMMAND).
+    @property
+    def can_clone(self) -> bool:
+        return all(os.environ.get(v) for v in ("CITUS_TEST_CLONE_COMMAND", "CITUS_TEST_RESTORE_COMMAND",
+                                               "CITUS_TEST_CLONE_TARGET", "CITUS_TEST_EMPTY_COMMAND"))
+
+    def clone_node(self, source: Node, target: Node) -> None:
+        os.system(os.environ["CITUS_TEST_CLONE_COMMAND"].format(host=target.host, port=target.port,
+                                                                source_host=source.host, source_port=source.port))
+
+    def clone_target(self, target: Node) -> dict[str, Any]:
+        os.system(os.environ["CITUS_TEST_EMPTY_COMMAND"].format(host=target.host, port=target.port))
+        return json.loads(os.environ["CITUS_TEST_CLONE_TARGET"].replace("{port}", str(target.port)))
+
+    def restore_node(self, target: Node) -> None:
+        os.system(os.environ["CITUS_TEST_RESTORE_COMMAND"].format(host=target.host, port=target.port))
 
 
 def run_dag(conf: dict[str, Any]):
