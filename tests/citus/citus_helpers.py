@@ -169,6 +169,14 @@ class RealCluster(CitusCluster):
         super().__init__(os.environ["CITUS_TEST_DSN"], nodes, unreachable)
 
     @property
+    def existing_workers(self) -> list[Node]:
+        """The cluster's workers that are not nodes to add, in nodeid order."""
+        news = {(n.host, n.port) for n in self.new_workers}
+        return [Node(r["nodename"], r["nodeport"]) for r in self.sql(
+            "SELECT nodename, nodeport FROM pg_dist_node WHERE groupid <> 0 AND isactive ORDER BY nodeid")
+            if (r["nodename"], r["nodeport"]) not in news]
+
+    @property
     def can_break(self) -> bool:
         return bool(os.environ.get("CITUS_TEST_STOP_NODE") and os.environ.get("CITUS_TEST_START_NODE"))
 
