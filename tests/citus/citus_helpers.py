@@ -115,7 +115,15 @@ class CitusCluster:
             if self.sql("SELECT 1 FROM pg_dist_node WHERE nodename = %s AND nodeport = %s", (node.host, node.port)):
                 self.sql("SELECT citus_drain_node(%s, %s)", (node.host, node.port))
                 self.sql("SELECT citus_remove_node(%s, %s)", (node.host, node.port))
+        self.drop_clone_slots()
         self.seed(rows)
+
+    def drop_clone_slots(self) -> None:
+        """Slots the clone method left on the workers (a failed promotion keeps its standby and slot)."""
+        for worker in self.sql("SELECT nodename, nodeport FROM pg_dist_node WHERE groupid <> 0 AND isactive"):
+            self.sql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                     "WHERE slot_name LIKE 'pgshift\\_clone\\_%%' AND NOT active",
+                     node=Node(worker["nodename"], worker["nodeport"]))
 
     def seed(self, rows: int) -> None:
         self.sql(sql_file("seed_orders"), {"rows": rows})

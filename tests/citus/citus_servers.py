@@ -195,6 +195,7 @@ class EmulatedCluster(CitusCluster):
         self.sql(sql_file("emulation_setup"), {"authinfo": f"password={self.servers.password}", **ports})
         self.tune(move_seconds=0.25, runner_start_delay_seconds=0.2, task_max_retries=2, retry_backoff_seconds=0.2,
                   runner_poll_seconds=0.05, clone_catchup_poll_seconds=0.2)
+        self.drop_clone_slots()
         self.seed(rows)
 
     def tune(self, **settings: Any) -> None:

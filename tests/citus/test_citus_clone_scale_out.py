@@ -159,3 +159,57 @@ def test_a_clone_that_cannot_catch_up_is_removed_and_the_cluster_is_as_before(ci
         in out.text
     citus.sql("SELECT pg_wal_replay_resume()", node=new)
     citus.restore_node(new)
+
+
+AFTER_PREFLIGHT = ("add_nodes", "clone_basebackup", "wait_clones", "add_clones", "plan", "stop_if_dry_run",
+                   "promote_clones", "start_rebalance", "wait_rebalance", "verify")
+
+
+def refused_by_preflight(citus: CitusCluster, conf: dict) -> str:
+    before = citus.metadata()
+    with CaptureFds() as out:
+        dag_run = run_dag(conf)
+    states = task_states(dag_run)
+    assert states["preflight"] == "failed", states
+    assert {states[t] for t in AFTER_PREFLIGHT} == {"upstream_failed"}
+    assert citus.metadata() == before
+    return out.text
+
+
+def test_a_bad_strategy_is_refused_before_any_clone_is_made(citus):
+    """Citus resolves the strategy only after pg_promote() (F_10): preflight refuses it first."""
+    if not citus.can_clone:
+        pytest.skip("no way to empty a new node's data directory")
+    log = refused_by_preflight(citus, clone_conf(citus, rebalance_strategy="no_such_strategy"))
+    assert "rebalance_strategy 'no_such_strategy' is not in pg_dist_rebalance_strategy" in log
+    new = citus.new_workers[0]
+    assert citus.sql("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot_name(new.host, new.port),),
+                     node=citus.existing_workers[0]) == []
+    citus.restore_node(citus.new_workers[0])
+
+
+def test_a_new_node_with_a_server_of_its_own_is_refused(citus):
+    """The clone method rebuilds a node from an empty data directory: a running standalone server is refused."""
+    new, source = citus.new_workers[0], citus.existing_workers[0]
+    log = refused_by_preflight(citus, {"method": "clone", "new_workers": [f"{new}={source}"],
+                                       "clone_data_dir": "/nonexistent/{port}", "clone_bin_dir": "/usr/bin", **FAST})
+    assert f"new worker {new}: runs a server that is no standby of its source" in log
+
+
+def test_a_half_promoted_clone_is_explained_with_the_way_out(citus):
+    """F_10 left behind (the promotion failed after pg_promote()): preflight names it and the way out."""
+    if not citus.can_clone:
+        pytest.skip("no way to rebuild a node as a standby")
+    new, source = citus.new_workers[0], citus.existing_workers[0]
+    citus.clone_node(source, new)
+    wait_for(lambda: citus.sql("SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'", node=new), 60, 0.1,
+             "the clone streaming")
+    nodeid = citus.value("SELECT citus_add_clone_node(%s, %s, %s, %s)", (new.host, new.port, source.host, source.port))
+    with pytest.raises(Exception, match="could not find rebalance strategy with name no_such_strategy"):
+        citus.sql("SELECT citus_promote_clone_and_rebalance(%s, rebalance_strategy => 'no_such_strategy')", (nodeid,))
+    log = refused_by_preflight(citus, {"method": "clone", "new_workers": [f"{new}={source}"],
+                                       "clone_data_dir": "/nonexistent/{port}", "clone_bin_dir": "/usr/bin", **FAST})
+    assert f"{new} is registered as an inactive clone of {source} but is no standby any more" in log
+    assert f"SELECT citus_remove_clone_node('{new.host}', {new.port})" in log
+    citus.sql("SELECT citus_remove_clone_node(%s, %s)", (new.host, new.port))
+    citus.restore_node(new)
