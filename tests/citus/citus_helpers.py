@@ -112,7 +112,11 @@ class CitusCluster:
         self.sql(sql_file("stop_rebalance"))
         self.sql(sql_file("drop_orders"))
         for node in self.new_workers:
-            if self.sql("SELECT 1 FROM pg_dist_node WHERE nodename = %s AND nodeport = %s", (node.host, node.port)):
+            row = self.sql("SELECT coalesce((to_jsonb(n) ->> 'nodeisclone')::boolean, false) AS clone, isactive "
+                           "FROM pg_dist_node n WHERE nodename = %s AND nodeport = %s", (node.host, node.port))
+            if row and row[0]["clone"] and not row[0]["isactive"]:  # a clone test stopped half-way
+                self.sql("SELECT citus_remove_clone_node(%s, %s)", (node.host, node.port))
+            elif row:
                 self.sql("SELECT citus_drain_node(%s, %s)", (node.host, node.port))
                 self.sql("SELECT citus_remove_node(%s, %s)", (node.host, node.port))
         self.drop_clone_slots()

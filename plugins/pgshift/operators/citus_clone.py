@@ -95,6 +95,8 @@ class CitusCloneBasebackupOperator(BasebackupOperator):
         return [c for c in _clones(self.clones) if c["state"] == "build"]
 
     def execute(self, context: Context) -> dict[str, Any]:
+        # Preflight saw empty data directories; a retry may find what a failed try left: moved aside, not reused.
+        self.move_aside_data_dir = context["ti"].try_number > 1
         for clone in self._pending():
             self._use(clone)
             streaming, state = self._streaming()
