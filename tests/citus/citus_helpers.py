@@ -161,6 +161,10 @@ class CitusCluster:
     def restore_node(self, target: Node) -> None:
         """``target`` back to a standalone server outside the cluster (after a clone test)."""
 
+    def ssh_connection(self) -> dict[str, Any] | None:
+        """An Airflow SSH connection (as a dict) to the new nodes' host, None when there is none to test with."""
+        return None
+
 
 class RealCluster(CitusCluster):
     """CITUS_TEST_DSN (coordinator URI) and CITUS_TEST_NEW_WORKERS (host:port list, at least one).
@@ -217,6 +221,11 @@ class RealCluster(CitusCluster):
 
     def restore_node(self, target: Node) -> None:
         os.system(os.environ["CITUS_TEST_RESTORE_COMMAND"].format(host=target.host, port=target.port))
+
+    def ssh_connection(self) -> dict[str, Any] | None:
+        """CITUS_TEST_CLONE_SSH: the Airflow SSH connection (JSON) to the new node's host, for the SSH test."""
+        value = os.environ.get("CITUS_TEST_CLONE_SSH")
+        return json.loads(value) if value else None
 
 
 def run_dag(conf: dict[str, Any]):

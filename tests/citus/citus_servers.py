@@ -122,9 +122,16 @@ class EmulatedServers:
     def is_running(self, name: str) -> bool:
         return self.local.is_running(self.nodes[name])
 
+    def ssh(self) -> LocalClusters:
+        """An sshd on loopback standing in for the new node's host (LocalClusters' own, on a port past the nodes')."""
+        local = LocalClusters(self.state_dir, self.local.base_port + 7)
+        local.sshd_start()
+        return local
+
     def stop(self) -> None:
         for name in self.nodes:
             self.local.stop_node(self.nodes[name])
+        LocalClusters(self.state_dir, self.local.base_port + 7).sshd_stop()
 
     def in_recovery(self, name: str) -> bool:
         conn = psycopg2.connect(self.dsn(name, "postgres"))
@@ -231,3 +238,7 @@ class EmulatedCluster(CitusCluster):
 
     def restore_node(self, target: CitusNode) -> None:
         self.servers.standalone(self._name(target))
+
+    def ssh_connection(self) -> dict[str, Any]:
+        """An Airflow SSH connection (as a dict) to the host of the new nodes, as the servers' OS user."""
+        return self.servers.ssh().ssh_connection()

@@ -6,6 +6,7 @@ The new node's data directory is emptied first (``clone_target``); the DAG itsel
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlparse
 
@@ -108,6 +109,24 @@ def test_a_rerun_by_clone_on_the_finished_cluster_moves_nothing(citus_cluster, c
     assert xcom(dag_run, "promote_clones")["promoted"] == []
     assert xcom(dag_run, "start_rebalance")["job_id"] is None
     assert f"{new} is already a member (promoted earlier): no split to plan" in out.text
+
+
+def test_the_clone_is_built_over_ssh_as_a_deferred_remote_job(citus, monkeypatch):
+    """clone_ssh_conn_id: the basebackup script runs on the new node's host through the ssh provider's
+    deferrable remote job (dag.test() runs its trigger inline); the node is promoted as locally."""
+    ssh = citus.ssh_connection() if citus.can_clone else None
+    if ssh is None:
+        pytest.skip("no SSH host for the new node (real cluster: CITUS_TEST_CLONE_SSH)")
+    monkeypatch.setenv("AIRFLOW_CONN_CITUS_CLONE_SSH", json.dumps(ssh))
+    new = citus.new_workers[0]
+    with CaptureFds() as out:
+        dag_run = run_dag(clone_conf(citus, clone_ssh_conn_id="citus_clone_ssh"))
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    assert citus.value("SELECT pg_is_in_recovery()", node=new) is False
+    assert citus.value("SELECT count(*) FROM orders") == SEED_ROWS
+    assert "[B] [basebackup] pg_basebackup from" in out.text  # the script's own output, read back from the host
+    assert re.search(r"Pausing task as DEFERRED.*task_id=clone_basebackup", out.text)
+    citus.restore_node(new)
 
 
 def test_dry_run_by_clone_shows_the_split_and_changes_nothing(citus):
