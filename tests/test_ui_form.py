@@ -51,7 +51,8 @@ class Case:
 CASES = [
     Case("hybrid_aurora_migration", ("Run Parameters", "Connections", "Names", "Host B", "Cutover", "Validation"),
          ("Action", "SSH to host B", "Logical slot (on B)", "Application roles to fence on A"), "Names"),
-    Case("citus_scale_out", ("Cluster", "Rebalance"), ("Coordinator connection", "New workers"), "Cluster"),
+    Case("citus_scale_out", ("Cluster", "Rebalance", "Clone"), ("Coordinator connection", "Method", "New workers"),
+         "Cluster"),
 ]
 NO_SECTION = "Run Parameters"  # where the form puts params without a section
 

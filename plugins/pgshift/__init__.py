@@ -42,6 +42,11 @@ _EXPORTS: dict[str, str] = {
     "CitusRebalancePlanOperator": "pgshift.operators.citus",
     "CitusRebalanceStartOperator": "pgshift.operators.citus",
     "CitusVerifyOperator": "pgshift.operators.citus",
+    "CitusCloneBasebackupOperator": "pgshift.operators.citus_clone",
+    "CitusAddClonesOperator": "pgshift.operators.citus_clone",
+    "CitusClonePlanOperator": "pgshift.operators.citus_clone",
+    "CitusPromoteClonesOperator": "pgshift.operators.citus_clone",
+    "CitusCloneVerifyOperator": "pgshift.operators.citus_clone",
     # waits: a check object reads itself; a sensor reads it once, then defers to the trigger that polls it
     "Check": "pgshift.checks.base",
     "CheckResult": "pgshift.checks.result",
@@ -52,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "DmsTaskRunningCheck": "pgshift.checks.dms_task",
     "DmsTaskCheck": "pgshift.checks.dms_task",
     "RebalanceCheck": "pgshift.citus_status",
+    "CloneLagCheck": "pgshift.citus_clone",
     # sensors and triggers
     "PgShiftPollSensor": "pgshift.sensors.poll",
     "WalLagSensor": "pgshift.sensors.replication",
@@ -59,6 +65,7 @@ _EXPORTS: dict[str, str] = {
     "CdcLagSensor": "pgshift.sensors.replication",
     "DmsTaskRunningSensor": "pgshift.sensors.replication",
     "CitusRebalanceSensor": "pgshift.sensors.citus",
+    "CitusCloneLagSensor": "pgshift.sensors.citus",
     "PgShiftPollTrigger": "pgshift.triggers.poll",
     "FenceWatchdogTrigger": "pgshift.triggers.fence_watchdog",
     # notifier
@@ -73,13 +80,20 @@ __all__ = [
     "ChainPreflightOperator",
     "Check",
     "CheckResult",
+    "CitusAddClonesOperator",
     "CitusAddNodesOperator",
+    "CitusCloneBasebackupOperator",
+    "CitusCloneLagSensor",
+    "CitusClonePlanOperator",
+    "CitusCloneVerifyOperator",
     "CitusHook",
     "CitusPreflightOperator",
+    "CitusPromoteClonesOperator",
     "CitusRebalancePlanOperator",
     "CitusRebalanceSensor",
     "CitusRebalanceStartOperator",
     "CitusVerifyOperator",
+    "CloneLagCheck",
     "CopySchemaOperator",
     "CreatePublicationOperator",
     "CreateSubscriptionOperator",
@@ -135,6 +149,7 @@ if TYPE_CHECKING:
     from pgshift.checks.result import CheckResult
     from pgshift.checks.subscription import SubscriptionSyncedCheck
     from pgshift.checks.wal_lag import WalLagCheck
+    from pgshift.citus_clone import CloneLagCheck
     from pgshift.citus_status import RebalanceCheck
     from pgshift.hooks.citus import CitusHook
     from pgshift.hooks.host import HostB
@@ -151,6 +166,13 @@ if TYPE_CHECKING:
         CitusRebalanceStartOperator,
         CitusVerifyOperator,
     )
+    from pgshift.operators.citus_clone import (
+        CitusAddClonesOperator,
+        CitusCloneBasebackupOperator,
+        CitusClonePlanOperator,
+        CitusCloneVerifyOperator,
+        CitusPromoteClonesOperator,
+    )
     from pgshift.operators.cutover import CutoverGateOperator, CutoverOperator
     from pgshift.operators.dms import (
         DmsEndpointsOperator,
@@ -165,7 +187,7 @@ if TYPE_CHECKING:
     from pgshift.operators.slot import LogicalSlotOperator
     from pgshift.operators.subscription import CreateSubscriptionOperator
     from pgshift.operators.validate import ValidateChainOperator
-    from pgshift.sensors.citus import CitusRebalanceSensor
+    from pgshift.sensors.citus import CitusCloneLagSensor, CitusRebalanceSensor
     from pgshift.sensors.poll import PgShiftPollSensor
     from pgshift.sensors.replication import CdcLagSensor, DmsTaskRunningSensor, SubscriptionSyncedSensor, WalLagSensor
     from pgshift.triggers.fence_watchdog import FenceWatchdogTrigger

@@ -47,7 +47,8 @@ def get_provider_info() -> dict[str, Any]:
                 "pgshift.operators.subscription",
                 "pgshift.operators.cutover", "pgshift.operators.fence_watchdog", "pgshift.operators.validate"]},
             {"integration-name": DMS, "python-modules": ["pgshift.operators.dms"]},
-            {"integration-name": CITUS, "python-modules": ["pgshift.operators.citus"]},
+            {"integration-name": CITUS, "python-modules": ["pgshift.operators.citus", "pgshift.operators.citus_clone",
+                                                           "pgshift.operators.citus_clone_preflight"]},
         ],
         "sensors": [
             {"integration-name": POSTGRES, "python-modules": ["pgshift.sensors.poll", "pgshift.sensors.replication"]},

@@ -112,10 +112,22 @@ class CitusCluster:
         self.sql(sql_file("stop_rebalance"))
         self.sql(sql_file("drop_orders"))
         for node in self.new_workers:
-            if self.sql("SELECT 1 FROM pg_dist_node WHERE nodename = %s AND nodeport = %s", (node.host, node.port)):
+            row = self.sql("SELECT coalesce((to_jsonb(n) ->> 'nodeisclone')::boolean, false) AS clone, isactive "
+                           "FROM pg_dist_node n WHERE nodename = %s AND nodeport = %s", (node.host, node.port))
+            if row and row[0]["clone"] and not row[0]["isactive"]:  # a clone test stopped half-way
+                self.sql("SELECT citus_remove_clone_node(%s, %s)", (node.host, node.port))
+            elif row:
                 self.sql("SELECT citus_drain_node(%s, %s)", (node.host, node.port))
                 self.sql("SELECT citus_remove_node(%s, %s)", (node.host, node.port))
+        self.drop_clone_slots()
         self.seed(rows)
+
+    def drop_clone_slots(self) -> None:
+        """Slots the clone method left on the workers (a failed promotion keeps its standby and slot)."""
+        for worker in self.sql("SELECT nodename, nodeport FROM pg_dist_node WHERE groupid <> 0 AND isactive"):
+            self.sql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                     "WHERE slot_name LIKE 'pgshift\\_clone\\_%%' AND NOT active",
+                     node=Node(worker["nodename"], worker["nodeport"]))
 
     def seed(self, rows: int) -> None:
         self.sql(sql_file("seed_orders"), {"rows": rows})
@@ -132,6 +144,26 @@ class CitusCluster:
 
     def repair_node(self, node: Node) -> None:
         raise NotImplementedError
+
+    # -- clones (snapshot-based node addition): a new node rebuilt as a physical standby of a worker
+    @property
+    def can_clone(self) -> bool:
+        return False
+
+    def clone_node(self, source: Node, target: Node) -> None:
+        """Make ``target`` a streaming standby of ``source`` (pg_basebackup -R), as F_03 did by hand."""
+        raise NotImplementedError
+
+    def clone_target(self, target: Node) -> dict[str, Any]:
+        """Empty ``target``'s data directory for the DAG's own basebackup; the DAG params that reach it."""
+        raise NotImplementedError
+
+    def restore_node(self, target: Node) -> None:
+        """``target`` back to a standalone server outside the cluster (after a clone test)."""
+
+    def ssh_connection(self) -> dict[str, Any] | None:
+        """An Airflow SSH connection (as a dict) to the new nodes' host, None when there is none to test with."""
+        return None
 
 
 class RealCluster(CitusCluster):
@@ -153,6 +185,14 @@ class RealCluster(CitusCluster):
         super().__init__(os.environ["CITUS_TEST_DSN"], nodes, unreachable)
 
     @property
+    def existing_workers(self) -> list[Node]:
+        """The cluster's workers that are not nodes to add, in nodeid order."""
+        news = {(n.host, n.port) for n in self.new_workers}
+        return [Node(r["nodename"], r["nodeport"]) for r in self.sql(
+            "SELECT nodename, nodeport FROM pg_dist_node WHERE groupid <> 0 AND isactive ORDER BY nodeid")
+            if (r["nodename"], r["nodeport"]) not in news]
+
+    @property
     def can_break(self) -> bool:
         return bool(os.environ.get("CITUS_TEST_STOP_NODE") and os.environ.get("CITUS_TEST_START_NODE"))
 
@@ -161,6 +201,31 @@ class RealCluster(CitusCluster):
 
     def repair_node(self, node: Node) -> None:
         os.system(os.environ["CITUS_TEST_START_NODE"].format(host=node.host, port=node.port))
+
+    # CITUS_TEST_CLONE_COMMAND / CITUS_TEST_RESTORE_COMMAND: shell commands with {host} {port}
+    # {source_host} {source_port} that rebuild a new node as a standby of a worker, and make it a
+    # standalone Citus node again; CITUS_TEST_CLONE_TARGET: JSON with the DAG's clone_* params and a
+    # {port} placeholder, for the DAG's own basebackup (its data directory emptied by CITUS_TEST_EMPTY_COMMAND).
+    @property
+    def can_clone(self) -> bool:
+        return all(os.environ.get(v) for v in ("CITUS_TEST_CLONE_COMMAND", "CITUS_TEST_RESTORE_COMMAND",
+                                               "CITUS_TEST_CLONE_TARGET", "CITUS_TEST_EMPTY_COMMAND"))
+
+    def clone_node(self, source: Node, target: Node) -> None:
+        os.system(os.environ["CITUS_TEST_CLONE_COMMAND"].format(host=target.host, port=target.port,
+                                                                source_host=source.host, source_port=source.port))
+
+    def clone_target(self, target: Node) -> dict[str, Any]:
+        os.system(os.environ["CITUS_TEST_EMPTY_COMMAND"].format(host=target.host, port=target.port))
+        return json.loads(os.environ["CITUS_TEST_CLONE_TARGET"].replace("{port}", str(target.port)))
+
+    def restore_node(self, target: Node) -> None:
+        os.system(os.environ["CITUS_TEST_RESTORE_COMMAND"].format(host=target.host, port=target.port))
+
+    def ssh_connection(self) -> dict[str, Any] | None:
+        """CITUS_TEST_CLONE_SSH: the Airflow SSH connection (JSON) to the new node's host, for the SSH test."""
+        value = os.environ.get("CITUS_TEST_CLONE_SSH")
+        return json.loads(value) if value else None
 
 
 def run_dag(conf: dict[str, Any]):

@@ -122,9 +122,47 @@ class EmulatedServers:
     def is_running(self, name: str) -> bool:
         return self.local.is_running(self.nodes[name])
 
+    def ssh(self) -> LocalClusters:
+        """An sshd on loopback standing in for the new node's host (LocalClusters' own, on a port past the nodes')."""
+        local = LocalClusters(self.state_dir, self.local.base_port + 7)
+        local.sshd_start()
+        return local
+
     def stop(self) -> None:
         for name in self.nodes:
             self.local.stop_node(self.nodes[name])
+        LocalClusters(self.state_dir, self.local.base_port + 7).sshd_stop()
+
+    def in_recovery(self, name: str) -> bool:
+        conn = psycopg2.connect(self.dsn(name, "postgres"))
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_is_in_recovery()")
+                return bool(cur.fetchone()[0])
+        finally:
+            conn.close()
+
+    def basebackup(self, source: str, target: str, standby: bool = True) -> None:
+        """``target``'s data directory replaced by a pg_basebackup of ``source`` (-R: a streaming standby)."""
+        node = self.nodes[target]
+        self.stop_node(target, mode="fast")
+        self.local.run(["rm", "-rf", str(node.data_dir)])
+        self.local.run([self.local.tool("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.nodes[source].port),
+                        "-U", "postgres", "-D", str(node.data_dir), "-X", "stream", "-c", "fast",
+                        *(["-R"] if standby else [])], env={**os.environ, "PGPASSWORD": self.password})
+        with open(node.data_dir / "postgresql.auto.conf", "a") as fh:
+            fh.write(f"port = {node.port}\n")
+        (node.data_dir / "postmaster.pid").unlink(missing_ok=True)
+        self.start_node(target)
+
+    def standalone(self, name: str) -> None:
+        """A running server that is no standby: rebuilt from worker2 when its data directory is gone."""
+        node = self.nodes[name]
+        if not (node.data_dir / "PG_VERSION").exists():
+            self.basebackup("worker2", name, standby=False)
+        self.start_node(name)
+        if self.in_recovery(name):
+            self.local.run([self.local.tool("pg_ctl"), "-D", str(node.data_dir), "-w", "promote"])
 
     def recreate_database(self, name: str, with_citus: bool = True) -> None:
         """A fresh ``pgshift_citus`` (from the template: dblink and postgres_fdw, optionally citus)."""
@@ -156,12 +194,15 @@ class EmulatedCluster(CitusCluster):
         self.existing_workers = [CitusNode("127.0.0.1", nodes[n].port, n) for n in ("worker1", "worker2")]
 
     def reset(self, rows: int = SEED_ROWS, without_citus: tuple[str, ...] = ()) -> None:
+        for name in ("worker3", "worker4"):
+            self.servers.standalone(name)  # a clone test may have left a standby or an empty data directory
         for name in self.servers.nodes:
             self.servers.recreate_database(name, with_citus=name not in without_citus)
         ports = {f"{n}_port": node.port for n, node in self.servers.nodes.items()}
         self.sql(sql_file("emulation_setup"), {"authinfo": f"password={self.servers.password}", **ports})
         self.tune(move_seconds=0.25, runner_start_delay_seconds=0.2, task_max_retries=2, retry_backoff_seconds=0.2,
-                  runner_poll_seconds=0.05)
+                  runner_poll_seconds=0.05, clone_catchup_poll_seconds=0.2)
+        self.drop_clone_slots()
         self.seed(rows)
 
     def tune(self, **settings: Any) -> None:
@@ -177,3 +218,27 @@ class EmulatedCluster(CitusCluster):
 
     def repair_node(self, node: CitusNode) -> None:
         self.servers.start_node(node.name)
+
+    @property
+    def can_clone(self) -> bool:
+        return True
+
+    def _name(self, node: CitusNode) -> str:
+        return next(n for n, server in self.servers.nodes.items() if server.port == node.port)
+
+    def clone_node(self, source: CitusNode, target: CitusNode) -> None:
+        self.servers.basebackup(self._name(source), self._name(target))
+
+    def clone_target(self, target: CitusNode) -> dict[str, Any]:
+        node = self.servers.nodes[self._name(target)]
+        self.servers.stop_node(self._name(target), mode="fast")
+        self.servers.local.run(["rm", "-rf", str(node.data_dir)])
+        return {"clone_data_dir": str(node.data_dir), "clone_bin_dir": str(self.servers.local.bin_dir),
+                "clone_os_user": server_user() if os.geteuid() == 0 else ""}
+
+    def restore_node(self, target: CitusNode) -> None:
+        self.servers.standalone(self._name(target))
+
+    def ssh_connection(self) -> dict[str, Any]:
+        """An Airflow SSH connection (as a dict) to the host of the new nodes, as the servers' OS user."""
+        return self.servers.ssh().ssh_connection()

@@ -30,7 +30,8 @@ def test_every_task_retries_with_backoff_and_has_a_timeout():
 
     dag = build_dag()
     assert [t.task_id for t in dag.topological_sort()] == [
-        "preflight", "add_nodes", "plan", "stop_if_dry_run", "start_rebalance", "wait_rebalance", "verify"]
+        "preflight", "add_nodes", "clone_basebackup", "wait_clones", "add_clones", "plan", "stop_if_dry_run",
+        "promote_clones", "start_rebalance", "wait_rebalance", "verify"]
     for task in dag.tasks:
         assert task.retries >= 1 and task.retry_exponential_backoff, task.task_id
         assert task.execution_timeout is not None, task.task_id

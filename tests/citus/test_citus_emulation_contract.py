@@ -33,7 +33,8 @@ def run(cluster: CitusCluster, query: str, node: Node | None = None) -> dict[str
                 cur.execute(query)
             except psycopg2.Error as exc:
                 return {"ok": False, "error": {"sqlstate": exc.pgcode, "message": exc.diag.message_primary,
-                                               "detail": exc.diag.message_detail, "hint": exc.diag.message_hint}}
+                                               "detail": exc.diag.message_detail, "hint": exc.diag.message_hint},
+                        "notices": [n.strip() for n in conn.notices]}
             names = [(c.name, c.type_code) for c in cur.description or []]
             rows = [dict(zip([n for n, _ in names], r, strict=True)) for r in cur.fetchall()] if names else []
             types = {}
@@ -231,7 +232,8 @@ def test_a_rebalance_job_from_start_to_finished(citus):
     for task in running:
         assert task["hosts"]["target"] == str(citus.new_workers[0])
         assert re.fullmatch(r"\d+ (bytes|kB|MB)", task["size"]["source"]), task
-        assert task["phase"] in {"Setting Up", "Copying Data", "Catching Up", "Completing", "Completed"}
+        assert task["phase"] in {"Setting Up", "Copying Data", "Catching Up", "Final Catchup",
+                                 "Completing", "Completed"}
         assert re.fullmatch(r"SELECT pg_catalog.citus_move_shard_placement\(\d+,\d+,\d+,'auto'\)", task["command"])
     final = seen[-1]
     assert final["details"] == {"tasks": [], "task_state_counts": {"done": moves}}

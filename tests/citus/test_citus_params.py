@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pgshift.citus_params import Worker, input_problems, parse_worker, parse_workers
+from pgshift.citus_params import Worker, input_problems, parse_clone_specs, parse_worker, parse_workers
 
 GOOD = {"coordinator_conn_id": "citus_coordinator", "new_workers": ["10.0.0.13:5432"],
         "rebalance_strategy": "by_disk_size", "shard_transfer_mode": "auto", "drain_only": False, "dry_run": False,
@@ -67,3 +67,29 @@ def test_each_bad_input_is_named(change, says):
 
 def test_drain_only_needs_no_new_worker():
     assert input_problems({**GOOD, "new_workers": [], "drain_only": True}) == []
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    ({"method": "fast"}, "method 'fast' is not one of rebalance, clone"),
+    ({"new_workers": ["10.0.0.13:5432=10.0.0.11:5432"]}, "new_workers: host:port=source is only for method clone"),
+    ({"method": "clone", "clone_data_dir": None},
+     "clone_data_dir is empty: method clone needs the new node's data directory"),
+    ({"method": "clone", "new_workers": ["10.0.0.13:5432=10.0.0.13:5432"]},
+     "new_workers: 10.0.0.13:5432 cannot be a clone of itself"),
+    ({"method": "clone", "new_workers": ["10.0.0.13:5432=10.0.0.14:5432", "10.0.0.14:5432"]},
+     "new_workers: 10.0.0.14:5432 is a new node, it cannot be the source of 10.0.0.13:5432"),
+    ({"method": "clone", "drain_only": True}, "drain_only cannot be combined with method clone"),
+])
+def test_clone_input_is_checked(change, says):
+    base = {"new_workers": ["10.0.0.13:5432"], "clone_data_dir": "/var/lib/postgresql/17/main",
+            "clone_bin_dir": "/usr/lib/postgresql/17/bin"}
+    problems = input_problems({**GOOD, **base, **change})
+    assert any(p.startswith(says) for p in problems), problems
+
+
+def test_clone_specs_name_their_source_or_leave_it_to_preflight():
+    pairs, problems = parse_clone_specs(["10.0.0.13:5432=10.0.0.11:5432", "[fd00::14]:5432"])
+    assert problems == []
+    assert pairs == [(Worker("10.0.0.13", 5432), Worker("10.0.0.11", 5432)), (Worker("fd00::14", 5432), None)]
+    assert input_problems({**GOOD, "method": "clone", "new_workers": ["10.0.0.13:5432=10.0.0.11:5432"],
+                           "clone_data_dir": "/d/{port}", "clone_bin_dir": "/b"}) == []

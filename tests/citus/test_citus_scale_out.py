@@ -22,7 +22,8 @@ from citus_helpers import (
 )
 
 FAST = {"poll_interval_seconds": 0.2}
-AFTER_PREFLIGHT = ("add_nodes", "plan", "stop_if_dry_run", "start_rebalance", "wait_rebalance", "verify")
+AFTER_PREFLIGHT = ("add_nodes", "clone_basebackup", "wait_clones", "add_clones", "plan", "stop_if_dry_run",
+                   "promote_clones", "start_rebalance", "wait_rebalance", "verify")
 
 
 def shard_rows_on(cluster: CitusCluster, node) -> int:

@@ -173,3 +173,78 @@ class CitusHook(PgShiftHook):
 
     def row_count(self, schema: str, table: str) -> int:
         return int(self.scalar("citus_count_rows", table=qualified(schema, table)))
+
+    # -- clones (Citus 13.2 snapshot-based node addition, transcripts F_*)
+    def clone_node(self, host: str, port: int) -> dict[str, Any] | None:
+        """The pg_dist_node row of host:port with ``nodeisclone`` and ``nodeprimarynodeid``, if any."""
+        return self.fetch_one("citus_clone_node", {"host": host, "port": port})
+
+    def clone_source_facts(self) -> dict[str, Any]:
+        """On a worker to clone: versions, recovery, wal_level, free WAL senders and slots, cluster size."""
+        return self.fetch_one("citus_clone_source_facts") or {}
+
+    def physical_slot(self, name: str) -> dict[str, Any] | None:
+        """A replication slot by name (any type), None if there is none."""
+        return self.fetch_one("physical_slot", (name,))
+
+    def create_physical_slot(self, name: str) -> None:
+        """A physical slot that reserves WAL at once, for the clone's pg_basebackup and streaming."""
+        self.execute("create_physical_slot", (name,))
+
+    def drop_inactive_slot(self, name: str) -> bool:
+        """Drop slot ``name`` unless a walsender uses it; True if it was dropped."""
+        return bool(self.fetch("drop_replication_slot", (name,)))
+
+    def wal_sender(self, slot: str) -> dict[str, Any] | None:
+        """On the source: physical slot ``slot``, its walsender and the clone's replay lag (wal_sender_for_slot)."""
+        return self.fetch_one("wal_sender_for_slot", (slot,))
+
+    def wal_receiver(self) -> dict[str, Any]:
+        """On the clone: recovery state and WAL receiver (wal_receiver_status: one row always)."""
+        return self.fetch_one("wal_receiver_status") or {}
+
+    def add_clone_node(self, host: str, port: int, source_host: str, source_port: int) -> tuple[int, list[str]]:
+        """citus_add_clone_node: ``(nodeid, notices)``; an already-registered clone of that source keeps its id."""
+        self.take_notices()
+        nodeid = int(self.scalar("citus_add_clone_node", {"host": host, "port": port, "source_host": source_host,
+                                                          "source_port": source_port}))
+        return nodeid, self.take_notices()
+
+    def remove_clone_node(self, host: str, port: int) -> list[str]:
+        """citus_remove_clone_node (an inactive clone only); Citus's notices."""
+        self.take_notices()
+        self.execute("citus_remove_clone_node", {"host": host, "port": port})
+        return self.take_notices()
+
+    def split_plan(self, host: str, port: int, source_host: str, source_port: int,
+                   strategy: str | None) -> list[dict[str, Any]]:
+        """get_snapshot_based_node_split_plan for the registered clone host:port of the source, sizes in bytes."""
+        return self.fetch("citus_split_plan", {"host": host, "port": port, "source_host": source_host,
+                                               "source_port": source_port, "strategy": strategy})
+
+    def split_plan_registering(self, host: str, port: int, source_host: str, source_port: int,
+                               strategy: str | None) -> tuple[list[dict[str, Any]], bool]:
+        """The split plan for a streaming standby that may not be registered yet: registered with
+        citus_add_clone_node in a transaction rolled back after the plan is read. ``(plan, registered here)``."""
+        conn = self.live
+        conn.autocommit = False
+        try:
+            registered = self.clone_node(host, port) is None
+            self.add_clone_node(host, port, source_host, source_port)
+            return self.split_plan(host, port, source_host, source_port, strategy), registered
+        finally:
+            conn.rollback()
+            conn.autocommit = True
+
+    def promote_clone(self, nodeid: int, strategy: str | None, catchup_timeout_seconds: int) -> list[str]:
+        """citus_promote_clone_and_rebalance: blocks writes to the source while the clone catches up, promotes
+        it and splits the shards. Returns Citus's notices."""
+        self.take_notices()
+        self.execute("citus_promote_clone", {"nodeid": int(nodeid), "strategy": strategy,
+                                             "timeout": int(catchup_timeout_seconds)})
+        return self.take_notices()
+
+    def cleanup_orphaned(self) -> int:
+        """citus_cleanup_orphaned_resources(), then how many pg_dist_cleanup records are still pending."""
+        self.execute("citus_cleanup_orphaned")
+        return int(self.scalar("citus_cleanup_pending") or 0)

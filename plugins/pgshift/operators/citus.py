@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from pgshift.citus_params import Worker, input_problems, parse_workers
+from pgshift.citus_params import Worker, input_problems, new_nodes, parse_workers
 
 if TYPE_CHECKING:  # psycopg2 and the postgres provider: imported where a step runs, not when the DAG is parsed
     import psycopg2
@@ -88,11 +88,19 @@ class CitusPreflightOperator(CitusBaseOperator):
         if problems:
             raise AirflowFailException("citus_scale_out refused its input; nothing was run against the cluster:\n"
                                        + "\n".join(f"  - {p}" for p in problems))
-        workers, _ = parse_workers(self.inputs.get("new_workers") or [])
         by_node: dict[str, list[str]] = {}
         coordinator = self._check_coordinator(by_node)
-        checked = [self._check_worker(worker, coordinator, by_node) for worker in workers]
-        facts: dict[str, Any] = {"coordinator": coordinator, "workers": checked}
+        clones: list[dict[str, Any]] = []
+        if self.inputs.get("method") == "clone":  # the new nodes are not up yet: their sources are checked
+            from pgshift.operators.citus_clone_preflight import check_clones
+
+            clones = check_clones(self, self.inputs, coordinator, by_node) if coordinator.get("is_coordinator") else []
+            checked = [{"node": c["node"], "member": c["state"] == "member", "source": c["source"]} for c in clones]
+        else:
+            workers, _ = parse_workers(self.inputs.get("new_workers") or [])
+            checked = [self._check_worker(worker, coordinator, by_node) for worker in workers]
+        facts: dict[str, Any] = {"coordinator": coordinator, "workers": checked, "clones": clones,
+                                 "new_nodes": [str(w) for w in new_nodes(self.inputs)]}
         if by_node:
             listing = "\n".join(f"  - {node}: {p}" for node, problems in by_node.items() for p in problems)
             raise AirflowFailException(f"Preflight found {sum(map(len, by_node.values()))} problem(s); nothing was "
@@ -312,12 +320,14 @@ class CitusRebalanceStartOperator(CitusBaseOperator):
 
     template_fields: Sequence[str] = (*CitusBaseOperator.template_fields, "rebalance_strategy", "drain_only",
                                       "shard_transfer_mode", "max_background_task_executors_per_node",
-                                      "verify_row_counts")
+                                      "verify_row_counts", "skip", "row_counts_before")
 
     def __init__(self, *, rebalance_strategy: str, drain_only: Any = False, shard_transfer_mode: str = "auto",
                  max_background_task_executors_per_node: Any = None, verify_row_counts: Any = True,
-                 **kwargs: Any) -> None:
+                 skip: Any = False, row_counts_before: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # The clone method: the rebalance after the split may be skipped; its rows were counted before the promotion.
+        self.skip, self.row_counts_before = skip, row_counts_before
         self.rebalance_strategy, self.drain_only = rebalance_strategy, drain_only
         self.shard_transfer_mode = shard_transfer_mode
         self.max_background_task_executors_per_node = max_background_task_executors_per_node
@@ -326,6 +336,9 @@ class CitusRebalanceStartOperator(CitusBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.hooks.citus import NO_MOVES
 
+        if self.skip:
+            self.log.info("rebalance_after_clone is off: the shards stay as the clone split left them")
+            return {"job_id": None, "attached": False, "row_counts_before": self.row_counts_before or {}}
         with self.coordinator() as hook:
             executors = self.max_background_task_executors_per_node
             if executors is not None:
@@ -337,7 +350,9 @@ class CitusRebalanceStartOperator(CitusBaseOperator):
                     self.log.warning("citus.max_background_task_executors (the cluster-wide cap) is %s: no more "
                                      "than %s moves run at once, whatever the per-node setting", cap, cap)
             counts = {}
-            if self.verify_row_counts:
+            if isinstance(self.row_counts_before, dict):
+                counts = self.row_counts_before
+            elif self.verify_row_counts:
                 counts = {f"{s}.{t}": hook.row_count(s, t) for s, t in hook.distributed_tables()}
                 self.log.info("Rows before the rebalance: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
             job_id, attached, notices = hook.rebalance_start(self.rebalance_strategy, bool(self.drain_only),
@@ -361,11 +376,13 @@ class CitusVerifyOperator(CitusBaseOperator):
     (balanced), the new workers are active members, every distributed table has its row count."""
 
     template_fields: Sequence[str] = (*CitusBaseOperator.template_fields, "new_workers", "rebalance_strategy",
-                                      "drain_only", "row_counts_before", "verify_row_counts")
+                                      "drain_only", "row_counts_before", "verify_row_counts", "require_balanced")
 
     def __init__(self, *, new_workers: Any, rebalance_strategy: str, drain_only: Any = False,
-                 row_counts_before: Any = None, verify_row_counts: Any = True, **kwargs: Any) -> None:
+                 row_counts_before: Any = None, verify_row_counts: Any = True, require_balanced: Any = True,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.require_balanced = require_balanced  # off when the clone method's rebalance is skipped
         self.new_workers, self.rebalance_strategy, self.drain_only = new_workers, rebalance_strategy, drain_only
         self.row_counts_before, self.verify_row_counts = row_counts_before, verify_row_counts
 
@@ -391,7 +408,9 @@ class CitusVerifyOperator(CitusBaseOperator):
         for p in placements:
             if not p["shouldhaveshards"] and p["shard_count"] and self.drain_only:
                 problems.append(f"{p['nodename']}:{p['nodeport']} should have no shards but holds {p['shard_count']}")
-        if remaining:
+        if remaining and not self.require_balanced:
+            self.log.info("Citus would still move %d shard(s); the rebalance was skipped", len(remaining))
+        elif remaining:
             moves = ", ".join(f"{r['shardid']} {r['sourcename']}:{r['sourceport']} -> {r['targetname']}:"
                               f"{r['targetport']}" for r in remaining[:10])
             problems.append(f"not balanced for {self.rebalance_strategy}: Citus still plans {len(remaining)} "

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.sdk import Context
 
+from pgshift.citus_clone import CloneLagCheck, clone_lag_check
 from pgshift.citus_status import RebalanceCheck
 from pgshift.sensors.poll import PgShiftPollSensor
 
@@ -51,3 +52,23 @@ class CitusRebalanceSensor(PgShiftPollSensor):
             self.log.info("No rebalance job to wait for: Citus had nothing to move")
             return {"job_id": None, "state": None}
         return super().execute(context)
+
+
+class CitusCloneLagSensor(PgShiftPollSensor):
+    """Each clone of the clone method streams from its source worker, replay lag under ``max_bytes`` (the
+    A -> B wait's verdict, :func:`pgshift.checks.wal_lag.evaluate_wal_lag`, read on the source's slot and the
+    clone's WAL receiver). Deferrable; no clone (method rebalance) succeeds at once. The lag that matters is
+    what citus_promote_clone_and_rebalance waits for while it blocks writes."""
+
+    template_fields: Sequence[str] = ("coordinator_conn_id", "clones", "max_bytes", "max_seconds", "poll_interval",
+                                      "connect_timeout_seconds")
+
+    def __init__(self, *, coordinator_conn_id: str, clones: Any, max_bytes: Any = 16 * 2**20,
+                 max_seconds: Any = 30.0, connect_timeout_seconds: Any = 10, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.coordinator_conn_id, self.clones = coordinator_conn_id, clones
+        self.max_bytes, self.max_seconds, self.connect_timeout_seconds = max_bytes, max_seconds, connect_timeout_seconds
+
+    def check(self) -> CloneLagCheck:
+        return clone_lag_check(self.coordinator_conn_id, list(self.clones or []), int(self.max_bytes),
+                               float(self.max_seconds), int(self.connect_timeout_seconds))

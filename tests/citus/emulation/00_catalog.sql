@@ -164,7 +164,8 @@ INSERT INTO citus_emulation.settings VALUES
     ('task_max_retries', '32', 'a failing task becomes error on the retry after this many (Citus: 32)'),
     ('retry_backoff_seconds', '5,20,60', 'delay before retry n; the last value repeats (Citus: 5, 20, then 60 s)'),
     ('runner_poll_seconds', '0.1', 'how often the emulated background task executor looks for work'),
-    ('runner_start_delay_seconds', '1', 'a new job stays scheduled this long (Citus: ~1.5 s in A_16)');
+    ('runner_start_delay_seconds', '1', 'a new job stays scheduled this long (Citus: ~1.5 s in A_16)'),
+    ('clone_catchup_poll_seconds', '5', 'citus_promote_clone_and_rebalance re-checks a lagging clone this often (Citus: 5 s, F_06)');
 
 -- What get_rebalance_progress() reads; Citus keeps it in shared memory, the emulation writes it
 -- from the moving session through a loopback connection so that others see it before commit.

@@ -136,7 +136,10 @@ BEGIN
         v_step := 'source';
         v_lsn := citus_emulation.remote_lsn(v_src.nodename, v_src.nodeport);
         PERFORM citus_emulation.progress(format('source_lsn = %L, target_lsn = %L', v_lsn, v_lsn));
-        PERFORM citus_emulation.move_sleep(0.2);
+        PERFORM citus_emulation.move_sleep(0.1);
+        -- Citus 13.2 blocks writes to the shard group for a last catch-up before it switches over.
+        PERFORM citus_emulation.progress('status = ''Final Catchup''');
+        PERFORM citus_emulation.move_sleep(0.1);
         PERFORM citus_emulation.progress('status = ''Completing''');
 
         -- Switch the coordinator's partition over to the target and record the new placement.
