@@ -39,8 +39,11 @@ ALTER TABLE ledger.entries ENABLE ROW LEVEL SECURITY;
 ALTER TABLE ledger.entries FORCE ROW LEVEL SECURITY;
 CREATE POLICY own_rows ON ledger.entries FOR SELECT TO readers USING (account = current_user);
 CREATE POLICY owner_all ON ledger.entries TO ledger_owner USING (true);
+CREATE MATERIALIZED VIEW ledger.totals AS SELECT account, sum(amount) AS amount FROM ledger.entries GROUP BY account;
 RESET ROLE;
 ALTER ROLE replicator BYPASSRLS;
+ALTER ROLE alice SET search_path = ledger, "$user", public;
+ALTER ROLE colreader IN DATABASE {database} SET statement_timeout = '5min';
 """
 # What each role tries: allowed or denied on A must be allowed or denied on C, and return the same.
 PROBES = {
@@ -50,7 +53,7 @@ PROBES = {
                   "UPDATE ledger.entries SET memo = 'x' WHERE false",
                   "UPDATE ledger.entries SET amount = 0 WHERE false"],
     "ledger_owner": ["SELECT count(*) FROM ledger.entries", "UPDATE ledger.entries SET memo = 'x' WHERE id = 1",
-                     "SELECT count(*) FROM public.orders"],
+                     "SELECT count(*) FROM public.orders", "SELECT sum(amount) FROM ledger.totals"],
     "app": ["INSERT INTO public.orders (customer, amount) VALUES (1, 1)", "SELECT count(*) FROM ledger.entries",
             "SELECT count(*) FROM public.pgbench_branches"],
 }
@@ -72,7 +75,7 @@ def chain(clusters, tmp_path_factory):
     cl = clusters
     cl.reset_chain()
     _drop_everything(cl)
-    sql(cl, cl.a, SETUP_ON_A, PASSWORDS)
+    sql(cl, cl.a, SETUP_ON_A.replace("{database}", DATABASE), PASSWORDS)
     os.environ["AIRFLOW_CONN_PGSHIFT_C_ALICE"] = (f"postgresql://alice:{_quoted(PASSWORDS['alice'])}@127.0.0.1:"
                                                   f"{cl.c.port}/{DATABASE}")
     set_up_chain(cl)
@@ -150,6 +153,10 @@ def test_setup_creates_the_roles_on_c_without_login(clusters, chain):
     assert sql(cl, cl.c, "SELECT has_column_privilege('colreader', 'ledger.entries', 'account', 'SELECT'), "
                          "has_column_privilege('colreader', 'ledger.entries', 'amount', 'SELECT')") == [(True, False)]
     assert sql(cl, cl.c, "SELECT count(*) FROM ledger.entries") == [(100,)]  # replicated under RLS, nothing lost
+    settings = ("SELECT r.rolname, s.setdatabase <> 0, s.setconfig FROM pg_db_role_setting s "
+                "JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = ANY(%s) ORDER BY 1")
+    assert sql(cl, cl.c, settings, (list(ROLES),)) == sql(cl, cl.a, settings, (list(ROLES),)) == [
+        ("alice", False, ['search_path=ledger, "$user", public']), ("colreader", True, ["statement_timeout=5min"])]
     with pytest.raises(psycopg2.OperationalError, match="not permitted to log in"):
         connect_c(cl, "alice")
     # Nothing changed behind pgshift's back: the validation finds no drift (FORCE RLS, deferred, is not one).
@@ -214,12 +221,14 @@ def test_cutover_makes_c_ready_for_the_application(clusters, chain):
         assert on_c_as(cl, role, statements) == on_a_as(cl, role, statements), role
     assert on_c_as(cl, "colreader", ["UPDATE ledger.entries SET memo = 'x' WHERE false"]) == ["0 rows"]
     assert on_c_as(cl, "alice", ["SELECT count(*) FROM ledger.entries"]) == ["50"]  # RLS: her rows only
+    assert on_c_as(cl, "alice", ["SHOW search_path"]) == ['ledger, "$user", public']  # her ALTER ROLE … SET
     conn = psycopg2.connect(host="127.0.0.1", port=cl.c.port, dbname=DATABASE, user="late_reader",
                             password=PASSWORDS["late_reader"])
     conn.close()
     assert sql(cl, cl.c, "SELECT relforcerowsecurity FROM pg_class WHERE oid = 'ledger.entries'::regclass") \
         == [(True,)]
     report = _report(chain, dag_run)
+    assert [v["view"] for v in report["materialized_views_refreshed"]] == ["ledger.totals"]
     assert report["not_migrated"] == {"large_objects": 1}
     assert "not migrated      1 large objects" in out.text
     assert report["privilege_parity"]["ok"] is True

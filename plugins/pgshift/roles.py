@@ -17,7 +17,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pgshift.hooks.states import Membership, RoleSpec
+from pgshift.hooks.states import Membership, RoleSetting, RoleSpec
 
 if TYPE_CHECKING:  # the hooks import psycopg2: only where a role is read or changed
     from pgshift.hooks.postgres import PgShiftHook
@@ -39,6 +39,7 @@ ATTRIBUTE_KEYWORDS = frozenset(k for kw in (*_SETTABLE.values(), *_NOT_GRANTED.v
 _PREDEFINED_PREFIX = "pg_"
 
 StepKind = Literal["create_role", "alter_role", "set_role_password", "set_role_connection_limit",
+                   "set_role_setting", "reset_role_setting",
                    "set_role_valid_until", "grant_membership", "revoke_membership"]
 
 
@@ -178,6 +179,7 @@ def plan_roles(on_a: Mapping[str, RoleSpec], on_c: Mapping[str, RoleSpec], *, pr
             continue
         p.warnings += role_findings({name: a})
         _plan_attributes(p, a, c, login=name in login)
+        _plan_settings(p, a, c)
         _plan_memberships(p, a, c, in_scope=on_a, extra=extra_groups.get(name, ()))
     login_on_a = tuple(sorted(n for n, s in on_a.items() if s.login))
     return p.plan(login_on_a)
@@ -216,6 +218,22 @@ def _plan_attributes(p: _Planner, a: RoleSpec, c: RoleSpec | None, *, login: boo
     if differs:
         text = "password verifier set" if a.verifier is not None else "password removed"
         p.add(p.ALTER, name, text, "set_role_password", role=name, verifier=a.verifier)
+
+
+def _plan_settings(p: _Planner, a: RoleSpec, c: RoleSpec | None) -> None:
+    """``ALTER ROLE … SET`` as on A (values are not shown: a setting may hold something private)."""
+    def where(s: RoleSetting) -> str:
+        return "in this database" if s.in_database else "in every database"
+
+    have = {(s.in_database, s.name): s for s in (c.settings if c else ())}
+    want = {(s.in_database, s.name): s for s in a.settings}
+    for key, s in sorted(want.items()):
+        if have.get(key) != s:
+            p.add(p.ALTER, a.name, f"setting {s.name} set ({where(s)})", "set_role_setting", role=a.name, setting=s)
+    for key, s in sorted(have.items()):
+        if key not in want:
+            p.add(p.ALTER, a.name, f"setting {s.name} reset ({where(s)})", "reset_role_setting", role=a.name,
+                  setting=s)
 
 
 def _plan_memberships(p: _Planner, a: RoleSpec, c: RoleSpec | None, *, in_scope: Mapping[str, RoleSpec],

@@ -30,7 +30,7 @@ from psycopg2 import sql as pgsql
 from psycopg2.extensions import make_dsn
 
 from pgshift import sql
-from pgshift.hooks.states import Membership, RoleSpec, ScopeTable, TerminatedSession, rows_as
+from pgshift.hooks.states import Membership, RoleSetting, RoleSpec, ScopeTable, TerminatedSession, rows_as
 
 if TYPE_CHECKING:
     from pgshift.privileges_states import AccessObjectRow, DefaultAclRow, EffectiveRow
@@ -299,7 +299,9 @@ class PgShiftHook(PostgresHook):
         rows = self.fetch("role_specs", {"names": list(names), "groups": list(groups), "verifiers": verifiers},
                           catalog="pg_authid" if verifiers else "pg_roles")
         return [RoleSpec(**{**r, "member_of": tuple(Membership(**{**m, "grantors": tuple(m["grantors"])})
-                                                    for m in r["member_of"])})
+                                                    for m in r["member_of"]),
+                            "settings": tuple(RoleSetting.parse(s["in_database"], s["setting"])
+                                              for s in r["settings"])})
                 for r in rows]
 
     # -- ownership and privileges of the migrated objects (see pgshift.privileges); the same readings on A and C

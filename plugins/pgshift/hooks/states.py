@@ -273,6 +273,22 @@ class RoleSpec:
     verifier: str | None = field(repr=False)
     verifier_known: bool = True
     member_of: tuple[Membership, ...] = ()
+    settings: tuple[RoleSetting, ...] = ()  # ALTER ROLE … SET, in every database or in the migrated one
+
+
+@dataclass(frozen=True)
+class RoleSetting:
+    """One ``ALTER ROLE … [IN DATABASE …] SET name = value`` (``role_specs.sql``'s ``settings``)."""
+
+    in_database: bool  # IN DATABASE the migrated one; False: in every database
+    name: str
+    value: str
+
+    @classmethod
+    def parse(cls, in_database: bool, setting: str) -> RoleSetting:
+        """From pg_db_role_setting's ``name=value``."""
+        name, _, value = setting.partition("=")
+        return cls(in_database, name, value)
 
 
 def row_as(cls: type[T], row: dict[str, Any] | None) -> T | None:

@@ -1,7 +1,8 @@
 -- The roles among names with their attributes, password verifier and memberships in the roles among groups
 -- and in predefined roles (each group's options OR-ed over its grantors). catalog is pg_authid, or pg_roles
 -- with verifiers false where pg_authid is not readable (pg_roles' rolpassword is a mask). valid_until is
--- ISO 8601 UTC text, NULL for none or infinity.
+-- ISO 8601 UTC text, NULL for none or infinity. settings: the role's ALTER ROLE … SET values, in every database
+-- or in this one (pg_db_role_setting: name=value as stored).
 SELECT r.rolname                         AS name,
        r.rolcanlogin                     AS login,
        r.rolsuper                        AS superuser,
@@ -28,7 +29,13 @@ SELECT r.rolname                         AS name,
               JOIN pg_roles gb ON gb.oid = m.grantor
               WHERE m.member = r.oid
                 AND (gr.rolname = ANY (%(groups)s::text[]) OR gr.rolname LIKE 'pg\_%%')
-              GROUP BY gr.rolname) g)    AS member_of
+              GROUP BY gr.rolname) g)    AS member_of,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('in_database', s.setdatabase <> 0, 'setting', c)
+                                  ORDER BY s.setdatabase <> 0, c), '[]'::jsonb)
+        FROM pg_db_role_setting s, unnest(s.setconfig) AS c
+        WHERE s.setrole = r.oid
+          AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())))
+                                         AS settings
 FROM {catalog} r
 WHERE r.rolname = ANY (%(names)s::text[])
 ORDER BY r.rolname
