@@ -197,10 +197,15 @@ PARAMS: dict[str, Param] = {
                                 section="Cutover"),
     "parity": Param("sample", type="string", enum=["sample", "full", "off"], title="Validation parity",
                     section="Validation",
-                    description="sample: sampled rows of B against C (no load on A). full: every table's row count "
-                                "and content hash, A against C (reads every table on A). off: none."),
+                    description="sample: sampled rows of B against C. full: every table's row count and content "
+                                "hash, B against C at a frozen point of B's replay. Neither reads A. off: none."),
     "parity_sample_rows": Param(200, type="integer", minimum=1, maximum=100000, title="Sampled rows per table",
                                 section="Validation"),
+    "max_replay_pause_seconds": Param(300, type="integer", minimum=1, maximum=3600,
+                                      title="Longest pause of B's replay (s)", section="Validation",
+                                      description="parity=full pauses B's replay to compare B and C at one "
+                                                  "position (A is not read); past this the comparison is "
+                                                  "abandoned and replay resumed."),
     "max_retained_wal_bytes": Param(8 * 2**30, type="integer", minimum=0, section="Validation",
                                     title="Retained WAL limit (bytes)",
                                     description="WAL the logical slot keeps on B, or the physical slot keeps on A, "
@@ -284,7 +289,7 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
             schemas=P("schemas"), tables=P("tables"), dms_engine_version=P("dms_engine_version"),
             accept_large_object_loss=P("accept_large_object_loss"), dms_task_id=P("dms_task_id"), thresholds=LIMITS,
             extra_roles=P("extra_roles"), exclude_roles=P("exclude_roles"), memberships_on_c=P("memberships_on_c"),
-            parity=P("parity"),
+            parity=P("parity"), max_replay_pause=P("max_replay_pause_seconds"),
             sample_rows=P("parity_sample_rows"), max_retained_wal_bytes=P("max_retained_wal_bytes"),
             min_safe_wal_bytes=P("min_safe_wal_bytes"), chart_runs=P("chart_runs"), report_dir=P("report_dir"),
             confirm_timeout=P("drain_timeout_seconds"), execution_timeout=timedelta(minutes=30),

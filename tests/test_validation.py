@@ -80,6 +80,36 @@ def test_full_parity_catches_a_row_changed_on_c(clusters, chain):
     assert all(p["status"] == "equal" for p in report["parity"] if p["table"] != "public.orders")
 
 
+def test_full_parity_under_writes_compares_b_and_c_at_a_frozen_point(clusters, chain, tmp_path):
+    load = WriteLoad(clusters.uri(clusters.a), rate=30).start()
+    try:  # (reports of their own: the chart test counts the chain's)
+        dag_run, report, text = validate(clusters, tmp_path, parity="full")
+    finally:
+        load.stop()
+    assert str(dag_run.state) == "success", text[-3000:]
+    # Every table judged (none "moving"), A not read: B and C held still at one position.
+    assert {p["status"] for p in report["parity"]} == {"equal"}
+    assert {p["table"] for p in report["parity"]} >= {"public.orders", "public.pgbench_history"}
+    frozen = [n for n in report["notes"] if "frozen position" in n]
+    assert frozen and "B's replay resumed; A not read" in frozen[0], report["notes"]
+    assert sql(clusters, clusters.b, "SELECT pg_get_wal_replay_pause_state()") == [("not paused",)]
+
+
+def test_a_replay_paused_by_a_dba_stays_paused(clusters, chain, tmp_path):
+    wait_c_caught_up(clusters)
+    sql(clusters, clusters.b, "SELECT pg_wal_replay_pause()")
+    try:
+        wait_for(lambda: sql(clusters, clusters.b, "SELECT pg_get_wal_replay_pause_state()")[0][0] == "paused", 10,
+                 what="B's replay to pause")
+        _, report, _ = validate(clusters, tmp_path, parity="full")
+        state = sql(clusters, clusters.b, "SELECT pg_get_wal_replay_pause_state()")[0][0]
+    finally:
+        sql(clusters, clusters.b, "SELECT pg_wal_replay_resume()")
+    assert state == "paused"
+    assert any("left paused, as it was before" in n for n in report["notes"]), report["notes"]
+    assert {p["status"] for p in report["parity"]} == {"equal"}
+
+
 def test_large_object_on_a_is_named_unless_its_loss_is_accepted(clusters, chain, tmp_path):
     sql(clusters, clusters.a, "SELECT lo_create(0)")
     try:  # (reports of their own: the chart test counts the chain's)

@@ -29,6 +29,19 @@ class StandbyHook(PgShiftHook):
             raise LookupError("B returned no replay position")
         return row
 
+    def replay_pause_state(self) -> tuple[str, str | None]:
+        """(``pg_get_wal_replay_pause_state()``, the position replayed so far)."""
+        row = self.fetch_one("replay_pause_state") or {}
+        return str(row.get("state")), row.get("lsn")
+
+    def pause_replay(self) -> None:
+        """pg_wal_replay_pause(): replay stops at the next record (B keeps receiving WAL meanwhile)."""
+        self.execute("replay_pause")
+
+    def resume_replay(self) -> None:
+        """pg_wal_replay_resume()."""
+        self.execute("replay_resume")
+
     def wal_receiver(self) -> WalReceiver:
         """B's recovery state and its WAL receiver (whose fields are None when none runs)."""
         row = row_as(WalReceiver, self.fetch_one("wal_receiver_status"))

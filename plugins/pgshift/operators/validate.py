@@ -1,8 +1,9 @@
 """Scheduled validation of the chain: read-only; one report, one chart, one failure naming every problem.
 
 Load on A stays light: catalog and statistics queries only (the preflight's, ``pg_stat_replication``,
-``pg_replication_slots``), unless ``parity=full`` is asked for. Sampled parity reads B, never A: B is
-a physical copy of A, which is what it is there for. The report says which configuration it checked
+``pg_replication_slots``). Parity reads B, never A: B is a physical copy of A, which is what it is there
+for. ``parity=sample`` looks up sampled rows by key; ``parity=full`` compares every table, B against C at a
+frozen point of B's replay (:mod:`pgshift.frozen`). The report says which configuration it checked
 (the DAG's ``configuration`` task: recorded by setup, under the run's conf).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
@@ -22,6 +23,9 @@ from pgshift.checks.dms_task import DmsTaskCheck
 from pgshift.checks.limits import ChainLimits
 from pgshift.checks.subscription import SubscriptionSyncedCheck
 from pgshift.operators.chain import ChainOperator
+
+if TYPE_CHECKING:
+    from pgshift.hooks.standby import StandbyHook
 from pgshift.preflight_checks import (
     ChainSpec,
     check_a,
@@ -40,22 +44,27 @@ class ValidateChainOperator(ChainOperator):
     template_fields: Sequence[str] = (
         *ChainOperator.template_fields, "dms_task_id", "parity", "sample_rows", "max_retained_wal_bytes",
         "min_safe_wal_bytes", "chart_runs", "report_dir", "confirm_timeout", "configuration",
+        "max_replay_pause",
     )
 
     def __init__(self, *, allow_existing_tables_on_c: bool = True,
                  dms_task_id: str = "", parity: str = "sample", sample_rows: int = 200,
                  max_retained_wal_bytes: int = 8 * 2**30, min_safe_wal_bytes: int = 2**30, chart_runs: int = 48,
                  report_dir: str | None = None, confirm_timeout: float = 120,
-                 configuration: dict[str, Any] | None = None, **kwargs: Any) -> None:
+                 configuration: dict[str, Any] | None = None, max_replay_pause: float = 300,
+                 **kwargs: Any) -> None:
         """The chain's parameters are :class:`ChainOperator`'s (``thresholds``: the configuration task's limits,
         read with :meth:`limits`); ``configuration``: the configuration task's XCom (values, their sources, the
         record), for the report. Validation runs on a chain that exists: tables on C and a running B are
-        expected, so ``allow_existing_tables_on_c`` defaults to true here."""
+        expected, so ``allow_existing_tables_on_c`` defaults to true here. ``max_replay_pause``: how long
+        ``parity=full`` may hold B's replay (:mod:`pgshift.frozen`)."""
         super().__init__(allow_existing_tables_on_c=allow_existing_tables_on_c, **kwargs)
         self.dms_task_id, self.parity, self.sample_rows = dms_task_id, parity, sample_rows
         self.max_retained_wal_bytes, self.min_safe_wal_bytes = max_retained_wal_bytes, min_safe_wal_bytes
         self.chart_runs, self.report_dir, self.confirm_timeout = chart_runs, report_dir, confirm_timeout
         self.configuration = configuration
+        self.max_replay_pause = max_replay_pause
+        self._pausing = False  # B's replay paused by this task right now: on_kill resumes it
 
     def limits(self) -> ChainLimits:
         return ChainLimits.from_values(self.thresholds)
@@ -228,9 +237,7 @@ class ValidateChainOperator(ChainOperator):
             notes.append("parity not checked: replication is not healthy, so C is expected to differ")
             return []
         from pgshift.drain import wait_confirmed
-        from pgshift.hooks.primary import PrimaryHook
         from pgshift.hooks.standby import StandbyHook
-        from pgshift.parity import compare_live, hash_methods
         from pgshift.sampling import sample_parity
         from pgshift.scope import Scope
 
@@ -243,19 +250,43 @@ class ValidateChainOperator(ChainOperator):
                 wait_confirmed(b, self.slot, lsn, float(self.confirm_timeout))
 
             if self.parity == "full":
-                with PrimaryHook(self.conn_a) as a:
-                    results = [r.as_dict() for r in compare_live(
-                        self.conn_a, self.conn_c, tables, source_position=a.current_wal_lsn,
-                        wait_target_confirmed=confirmed, methods=hash_methods(a, tables))]
+                results = self._frozen(b, tables, notes)
             else:
                 results = sample_parity(b, self.conn_c, tables, int(self.sample_rows),
                                         wait_target_confirmed=confirmed)
         for r in results:
             if r["status"] in ("differs", "error"):
                 problems.append(f"parity ({self.parity}): {r['table']}: {r.get('note') or r['status']}"
-                                + (f" (A/B {r['source_rows']} rows, C {r['target_rows']})"
-                                   if self.parity == "full" else ""))
+                                + (f" (B {r['source_rows']} rows, C {r['target_rows']})"
+                                   if self.parity == "full" and r["source_rows"] is not None else ""))
             elif r["status"] in ("moving", "skipped"):
                 notes.append(f"parity ({self.parity}): {r['table']}: {r['status']}: {r.get('note', '')}")
         notes.append(f"parity ({self.parity}) over {len(tables)} tables in {time.monotonic() - started:.2f} s")
         return results
+
+    def _frozen(self, b: StandbyHook, tables: list[tuple[str, str]], notes: list[str]) -> list[dict[str, Any]]:
+        """parity=full: every table, B against C at a frozen point of B's replay; no read on A."""
+        from pgshift.frozen import FrozenPointError, compare_frozen
+        from pgshift.parity import hash_methods
+
+        self._pausing = b.replay_pause_state()[0] == "not paused"  # a DBA's pause is theirs to lift
+        try:
+            frozen = compare_frozen(b, self.conn_c, self.slot, tables, confirm_timeout=float(self.confirm_timeout),
+                                    max_pause=float(self.max_replay_pause), methods=hash_methods(b, tables))
+        except FrozenPointError as exc:
+            return [{"table": "(all)", "status": "error", "note": str(exc), "source_rows": None,
+                     "target_rows": None}]
+        finally:
+            self._pausing = False
+        state = "resumed" if frozen.resumed else "left paused, as it was before"
+        notes.append(f"parity (full): B and C compared at B's frozen position {frozen.lsn}; B -> C held back "
+                     f"{frozen.paused_seconds:.2f} s, B's replay {state}; A not read")
+        return [r.as_dict() for r in frozen.tables]
+
+    def on_kill(self) -> None:
+        """Killed while B's replay is paused for parity=full: resume it before going."""
+        if self._pausing:
+            from pgshift.hooks.standby import StandbyHook
+
+            with StandbyHook(self.conn_b) as b:
+                b.resume_replay()

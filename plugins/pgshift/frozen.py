@@ -1,0 +1,88 @@
+"""A frozen point: every table compared, B against C, with no read on A and no write stopped anywhere.
+
+B is the control layer: its WAL replay can stand still without touching A. Paused at an LSN L, B holds A's data
+as of L; once C (or DMS) has confirmed L on B's slot, C holds exactly the same, and neither moves (B's slot
+decodes only what B has replayed). Every table is then fingerprinted on B and on C at once, as the cutover's
+verify step does on a fenced A. Replay is resumed on every way out - success, error, the pause's time limit -
+and a replay a DBA had paused before is left as it was.
+
+Pausing holds B -> C back for the check's duration while A's WAL piles up on B (it is still received), so the
+pause is bounded (``max_pause``); a comparison that overruns it is abandoned, not judged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pgshift.hooks.standby import StandbyHook
+    from pgshift.parity import Table, TableParity
+
+
+class FrozenPointError(Exception):
+    """The frozen point could not be held (B not paused in time, C not confirming L, the pause overran)."""
+
+
+@dataclass(frozen=True)
+class FrozenComparison:
+    lsn: str  # L: where B's replay stood
+    paused_seconds: float  # how long B -> C was held back
+    resumed: bool  # False: B's replay was paused already (by someone else) and is left paused
+    tables: list[TableParity]
+
+
+@contextmanager
+def replay_paused(b: StandbyHook, timeout: float = 10.0) -> Iterator[tuple[str, bool]]:
+    """B's replay paused; yields (L, whether this paused it). Resumed on the way out unless it was paused before."""
+    state, lsn = b.replay_pause_state()
+    ours = state == "not paused"
+    if ours:
+        b.pause_replay()
+    try:
+        deadline = time.monotonic() + timeout
+        while state != "paused":
+            if time.monotonic() > deadline:
+                raise FrozenPointError(f"B's replay did not pause within {timeout:g} s (state {state!r})")
+            time.sleep(0.01)
+            state, lsn = b.replay_pause_state()
+        if lsn is None:
+            raise FrozenPointError("B reports no replay position: is it a standby?")
+        yield lsn, ours
+    finally:
+        if ours:
+            b.resume_replay()
+
+
+def compare_frozen(b: StandbyHook, conn_c: str, slot: str, tables: list[Table], *, confirm_timeout: float,
+                   max_pause: float, parallelism: int = 4, methods: dict[Table, str] | None = None,
+                   ) -> FrozenComparison:
+    """Pause B at L, wait for C to confirm L, fingerprint every table on B and C, resume (see the module)."""
+    from pgshift.drain import DrainTimeout, wait_confirmed
+    from pgshift.hooks.target import TargetHook
+    from pgshift.parity import compare_still
+
+    started = time.monotonic()
+    with replay_paused(b) as (lsn, ours):
+        try:
+            with TargetHook(conn_c) as c:  # (an empty synchronous commit on C: it confirms what it has flushed)
+                wait_confirmed(b, slot, lsn, min(confirm_timeout, max_pause), flush=c)
+        except DrainTimeout as exc:
+            raise FrozenPointError(f"C did not confirm B's frozen position {lsn}: {exc}") from exc
+        left = max_pause - (time.monotonic() - started)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgshift-frozen")
+        try:
+            future = pool.submit(compare_still, b.postgres_conn_id, conn_c, tables, parallelism, methods)
+            results = future.result(timeout=max(left, 0.0))
+        except FutureTimeout:
+            # Replay resumes at once (below); the comparison's sessions end on their own, their answer unused.
+            raise FrozenPointError(f"the comparison at {lsn} overran the {max_pause:g} s B may stand still: "
+                                   "replay resumed, nothing judged") from None
+        finally:
+            pool.shutdown(wait=False)
+    return FrozenComparison(lsn, round(time.monotonic() - started, 3), ours, results)

@@ -1,0 +1,2 @@
+-- B replays WAL again.
+SELECT pg_wal_replay_resume()
