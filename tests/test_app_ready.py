@@ -165,6 +165,25 @@ def test_setup_creates_the_roles_on_c_without_login(clusters, chain):
     assert_run_succeeded(validation, out.text)
 
 
+def test_a_dry_run_names_an_app_role_c_does_not_have_yet(clusters, chain):
+    cl = clusters
+    sql(cl, cl.a, "CREATE ROLE newcomer LOGIN PASSWORD 'x'; GRANT SELECT ON public.orders TO newcomer")
+    try:
+        with CaptureFds() as out:
+            dag_run = run_dag(cutover_conf(cl, chain, dry_run=True, app_roles=["app", "newcomer"],
+                                           app_role_connections={}))
+    finally:
+        sql(cl, cl.a, "REVOKE ALL ON public.orders FROM newcomer; DROP ROLE newcomer")
+    assert_run_succeeded(dag_run, out.text)
+    report = _report(chain, dag_run)
+    assert report["status"] == "dry run passed" and report["roles"]["applied"] is False
+    assert {"role": "newcomer", "change": "created NOLOGIN"} in report["roles"]["changes"]
+    how = {p["role"]: p["how"] for p in report["login_proof"]}
+    assert how == {"app": "SET ROLE from pgshift's session",
+                   "newcomer": "not on C yet: the cutover creates it and proves it then"}
+    assert sql(cl, cl.c, "SELECT 1 FROM pg_roles WHERE rolname = 'newcomer'") == []  # a dry run changes nothing
+
+
 def test_a_privilege_revoked_on_c_fails_the_verify_and_unfences_a(clusters, chain):
     cl = clusters
     sql(cl, cl.c, "REVOKE INSERT ON public.orders FROM app")

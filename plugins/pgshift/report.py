@@ -92,6 +92,9 @@ def _access_lines(report: dict[str, Any]) -> list[str]:
         for line in parity.get("owners", []) + parity.get("other", []):
             lines.append(f"  differs: {line}")
     for p in report.get("login_proof", []):
+        if p["read"] is None and p["wrote"] is None and not p["seconds"]:
+            lines.append(f"  app role {p['role']:<18} {p['how']}")
+            continue
         wrote = f"wrote {p['wrote']} ({p['rows_written']} row, rolled back)" if p["wrote"] else "no write privilege"
         lines.append(f"  app role {p['role']:<18} {p['how']}; read {p['read']}; {wrote}; {p['seconds']:.3f} s")
     if report.get("login_granted_on_c"):

@@ -204,7 +204,7 @@ class CutoverOperator(_CutoverBase):
             run.preview_access()
             run.verify_live(plan)
             run.preview_sequences(plan)
-            run.prove_login()
+            run.prove_login(preview=True)
             run.passed()
         except BaseException as exc:
             raise run.abort(exc) from exc
