@@ -99,6 +99,4 @@ def _access_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"  app role {p['role']:<18} {p['how']}; read {p['read']}; {wrote}; {p['seconds']:.3f} s")
     if report.get("login_granted_on_c"):
         lines.append(f"  LOGIN on C        {', '.join(report['login_granted_on_c'])}")
-    if report.get("login_revoked_on_c"):
-        lines.append(f"  LOGIN taken back  {', '.join(report['login_revoked_on_c'])}")
     return lines

@@ -2,8 +2,8 @@
 
 After the fence and the drain: :meth:`AccessPhases.sync_access` (roles, owners, grants, RLS as A's now),
 :meth:`~AccessPhases.refresh_materialized_views`; in the verify step :meth:`~AccessPhases.verify_access` (privilege
-parity), :meth:`~AccessPhases.open_login` and :meth:`~AccessPhases.prove_login` (each app role logs in and writes,
-rolled back). :meth:`~AccessPhases.close_login` is the rollback's part. The dry run has
+parity) and :meth:`~AccessPhases.prove_login` (each app role's password and a read and a write, rolled back, while
+it may not log in yet); after the finalize :meth:`~AccessPhases.open_login`. The dry run has
 :meth:`~AccessPhases.preview_access` instead, which changes nothing.
 """
 
@@ -17,11 +17,12 @@ from pgshift.cutover.results import AccessSynced, AccessVerified, LoginOpened, L
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
 
-    from pgshift.access import AccessSpec
+    from pgshift.cutover.phases import CutoverSettings
     from pgshift.fence import FenceRecord
     from pgshift.hooks.primary import PrimaryHook
     from pgshift.hooks.target import TargetHook
-    from pgshift.privileges import AccessSnapshot
+    from pgshift.privileges import AccessPlan, AccessSnapshot
+    from pgshift.roles import RolePlan
 
 
 class AccessAbort(Exception):
@@ -29,27 +30,25 @@ class AccessAbort(Exception):
 
 
 class AccessPhases:
-    """Mixed into :class:`pgshift.cutover.phases.CutoverRun`, whose sessions, report and fence record it uses."""
+    """Mixed into :class:`pgshift.cutover.phases.CutoverRun`, whose settings, sessions, report and fence record it
+    uses."""
 
+    settings: CutoverSettings
     a: PrimaryHook
     c: TargetHook
     report: dict[str, Any]
     timeline: dict[str, str | None]
     log: Logger
     fence_record: FenceRecord | None
-    access: AccessSpec
-    app_role_connections: dict[str, str]
-    conn_c: str
-    login_roles: list[str]  # the roles that could log in on A before the fence: LOGIN on C in the verify step
-    login_opened: list[str]  # those given LOGIN on C by this attempt (the rollback takes it back)
+    login_roles: list[str]  # the roles that could log in on A before the fence: LOGIN on C after the finalize
 
     def sync_access(self) -> AccessSynced:
         """A is fenced, its catalog still: what changed on A since setup (roles, memberships, passwords, owners,
         grants, default privileges, FORCE ROW LEVEL SECURITY now) is applied to C. Every role stays NOLOGIN."""
         from pgshift.access import migrate_roles, sync_access
 
-        roles = migrate_roles(self.a, self.c, self.access)
-        privileges = sync_access(self.a, self.c, self.access, force_rls=True, baseline=self._baseline())
+        roles = migrate_roles(self.a, self.c, self.settings.access)
+        privileges = sync_access(self.a, self.c, self.settings.access, force_rls=True, baseline=self._baseline())
         fenced = self.fence_record.roles if self.fence_record else []
         self.login_roles = sorted((set(roles.login_on_a) | set(fenced)) - self._never_login())
         self._note_access(roles, privileges, applied=True)
@@ -64,8 +63,8 @@ class AccessPhases:
         """The dry run's: what :meth:`sync_access` would change on C now, changing nothing."""
         from pgshift.access import migrate_roles, sync_access
 
-        roles = migrate_roles(self.a, self.c, self.access, apply=False)
-        privileges = sync_access(self.a, self.c, self.access, force_rls=True, apply=False,
+        roles = migrate_roles(self.a, self.c, self.settings.access, apply=False)
+        privileges = sync_access(self.a, self.c, self.settings.access, force_rls=True, apply=False,
                                     baseline=self._baseline())
         self.login_roles = sorted(set(roles.login_on_a) - self._never_login())
         self._note_access(roles, privileges, applied=False)
@@ -88,8 +87,8 @@ class AccessPhases:
         default privilege: equal on A and C, or the cutover rolls back."""
         from pgshift.access import access_parity
 
-        roles = sorted(set(self.access.app_roles) | set(self.login_roles))
-        parity = access_parity(self.a, self.c, self.access, roles)
+        roles = sorted(set(self.settings.access.app_roles) | set(self.login_roles))
+        parity = access_parity(self.a, self.c, self.settings.access, roles)
         self.report["privilege_parity"] = {
             "ok": parity.ok, "checked": dict(parity.checked),
             "per_role": {r: list(d) for r, d in parity.per_role.items()}, "owners": list(parity.owners),
@@ -116,11 +115,10 @@ class AccessPhases:
             raise AccessAbort(f"the cutover is finalized (C is the primary, A stays fenced) but LOGIN could not be "
                               f"given on C to {roles}: {type(exc).__name__}: {exc}; give it by hand: "
                               f"ALTER ROLE <role> LOGIN") from exc
-        self.login_opened = list(self.login_roles)
-        self.report["login_granted_on_c"] = self.login_opened
+        self.report["login_granted_on_c"] = list(self.login_roles)
         now = time.time()
         self.timeline["login_opened"] = iso(now)
-        return LoginOpened(tuple(self.login_opened), now)
+        return LoginOpened(tuple(self.login_roles), now)
 
     def prove_login(self, *, preview: bool = False) -> LoginProven:
         """Each app role, still NOLOGIN on C: its password accepted by C (through the connection named for it), and
@@ -130,19 +128,20 @@ class AccessPhases:
         from pgshift.access import prove_app_role
         from pgshift.roles import read_roles
 
-        missing = set(self.access.app_roles) - set(read_roles(self.c, self.access.app_roles)) if preview else set()
+        access = self.settings.access
+        missing = set(access.app_roles) - set(read_roles(self.c, access.app_roles)) if preview else set()
         proofs = []
         skipped = []
-        for role in self.access.app_roles:
+        for role in access.app_roles:
             if role in missing:
                 self.log.warning("Login proof of %s not run: the role is not on C yet; the cutover creates it (see the "
                                  "role changes) and proves it then", role)
                 skipped.append({"role": role, "how": "not on C yet: the cutover creates it and proves it then",
                                 "read": None, "wrote": None, "rows_written": 0, "seconds": 0.0})
                 continue
-            conn_id = self.app_role_connections.get(role)
+            conn_id = self.settings.app_role_connections.get(role)
             try:
-                proof = prove_app_role(self.c, role, self.access.scope, conn_id)
+                proof = prove_app_role(self.c, role, access.scope, conn_id)
             except Exception as exc:
                 raise AccessAbort(f"app role {role} cannot work on C: {type(exc).__name__}: "
                                   f"{str(exc).strip()}") from exc
@@ -154,59 +153,30 @@ class AccessPhases:
         self.timeline["login_proven"] = iso(now)
         return LoginProven(tuple(p.role for p in proofs), now)
 
-    def close_login(self, *, fresh: bool = False) -> bool:
-        """The rollback's part on C: LOGIN taken back from the roles this attempt opened, and any session they
-        opened on C since ended (A is about to take the application back); True if it did.
-        ``fresh``: in a session of its own (the task is being killed: this run's session may be busy)."""
-        from pgshift.hooks.target import TargetHook
-        from pgshift.roles import set_login
-
-        if not self.login_opened:
-            return False
-        ended: list[Any] = []
-        done = False
-        if not fresh:
-            try:
-                set_login(self.c, self.login_opened, False)
-                ended = self.c.terminate_sessions(self.login_opened)
-                done = True
-            except Exception:  # noqa: BLE001 - the session may be the broken thing: try a fresh one
-                self.log.warning("Taking LOGIN back on C in this run's session failed; trying a new session")
-        if not done:
-            with TargetHook(self.conn_c) as session:
-                set_login(session, self.login_opened, False)
-                ended = session.terminate_sessions(self.login_opened)
-        self.log.warning("LOGIN taken back on C from %s", ", ".join(self.login_opened))
-        if ended:
-            self.report["sessions_ended_on_c"] = [{"pid": s.pid, "role": s.usename} for s in ended]
-            self.log.warning("Ended %d session(s) the application had opened on C meanwhile: %s", len(ended),
-                             ", ".join(f"{s.usename} (pid {s.pid})" for s in ended))
-        self.report["login_revoked_on_c"], self.login_opened = self.login_opened, []
-        return True
-
     def _never_login(self) -> set[str]:
         """Roles LOGIN is never given to on C: the migration's own, and those pgshift leaves alone there."""
-        return set(self.access.no_login) | set(self.access.protected)
+        return set(self.settings.access.no_login) | set(self.settings.access.protected)
 
     def _baseline(self) -> AccessSnapshot | None:
-        """A's privileges at setup; without them (a chain set up by an older pgshift) every difference is synced."""
+        """C's privileges as setup left them; without them (a chain set up by an older pgshift) every difference is
+        synced."""
         from pgshift.access import load_baseline
 
         baseline = load_baseline(self.report["dag_id"])
         if baseline is None:
-            self.log.warning("No baseline of A's privileges from setup: C is brought to A's privileges wherever they "
+            self.log.warning("No baseline of C's privileges from setup: C is brought to A's privileges wherever they "
                              "differ, including changes made on C since setup")
         self.report["privilege_baseline"] = "setup" if baseline is not None else "none: every difference synced"
         return baseline
 
-    def _note_access(self, roles: Any, privileges: Any, *, applied: bool) -> None:
+    def _note_access(self, roles: RolePlan, privileges: AccessPlan, *, applied: bool) -> None:
         for warning in roles.warnings:
             self.log.warning("Roles: %s", warning)
         verb = "" if applied else "would be "
-        for ch in roles.changes:
-            self.log.info("Role %s on C %s%s", ch.role, verb, ch.change)
-        for ch in privileges.changes:
-            self.log.info("Privileges on C %s: %s%s", ch.object, verb, ch.change)
+        for role_change in roles.changes:
+            self.log.info("Role %s on C %s%s", role_change.role, verb, role_change.change)
+        for access_change in privileges.changes:
+            self.log.info("Privileges on C %s: %s%s", access_change.object, verb, access_change.change)
         self.report["roles"] = {"applied": applied, "changes": [{"role": c.role, "change": c.change}
                                                                 for c in roles.changes],
                                 "warnings": list(roles.warnings)}

@@ -105,9 +105,7 @@ class CutoverRun(AccessPhases):
         self.settings, self.a, self.b, self.c, self.report, self.log = settings, a, b, c, report, log
         self.timeline: dict[str, str | None] = report["timeline"]
         self.fence_record: FenceRecord | None = None  # what to undo; set before the fence is applied
-        self.access, self.app_role_connections = settings.access, settings.app_role_connections
-        self.conn_c = settings.conn_c
-        self.login_roles, self.login_opened = [], []
+        self.login_roles: list[str] = []
 
     @classmethod
     @contextmanager
@@ -262,8 +260,6 @@ class CutoverRun(AccessPhases):
                   else f"{type(exc).__name__}: {exc}")
         self.report["status"] = "rolled back" if self.fence_record else "failed"
         self.report["error"] = reason
-        if self._undoable():
-            self.close_login()  # first: the application must not find C open while A is unfenced
         lifted = self.rollback()
         if lifted:
             self.timeline["unfenced"] = iso(time.time())
@@ -299,15 +295,9 @@ class CutoverRun(AccessPhases):
         from pgshift.hooks.primary import PrimaryHook
 
         with PrimaryHook(self.settings.conn_a) as a:
-            if self._undoable():
-                self.close_login(fresh=True)
             self.rollback(a)
 
     # -- shared by the phases
-    def _undoable(self) -> bool:
-        """Whether a failure now is rolled back (the fence set by this attempt, and not finalized)."""
-        return self.fence_record is not None and self.fence_record.state in ("fenced", "committed")
-
     def _record(self) -> FenceRecord:
         if self.fence_record is None:
             raise FenceError("A is not fenced by this attempt")  # a phase out of runbook order

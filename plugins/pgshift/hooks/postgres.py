@@ -30,7 +30,7 @@ from psycopg2 import sql as pgsql
 from psycopg2.extensions import make_dsn
 
 from pgshift import sql
-from pgshift.hooks.states import Membership, RoleSetting, RoleSpec, ScopeTable, TerminatedSession, rows_as
+from pgshift.hooks.states import Membership, RoleSetting, RoleSpec, ScopeTable, rows_as
 
 if TYPE_CHECKING:
     from pgshift.privileges_states import AccessObjectRow, DefaultAclRow, EffectiveRow
@@ -167,14 +167,6 @@ class PgShiftHook(PostgresHook):
     def reload_conf(self) -> None:
         """pg_reload_conf(): settings changed with ALTER SYSTEM take effect (the sighup ones)."""
         self.execute("reload_conf")
-
-    # -- sessions
-    def terminate_sessions(self, roles: Sequence[str]) -> list[TerminatedSession]:
-        """Signal every client session of ``roles`` (but this one) with pg_terminate_backend; returns at once.
-
-        :param roles: role names
-        """
-        return rows_as(TerminatedSession, self.fetch("terminate_role_sessions", (list(roles),)))
 
     # -- tables
     def scope_tables(self, scope: Scope, role: str) -> list[ScopeTable]:

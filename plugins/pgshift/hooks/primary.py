@@ -22,6 +22,7 @@ from pgshift.hooks.states import (
     RelationName,
     RoleState,
     SequenceState,
+    TerminatedSession,
     WalSender,
     row_as,
     rows_as,
@@ -108,6 +109,13 @@ class PrimaryHook(PgShiftHook):
     def session_read_write(self) -> None:
         """Make this session writable (a session opened on a fenced database starts read-only)."""
         self.execute("session_read_write")
+
+    def terminate_sessions(self, roles: Sequence[str]) -> list[TerminatedSession]:
+        """Signal every client session of ``roles`` (but this one) with pg_terminate_backend; returns at once.
+
+        :param roles: role names
+        """
+        return rows_as(TerminatedSession, self.fetch("terminate_role_sessions", (list(roles),)))
 
     def sessions_left(self, pids: Sequence[int]) -> list[int]:
         """The backends among ``pids`` still running.
