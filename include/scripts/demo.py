@@ -34,6 +34,7 @@ from airflow_local import (  # noqa: E402
 from pgcluster import ClusterError, LocalClusters, server_user  # noqa: E402
 from sample_data import MovingApp, WriteLoad, load_sample  # noqa: E402
 
+from pgshift.cutover.results import iso  # noqa: E402
 from pgshift.report import cutover_summary  # noqa: E402
 
 DAG_ID = "hybrid_aurora_migration"
@@ -174,12 +175,6 @@ def wait(api: AirflowApi, run_id: str, label: str, conf: str | None = None) -> b
     if state != "success":
         print(failed_task_logs(api, DAG_ID, run_id))
     return state == "success"
-
-
-def iso(ts: float | None) -> str | None:
-    from pgshift.cutover.results import iso as report_time
-
-    return report_time(ts)
 
 
 def safe(run_id: str) -> str:

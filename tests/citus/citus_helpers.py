@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -249,3 +251,20 @@ def xcom(dag_run, task_id: str, key: str = "return_value") -> Any:
         return None
     value = json.loads(row[0]) if isinstance(row[0], (str, bytes)) else row[0]
     return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
+
+
+@contextlib.contextmanager
+def recorded_size_strategy(citus: CitusCluster, sizes: list[int]) -> Iterator[str]:
+    """The rebalance strategy ``pgshift_recorded``: each orders shard costs the size a transcript recorded for the
+    shard in the same position (plus the 100 MB Citus adds), so a plan made here can be compared with the recorded
+    one. Removed on the way out."""
+    citus.sql("CREATE FUNCTION pgshift_recorded_size(shardid bigint) RETURNS real LANGUAGE sql AS $$ "
+              "SELECT (%s::bigint[])[(SELECT count(*) FROM pg_dist_shard s WHERE s.logicalrelid = 'orders'::regclass "
+              "AND s.shardid <= $1)] + 104857600 $$", (sizes,))
+    citus.sql("SELECT citus_add_rebalance_strategy('pgshift_recorded', 'pgshift_recorded_size', "
+              "'citus_node_capacity_1', 'citus_shard_allowed_on_node_true', 0.1, 0.01, 0.5)")
+    try:
+        yield "pgshift_recorded"
+    finally:
+        citus.sql("DELETE FROM pg_dist_rebalance_strategy WHERE name = 'pgshift_recorded'")
+        citus.sql("DROP FUNCTION pgshift_recorded_size(bigint)")

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import pytest
-from citus_helpers import CitusCluster, wait_for
+from citus_helpers import CitusCluster, recorded_size_strategy, wait_for
 from test_citus_emulation_contract import Nodes, calls, recorded_error, recorded_notices, run
 
 NODE_COLUMNS = "nodeid, groupid, nodename, nodeport, isactive, noderole, hasmetadata, metadatasynced, " \
@@ -150,19 +150,11 @@ def test_the_split_plan_reproduces_the_recorded_split(citus, clone):
     assert shape(plan["rows"], first) == shape(by_count["rows"], 102008)
 
     sizes = [r["shard_size"] for r in call("F_01_before_nodes_and_shards.json", "SELECT * FROM citus_shards")["rows"]]
-    citus.sql("CREATE FUNCTION pgshift_recorded_size(shardid bigint) RETURNS real LANGUAGE sql AS $$ "
-              "SELECT (%s::bigint[])[(SELECT count(*) FROM pg_dist_shard s WHERE s.logicalrelid = 'orders'::regclass "
-              "AND s.shardid <= $1)] + 104857600 $$", (sizes,))
-    citus.sql("SELECT citus_add_rebalance_strategy('pgshift_recorded', 'pgshift_recorded_size', "
-              "'citus_node_capacity_1', 'citus_shard_allowed_on_node_true', 0.1, 0.01, 0.5)")
-    try:
+    with recorded_size_strategy(citus, sizes) as strategy:
         default = call("F_05_split_plan.json", "SELECT * FROM get_snapshot_based_node_split_plan", 0)
-        plan = run(citus, nodes.sql(default["sql"]).replace("9703)", "9703, 'pgshift_recorded')")
-                   .replace(f"{nodes.map[9703].port})", f"{nodes.map[9703].port}, 'pgshift_recorded')"))
+        plan = run(citus, nodes.sql(default["sql"]).replace("9703)", f"9703, '{strategy}')")
+                   .replace(f"{nodes.map[9703].port})", f"{nodes.map[9703].port}, '{strategy}')"))
         assert shape(plan["rows"], first) == shape(default["rows"], 102008)
-    finally:
-        citus.sql("DELETE FROM pg_dist_rebalance_strategy WHERE name = 'pgshift_recorded'")
-        citus.sql("DROP FUNCTION pgshift_recorded_size(bigint)")
     for recorded in calls("F_05_split_plan.json"):
         if not recorded["ok"]:
             same_error(nodes, run(citus, nodes.sql(recorded["sql"])), recorded)

@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg2
 import pytest
-from citus_helpers import CitusCluster, Node, transcript, wait_for
+from citus_helpers import CitusCluster, Node, recorded_size_strategy, transcript, wait_for
 
 TERMINAL = ("finished", "failed", "cancelled")
 
@@ -165,22 +165,14 @@ def test_plan_reproduces_the_recorded_plan_from_the_recorded_sizes(citus):
         pytest.skip("the recorded plan was made with exactly two workers before the new one")
     sizes = [r["shard_size"] for r in calls("A_13_shards_per_node_before_rebalance.json")[1]["rows"]]
     citus.sql("SELECT citus_add_node(%s, %s)", (citus.new_workers[0].host, citus.new_workers[0].port))
-    citus.sql("CREATE FUNCTION pgshift_recorded_size(shardid bigint) RETURNS real LANGUAGE sql AS $$ "
-              "SELECT (%s::bigint[])[(SELECT count(*) FROM pg_dist_shard s WHERE s.logicalrelid = 'orders'::regclass "
-              "AND s.shardid <= $1)] + 104857600 $$", (sizes,))
-    citus.sql("SELECT citus_add_rebalance_strategy('pgshift_recorded', 'pgshift_recorded_size', "
-              "'citus_node_capacity_1', 'citus_shard_allowed_on_node_true', 0.1, 0.01, 0.5)")
-    try:
+    with recorded_size_strategy(citus, sizes) as strategy:
         first = citus.value("SELECT min(shardid) FROM pg_dist_shard WHERE logicalrelid = 'orders'::regclass")
-        plan = citus.sql("SELECT * FROM get_rebalance_table_shards_plan(rebalance_strategy => 'pgshift_recorded')")
+        plan = citus.sql("SELECT * FROM get_rebalance_table_shards_plan(rebalance_strategy => %s)", (strategy,))
         recorded = calls("A_12_rebalance_plan_before.json")[0]["rows"]
         to_node = {str(n): port for port, n in nodes.map.items()}
         assert [(r["shardid"] - first, to_node[f"{r['sourcename']}:{r['sourceport']}"],
                  to_node[f"{r['targetname']}:{r['targetport']}"], r["shard_size"]) for r in plan] == \
                [(r["shardid"] - 102008, r["sourceport"], r["targetport"], r["shard_size"]) for r in recorded]
-    finally:
-        citus.sql("DELETE FROM pg_dist_rebalance_strategy WHERE name = 'pgshift_recorded'")
-        citus.sql("DROP FUNCTION pgshift_recorded_size(bigint)")
 
 
 def test_nothing_to_move_is_null_with_the_notice(citus):
