@@ -68,6 +68,8 @@ def test_trigger_cutover_dry_run(api: Api, auth: dict[str, str]) -> None:
     ({"action": "explode"}, "action"),  # enum validate/setup/cutover
     ({"gate_readings": 0}, "gate_readings"),  # minimum 1
     ({"app_roles": "app"}, "app_roles"),  # must be an array
+    ({"memberships_on_c": {"app": "rds_superuser"}}, "memberships_on_c"),  # role -> a list of groups
+    ({"app_role_connections": {"App; DROP ROLE x": "pgshift_c"}}, "app_role_connections"),  # role name pattern
 ])
 def test_invalid_conf_is_refused(api: Api, auth: dict[str, str], conf: dict[str, object], param: str) -> None:
     client, _ = api
