@@ -193,6 +193,17 @@ PARAMS: dict[str, Param] = {
                                    section="Cutover",
                                    description="How long C may take to confirm A's final LSN before the cutover "
                                                "rolls back."),
+    "verify": Param("delta", type="string", enum=["delta", "full"], title="Cutover verification", section="Cutover",
+                    description="delta: every table compared B against C at a frozen point of B's replay before the "
+                                "fence, then only the rows written since, A against C, inside it (downtime that does "
+                                "not grow with the database). full: every table hashed on A and C inside the fence.",
+                    values_display={"delta": "Before the fence, then the last changes",
+                                    "full": "Every table inside the fence"}),
+    "max_write_downtime_seconds": Param(60, type="number", exclusiveMinimum=0, maximum=86400,
+                                        title="Longest predicted write downtime (s)", section="Cutover",
+                                        description="verify=delta forecasts the write downtime before the fence "
+                                                    "(drain, rows left to verify, other phases) and refuses the "
+                                                    "cutover, A untouched, when it predicts more."),
     "verify_parallelism": Param(4, type="integer", minimum=1, maximum=32, title="Tables verified in parallel",
                                 section="Cutover"),
     "parity": Param("sample", type="string", enum=["sample", "full", "off"], title="Validation parity",
@@ -203,9 +214,9 @@ PARAMS: dict[str, Param] = {
                                 section="Validation"),
     "max_replay_pause_seconds": Param(300, type="integer", minimum=1, maximum=3600,
                                       title="Longest pause of B's replay (s)", section="Validation",
-                                      description="parity=full pauses B's replay to compare B and C at one "
-                                                  "position (A is not read); past this the comparison is "
-                                                  "abandoned and replay resumed."),
+                                      description="parity=full and the cutover's verify=delta pause B's replay to "
+                                                  "compare B and C at one position (A is not read); past this the "
+                                                  "comparison is abandoned and replay resumed."),
     "max_retained_wal_bytes": Param(8 * 2**30, type="integer", minimum=0, section="Validation",
                                     title="Retained WAL limit (bytes)",
                                     description="WAL the logical slot keeps on B, or the physical slot keeps on A, "
@@ -306,7 +317,8 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
             task_id="cutover", **cutover_args, schemas=P("schemas"), tables=P("tables"),
             drain_timeout=P("drain_timeout_seconds"), parallelism=P("verify_parallelism"),
             extra_roles=P("extra_roles"), exclude_roles=P("exclude_roles"), memberships_on_c=P("memberships_on_c"),
-            app_role_connections=P("app_role_connections"),
+            app_role_connections=P("app_role_connections"), publication=P("publication_name"), verify=P("verify"),
+            max_replay_pause=P("max_replay_pause_seconds"), max_write_downtime=P("max_write_downtime_seconds"),
             # Fence to ready must stay short; a timeout rolls the fence back. No retry re-fences A by surprise:
             # a failure after the fence raises AirflowFailException, which is not retried.
             execution_timeout=timedelta(hours=2),

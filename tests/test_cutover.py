@@ -112,11 +112,12 @@ def test_dry_run_changes_nothing(clusters, chain):
 
 
 def test_parity_mismatch_aborts_and_unfences_a(clusters, chain):
+    """verify=full: every table hashed inside the fence (verify=delta catches this before it: test_delta_verify)."""
     original = sql(clusters, clusters.c, "SELECT note FROM orders WHERE id = 7")[0][0]
     sql(clusters, clusters.c, "UPDATE orders SET note = 'changed behind replication' WHERE id = 7")
     try:
         with CaptureFds() as out:
-            dag_run = run_dag(cutover_conf(clusters, chain))
+            dag_run = run_dag(cutover_conf(clusters, chain, verify="full"))
     finally:
         sql(clusters, clusters.c, "UPDATE orders SET note = %s WHERE id = 7", (original,))
     states = task_states(dag_run)
@@ -199,6 +200,7 @@ class AppWrites:
 
 def test_cutover_under_live_writes(clusters, chain):
     history_before = sql(clusters, clusters.a, "SELECT count(*) FROM pgbench_history")[0][0]
+    rows_before = sum(fingerprint(clusters, clusters.a, t)[0] for t in user_tables(clusters, clusters.a))
     app = AppWrites(clusters)
     app.wait_until_busy()
     with CaptureFds() as out:
@@ -243,7 +245,20 @@ def test_cutover_under_live_writes(clusters, chain):
     assert sql(clusters, clusters.b, "SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical'") == [(0,)]
     report = report_of(chain, dag_run)
     assert report["status"] == "ready"
-    assert list(report["timeline"]) == ["fenced", "sessions_ended", "final_lsn_taken", "b_replayed", "drained",
+    verify = report["verify"]  # verify=delta: every row before the fence, the last changes inside it
+    assert verify["method"] == "delta" and verify["replay_resumed"] is True, verify
+    assert verify["rounds"][0]["kind"] == "full" and verify["rounds"][0]["tables"] == len(tables), verify
+    # The application only adds rows: the first frozen point saw at least those there before it started.
+    assert verify["rows_verified_before_fence"] >= verify["rounds"][0]["rows"] >= rows_before > 0, verify
+    inside = verify["inside_fence"]
+    assert inside["keys"] > 0 and "public.orders" in inside["tables_by_key"], inside
+    assert inside["tables_whole"] == {"public.pgbench_history": "no primary key"}, inside
+    assert all(t["status"] == "equal" for t in inside["tables"]), inside
+    assert verify["other_sessions_on_c"] == [] and verify["forecast"]["seconds"] > 0, verify
+    assert sql(clusters, clusters.b, "SELECT pg_get_wal_replay_pause_state()") == [("not paused",)]
+    assert sql(clusters, clusters.b, "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE "
+                                     "'%%_verify'") == []
+    assert list(report["timeline"]) == ["pre_verified", "fenced", "sessions_ended", "final_lsn_taken", "b_replayed", "drained",
                                         "access_synced", "verified", "sequences_set", "access_verified",
                                         "login_proven", "committed", "finalized", "login_opened", "ready"]
     # The application's role works on C with its unchanged password.

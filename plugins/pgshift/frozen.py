@@ -13,20 +13,34 @@ pause is bounded (``max_pause``); a comparison that overruns it is abandoned, no
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
     from pgshift.hooks.standby import StandbyHook
     from pgshift.parity import Table, TableParity
 
 
+T = TypeVar("T")
+
+
 class FrozenPointError(Exception):
     """The frozen point could not be held (B not paused in time, C not confirming L, the pause overran)."""
+
+
+@dataclass(frozen=True)
+class Frozen(Generic[T]):
+    """What ran at a frozen point, and where and how long B stood still for it."""
+
+    lsn: str  # L: where B's replay stood
+    paused_seconds: float  # how long B -> C was held back
+    confirm_seconds: float  # of which waiting for C to confirm L (about what a drain takes now)
+    resumed: bool  # False: B's replay was paused already (by someone else) and is left paused
+    result: T
 
 
 @dataclass(frozen=True)
@@ -59,13 +73,11 @@ def replay_paused(b: StandbyHook, timeout: float = 10.0) -> Iterator[tuple[str, 
             b.resume_replay()
 
 
-def compare_frozen(b: StandbyHook, conn_c: str, slot: str, tables: list[Table], *, confirm_timeout: float,
-                   max_pause: float, parallelism: int = 4, methods: dict[Table, str] | None = None,
-                   ) -> FrozenComparison:
-    """Pause B at L, wait for C to confirm L, fingerprint every table on B and C, resume (see the module)."""
+def at_frozen_point(b: StandbyHook, conn_c: str, slot: str, work: Callable[[str], T], *, confirm_timeout: float,
+                    max_pause: float, what: str = "the comparison") -> Frozen[T]:
+    """Pause B at L, wait for C to confirm L, run ``work(L)`` within what is left of ``max_pause``, resume."""
     from pgshift.drain import DrainTimeout, wait_confirmed
     from pgshift.hooks.target import TargetHook
-    from pgshift.parity import compare_still
 
     started = time.monotonic()
     with replay_paused(b) as (lsn, ours):
@@ -74,15 +86,27 @@ def compare_frozen(b: StandbyHook, conn_c: str, slot: str, tables: list[Table], 
                 wait_confirmed(b, slot, lsn, min(confirm_timeout, max_pause), flush=c)
         except DrainTimeout as exc:
             raise FrozenPointError(f"C did not confirm B's frozen position {lsn}: {exc}") from exc
-        left = max_pause - (time.monotonic() - started)
+        confirmed = time.monotonic() - started
+        left = max_pause - confirmed
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgshift-frozen")
         try:
-            future = pool.submit(compare_still, b.postgres_conn_id, conn_c, tables, parallelism, methods)
-            results = future.result(timeout=max(left, 0.0))
+            result = pool.submit(work, lsn).result(timeout=max(left, 0.0))
         except FutureTimeout:
-            # Replay resumes at once (below); the comparison's sessions end on their own, their answer unused.
-            raise FrozenPointError(f"the comparison at {lsn} overran the {max_pause:g} s B may stand still: "
+            # Replay resumes at once (below); the work's sessions end on their own, their answer unused.
+            raise FrozenPointError(f"{what} at {lsn} overran the {max_pause:g} s B may stand still: "
                                    "replay resumed, nothing judged") from None
         finally:
             pool.shutdown(wait=False)
-    return FrozenComparison(lsn, round(time.monotonic() - started, 3), ours, results)
+    return Frozen(lsn, round(time.monotonic() - started, 3), round(confirmed, 3), ours, result)
+
+
+def compare_frozen(b: StandbyHook, conn_c: str, slot: str, tables: list[Table], *, confirm_timeout: float,
+                   max_pause: float, parallelism: int = 4, methods: dict[Table, str] | None = None,
+                   ) -> FrozenComparison:
+    """Pause B at L, wait for C to confirm L, fingerprint every table on B and C, resume (see the module)."""
+    from pgshift.parity import compare_still
+
+    frozen = at_frozen_point(
+        b, conn_c, slot, lambda _lsn: compare_still(b.postgres_conn_id, conn_c, tables, parallelism, methods),
+        confirm_timeout=confirm_timeout, max_pause=max_pause)
+    return FrozenComparison(frozen.lsn, frozen.paused_seconds, frozen.resumed, frozen.result)

@@ -50,8 +50,12 @@ class TableParity:
         return self.status == "equal"
 
     def describe(self) -> str:
+        if self.status == "equal" and self.source_hash is None:
+            return f"{self.table}: {self.note}"
         if self.status == "equal":
             return f"{self.table}: {self.source_rows} rows, hash {self.source_hash} on both"
+        if self.status == "differs" and self.source_hash is None:  # compared row by row: the note says how
+            return f"{self.table}: {self.note}"
         if self.status == "differs":
             return (f"{self.table}: source {self.source_rows} rows / hash {self.source_hash}, "
                     f"target {self.target_rows} rows / hash {self.target_hash}")

@@ -2,6 +2,8 @@
 
 Before the fence, where a refusal leaves nothing to undo: :meth:`CutoverRun.take_lease`,
 :meth:`~CutoverRun.gate` (the readings once more, right before fencing) and :meth:`~CutoverRun.plan`.
+With ``verify=delta`` (the default) the rows are verified before the fence too:
+:meth:`~CutoverRun.pre_verify` and :meth:`~CutoverRun.forecast` (:mod:`pgshift.cutover.verify_phases`).
 Then the cutover: :meth:`~CutoverRun.fence` -> :meth:`~CutoverRun.drain` -> :meth:`~CutoverRun.verify` ->
 :meth:`~CutoverRun.set_sequences` -> :meth:`~CutoverRun.commit` (the point of no return) ->
 :meth:`~CutoverRun.finalize` -> :meth:`~CutoverRun.ready`, and on any failure :meth:`~CutoverRun.abort`,
@@ -39,6 +41,7 @@ from pgshift.cutover.results import (
     Verified,
     iso,
 )
+from pgshift.cutover.verify_phases import VerifyPhases, VerifyRefused
 from pgshift.drain import DrainTimeout, wait_confirmed
 from pgshift.fence import FenceError, FenceRecord, apply_fence, lift_fence, plan_fence
 from pgshift.lease import (
@@ -50,7 +53,7 @@ from pgshift.lease import (
     take_lease,
     write_marker,
 )
-from pgshift.parity import TableParity, compare_live, compare_still, hash_methods
+from pgshift.parity import TableParity, compare_live, hash_methods
 from pgshift.report import cutover_summary, write_json
 from pgshift.sequences import read_sequences, set_sequences
 
@@ -84,6 +87,10 @@ class CutoverSettings:
     run_dir: Path
     access: AccessSpec  # the roles and objects C must have for the application
     app_role_connections: dict[str, str]  # app role -> connection id logging in to C as it (the login proof)
+    publication: str = "pgshift_pub"  # the chain's publication: what the delta check decodes
+    verify: str = "delta"  # delta | full, see pgshift.cutover.verify_phases
+    max_replay_pause: float = 300.0  # longest pause of B's replay at one frozen point
+    max_write_downtime: float = 60.0  # the forecast's limit
 
     @property
     def fence_path(self) -> Path:
@@ -96,15 +103,17 @@ def new_report(dag_id: str, settings: CutoverSettings, *, dry_run: bool) -> dict
             "mode": settings.mode, "started_at": iso(time.time()), "timeline": {}}
 
 
-class CutoverRun(AccessPhases):
+class CutoverRun(AccessPhases, VerifyPhases):
     """One attempt of one cutover: its sessions on A, B and C, its report, and the fence it set (if any).
-    The phases that make C ready for the application are :class:`~pgshift.cutover.access_phases.AccessPhases`."""
+    The phases that make C ready for the application are :class:`~pgshift.cutover.access_phases.AccessPhases`,
+    the verification's :class:`~pgshift.cutover.verify_phases.VerifyPhases`."""
 
     def __init__(self, settings: CutoverSettings, a: PrimaryHook, b: StandbyHook, c: TargetHook,
                  report: dict[str, Any], log: Logger) -> None:
         self.settings, self.a, self.b, self.c, self.report, self.log = settings, a, b, c, report, log
         self.timeline: dict[str, str | None] = report["timeline"]
         self.fence_record: FenceRecord | None = None  # what to undo; set before the fence is applied
+        self.delta = None  # verify=delta's check, once its slot exists
         self.login_roles: list[str] = []
 
     @classmethod
@@ -177,11 +186,6 @@ class CutoverRun(AccessPhases):
         replayed, confirmed = self._wait_confirmed(lsn, flush=self.c if self.settings.mode == "native" else None)
         self.timeline["b_replayed"], self.timeline["drained"] = iso(replayed), iso(confirmed)
         return Drained(lsn, replayed, confirmed)
-
-    def verify(self, plan: Plan) -> Verified:
-        """A (fenced: it cannot change) against C, table by table."""
-        s = self.settings
-        return self._judge(compare_still(s.conn_a, s.conn_c, plan.tables, int(s.parallelism), dict(plan.methods)))
 
     def set_sequences(self, plan: Plan) -> SequencesSet:
         return self._sequences(plan, dry_run=False)
@@ -256,7 +260,7 @@ class CutoverRun(AccessPhases):
 
     def abort(self, exc: BaseException) -> AirflowFailException:
         """Lift the fence if this attempt set it and write the report; returns the error that fails the task."""
-        reason = (str(exc) if isinstance(exc, CutoverAbort | AccessAbort | LeaseLost)
+        reason = (str(exc) if isinstance(exc, CutoverAbort | AccessAbort | LeaseLost | VerifyRefused)
                   else f"{type(exc).__name__}: {exc}")
         self.report["status"] = "rolled back" if self.fence_record else "failed"
         self.report["error"] = reason
@@ -312,10 +316,11 @@ class CutoverRun(AccessPhases):
         self.log.info("Drained: B replayed and slot %r confirmed A's LSN %s", s.slot, lsn)
         return times
 
-    def _judge(self, results: list[TableParity]) -> Verified:
+    def _judge(self, results: list[TableParity], into: dict[str, Any] | None = None) -> Verified:
+        """Log and record (in ``into``, default the report) each table's result; CutoverAbort if any differs."""
         for r in results:
             (self.log.info if r.status in ("equal", "moving") else self.log.error)("verify %s", r.describe())
-        self.report["tables"] = [p.as_dict() for p in results]
+        (self.report if into is None else into)["tables"] = [p.as_dict() for p in results]
         bad = [p for p in results if p.status in ("differs", "error")]
         if bad:
             raise CutoverAbort(f"parity mismatch A vs C in {len(bad)} table(s): "

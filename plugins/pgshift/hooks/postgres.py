@@ -64,6 +64,8 @@ class PgShiftHook(PostgresHook):
         composed with psycopg2.sql, and its RealDictCursor rows are what the checks read."""
         conn_args = {k: v for k, v in conn_args.items() if v is not None}
         conn_args.setdefault("connect_timeout", self.connect_timeout)
+        # How pgshift's own sessions are told apart from the application's on C (see other_sessions.sql).
+        conn_args.setdefault("application_name", "pgshift")
         return psycopg2.connect(**conn_args)
 
     @property

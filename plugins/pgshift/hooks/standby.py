@@ -73,6 +73,15 @@ class StandbyHook(PgShiftHook):
             raise LookupError(f"creating slot {name!r} returned no row")
         return row
 
+    def decode_changes(self, slot: str, publication: str) -> list[bytes]:
+        """Consume logical slot ``slot``'s changes up to B's replay position as pgoutput (protocol 1) messages,
+        for the tables of ``publication`` (see :mod:`pgshift.changes`).
+
+        :param slot: a pgoutput slot on B
+        :param publication: the publication whose tables are decoded
+        """
+        return [bytes(r["data"]) for r in self.fetch("decode_changes", {"slot": slot, "publication": publication})]
+
     def drop_inactive_slot(self, name: str) -> bool:
         """Drop slot ``name`` unless something is using it; True if it was dropped.
 

@@ -7,7 +7,7 @@ Each method runs one packaged SQL file and returns a :mod:`pgshift.hooks.states`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from psycopg2 import sql as pgsql
 
@@ -73,6 +73,13 @@ class TargetHook(PgShiftHook):
         :param name: the subscription's name
         """
         self.execute("drop_subscription", subscription=name)
+
+    def other_sessions(self, since: float) -> list[dict[str, Any]]:
+        """Client sessions on C that are not pgshift's and were busy since ``since`` (or write now).
+
+        :param since: a time, in epoch seconds
+        """
+        return [dict(r) for r in self.fetch("other_sessions", {"since": since})]
 
     def flush_wal(self) -> None:
         """A synchronous empty commit: what the subscription applied so far is flushed, and confirmed."""

@@ -1,4 +1,5 @@
-"""The cutover: gate, then fence -> drain -> verify -> sequences -> finalize in one task, rolled back on failure.
+"""The cutover: gate, then (pre-verify ->) fence -> drain -> verify -> sequences -> finalize in one task, rolled back
+on failure.
 
 Everything from the fence to "C is ready" runs in a single task because every task hop under a real
 scheduler costs seconds of write downtime. The gate runs before, as its own task: it changes nothing.
@@ -148,13 +149,18 @@ class CutoverOperator(_CutoverBase):
 
     template_fields: Sequence[str] = (*_CutoverBase.template_fields, "schemas", "tables", "drain_timeout",
                                       "parallelism", "extra_roles", "exclude_roles", "memberships_on_c",
-                                      "app_role_connections")
+                                      "app_role_connections", "publication", "verify", "max_replay_pause",
+                                      "max_write_downtime")
 
     def __init__(self, *, schemas: list[str] | None = None, tables: list[str] | None = None,
                  drain_timeout: float = 120, parallelism: int = 4, extra_roles: list[str] | None = None,
                  exclude_roles: list[str] | None = None, memberships_on_c: Mapping[str, list[str]] | None = None,
-                 app_role_connections: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+                 app_role_connections: Mapping[str, str] | None = None, publication: str = "pgshift_pub",
+                 verify: str = "delta", max_replay_pause: float = 300, max_write_downtime: float = 60,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.publication, self.verify = publication, verify
+        self.max_replay_pause, self.max_write_downtime = max_replay_pause, max_write_downtime
         self.schemas, self.tables = schemas, tables
         self.drain_timeout, self.parallelism = drain_timeout, parallelism
         self.extra_roles, self.exclude_roles, self.memberships_on_c = extra_roles, exclude_roles, memberships_on_c
@@ -170,17 +176,23 @@ class CutoverOperator(_CutoverBase):
             self._run = run
             run.take_lease()
             self.check_fence_roles(run.a)
-            run.gate(self.gate_spec())
             plan = run.plan(self.schemas, self.tables)
-            if dry_run:
-                self._rehearse(run, plan)
-            else:
-                self._cut_over(run, plan)
+            try:
+                if dry_run:
+                    self._rehearse(run, plan)
+                else:
+                    self._cut_over(run, plan)
+            finally:
+                run.end_verify()
         return run.finish()
 
     def _cut_over(self, run: CutoverRun, plan: Plan) -> None:
-        """The runbook, from the fence to "C is ready"; any failure before the finalize lifts the fence again."""
+        """The runbook, from the fence to "C is ready"; any failure before the finalize lifts the fence again.
+        Before the fence (nothing to undo): the pre-verification, the gate's last reading, the forecast."""
         try:
+            run.pre_verify(plan)
+            run.gate(self.gate_spec())
+            run.forecast()
             fenced = run.fence(self.app_roles)
             run.drain(fenced.final_lsn)
             run.sync_access()
@@ -197,12 +209,17 @@ class CutoverOperator(_CutoverBase):
             raise run.abort(exc) from exc
 
     def _rehearse(self, run: CutoverRun, plan: Plan) -> None:
-        """The dry run: no fence, no finalize; drains to A's current position and verifies while A takes writes."""
+        """The dry run: no fence, no finalize; drains to A's current position and verifies while A takes writes
+        (verify=delta: at B's frozen points, with the forecast the real cutover would make)."""
         try:
+            run.pre_verify(plan)
+            run.gate(self.gate_spec())
+            run.forecast()
             target = run.target()
             run.drain(target.lsn)
             run.preview_access()
-            run.verify_live(plan)
+            if run.delta is None:
+                run.verify_live(plan)
             run.preview_sequences(plan)
             run.prove_login(preview=True)
             run.passed()
@@ -210,9 +227,13 @@ class CutoverOperator(_CutoverBase):
             raise run.abort(exc) from exc
 
     def on_kill(self) -> None:
-        """Killed after the fence (UI, timeout): lift it before going, in a session of its own."""
+        """Killed (UI, timeout): lift the fence if set and resume B's replay if a frozen point holds it, before
+        going, in sessions of their own."""
         if self._run:
-            self._run.rollback_in_new_session()
+            try:
+                self._run.end_verify_in_new_session()
+            finally:
+                self._run.rollback_in_new_session()
 
     def _access(self) -> AccessSpec:
         """The roles C needs, from the rendered params; bad ones refuse the cutover before the fence."""
@@ -247,4 +268,14 @@ class CutoverOperator(_CutoverBase):
             slot=self.slot, subscription=self.subscription, drain_timeout=float(self.drain_timeout),
             parallelism=int(self.parallelism), aws_conn_id=self.aws_conn_id, dms_task_id=self.dms_task_id,
             run_dir=self.run_dir(context), access=self._access(),
-            app_role_connections=dict(self.app_role_connections or {}))
+            app_role_connections=dict(self.app_role_connections or {}), publication=self.publication,
+            verify=self._verify_method(), max_replay_pause=float(self.max_replay_pause),
+            max_write_downtime=float(self.max_write_downtime))
+
+    def _verify_method(self) -> str:
+        from pgshift.cutover.verify_phases import VERIFY_METHODS
+
+        if self.verify not in VERIFY_METHODS:
+            raise AirflowFailException(f"Cutover refused before the fence; A was not touched: verify must be one of "
+                                       f"{', '.join(VERIFY_METHODS)}, got {self.verify!r}")
+        return str(self.verify)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 if TYPE_CHECKING:  # psycopg2 and the postgres provider: imported where the task runs, not when the DAG is parsed
     from pgshift.hooks.primary import PrimaryHook
     from pgshift.hooks.standby import StandbyHook
-    from pgshift.hooks.states import CreatedSlot, SlotState
+    from pgshift.hooks.states import SlotState
 
 PLUGINS = {"native": "pgoutput", "dms": "test_decoding"}
 
@@ -90,53 +89,14 @@ class LogicalSlotOperator(BaseOperator):
                 "confirmed_flush_lsn": st.confirmed_flush_lsn}
 
     def _create(self, a: PrimaryHook, b: StandbyHook) -> dict[str, Any]:
-        from pgshift.hooks.standby import StandbyHook
+        from pgshift.standby_slot import SlotCreationError, create_on_standby
 
-        creator = StandbyHook(self.conn_b)
-        created: list[CreatedSlot] = []
-        errors: list[Exception] = []
-
-        def create() -> None:
-            try:
-                created.append(creator.create_logical_slot(self.slot, self.plugin))
-            except Exception as exc:  # noqa: BLE001 - reported by the main thread
-                errors.append(exc)
-
-        worker = threading.Thread(target=create, name=f"create-slot-{self.slot}", daemon=True)
         started = time.monotonic()
-        worker.start()
-        nudges = 0
-        deadline = started + float(self.timeout_seconds)
-        while worker.is_alive() and time.monotonic() < deadline:
-            worker.join(max(0.0, min(float(self.nudge_interval), deadline - time.monotonic())))
-            if worker.is_alive() and time.monotonic() < deadline:
-                a.log_standby_snapshot()
-                nudges += 1
-        if worker.is_alive():
-            creator.live.cancel()
-            worker.join(30)
-            creator.close()
-            dropped = self._drop_orphan(b)
-            raise AirflowException(
-                f"creating slot {self.slot!r} on B did not finish within {self.timeout_seconds} s "
-                f"despite {nudges} nudges of A; {'the half-made slot was dropped' if dropped else 'no slot was left'}")
-        creator.close()
-        if errors or not created:
-            self._drop_orphan(b)
-            raise AirflowException(f"creating slot {self.slot!r} on B failed: {errors[0] if errors else 'no row'}")
-        elapsed = time.monotonic() - started
+        try:
+            created, nudges = create_on_standby(a, b, self.slot, self.plugin, float(self.timeout_seconds),
+                                                float(self.nudge_interval))
+        except SlotCreationError as exc:
+            raise AirflowException(str(exc)) from exc
         self.log.info("Created logical slot %r on B at %s in %.2f s (%d nudges of A)",
-                      self.slot, created[0].lsn, elapsed, nudges)
-        return {"slot": self.slot, "plugin": self.plugin, "created": True, "lsn": created[0].lsn}
-
-    def _drop_orphan(self, b: StandbyHook) -> bool:
-        """A slot whose creator gave up may still appear; remove it so it cannot pin WAL on B."""
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if b.drop_inactive_slot(self.slot):
-                self.log.warning("Dropped orphan slot %r on B", self.slot)
-                return True
-            if b.logical_slot(self.slot) is None:
-                return False
-            time.sleep(0.2)
-        return False
+                      self.slot, created.lsn, time.monotonic() - started, nudges)
+        return {"slot": self.slot, "plugin": self.plugin, "created": True, "lsn": created.lsn}
