@@ -258,8 +258,8 @@ def test_cutover_under_live_writes(clusters, chain):
     assert sql(clusters, clusters.b, "SELECT pg_get_wal_replay_pause_state()") == [("not paused",)]
     assert sql(clusters, clusters.b, "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE "
                                      "'%%_verify'") == []
-    assert list(report["timeline"]) == ["pre_verified", "fenced", "sessions_ended", "final_lsn_taken", "b_replayed", "drained",
-                                        "access_synced", "verified", "sequences_set", "access_verified",
+    assert list(report["timeline"]) == ["pre_verified", "fenced", "sessions_ended", "final_lsn_taken", "b_replayed",
+                                        "drained", "access_synced", "verified", "sequences_set", "access_verified",
                                         "login_proven", "committed", "finalized", "login_opened", "ready"]
     # The application's role works on C with its unchanged password.
     conn = psycopg2.connect(clusters.uri(clusters.c, user="app"))
