@@ -332,6 +332,48 @@ def test_c_stopped_at_the_gate_refuses_before_the_fence(deployment: Deployment) 
              "it started again")
 
 
+def replay_state(cl: LocalClusters) -> str:
+    return str(cl.sql(cl.b, "SELECT pg_get_wal_replay_pause_state()")[0][0])
+
+
+def test_cutover_killed_during_its_pre_verification_resumes_b(deployment: Deployment) -> None:
+    """verify=delta holds B's replay at a frozen point; a lock on C keeps it there until the task is killed (marked
+    failed through the REST API, as a DBA does from the UI): B must replay again without anyone's help."""
+    cl, _, api = deployment
+    wait_c_caught_up(cl, NAMES["slot"], timeout=120)
+    blocker = psycopg2.connect(cl.uri(cl.c))
+    try:
+        with blocker.cursor() as cur:  # C's fingerprint of orders waits behind this lock, B paused meanwhile
+            cur.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        run_id = api.trigger(DAG_ID, {"action": "cutover", "app_roles": ["app"], "dry_run": True})
+        wait_for(lambda: replay_state(cl) == "paused", 180, what="the cutover's frozen point pausing B")
+        api.request("PATCH", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/cutover",
+                    json={"new_state": "failed"})
+        killed = time.monotonic()
+        wait_for(lambda: replay_state(cl) == "not paused", 60, what="B's replay resumed after the kill")
+        resumed = time.monotonic() - killed
+        slot_gone = wait_for_or_false(lambda: not cl.sql(
+            cl.b, "SELECT 1 FROM pg_replication_slots WHERE slot_name LIKE '%%_verify'"), 30)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert app_can_log_in(cl) and not a_read_only_default(cl)
+    wait_c_caught_up(cl, NAMES["slot"], timeout=120)
+    measured("cutover task killed at a frozen point (verify=delta, B's replay paused)",
+             "on_kill resumes B's replay and drops the verification slot; the next attempt drops a leftover slot",
+             f"B replaying again {resumed:.1f} s after the kill request; verification slot "
+             + ("dropped" if slot_gone else "left for the next attempt to drop"))
+
+
+def wait_for_or_false(predicate: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def test_final_cutover_loses_nothing(deployment: Deployment) -> None:
     cl, dep, api = deployment
     with app_writing(cl, rate=30) as load:
