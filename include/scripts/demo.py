@@ -123,7 +123,12 @@ def main() -> int:
     print(f"== The application moved: {committed['A']} commits on A, then {committed['C']} on C as role app with "
           f"its unchanged password.\n   Application-visible write downtime (its last commit on A -> its first on "
           f"C): {app.downtime:.3f} s; fence -> C ready: {report.get('write_downtime_seconds')} s")
-    print(f"\n{'table':<28}{'rows on A':>12}{'rows on C':>12}")
+    delta = (report.get("verify") or {}).get("method") == "delta"
+    if delta:
+        print(f"\nEvery table compared B against C at B's frozen position {report['verify']['rounds'][0]['lsn']} "
+              f"before the fence (A writable), then the rows changed since; inside the fence "
+              f"{report['verify']['inside_fence']['keys']} changed rows, A against C.")
+    print(f"\n{'table':<28}{'rows on B' if delta else 'rows on A':>12}{'rows on C':>12}")
     for t in report["tables"]:
         same = t["status"] == "equal"
         print(f"{t['table']:<28}{t['source_rows']:>12}{t['target_rows']:>12}{'' if same else '   MISMATCH'}")

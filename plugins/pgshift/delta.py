@@ -7,10 +7,11 @@ B is the control layer: its replay can stand still without touching A. The runbo
 2. **Full check at a frozen point L0**: B's replay paused at L0, C has confirmed L0, every table fingerprinted on
    B and on C (:func:`pgshift.frozen.at_frozen_point`); the slot's changes up to L0 are consumed and set aside.
    The whole database is verified at L0 with no read on A and no write stopped.
-3. **Catch-up rounds**: at a new frozen point Lk, only the rows whose keys changed between L(k-1) and Lk are
-   compared, B against C. After each round B and C are proven equal at Lk. Rounds repeat until a round's delta
-   is small (:data:`SMALL_ROUND_KEYS`) or :data:`MAX_ROUNDS` were run, so the delta left for the fence is the
-   few seconds of writes since the last one.
+3. **Catch-up rounds**: once B has replayed what A had written when the round began, at a new frozen point Lk
+   only the rows whose keys changed between L(k-1) and Lk are compared, B against C. After each round B and C
+   are proven equal at Lk. Rounds repeat until a round's delta is small (:data:`SMALL_ROUND_KEYS`) or
+   :data:`MAX_ROUNDS` were run; then C catches up with A (its backlog from the last pause is applied now, not
+   in the drain), so the delta left for the fence is the few seconds of writes since the last frozen point.
 4. **Forecast**: drain (what C took to confirm the last frozen point), the rows left to check at the rate they
    were checked, whole-table checks, and the other phases; refused before the fence past
    ``max_write_downtime_seconds``.
@@ -55,6 +56,10 @@ DEFAULT_KEY_RATE = 20000.0  # keys/s compared on both sides, until a round has m
 
 class DeltaMismatch(Exception):
     """B and C (before the fence) or A and C (inside it) differ."""
+
+
+class DeltaLag(Exception):
+    """B or C did not catch up with A between two frozen points in time."""
 
 
 def verification_slot(chain_slot: str) -> str:
@@ -200,15 +205,40 @@ class DeltaCheck:
                       frozen.lsn, rows, frozen.paused_seconds)
         return summary
 
-    def catch_up(self, b: StandbyHook) -> list[dict[str, Any]]:
-        """Rounds of changed rows, B against C at frozen points, until the delta is small (see the module)."""
+    def catch_up(self, a: PrimaryHook, b: StandbyHook) -> list[dict[str, Any]]:
+        """Rounds of changed rows, B against C at frozen points, until the delta is small; then C catches up with
+        A (see the module). Each frozen point is taken once B has replayed what A had written when the round
+        began, so that B's backlog from the last pause is in the round, not left for the fence."""
         done = []
         for _ in range(MAX_ROUNDS):
+            self._wait(a, b, confirmed=False)
             summary = self._round(b)
             done.append(summary)
             if summary["keys"] <= SMALL_ROUND_KEYS:
                 break
+        self._wait(a, b, confirmed=True)  # C's backlog from the last pause: applied now, not in the drain
         return done
+
+    def _wait(self, a: PrimaryHook, b: StandbyHook, *, confirmed: bool) -> None:
+        """Until B has replayed (and, ``confirmed``, C has confirmed) A's current position."""
+        from pgshift.drain import wait_confirmed
+        from pgshift.hooks.target import TargetHook
+
+        s, lsn = self.settings, a.current_wal_lsn()
+        if not confirmed:
+            deadline = time.monotonic() + s.confirm_timeout
+            while not b.replay_reached(lsn).reached:
+                if time.monotonic() > deadline:
+                    raise DeltaLag(f"B did not replay A's position {lsn} within {s.confirm_timeout:g} s")
+                time.sleep(0.02)
+            return
+        from pgshift.drain import DrainTimeout
+
+        try:
+            with TargetHook(s.conn_c) as c:
+                wait_confirmed(b, s.chain_slot, lsn, s.confirm_timeout, nudge=a, flush=c)
+        except DrainTimeout as exc:
+            raise DeltaLag(f"C did not catch up with A after the last frozen point: {exc}") from exc
 
     def _round(self, b: StandbyHook) -> dict[str, Any]:
         s = self.settings

@@ -61,9 +61,12 @@ def cutover_summary(report: dict[str, Any]) -> str:
                      f"{app.get('first_commit_on_c')})")
     if report.get("final_lsn"):
         lines.append(f"  final LSN of A    {report['final_lsn']}")
+    verify = report.get("verify") or {}
+    source = "B" if verify.get("method") == "delta" else "A"  # delta: every table at B's first frozen point
+    lines += _verify_lines(verify)
     for t in report.get("tables", []):
-        lines.append(f"  table {t['table']:<28} {t['status']:<7} rows A {t['source_rows']} C {t['target_rows']} "
-                     f"hash {t['source_hash']}")
+        lines.append(f"  table {t['table']:<28} {t['status']:<7} rows {source} {t['source_rows']} "
+                     f"C {t['target_rows']} hash {t['source_hash']}")
     for s in report.get("sequences", []):
         lines.append(f"  sequence {s['sequence']:<25} A {s['a_last_value']} -> {s['action']}")
     for what, count in (report.get("not_migrated") or {}).items():
@@ -71,6 +74,29 @@ def cutover_summary(report: dict[str, Any]) -> str:
                      "them)")
     lines += _access_lines(report)
     return "\n".join(lines)
+
+
+def _verify_lines(verify: dict[str, Any]) -> list[str]:
+    """verify=delta: what was verified before the fence (at B's frozen points) and inside it."""
+    if verify.get("method") != "delta":
+        return []
+    rounds = verify.get("rounds") or []
+    lines = [f"  verify            delta: {verify.get('rows_verified_before_fence')} rows before the fence "
+             f"({len(rounds)} frozen point(s) of B; B replaying afterwards: {verify.get('replay_resumed')})"]
+    if verify.get("forecast"):
+        lines.append(f"  forecast          {verify['forecast']['seconds']:.3f} s of write downtime predicted "
+                     f"(limit {verify['forecast']['max_write_downtime_seconds']:g} s)")
+    inside = verify.get("inside_fence")
+    if inside:
+        whole = ", ".join(inside.get("tables_whole") or {}) or "none"
+        lines.append(f"  inside the fence  {inside['keys']} changed rows by key in "
+                     f"{', '.join(inside['tables_by_key']) or 'no table'}, A against C; checked whole: {whole}")
+        for t in inside.get("tables", []):
+            lines.append(f"    {t['table']:<30} {t['status']:<7} {t['note']}")
+    for other in verify.get("other_sessions_on_c") or []:
+        lines.append(f"  other session on C since the first frozen point: pid {other['pid']} role {other['role']} "
+                     f"({other['application_name'] or 'no application_name'})")
+    return lines
 
 
 def _access_lines(report: dict[str, Any]) -> list[str]:

@@ -46,7 +46,7 @@ class VerifyPhases:
 
     def pre_verify(self, plan: Plan) -> None:
         """delta: the slot on B, every table at a frozen point, then rounds of changed rows (see pgshift.delta)."""
-        from pgshift.delta import DeltaCheck, DeltaMismatch, DeltaSettings
+        from pgshift.delta import DeltaCheck, DeltaLag, DeltaMismatch, DeltaSettings
         from pgshift.frozen import FrozenPointError
         from pgshift.standby_slot import SlotCreationError
 
@@ -65,8 +65,8 @@ class VerifyPhases:
             check.open(self.a, self.b)
             self.delta = check
             check.full_check(self.b)
-            check.catch_up(self.b)
-        except (DeltaMismatch, FrozenPointError, SlotCreationError) as exc:
+            check.catch_up(self.a, self.b)
+        except (DeltaMismatch, DeltaLag, FrozenPointError, SlotCreationError) as exc:
             raise VerifyRefused(f"refused before the fence, A was not touched: {exc}") from exc
         finally:
             if check.full_results:  # every table at the first frozen point: what a reader of the report looks for
