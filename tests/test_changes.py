@@ -79,6 +79,16 @@ def test_tables_without_a_key_truncated_or_with_an_unsent_key_are_checked_whole(
     truncated = PgOutputReader(READER_KEYS).read([T, b"T" + struct.pack("!ib", 1, 0) + struct.pack("!i", 1)])
     assert truncated.whole == {("public", "t"): "truncated"}
     assert ("public", "not_in_scope") not in changes.keys
+    assert changes.outside == {("public", "not_in_scope")}  # the caller refuses rather than skip it
+
+
+def test_a_change_named_by_its_partition_is_keyed_under_the_partitioned_table() -> None:
+    roots = {("public", "t_2026"): ("public", "t")}
+    changes = PgOutputReader(READER_KEYS, roots).read([
+        relation(7, "public", "t_2026", ["v", "k", "id"]),  # a partition's columns may come in another order
+        b"I" + struct.pack("!i", 7) + b"N" + tuple_data("x", "g", "6"),
+    ])
+    assert changes.keys == {("public", "t"): {key(id="6", k="g")}} and not changes.outside
 
 
 def test_a_message_it_does_not_know_is_an_error_not_a_silent_gap() -> None:

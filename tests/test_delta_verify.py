@@ -6,8 +6,9 @@ of B's replay, and inside the fence only the rows written since, A against C.
   inside the fence: rolled back, A unfenced;
 - a pre-verification that overruns max_replay_pause_seconds, and one that fails, leave B's replay running;
 - the forecast refuses before the fence, with its figures;
-- a table without a primary key changed after the last frozen point is checked whole and named, a key change and
-  a delete are checked by key, and a session busy on C since the first frozen point is named.
+- a table without a primary key changed after the last frozen point is checked whole and named, a key change,
+  a delete and rows of a partitioned table (decoded under their partitions' names) are checked by key, and a
+  session busy on C since the first frozen point is named.
 
 "After the last frozen point" is made exact by running the test's write inside the cutover task, right before the
 gate's final reading (which follows the pre-verification and precedes the fence). One chain, file order; the last
@@ -50,13 +51,25 @@ ALTER TABLE orders ENABLE ALWAYS TRIGGER pgshift_test_rewrite;
 """
 
 
+PARTITIONED_ON_A = """
+CREATE TABLE pgshift_test_events (id int, day date, what text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);
+CREATE TABLE pgshift_test_events_2026 PARTITION OF pgshift_test_events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE pgshift_test_events_2027 PARTITION OF pgshift_test_events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+INSERT INTO pgshift_test_events SELECT g, '2026-06-01'::date + g, 'e' FROM generate_series(1, 100) g;
+"""
+
+
 @pytest.fixture(scope="module")
 def chain(clusters, tmp_path_factory):
+    clusters.reset_chain()
+    sql(clusters, clusters.a, "DROP TABLE IF EXISTS pgshift_test_events")
+    sql(clusters, clusters.a, PARTITIONED_ON_A)  # logical decoding names its changes by partition
     set_up_chain(clusters)
     yield tmp_path_factory.mktemp("reports")
     sql(clusters, clusters.c, "DROP TRIGGER IF EXISTS pgshift_test_rewrite ON orders; "
                               "DROP FUNCTION IF EXISTS pgshift_test_rewrite()")
     clusters.unfence_a()
+    sql(clusters, clusters.a, "DROP TABLE pgshift_test_events")
 
 
 def cutover(cl, reports: Path, **overrides):
@@ -176,8 +189,9 @@ def test_changes_after_the_frozen_point_are_verified_and_other_sessions_on_c_nam
     def writes() -> None:
         sql(clusters, clusters.a, "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) "
                                   "VALUES (1, 1, 1, 42, now()); "
-                                  "UPDATE orders SET id = id + 1000000 WHERE id = %s; DELETE FROM orders WHERE id = 3",
-            (top,))
+                                  "UPDATE orders SET id = id + 1000000 WHERE id = %s; DELETE FROM orders WHERE id = 3; "
+                                  "INSERT INTO pgshift_test_events VALUES (1000, '2027-03-01', 'new'); "
+                                  "UPDATE pgshift_test_events SET what = 'changed' WHERE id = 5", (top,))
         with console.cursor() as cur:  # a DBA's session on C, busy since the first frozen point
             cur.execute("SELECT 1")
 
@@ -191,7 +205,9 @@ def test_changes_after_the_frozen_point_are_verified_and_other_sessions_on_c_nam
     verify = report["verify"]
     inside = verify["inside_fence"]
     assert inside["tables_whole"] == {"public.pgbench_history": "no primary key"}, inside
-    assert "public.orders" in inside["tables_by_key"] and inside["keys"] >= 3, inside  # old key, new key, deleted
+    assert "public.orders" in inside["tables_by_key"] and inside["keys"] >= 5, inside  # old key, new key, deleted
+    # Changes named by their partitions, verified on the partitioned table:
+    assert "public.pgshift_test_events" in inside["tables_by_key"] and not inside["tables_outside"], inside
     whole = [t for t in inside["tables"] if t["table"] == "public.pgbench_history"]
     assert [(t["status"], t["note"]) for t in whole] == [("equal", "checked whole: no primary key")], inside
     assert verify["rows_verified_inside_fence"] >= inside["keys"] + whole[0]["source_rows"]

@@ -8,7 +8,8 @@ exactly (see ``rows_by_key.sql``). No text format is parsed.
 
 A table without a primary key, a TRUNCATE, or a change whose key columns are not all in the message (an
 unchanged TOASTed key) cannot be checked row by row: the table is marked for a whole-table check instead,
-with the reason.
+with the reason. A change is named by its partition; ``roots`` maps each partition to the partitioned table
+that is verified. A change to any other table is recorded in ``outside``: the caller cannot vouch for it.
 
 Message layouts: https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html
 """
@@ -36,6 +37,7 @@ class ChangeSet:
     whole: dict[Table, str] = field(default_factory=dict)  # table -> why it is checked whole
     changes: int = 0  # row changes read
     transactions: int = 0
+    outside: set[Table] = field(default_factory=set)  # changed tables that are not among those verified
 
     @property
     def key_count(self) -> int:
@@ -48,11 +50,13 @@ class ChangeSet:
             self.whole.setdefault(table, why)
         self.changes += other.changes
         self.transactions += other.transactions
+        self.outside |= other.outside
 
     def summary(self) -> dict[str, object]:
         return {"transactions": self.transactions, "row_changes": self.changes, "keys": self.key_count,
                 "tables_by_key": sorted(f"{s}.{t}" for s, t in self.keys),
-                "tables_whole": {f"{s}.{t}": why for (s, t), why in sorted(self.whole.items())}}
+                "tables_whole": {f"{s}.{t}": why for (s, t), why in sorted(self.whole.items())},
+                "tables_outside": sorted(f"{s}.{t}" for s, t in self.outside)}
 
 
 @dataclass(frozen=True)
@@ -106,11 +110,13 @@ class _Buffer:
 class PgOutputReader:
     """Turns pgoutput protocol-1 messages into a :class:`ChangeSet` for the tables whose keys it is given.
 
-    :param primary_keys: table -> its primary key's columns (empty: no primary key); other tables are ignored
+    :param primary_keys: table -> its primary key's columns (empty: no primary key)
+    :param roots: partition -> the partitioned table at its root (one of ``primary_keys``)
     """
 
-    def __init__(self, primary_keys: Mapping[Table, list[str]]) -> None:
+    def __init__(self, primary_keys: Mapping[Table, list[str]], roots: Mapping[Table, Table] | None = None) -> None:
         self.primary_keys = dict(primary_keys)
+        self.roots = dict(roots or {})
         self.relations: dict[int, _Relation] = {}
 
     def read(self, messages: Iterable[bytes]) -> ChangeSet:
@@ -130,7 +136,7 @@ class PgOutputReader:
                 buf.take(1)  # flags: "part of the key" follows the replica identity, not the primary key
                 columns.append(buf.string())
                 buf.take(8)  # type oid, typmod
-            self.relations[relid] = _Relation((schema, name), tuple(columns))
+            self.relations[relid] = _Relation(self.roots.get((schema, name), (schema, name)), tuple(columns))
         elif kind == "C":
             out.transactions += 1
         elif kind == "I":
@@ -159,6 +165,8 @@ class PgOutputReader:
                 table = self._relation(buf.int32()).table
                 if table in self.primary_keys:
                     out.whole[table] = "truncated"
+                else:
+                    out.outside.add(table)
             out.changes += 1
         elif kind in ("B", "O", "Y", "M"):
             return  # begin, origin, type, message: nothing about rows
@@ -176,7 +184,8 @@ class PgOutputReader:
             out.changes += 1
         pk = self.primary_keys.get(rel.table)
         if pk is None:
-            return  # not a table this check covers
+            out.outside.add(rel.table)
+            return
         if not pk:
             out.whole.setdefault(rel.table, "no primary key")
             return

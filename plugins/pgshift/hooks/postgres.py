@@ -186,6 +186,14 @@ class PgShiftHook(PostgresHook):
         """
         return [r["column"] for r in self.fetch("primary_key_columns", (table,))]
 
+    def partitions_of(self, tables: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+        """Every partition (at any depth) of these tables -> the table at its root.
+
+        :param tables: (schema, name) of partitioned (or any) tables
+        """
+        rows = self.fetch("partitions_of", {"schemas": [t[0] for t in tables], "names": [t[1] for t in tables]})
+        return {(r["schema"], r["table"]): (r["root_schema"], r["root_table"]) for r in rows}
+
     def reltuples(self, table: str) -> float:
         """The planner's row estimate (0 for a table never analyzed).
 
