@@ -39,6 +39,7 @@ from pgcluster import DATABASE
 
 from pgshift.cutover.phases import CutoverRun
 
+DELETED: list[dict] = []  # the row the last test deletes on A, put back afterwards
 REWRITE_ON_C = """
 CREATE FUNCTION pgshift_test_rewrite() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -70,6 +71,11 @@ def chain(clusters, tmp_path_factory):
                               "DROP FUNCTION IF EXISTS pgshift_test_rewrite()")
     clusters.unfence_a()
     sql(clusters, clusters.a, "DROP TABLE pgshift_test_events")
+    # A is shared with the next modules: the key change and the delete of the last test undone.
+    sql(clusters, clusters.a, "UPDATE orders SET id = id - 1000000 WHERE id > 1000000")
+    if DELETED:
+        sql(clusters, clusters.a, "INSERT INTO orders SELECT * FROM json_populate_record(NULL::orders, %s)",
+            (json.dumps(DELETED[0]),))
 
 
 def cutover(cl, reports: Path, **overrides):
@@ -185,6 +191,7 @@ def test_changes_after_the_frozen_point_are_verified_and_other_sessions_on_c_nam
     console = psycopg2.connect(clusters.uri(clusters.c), application_name="dba-console")
     console.autocommit = True
     top = sql(clusters, clusters.a, "SELECT max(id) FROM orders")[0][0]
+    DELETED.append(sql(clusters, clusters.a, "SELECT row_to_json(o) FROM orders o WHERE id = 3")[0][0])
 
     def writes() -> None:
         sql(clusters, clusters.a, "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) "

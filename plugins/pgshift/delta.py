@@ -16,8 +16,9 @@ B is the control layer: its replay can stand still without touching A. The runbo
    were checked, whole-table checks, and the other phases; refused before the fence past
    ``max_write_downtime_seconds``.
 
-Inside the fence (A cannot change), after the drain: the slot's changes up to A's final LSN give the keys
-written since the last frozen point; those rows are compared **A against C** by primary key. A table without a
+Inside the fence (A cannot change): once B has replayed A's final LSN, the slot's changes up to it give the keys
+written since the last frozen point, and A's side of those rows is read while C is still draining
+(:meth:`DeltaCheck.prefetch`); after the drain C's side is read and compared, **A against C** by primary key. A table without a
 primary key (or truncated, or whose key a change did not carry) is compared whole, and named in the report.
 
 Why this is enough: C equals B at every frozen point, and between two of them the only rows that can differ
@@ -33,12 +34,12 @@ dropped by the next attempt.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pgshift.changes import ChangeSet, PgOutputReader
-from pgshift.parity import Table, TableParity, compare_still, table_name
+from pgshift.parity import Fingerprint, Table, TableParity, compare_still, table_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -306,49 +307,103 @@ class DeltaCheck:
         return Forecast(self.last_confirm_seconds, round(per_second * since), self.key_rate, whole, whole_seconds)
 
     # -- inside the fence
-    def fence_check(self, a: PrimaryHook, b: StandbyHook, since: float | None = None) -> tuple[
+    def prefetch(self, lsn: str) -> Future[tuple[ChangeSet, SideReading]]:
+        """Inside the fence, while C drains: once B has replayed A's final LSN ``lsn``, decode the changes since
+        the last frozen point and read A's side of them (A is fenced: its rows are final). Only C's side is left
+        for :meth:`fence_check`, after the drain."""
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgshift-prefetch")
+        try:
+            return pool.submit(self._source_side, lsn)
+        finally:
+            pool.shutdown(wait=False)
+
+    def _source_side(self, lsn: str) -> tuple[ChangeSet, SideReading]:
+        from pgshift.hooks.postgres import PgShiftHook
+        from pgshift.hooks.standby import StandbyHook
+
+        s = self.settings
+        with StandbyHook(s.conn_b) as b:
+            deadline = time.monotonic() + s.confirm_timeout
+            while not b.replay_reached(lsn).reached:
+                if time.monotonic() > deadline:
+                    raise DeltaLag(f"B did not replay A's final LSN {lsn} within {s.confirm_timeout:g} s")
+                time.sleep(0.005)
+            changes = self._changes(b)
+        with PgShiftHook(s.conn_a) as a:
+            return changes, read_side(a, s.conn_a, changes, self.primary_keys, self.methods, s.parallelism)
+
+    def fence_check(self, prefetched: Future[tuple[ChangeSet, SideReading]], since: float | None = None) -> tuple[
             list[TableParity], ChangeSet, list[dict[str, Any]]]:
-        """The rows changed since the last frozen point, A (fenced) against C; and C's other sessions."""
+        """After the drain: C's side of the rows changed since the last frozen point, judged against A's
+        (:meth:`prefetch`); and C's other sessions."""
         from pgshift.hooks.target import TargetHook
 
         s = self.settings
-        changes = self._changes(b)
+        changes, source = prefetched.result()
         with TargetHook(s.conn_c) as target:
-            results = compare_changes(a, target, s.conn_a, s.conn_c, changes, self.primary_keys, self.methods,
-                                      s.parallelism)
+            results = judge_changes(changes, source, read_side(target, s.conn_c, changes, self.primary_keys,
+                                                               self.methods, s.parallelism))
             others = target.other_sessions(since if since is not None else (self.first_point_at or time.time()))
         return results, changes, others
+
+
+@dataclass
+class SideReading:
+    """One server's side of the changed rows: per table the rows by key (key -> row hash), and the fingerprints
+    of the tables checked whole (or the error reading one)."""
+
+    rows: dict[Table, dict[str, str]]
+    whole: dict[Table, Fingerprint | str]
+
+
+def read_side(hook: PgShiftHook, conn_id: str, changes: ChangeSet, primary_keys: dict[Table, list[str]],
+              methods: dict[Table, str], parallelism: int) -> SideReading:
+    """The changed rows by key in ``hook``'s session, and the whole tables in sessions of their own."""
+    from pgshift.parity import fingerprint
+
+    whole_tables = sorted(changes.whole)
+    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="pgshift-whole") as pool:
+        futures = {t: pool.submit(fingerprint, conn_id, t, methods.get(t, "text")) for t in whole_tables}
+        hook.fingerprint_session()
+        rows: dict[Table, dict[str, str]] = {}
+        for table in sorted(t for t in changes.keys if t not in changes.whole):
+            keys = sorted(changes.keys[table])
+            found: dict[str, str] = {}
+            for i in range(0, len(keys), KEY_CHUNK):
+                found.update(hook.rows_by_key(table[0], table[1], primary_keys[table], keys[i:i + KEY_CHUNK]))
+            rows[table] = found
+        whole: dict[Table, Fingerprint | str] = {}
+        for table, future in futures.items():
+            try:
+                whole[table] = future.result()
+            except Exception as exc:  # noqa: BLE001 - a table that cannot be read is a failed comparison
+                whole[table] = f"{type(exc).__name__}: {exc}".strip()
+    return SideReading(rows, whole)
+
+
+def judge_changes(changes: ChangeSet, source: SideReading, target: SideReading) -> list[TableParity]:
+    """One result per table: the keyed ones, then the whole ones (their note says why they were whole)."""
+    results = [_keyed_result(t, len(changes.keys[t]), source.rows[t], target.rows[t]) for t in sorted(source.rows)]
+    for table in sorted(changes.whole):
+        src, dst = source.whole[table], target.whole[table]
+        note = f"checked whole: {changes.whole[table]}"
+        if isinstance(src, str) or isinstance(dst, str):
+            results.append(TableParity(table_name(table), None, None, None, None, "error",
+                                       f"{note}; {src if isinstance(src, str) else dst}"))
+            continue
+        results.append(TableParity(table_name(table), src[0], src[1], dst[0], dst[1],
+                                   "equal" if src == dst else "differs", note))
+    return results
 
 
 def compare_changes(source: PgShiftHook, target: PgShiftHook, conn_source: str, conn_target: str,
                     changes: ChangeSet, primary_keys: dict[Table, list[str]], methods: dict[Table, str],
                     parallelism: int) -> list[TableParity]:
-    """The changed rows by key, ``source`` against ``target`` (one session each, in parallel), and the tables
-    to check whole (:func:`pgshift.parity.compare_still`); one result per table, keyed ones first."""
-    keyed = sorted(t for t in changes.keys if t not in changes.whole)
-    for hook in (source, target):
-        hook.fingerprint_session()
-
-    def rows(hook: PgShiftHook) -> dict[Table, dict[str, str]]:
-        out: dict[Table, dict[str, str]] = {}
-        for table in keyed:
-            keys = sorted(changes.keys[table])
-            found: dict[str, str] = {}
-            for i in range(0, len(keys), KEY_CHUNK):
-                found.update(hook.rows_by_key(table[0], table[1], primary_keys[table], keys[i:i + KEY_CHUNK]))
-            out[table] = found
-        return out
-
+    """The changed rows, ``source`` against ``target``, both sides at once (see :func:`read_side`)."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pgshift-delta") as pool:
-        src_f, dst_f = pool.submit(rows, source), pool.submit(rows, target)
-        src, dst = src_f.result(), dst_f.result()
-    results = [_keyed_result(t, len(changes.keys[t]), src[t], dst[t]) for t in keyed]
-    whole = sorted(changes.whole)
-    for result, table in zip(compare_still(conn_source, conn_target, whole, parallelism, methods), whole,
-                             strict=True):
-        result.note = f"checked whole: {changes.whole[table]}"
-        results.append(result)
-    return results
+        src = pool.submit(read_side, source, conn_source, changes, primary_keys, methods, parallelism)
+        dst = pool.submit(read_side, target, conn_target, changes, primary_keys, methods, parallelism)
+        return judge_changes(changes, src.result(), dst.result())
 
 
 def _keyed_result(table: Table, keys: int, source: dict[str, str], target: dict[str, str]) -> TableParity:

@@ -1,8 +1,9 @@
 """The cutover's verification, ``verify=delta`` (the default) or ``full`` (see :mod:`pgshift.delta`).
 
 delta: before the fence :meth:`VerifyPhases.pre_verify` (every table at a frozen point of B, then catch-up rounds
-of changed rows) and :meth:`~VerifyPhases.forecast` (refuses past ``max_write_downtime_seconds``); inside it
-:meth:`~VerifyPhases.verify` compares only the rows written since the last frozen point, A against C.
+of changed rows) and :meth:`~VerifyPhases.forecast` (refuses past ``max_write_downtime_seconds``); inside it,
+right after the fence, :meth:`~VerifyPhases.prefetch` reads A's side of the rows written since the last frozen
+point while C drains, and :meth:`~VerifyPhases.verify` compares C's side with it.
 full: nothing before the fence; :meth:`~VerifyPhases.verify` hashes every table on A and C inside it.
 :meth:`~VerifyPhases.end_verify` drops the delta check's slot on B on every way out.
 """
@@ -15,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 from pgshift.cutover.results import Plan, Verified, iso
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from airflow.sdk.types import Logger
 
+    from pgshift.changes import ChangeSet
     from pgshift.cutover.phases import CutoverSettings
-    from pgshift.delta import DeltaCheck, Forecast
+    from pgshift.delta import DeltaCheck, Forecast, SideReading
     from pgshift.hooks.primary import PrimaryHook
     from pgshift.hooks.standby import StandbyHook
     from pgshift.parity import TableParity
@@ -40,6 +44,7 @@ class VerifyPhases:
     timeline: dict[str, str | None]
     log: Logger
     delta: DeltaCheck | None = None
+    prefetched: Future[tuple[ChangeSet, SideReading]] | None = None
 
     def _judge(self, results: list[TableParity], into: dict[str, Any] | None = None) -> Verified:
         raise NotImplementedError  # CutoverRun's
@@ -88,6 +93,11 @@ class VerifyPhases:
                                 f"max_write_downtime_seconds={limit:g}")
         return forecast
 
+    def prefetch(self, final_lsn: str) -> None:
+        """delta, right after the fence: A's side of the last changes, read while C drains (A is fenced)."""
+        if self.delta is not None:
+            self.prefetched = self.delta.prefetch(final_lsn)
+
     def verify(self, plan: Plan) -> Verified:
         """Inside the fence: the rows changed since the last frozen point (delta), or every table (full); A
         (fenced: it cannot change) against C."""
@@ -98,8 +108,10 @@ class VerifyPhases:
             results = compare_still(s.conn_a, s.conn_c, plan.tables, int(s.parallelism), dict(plan.methods))
             self.report["verify"]["rows_verified_inside_fence"] = sum(int(r.source_rows or 0) for r in results)
             return self._judge(results)
+        if self.prefetched is None:
+            raise RuntimeError("verify=delta inside the fence without A's side read (prefetch)")
         started = time.monotonic()
-        results, changes, others = self.delta.fence_check(self.a, self.b)
+        results, changes, others = self.delta.fence_check(self.prefetched)
         section = self.report["verify"]
         section["inside_fence"] = {**changes.summary(), "seconds": round(time.monotonic() - started, 3)}
         section["rows_verified_inside_fence"] = changes.key_count + sum(

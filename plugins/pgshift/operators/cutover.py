@@ -194,6 +194,7 @@ class CutoverOperator(_CutoverBase):
             run.gate(self.gate_spec())
             run.forecast()
             fenced = run.fence(self.app_roles)
+            run.prefetch(fenced.final_lsn)
             run.drain(fenced.final_lsn)
             run.sync_access()
             run.verify(plan)
