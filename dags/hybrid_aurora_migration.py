@@ -178,6 +178,18 @@ PARAMS: dict[str, Param] = {
                               description="Role -> groups it joins on C only, e.g. "
                                           "{\"app_admin\": [\"rds_superuser\"]}: Aurora's rds_* grants are asked "
                                           "for, never guessed."),
+    "fallback": Param(True, type="boolean", title="Arm the way back", section="Way back",
+                      description="Arm reverse replication C -> A inside the cutover."),
+    "fallback_publication_name": Param("pgshift_fallback_pub", type="string", pattern=NAME_PATTERN,
+                                       title="Fallback publication (on C)", section="Way back",
+                                       description="Lower-case letters, digits and underscores; at most 63."),
+    "fallback_subscription_name": Param("pgshift_fallback", type="string", pattern=NAME_PATTERN,
+                                        title="Fallback subscription (on A)", section="Way back",
+                                        description="Its slot on C has the same name. Lower-case letters, digits "
+                                                    "and underscores; at most 63."),
+    "conn_c_subscription": _conn("pgshift_c_replication", "C as A reaches it",
+                                 "A role with REPLICATION (rds_replication on Aurora) and SELECT on the migrated "
+                                 "tables; its URI becomes A's subscription conninfo."),
     "dry_run": Param(True, type="boolean", title="Dry run", section="Cutover",
                      description="Gate, drain, verify and report without fencing A or finalizing. On by default: "
                                  "a real cutover needs dry_run false, said explicitly."),
@@ -294,6 +306,7 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
             min_safe_wal_bytes=P("min_safe_wal_bytes"), chart_runs=P("chart_runs"), report_dir=P("report_dir"),
             confirm_timeout=P("drain_timeout_seconds"), execution_timeout=timedelta(minutes=30),
             configuration=f"{{{{ ti.xcom_pull(task_ids='{CONFIGURATION_TASK}') }}}}",
+            fallback_publication=P("fallback_publication_name"), fallback_subscription=P("fallback_subscription_name"),
         )
         cutover_args = dict(**chain, app_roles=P("app_roles"), thresholds=LIMITS, dms_task_id=P("dms_task_id"),
                             dry_run=P("dry_run"), report_dir=P("report_dir"))
@@ -348,7 +361,9 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
             schemas=P("schemas"), tables=P("tables"), allow_existing_tables_on_c=P("allow_existing_tables_on_c"),
             move_aside_data_dir=P("move_aside_data_dir"), dms_engine_version=P("dms_engine_version"),
             accept_large_object_loss=P("accept_large_object_loss"), extra_roles=P("extra_roles"),
-            exclude_roles=P("exclude_roles"), memberships_on_c=P("memberships_on_c"),
+            exclude_roles=P("exclude_roles"), memberships_on_c=P("memberships_on_c"), fallback=P("fallback"),
+            fallback_publication=P("fallback_publication_name"), fallback_subscription=P("fallback_subscription_name"),
+            conn_c_subscription=P("conn_c_subscription"),
             thresholds={k: P(k) for k in ("wal_lag_max_bytes", "wal_lag_max_seconds", "cdc_lag_max_bytes",
                                           "poll_interval_seconds", "slot_create_timeout_seconds")},
             execution_timeout=timedelta(minutes=5),
