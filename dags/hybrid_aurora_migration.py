@@ -178,18 +178,6 @@ PARAMS: dict[str, Param] = {
                               description="Role -> groups it joins on C only, e.g. "
                                           "{\"app_admin\": [\"rds_superuser\"]}: Aurora's rds_* grants are asked "
                                           "for, never guessed."),
-    "fallback": Param(True, type="boolean", title="Arm the way back", section="Way back",
-                      description="Arm reverse replication C -> A inside the cutover."),
-    "fallback_publication_name": Param("pgshift_fallback_pub", type="string", pattern=NAME_PATTERN,
-                                       title="Fallback publication (on C)", section="Way back",
-                                       description="Lower-case letters, digits and underscores; at most 63."),
-    "fallback_subscription_name": Param("pgshift_fallback", type="string", pattern=NAME_PATTERN,
-                                        title="Fallback subscription (on A)", section="Way back",
-                                        description="Its slot on C has the same name. Lower-case letters, digits "
-                                                    "and underscores; at most 63."),
-    "conn_c_subscription": _conn("pgshift_c_replication", "C as A reaches it",
-                                 "A role with REPLICATION (rds_replication on Aurora) and SELECT on the migrated "
-                                 "tables; its URI becomes A's subscription conninfo."),
     "dry_run": Param(True, type="boolean", title="Dry run", section="Cutover",
                      description="Gate, drain, verify and report without fencing A or finalizing. On by default: "
                                  "a real cutover needs dry_run false, said explicitly."),
@@ -231,6 +219,22 @@ PARAMS: dict[str, Param] = {
     "report_dir": Param(None, type=["null", "string"], title="Report directory", section="Validation",
                         description="Where JSON reports and the lag chart go. Empty: $PGSHIFT_REPORT_DIR, else "
                                     "$AIRFLOW_HOME/pgshift-reports."),
+    # -- Way back: reverse replication C -> A, armed inside the cutover (pgshift.cutover.fallback_phases)
+    "fallback": Param(True, type="boolean", title="Arm the way back (C -> A)", section="Way back",
+                      description="Arm reverse replication C -> A inside the cutover: every write made on C reaches "
+                                  "A (and B), so action=fallback can return to A without losing one."),
+    "fallback_publication_name": Param("pgshift_fallback_pub", type="string", pattern=NAME_PATTERN,
+                                       title="Fallback publication (on C)", section="Way back",
+                                       description="Lower-case letters, digits and underscores; at most 63."),
+    "fallback_subscription_name": Param("pgshift_fallback", type="string", pattern=NAME_PATTERN,
+                                        title="Fallback subscription (on A)", section="Way back",
+                                        description="Its slot on C has the same name. Lower-case letters, digits "
+                                                    "and underscores; at most 63."),
+    "conn_c_subscription": Param("pgshift_c_replication", type="string", title="C as A reaches it",
+                                 section="Way back",
+                                 description="Role with REPLICATION (rds_replication on Aurora) and SELECT on the "
+                                             "migrated tables; host as seen from A. Its URI becomes A's subscription "
+                                             "conninfo."),
     "dms_replication_instance_id": _dms_id("pgshift-instance", "DMS replication instance"),
     "dms_instance_class": Param("dms.t3.medium", type="string", title="DMS instance class", section="DMS"),
     "dms_engine_version": Param("3.6.1", type="string", title="DMS engine version", section="DMS",

@@ -278,7 +278,11 @@ def test_the_way_back_is_checked_when_fallback_is_on(fresh):
     assert (facts["c"]["wal_level"], facts["c"]["slot_exists"], facts["c"]["publication_exists"]) == \
         ("logical", False, False)
     assert facts["a"]["subscription_exists"] is False and facts["a"]["superuser"] is True
-    assert facts["role"]["rolname"] == "postgres"  # the test clusters' pgshift_c_replication
+    from airflow.sdk import BaseHook
+
+    role = facts["role"]  # the test clusters' pgshift_c_replication, on C
+    assert role["rolname"] == BaseHook.get_connection("pgshift_c_replication").login
+    assert role["rolcanlogin"] and (role["rolreplication"] or role["rolsuper"])
 
 
 def test_wal_level_replica_on_c_is_refused_only_when_fallback_is_on(fresh, replica_level_c):
