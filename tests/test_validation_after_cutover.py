@@ -173,6 +173,28 @@ def test_a_stopped_reverse_subscription_is_named(clusters: LocalClusters, chain:
     assert sql(clusters, clusters.a, "SELECT count(*) FROM orders WHERE id = 990001") == [(1,)]
 
 
+def test_an_apply_error_on_a_is_named_as_current(clusters: LocalClusters, chain: Path) -> None:
+    # A row on A that C's insert collides with: A's apply worker fails on it, and is retried every 5 s.
+    sql(clusters, clusters.a, "INSERT INTO orders (id, customer, amount) VALUES (990100, 1, 1)")
+    try:
+        sql(clusters, clusters.c, "INSERT INTO orders (id, customer, amount) VALUES (990100, 2, 2)")
+        wait_for(lambda: sql(clusters, clusters.a, "SELECT apply_error_count FROM pg_stat_subscription_stats "
+                                                   "WHERE subname = %s", (SUBSCRIPTION,))[0][0] > 0,
+                 30, what="A's apply worker to fail")
+        dag_run, report, text = validate_recorded(chain)
+    finally:
+        sql(clusters, clusters.a, "DELETE FROM orders WHERE id = 990100")
+    assert str(dag_run.state) == "failed" and "Validation found" in text
+    assert report is not None and report["figures"]["reverse_apply_error_count"] > 0
+    named = [p for p in report["problems"] if p.startswith("reverse subscription pgshift_fallback on A")]
+    assert named, report["problems"]
+    assert "is stopped: no apply worker runs" in named[0] or "apply error is current on A" in named[0], named
+    assert "see A's server log" in named[0]
+    assert report["figures"]["reverse_subscription_errors"] in ("current", "unknown")
+    wait_a_caught_up(clusters)  # the row gone from A, the retried apply goes through
+    assert sql(clusters, clusters.a, "SELECT customer FROM orders WHERE id = 990100") == [(2,)]
+
+
 def orange_pixels(png: Path) -> int:
     """Pixels of the C -> A series' colour (tab:orange) in a chart."""
     import matplotlib.image
@@ -188,7 +210,7 @@ def test_the_lag_chart_goes_on_with_the_way_back(chain: Path, tmp_path: Path) ->
     reports = read_reports(chain / "validate", 48)
     before = [r for r in reports if r.get("direction") == "A -> B -> C"]
     after = [r for r in reports if r.get("direction") == "C -> A (the way back)"]
-    assert len(before) == 1 and len(after) == 3 and len(reports) == 4  # the chain's run, then the three above
+    assert len(before) == 1 and len(after) == 4 and len(reports) == 5  # the chain's run, then the four above
     assert before[0]["figures"]["b_to_c_lag_bytes"] is not None
     assert all(r["figures"]["c_to_a_lag_bytes"] is not None for r in after)
     # The validation's own chart holds the C -> A series (orange); a chart of the chain's run alone does not.
