@@ -230,6 +230,22 @@ PARAMS: dict[str, Param] = {
     "report_dir": Param(None, type=["null", "string"], title="Report directory", section="Validation",
                         description="Where JSON reports and the lag chart go. Empty: $PGSHIFT_REPORT_DIR, else "
                                     "$AIRFLOW_HOME/pgshift-reports."),
+    # -- Way back: reverse replication C -> A, armed inside the cutover (pgshift.cutover.fallback_phases)
+    "fallback": Param(True, type="boolean", title="Arm the way back (C -> A)", section="Way back",
+                      description="Arm reverse replication C -> A inside the cutover: every write made on C reaches "
+                                  "A (and B), so action=fallback can return to A without losing one."),
+    "fallback_publication_name": Param("pgshift_fallback_pub", type="string", pattern=NAME_PATTERN,
+                                       title="Fallback publication (on C)", section="Way back",
+                                       description="Lower-case letters, digits and underscores; at most 63."),
+    "fallback_subscription_name": Param("pgshift_fallback", type="string", pattern=NAME_PATTERN,
+                                        title="Fallback subscription (on A)", section="Way back",
+                                        description="Its slot on C has the same name. Lower-case letters, digits "
+                                                    "and underscores; at most 63."),
+    "conn_c_subscription": Param("pgshift_c_replication", type="string", title="C as A reaches it",
+                                 section="Way back",
+                                 description="Role with REPLICATION (rds_replication on Aurora) and SELECT on the "
+                                             "migrated tables; host as seen from A. Its URI becomes A's subscription "
+                                             "conninfo."),
     "dms_replication_instance_id": _dms_id("pgshift-instance", "DMS replication instance"),
     "dms_instance_class": Param("dms.t3.medium", type="string", title="DMS instance class", section="DMS"),
     "dms_engine_version": Param("3.6.1", type="string", title="DMS engine version", section="DMS",
@@ -305,6 +321,7 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
             min_safe_wal_bytes=P("min_safe_wal_bytes"), chart_runs=P("chart_runs"), report_dir=P("report_dir"),
             confirm_timeout=P("drain_timeout_seconds"), execution_timeout=timedelta(minutes=30),
             configuration=f"{{{{ ti.xcom_pull(task_ids='{CONFIGURATION_TASK}') }}}}",
+            fallback_publication=P("fallback_publication_name"), fallback_subscription=P("fallback_subscription_name"),
         )
         cutover_args = dict(**chain, app_roles=P("app_roles"), thresholds=LIMITS, dms_task_id=P("dms_task_id"),
                             dry_run=P("dry_run"), report_dir=P("report_dir"))
@@ -360,7 +377,9 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
             schemas=P("schemas"), tables=P("tables"), allow_existing_tables_on_c=P("allow_existing_tables_on_c"),
             move_aside_data_dir=P("move_aside_data_dir"), dms_engine_version=P("dms_engine_version"),
             accept_large_object_loss=P("accept_large_object_loss"), extra_roles=P("extra_roles"),
-            exclude_roles=P("exclude_roles"), memberships_on_c=P("memberships_on_c"),
+            exclude_roles=P("exclude_roles"), memberships_on_c=P("memberships_on_c"), fallback=P("fallback"),
+            fallback_publication=P("fallback_publication_name"), fallback_subscription=P("fallback_subscription_name"),
+            conn_c_subscription=P("conn_c_subscription"),
             thresholds={k: P(k) for k in ("wal_lag_max_bytes", "wal_lag_max_seconds", "cdc_lag_max_bytes",
                                           "poll_interval_seconds", "slot_create_timeout_seconds")},
             execution_timeout=timedelta(minutes=5),

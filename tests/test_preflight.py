@@ -256,3 +256,63 @@ def test_a_table_with_row_level_security_the_copy_role_is_subject_to_is_refused(
     assert ("table pr.t has row-level security and role 'replicator' (connection pgshift_b_replication) is subject "
             "to it") in message and "ALTER ROLE replicator BYPASSRLS" in message
     assert facts["a"]["tables"] == ["pr.t"]
+
+
+# -- the way back (fallback on): C can publish to A, A can subscribe, conn_c_subscription can replicate on C
+@pytest.fixture(scope="module")
+def replica_level_c(clusters):
+    """A second C with wal_level=replica (an Aurora cluster without rds.logical_replication looks like it)."""
+    cl = LocalClusters(state_dir("replica-c"), free_port_block(clusters.base_port + 20))
+    cl.start()
+    sql(cl, cl.c, "ALTER SYSTEM SET wal_level = replica")
+    cl.stop_node(cl.c)
+    cl.start_node(cl.c)
+    os.environ["AIRFLOW_CONN_REPLICA_LEVEL_C"] = cl.uri(cl.c)
+    yield cl
+    os.environ.pop("AIRFLOW_CONN_REPLICA_LEVEL_C", None)
+    cl.destroy()
+
+
+def test_the_way_back_is_checked_when_fallback_is_on(fresh):
+    facts = preflight(fresh).execute({})["fallback"]
+    assert (facts["c"]["wal_level"], facts["c"]["slot_exists"], facts["c"]["publication_exists"]) == \
+        ("logical", False, False)
+    assert facts["a"]["subscription_exists"] is False and facts["a"]["superuser"] is True
+    from airflow.sdk import BaseHook
+
+    role = facts["role"]  # the test clusters' pgshift_c_replication, on C
+    assert role["rolname"] == BaseHook.get_connection("pgshift_c_replication").login
+    assert role["rolcanlogin"] and (role["rolreplication"] or role["rolsuper"])
+
+
+def test_wal_level_replica_on_c_is_refused_only_when_fallback_is_on(fresh, replica_level_c):
+    message = refusal(preflight(fresh, conn_c="replica_level_c"))
+    assert ("C runs with wal_level=replica: the way back (fallback on) publishes C's changes to A, which needs "
+            "wal_level=logical: set wal_level = logical on C and restart it; or set fallback to false") in message
+    assert message.count("\n  - ") == 1  # nothing else is wrong with that C
+    facts = preflight(fresh, conn_c="replica_level_c", fallback=False).execute({})
+    assert facts["fallback"] == {} and facts["c"]["wal_level"] == "replica"
+
+
+def test_a_subscription_role_that_cannot_replicate_on_c_is_refused(fresh, monkeypatch):
+    sql(fresh, fresh.c, "CREATE ROLE pf_norepl LOGIN PASSWORD 'pf-norepl-secret'")
+    monkeypatch.setenv("AIRFLOW_CONN_PF_NOREPL", f"postgresql://pf_norepl:pf-norepl-secret@127.0.0.1:{fresh.c.port}/x")
+    try:
+        no_replication = refusal(preflight(fresh, conn_c_subscription="pf_norepl"))
+        no_connection = refusal(preflight(fresh, conn_c_subscription="pf_no_such_connection"))
+        sql(fresh, fresh.a, "CREATE SUBSCRIPTION pgshift_fallback CONNECTION 'dbname=none' PUBLICATION p "
+                            "WITH (connect = false)")
+        try:
+            taken = refusal(preflight(fresh))
+        finally:
+            sql(fresh, fresh.a, "ALTER SUBSCRIPTION pgshift_fallback SET (slot_name = NONE); "
+                                "DROP SUBSCRIPTION pgshift_fallback")
+    finally:
+        sql(fresh, fresh.c, "DROP ROLE pf_norepl")
+    assert ("role 'pf_norepl' (connection pf_norepl, which A's subscription reads C as) has neither REPLICATION nor "
+            "rds_replication on C (rolreplication=false): ALTER ROLE pf_norepl REPLICATION, or on Aurora GRANT "
+            "rds_replication TO pf_norepl") in no_replication
+    assert "conn_c_subscription 'pf_no_such_connection' (A's subscription reads C as it, for the way back) is not " \
+           "an Airflow connection" in no_connection
+    assert "a subscription 'pgshift_fallback' is already on A: the cutover creates the way back's subscription" in taken
+    preflight(fresh, fallback=False, conn_c_subscription="pf_no_such_connection").execute({})  # fallback off: not read

@@ -554,6 +554,7 @@ class LocalClusters:
             "pgshift_b": self.uri(self.b),
             "pgshift_b_replication": self.uri(self.b, "replicator"),
             "pgshift_c": self.uri(self.c),
+            "pgshift_c_replication": self.uri(self.c),  # the way back: A's subscription reads C as C's superuser
         }
         if (self.ssh_dir / "id_ed25519").exists():
             conns["pgshift_ssh_b"] = json.dumps(self.ssh_connection())

@@ -15,7 +15,8 @@ def _when(report: dict[str, Any]) -> datetime | None:
 
 
 def lag_chart(reports: list[dict[str, Any]], path: Path) -> Path:
-    """A -> B and B -> C lag in bytes per run; runs that found problems are marked in red."""
+    """A -> B and B -> C lag in bytes per run, then, after a cutover, C -> A (the way back) in the same chart;
+    runs that found problems are marked in red."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a worker
@@ -26,9 +27,13 @@ def lag_chart(reports: list[dict[str, Any]], path: Path) -> Path:
     try:
         top = 0
         for key, label, colour in (("a_to_b_lag_bytes", "A -> B (bytes)", "tab:blue"),
-                                   ("b_to_c_lag_bytes", "B -> C (bytes)", "tab:green")):
+                                   ("b_to_c_lag_bytes", "B -> C (bytes)", "tab:green"),
+                                   ("c_to_a_lag_bytes", "C -> A, the way back after the cutover (bytes)",
+                                    "tab:orange")):
             xs = [t for t, r in points if r.get("figures", {}).get(key) is not None]
             ys = [r["figures"][key] for t, r in points if r.get("figures", {}).get(key) is not None]
+            if not ys and key == "c_to_a_lag_bytes":
+                continue  # no cutover yet: no legend entry for a series that cannot have points
             # matplotlib plots datetimes through its units registry; its annotations admit numbers only.
             ax.plot(xs, ys, marker="o", label=label, color=colour)  # type: ignore[arg-type]
             top = max([top, *ys])

@@ -31,12 +31,15 @@ Which conf keys override a recorded value:
 
 A validate or cutover run that overrides nothing is "the recorded chain": it fails plainly when
 nothing is recorded, and once the chain was cut over a validation skips and a cutover fails,
-instead of one red run an hour. A run that overrides a key checks what it is told, record or not.
+instead of one red run an hour; but while the record says the way back is armed (``fallback``:
+``{"armed": true, "state": "armed"}``) a validation checks the reverse direction, C -> A, instead. A run that
+overrides a key checks what it is told, record or not.
 
 The Variable (JSON)::
 
     {"format": 1, "dag_id": ..., "recorded_at": "<ISO UTC>", "recorded_by_run": "<run id>",
-     "configuration": {<RECORDED_KEYS>: value}, "cut_over": null | {"at": "<ISO UTC>", "by_run": "<run id>"}}
+     "configuration": {<RECORDED_KEYS>: value}, "cut_over": null | {"at": "<ISO UTC>", "by_run": "<run id>"},
+     "fallback": absent | {"armed": bool, "state": "armed" | "fallen back" | "finished", ...}}
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ RECORDED_KEYS: tuple[str, ...] = (
     "dms_replication_instance_id", "dms_instance_class", "dms_engine_version", "dms_task_id",
     "dms_source_endpoint_id", "dms_target_endpoint_id", "dms_ssl_mode", "report_dir", "accept_large_object_loss",
     "extra_roles", "exclude_roles", "memberships_on_c",
+    "fallback_publication_name", "fallback_subscription_name", "conn_c_subscription",
 )
 Source = Literal["default", "recorded", "conf"]
 
@@ -109,7 +113,7 @@ class Effective:
         no secret."""
         record = None
         if self.record:
-            record = {k: self.record.get(k) for k in ("recorded_at", "recorded_by_run", "cut_over")}
+            record = {k: self.record.get(k) for k in ("recorded_at", "recorded_by_run", "cut_over", "fallback")}
         return {"variable": variable_key(self.dag_id), "summary": self.summary(), "record": record,
                 "overridden": self.overridden, "kept_over_conf": self.kept_over_conf,
                 "values": self.values, "sources": self.sources, "limits": self.limits.as_dict()}
@@ -150,8 +154,23 @@ def record_problems(record: object, schemas: Mapping[str, Mapping[str, Any]]) ->
     return problems
 
 
+def fallback_state(record: Mapping[str, Any] | None) -> str | None:
+    """The way back as the record says it after a cutover: ``armed``, ``fallen back``, ``finished``, or None
+    (no cutover, a cutover without ``fallback``, or a record from before the way back existed)."""
+    fallback = (record or {}).get("fallback")
+    if not isinstance(fallback, Mapping) or not (record or {}).get("cut_over"):
+        return None
+    state = fallback.get("state")
+    if state == "armed" and not fallback.get("armed"):
+        return None
+    return str(state) if state in ("armed", "fallen back", "finished") else None
+
+
 def check_chain(effective: Effective, action: str) -> None:
-    """Refuse a validate or cutover of "the recorded chain" when there is none, or when it was cut over."""
+    """Refuse a validate or cutover of "the recorded chain" when there is none, or when it was cut over.
+
+    After a cutover a validation checks the way back (C -> A) while the record says it is armed; it skips once
+    the way back was not armed, is finished, or was taken (production back on A: setup starts a new chain)."""
     if action == "setup" or effective.overridden:
         return
     what = "validate" if action == "validate" else "cut over"
@@ -160,13 +179,20 @@ def check_chain(effective: Effective, action: str) -> None:
             f"no chain to {what} yet: no setup has finished for {effective.dag_id} "
             f"(Variable {variable_key(effective.dag_id)} is absent); trigger action=setup first")
     cut_over = effective.record.get("cut_over")
-    if cut_over:
-        message = (f"the chain was cut over to C at {cut_over['at']} by run {cut_over['by_run']}; nothing to {what}; "
-                   + ("pause the DAG or run setup for a new chain" if action == "validate"
-                      else "run setup for a new chain"))
-        if action == "validate":
-            raise AirflowSkipException(message)
-        raise AirflowFailException(message)
+    if not cut_over:
+        return
+    if action != "validate":
+        raise AirflowFailException(f"the chain was cut over to C at {cut_over['at']} by run {cut_over['by_run']}; "
+                                   "nothing to cut over; run setup for a new chain")
+    state = fallback_state(effective.record)
+    if state == "armed":
+        return  # the validation checks the reverse direction, C -> A
+    if state == "fallen back":
+        raise AirflowSkipException(
+            f"the chain was cut over to C at {cut_over['at']} by run {cut_over['by_run']} and fell back: production "
+            "is back on A; nothing to validate; run setup to start a new chain")
+    raise AirflowSkipException(f"the chain was cut over to C at {cut_over['at']} by run {cut_over['by_run']}; "
+                               "nothing to validate; pause the DAG or run setup for a new chain")
 
 
 def new_record(dag_id: str, values: Mapping[str, Any], run_id: str) -> dict[str, Any]:

@@ -18,8 +18,9 @@ B is the control layer: its replay can stand still without touching A. The runbo
 
 Inside the fence (A cannot change): once B has replayed A's final LSN, the slot's changes up to it give the keys
 written since the last frozen point, and A's side of those rows is read while C is still draining
-(:meth:`DeltaCheck.prefetch`); after the drain C's side is read and compared, **A against C** by primary key. A table without a
-primary key (or truncated, or whose key a change did not carry) is compared whole, and named in the report.
+(:meth:`DeltaCheck.prefetch`); after the drain C's side is read and compared, **A against C** by primary key.
+A table without a primary key (or truncated, or whose key a change did not carry) is compared whole, and named
+in the report.
 
 Why this is enough: C equals B at every frozen point, and between two of them the only rows that can differ
 are the rows replication wrote, whose keys the slot names - as long as replication is C's only writer. The

@@ -50,6 +50,10 @@ class ChainSpec:
     extra_roles: list[str] | None = None
     exclude_roles: list[str] | None = None
     memberships_on_c: dict[str, list[str]] | None = None
+    fallback: bool = True  # the cutover arms the way back, C -> A: preflight checks C can publish, A subscribe
+    fallback_publication: str = "pgshift_fallback_pub"
+    fallback_subscription: str = "pgshift_fallback"  # on A; its slot on C has the same name
+    conn_c_subscription: str = "pgshift_c_replication"
 
 
 CHAIN_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ChainSpec))
@@ -105,6 +109,13 @@ def check_params(spec: ChainSpec) -> list[str]:
                           (spec.conn_c, "conn_c")):
         if not conn_id:
             problems.append(f"{what} (an Airflow connection id) is empty")
+    if spec.fallback:
+        if p := slot_name_problem(spec.fallback_subscription, "fallback_subscription_name"):
+            problems.append(p)
+        if p := identifier_problem(spec.fallback_publication, "fallback_publication_name"):
+            problems.append(p)
+        if not spec.conn_c_subscription:
+            problems.append("conn_c_subscription (an Airflow connection id) is empty")
     if not str(spec.data_dir or "").startswith("/"):
         problems.append(f"b_data_dir must be an absolute path, got {spec.data_dir!r}")
     return problems

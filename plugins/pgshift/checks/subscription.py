@@ -51,7 +51,11 @@ from pgshift.checks.result import CheckResult
 ERROR_WINDOW_SECONDS = 6.0  # longer than wal_retrieve_retry_interval's default of 5 s
 RESET_HINT = ("to clear the counters once the cause is fixed: SELECT pg_stat_reset_subscription_stats(oid) "
               "FROM pg_subscription WHERE subname = '<subscription>'")
-LOG_HINT = "see C's server log for the ERROR of the logical replication apply worker"
+def log_hint(where: str = "C") -> str:
+    return f"see {where}'s server log for the ERROR of the logical replication apply worker"
+
+
+LOG_HINT = log_hint("C")
 
 
 def nudge_primary(conn_a: str) -> None:
@@ -85,26 +89,29 @@ def window_seconds(error_window_seconds: float, worker: dict[str, Any]) -> float
 
 
 def judge_errors(subscription: str, first: dict[str, Any], second: dict[str, Any] | None,
-                 window: float) -> tuple[str, str]:
+                 window: float, where: str = "C") -> tuple[str, str]:
     """("current" | "recovered", message) from two samples ``window`` seconds apart (the first one's
-    count is non-zero). ``second`` None: the subscription vanished during the window."""
+    count is non-zero). ``second`` None: the subscription vanished during the window. ``where``: the subscriber
+    (C; A for the way back)."""
+    hint = log_hint(where)
     if second is None:
-        return "current", f"subscription {subscription!r} disappeared from C during the {window:g} s error window"
+        return "current", (f"subscription {subscription!r} disappeared from {where} during the {window:g} s error "
+                           "window")
     if second["apply_worker_pid"] is None:
-        return "current", (f"no apply worker is running for subscription {subscription!r} on C after the "
+        return "current", (f"no apply worker is running for subscription {subscription!r} on {where} after the "
                            f"{window:g} s window, {_counts(second)}: an apply error is current (the worker is "
-                           f"restarted every {second['retry_interval_ms'] / 1000:g} s and fails again); {LOG_HINT}")
+                           f"restarted every {second['retry_interval_ms'] / 1000:g} s and fails again); {hint}")
     if _total(second) > _total(first):
-        return "current", (f"apply error is current on C: the error counters grew during the {window:g} s window "
-                           f"({_counts(first)} -> {_counts(second)}); the apply worker fails and is retried every "
-                           f"{second['retry_interval_ms'] / 1000:g} s, so C stalls; {LOG_HINT}")
+        return "current", (f"apply error is current on {where}: the error counters grew during the {window:g} s "
+                           f"window ({_counts(first)} -> {_counts(second)}); the apply worker fails and is retried "
+                           f"every {second['retry_interval_ms'] / 1000:g} s, so {where} stalls; {hint}")
     if (second["apply_worker_pid"], second["apply_worker_started"]) != (first["apply_worker_pid"],
                                                                         first["apply_worker_started"]):
         return "current", (f"the apply worker of subscription {subscription!r} restarted during the {window:g} s "
                            f"window (pid {first['apply_worker_pid']} -> {second['apply_worker_pid']}), "
-                           f"{_counts(second)}: an error may be current; {LOG_HINT}")
-    return "recovered", (f"{_counts(second)} on C ({_counted_since(second)}): the apply worker has run since "
-                         f"{_since(second)} without a new error (recovered): none in a {window:g} s window; "
+                           f"{_counts(second)}: an error may be current; {hint}")
+    return "recovered", (f"{_counts(second)} on {where} ({_counted_since(second)}): the apply worker has run "
+                         f"since {_since(second)} without a new error (recovered): none in a {window:g} s window; "
                          f"{RESET_HINT.replace('<subscription>', subscription)}")
 
 

@@ -6,7 +6,8 @@ outside ``pgshift.hooks`` names a SQL file. One hook per server role, so a calle
 server it talks to:
 
 - :class:`PgShiftHook` (this module): the connection, statements by name, and readings used on several
-  servers (server facts, tables in scope, table fingerprints, sampled rows);
+  servers (server facts, tables in scope, table fingerprints, sampled rows, a subscription's state: C's, or
+  A's for the way back);
 - :class:`pgshift.hooks.primary.PrimaryHook`: A, the source (fence, lease, WAL positions, physical slot,
   publication, sequences);
 - :class:`pgshift.hooks.standby.StandbyHook`: B, the hot standby (replay, WAL receiver, logical slot);
@@ -30,7 +31,16 @@ from psycopg2 import sql as pgsql
 from psycopg2.extensions import make_dsn
 
 from pgshift import sql
-from pgshift.hooks.states import Membership, RoleSetting, RoleSpec, ScopeTable, rows_as
+from pgshift.hooks.states import (
+    ApplyWorker,
+    Membership,
+    RoleSetting,
+    RoleSpec,
+    ScopeTable,
+    SubscriptionState,
+    row_as,
+    rows_as,
+)
 
 if TYPE_CHECKING:
     from pgshift.privileges_states import AccessObjectRow, DefaultAclRow, EffectiveRow
@@ -252,6 +262,21 @@ class PgShiftHook(PostgresHook):
         rows = self.fetch(name, params, table=sql.qualified(schema, table),
                           pk_columns=pgsql.SQL(", ").join(pgsql.Identifier(c) for c in pk))
         return {r["key"]: r["hash"] for r in rows}
+
+    # -- a subscription in this database: C's from B, or A's from C for the way back
+    def subscription(self, name: str) -> SubscriptionState | None:
+        """A subscription in this database with its tables' sync states; None if there is none.
+
+        :param name: the subscription's name
+        """
+        return row_as(SubscriptionState, self.fetch_one("subscription_state", (name,)))
+
+    def apply_worker(self, subscription: str) -> ApplyWorker | None:
+        """The subscription's error counters and its running apply worker; None if there is no subscription.
+
+        :param subscription: the subscription's name
+        """
+        return row_as(ApplyWorker, self.fetch_one("subscription_apply_worker", (subscription,)))
 
     # -- what other programs need to reach this server (never logged)
     def conn_params(self) -> ConnParams:

@@ -22,6 +22,7 @@ from pgshift.hooks.states import (
     RelationName,
     RoleState,
     SequenceState,
+    SubscriberFacts,
     TerminatedSession,
     WalSender,
     row_as,
@@ -237,6 +238,17 @@ class PrimaryHook(PgShiftHook):
                                                  {k: params[k] for k in ("all", "schemas", "tschemas", "tnames")}))
 
     # -- what logical replication does not carry (the preflight names it)
+    def subscriber_facts(self, subscription: str) -> SubscriberFacts:
+        """Whether A can take the way back's subscription (workers, replication origins, who may own it), and
+        whether one of that name is already there.
+
+        :param subscription: the way back's subscription name
+        """
+        row = row_as(SubscriberFacts, self.fetch_one("subscriber_facts", (subscription,)))
+        if row is None:  # a SELECT of expressions: one row always
+            raise LookupError("A returned no subscriber facts")
+        return row
+
     def large_object_count(self) -> int:
         """The large objects in this database (``pg_largeobject_metadata``)."""
         return int(self.scalar("large_object_count") or 0)

@@ -135,6 +135,68 @@ class SlotState:
 
 
 @dataclass(frozen=True)
+class ReverseSlot:
+    """The way back's slot on C with A's lag behind C's current WAL position (``reverse_slot_state.sql``)."""
+
+    slot_name: str
+    plugin: str | None
+    slot_type: str
+    database: str | None
+    active: bool
+    wal_status: str | None
+    safe_wal_size: int | None
+    conflicting: bool | None
+    invalidation_reason: str | None
+    confirmed_flush_lsn: str | None
+    current_lsn: str
+    lag_bytes: int | None
+    retained_bytes: int | None
+
+
+@dataclass(frozen=True)
+class PublisherFacts:
+    """Whether C can publish to A, and the way back's objects already on C (``publisher_facts.sql``)."""
+
+    wal_level: str
+    rds_logical_replication: str | None
+    max_replication_slots: int
+    slots_used: int
+    max_wal_senders: int
+    senders_used: int
+    max_slot_wal_keep_size: str
+    slot_exists: bool
+    publication_exists: bool
+
+
+@dataclass(frozen=True)
+class SubscriberFacts:
+    """Whether A can take the way back's subscription (``subscriber_facts.sql``)."""
+
+    version_num: int
+    max_logical_replication_workers: int
+    max_worker_processes: int
+    max_replication_slots: int
+    max_active_replication_origins: int | None  # PostgreSQL 18 and later
+    subscriptions_enabled: int
+    origins_used: int
+    user: str
+    superuser: bool
+    create_subscription: bool
+    subscription_exists: bool
+
+
+@dataclass(frozen=True)
+class ReplicationRole:
+    """A role's right to stream logical replication (``replication_role.sql``)."""
+
+    rolname: str
+    rolcanlogin: bool
+    rolreplication: bool
+    rolsuper: bool
+    rds_replication: bool
+
+
+@dataclass(frozen=True)
 class CreatedSlot:
     """A logical slot just created (``create_logical_slot.sql``)."""
 
@@ -155,7 +217,7 @@ class SlotConfirmed:
 
 @dataclass(frozen=True)
 class SubscriptionState:
-    """A subscription on C and its tables' sync states (``subscription_state.sql``)."""
+    """A subscription (on C; on A for the way back) and its tables' sync states (``subscription_state.sql``)."""
 
     subname: str
     enabled: bool
@@ -171,8 +233,8 @@ class SubscriptionState:
 
 @dataclass(frozen=True)
 class ApplyWorker:
-    """A subscription's error counters and its apply worker, if one runs (``subscription_apply_worker.sql``).
-    Times are ISO 8601 UTC text."""
+    """A subscription's error counters and its apply worker, if one runs (``subscription_apply_worker.sql``); on C,
+    or on A for the way back. Times are ISO 8601 UTC text."""
 
     subname: str
     apply_error_count: int

@@ -13,12 +13,13 @@ from psycopg2 import sql as pgsql
 
 from pgshift.hooks.postgres import PgShiftHook
 from pgshift.hooks.states import (
-    ApplyWorker,
     AppProbe,
     AvailableExtension,
+    PublisherFacts,
+    ReplicationRole,
+    ReverseSlot,
     RoleSetting,
     SequenceValue,
-    SubscriptionState,
     row_as,
     rows_as,
 )
@@ -41,21 +42,7 @@ if TYPE_CHECKING:
 class TargetHook(PgShiftHook):
     """C: the server the migration copies to and the application moves to."""
 
-    # -- the subscription
-    def subscription(self, name: str) -> SubscriptionState | None:
-        """A subscription in this database with its tables' sync states; None if there is none.
-
-        :param name: the subscription's name
-        """
-        return row_as(SubscriptionState, self.fetch_one("subscription_state", (name,)))
-
-    def apply_worker(self, subscription: str) -> ApplyWorker | None:
-        """The subscription's error counters and its running apply worker; None if there is no subscription.
-
-        :param subscription: the subscription's name
-        """
-        return row_as(ApplyWorker, self.fetch_one("subscription_apply_worker", (subscription,)))
-
+    # -- the subscription (its state: PgShiftHook.subscription, apply_worker)
     def create_subscription(self, name: str, publication: str, conninfo: str, slot: str) -> None:
         """CREATE SUBSCRIPTION on an existing slot (create_slot = false), copying the tables' data.
 
@@ -80,6 +67,33 @@ class TargetHook(PgShiftHook):
         :param since: a time, in epoch seconds
         """
         return [dict(r) for r in self.fetch("other_sessions", {"since": since})]
+
+    # -- the way back (C -> A), after the cutover
+    def reverse_slot(self, name: str) -> ReverseSlot | None:
+        """The way back's slot on C with A's lag behind C's current WAL position; None if there is none.
+
+        :param name: the slot's name (``fallback_subscription_name``)
+        """
+        return row_as(ReverseSlot, self.fetch_one("reverse_slot_state", (name,)))
+
+    def publisher_facts(self, slot: str, publication: str) -> PublisherFacts:
+        """Whether C can publish to A (wal_level, a free slot and walsender), and whether the way back's slot and
+        publication are already there.
+
+        :param slot: the way back's slot name
+        :param publication: the way back's publication name
+        """
+        row = row_as(PublisherFacts, self.fetch_one("publisher_facts", {"slot": slot, "publication": publication}))
+        if row is None:  # a SELECT of expressions: one row always
+            raise LookupError("C returned no publisher facts")
+        return row
+
+    def replication_role(self, name: str | None) -> ReplicationRole | None:
+        """A role's right to stream from C (REPLICATION, superuser, or rds_replication); None if it does not exist.
+
+        :param name: a role name
+        """
+        return row_as(ReplicationRole, self.fetch_one("replication_role", (name,)))
 
     def flush_wal(self) -> None:
         """A synchronous empty commit: what the subscription applied so far is flushed, and confirmed."""

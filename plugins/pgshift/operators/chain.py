@@ -25,6 +25,8 @@ class ChainOperator(BaseOperator):
                  move_aside_data_dir: bool = False, dms_engine_version: str | None = None,
                  accept_large_object_loss: bool = False, extra_roles: list[str] | None = None,
                  exclude_roles: list[str] | None = None, memberships_on_c: Mapping[str, list[str]] | None = None,
+                 fallback: bool = True, fallback_publication: str = "pgshift_fallback_pub",
+                 fallback_subscription: str = "pgshift_fallback", conn_c_subscription: str = "pgshift_c_replication",
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mode, self.conn_a, self.conn_a_replication, self.conn_b = mode, conn_a, conn_a_replication, conn_b
@@ -38,6 +40,9 @@ class ChainOperator(BaseOperator):
         self.allow_existing_tables_on_c, self.move_aside_data_dir = allow_existing_tables_on_c, move_aside_data_dir
         self.dms_engine_version, self.accept_large_object_loss = dms_engine_version, accept_large_object_loss
         self.extra_roles, self.exclude_roles, self.memberships_on_c = extra_roles, exclude_roles, memberships_on_c
+        # the way back (C -> A) the cutover arms: preflight checks it can be armed, validation checks it once armed
+        self.fallback, self.fallback_publication = fallback, fallback_publication
+        self.fallback_subscription, self.conn_c_subscription = fallback_subscription, conn_c_subscription
 
     def spec(self) -> ChainSpec:
         return spec_of(self)

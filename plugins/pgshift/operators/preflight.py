@@ -17,6 +17,7 @@ from pgshift.preflight_checks import (
     check_params,
     check_roles,
 )
+from pgshift.preflight_fallback import check_fallback
 
 
 class ChainPreflightOperator(ChainOperator):
@@ -25,7 +26,8 @@ class ChainPreflightOperator(ChainOperator):
     Read-only on A, B and C (catalog and settings queries, ``postgres --version`` on host B).
     Returns the facts it read (versions, settings, tables in scope; under ``not_replicated`` what logical
     replication will not carry, such as large objects left behind with ``accept_large_object_loss``; under
-    ``warnings`` every warning) for later steps and reports. The checks are :mod:`pgshift.preflight_checks`.
+    ``warnings`` every warning; under ``fallback`` what the way back's checks read) for later steps and reports.
+    The checks are :mod:`pgshift.preflight_checks` and, with ``fallback`` on, :mod:`pgshift.preflight_fallback`.
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -38,12 +40,13 @@ class ChainPreflightOperator(ChainOperator):
             c = check_c(spec, a.facts.get("tables", []))
             carried = check_not_replicated(spec)
             roles = check_roles(spec)
-            findings = [a, b, c, carried, roles]
+            fallback = check_fallback(spec)
+            findings = [a, b, c, carried, roles, fallback]
             if spec.mode == "dms":
                 findings.append(check_dms(spec, a.facts.get("major")))
             warnings = [w for finding in findings for w in finding.warnings]
             facts = {"a": a.facts, "b": b.facts, "c": c.facts, "not_replicated": carried.facts,
-                     "roles": roles.facts, "warnings": warnings}
+                     "roles": roles.facts, "fallback": fallback.facts, "warnings": warnings}
             for finding in findings:
                 problems += finding.problems
             for warning in warnings:

@@ -22,6 +22,7 @@ from pgshift.checks.cdc_lag import CdcLagCheck
 from pgshift.checks.dms_task import DmsTaskCheck
 from pgshift.checks.limits import ChainLimits
 from pgshift.checks.subscription import SubscriptionSyncedCheck
+from pgshift.configuration import fallback_state
 from pgshift.operators.chain import ChainOperator
 
 if TYPE_CHECKING:
@@ -36,10 +37,17 @@ from pgshift.preflight_checks import (
     check_roles,
 )
 from pgshift.report import read_reports, report_root, safe_name, write_json
+from pgshift.reverse_validation import ReverseValidation
 
 
-class ValidateChainOperator(ChainOperator):
-    """The preflight's A, B and C checks again, A -> B lag, the slot on B, the subscription or DMS task, and parity."""
+class ValidateChainOperator(ReverseValidation, ChainOperator):
+    """The preflight's A, B and C checks again, A -> B lag, the slot on B, the subscription or DMS task, and parity.
+
+    After a cutover whose record says the way back is armed (``configuration``'s record, see
+    :func:`pgshift.configuration.fallback_state`), the reverse direction C -> A instead
+    (:mod:`pgshift.reverse_validation`): the chain A -> B -> C no longer exists. The record decides the direction;
+    a run's conf that overrides recorded keys changes only the names and limits used.
+    """
 
     template_fields: Sequence[str] = (
         *ChainOperator.template_fields, "dms_task_id", "parity", "sample_rows", "max_retained_wal_bytes",
@@ -87,8 +95,15 @@ class ValidateChainOperator(ChainOperator):
         param_problems = check_params(spec)
         if self.parity not in ("sample", "full", "off"):
             param_problems.append(f"parity must be sample, full or off, got {self.parity!r}")
+        way_back = self.way_back_armed()
+        report["direction"] = "C -> A (the way back)" if way_back else "A -> B -> C"
         if param_problems:
             problems += param_problems
+        elif way_back:
+            cut_over = (self.configuration or {})["record"]["cut_over"]
+            notes.append(f"the chain was cut over to C at {cut_over['at']} by run {cut_over['by_run']}: the way back "
+                         "C -> A is checked")
+            self.validate_way_back(self.limits().cdc_lag_max_bytes, problems, notes, figures, report)
         else:
             self._preflight(spec, problems, notes, report)
             healthy = self._replication(problems, figures)
@@ -115,6 +130,10 @@ class ValidateChainOperator(ChainOperator):
                                        + checked)
         self.log.info("Validation passed: %s", "; ".join(f"{k}={v}" for k, v in figures.items()))
         return {"report": str(path), "chart": str(chart) if chart else None, "figures": figures}
+
+    def way_back_armed(self) -> bool:
+        """The configuration's record says the chain was cut over with the way back armed."""
+        return fallback_state((self.configuration or {}).get("record")) == "armed"
 
     # -- the parts
     def _access(self, spec: ChainSpec, dag_id: str, problems: list[str], notes: list[str]) -> dict[str, Any]:

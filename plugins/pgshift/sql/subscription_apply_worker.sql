@@ -1,5 +1,6 @@
--- On C: one sample of the subscription's error counters and of its leader apply worker (pid, and when it
--- last (re)started), with the interval after which the launcher restarts a failed worker.
+-- On the subscriber (C; A for the way back): one sample of the subscription's error counters and of its leader
+-- apply worker (pid, and when it last (re)started), with the interval after which the launcher restarts a failed
+-- worker.
 -- pg_stat_subscription lists a subscription without workers once with a NULL pid; relid IS NULL and
 -- leader_pid IS NULL pick the leader apply worker (not table-sync or parallel apply workers), 16 and later.
 SELECT s.subname,

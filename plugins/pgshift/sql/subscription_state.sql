@@ -1,4 +1,4 @@
--- On C: the subscription, its per-table sync state and its error counters.
+-- On the subscriber (C; A for the way back): the subscription, its per-table sync state and its error counters.
 SELECT s.subname,
        s.subenabled                                                         AS enabled,
        s.subslotname                                                        AS slot_name,
