@@ -251,6 +251,14 @@ def test_finish_leaves_nothing_of_pgshifts_replication(clusters, tmp_path):
     from pgshift.lease import take_lease
 
     set_up_chain(clusters)
+    # The cutover's dry run proves the way back can be armed: a publication of its name on C fails it.
+    sql(clusters, clusters.c, f"CREATE PUBLICATION {PUB} FOR TABLE orders")
+    with CaptureFds() as out:
+        dag_run = run_dag(chain_conf(clusters, action="cutover", app_roles=["app"], gate_readings=2,
+                                     gate_interval_seconds=0.2, report_dir=str(tmp_path)))
+    sql(clusters, clusters.c, f"DROP PUBLICATION {PUB}")
+    assert task_states(dag_run)["cutover"] == "failed"
+    assert f"the way back could not be armed: publication {PUB} on C exists already" in out.text
     cutover(clusters, tmp_path)
     conf = chain_conf(clusters, action="finish", report_dir=str(tmp_path))
     # Refused while a fallback is under way (it holds the lease on C).

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from airflow.sdk.types import Logger
 
     from pgshift.cutover.phases import CutoverSettings
+    from pgshift.hooks.fallback import WayBackHook
 
 
 class FallbackArmError(Exception):
@@ -69,12 +70,9 @@ class FallbackPhases:
         self._armed = []
         with WayBackHook(self.settings.conn_c) as c, WayBackHook(self.settings.conn_a) as a:
             a.session_read_write()  # a new session on a fenced A starts read-only
-            left = ([f"publication {spec.publication} on C"] if c.publication(spec.publication) else []) \
-                + ([f"slot {spec.subscription} on C"] if c.fallback_slot(spec.subscription) else []) \
-                + ([f"subscription {spec.subscription} on A"] if a.subscription(spec.subscription) else [])
+            left = self._leftovers(spec, c, a)
             if left:
-                raise FallbackArmError(f"cannot arm the way back: {', '.join(left)} already exist(s) (left by an "
-                                       "earlier attempt?); drop them or choose other fallback names")
+                raise FallbackArmError("cannot arm the way back: " + "; ".join(left))
             c.create_publication(spec.publication, plan.scope.publication_objects())
             self._armed.append("publication")
             slot = c.create_pgoutput_slot(spec.subscription)
@@ -91,6 +89,41 @@ class FallbackPhases:
         self.log.info("Way back armed in %.3f s: publication %s and slot %s on C (from %s), subscription %s on A",
                       seconds, spec.publication, spec.subscription, slot.lsn, spec.subscription)
         return FallbackArmed(slot.lsn, seconds)
+
+    def preview_fallback(self, spec: FallbackSpec) -> None:
+        """The dry run's: what :meth:`arm_fallback` needs, checked, changing nothing: C can publish, the names are
+        free, and the connection A would subscribe with logs in to C."""
+        from pgshift.hooks.fallback import WayBackHook
+        from pgshift.hooks.target import TargetHook
+
+        if not spec.enabled:
+            self.report["fallback"] = {"armed": False}
+            return
+        with WayBackHook(self.settings.conn_c) as c, WayBackHook(self.settings.conn_a) as a:
+            problems = self._leftovers(spec, c, a)
+            wal_level = c.setting("wal_level")
+            if wal_level != "logical":
+                problems.append(f"C's wal_level is {wal_level}: C cannot publish (on Aurora set "
+                                "rds.logical_replication = 1)")
+        try:
+            with TargetHook(spec.conn_c_subscription) as probe:
+                probe.current_role()
+        except Exception as exc:  # noqa: BLE001 - a bad connection is a finding of the dry run
+            problems.append(f"connection {spec.conn_c_subscription!r} (C as A reaches it) does not log in to C: "
+                            f"{type(exc).__name__}: {str(exc).strip()}")
+        self.report["fallback"] = {"armed": False, "would_arm": not problems, "problems": problems}
+        if problems:
+            raise FallbackArmError("the way back could not be armed: " + "; ".join(problems))
+        self.log.info("Way back: the cutover would arm publication %s and slot %s on C, subscription %s on A",
+                      spec.publication, spec.subscription, spec.subscription)
+
+    @staticmethod
+    def _leftovers(spec: FallbackSpec, c: WayBackHook, a: WayBackHook) -> list[str]:
+        """Objects of the way back's names already there (an earlier attempt's?): arming would fail on them."""
+        left = ([f"publication {spec.publication} on C"] if c.publication(spec.publication) else []) \
+            + ([f"slot {spec.subscription} on C"] if c.fallback_slot(spec.subscription) else []) \
+            + ([f"subscription {spec.subscription} on A"] if a.subscription(spec.subscription) else [])
+        return [f"{what} exists already; drop it or choose other fallback names" for what in left]
 
     def disarm_fallback(self, spec: FallbackSpec) -> None:
         """On a rollback: drop what :meth:`arm_fallback` created. Never raises (the rollback must go on)."""

@@ -214,6 +214,7 @@ class CutoverOperator(_CutoverBase):
             run.verify_live(plan)
             run.preview_sequences(plan)
             run.prove_login(preview=True)
+            run.preview_fallback(self._fallback())
             run.passed()
         except BaseException as exc:
             raise run.abort(exc) from exc
