@@ -287,3 +287,28 @@ def test_finish_leaves_nothing_of_pgshifts_replication(clusters, tmp_path):
     # A stays fenced; the application stays on C.
     assert not can_log_in(clusters, clusters.a) and can_log_in(clusters, clusters.c)
     assert recorded_way_back()["state"] == "finished"
+
+
+def test_a_fallback_or_finish_of_the_recorded_chain_needs_the_way_back_armed() -> None:
+    """Without conf overrides, fallback and finish check the record: cut over, way back armed, not taken yet."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pgshift.configuration import RECORDED_KEYS, check_chain, marked_cut_over, marked_way_back, merge, new_record
+
+    values = {k: None for k in RECORDED_KEYS} | {"fallback": True}
+    record = new_record("d", values, "setup")
+
+    def check(rec: dict, action: str = "fallback") -> None:
+        check_chain(merge("d", action, {}, rec, {}), action)
+
+    with pytest.raises(AirflowFailException, match="no cutover to fallback after"):
+        check(record)
+    cut = marked_cut_over("d", record, values, "cutover_run")
+    assert cut["fallback"] == {"armed": True, "state": "armed"}
+    check(cut)
+    check(cut, "finish")
+    with pytest.raises(AirflowFailException, match="did not arm the way back"):
+        check(marked_cut_over("d", record, values | {"fallback": False}, "r"))
+    fell = marked_way_back(cut, "fallen back", "fallback_run")
+    with pytest.raises(AirflowFailException, match=r"the way back is fallen back already \(at .* by run fallback_run"):
+        check(fell, "finish")

@@ -9,7 +9,9 @@ Recorded (:data:`RECORDED_KEYS`): what says which chain it is and how its health
 connection ids, object names, host B's settings, scope, mode, DMS ids and settings, the lag and WAL
 limits, the sensors' poll interval, ``report_dir``, ``accept_large_object_loss`` (a setup that
 accepted leaving A's large objects behind must not fail every later validation for them), and which
-roles go to C (``extra_roles``, ``exclude_roles``, ``memberships_on_c``: the cutover syncs the same ones). Ids, names,
+roles go to C (``extra_roles``, ``exclude_roles``, ``memberships_on_c``: the cutover syncs the same ones), and the
+way back (``fallback``, ``fallback_publication_name``, ``fallback_subscription_name``, ``conn_c_subscription``: a
+fallback or finish after the cutover uses the names the cutover armed). Ids, names,
 paths, numbers and that switch only: the connections' passwords stay in Airflow's connections, never
 in the record.
 
