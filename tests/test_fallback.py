@@ -163,6 +163,21 @@ def test_a_failed_verify_lifts_cs_fence_and_leaves_a_fenced(clusters, chain):
     assert recorded_way_back()["state"] == "armed"
 
 
+def test_a_privilege_changed_on_c_since_the_cutover_fails_the_fallback(clusters, chain):
+    """GRANT and REVOKE are not replicated: the fallback's privilege parity finds the difference and rolls back."""
+    sql(clusters, clusters.c, "REVOKE DELETE ON pgbench_history FROM app")
+    try:
+        with CaptureFds() as out:
+            dag_run = run_dag(fallback_conf(clusters, chain.reports))
+    finally:
+        sql(clusters, clusters.c, "GRANT DELETE ON pgbench_history TO app")
+    assert task_states(dag_run)["fallback"] == "failed"
+    assert "Fallback failed after C's fence and was rolled back" in out.text
+    assert "privileges on A differ from C's" in out.text and "pgbench_history" in out.text
+    assert can_log_in(clusters, clusters.c) and not can_log_in(clusters, clusters.a)
+    assert report_of(chain.reports, "fallback", dag_run)["privilege_parity"]["ok"] is False
+
+
 class WritesOnC:
     """The application on C as role ``app``: inserts into ``orders`` (its sequence advancing) until C's fence ends
     its session."""
@@ -237,8 +252,9 @@ def test_fallback_brings_every_write_on_c_back_to_a(clusters, chain):
         conn.close()
     report = report_of(chain.reports, "fallback", dag_run)
     assert report["status"] == "fallen back"
-    assert list(report["timeline"]) == ["c_fenced", "c_final_lsn_taken", "a_drained", "verified", "sequences_set",
-                                        "reverse_dropped", "a_unfenced", "ready"]
+    assert list(report["timeline"]) == ["c_fenced", "c_final_lsn_taken", "a_drained", "verified", "access_verified",
+                                        "sequences_set", "reverse_dropped", "a_unfenced", "ready"]
+    assert report["privilege_parity"]["ok"] and report["privilege_parity"]["checked"]["app"] > 0
     assert 0 < report["write_downtime_seconds"] < 60
     assert any(s["sequence"] == "public.orders_id_seq" and s["action"] == "set" for s in report["sequences"])
     assert "write downtime" in out.text

@@ -242,6 +242,24 @@ class FallbackRun:
                                  source_position=self.c.final_wal_lsn, wait_target_confirmed=wait_target_confirmed,
                                  methods=plan.methods))
 
+    def verify_access(self, roles: list[str]) -> None:
+        """The roles' effective privileges, owners, RLS flags, policies and default privileges equal on C and A
+        (:func:`pgshift.access.access_parity`): a GRANT made on C since the cutover is not replicated to A."""
+        from pgshift.access import AccessSpec, access_parity
+
+        s = self.settings
+        spec = AccessSpec.from_params(schemas=s.schemas, tables=s.tables, app_roles=roles)
+        parity = access_parity(self.a, self.c, spec, roles)
+        self.report["privilege_parity"] = {
+            "ok": parity.ok, "checked": dict(parity.checked),
+            "per_role": {r: list(d) for r, d in parity.per_role.items()}, "owners": list(parity.owners),
+            "other": list(parity.other)}
+        if not parity.ok:
+            listing = [f"{r}: {d}" for r, diffs in parity.per_role.items() for d in diffs]
+            raise FallbackAbort("privileges on A differ from C's (a change made on C since the cutover is not "
+                                "replicated): " + "; ".join([*listing, *parity.owners, *parity.other]))
+        self.timeline["access_verified"] = iso(time.time())
+
     def set_sequences(self, plan: FallbackPlan, *, dry_run: bool = False) -> None:
         """Sequences are not replicated: A's continue after C's."""
         done, problems = set_sequences(self.a, read_sequences(self.c, plan.scope), dry_run=dry_run)

@@ -61,12 +61,14 @@ class FallbackOperator(BaseOperator):
                 if dry_run:
                     run.drain(run.c.final_wal_lsn())
                     run.verify_live(plan)
+                    run.verify_access(roles)
                     run.set_sequences(plan, dry_run=True)
                     run.passed()
                 else:
                     final_lsn = run.fence_c(roles)
                     run.drain(final_lsn)
                     run.verify(plan)
+                    run.verify_access(roles)
                     run.set_sequences(plan)
                     run.drop_reverse()
                     run.unfence_a()
