@@ -109,6 +109,11 @@ def test_the_cutover_arms_the_way_back(clusters, chain):
                (SUB,)) == [(True, SUB)]
     assert sql(clusters, clusters.c, "SELECT plugin FROM pg_replication_slots WHERE slot_name = %s", (SUB,)) == \
         [("pgoutput",)]
+    # The migrated tables by name (not ALL TABLES: a table only C has would stop A's apply worker).
+    assert sql(clusters, clusters.c, "SELECT puballtables FROM pg_publication WHERE pubname = %s", (PUB,)) == [(False,)]
+    assert [r[0] for r in sql(clusters, clusters.c, "SELECT schemaname || '.' || tablename FROM pg_publication_tables "
+                                                    "WHERE pubname = %s ORDER BY 1", (PUB,))] == \
+        user_tables(clusters, clusters.a)
     assert recorded_way_back() == {"armed": True, "state": "armed"}
     # A stays fenced for the application, but the apply worker writes there: a row inserted on C reaches A and B.
     assert not app_can_log_in(clusters)

@@ -2,10 +2,11 @@
 
 :meth:`FallbackPhases.arm_fallback` runs after the verify and the login proof and before the commit: A is fenced
 and the application roles are still NOLOGIN on C, so nothing can write on C. It creates on C a publication for
-the migrated tables and a pgoutput slot (the slot's LSN is where the way back starts), and on A a subscription
-on that slot (``copy_data = false``: A equals C there; ``origin = none``: only what is written on C itself comes
-back, never what B -> C applies until the finalize). Any later failure before the commit rolls the cutover back,
-and :meth:`~FallbackPhases.disarm_fallback` drops what was armed.
+the migrated tables (by name: the tables the cutover verified) and a pgoutput slot (the slot's LSN is where the
+way back starts), and on A a subscription on that slot (``copy_data = false``: A equals C there;
+``origin = none``: only what is written on C itself comes back, never what B -> C applies until the finalize).
+Any later failure before the commit rolls the cutover back, and :meth:`~FallbackPhases.disarm_fallback` drops
+what was armed.
 
 A's fence sets the database's ``default_transaction_read_only``; the subscription's apply worker is not stopped by
 it (logical replication applies rows through its own executor path, which does not check the transaction's
@@ -24,6 +25,7 @@ from pgshift.cutover.results import Plan, iso
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
+    from psycopg2.sql import Composable
 
     from pgshift.cutover.phases import CutoverSettings
     from pgshift.hooks.fallback import WayBackHook
@@ -73,7 +75,7 @@ class FallbackPhases:
             left = self._leftovers(spec, c, a)
             if left:
                 raise FallbackArmError("cannot arm the way back: " + "; ".join(left))
-            c.create_publication(spec.publication, plan.scope.publication_objects())
+            c.create_publication(spec.publication, _migrated_tables(plan))
             self._armed.append("publication")
             slot = c.create_pgoutput_slot(spec.subscription)
             self._armed.append("slot")
@@ -148,3 +150,15 @@ class FallbackPhases:
             self.log.error("Could not drop the way back's objects (%s): drop subscription %s on A, slot %s and "
                            "publication %s on C by hand: %s", ", ".join(armed), spec.subscription, spec.subscription,
                            spec.publication, exc)
+
+
+def _migrated_tables(plan: Plan) -> Composable:
+    """``TABLE a, TABLE b ...``: the tables the cutover verified, by name, not the scope's ``ALL TABLES`` or
+    ``TABLES IN SCHEMA``: a table on C that A does not have (one created on C later, DMS's control tables) would
+    stop A's apply worker with "target relation does not exist"."""
+    from psycopg2 import sql
+
+    if not plan.tables:
+        raise FallbackArmError("cannot arm the way back: no table in scope")
+    return sql.SQL(", ").join(sql.SQL("TABLE {}").format(sql.Identifier(schema, table))
+                              for schema, table in plan.tables)
