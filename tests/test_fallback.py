@@ -183,6 +183,30 @@ def test_a_privilege_changed_on_c_since_the_cutover_fails_the_fallback(clusters,
     assert report_of(chain.reports, "fallback", dag_run)["privilege_parity"]["ok"] is False
 
 
+def test_an_interrupted_fallback_is_unfenced_by_its_retry(clusters, chain):
+    """A worker that died after fencing C leaves C's fence record; the task's next try lifts C's fence."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pgshift.fence import apply_fence, plan_fence
+    from pgshift.hooks.fallback import WayBackHook
+    from pgshift.operators.fallback import FallbackOperator
+    from pgshift.report import safe_name
+
+    run_id = "manual__interrupted_fallback"
+    with WayBackHook("pgshift_c") as c:
+        record = plan_fence(c, ["app"], run_id)
+        apply_fence(c, record, ["app"])
+        record.save(chain.reports / "fallback" / safe_name(run_id) / "fence_c.json")
+    assert not can_log_in(clusters, clusters.c)
+    op = FallbackOperator(task_id="fallback", conn_a="pgshift_a", conn_c="pgshift_c",
+                          conn_c_subscription="pgshift_c_replication", publication=PUB, subscription=SUB,
+                          dry_run=False, report_dir=str(chain.reports))
+    with pytest.raises(AirflowFailException, match=r"died after fencing C at .*; this retry unfenced C .* A stays "
+                                                   "fenced"):
+        op.execute({"run_id": run_id, "dag": SimpleNamespace(dag_id="hybrid_aurora_migration")})
+    assert can_log_in(clusters, clusters.c) and not can_log_in(clusters, clusters.a)
+
+
 class WritesOnC:
     """The application on C as role ``app``: inserts into ``orders`` (its sequence advancing) until C's fence ends
     its session."""

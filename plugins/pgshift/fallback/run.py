@@ -150,9 +150,10 @@ class FallbackRun:
                    "apply_worker_pid": worker.apply_worker_pid if worker else None,
                    "apply_error_count": worker.apply_error_count if worker else None}
         problems = []
-        if slot is None or slot.wal_status == "lost":
-            raise FallbackAbort(f"slot {s.subscription!r} on C is {'gone' if slot is None else 'lost'}: "
-                                "the way back is broken")
+        if slot is None or slot.wal_status == "lost":  # waiting cannot mend it
+            raise AirflowFailException(f"Fallback refused before C's fence: slot {s.subscription!r} on C is "
+                                       f"{'gone' if slot is None else 'lost'}: the way back is broken; nothing was "
+                                       "changed")
         if slot.lag_bytes is None or slot.lag_bytes > s.max_lag_bytes:
             problems.append(f"C->A lag {slot.lag_bytes} bytes is over the threshold of {s.max_lag_bytes} bytes")
         if not worker or worker.apply_worker_pid is None:
@@ -367,35 +368,6 @@ class FallbackRun:
             raise FallbackAbort(f"parity mismatch C vs A in {len(bad)} table(s): "
                                 + "; ".join(p.describe() for p in bad))
         self.timeline["verified"] = iso(time.time())
-
-
-def recover_interrupted_attempt(conn_c: str, fence_path: Path) -> None:
-    """A retry never fences C twice: an earlier attempt of this run that fenced C and died has C's fence lifted
-    (unless it unfenced A already), then the task fails."""
-    from pgshift.hooks.fallback import WayBackHook
-
-    previous = FenceRecord.load(fence_path)
-    if previous is None or previous.state in ("lifted", "planned"):
-        if previous and previous.state == "planned":  # died while fencing: lift what may be set
-            with WayBackHook(conn_c) as c:
-                lift_fence(c, previous, by="retry")
-            previous.save(fence_path)
-            raise AirflowFailException("An earlier attempt of this fallback was interrupted while fencing C; C has "
-                                       "been unfenced. Trigger a new fallback run.")
-        return
-    if previous.state == "finalized":
-        raise AirflowFailException("This run already fell back to A in an earlier attempt: A is the primary, C "
-                                   f"stays fenced. See {fence_path.parent / 'report.json'}")
-    with WayBackHook(conn_c) as c:
-        if lease_holder(c):
-            raise AirflowFailException("An earlier attempt of this fallback fenced C and still holds the lease on C: "
-                                       "it is alive, so C is left to it")
-        lift_fence(c, previous, by="retry")
-    previous.save(fence_path)
-    raise AirflowFailException(f"An earlier attempt of this fallback died after fencing C at "
-                               f"{iso(previous.fenced_at)}; this retry unfenced C (roles "
-                               f"{', '.join(previous.roles) or 'none'} can log in again), A stays fenced. "
-                               "Trigger a new fallback run.")
 
 
 def summary(report: dict[str, Any]) -> str:

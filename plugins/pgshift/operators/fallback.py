@@ -11,7 +11,8 @@ from airflow.sdk import BaseHook, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.checks.limits import ChainLimits
-from pgshift.fallback.run import FallbackRun, FallbackSettings, new_report, recover_interrupted_attempt
+from pgshift.fallback.recovery import recover_interrupted_attempt
+from pgshift.fallback.run import FallbackRun, FallbackSettings, new_report
 from pgshift.report import report_root, safe_name
 
 
