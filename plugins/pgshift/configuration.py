@@ -209,8 +209,9 @@ def marked_way_back(record: Mapping[str, Any], state: str, run_id: str) -> dict[
 
 
 def check_way_back(effective: Effective, action: str) -> None:
-    """Refuse a fallback or finish of "the recorded chain" unless it was cut over with the way back armed and
-    neither fell back nor finished since. A run that overrides keys checks what it is told instead."""
+    """Refuse a fallback or finish of "the recorded chain" unless it was cut over with the way back armed (a finish
+    also without: the chain's leftovers remain) and neither fell back nor finished since. A run that overrides keys
+    checks what it is told instead."""
     if effective.overridden:
         return
     record = effective.record or {}
@@ -219,6 +220,8 @@ def check_way_back(effective: Effective, action: str) -> None:
                                    "cut over (trigger action=cutover first)")
     way_back = record.get("fallback") or {}
     if not way_back.get("armed"):
+        if action == "finish":  # the chain's leftovers are still to drop
+            return
         raise AirflowFailException(f"the cutover at {record['cut_over']['at']} did not arm the way back "
                                    f"(fallback was off): nothing to {action}")
     if way_back.get("state") != "armed":
