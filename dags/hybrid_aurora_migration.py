@@ -29,6 +29,7 @@ from pgshift.operators.dms import (
     DmsReplicationTaskOperator,
     DmsStartTaskOperator,
 )
+from pgshift.operators.fallback import FallbackOperator, FinishOperator
 from pgshift.operators.fence_watchdog import FenceWatchdogOperator
 from pgshift.operators.preflight import ChainPreflightOperator
 from pgshift.operators.publication import CreatePublicationOperator
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 DAG_ID = "hybrid_aurora_migration"
 DEADLINE = timedelta(hours=24)
 SCHEDULE = "@hourly"  # validation runs; a scheduled run is always read-only
-ACTIONS = ("validate", "setup", "cutover")
+ACTIONS = ("validate", "setup", "cutover", "fallback", "finish")
 ACTION_TASKS: dict[str, list[str]] = {}  # filled by build_dag: the tasks each action runs
 # "x-": a scheme of our own, which Airflow leaves unnormalized; any other unknown scheme makes it load every
 # provider's URI handlers (the amazon provider's import boto3) each time this file is parsed.
@@ -98,9 +99,12 @@ PARAMS: dict[str, Param] = {
     "action": Param("validate", type="string", enum=list(ACTIONS), title="Action",
                     description="validate (the scheduled default): read-only health, slot safety and parity report. "
                                 "setup: build the chain. cutover: gate, fence A, drain, verify, set sequences, "
-                                "finalize. A scheduled run always validates, whatever this says.",
+                                "finalize. fallback: after a cutover, back to A (fence C, drain C -> A, verify, "
+                                "unfence A). finish: drop the way back and the chain's leftovers, A stays fenced. "
+                                "A scheduled run always validates, whatever this says.",
                     values_display={"validate": "Validate (read-only)", "setup": "Set up the chain",
-                                    "cutover": "Cut over to C"}),
+                                    "cutover": "Cut over to C", "fallback": "Fall back to A",
+                                    "finish": "Finish (drop the way back)"}),
     "mode": Param("native", type="string", enum=["native", "dms"], title="B -> C method",
                   description="native: PostgreSQL publication/subscription from B. dms: AWS DMS full load + CDC "
                               "reading B's slot with test_decoding.",
@@ -299,7 +303,8 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
 
         @task.branch(task_id="choose_action", retries=1)
         def choose_action(params: dict[str, Any] | None = None, dag_run: Any = None) -> list[str]:
-            """setup -> the chain; cutover -> gate and cutover; validate (and every scheduled run) -> validate."""
+            """setup -> the chain; cutover -> gate and cutover; fallback/finish -> the way back; validate (and every
+            scheduled run) -> validate."""
             return ACTION_TASKS.get(run_action(params, dag_run), ["validate"])
 
         config = configuration()
@@ -336,6 +341,8 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
             extra_roles=P("extra_roles"), exclude_roles=P("exclude_roles"), memberships_on_c=P("memberships_on_c"),
             app_role_connections=P("app_role_connections"), publication=P("publication_name"), verify=P("verify"),
             max_replay_pause=P("max_replay_pause_seconds"), max_write_downtime=P("max_write_downtime_seconds"),
+            fallback=P("fallback"), fallback_publication=P("fallback_publication_name"),
+            fallback_subscription=P("fallback_subscription_name"), conn_c_subscription=P("conn_c_subscription"),
             # Fence to ready must stay short; a timeout rolls the fence back. No retry re-fences A by surprise:
             # a failure after the fence raises AirflowFailException, which is not retried.
             execution_timeout=timedelta(hours=2),
@@ -367,6 +374,44 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
         action >> gate >> cutover >> publish
         if watchdog:
             gate >> watchdog
+
+        # The way back (pgshift.fallback): back to A, or stay on C and drop it.
+        fallback = FallbackOperator(
+            task_id="fallback", conn_a=P("conn_a"), conn_c=P("conn_c"), conn_c_subscription=P("conn_c_subscription"),
+            publication=P("fallback_publication_name"), subscription=P("fallback_subscription_name"),
+            app_roles=P("app_roles"), schemas=P("schemas"), tables=P("tables"), thresholds=LIMITS,
+            readings=P("gate_readings"), interval=P("gate_interval_seconds"), window=P("gate_window_seconds"),
+            drain_timeout=P("drain_timeout_seconds"), parallelism=P("verify_parallelism"), dry_run=P("dry_run"),
+            report_dir=P("report_dir"),
+            # No retry re-fences C by surprise: a failure after C's fence raises AirflowFailException.
+            execution_timeout=timedelta(hours=2),
+        )
+        finish = FinishOperator(
+            task_id="finish", conn_a=P("conn_a"), conn_b=P("conn_b"), conn_c=P("conn_c"),
+            fallback_publication=P("fallback_publication_name"), fallback_subscription=P("fallback_subscription_name"),
+            publication=P("publication_name"), physical_slot=P("physical_slot_name"), slot=P("slot_name"),
+            dry_run=P("dry_run"), report_dir=P("report_dir"), execution_timeout=timedelta(minutes=10),
+        )
+
+        def record_way_back(state: str, task_id: str) -> Any:
+            @task(task_id=task_id)
+            def record(params: dict[str, Any] | None = None, run_id: str | None = None) -> str:
+                """The chain's record says where the way back stands, so later runs know; a dry run does not."""
+                if params["dry_run"]:
+                    raise AirflowSkipException("dry run: nothing to record")
+                current = chain_config.load_record(DAG_ID, SCHEMAS)
+                if current is None:
+                    raise AirflowSkipException("no chain record to update")
+                chain_config.save_record(DAG_ID, chain_config.marked_way_back(current, state, str(run_id)))
+                log.info("Recorded the way back as %r in Variable %s", state, chain_config.variable_key(DAG_ID))
+                return state
+
+            return record()
+
+        fell_back = record_way_back("fallen back", "record_fallback")
+        finished = record_way_back("finished", "record_finish")
+        fallback >> fell_back
+        finish >> finished
 
         preflight = ChainPreflightOperator(
             task_id="preflight", mode=P("mode"), conn_a=P("conn_a"), conn_a_replication=P("conn_a_replication"),
@@ -481,10 +526,13 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
                  dms_instance, dms_endpoints, dms_task, dms_start, dms_running, cdc_lag, record]
         action >> setup
         action >> [cutover, publish, *([watchdog] if watchdog else [])]
+        action >> [fallback, fell_back, finish, finished]
         ACTION_TASKS.update({"setup": [getattr(t, "operator", t).task_id for t in setup],
                              "validate": [validate.task_id],
                              "cutover": [gate.task_id, cutover.task_id, publish.operator.task_id,
-                                         *([watchdog.task_id] if watchdog else [])]})
+                                         *([watchdog.task_id] if watchdog else [])],
+                             "fallback": [fallback.task_id, fell_back.operator.task_id],
+                             "finish": [finish.task_id, finished.operator.task_id]})
         preflight >> basebackup >> wal_lag >> publication >> slot >> roles >> schema >> branch
         branch >> subscription >> synced >> cdc_lag
         branch >> dms_instance >> dms_endpoints >> dms_task >> dms_start >> dms_running >> cdc_lag

@@ -260,7 +260,8 @@ def test_cutover_under_live_writes(clusters, chain):
                                      "'%%_verify'") == []
     assert list(report["timeline"]) == ["pre_verified", "fenced", "sessions_ended", "final_lsn_taken", "b_replayed",
                                         "drained", "access_synced", "verified", "sequences_set", "access_verified",
-                                        "login_proven", "committed", "finalized", "login_opened", "ready"]
+                                        "login_proven", "fallback_armed", "committed", "finalized", "login_opened",
+                                        "ready"]
     # The application's role works on C with its unchanged password.
     conn = psycopg2.connect(clusters.uri(clusters.c, user="app"))
     with conn, conn.cursor() as cur:

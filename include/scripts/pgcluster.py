@@ -48,6 +48,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BASE_PORT = 54320
 DATABASE = "pgshift"
 ROLES = ("postgres", "replicator", "app")
+# On C only (not on A, so the cutover's role sync leaves it alone): the role A's fallback subscription reads C with.
+C_REPLICATION_ROLE = "c_replicator"
 
 
 class ClusterError(RuntimeError):
@@ -337,6 +339,7 @@ class LocalClusters:
         """C and meta have postgres passwords of their own; A and B share A's roles."""
         own = {"c": "c_postgres", "meta": "meta_postgres"}
         key = own[node.name] if node.name in own and user == "postgres" else user
+        key = "replicator" if user == C_REPLICATION_ROLE else key  # C's replication role shares A's replicator's
         return self.passwords()[key]
 
     def _prepare_dirs(self) -> None:
@@ -456,24 +459,35 @@ class LocalClusters:
         publication on A, B's data directory empty, C without subscriptions or tables."""
         if self.is_running(self.a):
             self.unfence_a()
-        for (name,) in self.sql(self.c, "SELECT subname FROM pg_subscription"):
-            ident = '"' + name.replace('"', '""') + '"'
-            self.sql(self.c, f"ALTER SUBSCRIPTION {ident} DISABLE")
-            self.sql(self.c, f"ALTER SUBSCRIPTION {ident} SET (slot_name = NONE)")
-            self.sql(self.c, f"DROP SUBSCRIPTION {ident}")
+        # The way back too: A's subscription to C, C's fence, slots and publications.
+        for node in (self.c, self.a) if self.is_running(self.a) else (self.c,):
+            for (name,) in self.sql(node, "SELECT subname FROM pg_subscription"):
+                ident = '"' + name.replace('"', '""') + '"'
+                self.sql(node, f"ALTER SUBSCRIPTION {ident} DISABLE")
+                self.sql(node, f"ALTER SUBSCRIPTION {ident} SET (slot_name = NONE)")
+                self.sql(node, f"DROP SUBSCRIPTION {ident}")
+        self.sql(self.c, f"ALTER DATABASE {DATABASE} RESET default_transaction_read_only")
+        self.sql(self.c, f"ALTER DATABASE {DATABASE} RESET pgshift.fence")
+        for (name,) in self.sql(self.c, "SELECT pubname FROM pg_publication"):
+            self.sql(self.c, 'DROP PUBLICATION "' + name.replace('"', '""') + '"')
+        self._drop_slots(self.c)
         self.sql(self.c, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
         self.stop_node(self.b, mode="immediate")
         shutil.rmtree(self.b.data_dir.parent, ignore_errors=True)
         self._prepare_dirs()
-        deadline = time.monotonic() + 30
-        for (slot,) in self.sql(self.a, "SELECT slot_name FROM pg_replication_slots"):
-            while self.sql(self.a, "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND active", (slot,)):
-                if time.monotonic() > deadline:
-                    raise ClusterError(f"slot {slot} on A is still in use")
-                time.sleep(0.2)
-            self.sql(self.a, "SELECT pg_drop_replication_slot(%s)", (slot,))
+        self._drop_slots(self.a)
         for (name,) in self.sql(self.a, "SELECT pubname FROM pg_publication"):
             self.sql(self.a, 'DROP PUBLICATION "' + name.replace('"', '""') + '"')
+
+    def _drop_slots(self, node: Node) -> None:
+        """Every replication slot on ``node``, once its consumer is gone."""
+        deadline = time.monotonic() + 30
+        for (slot,) in self.sql(node, "SELECT slot_name FROM pg_replication_slots"):
+            while self.sql(node, "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND active", (slot,)):
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"slot {slot} on {node.name.upper()} is still in use")
+                time.sleep(0.2)
+            self.sql(node, "SELECT pg_drop_replication_slot(%s)", (slot,))
 
     def start(self, a_conf: dict[str, str] | None = None) -> None:
         """Start A (primary, logical WAL) and C; leave B's data directory empty for the basebackup."""
@@ -499,6 +513,10 @@ class LocalClusters:
                               "GRANT ALL ON SCHEMA public TO app", db=DATABASE)
         if c_new:
             self.psql(self.c, f"CREATE DATABASE {DATABASE}")
+        # Every start, so that a state directory from before the way back (issue 13) gets it too.
+        self.psql(self.c, "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+                          f"'{C_REPLICATION_ROLE}') THEN CREATE ROLE {C_REPLICATION_ROLE} LOGIN REPLICATION "
+                          f"PASSWORD '{pw['replicator']}'; END IF; END $$")
 
     def start_metadata(self) -> None:
         """Start the metadata cluster ("meta") with an empty database ``airflow`` for a local deployment."""
@@ -554,7 +572,7 @@ class LocalClusters:
             "pgshift_b": self.uri(self.b),
             "pgshift_b_replication": self.uri(self.b, "replicator"),
             "pgshift_c": self.uri(self.c),
-            "pgshift_c_replication": self.uri(self.c),  # the way back: A's subscription reads C as C's superuser
+            "pgshift_c_replication": self.uri(self.c, C_REPLICATION_ROLE),  # the way back: A subscribes to C
         }
         if (self.ssh_dir / "id_ed25519").exists():
             conns["pgshift_ssh_b"] = json.dumps(self.ssh_connection())

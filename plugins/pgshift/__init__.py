@@ -18,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     "PrimaryHook": "pgshift.hooks.primary",
     "StandbyHook": "pgshift.hooks.standby",
     "TargetHook": "pgshift.hooks.target",
+    "WayBackHook": "pgshift.hooks.fallback",
     "CitusHook": "pgshift.hooks.citus",
     "HostB": "pgshift.hooks.host",
     # hybrid_aurora_migration's operators, in the order the DAG runs them
@@ -36,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "CutoverGateOperator": "pgshift.operators.cutover",
     "CutoverOperator": "pgshift.operators.cutover",
     "FenceWatchdogOperator": "pgshift.operators.fence_watchdog",
+    "FallbackOperator": "pgshift.operators.fallback",
+    "FinishOperator": "pgshift.operators.fallback",
     # citus_scale_out's operators
     "CitusPreflightOperator": "pgshift.operators.citus",
     "CitusAddNodesOperator": "pgshift.operators.citus",
@@ -107,8 +110,10 @@ __all__ = [
     "DmsTaskCheck",
     "DmsTaskRunningCheck",
     "DmsTaskRunningSensor",
+    "FallbackOperator",
     "FenceWatchdogOperator",
     "FenceWatchdogTrigger",
+    "FinishOperator",
     "HostB",
     "LogicalSlotOperator",
     "MigrateRolesOperator",
@@ -124,6 +129,7 @@ __all__ = [
     "ValidateChainOperator",
     "WalLagCheck",
     "WalLagSensor",
+    "WayBackHook",
     "__version__",
 ]
 

@@ -9,7 +9,9 @@ Recorded (:data:`RECORDED_KEYS`): what says which chain it is and how its health
 connection ids, object names, host B's settings, scope, mode, DMS ids and settings, the lag and WAL
 limits, the sensors' poll interval, ``report_dir``, ``accept_large_object_loss`` (a setup that
 accepted leaving A's large objects behind must not fail every later validation for them), and which
-roles go to C (``extra_roles``, ``exclude_roles``, ``memberships_on_c``: the cutover syncs the same ones). Ids, names,
+roles go to C (``extra_roles``, ``exclude_roles``, ``memberships_on_c``: the cutover syncs the same ones), and the
+way back (``fallback``, ``fallback_publication_name``, ``fallback_subscription_name``, ``conn_c_subscription``: a
+fallback or finish after the cutover uses the names the cutover armed). Ids, names,
 paths, numbers and that switch only: the connections' passwords stay in Airflow's connections, never
 in the record.
 
@@ -39,7 +41,8 @@ The Variable (JSON)::
 
     {"format": 1, "dag_id": ..., "recorded_at": "<ISO UTC>", "recorded_by_run": "<run id>",
      "configuration": {<RECORDED_KEYS>: value}, "cut_over": null | {"at": "<ISO UTC>", "by_run": "<run id>"},
-     "fallback": absent | {"armed": bool, "state": "armed" | "fallen back" | "finished", ...}}
+     "fallback": {"armed": bool, "state": "armed" | "fallen back" | "finished" | null, "at": ..., "by_run": ...}}
+     (``fallback`` from the cutover on)
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ RECORDED_KEYS: tuple[str, ...] = (
     "dms_replication_instance_id", "dms_instance_class", "dms_engine_version", "dms_task_id",
     "dms_source_endpoint_id", "dms_target_endpoint_id", "dms_ssl_mode", "report_dir", "accept_large_object_loss",
     "extra_roles", "exclude_roles", "memberships_on_c",
-    "fallback_publication_name", "fallback_subscription_name", "conn_c_subscription",
+    "fallback", "fallback_publication_name", "fallback_subscription_name", "conn_c_subscription",
 )
 Source = Literal["default", "recorded", "conf"]
 
@@ -171,6 +174,9 @@ def check_chain(effective: Effective, action: str) -> None:
 
     After a cutover a validation checks the way back (C -> A) while the record says it is armed; it skips once
     the way back was not armed, is finished, or was taken (production back on A: setup starts a new chain)."""
+    if action in ("fallback", "finish"):
+        check_way_back(effective, action)
+        return
     if action == "setup" or effective.overridden:
         return
     what = "validate" if action == "validate" else "cut over"
@@ -203,11 +209,48 @@ def new_record(dag_id: str, values: Mapping[str, Any], run_id: str) -> dict[str,
 def marked_cut_over(dag_id: str, record: Mapping[str, Any] | None, values: Mapping[str, Any],
                     run_id: str) -> dict[str, Any]:
     """The record after a real cutover by ``run_id`` with ``values``. A cutover of another chain than the
-    recorded one (its conf overrode names) records that chain: it is the one that is gone."""
+    recorded one (its conf overrode names) records that chain: it is the one that is gone. ``fallback`` says
+    whether the cutover armed the way back (C -> A) and where it stands: ``armed`` -> ``fallen back`` (action
+    fallback) or ``finished`` (action finish)."""
     same = record is not None and record.get("configuration") == {k: values[k] for k in RECORDED_KEYS}
     out = dict(record) if same and record else new_record(dag_id, values, run_id)
     out["cut_over"] = {"at": _now(), "by_run": run_id}
+    armed = bool(values.get("fallback"))
+    out["fallback"] = {"armed": armed, "state": "armed" if armed else None}
     return out
+
+
+WAY_BACK_STATES = ("armed", "fallen back", "finished")
+
+
+def marked_way_back(record: Mapping[str, Any], state: str, run_id: str) -> dict[str, Any]:
+    """The record after a fallback (``fallen back``) or a finish (``finished``) by ``run_id``."""
+    if state not in WAY_BACK_STATES:
+        raise ValueError(f"not a way-back state: {state!r}")
+    out = dict(record)
+    out["fallback"] = {**(record.get("fallback") or {"armed": True}), "state": state, "at": _now(), "by_run": run_id}
+    return out
+
+
+def check_way_back(effective: Effective, action: str) -> None:
+    """Refuse a fallback or finish of "the recorded chain" unless it was cut over with the way back armed (a finish
+    also without: the chain's leftovers remain) and neither fell back nor finished since. A run that overrides keys
+    checks what it is told instead."""
+    if effective.overridden:
+        return
+    record = effective.record or {}
+    if not record.get("cut_over"):
+        raise AirflowFailException(f"no cutover to {action} after: the recorded chain of {effective.dag_id} was not "
+                                   "cut over (trigger action=cutover first)")
+    way_back = record.get("fallback") or {}
+    if not way_back.get("armed"):
+        if action == "finish":  # the chain's leftovers are still to drop
+            return
+        raise AirflowFailException(f"the cutover at {record['cut_over']['at']} did not arm the way back "
+                                   f"(fallback was off): nothing to {action}")
+    if way_back.get("state") != "armed":
+        raise AirflowFailException(f"the way back is {way_back.get('state')} already (at {way_back.get('at')} by run "
+                                   f"{way_back.get('by_run')}): nothing to {action}")
 
 
 # -- the Variable, through the Task SDK (these run inside tasks only)

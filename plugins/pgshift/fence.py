@@ -57,8 +57,9 @@ class FenceRecord:
                    state=marker.state, fenced_at=marker.fenced_at, run_id=marker.run_id)
 
 
-def fence_problems(a: PrimaryHook, roles: list[str], protected: dict[str, str]) -> list[str]:
-    """Why these roles cannot be fenced (read-only). ``protected`` maps role -> why it must keep LOGIN."""
+def fence_problems(a: PrimaryHook, roles: list[str], protected: dict[str, str], server: str = "A") -> list[str]:
+    """Why these roles cannot be fenced (read-only). ``protected`` maps role -> why it must keep LOGIN; ``server``
+    names the server in the messages (C when the fallback fences C)."""
     problems = []
     if not roles:
         return ["app_roles is empty: name the application roles to fence on A (they lose LOGIN for the cutover)"]
@@ -71,7 +72,7 @@ def fence_problems(a: PrimaryHook, roles: list[str], protected: dict[str, str]) 
     for role in roles:
         r = found.get(role)
         if r is None:
-            problems.append(f"app_roles: role {role!r} does not exist on A")
+            problems.append(f"app_roles: role {role!r} does not exist on {server}")
         elif r.rolsuper:
             problems.append(f"app_roles: {role!r} is a superuser: superusers ignore NOLOGIN's effect on open "
                             "sessions and read-only defaults, so it cannot be fenced; connect the application "
@@ -86,8 +87,9 @@ def fence_problems(a: PrimaryHook, roles: list[str], protected: dict[str, str]) 
     database = a.conn_params()["dbname"]
     read_only = read_only_default(a)
     if read_only is not None and read_only.lower() in ("on", "true", "1", "yes"):
-        problems.append(f"database {database!r} on A already defaults to read-only transactions: is it still fenced "
-                        f"by an earlier cutover? If so: ALTER DATABASE {database} RESET default_transaction_read_only")
+        problems.append(f"database {database!r} on {server} already defaults to read-only transactions: is it "
+                        f"still fenced by an earlier cutover? If so: ALTER DATABASE {database} RESET "
+                        "default_transaction_read_only")
     return problems
 
 

@@ -32,7 +32,7 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {"integration-name": POSTGRES, "python-modules": [
                 "pgshift.hooks.postgres", "pgshift.hooks.primary", "pgshift.hooks.standby", "pgshift.hooks.target",
-                "pgshift.hooks.states", "pgshift.hooks.host"]},
+                "pgshift.hooks.states", "pgshift.hooks.host", "pgshift.hooks.fallback"]},
             {"integration-name": CITUS, "python-modules": ["pgshift.hooks.citus"]},
         ],
         "connection-types": [
@@ -45,7 +45,8 @@ def get_provider_info() -> dict[str, Any]:
                 "pgshift.operators.slot",
                 "pgshift.operators.publication", "pgshift.operators.roles", "pgshift.operators.schema",
                 "pgshift.operators.subscription",
-                "pgshift.operators.cutover", "pgshift.operators.fence_watchdog", "pgshift.operators.validate"]},
+                "pgshift.operators.cutover", "pgshift.operators.fence_watchdog", "pgshift.operators.validate",
+                "pgshift.operators.fallback"]},
             {"integration-name": DMS, "python-modules": ["pgshift.operators.dms"]},
             {"integration-name": CITUS, "python-modules": ["pgshift.operators.citus", "pgshift.operators.citus_clone",
                                                            "pgshift.operators.citus_clone_preflight"]},

@@ -28,6 +28,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from pgshift.access import AccessSpec
 from pgshift.checks.gate import GateSpec, gate_reading
 from pgshift.cutover.access_phases import AccessAbort, AccessPhases
+from pgshift.cutover.fallback_phases import FallbackArmError, FallbackPhases
 from pgshift.cutover.results import (
     Committed,
     Drained,
@@ -103,7 +104,7 @@ def new_report(dag_id: str, settings: CutoverSettings, *, dry_run: bool) -> dict
             "mode": settings.mode, "started_at": iso(time.time()), "timeline": {}}
 
 
-class CutoverRun(AccessPhases, VerifyPhases):
+class CutoverRun(AccessPhases, VerifyPhases, FallbackPhases):
     """One attempt of one cutover: its sessions on A, B and C, its report, and the fence it set (if any).
     The phases that make C ready for the application are :class:`~pgshift.cutover.access_phases.AccessPhases`,
     the verification's :class:`~pgshift.cutover.verify_phases.VerifyPhases`."""
@@ -260,7 +261,7 @@ class CutoverRun(AccessPhases, VerifyPhases):
 
     def abort(self, exc: BaseException) -> AirflowFailException:
         """Lift the fence if this attempt set it and write the report; returns the error that fails the task."""
-        reason = (str(exc) if isinstance(exc, CutoverAbort | AccessAbort | LeaseLost | VerifyRefused)
+        reason = (str(exc) if isinstance(exc, CutoverAbort | AccessAbort | FallbackArmError | LeaseLost | VerifyRefused)
                   else f"{type(exc).__name__}: {exc}")
         self.report["status"] = "rolled back" if self.fence_record else "failed"
         self.report["error"] = reason

@@ -18,6 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from pgshift.access import AccessSpec
 from pgshift.checks.gate import GateSpec, fatal_problems, gate_reading, warnings
 from pgshift.checks.limits import ChainLimits
+from pgshift.cutover.fallback_phases import FallbackSpec
 from pgshift.cutover.phases import CutoverRun, CutoverSettings, new_report
 from pgshift.cutover.recovery import recover_interrupted_attempt
 from pgshift.cutover.results import Plan
@@ -150,13 +151,16 @@ class CutoverOperator(_CutoverBase):
     template_fields: Sequence[str] = (*_CutoverBase.template_fields, "schemas", "tables", "drain_timeout",
                                       "parallelism", "extra_roles", "exclude_roles", "memberships_on_c",
                                       "app_role_connections", "publication", "verify", "max_replay_pause",
-                                      "max_write_downtime")
+                                      "max_write_downtime", "fallback", "fallback_publication",
+                                      "fallback_subscription", "conn_c_subscription")
 
     def __init__(self, *, schemas: list[str] | None = None, tables: list[str] | None = None,
                  drain_timeout: float = 120, parallelism: int = 4, extra_roles: list[str] | None = None,
                  exclude_roles: list[str] | None = None, memberships_on_c: Mapping[str, list[str]] | None = None,
                  app_role_connections: Mapping[str, str] | None = None, publication: str = "pgshift_pub",
                  verify: str = "delta", max_replay_pause: float = 300, max_write_downtime: float = 60,
+                 fallback: bool = False, fallback_publication: str = "pgshift_fallback_pub",
+                 fallback_subscription: str = "pgshift_fallback", conn_c_subscription: str = "pgshift_c_replication",
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.publication, self.verify = publication, verify
@@ -165,6 +169,8 @@ class CutoverOperator(_CutoverBase):
         self.drain_timeout, self.parallelism = drain_timeout, parallelism
         self.extra_roles, self.exclude_roles, self.memberships_on_c = extra_roles, exclude_roles, memberships_on_c
         self.app_role_connections = app_role_connections
+        self.fallback, self.fallback_publication = fallback, fallback_publication  # the way back (C -> A)
+        self.fallback_subscription, self.conn_c_subscription = fallback_subscription, conn_c_subscription
         self._run: CutoverRun | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -202,11 +208,14 @@ class CutoverOperator(_CutoverBase):
             run.set_sequences(plan)
             run.verify_access()
             run.prove_login()
+            run.arm_fallback(self._fallback(), plan)
             committed = run.commit()
             run.finalize(committed)
             run.open_login()
             run.ready()
         except BaseException as exc:
+            if run.fence_record and run.fence_record.state in ("fenced", "committed"):  # the abort rolls back
+                run.disarm_fallback(self._fallback())
             raise run.abort(exc) from exc
 
     def _rehearse(self, run: CutoverRun, plan: Plan) -> None:
@@ -223,6 +232,7 @@ class CutoverOperator(_CutoverBase):
                 run.verify_live(plan)
             run.preview_sequences(plan)
             run.prove_login(preview=True)
+            run.preview_fallback(self._fallback())
             run.passed()
         except BaseException as exc:
             raise run.abort(exc) from exc
@@ -235,6 +245,10 @@ class CutoverOperator(_CutoverBase):
                 self._run.end_verify_in_new_session()
             finally:
                 self._run.rollback_in_new_session()
+
+    def _fallback(self) -> FallbackSpec:
+        return FallbackSpec(bool(self.fallback), str(self.fallback_publication), str(self.fallback_subscription),
+                            str(self.conn_c_subscription))
 
     def _access(self) -> AccessSpec:
         """The roles C needs, from the rendered params; bad ones refuse the cutover before the fence."""

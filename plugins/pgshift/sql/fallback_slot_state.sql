@@ -1,0 +1,12 @@
+-- On C: the fallback's logical slot and how far A's confirmation trails what C has written.
+SELECT slot_name,
+       active,
+       wal_status,
+       confirmed_flush_lsn::text                                                  AS confirmed_flush_lsn,
+       pg_current_wal_lsn()::text                                                 AS current_lsn,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint         AS lag_bytes,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint                 AS retained_bytes,
+       CASE WHEN %(lsn)s::pg_lsn IS NULL THEN NULL
+            ELSE confirmed_flush_lsn >= %(lsn)s::pg_lsn END                       AS confirmed
+FROM pg_replication_slots
+WHERE slot_name = %(slot)s
