@@ -212,7 +212,10 @@ def marked_cut_over(dag_id: str, record: Mapping[str, Any] | None, values: Mappi
     recorded one (its conf overrode names) records that chain: it is the one that is gone. ``fallback`` says
     whether the cutover armed the way back (C -> A) and where it stands: ``armed`` -> ``fallen back`` (action
     fallback) or ``finished`` (action finish)."""
-    same = record is not None and record.get("configuration") == {k: values[k] for k in RECORDED_KEYS}
+    # ``fallback`` is setup's choice, recorded with the chain; a cutover deciding otherwise still cuts over that chain.
+    chain_keys = [k for k in RECORDED_KEYS if k != "fallback"]
+    same = record is not None and {k: (record.get("configuration") or {}).get(k) for k in chain_keys} == \
+        {k: values[k] for k in chain_keys}
     out = dict(record) if same and record else new_record(dag_id, values, run_id)
     out["cut_over"] = {"at": _now(), "by_run": run_id}
     armed = bool(values.get("fallback"))
