@@ -123,7 +123,7 @@ class FallbackPhases:
     def _leftovers(spec: FallbackSpec, c: WayBackHook, a: WayBackHook) -> list[str]:
         """Objects of the way back's names already there (an earlier attempt's?): arming would fail on them."""
         left = ([f"publication {spec.publication} on C"] if c.publication(spec.publication) else []) \
-            + ([f"slot {spec.subscription} on C"] if c.fallback_slot(spec.subscription) else []) \
+            + ([f"slot {spec.subscription} on C"] if c.reverse_slot(spec.subscription) else []) \
             + ([f"subscription {spec.subscription} on A"] if a.subscription(spec.subscription) else [])
         return [f"{what} exists already; drop it or choose other fallback names" for what in left]
 

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
     from pgshift.changes import ChangeSet
     from pgshift.cutover.phases import CutoverSettings
-    from pgshift.delta import DeltaCheck, Forecast, SideReading
+    from pgshift.delta import DeltaCheck, Forecast
+    from pgshift.delta_compare import SideReading
     from pgshift.hooks.primary import PrimaryHook
     from pgshift.hooks.standby import StandbyHook
     from pgshift.parity import TableParity

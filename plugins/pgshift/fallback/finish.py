@@ -65,7 +65,7 @@ def finish_way_back(s: FinishSettings, log: Logger, *, dry_run: bool) -> FinishR
                   present=a.subscription(s.fallback_subscription) is not None,
                   drop=lambda: a.drop_subscription(s.fallback_subscription))
             _drop(out, f"slot {s.fallback_subscription} on C", dry_run, log,
-                  present=c.fallback_slot(s.fallback_subscription) is not None,
+                  present=c.reverse_slot(s.fallback_subscription) is not None,
                   drop=lambda: _drop_slot(c, s.fallback_subscription, end_walsender=False))
             _drop(out, f"publication {s.fallback_publication} on C", dry_run, log,
                   present=c.publication(s.fallback_publication) is not None,

@@ -122,7 +122,7 @@ class FallbackRun:
         elif not sub.enabled:
             problems.append(f"subscription {s.subscription!r} on A is disabled: ALTER SUBSCRIPTION "
                             f"{s.subscription} ENABLE, and let it catch up")
-        if self.c.fallback_slot(s.subscription) is None:
+        if self.c.reverse_slot(s.subscription) is None:
             problems.append(f"no slot {s.subscription!r} on C: the way back is broken")
         roles = list(s.app_roles) or (list(marker.roles) if marker else [])
         problems += fence_problems(self.c, roles, s.protected, server="C")
@@ -143,7 +143,7 @@ class FallbackRun:
     def gate_reading(self) -> tuple[list[str], dict[str, Any]]:
         """C -> A: the slot's lag behind C's position and the subscription's apply worker on A."""
         s = self.settings
-        slot = self.c.fallback_slot(s.subscription)
+        slot = self.c.reverse_slot(s.subscription)
         worker = self.a.apply_worker(s.subscription)
         reading = {"lag_bytes": slot.lag_bytes if slot else None, "wal_status": slot.wal_status if slot else None,
                    "slot_active": slot.active if slot else None,
@@ -210,7 +210,7 @@ class FallbackRun:
         deadline = time.monotonic() + s.drain_timeout
         last_nudge, nudge = 0.0, True
         while True:
-            slot = self.c.fallback_slot(s.subscription, lsn)
+            slot = self.c.reverse_slot(s.subscription, lsn)
             if slot is None:
                 raise FallbackAbort(f"slot {s.subscription!r} on C is gone: nothing can confirm {lsn}")
             if slot.confirmed:

@@ -8,25 +8,9 @@ statements only the way back uses. Each method runs one packaged SQL file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pgshift.hooks.primary import PrimaryHook
 from pgshift.hooks.states import CreatedSlot, row_as
 from pgshift.hooks.target import TargetHook
-
-
-@dataclass(frozen=True)
-class FallbackSlot:
-    """The fallback's logical slot on C and A's confirmation of it (``fallback_slot_state.sql``)."""
-
-    slot_name: str
-    active: bool
-    wal_status: str | None
-    confirmed_flush_lsn: str | None
-    current_lsn: str
-    lag_bytes: int | None
-    retained_bytes: int | None
-    confirmed: bool | None  # confirmed_flush_lsn >= the LSN asked about (None when none was asked)
 
 
 class WayBackHook(PrimaryHook, TargetHook):
@@ -42,14 +26,6 @@ class WayBackHook(PrimaryHook, TargetHook):
         if row is None:  # a set-returning function of one row
             raise LookupError(f"creating slot {name!r} returned no row")
         return row
-
-    def fallback_slot(self, name: str, lsn: str | None = None) -> FallbackSlot | None:
-        """The slot with its lag behind this server's current position; None if there is none.
-
-        :param name: the slot's name
-        :param lsn: a position to compare its confirmation with (``confirmed``)
-        """
-        return row_as(FallbackSlot, self.fetch_one("fallback_slot_state", {"slot": name, "lsn": lsn}))
 
     def drop_publication(self, name: str) -> None:
         """DROP PUBLICATION IF EXISTS.

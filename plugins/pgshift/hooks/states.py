@@ -151,6 +151,7 @@ class ReverseSlot:
     current_lsn: str
     lag_bytes: int | None
     retained_bytes: int | None
+    confirmed: bool | None = None  # confirmed_flush_lsn >= the LSN asked about (None when none was asked)
 
 
 @dataclass(frozen=True)

@@ -69,12 +69,13 @@ class TargetHook(PgShiftHook):
         return [dict(r) for r in self.fetch("other_sessions", {"since": since})]
 
     # -- the way back (C -> A), after the cutover
-    def reverse_slot(self, name: str) -> ReverseSlot | None:
+    def reverse_slot(self, name: str, lsn: str | None = None) -> ReverseSlot | None:
         """The way back's slot on C with A's lag behind C's current WAL position; None if there is none.
 
         :param name: the slot's name (``fallback_subscription_name``)
+        :param lsn: a position of C to compare A's confirmation with (``confirmed``)
         """
-        return row_as(ReverseSlot, self.fetch_one("reverse_slot_state", (name,)))
+        return row_as(ReverseSlot, self.fetch_one("reverse_slot_state", {"slot": name, "lsn": lsn}))
 
     def publisher_facts(self, slot: str, publication: str) -> PublisherFacts:
         """Whether C can publish to A (wal_level, a free slot and walsender), and whether the way back's slot and
