@@ -133,8 +133,9 @@ def main() -> int:
         same = t["status"] == "equal"
         print(f"{t['table']:<28}{t['source_rows']:>12}{t['target_rows']:>12}{'' if same else '   MISMATCH'}")
     print("\nA stays fenced (role app cannot log in; the database is read-only); C is ready and the application "
-          "works there. Clusters and Airflow keep running; the next `make demo` resets the chain first, "
-          "`make demo-stop` stops everything.\n")
+          "works there. The way back is armed: every write on C reaches A (and B) until action=fallback moves the "
+          "application back to A, or action=finish removes it. Clusters and Airflow keep running; the next "
+          "`make demo` resets the chain first, `make demo-stop` stops everything.\n")
     print(f"Airflow UI: {dep.url}  (login {USER} / {dep.password}; the password is in {dep.passwords_file})")
     print(f"airflow CLI against it:  eval \"$({sys.executable} {HERE / 'airflow_local.py'} env)\"; "
           f"airflow dags list-runs {DAG_ID}")

@@ -73,6 +73,11 @@ def cutover_summary(report: dict[str, Any]) -> str:
         lines.append(f"  not migrated      {count} {what.replace('_', ' ')} (logical replication does not carry "
                      "them)")
     lines += _access_lines(report)
+    way_back = report.get("fallback") or {}
+    if way_back.get("armed"):
+        lines.append(f"  way back          armed: A subscribes to C ({way_back.get('subscription')}, from C's "
+                     f"{way_back.get('start_lsn')}; {way_back.get('armed_seconds')} s of the downtime); "
+                     "action=fallback returns to A with every write made on C, action=finish removes it")
     return "\n".join(lines)
 
 
