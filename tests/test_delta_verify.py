@@ -4,7 +4,8 @@ of B's replay, and inside the fence only the rows written since, A against C.
 - a row changed on C before the first frozen point is caught there: refused before the fence, A untouched;
 - a change that reaches C different from A after the last frozen point (a trigger on C enabled ALWAYS) is caught
   inside the fence: rolled back, A unfenced;
-- a pre-verification that overruns max_replay_pause_seconds, and one that fails, leave B's replay running;
+- a pre-verification that overruns max_replay_pause_seconds, and one that fails, leave B's replay running; a replay
+  a DBA paused is refused at once and left paused;
 - the forecast refuses before the fence, with its figures;
 - a table without a primary key changed after the last frozen point is checked whole and named, a key change,
   a delete and rows of a partitioned table (decoded under their partitions' names) are checked by key, and a
@@ -172,6 +173,20 @@ def test_a_pre_verification_that_overruns_its_pause_resumes_b(clusters, chain):
     assert running_while_locked == "not paused"
     assert a_untouched(clusters)
     assert report_of(chain, dag_run)["verify"]["replay_resumed"] is True
+
+
+def test_a_replay_paused_by_a_dba_is_refused_at_once_and_left_paused(clusters, chain):
+    sql(clusters, clusters.b, "SELECT pg_wal_replay_pause()")
+    try:
+        dag_run, out = cutover(clusters, chain, wal_lag_max_seconds=3600, wal_lag_max_bytes=2**30)
+        state = b_left_running(clusters)
+    finally:
+        sql(clusters, clusters.b, "SELECT pg_wal_replay_resume()")
+    assert str(dag_run.state) == "failed"
+    assert "refused before the fence, A was not touched: B's replay is paused (someone ran pg_wal_replay_pause())" \
+        in out
+    assert state == ("paused", [])  # the DBA's pause is theirs to lift; no slot was made
+    assert a_untouched(clusters)
 
 
 def test_the_forecast_refuses_before_the_fence_with_its_figures(clusters, chain):

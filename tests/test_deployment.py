@@ -162,8 +162,9 @@ def test_a_cutover_killed_after_the_fence_is_unfenced_within_seconds(deploy) -> 
     # conf allows the A -> B lag in seconds that the pause builds up before the fence.
     cl.sql(cl.b, "SELECT pg_wal_replay_pause()", db="postgres")
     try:
+        # verify=full: verify=delta refuses a paused B before the fence (tests/test_delta_verify.py).
         run_id = api.trigger(DAG_ID, {"action": "cutover", "app_roles": ["app"], "dry_run": False,
-                                      "wal_lag_max_seconds": 3600})
+                                      "wal_lag_max_seconds": 3600, "verify": "full"})
         wait_for(lambda: _marker(cl, run_id) == "fenced", timeout=240, interval=0.1, what="the fence")
         pid = _task_process(api, run_id, "cutover")
         os.kill(pid, signal.SIGKILL)
