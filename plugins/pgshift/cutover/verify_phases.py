@@ -70,8 +70,8 @@ class VerifyPhases:
         state, _ = self.b.replay_pause_state()
         if state != "not paused":  # a DBA's pause: ours to leave alone, and no frozen point can be caught up
             raise VerifyRefused(f"refused before the fence, A was not touched: B's replay is {state} (someone ran "
-                                "pg_wal_replay_pause()); verify=delta needs it replaying: SELECT pg_wal_replay_resume() "
-                                "on B, or cut over with verify=full")
+                                "pg_wal_replay_pause()); verify=delta needs it replaying: SELECT "
+                                "pg_wal_replay_resume() on B, or cut over with verify=full")
         try:
             check.open(self.a, self.b)
             self.delta = check
