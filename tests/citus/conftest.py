@@ -17,8 +17,10 @@ import pytest
 from citus_helpers import CONN_ID, CitusCluster, RealCluster
 from citus_servers import NODE_NAMES, EmulatedCluster, EmulatedServers
 from pgcluster import LocalClusters
+from testing_support import free_port_block
 
 BASE_PORT = int(os.environ.get("CITUS_TEST_BASE_PORT", "56100"))
+PORTS = 12  # five servers, a clone's, and the sshd of the clone over SSH at BASE_PORT + 10
 PREFIX = "pgshift-citus-test-"
 
 
@@ -49,7 +51,10 @@ def citus_cluster() -> CitusCluster:
         yield RealCluster()
         return
     _reap_stale()
-    servers = EmulatedServers(_state_dir(), BASE_PORT)
+    # Free ports checked, not assumed: the default block lies in Linux's ephemeral range (32768-60999), where any
+    # outgoing connection may hold one of them for a while.
+    base = BASE_PORT if "CITUS_TEST_BASE_PORT" in os.environ else free_port_block(BASE_PORT, size=PORTS)
+    servers = EmulatedServers(_state_dir(), base)
     try:
         servers.start()
         yield EmulatedCluster(servers)
