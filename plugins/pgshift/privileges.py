@@ -313,6 +313,16 @@ class ParityReport:
     other: tuple[str, ...]  # missing objects, RLS flags, policies, default privileges, other grantees' ACLs
     checked: Mapping[str, int]  # role -> (object, privilege) pairs compared
 
+    def differences(self) -> list[str]:
+        """Every difference, one line each: per role, then owners, then the rest."""
+        return [*(f"{r}: {d}" for r, diffs in self.per_role.items() for d in diffs), *self.owners, *self.other]
+
+    def as_report(self) -> dict[str, Any]:
+        """The report's ``privilege_parity`` section."""
+        return {"ok": self.ok, "checked": dict(self.checked),
+                "per_role": {r: list(d) for r, d in self.per_role.items()}, "owners": list(self.owners),
+                "other": list(self.other)}
+
 
 def _role_differences(role: str, a: frozenset[str], c: frozenset[str]) -> tuple[str, ...]:
     on_a, on_c = getattr(a, "exists", True), getattr(c, "exists", True)

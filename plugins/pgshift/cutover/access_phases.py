@@ -89,14 +89,9 @@ class AccessPhases:
 
         roles = sorted(set(self.settings.access.app_roles) | set(self.login_roles))
         parity = access_parity(self.a, self.c, self.settings.access, roles)
-        self.report["privilege_parity"] = {
-            "ok": parity.ok, "checked": dict(parity.checked),
-            "per_role": {r: list(d) for r, d in parity.per_role.items()}, "owners": list(parity.owners),
-            "other": list(parity.other)}
+        self.report["privilege_parity"] = parity.as_report()
         if not parity.ok:
-            listing = [f"{r}: {d}" for r, diffs in parity.per_role.items() for d in diffs]
-            raise AccessAbort("privileges on C differ from A's: " + "; ".join([*listing, *parity.owners,
-                                                                                  *parity.other]))
+            raise AccessAbort("privileges on C differ from A's: " + "; ".join(parity.differences()))
         for role in roles:
             self.log.info("Privilege parity A = C for %s (%d privileges compared)", role, parity.checked.get(role, 0))
         now = time.time()

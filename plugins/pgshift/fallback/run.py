@@ -256,14 +256,10 @@ class FallbackRun:
         s = self.settings
         spec = AccessSpec.from_params(schemas=s.schemas, tables=s.tables, app_roles=roles)
         parity = access_parity(self.a, self.c, spec, roles)
-        self.report["privilege_parity"] = {
-            "ok": parity.ok, "checked": dict(parity.checked),
-            "per_role": {r: list(d) for r, d in parity.per_role.items()}, "owners": list(parity.owners),
-            "other": list(parity.other)}
+        self.report["privilege_parity"] = parity.as_report()
         if not parity.ok:
-            listing = [f"{r}: {d}" for r, diffs in parity.per_role.items() for d in diffs]
             raise FallbackAbort("privileges on A differ from C's (a change made on C since the cutover is not "
-                                "replicated): " + "; ".join([*listing, *parity.owners, *parity.other]))
+                                "replicated): " + "; ".join(parity.differences()))
         self.timeline["access_verified"] = iso(time.time())
 
     def set_sequences(self, plan: FallbackPlan, *, dry_run: bool = False) -> None:
