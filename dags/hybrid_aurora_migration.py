@@ -386,6 +386,12 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
             # No retry re-fences C by surprise: a failure after C's fence raises AirflowFailException.
             execution_timeout=timedelta(hours=2),
         )
+        # Beside the fallback, as fence_watchdog beside the cutover: lifts C's fence if the fallback dies fenced.
+        fallback_watchdog = None if not with_watchdog else FenceWatchdogOperator(
+            task_id="fallback_watchdog", action="fallback", conn_c=P("conn_c"), dry_run=P("dry_run"),
+            poll_interval=1.0, notifiers=json.dumps(deadline_notifiers()),
+            execution_timeout=timedelta(hours=2, minutes=10),
+        )
         finish = FinishOperator(
             task_id="finish", conn_a=P("conn_a"), conn_b=P("conn_b"), conn_c=P("conn_c"),
             fallback_publication=P("fallback_publication_name"), fallback_subscription=P("fallback_subscription_name"),
@@ -526,12 +532,13 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
                  dms_instance, dms_endpoints, dms_task, dms_start, dms_running, cdc_lag, record]
         action >> setup
         action >> [cutover, publish, *([watchdog] if watchdog else [])]
-        action >> [fallback, fell_back, finish, finished]
+        action >> [fallback, fell_back, finish, finished, *([fallback_watchdog] if fallback_watchdog else [])]
         ACTION_TASKS.update({"setup": [getattr(t, "operator", t).task_id for t in setup],
                              "validate": [validate.task_id],
                              "cutover": [gate.task_id, cutover.task_id, publish.operator.task_id,
                                          *([watchdog.task_id] if watchdog else [])],
-                             "fallback": [fallback.task_id, fell_back.operator.task_id],
+                             "fallback": [fallback.task_id, fell_back.operator.task_id,
+                                          *([fallback_watchdog.task_id] if fallback_watchdog else [])],
                              "finish": [finish.task_id, finished.operator.task_id]})
         preflight >> basebackup >> wal_lag >> publication >> slot >> roles >> schema >> branch
         branch >> subscription >> synced >> cdc_lag

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["pgshift.cutover.phases", "pgshift.cutover.recovery", "pgshift.cutover.results", "pgshift.fence",
+MODULES = ["pgshift.cutover.phases", "pgshift.switchover.recovery", "pgshift.switchover.results",
+           "pgshift.switchover.runbook", "pgshift.fallback.run", "pgshift.fence",
            "pgshift.drain", "pgshift.sequences", "pgshift.parity", "pgshift.lease", "pgshift.watchdog"]
 HEAVY = ("psycopg2", "paramiko", "asyncssh", "boto3", "botocore", "matplotlib", "airflow.providers.postgres",
          "airflow.providers.amazon", "airflow.providers.ssh")

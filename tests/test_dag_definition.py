@@ -110,3 +110,21 @@ def test_the_fence_watchdog_runs_beside_the_cutover_in_the_triggerer(dag):
     classpath, kwargs = FenceWatchdogTrigger("pgshift_a", "run", 1.0).serialize()
     module, _, name = classpath.rpartition(".")
     assert isinstance(getattr(importlib.import_module(module), name)(**kwargs), FenceWatchdogTrigger)
+
+
+def test_a_fence_watchdog_runs_beside_the_fallback_too(dag):
+    """The fallback fences C: its watchdog watches C while the fallback runs, not after it."""
+    from types import SimpleNamespace
+
+    from airflow.utils.types import DagRunType
+
+    from pgshift.operators.fence_watchdog import FenceWatchdogOperator
+
+    watchdog = dag.get_task("fallback_watchdog")
+    assert isinstance(watchdog, FenceWatchdogOperator) and watchdog.action == "fallback"
+    assert watchdog.conn_c is not None and watchdog.conn_a is None
+    assert {t.task_id for t in watchdog.upstream_list} == {"choose_action"}
+    assert "fallback" not in {t.task_id for t in [*watchdog.upstream_list, *watchdog.downstream_list]}
+    branch = dag.get_task("choose_action").python_callable
+    assert "fallback_watchdog" in branch(params={"action": "fallback"},
+                                         dag_run=SimpleNamespace(run_type=DagRunType.MANUAL))

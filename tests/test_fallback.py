@@ -137,6 +137,27 @@ def test_a_dry_run_fences_nothing(clusters, chain):
     assert sql(clusters, clusters.a, "SELECT count(*) FROM pg_subscription WHERE subname = %s", (SUB,)) == [(1,)]
 
 
+def test_role_app_holding_the_lease_key_on_c_does_not_block_a_fallback(clusters, chain):
+    """Any role may take the lease's advisory key; only pgshift's role holds the lease: app's session is ended."""
+    from pgshift.lease import LEASE_KEY
+
+    app = psycopg2.connect(clusters.uri(clusters.c, user="app"))
+    try:
+        app.autocommit = True
+        with app.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_lock(%s, %s)", LEASE_KEY)
+            assert cur.fetchone() == (True,)
+        pid = app.get_backend_pid()
+        with CaptureFds() as out:
+            dag_run = run_dag(fallback_conf(clusters, chain.reports, dry_run=True))
+    finally:
+        app.close()
+    assert_run_succeeded(dag_run, out.text)
+    assert report_of(chain.reports, "fallback", dag_run)["status"] == "dry run passed"
+    assert sql(clusters, clusters.c, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)) == [(0,)]
+    assert can_log_in(clusters, clusters.c) and not can_log_in(clusters, clusters.a)
+
+
 def test_a_failed_verify_lifts_cs_fence_and_leaves_a_fenced(clusters, chain):
     as_app(clusters, clusters.c, "INSERT INTO orders (customer, amount, note) SELECT 2, g, 'before the failed "
                                  "fallback' FROM generate_series(1, 20) g")
@@ -281,8 +302,9 @@ def test_fallback_brings_every_write_on_c_back_to_a(clusters, chain):
         conn.close()
     report = report_of(chain.reports, "fallback", dag_run)
     assert report["status"] == "fallen back"
-    assert list(report["timeline"]) == ["c_fenced", "c_final_lsn_taken", "a_drained", "verified", "access_verified",
-                                        "sequences_set", "reverse_dropped", "a_unfenced", "ready"]
+    assert list(report["timeline"]) == ["c_fenced", "c_sessions_ended", "c_final_lsn_taken", "a_drained", "verified",
+                                        "access_verified", "sequences_set", "reverse_dropped", "committed",
+                                        "a_unfenced", "ready"]
     assert report["privilege_parity"]["ok"] and report["privilege_parity"]["checked"]["app"] > 0
     assert 0 < report["write_downtime_seconds"] < 60
     assert any(s["sequence"] == "public.orders_id_seq" and s["action"] == "set" for s in report["sequences"])

@@ -1,4 +1,5 @@
-"""The fence's lease on a real A: a fence whose cutover died is lifted in seconds, a live one never is.
+"""The fence's lease on a real A: a fence whose cutover died is lifted in seconds, a live one never is, and a role
+that is not pgshift's holding the lease's key neither blocks a switchover nor keeps a dead one's fence.
 
 A separate process stands in for the cutover task: it takes the lease, fences A as the cutover does and
 then waits; the test SIGKILLs it (a lost worker, an OOM kill: no ``on_kill`` runs) and watches the
@@ -8,11 +9,13 @@ watchdog's trigger lift the fence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +27,7 @@ from pgcluster import DATABASE, LocalClusters
 from testing_support import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
+INTRUDER_PASSWORD = "lease-intruder"  # a throwaway role of one test
 
 
 
@@ -161,3 +165,103 @@ def test_a_second_cutover_cannot_take_a_held_lease(a_unfenced_after: LocalCluste
         assert lease_holder(second)["pid"] == first.live.get_backend_pid()
         release_lease(first)
         assert take_lease(second)
+
+
+class Impostor:
+    """A session of a role that is not pgshift's holding the lease's key on A: at once (``pg_try_advisory_lock``) or,
+    with ``when_free``, queued for it (``pg_advisory_lock``), so that it gets the key the moment its holder dies."""
+
+    def __init__(self, cl: LocalClusters, role: str, when_free: bool = False) -> None:
+        from pgshift.lease import LEASE_KEY
+
+        self.conn = psycopg2.connect(cl.uri(cl.a, user="app")) if role == "app" else \
+            psycopg2.connect(host="127.0.0.1", port=cl.a.port, dbname=DATABASE, user=role, password=INTRUDER_PASSWORD)
+        self.conn.autocommit = True
+        self.pid = self.conn.get_backend_pid()
+        self.error: str | None = None
+        call = "pg_advisory_lock" if when_free else "pg_try_advisory_lock"
+
+        def hold() -> None:
+            try:
+                with self.conn.cursor() as cur:
+                    cur.execute(f"SELECT {call}(%s, %s)", LEASE_KEY)
+            except psycopg2.Error as exc:  # ended by pgshift
+                self.error = str(exc)
+
+        self.thread = threading.Thread(target=hold, daemon=True)
+        self.thread.start()
+        if not when_free:
+            self.thread.join(10)
+
+    def holds(self, cl: LocalClusters) -> bool:
+        from pgshift.lease import LEASE_KEY
+
+        return bool(cl.sql(cl.a, "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = %s AND "
+                                 "classid = %s AND objid = %s", (self.pid, *LEASE_KEY)))
+
+    def alive(self, cl: LocalClusters) -> bool:
+        return bool(cl.sql(cl.a, "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (self.pid,)))
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg2.Error):
+            self.conn.close()
+
+
+@pytest.fixture
+def intruder(a_unfenced_after: LocalClusters) -> Iterator[str]:
+    """A role that may log in to A and is never fenced (not one of app_roles)."""
+    cl = a_unfenced_after
+    cl.sql(cl.a, "DROP ROLE IF EXISTS lease_intruder")
+    cl.sql(cl.a, "CREATE ROLE lease_intruder LOGIN PASSWORD %s", (INTRUDER_PASSWORD,))
+    yield "lease_intruder"
+    cl.sql(cl.a, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'lease_intruder'")
+    wait_for(lambda: not cl.sql(cl.a, "SELECT 1 FROM pg_stat_activity WHERE usename = 'lease_intruder'"), 10,
+             what="the intruder's sessions to end")
+    cl.sql(cl.a, "DROP ROLE lease_intruder")
+
+
+def test_role_app_holding_the_key_cannot_block_a_switchover(a_unfenced_after: LocalClusters) -> None:
+    """Any role may call pg_try_advisory_lock with the lease's keys; only pgshift's role holds the lease."""
+    from pgshift.hooks.primary import PrimaryHook
+    from pgshift.lease import lease_alive, lease_holder, take_lease
+
+    cl = a_unfenced_after
+    app = Impostor(cl, "app")
+    try:
+        assert app.holds(cl)
+        with PrimaryHook("pgshift_a") as a:
+            holder = lease_holder(a)
+            assert holder and holder["usename"] == "app" and not holder["ours"]
+            assert lease_alive(a) is None  # an impostor's lock is no switchover alive
+            assert take_lease(a)
+            assert lease_alive(a)["pid"] == a.live.get_backend_pid()
+        wait_for(lambda: not app.alive(cl), 10, what="the impostor's session to end")
+        with pytest.raises(psycopg2.Error):
+            with app.conn.cursor() as cur:
+                cur.execute("SELECT 1")
+    finally:
+        app.close()
+
+
+def test_an_impostor_cannot_keep_a_dead_cutovers_fence(a_unfenced_after: LocalClusters, intruder: str) -> None:
+    """A role that is not fenced queues for the key while the cutover lives and gets it as the cutover dies: the
+    watchdog still sees the cutover alive until then, and lifts the dead one's fence after."""
+    from pgshift.watchdog import ALIVE, UNFENCED, look
+
+    cl = a_unfenced_after
+    cutover = FakeCutover("manual__lease_impostor")
+    impostor = Impostor(cl, intruder, when_free=True)
+    try:
+        assert look("pgshift_a", "manual__lease_impostor")[0] == ALIVE
+        assert not impostor.holds(cl) and not app_can_log_in(cl)
+        killed = cutover.kill()
+        wait_for(lambda: impostor.holds(cl), 10, interval=0.05, what="the impostor to get the key")
+        verdict, facts = look("pgshift_a", "manual__lease_impostor")
+        writable = time.monotonic()
+        assert verdict == UNFENCED and facts["roles"] == ["app"]
+    finally:
+        cutover.proc.kill()
+        impostor.close()
+    assert app_can_log_in(cl) and writable - killed < 10
+    assert db_settings(cl) == []
+    wait_for(lambda: not impostor.alive(cl), 10, what="the impostor's session to end")

@@ -1,4 +1,5 @@
-"""Waiting until C (or DMS) has confirmed a WAL position of A, read on B."""
+"""Waiting until the target has confirmed the source's WAL position: C (or DMS) A's, read on B (the cutover), or A
+C's, read on C's slot (the fallback)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from airflow.sdk.types import Logger
+
+    from pgshift.hooks.fallback import WayBackHook
     from pgshift.hooks.primary import PrimaryHook
     from pgshift.hooks.standby import StandbyHook
     from pgshift.hooks.target import TargetHook
@@ -47,5 +51,35 @@ def wait_confirmed(b: StandbyHook, slot: str, lsn: str, timeout: float, nudge: P
                 flush.flush_wal()
             if nudge is not None:
                 nudge.log_standby_snapshot()
+            last_nudge = time.monotonic()
+        time.sleep(0.02)
+
+
+def wait_reverse_confirmed(c: WayBackHook, a: TargetHook, slot: str, lsn: str, timeout: float,
+                           log: Logger) -> float:
+    """The way back's drain: wait until A's subscription has confirmed C's position ``lsn`` on slot ``slot`` on C.
+
+    C gets a running-xacts record and A a synchronous empty commit every 0.1 s, as in :func:`wait_confirmed`, so the
+    confirmation does not wait for status intervals. Returns the confirmation time.
+    """
+    deadline = time.monotonic() + timeout
+    last_nudge, nudge = 0.0, True
+    while True:
+        state = c.reverse_slot(slot, lsn)
+        if state is None:
+            raise DrainTimeout(f"slot {slot!r} on C is gone: nothing can confirm {lsn}")
+        if state.confirmed:
+            return time.time()
+        if time.monotonic() > deadline:
+            raise DrainTimeout(f"A did not confirm C's LSN {lsn} within {timeout:g} s (slot {slot!r} confirmed "
+                               f"{state.confirmed_flush_lsn})")
+        if time.monotonic() - last_nudge > 0.1:
+            a.flush_wal()
+            if nudge:
+                try:
+                    c.log_standby_snapshot()
+                except Exception as exc:  # noqa: BLE001 - superuser only on PostgreSQL: Aurora's master user
+                    nudge = False  # is not one; A then confirms at its status interval, up to seconds later
+                    log.warning("No nudge on C (%s): the drain waits for A's status interval", exc)
             last_nudge = time.monotonic()
         time.sleep(0.02)

@@ -1,4 +1,4 @@
-"""Fencing A for the cutover, and lifting the fence again.
+"""Fencing a switchover's source (A for the cutover, C for the fallback), and lifting the fence again.
 
 The fence: the application roles lose LOGIN and the database defaults to read-only transactions
 (one transaction), then the roles' sessions are terminated. Superusers ignore both, so fencing a
@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pgshift.lease import FENCED, FenceMarker, read_marker, write_marker
+from pgshift.lease import FenceMarker, read_marker, write_marker
 from pgshift.report import write_json
+from pgshift.switchover.state import FenceState
 from pgshift.validation import identifier_problem
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ class FenceRecord:
     database: str
     roles: list[str]  # roles the fence took LOGIN from (those that had it)
     previous_read_only: str | None  # database-level default_transaction_read_only before the fence
-    state: str = "planned"  # planned | fenced | lifted
+    state: FenceState = FenceState.PLANNED
     fenced_at: float | None = None
     terminated_at: float | None = None
     final_lsn: str | None = None
@@ -40,6 +41,9 @@ class FenceRecord:
     unfenced_sessions: list[dict[str, Any]] = field(default_factory=list)
     run_id: str = ""
     lifted_by: str | None = None
+
+    def __post_init__(self) -> None:
+        self.state = FenceState.parse(self.state)
 
     def save(self, path: Path) -> None:
         write_json(path, asdict(self))
@@ -109,18 +113,19 @@ class FenceError(Exception):
     """The fence could not be completed (it is then lifted by the caller)."""
 
 
-def apply_fence(a: PrimaryHook, record: FenceRecord, all_roles: list[str], exit_timeout: float = 5.0) -> FenceRecord:
+def apply_fence(a: PrimaryHook, record: FenceRecord, all_roles: list[str], exit_timeout: float = 5.0,
+                by: str = "cutover") -> FenceRecord:
     """NOLOGIN + read-only default in one transaction, then terminate the roles' sessions and take the
     final LSN. Returns the record with the fence time and A's final LSN filled in."""
     with a.transaction():
         for role in record.roles:
             a.role_nologin(role)
         a.database_read_only_on(record.database)
-        marker = FenceMarker(run_id=record.run_id, state="planned", roles=record.roles,
+        marker = FenceMarker(run_id=record.run_id, state=FenceState.PLANNED, roles=record.roles,
                              previous_read_only=record.previous_read_only, fenced_at=time.time())
-        write_marker(a, record.database, marker, FENCED, "cutover")
+        write_marker(a, record.database, marker, FenceState.FENCED, by)
     record.fenced_at = time.time()
-    record.state = "fenced"
+    record.state = FenceState.FENCED
     # Sessions of every named role, even one that had no LOGIN (it may have been connected before).
     # All are signalled at once, then awaited: pg_terminate_backend(pid, timeout) one by one would cost
     # about 0.1 s per session of downtime.
@@ -157,5 +162,5 @@ def lift_fence(a: PrimaryHook, record: FenceRecord, by: str = "cutover rollback"
             # Gone with the fence: A is left exactly as before the cutover (the task's log and report, and the
             # watchdog's alert, say who lifted it and when).
             a.fence_marker_reset(record.database)
-    record.state = "lifted"
+    record.state = FenceState.LIFTED
     record.lifted_by = by

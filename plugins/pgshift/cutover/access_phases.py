@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from pgshift.cutover.results import AccessSynced, AccessVerified, LoginOpened, LoginProven, Plan, iso
+from pgshift.switchover.results import AccessSynced, AccessVerified, LoginOpened, LoginProven, Plan
+from pgshift.switchover.state import Event, Timeline
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
@@ -37,7 +38,7 @@ class AccessPhases:
     a: PrimaryHook
     c: TargetHook
     report: dict[str, Any]
-    timeline: dict[str, str | None]
+    timeline: Timeline
     log: Logger
     fence_record: FenceRecord | None
     login_roles: list[str]  # the roles that could log in on A before the fence: LOGIN on C after the finalize
@@ -56,7 +57,7 @@ class AccessPhases:
             raise AccessAbort("C differs from A where pgshift does not sync (schema changes since setup): "
                               + "; ".join(privileges.not_synced))
         now = time.time()
-        self.timeline["access_synced"] = iso(now)
+        self.timeline.mark(Event.ACCESS_SYNCED, now)
         return AccessSynced(len(roles.changes), len(privileges.changes), now)
 
     def preview_access(self) -> AccessSynced:
@@ -95,7 +96,7 @@ class AccessPhases:
         for role in roles:
             self.log.info("Privilege parity A = C for %s (%d privileges compared)", role, parity.checked.get(role, 0))
         now = time.time()
-        self.timeline["access_verified"] = iso(now)
+        self.timeline.mark(Event.ACCESS_VERIFIED, now)
         return AccessVerified(parity.checked, now)
 
     def open_login(self) -> LoginOpened:
@@ -112,7 +113,7 @@ class AccessPhases:
                               f"ALTER ROLE <role> LOGIN") from exc
         self.report["login_granted_on_c"] = list(self.login_roles)
         now = time.time()
-        self.timeline["login_opened"] = iso(now)
+        self.timeline.mark(Event.LOGIN_OPENED, now)
         return LoginOpened(tuple(self.login_roles), now)
 
     def prove_login(self, *, preview: bool = False) -> LoginProven:
@@ -145,7 +146,7 @@ class AccessPhases:
         self.report["login_proof"] = [{"role": p.role, "how": p.how, "read": p.read, "wrote": p.wrote,
                                        "rows_written": p.rows_written, "seconds": p.seconds} for p in proofs] + skipped
         now = time.time()
-        self.timeline["login_proven"] = iso(now)
+        self.timeline.mark(Event.LOGIN_PROVEN, now)
         return LoginProven(tuple(p.role for p in proofs), now)
 
     def _never_login(self) -> set[str]:

@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pgshift.cutover.results import Plan, iso
+from pgshift.switchover.results import Plan
+from pgshift.switchover.state import Event, Timeline
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
@@ -56,7 +57,7 @@ class FallbackPhases:
 
     settings: CutoverSettings
     report: dict[str, Any]
-    timeline: dict[str, str | None]
+    timeline: Timeline
     log: Logger
     _armed: list[str]  # what this attempt created, to drop on a rollback: "publication", "slot", "subscription"
 
@@ -84,7 +85,7 @@ class FallbackPhases:
             self._armed.append("subscription")
         now = time.time()
         seconds = round(time.monotonic() - started, 3)
-        self.timeline["fallback_armed"] = iso(now)
+        self.timeline.mark(Event.FALLBACK_ARMED, now)
         self.report["fallback"] = {"armed": True, "publication": spec.publication, "slot": spec.subscription,
                                    "subscription": spec.subscription, "start_lsn": slot.lsn,
                                    "armed_seconds": seconds}

@@ -1,4 +1,5 @@
-"""The cutover's phases, each returning what it did as a frozen result and noting it in the report.
+"""The cutover's phases (the switchover runbook, :class:`~pgshift.switchover.runbook.Switchover`, from A to C),
+each returning what it did as a frozen result and noting it in the report.
 
 Before the fence, where a refusal leaves nothing to undo: :meth:`CutoverRun.take_lease`,
 :meth:`~CutoverRun.gate` (the readings once more, right before fencing) and :meth:`~CutoverRun.plan`.
@@ -29,10 +30,13 @@ from pgshift.access import AccessSpec
 from pgshift.checks.gate import GateSpec, gate_reading
 from pgshift.cutover.access_phases import AccessAbort, AccessPhases
 from pgshift.cutover.fallback_phases import FallbackArmError, FallbackPhases
-from pgshift.cutover.results import (
+from pgshift.cutover.verify_phases import Verify, VerifyPhases, VerifyRefused
+from pgshift.drain import DrainTimeout, wait_confirmed
+from pgshift.parity import compare_live, hash_methods
+from pgshift.report import cutover_summary
+from pgshift.sequences import read_sequences, set_sequences
+from pgshift.switchover.results import (
     Committed,
-    Drained,
-    Fenced,
     Finalized,
     GateReading,
     Plan,
@@ -40,23 +44,9 @@ from pgshift.cutover.results import (
     SequencesSet,
     Target,
     Verified,
-    iso,
 )
-from pgshift.cutover.verify_phases import VerifyPhases, VerifyRefused
-from pgshift.drain import DrainTimeout, wait_confirmed
-from pgshift.fence import FenceError, FenceRecord, apply_fence, lift_fence, plan_fence
-from pgshift.lease import (
-    READY,
-    LeaseLost,
-    commit_point,
-    lease_holder,
-    read_marker,
-    take_lease,
-    write_marker,
-)
-from pgshift.parity import TableParity, compare_live, hash_methods
-from pgshift.report import cutover_summary, write_json
-from pgshift.sequences import read_sequences, set_sequences
+from pgshift.switchover.runbook import Switchover, SwitchoverAbort
+from pgshift.switchover.state import CUTOVER, Event, iso
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
@@ -66,8 +56,7 @@ if TYPE_CHECKING:
     from pgshift.hooks.target import TargetHook
 
 
-class CutoverAbort(Exception):
-    """A reason to stop the cutover and lift the fence."""
+CutoverAbort = SwitchoverAbort  # a reason to stop the cutover and lift the fence
 
 
 @dataclass(frozen=True)
@@ -89,7 +78,7 @@ class CutoverSettings:
     access: AccessSpec  # the roles and objects C must have for the application
     app_role_connections: dict[str, str]  # app role -> connection id logging in to C as it (the login proof)
     publication: str = "pgshift_pub"  # the chain's publication: what the delta check decodes
-    verify: str = "delta"  # delta | full, see pgshift.cutover.verify_phases
+    verify: Verify = Verify.DELTA  # see pgshift.cutover.verify_phases
     max_replay_pause: float = 300.0  # longest pause of B's replay at one frozen point
     max_write_downtime: float = 60.0  # the forecast's limit
 
@@ -104,17 +93,19 @@ def new_report(dag_id: str, settings: CutoverSettings, *, dry_run: bool) -> dict
             "mode": settings.mode, "started_at": iso(time.time()), "timeline": {}}
 
 
-class CutoverRun(AccessPhases, VerifyPhases, FallbackPhases):
-    """One attempt of one cutover: its sessions on A, B and C, its report, and the fence it set (if any).
+class CutoverRun(Switchover, AccessPhases, VerifyPhases, FallbackPhases):
+    """One attempt of one cutover: the switchover from A (fenced) to C, with its sessions on A, B and C.
     The phases that make C ready for the application are :class:`~pgshift.cutover.access_phases.AccessPhases`,
-    the verification's :class:`~pgshift.cutover.verify_phases.VerifyPhases`."""
+    the verification's :class:`~pgshift.cutover.verify_phases.VerifyPhases`, the way back's arming
+    :class:`~pgshift.cutover.fallback_phases.FallbackPhases`."""
+
+    direction = CUTOVER
+    expected = (*Switchover.expected, AccessAbort, FallbackArmError, VerifyRefused)
 
     def __init__(self, settings: CutoverSettings, a: PrimaryHook, b: StandbyHook, c: TargetHook,
                  report: dict[str, Any], log: Logger) -> None:
-        self.settings, self.a, self.b, self.c, self.report, self.log = settings, a, b, c, report, log
-        self.timeline: dict[str, str | None] = report["timeline"]
-        self.fence_record: FenceRecord | None = None  # what to undo; set before the fence is applied
-        self.delta = None  # verify=delta's check, once its slot exists
+        super().__init__(settings, a, settings.conn_a, report, log)
+        self.settings, self.a, self.b, self.c = settings, a, b, c
         self.login_roles: list[str] = []
 
     @classmethod
@@ -128,15 +119,7 @@ class CutoverRun(AccessPhases, VerifyPhases, FallbackPhases):
               TargetHook(settings.conn_c) as c):
             yield cls(settings, a, b, c, report, log)
 
-    # -- before the fence
-    def take_lease(self) -> None:
-        """First thing: the fence watchdog beside this task knows from the lease that a cutover is alive."""
-        if not take_lease(self.a):
-            holder = lease_holder(self.a) or {}
-            raise AirflowFailException(
-                f"Cutover refused before the fence: another cutover holds the lease on A (backend pid "
-                f"{holder.get('pid')}, since {holder.get('backend_start')}); A was not touched")
-
+    # -- before the fence (the lease: Switchover.take_lease)
     def gate(self, spec: GateSpec) -> GateReading:
         """One reading in bounds right before the fence, allowing a passing blip (up to 5 readings)."""
         for _ in range(5):
@@ -163,58 +146,21 @@ class CutoverRun(AccessPhases, VerifyPhases, FallbackPhases):
                              "them (accepted at setup with accept_large_object_loss)", large_objects)
         return Plan(scope, in_scope, methods, matviews)
 
-    # -- the cutover
-    def fence(self, roles: list[str]) -> Fenced:
-        path = self.settings.fence_path
-        record = self.fence_record = plan_fence(self.a, roles, self.settings.run_id)
-        record.save(path)  # written first: an interrupted run can be undone
-        apply_fence(self.a, record, roles)
-        record.save(path)
-        if record.final_lsn is None or record.fenced_at is None:
-            raise FenceError("the fence recorded no final LSN")  # apply_fence sets both or raises
-        self.timeline["fenced"] = iso(record.fenced_at)
-        self.timeline["sessions_ended"] = iso(record.terminated_at)
-        self.timeline["final_lsn_taken"] = iso(record.final_lsn_at)
-        self.report["terminated_sessions"] = record.terminated
-        self.report["unfenced_sessions"] = record.unfenced_sessions
-        for s in record.unfenced_sessions:
-            self.log.warning("Session %s of role %s is still connected to A and is not fenced", s["pid"], s["usename"])
-        self.report["final_lsn"] = record.final_lsn
-        return Fenced(record.final_lsn, record.fenced_at, record.terminated, record.unfenced_sessions)
-
-    def drain(self, lsn: str) -> Drained:
-        """Until B has replayed ``lsn`` and C (or DMS) has confirmed it on B's slot."""
-        replayed, confirmed = self._wait_confirmed(lsn, flush=self.c if self.settings.mode == "native" else None)
-        self.timeline["b_replayed"], self.timeline["drained"] = iso(replayed), iso(confirmed)
-        return Drained(lsn, replayed, confirmed)
-
+    # -- the cutover (the lease, fence, drain, judge and commit: Switchover)
     def set_sequences(self, plan: Plan) -> SequencesSet:
         return self._sequences(plan, dry_run=False)
 
-    def commit(self) -> Committed:
-        """The point of no return, and only while this session still holds the lease: from here on the fence
-        watchdog leaves A fenced even if this task dies."""
-        record = self._record()
-        marker = commit_point(self.a, record.database, read_marker(self.a))
-        record.state = "committed"
-        now = time.time()
-        self.timeline["committed"] = iso(now)
-        return Committed(marker, now)
-
     def finalize(self, committed: Committed) -> Finalized:
-        """C becomes the primary: the subscription is dropped (native) or the DMS task stopped."""
-        record = self._record()
+        """C becomes the primary: the subscription is dropped (native) or the DMS task stopped; A stays fenced."""
         self._stop_replication()
-        record.state = "finalized"
-        record.save(self.settings.fence_path)
         now = time.time()
-        self.timeline["finalized"] = iso(now)
-        write_marker(self.a, record.database, committed.marker, READY, "cutover")
+        self.timeline.mark(Event.FINALIZED, now)
+        self.settle(committed)
         return Finalized(now)
 
     def ready(self) -> Ready:
         now = time.time()
-        self.timeline["ready"] = iso(now)
+        self.timeline.mark(Event.READY, now)
         downtime = round(now - self.fence_record.fenced_at, 3) \
             if self.fence_record and self.fence_record.fenced_at else None
         if downtime is not None:
@@ -225,7 +171,7 @@ class CutoverRun(AccessPhases, VerifyPhases, FallbackPhases):
     # -- the dry run's own phases
     def target(self) -> Target:
         lsn, now = self.a.final_wal_lsn(), time.time()
-        self.timeline["target_lsn_taken"] = iso(now)
+        self.timeline.mark(Event.TARGET_LSN_TAKEN, now)
         self.report["final_lsn"] = lsn
         return Target(lsn, now)
 
@@ -234,9 +180,9 @@ class CutoverRun(AccessPhases, VerifyPhases, FallbackPhases):
         s = self.settings
 
         def wait_target_confirmed(lsn: str) -> None:
-            self._wait_confirmed(lsn, flush=None)
+            self._confirmed(lsn, flush=None)
 
-        return self._judge(compare_live(s.conn_a, s.conn_c, plan.tables, parallelism=int(s.parallelism),
+        return self.judge(compare_live(s.conn_a, s.conn_c, plan.tables, parallelism=int(s.parallelism),
                                         source_position=self.a.final_wal_lsn,
                                         wait_target_confirmed=wait_target_confirmed, methods=dict(plan.methods)))
 
@@ -246,89 +192,39 @@ class CutoverRun(AccessPhases, VerifyPhases, FallbackPhases):
 
     def passed(self) -> Ready:
         now = time.time()
-        self.timeline["ready"] = iso(now)
+        self.timeline.mark(Event.READY, now)
         self.report["status"] = "dry run passed"
         return Ready(now, None)
 
-    # -- the end
-    def finish(self) -> dict[str, Any]:
-        """Write the report and say how it went; returns the task's XCom."""
-        path = write_json(self.settings.run_dir / "report.json", self.report)
-        self.log.info("%s\nReport: %s", cutover_summary(self.report), path)
-        return {"report": str(path), "status": self.report["status"],
+    # -- what the cutover says (Switchover's)
+    def summary(self) -> str:
+        return cutover_summary(self.report)
+
+    def _xcom(self, report_path: Path) -> dict[str, Any]:
+        return {"report": str(report_path), "status": self.report["status"],
                 "write_downtime_seconds": self.report.get("write_downtime_seconds"),
                 "final_lsn": self.report["final_lsn"]}
 
-    def abort(self, exc: BaseException) -> AirflowFailException:
-        """Lift the fence if this attempt set it and write the report; returns the error that fails the task."""
-        reason = (str(exc) if isinstance(exc, CutoverAbort | AccessAbort | FallbackArmError | LeaseLost | VerifyRefused)
-                  else f"{type(exc).__name__}: {exc}")
-        self.report["status"] = "rolled back" if self.fence_record else "failed"
-        self.report["error"] = reason
-        lifted = self.rollback()
-        if lifted:
-            self.timeline["unfenced"] = iso(time.time())
-        write_json(self.settings.run_dir / "report.json", self.report)
-        self.log.error("%s", cutover_summary(self.report))
+    def _failure(self, reason: str, *, lifted: bool) -> str:
         if lifted:
             roles = ", ".join(self._record().roles) or "none"
-            return AirflowFailException(
-                f"Cutover failed after the fence and was rolled back: A is unfenced (roles {roles} can log in "
-                f"again, default_transaction_read_only restored). Reason: {reason}")
-        return AirflowFailException(f"Cutover {'dry run ' if self.report['dry_run'] else ''}failed: {reason}")
+            return (f"Cutover failed after the fence and was rolled back: A is unfenced (roles {roles} can log in "
+                    f"again, default_transaction_read_only restored). Reason: {reason}")
+        return f"Cutover {'dry run ' if self.report['dry_run'] else ''}failed: {reason}"
 
-    def rollback(self, a: PrimaryHook | None = None) -> bool:
-        """Lift the fence if this attempt set it and has not finalized, in ``a`` (default: this run's session on A,
-        or a new one if that is the broken thing); True if it did."""
-        from pgshift.hooks.primary import PrimaryHook
-
-        record = self.fence_record
-        if not record or record.state not in ("fenced", "committed"):
-            return False
-        try:
-            lift_fence(self.a if a is None else a, record)
-        except Exception:  # noqa: BLE001 - the connection may be the broken thing: try a fresh one
-            with PrimaryHook(self.settings.conn_a) as fresh:
-                lift_fence(fresh, record)
-        record.save(self.settings.fence_path)
-        self.log.warning("Fence lifted: roles %s can log in again; database read-only default restored",
-                         ", ".join(record.roles) or "none")
-        return True
-
-    def rollback_in_new_session(self) -> None:
-        """:meth:`rollback` from outside the phases (the task is being killed): this run's session may be busy."""
-        from pgshift.hooks.primary import PrimaryHook
-
-        with PrimaryHook(self.settings.conn_a) as a:
-            self.rollback(a)
+    def _wait_confirmed(self, lsn: str) -> tuple[float | None, float]:
+        """Until B has replayed ``lsn`` and C (or DMS) has confirmed it on B's slot."""
+        return self._confirmed(lsn, flush=self.c if self.settings.mode == "native" else None)
 
     # -- shared by the phases
-    def _record(self) -> FenceRecord:
-        if self.fence_record is None:
-            raise FenceError("A is not fenced by this attempt")  # a phase out of runbook order
-        return self.fence_record
-
-    def _wait_confirmed(self, lsn: str, flush: TargetHook | None) -> tuple[float | None, float]:
+    def _confirmed(self, lsn: str, flush: TargetHook | None) -> tuple[float | None, float]:
         s = self.settings
         try:
             times = wait_confirmed(self.b, s.slot, lsn, float(s.drain_timeout), nudge=self.a, flush=flush)
         except DrainTimeout as exc:
-            raise CutoverAbort(f"drain failed: {exc}") from exc
+            raise SwitchoverAbort(f"drain failed: {exc}") from exc
         self.log.info("Drained: B replayed and slot %r confirmed A's LSN %s", s.slot, lsn)
         return times
-
-    def _judge(self, results: list[TableParity], into: dict[str, Any] | None = None) -> Verified:
-        """Log and record (in ``into``, default the report) each table's result; CutoverAbort if any differs."""
-        for r in results:
-            (self.log.info if r.status in ("equal", "moving") else self.log.error)("verify %s", r.describe())
-        (self.report if into is None else into)["tables"] = [p.as_dict() for p in results]
-        bad = [p for p in results if p.status in ("differs", "error")]
-        if bad:
-            raise CutoverAbort(f"parity mismatch A vs C in {len(bad)} table(s): "
-                               + "; ".join(p.describe() for p in bad))
-        now = time.time()
-        self.timeline["verified"] = iso(now)
-        return Verified(results, now)
 
     def _sequences(self, plan: Plan, *, dry_run: bool) -> SequencesSet:
         done, problems = set_sequences(self.c, read_sequences(self.a, plan.scope), dry_run=dry_run)
@@ -336,7 +232,7 @@ class CutoverRun(AccessPhases, VerifyPhases, FallbackPhases):
         if problems:
             raise CutoverAbort("; ".join(problems))
         now = time.time()
-        self.timeline["sequences_set"] = iso(now)
+        self.timeline.mark(Event.SEQUENCES_SET, now)
         return SequencesSet(done, now)
 
     def _stop_replication(self) -> None:

@@ -11,9 +11,11 @@ full: nothing before the fence; :meth:`~VerifyPhases.verify` hashes every table 
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from pgshift.cutover.results import Plan, Verified, iso
+from pgshift.switchover.results import Plan, Verified
+from pgshift.switchover.state import Event, Timeline
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -28,7 +30,12 @@ if TYPE_CHECKING:
     from pgshift.hooks.standby import StandbyHook
     from pgshift.parity import TableParity
 
-VERIFY_METHODS = ("delta", "full")
+
+class Verify(StrEnum):
+    """The ``verify`` param: how the rows are verified (this module's docstring)."""
+
+    DELTA = "delta"
+    FULL = "full"
 
 
 class VerifyRefused(Exception):
@@ -42,13 +49,13 @@ class VerifyPhases:
     a: PrimaryHook
     b: StandbyHook
     report: dict[str, Any]
-    timeline: dict[str, str | None]
+    timeline: Timeline
     log: Logger
     delta: DeltaCheck | None = None
     prefetched: Future[tuple[ChangeSet, SideReading]] | None = None
 
-    def _judge(self, results: list[TableParity], into: dict[str, Any] | None = None) -> Verified:
-        raise NotImplementedError  # CutoverRun's
+    def judge(self, results: list[TableParity], into: dict[str, Any] | None = None) -> Verified:
+        raise NotImplementedError  # the runbook's (pgshift.switchover.runbook.Switchover)
 
     def pre_verify(self, plan: Plan) -> None:
         """delta: the slot on B, every table at a frozen point, then rounds of changed rows (see pgshift.delta)."""
@@ -59,7 +66,7 @@ class VerifyPhases:
         s = self.settings
         section: dict[str, Any] = {"method": s.verify}
         self.report["verify"] = section
-        if s.verify != "delta":
+        if s.verify == Verify.FULL:
             return
         check = DeltaCheck.for_tables(self.a, DeltaSettings(
             conn_a=s.conn_a, conn_b=s.conn_b, conn_c=s.conn_c, chain_slot=s.slot, publication=s.publication,
@@ -84,13 +91,13 @@ class VerifyPhases:
                 self.report["tables"] = [r.as_dict() for r in check.full_results]
             section["rows_verified_before_fence"] = check.rows_verified_before_fence
             section["replay_resumed"] = self._replay_running()
-        self.timeline["pre_verified"] = iso(time.time())
+        self.timeline.mark(Event.PRE_VERIFIED, time.time())
 
     def forecast(self) -> Forecast | None:
         """delta: the write downtime to expect now; refused past ``max_write_downtime_seconds``."""
-        if self.delta is None:
+        if self.settings.verify == Verify.FULL:
             return None
-        forecast = self.delta.forecast()
+        forecast = self._delta().forecast()
         limit = self.settings.max_write_downtime
         self.report["verify"]["forecast"] = {**forecast.as_dict(), "max_write_downtime_seconds": limit}
         self.log.info("Forecast: %s", forecast.describe())
@@ -101,8 +108,8 @@ class VerifyPhases:
 
     def prefetch(self, final_lsn: str) -> None:
         """delta, right after the fence: A's side of the last changes, read while C drains (A is fenced)."""
-        if self.delta is not None:
-            self.prefetched = self.delta.prefetch(final_lsn)
+        if self.settings.verify == Verify.DELTA:
+            self.prefetched = self._delta().prefetch(final_lsn)
 
     def verify(self, plan: Plan) -> Verified:
         """Inside the fence: the rows changed since the last frozen point (delta), or every table (full); A
@@ -110,14 +117,14 @@ class VerifyPhases:
         from pgshift.parity import compare_still
 
         s = self.settings
-        if self.delta is None:
+        if s.verify == Verify.FULL:
             results = compare_still(s.conn_a, s.conn_c, plan.tables, int(s.parallelism), dict(plan.methods))
             self.report["verify"]["rows_verified_inside_fence"] = sum(int(r.source_rows or 0) for r in results)
-            return self._judge(results)
+            return self.judge(results)
         if self.prefetched is None:
             raise RuntimeError("verify=delta inside the fence without A's side read (prefetch)")
         started = time.monotonic()
-        results, changes, others = self.delta.fence_check(self.prefetched)
+        results, changes, others = self._delta().fence_check(self.prefetched)
         section = self.report["verify"]
         section["inside_fence"] = {**changes.summary(), "seconds": round(time.monotonic() - started, 3)}
         section["rows_verified_inside_fence"] = changes.key_count + sum(
@@ -127,7 +134,7 @@ class VerifyPhases:
             self.log.warning("Session %s of role %s (%s) was busy on C since the first frozen point: the delta "
                              "check assumes replication is C's only writer", other["pid"], other["role"],
                              other["application_name"] or "no application_name")
-        return self._judge(results, into=section["inside_fence"])
+        return self.judge(results, into=section["inside_fence"])
 
     def end_verify(self) -> None:
         """Drop the delta check's slot on B (every way out)."""
@@ -146,6 +153,12 @@ class VerifyPhases:
                 b.resume_replay()
                 self.log.warning("B's replay resumed: the task was killed at a frozen point")
             self.delta.close(b)
+
+    def _delta(self) -> DeltaCheck:
+        """verify=delta's check, opened by :meth:`pre_verify` (its slot on B exists while it is set)."""
+        if self.delta is None:
+            raise RuntimeError("verify=delta without its check: pre_verify did not run")
+        return self.delta
 
     def _replay_running(self) -> bool | None:
         try:

@@ -2,6 +2,7 @@
 (:mod:`pgshift.cutover.fallback_phases`), taken by action ``fallback`` (:mod:`pgshift.fallback.run`) or torn
 down by action ``finish`` (:mod:`pgshift.fallback.finish`).
 
-One side is always writable, never both: the fallback fences C before it unfences A, and any failure in between
-lifts C's fence and leaves A fenced.
+The fallback is the switchover runbook (:mod:`pgshift.switchover`) from C to A. One side is always writable, never
+both: the fallback fences C before it unfences A, any failure in between lifts C's fence and leaves A fenced, and
+its fence watchdog lifts C's fence if the task dies before its point of no return.
 """

@@ -1,12 +1,13 @@
-"""Action ``fallback``: gate -> fence C -> drain (A confirms C's final LSN) -> verify C against A -> sequences
-C -> A -> drop the reverse subscription -> unfence A -> ready. Any failure after C's fence lifts it again and
-leaves A fenced (see :meth:`FallbackRun.abort`). The dry run fences nothing: it drains to C's current position and
-verifies while C takes writes.
+"""Action ``fallback``, the switchover runbook (:class:`~pgshift.switchover.runbook.Switchover`) from C to A: gate
+-> fence C -> drain (A confirms C's final LSN) -> verify C against A -> privilege parity -> sequences C -> A -> drop
+the reverse subscription -> commit (the point of no return) -> unfence A -> ready. Any failure after C's fence and
+before A is unfenced lifts C's fence again and leaves A fenced (see :meth:`FallbackRun.abort`). The dry run fences
+nothing: it drains to C's current position and verifies while C takes writes.
 
-C is fenced with :mod:`pgshift.fence`, as the cutover fences A (NOLOGIN, read-only default, sessions ended, its
-own marker on C), and the fallback holds the lease (:mod:`pgshift.lease`) on C while it runs, which is how
-action ``finish`` knows a fallback is under way. A's fence is lifted from A's own marker, which names the roles
-the cutover took LOGIN from and A's earlier read-only default.
+C is fenced as the cutover fences A (NOLOGIN, read-only default, sessions ended, its own marker on C), and the
+fallback holds the lease (:mod:`pgshift.lease`) on C while it runs: the fence watchdog beside it lifts C's fence if
+the task dies before its commit, and action ``finish`` knows from the lease that a fallback is under way. A's fence
+is lifted from A's own marker, which names the roles the cutover took LOGIN from and A's earlier read-only default.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from pgshift.cutover.results import iso
-from pgshift.fence import FenceError, FenceRecord, apply_fence, fence_problems, lift_fence, plan_fence
-from pgshift.lease import READY, lease_holder, read_marker, take_lease
-from pgshift.parity import TableParity, compare_live, compare_still, hash_methods
-from pgshift.report import write_json
+from pgshift.drain import wait_reverse_confirmed
+from pgshift.fence import FenceError, FenceRecord, fence_problems, lift_fence
+from pgshift.lease import READY, read_marker
+from pgshift.parity import compare_live, compare_still, hash_methods
 from pgshift.sequences import read_sequences, set_sequences
+from pgshift.switchover.results import Committed, Verified
+from pgshift.switchover.runbook import Switchover, SwitchoverAbort
+from pgshift.switchover.state import FALLBACK, Event, FenceState, iso
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
@@ -35,8 +38,7 @@ if TYPE_CHECKING:
     from pgshift.scope import Scope
 
 
-class FallbackAbort(Exception):
-    """A reason to stop the fallback and lift C's fence."""
+FallbackAbort = SwitchoverAbort  # a reason to stop the fallback and lift C's fence
 
 
 @dataclass(frozen=True)
@@ -77,15 +79,16 @@ def new_report(dag_id: str, s: FallbackSettings, *, dry_run: bool) -> dict[str, 
             "started_at": iso(time.time()), "timeline": {}}
 
 
-class FallbackRun:
-    """One attempt of one fallback: its sessions on A and C (both :class:`~pgshift.hooks.fallback.WayBackHook`),
-    its report, C's fence (if set) and A's fence (to lift)."""
+class FallbackRun(Switchover):
+    """One attempt of one fallback: the switchover from C (fenced) to A, with its sessions on A and C (both
+    :class:`~pgshift.hooks.fallback.WayBackHook`) and A's fence (to lift)."""
+
+    direction = FALLBACK
 
     def __init__(self, s: FallbackSettings, a: WayBackHook, c: WayBackHook, report: dict[str, Any],
                  log: Logger) -> None:
-        self.settings, self.a, self.c, self.report, self.log = s, a, c, report, log
-        self.timeline: dict[str, str | None] = report["timeline"]
-        self.c_fence: FenceRecord | None = None
+        super().__init__(s, c, s.conn_c, report, log)
+        self.settings, self.a, self.c = s, a, c
         self.a_fence: FenceRecord | None = None
         self.a_unfenced = False  # past this, C's fence stays: A takes writes
 
@@ -98,13 +101,7 @@ class FallbackRun:
             a.session_read_write()  # a session opened on a fenced A starts read-only
             yield cls(s, a, c, report, log)
 
-    # -- before C's fence: refusals change nothing
-    def take_lease(self) -> None:
-        if not take_lease(self.c):
-            holder = lease_holder(self.c) or {}
-            raise AirflowFailException(f"Fallback refused: another fallback or finish holds the lease on C (backend "
-                                       f"pid {holder.get('pid')}); nothing was changed")
-
+    # -- before C's fence (the lease: Switchover.take_lease): refusals change nothing
     def check(self) -> list[str]:
         """A fenced by a finished cutover, the way back armed and working, C's roles fenceable; returns the roles
         to fence on C."""
@@ -187,66 +184,22 @@ class FallbackRun:
                     + "\n".join(f"  - {p}" for p in last))
             time.sleep(s.interval)
 
-    # -- the fallback
-    def fence_c(self, roles: list[str]) -> str:
-        """C's application roles lose LOGIN, C defaults to read-only, their sessions end; returns C's final LSN."""
-        record = self.c_fence = plan_fence(self.c, roles, self.settings.run_id)
-        record.save(self.settings.fence_path)
-        apply_fence(self.c, record, roles)
-        record.save(self.settings.fence_path)
-        if record.final_lsn is None or record.fenced_at is None:
-            raise FenceError("C's fence recorded no final LSN")
-        self.timeline["c_fenced"] = iso(record.fenced_at)
-        self.timeline["c_final_lsn_taken"] = iso(record.final_lsn_at)
-        self.report["terminated_sessions"] = record.terminated
-        self.report["c_final_lsn"] = record.final_lsn
-        return record.final_lsn
-
-    def drain(self, lsn: str) -> float:
-        """Until A's subscription has confirmed ``lsn`` on C's slot. C gets a running-xacts record and A a
-        synchronous empty commit every 0.1 s, as in :func:`pgshift.drain.wait_confirmed`, so the confirmation does
-        not wait for status intervals."""
-        s = self.settings
-        deadline = time.monotonic() + s.drain_timeout
-        last_nudge, nudge = 0.0, True
-        while True:
-            slot = self.c.reverse_slot(s.subscription, lsn)
-            if slot is None:
-                raise FallbackAbort(f"slot {s.subscription!r} on C is gone: nothing can confirm {lsn}")
-            if slot.confirmed:
-                now = time.time()
-                self.timeline["a_drained"] = iso(now)
-                self.log.info("Drained: A's subscription confirmed C's LSN %s", lsn)
-                return now
-            if time.monotonic() > deadline:
-                raise FallbackAbort(f"drain failed: A did not confirm C's LSN {lsn} within {s.drain_timeout:g} s "
-                                    f"(slot {s.subscription!r} confirmed {slot.confirmed_flush_lsn})")
-            if time.monotonic() - last_nudge > 0.1:
-                self.a.flush_wal()
-                if nudge:
-                    try:
-                        self.c.log_standby_snapshot()
-                    except Exception as exc:  # noqa: BLE001 - superuser only on PostgreSQL: Aurora's master user
-                        nudge = False  # is not one; A then confirms at its status interval, up to seconds later
-                        self.log.warning("No nudge on C (%s): the drain waits for A's status interval", exc)
-                last_nudge = time.monotonic()
-            time.sleep(0.02)
-
-    def verify(self, plan: FallbackPlan) -> None:
+    # -- the fallback (the lease, fence, drain, judge and commit: Switchover)
+    def verify(self, plan: FallbackPlan) -> Verified:
         """C (fenced: it cannot change) against A, table by table: every row count and content hash equal."""
         s = self.settings
-        self._judge(compare_still(s.conn_c, s.conn_a, plan.tables, s.parallelism, plan.methods))
+        return self.judge(compare_still(s.conn_c, s.conn_a, plan.tables, s.parallelism, plan.methods))
 
-    def verify_live(self, plan: FallbackPlan) -> None:
+    def verify_live(self, plan: FallbackPlan) -> Verified:
         """The dry run's: C (taking writes) against A; only tables that did not move while compared are judged."""
         s = self.settings
 
         def wait_target_confirmed(lsn: str) -> None:
             self.drain(lsn)
 
-        self._judge(compare_live(s.conn_c, s.conn_a, plan.tables, parallelism=s.parallelism,
-                                 source_position=self.c.final_wal_lsn, wait_target_confirmed=wait_target_confirmed,
-                                 methods=plan.methods))
+        return self.judge(compare_live(s.conn_c, s.conn_a, plan.tables, parallelism=s.parallelism,
+                                       source_position=self.c.final_wal_lsn,
+                                       wait_target_confirmed=wait_target_confirmed, methods=plan.methods))
 
     def verify_access(self, roles: list[str]) -> None:
         """The roles' effective privileges, owners, RLS flags, policies and default privileges equal on C and A
@@ -258,9 +211,9 @@ class FallbackRun:
         parity = access_parity(self.a, self.c, spec, roles)
         self.report["privilege_parity"] = parity.as_report()
         if not parity.ok:
-            raise FallbackAbort("privileges on A differ from C's (a change made on C since the cutover is not "
+            raise SwitchoverAbort("privileges on A differ from C's (a change made on C since the cutover is not "
                                 "replicated): " + "; ".join(parity.differences()))
-        self.timeline["access_verified"] = iso(time.time())
+        self.timeline.mark(Event.ACCESS_VERIFIED, time.time())
 
     def set_sequences(self, plan: FallbackPlan, *, dry_run: bool = False) -> None:
         """Sequences are not replicated: A's continue after C's."""
@@ -269,27 +222,25 @@ class FallbackRun:
         names = {"a_last_value": "c_last_value", "c_before": "a_before", "c_after": "a_after"}
         self.report["sequences"] = [{names.get(k, k): v for k, v in d.items()} for d in done]
         if problems:
-            raise FallbackAbort("; ".join(p.replace("on A but not on C", "on C but not on A") for p in problems))
-        self.timeline["sequences_set"] = iso(time.time())
+            raise SwitchoverAbort("; ".join(p.replace("on A but not on C", "on C but not on A") for p in problems))
+        self.timeline.mark(Event.SEQUENCES_SET, time.time())
 
     def drop_reverse(self) -> None:
         """DROP SUBSCRIPTION on A, which drops its slot on C too: nothing flows C -> A any more."""
         self.a.drop_subscription(self.settings.subscription)
-        self.timeline["reverse_dropped"] = iso(time.time())
+        self.timeline.mark(Event.REVERSE_DROPPED, time.time())
         self.log.info("Dropped subscription %r on A (and its slot on C)", self.settings.subscription)
 
-    def unfence_a(self) -> None:
+    def unfence_a(self, committed: Committed) -> None:
         """The roles the cutover fenced on A log in again; A's read-only default is what it was before the
-        cutover. From here on C's fence stays: A takes writes."""
+        cutover. From here on C's fence stays (its marker ``ready``): A takes writes."""
         if self.a_fence is None:
             raise FenceError("A's fence marker was not read")
         lift_fence(self.a, self.a_fence, by="fallback")
         self.a_unfenced = True
-        if self.c_fence:
-            self.c_fence.state = "finalized"  # a retry must not lift C's fence now
-            self.c_fence.save(self.settings.fence_path)
-        self.timeline["a_unfenced"] = iso(time.time())
+        self.timeline.mark(Event.A_UNFENCED, time.time())
         self.report["login_granted_on_a"] = list(self.a_fence.roles)
+        self.settle(committed)
 
     def drop_publication(self) -> None:
         """C's publication, which nothing reads any more; a failure only warns (A is already the primary)."""
@@ -301,74 +252,63 @@ class FallbackRun:
 
     def ready(self) -> None:
         now = time.time()
-        self.timeline["ready"] = iso(now)
-        if self.c_fence and self.c_fence.fenced_at:
-            self.report["write_downtime_seconds"] = round(now - self.c_fence.fenced_at, 3)
+        self.timeline.mark(Event.READY, now)
+        if self.fence_record and self.fence_record.fenced_at:
+            self.report["write_downtime_seconds"] = round(now - self.fence_record.fenced_at, 3)
         self.report["status"] = "fallen back"
 
     def passed(self) -> None:
-        self.timeline["ready"] = iso(time.time())
+        self.timeline.mark(Event.READY, time.time())
         self.report["status"] = "dry run passed"
 
-    # -- the end
-    def finish(self) -> dict[str, Any]:
-        path = write_json(self.settings.run_dir / "report.json", self.report)
-        self.log.info("%s\nReport: %s", summary(self.report), path)
-        return {"report": str(path), "status": self.report["status"],
+    # -- what the fallback says (Switchover's)
+    def summary(self) -> str:
+        return summary(self.report)
+
+    def _xcom(self, report_path: Path) -> dict[str, Any]:
+        return {"report": str(report_path), "status": self.report["status"],
                 "write_downtime_seconds": self.report.get("write_downtime_seconds"),
                 "c_final_lsn": self.report.get("c_final_lsn")}
 
-    def abort(self, exc: BaseException) -> AirflowFailException:
-        """Lift C's fence if this attempt set it and A is still fenced; returns the error that fails the task."""
-        reason = str(exc) if isinstance(exc, FallbackAbort) else f"{type(exc).__name__}: {exc}"
-        self.report["status"] = "rolled back" if self.c_fence else "failed"
-        self.report["error"] = reason
-        lifted = self.rollback()
-        if lifted:
-            self.timeline["c_unfenced"] = iso(time.time())
-        write_json(self.settings.run_dir / "report.json", self.report)
-        self.log.error("%s", summary(self.report))
-        if lifted:
-            roles = ", ".join(self.c_fence.roles if self.c_fence else []) or "none"
-            gone = " The reverse subscription was dropped already: re-arm the way back by hand." \
-                if "reverse_dropped" in self.timeline else ""
-            return AirflowFailException(f"Fallback failed after C's fence and was rolled back: C is unfenced (roles "
-                                        f"{roles} can log in again), A stays fenced.{gone} Reason: {reason}")
+    def _wait_confirmed(self, lsn: str) -> tuple[float | None, float]:
+        s = self.settings
+        confirmed = wait_reverse_confirmed(self.c, self.a, s.subscription, lsn, s.drain_timeout, self.log)
+        self.log.info("Drained: A's subscription confirmed C's LSN %s", lsn)
+        return None, confirmed
+
+    def _may_lift(self) -> bool:
+        """Never once A is unfenced. Past the commit, A's unfence may have happened without this attempt seeing it
+        (a connection lost at the COMMIT): C's fence is lifted only if A's marker, read afresh, says A is fenced."""
+        from pgshift.hooks.primary import PrimaryHook
+
         if self.a_unfenced:
-            return AirflowFailException(f"Fallback finished (A is the primary, C stays fenced) but: {reason}")
-        return AirflowFailException(f"Fallback {'dry run ' if self.report['dry_run'] else ''}failed: {reason}")
-
-    def rollback(self, c: WayBackHook | None = None) -> bool:
-        """Lift C's fence if this attempt set it and A has not been unfenced; True if it did."""
-        from pgshift.hooks.fallback import WayBackHook
-
-        record = self.c_fence
-        if not record or record.state != "fenced" or self.a_unfenced:
             return False
+        if self.fence_record is None or self.fence_record.state != FenceState.COMMITTED:
+            return True
         try:
-            lift_fence(self.c if c is None else c, record, by="fallback rollback")
-        except Exception:  # noqa: BLE001 - the connection may be the broken thing: try a fresh one
-            with WayBackHook(self.settings.conn_c) as fresh:
-                lift_fence(fresh, record, by="fallback rollback")
-        record.save(self.settings.fence_path)
-        self.log.warning("C's fence lifted: roles %s can log in again; A stays fenced", ", ".join(record.roles))
-        return True
+            with PrimaryHook(self.settings.conn_a) as a:
+                marker = read_marker(a)
+        except Exception as exc:  # noqa: BLE001 - A unknown: C stays fenced (never two writable primaries)
+            self.log.error("Cannot read A's fence marker (%s): C stays fenced", exc)
+            return False
+        return marker is not None and marker.state == READY
 
-    def rollback_in_new_session(self) -> None:
-        from pgshift.hooks.fallback import WayBackHook
+    def _after_lift(self) -> str:
+        return "; A stays fenced"
 
-        with WayBackHook(self.settings.conn_c) as c:
-            self.rollback(c)
-
-    def _judge(self, results: list[TableParity]) -> None:
-        for r in results:
-            (self.log.info if r.status in ("equal", "moving") else self.log.error)("verify %s", r.describe())
-        self.report["tables"] = [p.as_dict() for p in results]
-        bad = [p for p in results if p.status in ("differs", "error")]
-        if bad:
-            raise FallbackAbort(f"parity mismatch C vs A in {len(bad)} table(s): "
-                                + "; ".join(p.describe() for p in bad))
-        self.timeline["verified"] = iso(time.time())
+    def _failure(self, reason: str, *, lifted: bool) -> str:
+        if lifted:
+            roles = ", ".join(self.fence_record.roles if self.fence_record else []) or "none"
+            gone = " The reverse subscription was dropped already: re-arm the way back by hand." \
+                if Event.REVERSE_DROPPED in self.timeline else ""
+            return (f"Fallback failed after C's fence and was rolled back: C is unfenced (roles {roles} can log in "
+                    f"again), A stays fenced.{gone} Reason: {reason}")
+        if self.a_unfenced:
+            return f"Fallback finished (A is the primary, C stays fenced) but: {reason}"
+        if self.fence_record and self.fence_record.state == FenceState.COMMITTED:
+            return (f"Fallback failed past its point of no return: C stays fenced and A may already be unfenced; "
+                    f"look at A (pgshift.fence on A's database) before lifting anything. Reason: {reason}")
+        return f"Fallback {'dry run ' if self.report['dry_run'] else ''}failed: {reason}"
 
 
 def summary(report: dict[str, Any]) -> str:

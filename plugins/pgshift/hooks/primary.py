@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pgshift.hooks.postgres import PgShiftHook
 from pgshift.hooks.states import (
+    EvictedHolder,
     InstalledExtension,
     LeaseHolder,
     OtherSession,
@@ -168,6 +169,13 @@ class PrimaryHook(PgShiftHook):
         :param key: the lock's two keys
         """
         return bool(self.scalar("fence_lease_mine", key))
+
+    def lease_evict(self, key: LeaseKey) -> list[EvictedHolder]:
+        """pg_terminate_backend for each session of another role than this one's holding the lock; returns at once.
+
+        :param key: the lock's two keys
+        """
+        return rows_as(EvictedHolder, self.fetch("fence_lease_evict", key))
 
     def lease_holder(self, key: LeaseKey) -> LeaseHolder | None:
         """The backend holding the lock, None if it is free.

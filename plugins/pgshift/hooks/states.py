@@ -53,6 +53,17 @@ class LeaseHolder:
     pid: int
     application_name: str | None
     backend_start: datetime.datetime | None
+    usename: str | None  # its role
+    ours: bool  # its role is this session's: pgshift's (any other holder is an impostor, see pgshift.lease)
+
+
+@dataclass(frozen=True)
+class EvictedHolder:
+    """A session of another role that held the lease's key, signalled to end (``fence_lease_evict.sql``)."""
+
+    pid: int
+    usename: str | None
+    signalled: bool
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,12 @@ from pgshift.checks.gate import GateSpec, fatal_problems, gate_reading, warnings
 from pgshift.checks.limits import ChainLimits
 from pgshift.cutover.fallback_phases import FallbackSpec
 from pgshift.cutover.phases import CutoverRun, CutoverSettings, new_report
-from pgshift.cutover.recovery import recover_interrupted_attempt
-from pgshift.cutover.results import Plan
+from pgshift.cutover.verify_phases import Verify
 from pgshift.fence import fence_problems
 from pgshift.report import report_root, safe_name
+from pgshift.switchover.recovery import recover_interrupted_attempt
+from pgshift.switchover.results import Plan
+from pgshift.switchover.state import CUTOVER, FenceState
 
 if TYPE_CHECKING:  # the driver is imported where a task runs, not when the DAG file is parsed
     from pgshift.hooks.primary import PrimaryHook
@@ -175,7 +177,7 @@ class CutoverOperator(_CutoverBase):
 
     def execute(self, context: Context) -> dict[str, Any]:
         settings = self._settings(context)
-        recover_interrupted_attempt(self.conn_a, settings.run_id, settings.fence_path)
+        recover_interrupted_attempt(CUTOVER, self.conn_a, settings.run_id, settings.fence_path)
         dry_run = bool(self.is_dry_run)
         report = new_report(context["dag"].dag_id, settings, dry_run=dry_run)
         with CutoverRun.connect(settings, report, self.log) as run:
@@ -214,7 +216,7 @@ class CutoverOperator(_CutoverBase):
             run.open_login()
             run.ready()
         except BaseException as exc:
-            if run.fence_record and run.fence_record.state in ("fenced", "committed"):  # the abort rolls back
+            if run.fence_record and run.fence_record.state in (FenceState.FENCED, FenceState.COMMITTED):  # rolled back
                 run.disarm_fallback(self._fallback())
             raise run.abort(exc) from exc
 
@@ -228,7 +230,7 @@ class CutoverOperator(_CutoverBase):
             target = run.target()
             run.drain(target.lsn)
             run.preview_access()
-            if run.delta is None:
+            if run.settings.verify == Verify.FULL:
                 run.verify_live(plan)
             run.preview_sequences(plan)
             run.prove_login(preview=True)
@@ -287,10 +289,8 @@ class CutoverOperator(_CutoverBase):
             verify=self._verify_method(), max_replay_pause=float(self.max_replay_pause),
             max_write_downtime=float(self.max_write_downtime))
 
-    def _verify_method(self) -> str:
-        from pgshift.cutover.verify_phases import VERIFY_METHODS
-
-        if self.verify not in VERIFY_METHODS:
+    def _verify_method(self) -> Verify:
+        if self.verify not in tuple(Verify):
             raise AirflowFailException(f"Cutover refused before the fence; A was not touched: verify must be one of "
-                                       f"{', '.join(VERIFY_METHODS)}, got {self.verify!r}")
-        return str(self.verify)
+                                       f"{', '.join(Verify)}, got {self.verify!r}")
+        return Verify(self.verify)

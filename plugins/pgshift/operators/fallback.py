@@ -11,14 +11,17 @@ from airflow.sdk import BaseHook, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.checks.limits import ChainLimits
-from pgshift.fallback.recovery import recover_interrupted_attempt
-from pgshift.fallback.run import FallbackRun, FallbackSettings, new_report
+from pgshift.fallback.run import FallbackPlan, FallbackRun, FallbackSettings, new_report
 from pgshift.report import report_root, safe_name
+from pgshift.switchover.recovery import recover_interrupted_attempt
+from pgshift.switchover.state import FALLBACK
 
 
 class FallbackOperator(BaseOperator):
     """Gate on C -> A lag, fence C, drain (A confirms C's final LSN), verify C against A, sequences C -> A, drop the
-    reverse subscription, unfence A. Any failure after C's fence lifts it and leaves A fenced.
+    reverse subscription, commit, unfence A. Any failure after C's fence and before A's unfence lifts it and leaves A
+    fenced; a fence watchdog beside it (:class:`~pgshift.operators.fence_watchdog.FenceWatchdogOperator` on C)
+    lifts it if the task dies.
 
     ``dry_run`` (the default) fences nothing: it drains to C's current position and verifies while C takes writes.
     Writes ``<report_dir>/fallback/<run_id>/report.json`` and a summary in the log.
@@ -49,7 +52,7 @@ class FallbackOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         s = self._settings(context)
-        recover_interrupted_attempt(s.conn_c, s.fence_path)
+        recover_interrupted_attempt(FALLBACK, s.conn_c, s.run_id, s.fence_path)
         dry_run = bool(self.is_dry_run)
         report = new_report(context["dag"].dag_id, s, dry_run=dry_run)
         with FallbackRun.connect(s, report, self.log) as run:
@@ -60,24 +63,35 @@ class FallbackOperator(BaseOperator):
             run.gate()
             try:
                 if dry_run:
-                    run.drain(run.c.final_wal_lsn())
-                    run.verify_live(plan)
-                    run.verify_access(roles)
-                    run.set_sequences(plan, dry_run=True)
-                    run.passed()
+                    self._rehearse(run, plan, roles)
                 else:
-                    final_lsn = run.fence_c(roles)
-                    run.drain(final_lsn)
-                    run.verify(plan)
-                    run.verify_access(roles)
-                    run.set_sequences(plan)
-                    run.drop_reverse()
-                    run.unfence_a()
-                    run.drop_publication()
-                    run.ready()
+                    self._fall_back(run, plan, roles)
             except BaseException as exc:
                 raise run.abort(exc) from exc
         return run.finish()
+
+    @staticmethod
+    def _fall_back(run: FallbackRun, plan: FallbackPlan, roles: list[str]) -> None:
+        """The runbook, from C's fence to "A is ready"; any failure before A's unfence lifts C's fence again."""
+        fenced = run.fence(roles)
+        run.drain(fenced.final_lsn)
+        run.verify(plan)
+        run.verify_access(roles)
+        run.set_sequences(plan)
+        run.drop_reverse()
+        committed = run.commit()
+        run.unfence_a(committed)
+        run.drop_publication()
+        run.ready()
+
+    @staticmethod
+    def _rehearse(run: FallbackRun, plan: FallbackPlan, roles: list[str]) -> None:
+        """The dry run: no fence; drains to C's current position and verifies while C takes writes."""
+        run.drain(run.c.final_wal_lsn())
+        run.verify_live(plan)
+        run.verify_access(roles)
+        run.set_sequences(plan, dry_run=True)
+        run.passed()
 
     def on_kill(self) -> None:
         """Killed after C's fence and before A's unfence: lift C's fence in a session of its own."""

@@ -1,4 +1,5 @@
-"""The fence watchdog's trigger: it watches a cutover's lease on A from the triggerer, not from a worker."""
+"""The fence watchdog's trigger: it watches a switchover's lease on its source (A for the cutover, C for the fallback)
+from the triggerer, not from a worker."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ log = logging.getLogger(__name__)
 
 
 class FenceWatchdogTrigger(BaseTrigger):
-    """Looks at A every ``poll_interval`` seconds (:func:`pgshift.watchdog.look`) until cutover ``run_id`` ends.
+    """Looks at the source every ``poll_interval`` seconds (:func:`pgshift.watchdog.look`) until switchover ``run_id``
+    ends. ``conn_a`` is the connection to the fenced server: A for the cutover, C for the fallback (the name stays for
+    the triggers an earlier version serialized).
 
     Fires ``finished`` when the cutover reached ready or lifted its own fence, ``not_fenced`` when it ended
     without fencing A (its lease was seen, then freed with no marker of this run; or no cutover showed up
@@ -42,8 +45,8 @@ class FenceWatchdogTrigger(BaseTrigger):
         while True:
             try:
                 verdict, facts = await asyncio.to_thread(look, self.conn_a, self.run_id)
-            except Exception as exc:  # noqa: BLE001 - keep watching; the next look may reach A
-                log.warning("fence watchdog for %s: cannot look at A: %s", self.run_id, exc)
+            except Exception as exc:  # noqa: BLE001 - keep watching; the next look may reach it
+                log.warning("fence watchdog for %s: cannot look at %s: %s", self.run_id, self.conn_a, exc)
                 verdict, facts = ALIVE if seen_alive else ABSENT, {}
             if verdict == ALIVE:
                 seen_alive = True

@@ -1,21 +1,15 @@
-"""What each phase of the cutover did (see :mod:`pgshift.cutover.phases`)."""
+"""What each phase of a switchover did (see :mod:`pgshift.switchover.runbook` and the directions' phases)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pgshift.lease import FenceMarker
     from pgshift.parity import Table, TableParity
     from pgshift.scope import Scope
-
-
-def iso(ts: float | None) -> str | None:
-    """A report's time: ISO 8601 UTC to the millisecond (None stays None)."""
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds") if ts else None
 
 
 @dataclass(frozen=True)
@@ -35,7 +29,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class Fenced:
-    final_lsn: str  # A's position once no session of the fenced roles was left
+    final_lsn: str  # the source's position once no session of the fenced roles was left
     fenced_at: float
     terminated: list[dict[str, Any]]
     unfenced_sessions: list[dict[str, Any]]
@@ -70,7 +64,7 @@ class SequencesSet:
 
 @dataclass(frozen=True)
 class Committed:
-    marker: FenceMarker  # A's fence marker, now ``committed``
+    marker: FenceMarker  # the source's fence marker, now ``committed``
     at: float
 
 
