@@ -5,7 +5,9 @@ during every drill.
 The tests run in file order on one chain: setup; B restarted under writes (the next validation is green once C
 has caught up); the triggerer SIGKILLed while a sensor is deferred (a new triggerer resumes it); the scheduler
 SIGKILLed during a run (a new scheduler completes it); C stopped at the gate (the cutover is refused before the
-fence, A untouched); then a real cutover and A against C per table: nothing lost across all the drills.
+fence, A untouched); then a real cutover and A against C per table: nothing lost across all the drills; then a
+fallback (C -> A) with the application writing on C, its task SIGKILLed as soon as C is fenced (its fence watchdog
+unfences C within seconds, A stays fenced, the alert goes out).
 
 Each recovery is measured and printed (``pytest -s``), and the table at the end gives the figures for the README.
 
@@ -18,6 +20,10 @@ replay resumes.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import re
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -27,7 +33,7 @@ import psycopg2
 import pytest
 from airflow_local import PROCESSES, AirflowApi, AirflowDeployment, failure_reason
 from chain_helpers import NAMES, app_can_log_in, fingerprint, user_tables, wait_c_caught_up
-from deployment_support import DAG_ID, running_deployment
+from deployment_support import DAG_ID, ROOT, running_deployment
 from deployment_support import explain as _explain
 from deployment_support import report as _report
 from deployment_support import wait as _wait
@@ -46,8 +52,13 @@ def measured(fault: str, behaviour: str, figures: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def deployment() -> Iterator[Deployment]:
-    with running_deployment("drills") as (cl, dep, api):
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    alerts = tmp_path_factory.mktemp("alerts") / "alerts.log"  # what the notifiers got (the fence watchdogs')
+    notifier = [{"notifier": "file_notifier.FileNotifier",
+                 "kwargs": {"path": str(alerts), "text": "{{ run_id }} | {{ message }}"}}]
+    STATE["alerts"] = alerts
+    with running_deployment("drills", extra_path=[ROOT / "tests" / "deadline_probe"],
+                            extra_env={"AIRFLOW__PGSHIFT__DEADLINE_NOTIFIERS": json.dumps(notifier)}) as (cl, dep, api):
         yield cl, dep, api
     if RESULTS:
         print("\n| Fault | What happens | Measured recovery |\n|---|---|---|")
@@ -392,3 +403,78 @@ def test_final_cutover_loses_nothing(deployment: Deployment) -> None:
              "fence, drain, verify per table, sequences, finalize",
              f"write downtime {report['write_downtime_seconds']:.2f} s; A = C in all {len(tables)} tables "
              f"({live} rows the application wrote during the drills)")
+
+
+def can_log_in(cl: LocalClusters, node: Any) -> bool:
+    """Role app logs in on ``node``; False only because it may not (a fence)."""
+    try:
+        psycopg2.connect(cl.uri(node, user="app")).close()
+        return True
+    except psycopg2.OperationalError as exc:
+        assert "not permitted to log in" in str(exc), exc
+        return False
+
+
+def fence_state(cl: LocalClusters, node: Any, run_id: str) -> str | None:
+    """The state of ``node``'s fence marker if run ``run_id`` set it."""
+    rows = cl.sql(node, "SELECT c FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase, "
+                        "unnest(s.setconfig) c WHERE d.datname = current_database() AND c LIKE 'pgshift.fence=%%'")
+    marker = json.loads(rows[0][0].removeprefix("pgshift.fence=")) if rows else None
+    return marker["state"] if marker and marker["run_id"] == run_id else None
+
+
+def task_process(api: AirflowApi, run_id: str, task_id: str) -> int:
+    """The process running a task: Airflow 3.3's task runner titles itself "airflow worker -- <ti id>"."""
+    ti_id = api.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}")["id"]
+    (pid,) = [p.pid for p in psutil.process_iter(["cmdline"])
+              if " ".join(p.info["cmdline"] or []).strip() == f"airflow worker -- {ti_id}"]
+    return pid
+
+
+def test_a_fallback_killed_after_fencing_c_has_c_unfenced_within_seconds(deployment: Deployment) -> None:
+    """After the real cutover (the way back armed), the application writes on C; the fallback's task process is
+    SIGKILLed (no on_kill) as soon as C is fenced. Its fence watchdog unfences C: one side writable, never both."""
+    cl, _, api = deployment
+    load = WriteLoad(cl.uri(cl.c, user="app"), rate=20).start()
+    wait_for(lambda: load.committed > 5 or load.error, what="the application to write on C")
+    # A's apply worker waits behind this lock: the fallback's drain cannot end, so C stays fenced until the kill.
+    blocker = psycopg2.connect(cl.uri(cl.a), options="-c default_transaction_read_only=off")
+    try:
+        with blocker.cursor() as cur:
+            cur.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        run_id = api.trigger(DAG_ID, {"action": "fallback", "dry_run": False})
+        wait_for(lambda: fence_state(cl, cl.c, run_id) == "fenced", timeout=240, interval=0.1, what="C's fence")
+        os.kill(task_process(api, run_id, "fallback"), signal.SIGKILL)
+        killed = time.monotonic()
+        both: list[float] = []
+
+        def c_writable() -> float | None:
+            c, a = can_log_in(cl, cl.c), can_log_in(cl, cl.a)
+            if c and a:
+                both.append(time.monotonic() - killed)
+            return time.monotonic() if c else None
+
+        writable = wait_for(c_writable, timeout=60, interval=0.1, what="C writable again")
+        assert not can_log_in(cl, cl.a) and not both, both
+    finally:
+        blocker.rollback()
+        blocker.close()
+        load.stop()
+    print(f"\n[drill] C writable {writable - killed:.2f} s after the fallback task's process was killed")
+    assert writable - killed < 10
+    state, _ = _wait(api, run_id, 600)
+    assert state == "failed", _explain(api, run_id)
+    states = api.task_states(DAG_ID, run_id)
+    assert states["fallback_watchdog"] == "failed" and states["fallback"] == "failed", states
+    said = api.task_log(DAG_ID, run_id, "fallback_watchdog")
+    assert re.search(rf"fallback run {re.escape(run_id)} died after fencing C at \S+; the fence watchdog unfenced "
+                     r"C at \S+ \(roles app can log in again.*A stays fenced", said), said[-2000:]
+    alerts = STATE["alerts"].read_text()
+    assert f"{run_id} | pgshift: fallback run {run_id} died after fencing C" in alerts, alerts
+    # C exactly as before its fence, A still fenced, the way back still armed.
+    assert fence_state(cl, cl.c, run_id) is None and not can_log_in(cl, cl.a)
+    assert cl.sql(cl.a, "SELECT subenabled FROM pg_subscription WHERE subname = 'pgshift_fallback'") == [(True,)]
+    measured("fallback task SIGKILLed (its process) right after C's fence, application writing on C",
+             "fallback_watchdog (in the triggerer) finds C's lease free and lifts C's fence; A stays fenced; the run "
+             "fails saying so and the notifiers get the alert",
+             f"C writable {writable - killed:.2f} s after the kill; never both writable")
