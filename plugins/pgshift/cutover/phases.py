@@ -46,7 +46,7 @@ from pgshift.switchover.results import (
     Verified,
 )
 from pgshift.switchover.runbook import Switchover, SwitchoverAbort
-from pgshift.switchover.state import CUTOVER, Event, iso
+from pgshift.switchover.state import CUTOVER, Event, Outcome, iso
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
@@ -165,7 +165,7 @@ class CutoverRun(Switchover, AccessPhases, VerifyPhases, FallbackPhases):
             if self.fence_record and self.fence_record.fenced_at else None
         if downtime is not None:
             self.report["write_downtime_seconds"] = downtime
-        self.report["status"] = "ready"
+        self.report["status"] = Outcome.READY
         return Ready(now, downtime)
 
     # -- the dry run's own phases
@@ -193,7 +193,7 @@ class CutoverRun(Switchover, AccessPhases, VerifyPhases, FallbackPhases):
     def passed(self) -> Ready:
         now = time.time()
         self.timeline.mark(Event.READY, now)
-        self.report["status"] = "dry run passed"
+        self.report["status"] = Outcome.DRY_RUN_PASSED
         return Ready(now, None)
 
     # -- what the cutover says (Switchover's)
@@ -201,7 +201,7 @@ class CutoverRun(Switchover, AccessPhases, VerifyPhases, FallbackPhases):
         return cutover_summary(self.report)
 
     def _xcom(self, report_path: Path) -> dict[str, Any]:
-        return {"report": str(report_path), "status": self.report["status"],
+        return {"report": str(report_path), "status": str(self.report["status"]),
                 "write_downtime_seconds": self.report.get("write_downtime_seconds"),
                 "final_lsn": self.report["final_lsn"]}
 

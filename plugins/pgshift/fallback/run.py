@@ -28,7 +28,7 @@ from pgshift.parity import compare_live, compare_still, hash_methods
 from pgshift.sequences import read_sequences, set_sequences
 from pgshift.switchover.results import Committed, Verified
 from pgshift.switchover.runbook import Switchover, SwitchoverAbort
-from pgshift.switchover.state import FALLBACK, Event, FenceState, iso
+from pgshift.switchover.state import FALLBACK, Event, FenceState, Outcome, iso
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
@@ -255,18 +255,18 @@ class FallbackRun(Switchover):
         self.timeline.mark(Event.READY, now)
         if self.fence_record and self.fence_record.fenced_at:
             self.report["write_downtime_seconds"] = round(now - self.fence_record.fenced_at, 3)
-        self.report["status"] = "fallen back"
+        self.report["status"] = Outcome.FALLEN_BACK
 
     def passed(self) -> None:
         self.timeline.mark(Event.READY, time.time())
-        self.report["status"] = "dry run passed"
+        self.report["status"] = Outcome.DRY_RUN_PASSED
 
     # -- what the fallback says (Switchover's)
     def summary(self) -> str:
         return summary(self.report)
 
     def _xcom(self, report_path: Path) -> dict[str, Any]:
-        return {"report": str(report_path), "status": self.report["status"],
+        return {"report": str(report_path), "status": str(self.report["status"]),
                 "write_downtime_seconds": self.report.get("write_downtime_seconds"),
                 "c_final_lsn": self.report.get("c_final_lsn")}
 

@@ -36,8 +36,9 @@ class FenceWatchdogOperator(BaseOperator):
     """Watches switchover ``run_id``'s lease on the server it fences until it ends; fails the run if it died fenced.
 
     :param action: ``cutover`` (watches A, ``conn_a``) or ``fallback`` (watches C, ``conn_c``).
-    :param conn_a: connection to A for the cutover (a superuser: it may have to give the roles LOGIN back).
-    :param conn_c: connection to C for the fallback (pgshift's role on C, the one the fallback fences C with).
+    :param conn_a: connection to A for the cutover: the cutover's own (a superuser: it may have to give the roles
+        LOGIN back). The lease counts only when held by this connection's role (:mod:`pgshift.lease`).
+    :param conn_c: connection to C for the fallback: the fallback's own (pgshift's role on C).
     :param dry_run: a dry run never fences: nothing to watch.
     :param poll_interval: seconds between looks (the target is the fenced side writable within 10 s of the death).
     :param start_timeout: how long to wait for the switchover to take its lease before concluding it never ran.

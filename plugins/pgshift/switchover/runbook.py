@@ -22,7 +22,7 @@ from pgshift.fence import FenceError, FenceRecord, apply_fence, lift_fence, plan
 from pgshift.lease import LeaseLost, commit_point, lease_holder, read_marker, take_lease, write_marker
 from pgshift.report import write_json
 from pgshift.switchover.results import Committed, Drained, Fenced, Verified
-from pgshift.switchover.state import Direction, Event, FenceState, Timeline
+from pgshift.switchover.state import Direction, Event, FenceState, Outcome, Timeline
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
@@ -148,7 +148,7 @@ class Switchover:
         """Lift the fence if this attempt set it (and may lift it) and write the report; returns the error that
         fails the task."""
         reason = str(exc) if isinstance(exc, self.expected) else f"{type(exc).__name__}: {exc}"
-        self.report["status"] = "rolled back" if self.fence_record else "failed"
+        self.report["status"] = Outcome.ROLLED_BACK if self.fence_record else Outcome.FAILED
         self.report["error"] = reason
         lifted = self.rollback()
         if lifted:

@@ -33,6 +33,16 @@ class FenceState(StrEnum):
         return cls.READY if value == "finalized" else cls(value)
 
 
+class Outcome(StrEnum):
+    """A switchover report's ``status``."""
+
+    READY = "ready"  # the cutover: C is the primary
+    FALLEN_BACK = "fallen back"  # the fallback: A is the primary again
+    DRY_RUN_PASSED = "dry run passed"
+    ROLLED_BACK = "rolled back"  # failed after the fence, which was lifted (or, past the commit, kept: see the error)
+    FAILED = "failed"  # failed before the fence: nothing was changed
+
+
 class Event(StrEnum):
     """What the timeline of a report records, in the cutover's names (the fallback renames some, see
     :attr:`Direction.names`)."""
