@@ -19,7 +19,7 @@ import pytest
 from packaging.requirements import Requirement
 
 import pgshift
-from pgshift import sql
+from pgshift.common import sql
 from pgshift.get_provider_info import get_provider_info
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ def test_provider_info_lists_every_hook_operator_sensor_and_trigger_module() -> 
     for dotted in [c["hook-class-name"] for c in info["connection-types"]] + info["notifications"]:
         module, _, name = dotted.rpartition(".")
         assert getattr(importlib.import_module(module), name)
-    citus = importlib.import_module("pgshift.hooks.citus").CitusHook
+    citus = importlib.import_module("pgshift.citus.hook").CitusHook
     assert citus.conn_type == "citus" and info["connection-types"][0]["hook-name"] == citus.hook_name
 
 
@@ -70,7 +70,7 @@ def test_public_api_resolves_and_unknown_names_fail() -> None:
     assert sorted(pgshift.__all__) == sorted(["__version__", *pgshift._EXPORTS])
     for name in pgshift.__all__:
         assert getattr(pgshift, name) is not None, name
-    assert pgshift.CutoverOperator is importlib.import_module("pgshift.operators.cutover").CutoverOperator
+    assert pgshift.CutoverOperator is importlib.import_module("pgshift.migration.operators.cutover").CutoverOperator
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         _ = pgshift.Nope  # type: ignore[attr-defined]
 
@@ -110,7 +110,7 @@ def test_every_sql_name_has_a_file_and_every_file_is_used() -> None:
     files = set(sql.names())
     called = _sql_names_called()
     missing = {name: where for name, where in called.items() if name not in files}
-    assert not missing, f"SQL names without a file in pgshift/sql/: {missing}"
+    assert not missing, f"SQL names without a file in pgshift/common/sql/: {missing}"
     literals = {node.value for path in PACKAGE.rglob("*.py")
                 for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Constant)}
     unused = sorted(files - literals)
@@ -167,7 +167,7 @@ def test_wheel_installed_in_a_fresh_venv_outside_the_checkout(clusters, tmp_path
     probe = textwrap.dedent(f"""
         import json, pgshift
         from airflow.dag_processing.dagbag import DagBag
-        from pgshift.hooks.postgres import PgShiftHook
+        from pgshift.common.hooks.postgres import PgShiftHook
         bag = DagBag(dag_folder={str(dags)!r})
         with PgShiftHook("pgshift_a") as a:
             lsn = a.scalar("current_wal_lsn")

@@ -1,7 +1,7 @@
 """pgshift: an Airflow 3 provider for PostgreSQL migrations (A -> hot standby B -> Aurora C) and Citus scale-out.
 
 The public API is ``__all__``: the hooks, operators, sensors, triggers and notifier a DAG uses, importable from
-here or from their modules (``pgshift.operators.cutover.CutoverOperator``). Names are resolved on first use
+here or from their modules (``pgshift.migration.operators.cutover.CutoverOperator``). Names are resolved on first use
 (PEP 562), so ``import pgshift`` stays cheap when a DAG file is parsed. Anything not listed is internal.
 """
 
@@ -14,65 +14,65 @@ __version__ = "0.2.0"
 
 _EXPORTS: dict[str, str] = {
     # hooks
-    "PgShiftHook": "pgshift.hooks.postgres",
-    "PrimaryHook": "pgshift.hooks.primary",
-    "StandbyHook": "pgshift.hooks.standby",
-    "TargetHook": "pgshift.hooks.target",
-    "WayBackHook": "pgshift.hooks.fallback",
-    "CitusHook": "pgshift.hooks.citus",
-    "HostB": "pgshift.hooks.host",
+    "PgShiftHook": "pgshift.common.hooks.postgres",
+    "PrimaryHook": "pgshift.migration.hooks.primary",
+    "StandbyHook": "pgshift.migration.hooks.standby",
+    "TargetHook": "pgshift.migration.hooks.target",
+    "WayBackHook": "pgshift.migration.hooks.fallback",
+    "CitusHook": "pgshift.citus.hook",
+    "HostB": "pgshift.common.hooks.host",
     # hybrid_aurora_migration's operators, in the order the DAG runs them
-    "ChainPreflightOperator": "pgshift.operators.preflight",
-    "BasebackupOperator": "pgshift.operators.basebackup",
-    "LogicalSlotOperator": "pgshift.operators.slot",
-    "CreatePublicationOperator": "pgshift.operators.publication",
-    "MigrateRolesOperator": "pgshift.operators.roles",
-    "CopySchemaOperator": "pgshift.operators.schema",
-    "CreateSubscriptionOperator": "pgshift.operators.subscription",
-    "DmsReplicationInstanceOperator": "pgshift.operators.dms",
-    "DmsEndpointsOperator": "pgshift.operators.dms",
-    "DmsReplicationTaskOperator": "pgshift.operators.dms",
-    "DmsStartTaskOperator": "pgshift.operators.dms",
-    "ValidateChainOperator": "pgshift.operators.validate",
-    "CutoverGateOperator": "pgshift.operators.cutover",
-    "CutoverOperator": "pgshift.operators.cutover",
-    "FenceWatchdogOperator": "pgshift.operators.fence_watchdog",
-    "FallbackOperator": "pgshift.operators.fallback",
-    "FinishOperator": "pgshift.operators.fallback",
+    "ChainPreflightOperator": "pgshift.migration.operators.preflight",
+    "BasebackupOperator": "pgshift.migration.operators.basebackup",
+    "LogicalSlotOperator": "pgshift.migration.operators.slot",
+    "CreatePublicationOperator": "pgshift.migration.operators.publication",
+    "MigrateRolesOperator": "pgshift.migration.operators.roles",
+    "CopySchemaOperator": "pgshift.migration.operators.schema",
+    "CreateSubscriptionOperator": "pgshift.migration.operators.subscription",
+    "DmsReplicationInstanceOperator": "pgshift.migration.operators.dms",
+    "DmsEndpointsOperator": "pgshift.migration.operators.dms",
+    "DmsReplicationTaskOperator": "pgshift.migration.operators.dms",
+    "DmsStartTaskOperator": "pgshift.migration.operators.dms",
+    "ValidateChainOperator": "pgshift.migration.operators.validate",
+    "CutoverGateOperator": "pgshift.migration.operators.cutover",
+    "CutoverOperator": "pgshift.migration.operators.cutover",
+    "FenceWatchdogOperator": "pgshift.migration.operators.fence_watchdog",
+    "FallbackOperator": "pgshift.migration.operators.fallback",
+    "FinishOperator": "pgshift.migration.operators.fallback",
     # citus_scale_out's operators
-    "CitusPreflightOperator": "pgshift.operators.citus",
-    "CitusAddNodesOperator": "pgshift.operators.citus",
-    "CitusRebalancePlanOperator": "pgshift.operators.citus",
-    "CitusRebalanceStartOperator": "pgshift.operators.citus",
-    "CitusVerifyOperator": "pgshift.operators.citus",
-    "CitusCloneBasebackupOperator": "pgshift.operators.citus_clone",
-    "CitusAddClonesOperator": "pgshift.operators.citus_clone",
-    "CitusClonePlanOperator": "pgshift.operators.citus_clone",
-    "CitusPromoteClonesOperator": "pgshift.operators.citus_clone",
-    "CitusCloneVerifyOperator": "pgshift.operators.citus_clone",
+    "CitusPreflightOperator": "pgshift.citus.operators.scale_out",
+    "CitusAddNodesOperator": "pgshift.citus.operators.scale_out",
+    "CitusRebalancePlanOperator": "pgshift.citus.operators.scale_out",
+    "CitusRebalanceStartOperator": "pgshift.citus.operators.scale_out",
+    "CitusVerifyOperator": "pgshift.citus.operators.scale_out",
+    "CitusCloneBasebackupOperator": "pgshift.citus.operators.clone",
+    "CitusAddClonesOperator": "pgshift.citus.operators.clone",
+    "CitusClonePlanOperator": "pgshift.citus.operators.clone",
+    "CitusPromoteClonesOperator": "pgshift.citus.operators.clone",
+    "CitusCloneVerifyOperator": "pgshift.citus.operators.clone",
     # waits: a check object reads itself; a sensor reads it once, then defers to the trigger that polls it
-    "Check": "pgshift.checks.base",
-    "CheckResult": "pgshift.checks.result",
-    "ChainLimits": "pgshift.checks.limits",
-    "WalLagCheck": "pgshift.checks.wal_lag",
-    "CdcLagCheck": "pgshift.checks.cdc_lag",
-    "SubscriptionSyncedCheck": "pgshift.checks.subscription",
-    "DmsTaskRunningCheck": "pgshift.checks.dms_task",
-    "DmsTaskCheck": "pgshift.checks.dms_task",
-    "RebalanceCheck": "pgshift.citus_status",
-    "CloneLagCheck": "pgshift.citus_clone",
+    "Check": "pgshift.common.checks.base",
+    "CheckResult": "pgshift.common.checks.result",
+    "ChainLimits": "pgshift.migration.limits",
+    "WalLagCheck": "pgshift.migration.checks.wal_lag",
+    "CdcLagCheck": "pgshift.migration.checks.cdc_lag",
+    "SubscriptionSyncedCheck": "pgshift.migration.checks.subscription",
+    "DmsTaskRunningCheck": "pgshift.migration.checks.dms_task",
+    "DmsTaskCheck": "pgshift.migration.checks.dms_task",
+    "RebalanceCheck": "pgshift.citus.status",
+    "CloneLagCheck": "pgshift.citus.clone",
     # sensors and triggers
-    "PgShiftPollSensor": "pgshift.sensors.poll",
-    "WalLagSensor": "pgshift.sensors.replication",
-    "SubscriptionSyncedSensor": "pgshift.sensors.replication",
-    "CdcLagSensor": "pgshift.sensors.replication",
-    "DmsTaskRunningSensor": "pgshift.sensors.replication",
-    "CitusRebalanceSensor": "pgshift.sensors.citus",
-    "CitusCloneLagSensor": "pgshift.sensors.citus",
-    "PgShiftPollTrigger": "pgshift.triggers.poll",
-    "FenceWatchdogTrigger": "pgshift.triggers.fence_watchdog",
+    "PgShiftPollSensor": "pgshift.common.sensors.poll",
+    "WalLagSensor": "pgshift.migration.sensors.replication",
+    "SubscriptionSyncedSensor": "pgshift.migration.sensors.replication",
+    "CdcLagSensor": "pgshift.migration.sensors.replication",
+    "DmsTaskRunningSensor": "pgshift.migration.sensors.replication",
+    "CitusRebalanceSensor": "pgshift.citus.sensors",
+    "CitusCloneLagSensor": "pgshift.citus.sensors",
+    "PgShiftPollTrigger": "pgshift.common.triggers.poll",
+    "FenceWatchdogTrigger": "pgshift.migration.triggers.fence_watchdog",
     # notifier
-    "DeadlineMissedNotifier": "pgshift.notifications.deadline",
+    "DeadlineMissedNotifier": "pgshift.common.notifications.deadline",
 }
 
 __all__ = [
@@ -148,53 +148,53 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from pgshift.checks.base import Check
-    from pgshift.checks.cdc_lag import CdcLagCheck
-    from pgshift.checks.dms_task import DmsTaskCheck, DmsTaskRunningCheck
-    from pgshift.checks.limits import ChainLimits
-    from pgshift.checks.result import CheckResult
-    from pgshift.checks.subscription import SubscriptionSyncedCheck
-    from pgshift.checks.wal_lag import WalLagCheck
-    from pgshift.citus_clone import CloneLagCheck
-    from pgshift.citus_status import RebalanceCheck
-    from pgshift.hooks.citus import CitusHook
-    from pgshift.hooks.host import HostB
-    from pgshift.hooks.postgres import PgShiftHook
-    from pgshift.hooks.primary import PrimaryHook
-    from pgshift.hooks.standby import StandbyHook
-    from pgshift.hooks.target import TargetHook
-    from pgshift.notifications.deadline import DeadlineMissedNotifier
-    from pgshift.operators.basebackup import BasebackupOperator
-    from pgshift.operators.citus import (
+    from pgshift.common.checks.base import Check
+    from pgshift.migration.checks.cdc_lag import CdcLagCheck
+    from pgshift.migration.checks.dms_task import DmsTaskCheck, DmsTaskRunningCheck
+    from pgshift.migration.limits import ChainLimits
+    from pgshift.common.checks.result import CheckResult
+    from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
+    from pgshift.migration.checks.wal_lag import WalLagCheck
+    from pgshift.citus.clone import CloneLagCheck
+    from pgshift.citus.status import RebalanceCheck
+    from pgshift.citus.hook import CitusHook
+    from pgshift.common.hooks.host import HostB
+    from pgshift.common.hooks.postgres import PgShiftHook
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.hooks.standby import StandbyHook
+    from pgshift.migration.hooks.target import TargetHook
+    from pgshift.common.notifications.deadline import DeadlineMissedNotifier
+    from pgshift.migration.operators.basebackup import BasebackupOperator
+    from pgshift.citus.operators.scale_out import (
         CitusAddNodesOperator,
         CitusPreflightOperator,
         CitusRebalancePlanOperator,
         CitusRebalanceStartOperator,
         CitusVerifyOperator,
     )
-    from pgshift.operators.citus_clone import (
+    from pgshift.citus.operators.clone import (
         CitusAddClonesOperator,
         CitusCloneBasebackupOperator,
         CitusClonePlanOperator,
         CitusCloneVerifyOperator,
         CitusPromoteClonesOperator,
     )
-    from pgshift.operators.cutover import CutoverGateOperator, CutoverOperator
-    from pgshift.operators.dms import (
+    from pgshift.migration.operators.cutover import CutoverGateOperator, CutoverOperator
+    from pgshift.migration.operators.dms import (
         DmsEndpointsOperator,
         DmsReplicationInstanceOperator,
         DmsReplicationTaskOperator,
         DmsStartTaskOperator,
     )
-    from pgshift.operators.fence_watchdog import FenceWatchdogOperator
-    from pgshift.operators.preflight import ChainPreflightOperator
-    from pgshift.operators.publication import CreatePublicationOperator
-    from pgshift.operators.schema import CopySchemaOperator
-    from pgshift.operators.slot import LogicalSlotOperator
-    from pgshift.operators.subscription import CreateSubscriptionOperator
-    from pgshift.operators.validate import ValidateChainOperator
-    from pgshift.sensors.citus import CitusCloneLagSensor, CitusRebalanceSensor
-    from pgshift.sensors.poll import PgShiftPollSensor
-    from pgshift.sensors.replication import CdcLagSensor, DmsTaskRunningSensor, SubscriptionSyncedSensor, WalLagSensor
-    from pgshift.triggers.fence_watchdog import FenceWatchdogTrigger
-    from pgshift.triggers.poll import PgShiftPollTrigger
+    from pgshift.migration.operators.fence_watchdog import FenceWatchdogOperator
+    from pgshift.migration.operators.preflight import ChainPreflightOperator
+    from pgshift.migration.operators.publication import CreatePublicationOperator
+    from pgshift.migration.operators.schema import CopySchemaOperator
+    from pgshift.migration.operators.slot import LogicalSlotOperator
+    from pgshift.migration.operators.subscription import CreateSubscriptionOperator
+    from pgshift.migration.operators.validate import ValidateChainOperator
+    from pgshift.citus.sensors import CitusCloneLagSensor, CitusRebalanceSensor
+    from pgshift.common.sensors.poll import PgShiftPollSensor
+    from pgshift.migration.sensors.replication import CdcLagSensor, DmsTaskRunningSensor, SubscriptionSyncedSensor, WalLagSensor
+    from pgshift.migration.triggers.fence_watchdog import FenceWatchdogTrigger
+    from pgshift.common.triggers.poll import PgShiftPollTrigger
