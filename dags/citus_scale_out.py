@@ -20,9 +20,6 @@ from typing import Any
 from airflow.sdk import DAG, Param, task
 
 from pgshift.citus.clone import BLOCKING_WINDOW_SECONDS
-from pgshift.citus.params import BUILTIN_STRATEGIES, METHODS, TRANSFER_MODES
-from pgshift.common.dag_defaults import dag_arguments, deadline_enabled
-from pgshift.citus.operators.scale_out import CitusAddNodesOperator, CitusPreflightOperator, CitusRebalanceStartOperator
 from pgshift.citus.operators.clone import (
     CitusAddClonesOperator,
     CitusCloneBasebackupOperator,
@@ -30,7 +27,10 @@ from pgshift.citus.operators.clone import (
     CitusCloneVerifyOperator,
     CitusPromoteClonesOperator,
 )
+from pgshift.citus.operators.scale_out import CitusAddNodesOperator, CitusPreflightOperator, CitusRebalanceStartOperator
+from pgshift.citus.params import BUILTIN_STRATEGIES, METHODS, TRANSFER_MODES
 from pgshift.citus.sensors import CitusCloneLagSensor, CitusRebalanceSensor
+from pgshift.common.dag_defaults import dag_arguments, deadline_enabled
 
 DAG_ID = "citus_scale_out"
 DEADLINE = timedelta(hours=12)

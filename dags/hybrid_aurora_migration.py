@@ -19,8 +19,8 @@ from typing import Any
 from airflow.sdk import DAG, Asset, Param, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from pgshift.migration import configuration as chain_config
 from pgshift.common.dag_defaults import dag_arguments, deadline_enabled, deadline_notifiers
+from pgshift.migration import configuration as chain_config
 from pgshift.migration.operators.basebackup import BasebackupOperator
 from pgshift.migration.operators.cutover import CutoverGateOperator, CutoverOperator
 from pgshift.migration.operators.dms import (
@@ -38,7 +38,12 @@ from pgshift.migration.operators.schema import CopySchemaOperator
 from pgshift.migration.operators.slot import PLUGINS, LogicalSlotOperator
 from pgshift.migration.operators.subscription import CreateSubscriptionOperator
 from pgshift.migration.operators.validate import ValidateChainOperator
-from pgshift.migration.sensors.replication import CdcLagSensor, DmsTaskRunningSensor, SubscriptionSyncedSensor, WalLagSensor
+from pgshift.migration.sensors.replication import (
+    CdcLagSensor,
+    DmsTaskRunningSensor,
+    SubscriptionSyncedSensor,
+    WalLagSensor,
+)
 
 log = logging.getLogger(__name__)
 DAG_ID = "hybrid_aurora_migration"

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from pgshift.citus.status import RebalanceCheck
 from pgshift.common.checks.base import Check
+from pgshift.common.triggers.poll import PgShiftPollTrigger
 from pgshift.migration.checks.cdc_lag import CdcLagCheck
 from pgshift.migration.checks.dms_task import DmsTaskCheck, DmsTaskRunningCheck
 from pgshift.migration.checks.gate import GateSpec
-from pgshift.migration.limits import ChainLimits
 from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
 from pgshift.migration.checks.wal_lag import WalLagCheck
-from pgshift.citus.status import RebalanceCheck
-from pgshift.common.triggers.poll import PgShiftPollTrigger
+from pgshift.migration.limits import ChainLimits
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMITS = ChainLimits(wal_lag_max_bytes=1024, wal_lag_max_seconds=2.5, cdc_lag_max_bytes=2048)

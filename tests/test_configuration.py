@@ -17,8 +17,8 @@ import pytest
 from chain_helpers import CaptureFds, chain_conf, run_dag, secrets_in, sql, task_states, wait_c_caught_up
 from pgcluster import LocalClusters
 
-from pgshift.migration.configuration import RECORDED_KEYS, merge, record_problems, variable_key
 from pgshift.common.report import safe_name
+from pgshift.migration.configuration import RECORDED_KEYS, merge, record_problems, variable_key
 
 DAG_ID = "hybrid_aurora_migration"
 KEY = variable_key(DAG_ID)

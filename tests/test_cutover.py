@@ -139,10 +139,10 @@ def test_an_interrupted_cutover_is_unfenced_by_its_retry(clusters, chain):
 
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pgshift.migration.switchover.fence import apply_fence, plan_fence
+    from pgshift.common.report import safe_name
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.operators.cutover import CutoverOperator
-    from pgshift.common.report import safe_name
+    from pgshift.migration.switchover.fence import apply_fence, plan_fence
 
     run_id = "manual__interrupted"
     with PrimaryHook("pgshift_a") as a:

@@ -187,10 +187,10 @@ def test_an_interrupted_fallback_is_unfenced_by_its_retry(clusters, chain):
     """A worker that died after fencing C leaves C's fence record; the task's next try lifts C's fence."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pgshift.migration.switchover.fence import apply_fence, plan_fence
+    from pgshift.common.report import safe_name
     from pgshift.migration.hooks.fallback import WayBackHook
     from pgshift.migration.operators.fallback import FallbackOperator
-    from pgshift.common.report import safe_name
+    from pgshift.migration.switchover.fence import apply_fence, plan_fence
 
     run_id = "manual__interrupted_fallback"
     with WayBackHook("pgshift_c") as c:
@@ -338,7 +338,14 @@ def test_a_fallback_or_finish_of_the_recorded_chain_needs_the_way_back_armed() -
     """Without conf overrides, fallback and finish check the record: cut over, way back armed, not taken yet."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pgshift.migration.configuration import RECORDED_KEYS, check_chain, marked_cut_over, marked_way_back, merge, new_record
+    from pgshift.migration.configuration import (
+        RECORDED_KEYS,
+        check_chain,
+        marked_cut_over,
+        marked_way_back,
+        merge,
+        new_record,
+    )
 
     values = {k: None for k in RECORDED_KEYS} | {"fallback": True}
     record = new_record("d", values, "setup")

@@ -132,8 +132,8 @@ def test_a_cutover_that_died_after_its_point_of_no_return_stays_fenced(a_unfence
 
 def test_a_session_that_lost_the_lease_cannot_commit(a_unfenced_after: LocalClusters) -> None:
     """The cutover's connection to A broke (and PrimaryHook reconnected): the commit point refuses."""
-    from pgshift.migration.switchover.fence import apply_fence, lift_fence, plan_fence
     from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.switchover.fence import apply_fence, lift_fence, plan_fence
     from pgshift.migration.switchover.lease import LeaseLost, commit_point, read_marker, take_lease
 
     cl = a_unfenced_after

@@ -15,8 +15,6 @@ import psycopg2
 import pytest
 from pgcluster import LocalClusters
 
-from pgshift.migration.hooks.primary import PrimaryHook
-from pgshift.migration.hooks.target import TargetHook
 from pgshift.migration.access.privileges import (
     AccessChange,
     AccessPlan,
@@ -29,6 +27,8 @@ from pgshift.migration.access.privileges import (
     read_access,
 )
 from pgshift.migration.access.privileges_states import ObjectName
+from pgshift.migration.hooks.primary import PrimaryHook
+from pgshift.migration.hooks.target import TargetHook
 from pgshift.migration.scope import Scope
 
 DDL = """

@@ -13,9 +13,17 @@ import psycopg2
 import pytest
 from pgcluster import DATABASE, LocalClusters
 
+from pgshift.migration.access.roles import (
+    RoleChange,
+    RolePlan,
+    apply_roles,
+    plan_roles,
+    read_roles,
+    roles_in_scope,
+    set_login,
+)
 from pgshift.migration.hooks.primary import PrimaryHook
 from pgshift.migration.hooks.target import TargetHook
-from pgshift.migration.access.roles import RoleChange, RolePlan, apply_roles, plan_roles, read_roles, roles_in_scope, set_login
 from pgshift.migration.scope import Scope
 
 PROTECTED = {"postgres": "pgshift's connection to C"}

@@ -29,8 +29,8 @@ from chain_helpers import (
 )
 from sample_data import WriteLoad
 
-from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
 from pgshift.common.report import safe_name
+from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
 
 SUBSCRIPTION = {"conn_c": "pgshift_c", "subscription": NAMES["subscription"]}
 

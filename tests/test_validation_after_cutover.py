@@ -20,8 +20,8 @@ from airflow.sdk.exceptions import AirflowSkipException
 from chain_helpers import CaptureFds, chain_conf, run_dag, sql, task_states, wait_c_caught_up, wait_for
 from pgcluster import LocalClusters
 
-from pgshift.migration import configuration
 from pgshift.common.report import safe_name
+from pgshift.migration import configuration
 
 DAG_ID = "hybrid_aurora_migration"
 PUBLICATION, SUBSCRIPTION = "pgshift_fallback_pub", "pgshift_fallback"  # the DAG's defaults

@@ -148,30 +148,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from pgshift.common.checks.base import Check
-    from pgshift.migration.checks.cdc_lag import CdcLagCheck
-    from pgshift.migration.checks.dms_task import DmsTaskCheck, DmsTaskRunningCheck
-    from pgshift.migration.limits import ChainLimits
-    from pgshift.common.checks.result import CheckResult
-    from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
-    from pgshift.migration.checks.wal_lag import WalLagCheck
     from pgshift.citus.clone import CloneLagCheck
-    from pgshift.citus.status import RebalanceCheck
     from pgshift.citus.hook import CitusHook
-    from pgshift.common.hooks.host import HostB
-    from pgshift.common.hooks.postgres import PgShiftHook
-    from pgshift.migration.hooks.primary import PrimaryHook
-    from pgshift.migration.hooks.standby import StandbyHook
-    from pgshift.migration.hooks.target import TargetHook
-    from pgshift.common.notifications.deadline import DeadlineMissedNotifier
-    from pgshift.migration.operators.basebackup import BasebackupOperator
-    from pgshift.citus.operators.scale_out import (
-        CitusAddNodesOperator,
-        CitusPreflightOperator,
-        CitusRebalancePlanOperator,
-        CitusRebalanceStartOperator,
-        CitusVerifyOperator,
-    )
     from pgshift.citus.operators.clone import (
         CitusAddClonesOperator,
         CitusCloneBasebackupOperator,
@@ -179,6 +157,31 @@ if TYPE_CHECKING:
         CitusCloneVerifyOperator,
         CitusPromoteClonesOperator,
     )
+    from pgshift.citus.operators.scale_out import (
+        CitusAddNodesOperator,
+        CitusPreflightOperator,
+        CitusRebalancePlanOperator,
+        CitusRebalanceStartOperator,
+        CitusVerifyOperator,
+    )
+    from pgshift.citus.sensors import CitusCloneLagSensor, CitusRebalanceSensor
+    from pgshift.citus.status import RebalanceCheck
+    from pgshift.common.checks.base import Check
+    from pgshift.common.checks.result import CheckResult
+    from pgshift.common.hooks.host import HostB
+    from pgshift.common.hooks.postgres import PgShiftHook
+    from pgshift.common.notifications.deadline import DeadlineMissedNotifier
+    from pgshift.common.sensors.poll import PgShiftPollSensor
+    from pgshift.common.triggers.poll import PgShiftPollTrigger
+    from pgshift.migration.checks.cdc_lag import CdcLagCheck
+    from pgshift.migration.checks.dms_task import DmsTaskCheck, DmsTaskRunningCheck
+    from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
+    from pgshift.migration.checks.wal_lag import WalLagCheck
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.hooks.standby import StandbyHook
+    from pgshift.migration.hooks.target import TargetHook
+    from pgshift.migration.limits import ChainLimits
+    from pgshift.migration.operators.basebackup import BasebackupOperator
     from pgshift.migration.operators.cutover import CutoverGateOperator, CutoverOperator
     from pgshift.migration.operators.dms import (
         DmsEndpointsOperator,
@@ -193,8 +196,10 @@ if TYPE_CHECKING:
     from pgshift.migration.operators.slot import LogicalSlotOperator
     from pgshift.migration.operators.subscription import CreateSubscriptionOperator
     from pgshift.migration.operators.validate import ValidateChainOperator
-    from pgshift.citus.sensors import CitusCloneLagSensor, CitusRebalanceSensor
-    from pgshift.common.sensors.poll import PgShiftPollSensor
-    from pgshift.migration.sensors.replication import CdcLagSensor, DmsTaskRunningSensor, SubscriptionSyncedSensor, WalLagSensor
+    from pgshift.migration.sensors.replication import (
+        CdcLagSensor,
+        DmsTaskRunningSensor,
+        SubscriptionSyncedSensor,
+        WalLagSensor,
+    )
     from pgshift.migration.triggers.fence_watchdog import FenceWatchdogTrigger
-    from pgshift.common.triggers.poll import PgShiftPollTrigger

@@ -10,19 +10,19 @@ from __future__ import annotations
 from pgshift.citus.clone import (
     BLOCKING_WINDOW_SECONDS,
     CATCHUP_POLL_SECONDS,
-    slot_name,
-    data_dir_for,
-    blocking_window_text,
     CloneLagCheck,
+    blocking_window_text,
     clone_lag_check,
+    data_dir_for,
+    slot_name,
 )
 
 __all__ = [
     "BLOCKING_WINDOW_SECONDS",
     "CATCHUP_POLL_SECONDS",
-    "slot_name",
-    "data_dir_for",
-    "blocking_window_text",
     "CloneLagCheck",
+    "blocking_window_text",
     "clone_lag_check",
+    "data_dir_for",
+    "slot_name",
 ]

@@ -8,21 +8,21 @@ older pgshift (RebalanceCheck).
 from __future__ import annotations
 
 from pgshift.citus.status import (
-    FINISHED,
     FAILED,
-    moves_under_way,
-    troubled_tasks,
-    evaluate,
-    read_rebalance,
+    FINISHED,
     RebalanceCheck,
+    evaluate,
+    moves_under_way,
+    read_rebalance,
+    troubled_tasks,
 )
 
 __all__ = [
-    "FINISHED",
     "FAILED",
-    "moves_under_way",
-    "troubled_tasks",
-    "evaluate",
-    "read_rebalance",
+    "FINISHED",
     "RebalanceCheck",
+    "evaluate",
+    "moves_under_way",
+    "read_rebalance",
+    "troubled_tasks",
 ]

@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 from citus_helpers import transcript
 
-from pgshift.common.checks.result import CheckResult
 from pgshift.citus.status import evaluate
+from pgshift.common.checks.result import CheckResult
 from pgshift.common.triggers.poll import PgShiftPollTrigger
 
 

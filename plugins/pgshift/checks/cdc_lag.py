@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from pgshift.migration.checks.cdc_lag import (
     INVALIDATED_HELP,
-    slot_invalidation,
-    check_cdc_lag,
     CdcLagCheck,
+    check_cdc_lag,
+    slot_invalidation,
 )
 
 __all__ = [
     "INVALIDATED_HELP",
-    "slot_invalidation",
-    "check_cdc_lag",
     "CdcLagCheck",
+    "check_cdc_lag",
+    "slot_invalidation",
 ]

@@ -8,11 +8,11 @@ older pgshift.
 from __future__ import annotations
 
 from pgshift.migration.checks.dms_task import (
-    DmsTaskRunningCheck,
     DmsTaskCheck,
+    DmsTaskRunningCheck,
 )
 
 __all__ = [
-    "DmsTaskRunningCheck",
     "DmsTaskCheck",
+    "DmsTaskRunningCheck",
 ]

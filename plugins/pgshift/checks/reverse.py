@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from pgshift.migration.checks.reverse import (
     SLOT_FIGURES,
-    check_reverse_lag,
     ReverseLagCheck,
-    check_reverse_subscription,
     ReverseSubscriptionCheck,
+    check_reverse_lag,
+    check_reverse_subscription,
 )
 
 __all__ = [
     "SLOT_FIGURES",
-    "check_reverse_lag",
     "ReverseLagCheck",
-    "check_reverse_subscription",
     "ReverseSubscriptionCheck",
+    "check_reverse_lag",
+    "check_reverse_subscription",
 ]

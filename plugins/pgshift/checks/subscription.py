@@ -9,24 +9,24 @@ from __future__ import annotations
 
 from pgshift.migration.checks.subscription import (
     ERROR_WINDOW_SECONDS,
-    RESET_HINT,
-    log_hint,
     LOG_HINT,
+    RESET_HINT,
+    SubscriptionSyncedCheck,
+    check_subscription_synced,
+    judge_errors,
+    log_hint,
     nudge_primary,
     window_seconds,
-    judge_errors,
-    check_subscription_synced,
-    SubscriptionSyncedCheck,
 )
 
 __all__ = [
     "ERROR_WINDOW_SECONDS",
-    "RESET_HINT",
-    "log_hint",
     "LOG_HINT",
+    "RESET_HINT",
+    "SubscriptionSyncedCheck",
+    "check_subscription_synced",
+    "judge_errors",
+    "log_hint",
     "nudge_primary",
     "window_seconds",
-    "judge_errors",
-    "check_subscription_synced",
-    "SubscriptionSyncedCheck",
 ]

@@ -8,15 +8,15 @@ older pgshift.
 from __future__ import annotations
 
 from pgshift.migration.checks.wal_lag import (
-    read_wal_lag,
-    evaluate_wal_lag,
-    check_wal_lag,
     WalLagCheck,
+    check_wal_lag,
+    evaluate_wal_lag,
+    read_wal_lag,
 )
 
 __all__ = [
-    "read_wal_lag",
-    "evaluate_wal_lag",
-    "check_wal_lag",
     "WalLagCheck",
+    "check_wal_lag",
+    "evaluate_wal_lag",
+    "read_wal_lag",
 ]

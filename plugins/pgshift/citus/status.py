@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from pgshift.citus.progress import RebalanceProgress, compute, progress_line
 from pgshift.common.checks.base import Check
 from pgshift.common.checks.result import CheckResult
-from pgshift.citus.progress import RebalanceProgress, compute, progress_line
 
 FINISHED = "finished"
 FAILED = ("failed", "cancelled")

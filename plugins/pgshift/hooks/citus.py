@@ -8,17 +8,17 @@ here.
 from __future__ import annotations
 
 from pgshift.citus.hook import (
-    LIBPQ_EXTRAS,
     ALREADY_RUNNING,
+    LIBPQ_EXTRAS,
     NO_MOVES,
-    pg_message,
     CitusHook,
+    pg_message,
 )
 
 __all__ = [
-    "LIBPQ_EXTRAS",
     "ALREADY_RUNNING",
+    "LIBPQ_EXTRAS",
     "NO_MOVES",
-    "pg_message",
     "CitusHook",
+    "pg_message",
 ]

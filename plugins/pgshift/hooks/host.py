@@ -8,13 +8,13 @@ here.
 from __future__ import annotations
 
 from pgshift.common.hooks.host import (
+    HostB,
     HostResult,
     local_prefix,
-    HostB,
 )
 
 __all__ = [
+    "HostB",
     "HostResult",
     "local_prefix",
-    "HostB",
 ]

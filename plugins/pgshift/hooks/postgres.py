@@ -8,15 +8,15 @@ here.
 from __future__ import annotations
 
 from pgshift.common.hooks.postgres import (
-    Row,
-    Params,
     ConnParams,
+    Params,
     PgShiftHook,
+    Row,
 )
 
 __all__ = [
-    "Row",
-    "Params",
     "ConnParams",
+    "Params",
     "PgShiftHook",
+    "Row",
 ]

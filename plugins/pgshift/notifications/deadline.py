@@ -8,29 +8,29 @@ here; and DeadlineAlert callbacks serialize its notifier classpath.
 from __future__ import annotations
 
 from pgshift.common.notifications.deadline import (
-    NOTIFIERS_KEY,
     DEADLINE_SECONDS_KEY,
     ENDED_STATES,
-    log,
+    NOTIFIERS_KEY,
     DeadlineConfigError,
+    DeadlineMissedNotifier,
     DeadlineNotificationError,
     NotifierSpec,
-    parse_notifier_specs,
-    notifier_class,
-    DeadlineMissedNotifier,
     forward,
+    log,
+    notifier_class,
+    parse_notifier_specs,
 )
 
 __all__ = [
-    "NOTIFIERS_KEY",
     "DEADLINE_SECONDS_KEY",
     "ENDED_STATES",
-    "log",
+    "NOTIFIERS_KEY",
     "DeadlineConfigError",
+    "DeadlineMissedNotifier",
     "DeadlineNotificationError",
     "NotifierSpec",
-    "parse_notifier_specs",
-    "notifier_class",
-    "DeadlineMissedNotifier",
     "forward",
+    "log",
+    "notifier_class",
+    "parse_notifier_specs",
 ]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pgshift.migration.operators.basebackup import (
     SCRIPT,
-    script_text,
     BasebackupOperator,
+    script_text,
 )
 
 __all__ = [
     "SCRIPT",
-    "script_text",
     "BasebackupOperator",
+    "script_text",
 ]

@@ -8,23 +8,23 @@ here.
 from __future__ import annotations
 
 from pgshift.citus.operators.scale_out import (
-    pretty_bytes,
-    text_table,
+    CitusAddNodesOperator,
     CitusBaseOperator,
     CitusPreflightOperator,
-    CitusAddNodesOperator,
     CitusRebalancePlanOperator,
     CitusRebalanceStartOperator,
     CitusVerifyOperator,
+    pretty_bytes,
+    text_table,
 )
 
 __all__ = [
-    "pretty_bytes",
-    "text_table",
+    "CitusAddNodesOperator",
     "CitusBaseOperator",
     "CitusPreflightOperator",
-    "CitusAddNodesOperator",
     "CitusRebalancePlanOperator",
     "CitusRebalanceStartOperator",
     "CitusVerifyOperator",
+    "pretty_bytes",
+    "text_table",
 ]

@@ -8,17 +8,17 @@ here.
 from __future__ import annotations
 
 from pgshift.citus.operators.clone import (
-    CitusCloneBasebackupOperator,
     CitusAddClonesOperator,
+    CitusCloneBasebackupOperator,
     CitusClonePlanOperator,
-    CitusPromoteClonesOperator,
     CitusCloneVerifyOperator,
+    CitusPromoteClonesOperator,
 )
 
 __all__ = [
-    "CitusCloneBasebackupOperator",
     "CitusAddClonesOperator",
+    "CitusCloneBasebackupOperator",
     "CitusClonePlanOperator",
-    "CitusPromoteClonesOperator",
     "CitusCloneVerifyOperator",
+    "CitusPromoteClonesOperator",
 ]

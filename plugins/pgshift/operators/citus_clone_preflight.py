@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pgshift.citus.operators.clone_preflight import (
     HEADROOM,
-    half_promoted,
     check_clones,
+    half_promoted,
 )
 
 __all__ = [
     "HEADROOM",
-    "half_promoted",
     "check_clones",
+    "half_promoted",
 ]

@@ -8,23 +8,23 @@ here.
 from __future__ import annotations
 
 from pgshift.migration.operators.dms import (
-    TASK_SETTINGS,
     INSTANCE_FAILED,
     INSTANCE_WAITER,
+    TASK_SETTINGS,
     DmsBaseOperator,
-    DmsReplicationInstanceOperator,
     DmsEndpointsOperator,
+    DmsReplicationInstanceOperator,
     DmsReplicationTaskOperator,
     DmsStartTaskOperator,
 )
 
 __all__ = [
-    "TASK_SETTINGS",
     "INSTANCE_FAILED",
     "INSTANCE_WAITER",
+    "TASK_SETTINGS",
     "DmsBaseOperator",
-    "DmsReplicationInstanceOperator",
     "DmsEndpointsOperator",
+    "DmsReplicationInstanceOperator",
     "DmsReplicationTaskOperator",
     "DmsStartTaskOperator",
 ]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pgshift.migration.operators.slot import (
     PLUGINS,
-    wait_for_replay,
     LogicalSlotOperator,
+    wait_for_replay,
 )
 
 __all__ = [
     "PLUGINS",
-    "wait_for_replay",
     "LogicalSlotOperator",
+    "wait_for_replay",
 ]

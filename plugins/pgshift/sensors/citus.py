@@ -8,11 +8,11 @@ here.
 from __future__ import annotations
 
 from pgshift.citus.sensors import (
-    CitusRebalanceSensor,
     CitusCloneLagSensor,
+    CitusRebalanceSensor,
 )
 
 __all__ = [
-    "CitusRebalanceSensor",
     "CitusCloneLagSensor",
+    "CitusRebalanceSensor",
 ]

@@ -8,15 +8,15 @@ here.
 from __future__ import annotations
 
 from pgshift.migration.sensors.replication import (
-    WalLagSensor,
-    SubscriptionSyncedSensor,
     CdcLagSensor,
     DmsTaskRunningSensor,
+    SubscriptionSyncedSensor,
+    WalLagSensor,
 )
 
 __all__ = [
-    "WalLagSensor",
-    "SubscriptionSyncedSensor",
     "CdcLagSensor",
     "DmsTaskRunningSensor",
+    "SubscriptionSyncedSensor",
+    "WalLagSensor",
 ]

@@ -8,11 +8,11 @@ here; and serialized triggers name its FenceWatchdogTrigger.
 from __future__ import annotations
 
 from pgshift.migration.triggers.fence_watchdog import (
-    log,
     FenceWatchdogTrigger,
+    log,
 )
 
 __all__ = [
-    "log",
     "FenceWatchdogTrigger",
+    "log",
 ]

@@ -18,8 +18,7 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.citus.clone import blocking_window_text
-from pgshift.citus.params import Worker, parse_worker
-from pgshift.migration.operators.basebackup import BasebackupOperator
+from pgshift.citus.operators.clone_preflight import half_promoted
 from pgshift.citus.operators.scale_out import (
     CitusBaseOperator,
     CitusRebalancePlanOperator,
@@ -27,7 +26,8 @@ from pgshift.citus.operators.scale_out import (
     pretty_bytes,
     text_table,
 )
-from pgshift.citus.operators.clone_preflight import half_promoted
+from pgshift.citus.params import Worker, parse_worker
+from pgshift.migration.operators.basebackup import BasebackupOperator
 
 if TYPE_CHECKING:
     from pgshift.citus.hook import CitusHook

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from pgshift.citus.clone import data_dir_for, slot_name
+from pgshift.citus.operators.scale_out import CitusBaseOperator, pretty_bytes
 from pgshift.citus.params import Worker, parse_clone_specs
 from pgshift.common.hooks.host import HostB
-from pgshift.citus.operators.scale_out import CitusBaseOperator, pretty_bytes
 
 HEADROOM = 1.2  # the copy, plus WAL written while it is taken
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from pgshift.citus.status import RebalanceCheck
 from pgshift.common.checks.base import Check
+from pgshift.common.checks.result import CheckResult
 from pgshift.migration.checks.cdc_lag import CdcLagCheck
 from pgshift.migration.checks.dms_task import DmsTaskCheck, DmsTaskRunningCheck
-from pgshift.common.checks.result import CheckResult
 from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
 from pgshift.migration.checks.wal_lag import WalLagCheck
-from pgshift.citus.status import RebalanceCheck
 
 CHECKS: dict[str, type[Check]] = {cls.name: cls for cls in (
     WalLagCheck, SubscriptionSyncedCheck, CdcLagCheck, DmsTaskRunningCheck, DmsTaskCheck, RebalanceCheck)}

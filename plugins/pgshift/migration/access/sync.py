@@ -25,15 +25,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from pgshift.migration.scope import Scope
 from pgshift.common.validation import identifier_problem
+from pgshift.migration.scope import Scope
 
 if TYPE_CHECKING:
     from pgshift.common.hooks.postgres import PgShiftHook
-    from pgshift.migration.hooks.primary import PrimaryHook
-    from pgshift.migration.hooks.target import TargetHook
     from pgshift.migration.access.privileges import AccessPlan, AccessSnapshot, ParityReport
     from pgshift.migration.access.roles import RolePlan
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.hooks.target import TargetHook
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgshift.common.checks.base import Check
+from pgshift.common.checks.result import CheckResult
 from pgshift.migration.checks.cdc_lag import CdcLagCheck
 from pgshift.migration.checks.dms_task import DmsTaskCheck
-from pgshift.migration.limits import ChainLimits
-from pgshift.common.checks.result import CheckResult
 from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
 from pgshift.migration.checks.wal_lag import WalLagCheck
+from pgshift.migration.limits import ChainLimits
 
 
 @dataclass(frozen=True)

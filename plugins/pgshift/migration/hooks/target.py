@@ -12,6 +12,17 @@ from typing import TYPE_CHECKING, Any
 from psycopg2 import sql as pgsql
 
 from pgshift.common.hooks.postgres import PgShiftHook
+from pgshift.common.sql import compose, qualified
+from pgshift.migration.access.privileges_states import (
+    DEFAULT_OBJTYPES,
+    OBJECT_KINDS,
+    PRIVILEGES,
+    PUBLIC,
+    RLS_ACTIONS,
+    ROUTINE_KINDS,
+    ObjectName,
+)
+from pgshift.migration.access.roles import ATTRIBUTE_KEYWORDS
 from pgshift.migration.hooks.states import (
     AppProbe,
     AvailableExtension,
@@ -23,17 +34,6 @@ from pgshift.migration.hooks.states import (
     row_as,
     rows_as,
 )
-from pgshift.migration.access.privileges_states import (
-    DEFAULT_OBJTYPES,
-    OBJECT_KINDS,
-    PRIVILEGES,
-    PUBLIC,
-    RLS_ACTIONS,
-    ROUTINE_KINDS,
-    ObjectName,
-)
-from pgshift.migration.access.roles import ATTRIBUTE_KEYWORDS
-from pgshift.common.sql import compose, qualified
 
 if TYPE_CHECKING:
     from pgshift.migration.scope import Scope

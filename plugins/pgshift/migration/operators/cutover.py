@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from pgshift.common.report import report_root, safe_name
 from pgshift.migration.access.sync import AccessSpec
 from pgshift.migration.checks.gate import GateSpec, fatal_problems, gate_reading, warnings
 from pgshift.migration.limits import ChainLimits
@@ -23,7 +24,6 @@ from pgshift.migration.switchover.cutover.phases import CutoverRun, CutoverSetti
 from pgshift.migration.switchover.cutover.recovery import recover_interrupted_attempt
 from pgshift.migration.switchover.cutover.results import Plan
 from pgshift.migration.switchover.fence import fence_problems
-from pgshift.common.report import report_root, safe_name
 
 if TYPE_CHECKING:  # the driver is imported where a task runs, not when the DAG file is parsed
     from pgshift.migration.hooks.primary import PrimaryHook

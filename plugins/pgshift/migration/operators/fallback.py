@@ -10,10 +10,10 @@ from typing import Any
 from airflow.sdk import BaseHook, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from pgshift.common.report import report_root, safe_name
 from pgshift.migration.limits import ChainLimits
 from pgshift.migration.switchover.fallback.recovery import recover_interrupted_attempt
 from pgshift.migration.switchover.fallback.run import FallbackRun, FallbackSettings, new_report
-from pgshift.common.report import report_root, safe_name
 
 
 class FallbackOperator(BaseOperator):
@@ -122,8 +122,8 @@ class FinishOperator(BaseOperator):
         self.is_dry_run, self.report_dir = dry_run, report_dir
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from pgshift.migration.switchover.fallback.finish import FinishSettings, finish_way_back
         from pgshift.common.report import write_json
+        from pgshift.migration.switchover.fallback.finish import FinishSettings, finish_way_back
 
         s = FinishSettings(conn_a=self.conn_a, conn_b=self.conn_b, conn_c=self.conn_c,
                            fallback_publication=self.fallback_publication,

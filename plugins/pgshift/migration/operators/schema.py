@@ -11,8 +11,8 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from pgshift.migration.setup.binaries import client_tool
 from pgshift.migration.scope import Scope
+from pgshift.migration.setup.binaries import client_tool
 
 
 class CopySchemaOperator(BaseOperator):
@@ -77,8 +77,8 @@ class CopySchemaOperator(BaseOperator):
     def _sync_privileges(self, scope: Scope, dag_id: str) -> list[dict[str, str]]:
         """C's owners, grants and RLS flags as B's, FORCE ROW LEVEL SECURITY left for the cutover; C's as left are
         kept as the baseline from which the cutover tells changes made on A from changes made on C."""
-        from pgshift.migration.access.sync import AccessSpec, read_snapshot, save_baseline, sync_access
         from pgshift.common.hooks.postgres import PgShiftHook
+        from pgshift.migration.access.sync import AccessSpec, read_snapshot, save_baseline, sync_access
         from pgshift.migration.hooks.target import TargetHook
 
         with PgShiftHook(self.conn_source) as src, TargetHook(self.conn_target) as dst:

@@ -20,13 +20,14 @@ from airflow.sdk.exceptions import AirflowFailException
 from pgshift.common.chart import lag_chart
 from pgshift.migration.checks.cdc_lag import CdcLagCheck
 from pgshift.migration.checks.dms_task import DmsTaskCheck
-from pgshift.migration.limits import ChainLimits
 from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
 from pgshift.migration.configuration import fallback_state
+from pgshift.migration.limits import ChainLimits
 from pgshift.migration.operators.chain import ChainOperator
 
 if TYPE_CHECKING:
     from pgshift.migration.hooks.standby import StandbyHook
+from pgshift.common.report import read_reports, report_root, safe_name, write_json
 from pgshift.migration.preflight.checks import (
     ChainSpec,
     check_a,
@@ -36,7 +37,6 @@ from pgshift.migration.preflight.checks import (
     check_params,
     check_roles,
 )
-from pgshift.common.report import read_reports, report_root, safe_name, write_json
 from pgshift.migration.validation.reverse import ReverseValidation
 
 
@@ -255,10 +255,10 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
         if not healthy:
             notes.append("parity not checked: replication is not healthy, so C is expected to differ")
             return []
-        from pgshift.migration.switchover.drain import wait_confirmed
         from pgshift.migration.hooks.standby import StandbyHook
-        from pgshift.migration.validation.sampling import sample_parity
         from pgshift.migration.scope import Scope
+        from pgshift.migration.switchover.drain import wait_confirmed
+        from pgshift.migration.validation.sampling import sample_parity
 
         scope = Scope.from_params(self.schemas, self.tables)
         with StandbyHook(self.conn_b) as b:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pgshift.common.sensors.poll import PgShiftPollSensor
 from pgshift.migration.checks.cdc_lag import CdcLagCheck
 from pgshift.migration.checks.dms_task import DmsTaskRunningCheck
 from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
 from pgshift.migration.checks.wal_lag import WalLagCheck
-from pgshift.common.sensors.poll import PgShiftPollSensor
 
 
 class WalLagSensor(PgShiftPollSensor):

@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pgshift.migration.switchover.lease import FENCED, FenceMarker, read_marker, write_marker
 from pgshift.common.report import write_json
 from pgshift.common.validation import identifier_problem
+from pgshift.migration.switchover.lease import FENCED, FenceMarker, read_marker, write_marker
 
 if TYPE_CHECKING:
     from pgshift.migration.hooks.primary import PrimaryHook

@@ -6,7 +6,15 @@ import time
 from typing import Any
 
 from pgshift.migration.switchover.fence import FenceRecord, lift_fence
-from pgshift.migration.switchover.lease import COMMITTED, FENCED, READY, lease_holder, read_marker, release_lease, take_lease
+from pgshift.migration.switchover.lease import (
+    COMMITTED,
+    FENCED,
+    READY,
+    lease_holder,
+    read_marker,
+    release_lease,
+    take_lease,
+)
 
 # What one look found: the cutover is alive, or ended (finished, never fenced), or died (and what was done).
 ALIVE, ABSENT, FINISHED, UNFENCED, DIED_COMMITTED = "alive", "absent", "finished", "unfenced", "died_committed"

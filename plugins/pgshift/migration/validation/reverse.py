@@ -125,8 +125,8 @@ class ReverseValidation:
             return []
         from pgshift.migration.hooks.primary import PrimaryHook
         from pgshift.migration.hooks.target import TargetHook
-        from pgshift.migration.validation.sampling import WAY_BACK, sample_between
         from pgshift.migration.scope import Scope
+        from pgshift.migration.validation.sampling import WAY_BACK, sample_between
 
         if self.parity == "full":
             notes.append("parity=full compares B and C at a frozen point of the chain; after the cutover the way "

@@ -13,8 +13,8 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pgshift.migration.verify.parity import Table, table_name
 from pgshift.common.sql import qualified
+from pgshift.migration.verify.parity import Table, table_name
 
 if TYPE_CHECKING:  # psycopg2 and the postgres provider: loaded where SQL runs, not when a DAG is parsed
     from pgshift.common.hooks.postgres import PgShiftHook

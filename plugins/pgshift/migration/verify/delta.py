@@ -227,8 +227,8 @@ class DeltaCheck:
 
     def _wait(self, a: PrimaryHook, b: StandbyHook, *, confirmed: bool) -> None:
         """Until B has replayed (and, ``confirmed``, C has confirmed) A's current position."""
-        from pgshift.migration.switchover.drain import wait_confirmed
         from pgshift.migration.hooks.target import TargetHook
+        from pgshift.migration.switchover.drain import wait_confirmed
 
         s, lsn = self.settings, a.current_wal_lsn()
         if not confirmed:

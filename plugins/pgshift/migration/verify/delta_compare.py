@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from pgshift.migration.verify.parity import Fingerprint, Table, TableParity, table_name
 
 if TYPE_CHECKING:
-    from pgshift.migration.verify.changes import ChangeSet
     from pgshift.common.hooks.postgres import PgShiftHook
+    from pgshift.migration.verify.changes import ChangeSet
 
 KEY_CHUNK = 5000  # keys per rows_by_key statement
 

@@ -76,8 +76,8 @@ def replay_paused(b: StandbyHook, timeout: float = 10.0) -> Iterator[tuple[str, 
 def at_frozen_point(b: StandbyHook, conn_c: str, slot: str, work: Callable[[str], T], *, confirm_timeout: float,
                     max_pause: float, what: str = "the comparison") -> Frozen[T]:
     """Pause B at L, wait for C to confirm L, run ``work(L)`` within what is left of ``max_pause``, resume."""
-    from pgshift.migration.switchover.drain import DrainTimeout, wait_confirmed
     from pgshift.migration.hooks.target import TargetHook
+    from pgshift.migration.switchover.drain import DrainTimeout, wait_confirmed
 
     started = time.monotonic()
     with replay_paused(b) as (lsn, ours):

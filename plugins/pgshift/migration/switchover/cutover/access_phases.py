@@ -12,17 +12,24 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from pgshift.migration.switchover.cutover.results import AccessSynced, AccessVerified, LoginOpened, LoginProven, Plan, iso
+from pgshift.migration.switchover.cutover.results import (
+    AccessSynced,
+    AccessVerified,
+    LoginOpened,
+    LoginProven,
+    Plan,
+    iso,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
 
-    from pgshift.migration.switchover.cutover.phases import CutoverSettings
-    from pgshift.migration.switchover.fence import FenceRecord
-    from pgshift.migration.hooks.primary import PrimaryHook
-    from pgshift.migration.hooks.target import TargetHook
     from pgshift.migration.access.privileges import AccessPlan, AccessSnapshot
     from pgshift.migration.access.roles import RolePlan
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.hooks.target import TargetHook
+    from pgshift.migration.switchover.cutover.phases import CutoverSettings
+    from pgshift.migration.switchover.fence import FenceRecord
 
 
 class AccessAbort(Exception):
@@ -120,8 +127,8 @@ class AccessPhases:
         as it, one table read and one row written (rolled back). See :func:`pgshift.migration.access.sync.prove_app_role`.
         ``preview`` (the dry run, which syncs nothing): a role not on C yet is named, not failed - the cutover
         creates it first and proves it then."""
-        from pgshift.migration.access.sync import prove_app_role
         from pgshift.migration.access.roles import read_roles
+        from pgshift.migration.access.sync import prove_app_role
 
         access = self.settings.access
         missing = set(access.app_roles) - set(read_roles(self.c, access.app_roles)) if preview else set()

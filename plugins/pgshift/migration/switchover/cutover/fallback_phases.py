@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from airflow.sdk.types import Logger
     from psycopg2.sql import Composable
 
-    from pgshift.migration.switchover.cutover.phases import CutoverSettings
     from pgshift.migration.hooks.fallback import WayBackHook
+    from pgshift.migration.switchover.cutover.phases import CutoverSettings
 
 
 class FallbackArmError(Exception):
@@ -62,8 +62,8 @@ class FallbackPhases:
 
     def arm_fallback(self, spec: FallbackSpec, plan: Plan) -> FallbackArmed | None:
         """Publication and slot on C, subscription on A; None (and ``armed: false`` in the report) when off."""
-        from pgshift.migration.hooks.fallback import WayBackHook
         from pgshift.common.hooks.postgres import PgShiftHook
+        from pgshift.migration.hooks.fallback import WayBackHook
 
         if not spec.enabled:
             self.report["fallback"] = {"armed": False}

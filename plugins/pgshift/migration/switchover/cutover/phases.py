@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from pgshift.common.report import cutover_summary, write_json
 from pgshift.migration.access.sync import AccessSpec
 from pgshift.migration.checks.gate import GateSpec, gate_reading
 from pgshift.migration.switchover.cutover.access_phases import AccessAbort, AccessPhases
@@ -54,9 +55,8 @@ from pgshift.migration.switchover.lease import (
     take_lease,
     write_marker,
 )
-from pgshift.migration.verify.parity import TableParity, compare_live, hash_methods
-from pgshift.common.report import cutover_summary, write_json
 from pgshift.migration.switchover.sequences import read_sequences, set_sequences
+from pgshift.migration.verify.parity import TableParity, compare_live, hash_methods
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pgshift.migration.scope import Scope
     from pgshift.migration.switchover.lease import FenceMarker
     from pgshift.migration.verify.parity import Table, TableParity
-    from pgshift.migration.scope import Scope
 
 
 def iso(ts: float | None) -> str | None:

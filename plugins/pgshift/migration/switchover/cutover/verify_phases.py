@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 
     from airflow.sdk.types import Logger
 
-    from pgshift.migration.verify.changes import ChangeSet
-    from pgshift.migration.switchover.cutover.phases import CutoverSettings
-    from pgshift.migration.verify.delta import DeltaCheck, Forecast
-    from pgshift.migration.verify.delta_compare import SideReading
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.hooks.standby import StandbyHook
+    from pgshift.migration.switchover.cutover.phases import CutoverSettings
+    from pgshift.migration.verify.changes import ChangeSet
+    from pgshift.migration.verify.delta import DeltaCheck, Forecast
+    from pgshift.migration.verify.delta_compare import SideReading
     from pgshift.migration.verify.parity import TableParity
 
 VERIFY_METHODS = ("delta", "full")
@@ -52,9 +52,9 @@ class VerifyPhases:
 
     def pre_verify(self, plan: Plan) -> None:
         """delta: the slot on B, every table at a frozen point, then rounds of changed rows (see pgshift.migration.verify.delta)."""
+        from pgshift.migration.setup.standby_slot import SlotCreationError
         from pgshift.migration.verify.delta import DeltaCheck, DeltaLag, DeltaMismatch, DeltaSettings
         from pgshift.migration.verify.frozen import FrozenPointError
-        from pgshift.migration.setup.standby_slot import SlotCreationError
 
         s = self.settings
         section: dict[str, Any] = {"method": s.verify}

@@ -20,19 +20,26 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from pgshift.migration.switchover.cutover.results import iso
-from pgshift.migration.switchover.fence import FenceError, FenceRecord, apply_fence, fence_problems, lift_fence, plan_fence
-from pgshift.migration.switchover.lease import READY, lease_holder, read_marker, take_lease
-from pgshift.migration.verify.parity import TableParity, compare_live, compare_still, hash_methods
 from pgshift.common.report import write_json
+from pgshift.migration.switchover.cutover.results import iso
+from pgshift.migration.switchover.fence import (
+    FenceError,
+    FenceRecord,
+    apply_fence,
+    fence_problems,
+    lift_fence,
+    plan_fence,
+)
+from pgshift.migration.switchover.lease import READY, lease_holder, read_marker, take_lease
 from pgshift.migration.switchover.sequences import read_sequences, set_sequences
+from pgshift.migration.verify.parity import TableParity, compare_live, compare_still, hash_methods
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
 
     from pgshift.migration.hooks.fallback import WayBackHook
-    from pgshift.migration.verify.parity import Table
     from pgshift.migration.scope import Scope
+    from pgshift.migration.verify.parity import Table
 
 
 class FallbackAbort(Exception):
