@@ -239,7 +239,8 @@ PARAMS: dict[str, Param] = {
     "report_dir": Param(None, type=["null", "string"], title="Report directory", section="Validation",
                         description="Where JSON reports and the lag chart go. Empty: $PGSHIFT_REPORT_DIR, else "
                                     "$AIRFLOW_HOME/pgshift-reports."),
-    # -- Way back: reverse replication C -> A, armed inside the cutover (pgshift.migration.switchover.cutover.fallback_phases)
+    # -- Way back: reverse replication C -> A, armed inside the cutover
+    # (pgshift.migration.switchover.cutover.fallback_phases)
     "fallback": Param(True, type="boolean", title="Arm the way back (C -> A)", section="Way back",
                       description="Arm reverse replication C -> A inside the cutover: every write made on C reaches "
                                   "A (and B), so action=fallback can return to A without losing one."),
@@ -353,7 +354,8 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
             execution_timeout=timedelta(hours=2),
         )
         # Beside the cutover, in the triggerer: lifts A's fence within seconds if the cutover dies fenced (a lost
-        # worker, an OOM kill), whatever the retry settings (pgshift.migration.switchover.lease says why it cannot unfence a live one).
+        # worker, an OOM kill), whatever the retry settings (pgshift.migration.switchover.lease says why it cannot
+        # unfence a live one).
         watchdog = None if not with_watchdog else FenceWatchdogOperator(
             task_id="fence_watchdog", conn_a=P("conn_a"), dry_run=P("dry_run"), poll_interval=1.0,
             notifiers=json.dumps(deadline_notifiers()), execution_timeout=timedelta(hours=2, minutes=10),

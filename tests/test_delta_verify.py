@@ -1,4 +1,5 @@
-"""The cutover's verify=delta on real servers (pgshift.migration.verify.delta): every row checked before the fence at frozen points
+"""The cutover's verify=delta on real servers (pgshift.migration.verify.delta): every row checked before the fence at
+frozen points
 of B's replay, and inside the fence only the rows written since, A against C.
 
 - a row changed on C before the first frozen point is caught there: refused before the fence, A untouched;

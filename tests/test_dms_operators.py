@@ -141,7 +141,8 @@ def test_aws_parameters_reach_the_hook(dms):
 def test_parsing_the_dag_modules_imports_no_aws_or_database_library():
     code = ("import sys, airflow.sdk\n"
             "before = set(sys.modules)\n"
-            "import pgshift.migration.operators.dms, pgshift.migration.operators.preflight, pgshift.migration.operators.validate\n"
+            "import pgshift.migration.operators.dms, pgshift.migration.operators.preflight\n"
+            "import pgshift.migration.operators.validate\n"
             "import pgshift.migration.checks.dms\n"
             "bad = ('boto3', 'botocore', 'psycopg2', 'paramiko', 'airflow.providers.amazon.aws.hooks',\n"
             "       'airflow.providers.postgres.hooks', 'airflow.providers.ssh.hooks')\n"

@@ -198,7 +198,8 @@ def _sample(pid: int | None = 4242, started: str | None = "2026-01-01T00:00:00.0
     (None, "current", "disappeared from C during the 6 s error window"),
 ])
 def test_two_samples_tell_a_past_error_from_a_current_one(second, verdict, words):
-    """The rule of pgshift.migration.checks.subscription on its own: growth, a restart or no worker in the window is current."""
+    """The rule of pgshift.migration.checks.subscription on its own: growth, a restart or no worker in the window is
+    current."""
     from pgshift.migration.checks.subscription import judge_errors, window_seconds
 
     assert window_seconds(6.0, _sample()) == 6.0

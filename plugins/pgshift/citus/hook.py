@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg2
 import psycopg2.extensions
@@ -40,6 +40,8 @@ class CitusHook(PgShiftHook):
     It reads a ``postgres`` connection or one of pgshift's own ``citus`` type (the same fields: the
     coordinator's host, port, database, user and password), which the connection form lists as
     "Citus coordinator (pgshift)"."""
+
+    sql_package: ClassVar[str] = "pgshift.citus.sql"  # where this hook's SQL files are (see pgshift.common.sql)
 
     conn_type = "citus"
     hook_name = "Citus coordinator (pgshift)"

@@ -1,4 +1,5 @@
-"""The checks' old names: ``run_check("wal_lag", {...})`` builds the :class:`~pgshift.common.checks.base.Check` so named.
+"""The checks' old names: ``run_check("wal_lag", {...})`` builds the :class:`~pgshift.common.checks.base.Check`
+so named.
 
 Before checks were objects, a trigger carried a check's name and its keyword arguments, and callers read a
 check by name. Such a trigger, serialized by an older pgshift and resumed by a newer triggerer, still names

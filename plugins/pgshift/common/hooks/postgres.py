@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypedDict, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, TypedDict, cast
 
 import psycopg2
 import psycopg2.extensions
@@ -62,6 +62,8 @@ class ConnParams(TypedDict):
 
 class PgShiftHook(PostgresHook):
     """One autocommit connection per hook; statements are never logged (some carry secrets)."""
+
+    sql_package: ClassVar[str] = "pgshift.common.sql"  # where this hook's SQL files are (see pgshift.common.sql)
 
     def __init__(self, postgres_conn_id: str, *, connect_timeout: int = 10, **kwargs: Any) -> None:
         super().__init__(postgres_conn_id=postgres_conn_id, **kwargs)
@@ -130,10 +132,11 @@ class PgShiftHook(PostgresHook):
             conn.autocommit = True
 
     # -- statements
-    @staticmethod
-    def _statement(query: str | pgsql.Composable, identifiers: Mapping[str, Any]) -> pgsql.Composable:
-        """A str names a packaged SQL file (``pgshift/common/sql/<name>.sql``); a Composable is used as it is."""
-        return sql.compose(query, **identifiers) if isinstance(query, str) else query
+    @classmethod
+    def _statement(cls, query: str | pgsql.Composable, identifiers: Mapping[str, Any]) -> pgsql.Composable:
+        """A str names a packaged SQL file (in :attr:`sql_package`, else in ``pgshift/common/sql/``); a
+        Composable is used as it is."""
+        return sql.compose(query, cls.sql_package, **identifiers) if isinstance(query, str) else query
 
     def fetch(self, query: str | pgsql.Composable, params: Params = None,
               **identifiers: Any) -> list[Row]:
@@ -331,7 +334,8 @@ class PgShiftHook(PostgresHook):
                                               for s in r["settings"])})
                 for r in rows]
 
-    # -- ownership and privileges of the migrated objects (see pgshift.migration.access.privileges); the same readings on A and C
+    # -- ownership and privileges of the migrated objects (see pgshift.migration.access.privileges); the same readings
+    # on A and C
     @staticmethod
     def _access_params(scope: Scope) -> dict[str, Any]:
         return {"all": scope.all_tables, "schemas": list(scope.schemas),

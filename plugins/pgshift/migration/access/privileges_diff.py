@@ -1,4 +1,5 @@
-"""ACL arithmetic for :mod:`pgshift.migration.access.privileges`: items per grantee, the grants and revokes that turn one ACL into
+"""ACL arithmetic for :mod:`pgshift.migration.access.privileges`: items per grantee, the grants and revokes that turn
+one ACL into
 another, and an owner change as ALTER ... OWNER applies it to an ACL."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""What :mod:`pgshift.migration.access.privileges` reads and writes, without a database driver: the names of objects and ACL
+"""What :mod:`pgshift.migration.access.privileges` reads and writes, without a database driver: the names of objects
+and ACL
 items, the catalog rows the hooks return, and the fixed keywords a grant or an ALTER may be composed from.
 
 Keywords that cannot be bound as identifiers (privilege names, object kinds) reach a statement only from the

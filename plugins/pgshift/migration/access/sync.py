@@ -13,7 +13,8 @@ The runbook, in three places:
   (:func:`prove_app_role`); the roles that could log in on A get LOGIN on C just before that proof, and a
   rollback takes it back.
 
-Role and privilege logic is in :mod:`pgshift.migration.access.roles` and :mod:`pgshift.migration.access.privileges`; this module only says which
+Role and privilege logic is in :mod:`pgshift.migration.access.roles` and :mod:`pgshift.migration.access.privileges`;
+this module only says which
 roles and objects, and in what order.
 """
 

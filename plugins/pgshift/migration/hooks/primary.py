@@ -1,5 +1,6 @@
 """PrimaryHook: A, the source primary. Its fence (roles, sessions, the database's read-only default), the
-fence's marker and lease (:mod:`pgshift.migration.switchover.lease`), its WAL positions, B's physical slot, the publication,
+fence's marker and lease (:mod:`pgshift.migration.switchover.lease`), its WAL positions, B's physical slot, the
+publication,
 the sequences in scope, and what logical replication will not carry (large objects, unlogged tables,
 materialized views, extensions).
 
@@ -10,7 +11,7 @@ Statements that change A run in the caller's transaction when there is one (:met
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from pgshift.common.hooks.postgres import PgShiftHook
 from pgshift.migration.hooks.states import (
@@ -39,6 +40,8 @@ LeaseKey = tuple[int, int]  # the two int4 keys of a session-level advisory lock
 
 class PrimaryHook(PgShiftHook):
     """A: the primary the migration reads from and fences at the cutover."""
+
+    sql_package: ClassVar[str] = "pgshift.migration.sql"  # where this hook's SQL files are (see pgshift.common.sql)
 
     # -- roles and the database's settings
     def roles(self, names: Sequence[str]) -> dict[str, RoleState]:

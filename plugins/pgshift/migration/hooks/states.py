@@ -319,7 +319,8 @@ class Membership:
 
 @dataclass(frozen=True)
 class RoleSpec:
-    """A role as :mod:`pgshift.migration.access.roles` migrates it (``role_specs.sql``). ``verifier`` is the SCRAM or md5
+    """A role as :mod:`pgshift.migration.access.roles` migrates it (``role_specs.sql``). ``verifier`` is the SCRAM or
+    md5
     password verifier (a secret, None: no password); ``verifier_known`` is False where pg_authid is not
     readable (Aurora), and ``verifier`` is None then."""
 

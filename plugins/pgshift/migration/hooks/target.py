@@ -7,7 +7,7 @@ Each method runs one packaged SQL file and returns a :mod:`pgshift.migration.hoo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from psycopg2 import sql as pgsql
 
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 class TargetHook(PgShiftHook):
     """C: the server the migration copies to and the application moves to."""
+
+    sql_package: ClassVar[str] = "pgshift.migration.sql"  # where this hook's SQL files are (see pgshift.common.sql)
 
     # -- the subscription (its state: PgShiftHook.subscription, apply_worker)
     def create_subscription(self, name: str, publication: str, conninfo: str, slot: str) -> None:
@@ -176,7 +178,8 @@ class TargetHook(PgShiftHook):
         """CREATE ROLE with attribute keywords.
 
         :param role: the new role's name
-        :param attributes: keywords from :data:`pgshift.migration.access.roles.ATTRIBUTE_KEYWORDS` (``NOLOGIN``, ``CREATEDB``...)
+        :param attributes: keywords from :data:`pgshift.migration.access.roles.ATTRIBUTE_KEYWORDS` (``NOLOGIN``,
+        ``CREATEDB``...)
         """
         self.execute("role_create", role=role, attributes=_keywords(attributes))
 
@@ -184,7 +187,8 @@ class TargetHook(PgShiftHook):
         """ALTER ROLE with attribute keywords.
 
         :param role: the role
-        :param attributes: keywords from :data:`pgshift.migration.access.roles.ATTRIBUTE_KEYWORDS` (``LOGIN``, ``NOCREATEDB``...)
+        :param attributes: keywords from :data:`pgshift.migration.access.roles.ATTRIBUTE_KEYWORDS` (``LOGIN``,
+        ``NOCREATEDB``...)
         """
         self.execute("role_alter", role=role, attributes=_keywords(attributes))
 
@@ -338,7 +342,7 @@ class TargetHook(PgShiftHook):
             raise ValueError(f"not a default privileges object type: {objtype!r}")
         name = {(False, False): "access_default_grant", (False, True): "access_default_grant_grantable",
                 (True, False): "access_default_revoke", (True, True): "access_default_revoke_grant_option"}
-        in_schema = compose("access_in_schema", schema=schema) if schema else pgsql.SQL("")
+        in_schema = compose("access_in_schema", self.sql_package, schema=schema) if schema else pgsql.SQL("")
         self.execute(name[(revoke, grant_option)], role=role, in_schema=in_schema,
                      privileges=_privileges(privileges, None), objtype=_keyword(objtype.upper()),
                      grantee=_grantee(grantee))

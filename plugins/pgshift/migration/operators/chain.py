@@ -12,7 +12,8 @@ from pgshift.migration.preflight.checks import CHAIN_FIELDS, ChainSpec, spec_of
 
 
 class ChainOperator(BaseOperator):
-    """Holds the chain's parameters as templated attributes named like :class:`~pgshift.migration.preflight.checks.ChainSpec`'s
+    """Holds the chain's parameters as templated attributes named like
+    :class:`~pgshift.migration.preflight.checks.ChainSpec`'s
     fields; :meth:`spec` is the rendered chain. It runs no check itself: subclasses call the ones they need."""
 
     template_fields: Sequence[str] = CHAIN_FIELDS

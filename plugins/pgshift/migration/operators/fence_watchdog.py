@@ -1,7 +1,8 @@
 """The fence watchdog: a deferred task beside the cutover that lifts A's fence if the cutover dies fenced.
 
 Why it cannot unfence a cutover that is still alive, and why it never unfences one past its point of no
-return: see :mod:`pgshift.migration.switchover.lease`. It waits in the triggerer, so a lost worker does not take it along.
+return: see :mod:`pgshift.migration.switchover.lease`. It waits in the triggerer, so a lost worker does not take it
+along.
 """
 
 from __future__ import annotations

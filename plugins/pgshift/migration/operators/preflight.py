@@ -27,7 +27,8 @@ class ChainPreflightOperator(ChainOperator):
     Returns the facts it read (versions, settings, tables in scope; under ``not_replicated`` what logical
     replication will not carry, such as large objects left behind with ``accept_large_object_loss``; under
     ``warnings`` every warning; under ``fallback`` what the way back's checks read) for later steps and reports.
-    The checks are :mod:`pgshift.migration.preflight.checks` and, with ``fallback`` on, :mod:`pgshift.migration.preflight.fallback`.
+    The checks are :mod:`pgshift.migration.preflight.checks` and, with ``fallback`` on,
+    :mod:`pgshift.migration.preflight.fallback`.
     """
 
     def execute(self, context: Context) -> dict[str, Any]:

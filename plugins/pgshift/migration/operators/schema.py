@@ -20,7 +20,8 @@ class CopySchemaOperator(BaseOperator):
 
     pg_dump's own output carries the owners, grants, default privileges and row-level security policies: the
     roles exist on C by then (task ``migrate_roles``). Then C's owners, grants and RLS flags are made equal to
-    B's wherever the restore left them different (:func:`pgshift.migration.access.sync.sync_access`), except ``FORCE ROW LEVEL
+    B's wherever the restore left them different (:func:`pgshift.migration.access.sync.sync_access`), except ``FORCE
+    ROW LEVEL
     SECURITY``, which stays off until the cutover: the subscription's apply worker writes as the table owner, and
     a forced policy would stop it. If every table is already on C the copy is skipped (the privileges are still
     synced); if only some are, it refuses rather than guess.

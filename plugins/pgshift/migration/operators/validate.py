@@ -45,7 +45,8 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
 
     After a cutover whose record says the way back is armed (``configuration``'s record, see
     :func:`pgshift.migration.configuration.fallback_state`), the reverse direction C -> A instead
-    (:mod:`pgshift.migration.validation.reverse`): the chain A -> B -> C no longer exists. The record decides the direction;
+    (:mod:`pgshift.migration.validation.reverse`): the chain A -> B -> C no longer exists. The record decides the
+    direction;
     a run's conf that overrides recorded keys changes only the names and limits used.
     """
 

@@ -212,7 +212,8 @@ def check_a(spec: ChainSpec) -> Finding:
 
 # -- the roles
 def check_roles(spec: ChainSpec) -> Finding:
-    """The roles the migrated objects need on C (:func:`pgshift.migration.access.roles.roles_in_scope`), read from A with their
+    """The roles the migrated objects need on C (:func:`pgshift.migration.access.roles.roles_in_scope`), read from A
+    with their
     password verifiers: what cannot be migrated as it is (attributes Aurora cannot grant, md5 verifiers) is a
     warning; bad role params, or verifiers pgshift cannot read, a problem.
 

@@ -8,7 +8,8 @@ Airflow's retry may come late or never. So the fence does not depend on a retry:
   ends, which is the moment the cutover's process dies (its socket closes), or its connection to A is
   lost. Nothing else can take it while the cutover's session lives, which is why nothing can unfence a
   cutover that is still alive.
-- **The marker** is ``pgshift.migration.switchover.fence``, a setting stored with the database (``ALTER DATABASE … SET``) as
+- **The marker** is ``pgshift.migration.switchover.fence``, a setting stored with the database (``ALTER DATABASE …
+SET``) as
   JSON: the run, the roles the fence took LOGIN from, the earlier read-only default, the fence time and
   a state. It is written in the fence's own transaction (no fence without a marker) and read by anyone
   who connects to A: the watchdog, the task's retry, the next cutover. States: ``fenced`` →

@@ -1,4 +1,5 @@
-"""One look of the fence watchdog at A: is the cutover that fenced it still alive? (see :mod:`pgshift.migration.switchover.lease`)."""
+"""One look of the fence watchdog at A: is the cutover that fenced it still alive? (see
+:mod:`pgshift.migration.switchover.lease`)."""
 
 from __future__ import annotations
 

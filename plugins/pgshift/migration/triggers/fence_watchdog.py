@@ -14,7 +14,8 @@ log = logging.getLogger(__name__)
 
 
 class FenceWatchdogTrigger(BaseTrigger):
-    """Looks at A every ``poll_interval`` seconds (:func:`pgshift.migration.switchover.watchdog.look`) until cutover ``run_id`` ends.
+    """Looks at A every ``poll_interval`` seconds (:func:`pgshift.migration.switchover.watchdog.look`) until cutover
+    ``run_id`` ends.
 
     Fires ``finished`` when the cutover reached ready or lifted its own fence, ``not_fenced`` when it ended
     without fencing A (its lease was seen, then freed with no marker of this run; or no cutover showed up

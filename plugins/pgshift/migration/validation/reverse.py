@@ -1,6 +1,7 @@
 """Validation after the cutover: the way back, C -> A, instead of a chain that no longer exists.
 
-While the chain's record says the way back is armed (:func:`pgshift.migration.configuration.fallback_state`), a scheduled
+While the chain's record says the way back is armed (:func:`pgshift.migration.configuration.fallback_state`), a
+scheduled
 or manual ``validate`` checks:
 
 - C -> A lag: C's current WAL position against the confirmed position of the way back's slot on C
@@ -11,7 +12,8 @@ or manual ``validate`` checks:
   pressure is on C now.
 - A's subscription: enabled and applying, else named as stopped; apply/sync errors judged current or recovered
   (:mod:`pgshift.migration.checks.reverse`).
-- Sampled parity C vs A (:mod:`pgshift.migration.validation.sampling`, C as the source), once A has confirmed C's position; only when
+- Sampled parity C vs A (:mod:`pgshift.migration.validation.sampling`, C as the source), once A has confirmed C's
+position; only when
   the way back is healthy. ``parity=full`` is the chain's frozen-point check of B: after the cutover it samples.
 
 B is not checked: it follows A physically, and nothing is read on it.

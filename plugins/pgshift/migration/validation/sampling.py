@@ -1,7 +1,8 @@
 """Sampled parity: a random sample of the source's rows looked up by primary key on the target.
 
 The chain's validation samples B and looks the rows up on C (A is never read); after the cutover, the way
-back's validation samples C and looks them up on A. The same sandwich as :func:`pgshift.migration.verify.parity.compare_live`:
+back's validation samples C and looks them up on A. The same sandwich as
+:func:`pgshift.migration.verify.parity.compare_live`:
 sample on the source, wait until the target has confirmed the source's position, read the rows on the target,
 read them on the source again; only rows that did not change on the source in between are judged. Tables
 without a primary key are skipped (``parity=full`` covers them on the chain).

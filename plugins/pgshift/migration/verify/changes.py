@@ -1,6 +1,7 @@
 """What changed, read from the WAL: the keys of the rows a stream of pgoutput messages touched.
 
-The cutover's delta check (:mod:`pgshift.migration.verify.delta`) decodes a slot of its own on B with ``pgoutput`` (protocol 1,
+The cutover's delta check (:mod:`pgshift.migration.verify.delta`) decodes a slot of its own on B with ``pgoutput``
+(protocol 1,
 the chain's publication, so exactly the migrated tables) and needs, per table, the primary keys of every row
 inserted, updated (old and new key) or deleted. pgoutput is PostgreSQL's own replication protocol: values come
 as their type's text output, which the type's input function reads back, so a key found here is looked up

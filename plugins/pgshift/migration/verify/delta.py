@@ -5,7 +5,8 @@ B is the control layer: its replay can stand still without touching A. The runbo
 1. **A slot of pgshift's own on B** (``<slot>_verify``, pgoutput, the chain's publication): from here on, every
    row change of a migrated table is known from the WAL (:mod:`pgshift.migration.verify.changes`).
 2. **Full check at a frozen point L0**: B's replay paused at L0, C has confirmed L0, every table fingerprinted on
-   B and on C (:func:`pgshift.migration.verify.frozen.at_frozen_point`); the slot's changes up to L0 are consumed and set aside.
+   B and on C (:func:`pgshift.migration.verify.frozen.at_frozen_point`); the slot's changes up to L0 are consumed and
+   set aside.
    The whole database is verified at L0 with no read on A and no write stopped.
 3. **Catch-up rounds**: once B has replayed what A had written when the round began, at a new frozen point Lk
    only the rows whose keys changed between L(k-1) and Lk are compared, B against C. After each round B and C
@@ -24,7 +25,8 @@ in the report.
 
 Why this is enough: C equals B at every frozen point, and between two of them the only rows that can differ
 are the rows replication wrote, whose keys the slot names - as long as replication is C's only writer. The
-application's roles cannot log in to C before "ready" (pgshift.migration.access.roles), and the report names any other session
+application's roles cannot log in to C before "ready" (pgshift.migration.access.roles), and the report names any other
+session
 that was busy on C since the first frozen point (``other_sessions_on_c``).
 
 B's replay is resumed on every way out (:func:`pgshift.migration.verify.frozen.replay_paused`); each pause is bounded by

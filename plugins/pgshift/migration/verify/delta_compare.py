@@ -1,4 +1,5 @@
-"""The delta check's comparison of changed rows (see :mod:`pgshift.migration.verify.delta`): each side's rows by primary key, and
+"""The delta check's comparison of changed rows (see :mod:`pgshift.migration.verify.delta`): each side's rows by
+primary key, and
 the tables checked whole, read in a session per side, then judged table by table."""
 
 from __future__ import annotations

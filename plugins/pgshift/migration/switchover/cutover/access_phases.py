@@ -1,4 +1,5 @@
-"""The cutover's phases that make C ready for the application, not only for its rows (see :mod:`pgshift.migration.access.sync`).
+"""The cutover's phases that make C ready for the application, not only for its rows (see
+:mod:`pgshift.migration.access.sync`).
 
 After the fence and the drain: :meth:`AccessPhases.sync_access` (roles, owners, grants, RLS as A's now),
 :meth:`~AccessPhases.refresh_materialized_views`; in the verify step :meth:`~AccessPhases.verify_access` (privilege
@@ -37,7 +38,8 @@ class AccessAbort(Exception):
 
 
 class AccessPhases:
-    """Mixed into :class:`pgshift.migration.switchover.cutover.phases.CutoverRun`, whose settings, sessions, report and fence record it
+    """Mixed into :class:`pgshift.migration.switchover.cutover.phases.CutoverRun`, whose settings, sessions, report
+    and fence record it
     uses."""
 
     settings: CutoverSettings
@@ -124,7 +126,8 @@ class AccessPhases:
 
     def prove_login(self, *, preview: bool = False) -> LoginProven:
         """Each app role, still NOLOGIN on C: its password accepted by C (through the connection named for it), and
-        as it, one table read and one row written (rolled back). See :func:`pgshift.migration.access.sync.prove_app_role`.
+        as it, one table read and one row written (rolled back). See
+        :func:`pgshift.migration.access.sync.prove_app_role`.
         ``preview`` (the dry run, which syncs nothing): a role not on C yet is named, not failed - the cutover
         creates it first and proves it then."""
         from pgshift.migration.access.roles import read_roles

@@ -1,4 +1,5 @@
-"""The cutover's phases that arm the way back: reverse replication C -> A (see :mod:`pgshift.migration.switchover.fallback`).
+"""The cutover's phases that arm the way back: reverse replication C -> A (see
+:mod:`pgshift.migration.switchover.fallback`).
 
 :meth:`FallbackPhases.arm_fallback` runs after the verify and the login proof and before the commit: A is fenced
 and the application roles are still NOLOGIN on C, so nothing can write on C. It creates on C a publication for
@@ -52,7 +53,8 @@ class FallbackArmed:
 
 
 class FallbackPhases:
-    """Mixed into :class:`pgshift.migration.switchover.cutover.phases.CutoverRun`, whose settings, report and log it uses."""
+    """Mixed into :class:`pgshift.migration.switchover.cutover.phases.CutoverRun`, whose settings, report and log it
+    uses."""
 
     settings: CutoverSettings
     report: dict[str, Any]

@@ -3,7 +3,8 @@
 Before the fence, where a refusal leaves nothing to undo: :meth:`CutoverRun.take_lease`,
 :meth:`~CutoverRun.gate` (the readings once more, right before fencing) and :meth:`~CutoverRun.plan`.
 With ``verify=delta`` (the default) the rows are verified before the fence too:
-:meth:`~CutoverRun.pre_verify` and :meth:`~CutoverRun.forecast` (:mod:`pgshift.migration.switchover.cutover.verify_phases`).
+:meth:`~CutoverRun.pre_verify` and :meth:`~CutoverRun.forecast`
+(:mod:`pgshift.migration.switchover.cutover.verify_phases`).
 Then the cutover: :meth:`~CutoverRun.fence` -> :meth:`~CutoverRun.drain` -> :meth:`~CutoverRun.verify` ->
 :meth:`~CutoverRun.set_sequences` -> :meth:`~CutoverRun.commit` (the point of no return) ->
 :meth:`~CutoverRun.finalize` -> :meth:`~CutoverRun.ready`, and on any failure :meth:`~CutoverRun.abort`,
@@ -106,7 +107,8 @@ def new_report(dag_id: str, settings: CutoverSettings, *, dry_run: bool) -> dict
 
 class CutoverRun(AccessPhases, VerifyPhases, FallbackPhases):
     """One attempt of one cutover: its sessions on A, B and C, its report, and the fence it set (if any).
-    The phases that make C ready for the application are :class:`~pgshift.migration.switchover.cutover.access_phases.AccessPhases`,
+    The phases that make C ready for the application are
+    :class:`~pgshift.migration.switchover.cutover.access_phases.AccessPhases`,
     the verification's :class:`~pgshift.migration.switchover.cutover.verify_phases.VerifyPhases`."""
 
     def __init__(self, settings: CutoverSettings, a: PrimaryHook, b: StandbyHook, c: TargetHook,

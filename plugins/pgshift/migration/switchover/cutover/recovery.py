@@ -1,6 +1,7 @@
 """A retry never fences A again: it finds what an earlier attempt of the same run left, and says so.
 
-A itself is asked first (the fence marker, see :mod:`pgshift.migration.switchover.lease`): the watchdog may already have lifted
+A itself is asked first (the fence marker, see :mod:`pgshift.migration.switchover.lease`): the watchdog may already
+have lifted
 the fence, and the fence record file may be on another worker's disk.
 """
 

@@ -36,7 +36,8 @@ class VerifyRefused(Exception):
 
 
 class VerifyPhases:
-    """Mixed into :class:`pgshift.migration.switchover.cutover.phases.CutoverRun`, whose settings, sessions and report it uses."""
+    """Mixed into :class:`pgshift.migration.switchover.cutover.phases.CutoverRun`, whose settings, sessions and report
+    it uses."""
 
     settings: CutoverSettings
     a: PrimaryHook
@@ -51,7 +52,8 @@ class VerifyPhases:
         raise NotImplementedError  # CutoverRun's
 
     def pre_verify(self, plan: Plan) -> None:
-        """delta: the slot on B, every table at a frozen point, then rounds of changed rows (see pgshift.migration.verify.delta)."""
+        """delta: the slot on B, every table at a frozen point, then rounds of changed rows (see
+        pgshift.migration.verify.delta)."""
         from pgshift.migration.setup.standby_slot import SlotCreationError
         from pgshift.migration.verify.delta import DeltaCheck, DeltaLag, DeltaMismatch, DeltaSettings
         from pgshift.migration.verify.frozen import FrozenPointError

@@ -3,8 +3,10 @@ C -> A -> drop the reverse subscription -> unfence A -> ready. Any failure after
 leaves A fenced (see :meth:`FallbackRun.abort`). The dry run fences nothing: it drains to C's current position and
 verifies while C takes writes.
 
-C is fenced with :mod:`pgshift.migration.switchover.fence`, as the cutover fences A (NOLOGIN, read-only default, sessions ended, its
-own marker on C), and the fallback holds the lease (:mod:`pgshift.migration.switchover.lease`) on C while it runs, which is how
+C is fenced with :mod:`pgshift.migration.switchover.fence`, as the cutover fences A (NOLOGIN, read-only default,
+sessions ended, its
+own marker on C), and the fallback holds the lease (:mod:`pgshift.migration.switchover.lease`) on C while it runs,
+which is how
 action ``finish`` knows a fallback is under way. A's fence is lifted from A's own marker, which names the roles
 the cutover took LOGIN from and A's earlier read-only default.
 """
@@ -85,7 +87,8 @@ def new_report(dag_id: str, s: FallbackSettings, *, dry_run: bool) -> dict[str, 
 
 
 class FallbackRun:
-    """One attempt of one fallback: its sessions on A and C (both :class:`~pgshift.migration.hooks.fallback.WayBackHook`),
+    """One attempt of one fallback: its sessions on A and C (both
+    :class:`~pgshift.migration.hooks.fallback.WayBackHook`),
     its report, C's fence (if set) and A's fence (to lift)."""
 
     def __init__(self, s: FallbackSettings, a: WayBackHook, c: WayBackHook, report: dict[str, Any],
@@ -211,7 +214,8 @@ class FallbackRun:
 
     def drain(self, lsn: str) -> float:
         """Until A's subscription has confirmed ``lsn`` on C's slot. C gets a running-xacts record and A a
-        synchronous empty commit every 0.1 s, as in :func:`pgshift.migration.switchover.drain.wait_confirmed`, so the confirmation does
+        synchronous empty commit every 0.1 s, as in :func:`pgshift.migration.switchover.drain.wait_confirmed`, so the
+        confirmation does
         not wait for status intervals."""
         s = self.settings
         deadline = time.monotonic() + s.drain_timeout
@@ -257,7 +261,8 @@ class FallbackRun:
 
     def verify_access(self, roles: list[str]) -> None:
         """The roles' effective privileges, owners, RLS flags, policies and default privileges equal on C and A
-        (:func:`pgshift.migration.access.sync.access_parity`): a GRANT made on C since the cutover is not replicated to A."""
+        (:func:`pgshift.migration.access.sync.access_parity`): a GRANT made on C since the cutover is not replicated
+        to A."""
         from pgshift.migration.access.sync import AccessSpec, access_parity
 
         s = self.settings
