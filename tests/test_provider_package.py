@@ -187,9 +187,9 @@ def test_wheel_installed_in_a_fresh_venv_outside_the_checkout(clusters, tmp_path
     probe = textwrap.dedent(f"""
         import json, pgshift
         from airflow.dag_processing.dagbag import DagBag
-        from pgshift.common.hooks.postgres import PgShiftHook
+        from pgshift.hooks.primary import PrimaryHook  # the provider path, and the migration's sql package
         bag = DagBag(dag_folder={str(dags)!r})
-        with PgShiftHook("pgshift_a") as a:
+        with PrimaryHook("pgshift_a") as a:
             lsn = a.scalar("current_wal_lsn")
         print(json.dumps({{"file": pgshift.__file__, "dags": sorted(bag.dag_ids),
                           "errors": {{k: str(v) for k, v in bag.import_errors.items()}}, "lsn": str(lsn)}}))
