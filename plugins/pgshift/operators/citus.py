@@ -7,15 +7,13 @@ here.
 
 from __future__ import annotations
 
+from pgshift.citus.operators.base import CitusBaseOperator, pretty_bytes, text_table
 from pgshift.citus.operators.scale_out import (
     CitusAddNodesOperator,
-    CitusBaseOperator,
     CitusPreflightOperator,
     CitusRebalancePlanOperator,
     CitusRebalanceStartOperator,
     CitusVerifyOperator,
-    pretty_bytes,
-    text_table,
 )
 
 __all__ = [

@@ -18,14 +18,9 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.citus.clone import blocking_window_text
+from pgshift.citus.operators.base import CitusBaseOperator, pretty_bytes, text_table
 from pgshift.citus.operators.clone_preflight import half_promoted
-from pgshift.citus.operators.scale_out import (
-    CitusBaseOperator,
-    CitusRebalancePlanOperator,
-    CitusVerifyOperator,
-    pretty_bytes,
-    text_table,
-)
+from pgshift.citus.operators.scale_out import CitusRebalancePlanOperator, CitusVerifyOperator
 from pgshift.citus.params import Worker, parse_worker
 from pgshift.migration.operators.basebackup import BasebackupOperator
 

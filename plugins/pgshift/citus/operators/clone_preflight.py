@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pgshift.citus.clone import data_dir_for, slot_name
-from pgshift.citus.operators.scale_out import CitusBaseOperator, pretty_bytes
+from pgshift.citus.operators.base import CitusBaseOperator, pretty_bytes
 from pgshift.citus.params import Worker, parse_clone_specs
 from pgshift.common.hooks.host import HostB
 

@@ -6,9 +6,11 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from pgshift.citus.operators.base import CitusBaseOperator, _workers, pretty_bytes, text_table
+from pgshift.citus.operators.clone_preflight import check_clones
 from pgshift.citus.params import Worker, input_problems, new_nodes, parse_workers
 
 if TYPE_CHECKING:  # psycopg2 and the postgres provider: imported where a step runs, not when the DAG is parsed
@@ -19,57 +21,6 @@ if TYPE_CHECKING:  # psycopg2 and the postgres provider: imported where a step r
 _CITUS_RELEASE = re.compile(r"Citus \d+\.\d+\.\d+")
 
 
-def pretty_bytes(n: int | float | None) -> str:
-    """pg_size_pretty's style: bytes, kB, MB, GB, TB (powers of 1024)."""
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if abs(value) < 10 * 1024 or (unit == "GB" and abs(value) < 10 * 1024 ** 2):
-            return f"{value:.0f} {unit}"
-        value /= 1024
-    return f"{value:.0f} TB"
-
-
-def text_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
-    """A plain aligned table for the task log; ``columns`` are (key, heading)."""
-    cells = [[heading for _, heading in columns]] + [[str(r.get(key, "")) for key, _ in columns] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
-
-
-def _workers(specs: Any) -> list[Worker]:
-    workers, problems = parse_workers(specs or [])
-    if problems:
-        raise AirflowFailException("; ".join(problems))
-    return workers
-
-
-class CitusBaseOperator(BaseOperator):
-    """The coordinator connection and the per-connection limits every step uses."""
-
-    template_fields: Sequence[str] = ("coordinator_conn_id", "connect_timeout_seconds", "statement_timeout_seconds")
-
-    def __init__(self, *, coordinator_conn_id: str, connect_timeout_seconds: Any = 10,
-                 statement_timeout_seconds: Any = 600, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.coordinator_conn_id = coordinator_conn_id
-        self.connect_timeout_seconds = connect_timeout_seconds
-        self.statement_timeout_seconds = statement_timeout_seconds
-
-    def coordinator(self) -> CitusHook:
-        from pgshift.citus.hook import CitusHook
-
-        return CitusHook(self.coordinator_conn_id, connect_timeout=int(self.connect_timeout_seconds),
-                         statement_timeout=float(self.statement_timeout_seconds))
-
-    def node(self, worker: Worker) -> CitusHook:
-        """Another node, reached with the coordinator connection's credentials and database."""
-        from pgshift.citus.hook import CitusHook
-
-        return CitusHook(self.coordinator_conn_id, host=worker.host, port=worker.port,
-                         connect_timeout=int(self.connect_timeout_seconds),
-                         statement_timeout=float(self.statement_timeout_seconds))
 
 
 class CitusPreflightOperator(CitusBaseOperator):
@@ -92,7 +43,6 @@ class CitusPreflightOperator(CitusBaseOperator):
         coordinator = self._check_coordinator(by_node)
         clones: list[dict[str, Any]] = []
         if self.inputs.get("method") == "clone":  # the new nodes are not up yet: their sources are checked
-            from pgshift.citus.operators.clone_preflight import check_clones
 
             clones = check_clones(self, self.inputs, coordinator, by_node) if coordinator.get("is_coordinator") else []
             checked = [{"node": c["node"], "member": c["state"] == "member", "source": c["source"]} for c in clones]

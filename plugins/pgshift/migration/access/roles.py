@@ -17,7 +17,14 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pgshift.migration.hooks.states import Membership, RoleSetting, RoleSpec
+from pgshift.migration.hooks.states import (
+    _NOT_GRANTED,
+    _SETTABLE,
+    ATTRIBUTE_KEYWORDS,
+    Membership,
+    RoleSetting,
+    RoleSpec,
+)
 
 if TYPE_CHECKING:  # the hooks import psycopg2: only where a role is read or changed
     from pgshift.common.hooks.postgres import PgShiftHook
@@ -30,12 +37,6 @@ __all__ = ["ATTRIBUTE_KEYWORDS", "Membership", "RoleChange", "RolePlan", "RoleSp
 
 log = logging.getLogger(__name__)
 
-# Attributes pgshift sets on C, as RoleSpec field -> keyword; the keyword's NO form revokes it.
-_SETTABLE = {"login": "LOGIN", "createdb": "CREATEDB", "createrole": "CREATEROLE", "inherit": "INHERIT"}
-# Attributes Aurora does not grant: never granted on C, revoked where C has one A lacks.
-_NOT_GRANTED = {"superuser": "SUPERUSER", "replication": "REPLICATION", "bypassrls": "BYPASSRLS"}
-# The only keywords composed into role_create.sql / role_alter.sql (keywords cannot be bound as parameters).
-ATTRIBUTE_KEYWORDS = frozenset(k for kw in (*_SETTABLE.values(), *_NOT_GRANTED.values()) for k in (kw, f"NO{kw}"))
 _PREDEFINED_PREFIX = "pg_"
 
 StepKind = Literal["create_role", "alter_role", "set_role_password", "set_role_connection_limit",

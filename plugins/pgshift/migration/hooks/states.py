@@ -13,6 +13,15 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+# Attributes pgshift sets on C (see pgshift.migration.access.roles), as RoleSpec field -> keyword; the
+# keyword's NO form revokes it.
+_SETTABLE = {"login": "LOGIN", "createdb": "CREATEDB", "createrole": "CREATEROLE", "inherit": "INHERIT"}
+# Attributes Aurora does not grant: never granted on C, revoked where C has one A lacks.
+_NOT_GRANTED = {"superuser": "SUPERUSER", "replication": "REPLICATION", "bypassrls": "BYPASSRLS"}
+# The only keywords composed into role_create.sql / role_alter.sql (keywords cannot be bound as parameters).
+ATTRIBUTE_KEYWORDS = frozenset(k for kw in (*_SETTABLE.values(), *_NOT_GRANTED.values()) for k in (kw, f"NO{kw}"))
+
+
 
 @dataclass(frozen=True)
 class RoleState:

@@ -22,8 +22,8 @@ from pgshift.migration.access.privileges_states import (
     ROUTINE_KINDS,
     ObjectName,
 )
-from pgshift.migration.access.roles import ATTRIBUTE_KEYWORDS
 from pgshift.migration.hooks.states import (
+    ATTRIBUTE_KEYWORDS,
     AppProbe,
     AvailableExtension,
     PublisherFacts,
@@ -178,7 +178,7 @@ class TargetHook(PgShiftHook):
         """CREATE ROLE with attribute keywords.
 
         :param role: the new role's name
-        :param attributes: keywords from :data:`pgshift.migration.access.roles.ATTRIBUTE_KEYWORDS` (``NOLOGIN``,
+        :param attributes: keywords from :data:`~pgshift.migration.hooks.states.ATTRIBUTE_KEYWORDS` (``NOLOGIN``,
         ``CREATEDB``...)
         """
         self.execute("role_create", role=role, attributes=_keywords(attributes))
@@ -187,7 +187,7 @@ class TargetHook(PgShiftHook):
         """ALTER ROLE with attribute keywords.
 
         :param role: the role
-        :param attributes: keywords from :data:`pgshift.migration.access.roles.ATTRIBUTE_KEYWORDS` (``LOGIN``,
+        :param attributes: keywords from :data:`~pgshift.migration.hooks.states.ATTRIBUTE_KEYWORDS` (``LOGIN``,
         ``NOCREATEDB``...)
         """
         self.execute("role_alter", role=role, attributes=_keywords(attributes))

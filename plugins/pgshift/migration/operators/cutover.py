@@ -20,9 +20,10 @@ from pgshift.migration.access.sync import AccessSpec
 from pgshift.migration.checks.gate import GateSpec, fatal_problems, gate_reading, warnings
 from pgshift.migration.limits import ChainLimits
 from pgshift.migration.switchover.cutover.fallback_phases import FallbackSpec
-from pgshift.migration.switchover.cutover.phases import CutoverRun, CutoverSettings, new_report
+from pgshift.migration.switchover.cutover.phases import CutoverRun, new_report
 from pgshift.migration.switchover.cutover.recovery import recover_interrupted_attempt
 from pgshift.migration.switchover.cutover.results import Plan
+from pgshift.migration.switchover.cutover.settings import CutoverSettings
 from pgshift.migration.switchover.fence import fence_problems
 
 if TYPE_CHECKING:  # the driver is imported where a task runs, not when the DAG file is parsed

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from pgshift.migration.access.roles import RolePlan
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.hooks.target import TargetHook
-    from pgshift.migration.switchover.cutover.phases import CutoverSettings
+    from pgshift.migration.switchover.cutover.settings import CutoverSettings
     from pgshift.migration.switchover.fence import FenceRecord
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from psycopg2.sql import Composable
 
     from pgshift.migration.hooks.fallback import WayBackHook
-    from pgshift.migration.switchover.cutover.phases import CutoverSettings
+    from pgshift.migration.switchover.cutover.settings import CutoverSettings
 
 
 class FallbackArmError(Exception):

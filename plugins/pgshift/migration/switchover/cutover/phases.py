@@ -20,14 +20,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.common.report import cutover_summary, write_json
-from pgshift.migration.access.sync import AccessSpec
 from pgshift.migration.checks.gate import GateSpec, gate_reading
 from pgshift.migration.switchover.cutover.access_phases import AccessAbort, AccessPhases
 from pgshift.migration.switchover.cutover.fallback_phases import FallbackArmError, FallbackPhases
@@ -44,6 +41,7 @@ from pgshift.migration.switchover.cutover.results import (
     Verified,
     iso,
 )
+from pgshift.migration.switchover.cutover.settings import CutoverSettings
 from pgshift.migration.switchover.cutover.verify_phases import VerifyPhases, VerifyRefused
 from pgshift.migration.switchover.drain import DrainTimeout, wait_confirmed
 from pgshift.migration.switchover.fence import FenceError, FenceRecord, apply_fence, lift_fence, plan_fence
@@ -69,35 +67,6 @@ if TYPE_CHECKING:
 
 class CutoverAbort(Exception):
     """A reason to stop the cutover and lift the fence."""
-
-
-@dataclass(frozen=True)
-class CutoverSettings:
-    """The rendered fields of the cutover task that its phases use."""
-
-    run_id: str
-    mode: str  # native | dms
-    conn_a: str
-    conn_b: str
-    conn_c: str
-    slot: str
-    subscription: str
-    drain_timeout: float
-    parallelism: int
-    aws_conn_id: str | None
-    dms_task_id: str | None
-    run_dir: Path
-    access: AccessSpec  # the roles and objects C must have for the application
-    app_role_connections: dict[str, str]  # app role -> connection id logging in to C as it (the login proof)
-    publication: str = "pgshift_pub"  # the chain's publication: what the delta check decodes
-    verify: str = "delta"  # delta | full, see pgshift.migration.switchover.cutover.verify_phases
-    max_replay_pause: float = 300.0  # longest pause of B's replay at one frozen point
-    max_write_downtime: float = 60.0  # the forecast's limit
-
-    @property
-    def fence_path(self) -> Path:
-        """The fence record: written before the fence is applied, so an interrupted attempt can be undone."""
-        return self.run_dir / "fence.json"
 
 
 def new_report(dag_id: str, settings: CutoverSettings, *, dry_run: bool) -> dict[str, Any]:

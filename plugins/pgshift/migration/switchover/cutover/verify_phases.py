@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.hooks.standby import StandbyHook
-    from pgshift.migration.switchover.cutover.phases import CutoverSettings
+    from pgshift.migration.switchover.cutover.settings import CutoverSettings
     from pgshift.migration.verify.changes import ChangeSet
     from pgshift.migration.verify.delta import DeltaCheck, Forecast
     from pgshift.migration.verify.delta_compare import SideReading
