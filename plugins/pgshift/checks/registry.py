@@ -8,13 +8,13 @@ name was looked up.
 from __future__ import annotations
 
 from pgshift.common.checks.registry import (
-    CHECKS,
+    CHECK_CLASSPATHS,
     check_class,
     run_check,
 )
 
 __all__ = [
-    "CHECKS",
+    "CHECK_CLASSPATHS",
     "check_class",
     "run_check",
 ]

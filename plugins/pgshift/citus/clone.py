@@ -3,7 +3,7 @@
 A new node joins as a physical streaming standby of an existing worker (pg_basebackup -R), is registered
 with ``citus_add_clone_node``, and ``citus_promote_clone_and_rebalance`` promotes it and splits the
 worker's shards between the two (Citus 13.2, transcripts F_*). The lag check reuses the A -> B wait's
-readings and verdict (:func:`pgshift.migration.checks.wal_lag.evaluate_wal_lag`); drivers are imported by the reading.
+readings and verdict (:func:`pgshift.common.checks.lag.evaluate_wal_lag`); drivers are imported by the reading.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pgshift.common.checks.base import Check
+from pgshift.common.checks.lag import evaluate_wal_lag
 from pgshift.common.checks.result import CheckResult
-from pgshift.migration.checks.wal_lag import evaluate_wal_lag
 
 # Real Citus 13.2.2 blocked writes to the cloned worker for 5.25-5.31 s (F_06, F_08, F_09): its catch-up
 # loop re-checks a lagging clone every 5 s, and a clone lags a little at the first check.

@@ -56,7 +56,7 @@ class CitusRebalanceSensor(PgShiftPollSensor):
 
 class CitusCloneLagSensor(PgShiftPollSensor):
     """Each clone of the clone method streams from its source worker, replay lag under ``max_bytes`` (the
-    A -> B wait's verdict, :func:`pgshift.migration.checks.wal_lag.evaluate_wal_lag`, read on the source's slot and the
+    A -> B wait's verdict, :func:`pgshift.common.checks.lag.evaluate_wal_lag`, read on the source's slot and the
     clone's WAL receiver). Deferrable; no clone (method rebalance) succeeds at once. The lag that matters is
     what citus_promote_clone_and_rebalance waits for while it blocks writes."""
 

@@ -9,25 +9,35 @@ New code builds the check object itself.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from pgshift.citus.status import RebalanceCheck
 from pgshift.common.checks.base import Check
 from pgshift.common.checks.result import CheckResult
-from pgshift.migration.checks.cdc_lag import CdcLagCheck
-from pgshift.migration.checks.dms_task import DmsTaskCheck, DmsTaskRunningCheck
-from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
-from pgshift.migration.checks.wal_lag import WalLagCheck
 
-CHECKS: dict[str, type[Check]] = {cls.name: cls for cls in (
-    WalLagCheck, SubscriptionSyncedCheck, CdcLagCheck, DmsTaskRunningCheck, DmsTaskCheck, RebalanceCheck)}
+# The old names, each with its check class by classpath: the domains' checks are imported when a name is read,
+# so pgshift.common imports neither pgshift.migration nor pgshift.citus (tests/test_package_layout.py checks the
+# classes and their names agree).
+CHECK_CLASSPATHS: dict[str, str] = {
+    "wal_lag": "pgshift.migration.checks.wal_lag.WalLagCheck",
+    "subscription_synced": "pgshift.migration.checks.subscription.SubscriptionSyncedCheck",
+    "cdc_lag": "pgshift.migration.checks.cdc_lag.CdcLagCheck",
+    "dms_task_running": "pgshift.migration.checks.dms_task.DmsTaskRunningCheck",
+    "dms_task": "pgshift.migration.checks.dms_task.DmsTaskCheck",
+    "citus_rebalance": "pgshift.citus.status.RebalanceCheck",
+}
 
 
 def check_class(name: str) -> type[Check]:
     try:
-        return CHECKS[name]
+        classpath = CHECK_CLASSPATHS[name]
     except KeyError:
-        raise ValueError(f"unknown check {name!r}; known: {', '.join(sorted(CHECKS))}") from None
+        raise ValueError(f"unknown check {name!r}; known: {', '.join(sorted(CHECK_CLASSPATHS))}") from None
+    module, _, attr = classpath.rpartition(".")
+    cls = getattr(importlib.import_module(module), attr)
+    if not (isinstance(cls, type) and issubclass(cls, Check)):
+        raise TypeError(f"{classpath} is not a pgshift check")
+    return cls
 
 
 def run_check(name: str, kwargs: dict[str, Any]) -> CheckResult:
