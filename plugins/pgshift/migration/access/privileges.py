@@ -35,7 +35,7 @@ from pgshift.migration.access.privileges_states import (
 )
 
 if TYPE_CHECKING:
-    from pgshift.common.hooks.postgres import PgShiftHook
+    from pgshift.migration.hooks.base import MigrationHook
     from pgshift.migration.hooks.target import TargetHook
     from pgshift.migration.scope import Scope
 
@@ -75,7 +75,7 @@ def _items(raw: Iterable[Sequence[Any]] | None) -> frozenset[AclItem]:
     return frozenset((str(g), str(p), bool(o)) for g, p, o in raw or ())
 
 
-def read_access(hook: PgShiftHook, scope: Scope) -> AccessSnapshot:
+def read_access(hook: MigrationHook, scope: Scope) -> AccessSnapshot:
     """Owners, ACLs, RLS flags, policies and default privileges of the migrated objects (three queries)."""
     rows = hook.access_objects(scope)
     defaults = hook.default_acl(scope)
@@ -295,7 +295,7 @@ class PrivilegeSet(frozenset[str]):
         return made
 
 
-def effective_privileges(hook: PgShiftHook, scope: Scope, roles: Sequence[str]) -> Mapping[str, frozenset[str]]:
+def effective_privileges(hook: MigrationHook, scope: Scope, roles: Sequence[str]) -> Mapping[str, frozenset[str]]:
     """role -> the privileges it holds on the migrated objects (has_*_privilege, one query), e.g.
     ``table public.orders SELECT``, ``column public.orders.note UPDATE`` (only where the column's answer
     differs from its table's), ``schema public USAGE``. A role missing on the server holds none."""

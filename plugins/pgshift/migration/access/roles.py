@@ -27,7 +27,7 @@ from pgshift.migration.hooks.states import (
 )
 
 if TYPE_CHECKING:  # the hooks import psycopg2: only where a role is read or changed
-    from pgshift.common.hooks.postgres import PgShiftHook
+    from pgshift.migration.hooks.base import MigrationHook
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.hooks.target import TargetHook
     from pgshift.migration.scope import Scope
@@ -82,7 +82,7 @@ def roles_in_scope(a: PrimaryHook, scope: Scope, app_roles: Sequence[str], add: 
     return a.roles_in_scope(scope, [*app_roles, *add], exclude)
 
 
-def read_roles(hook: PgShiftHook, names: Sequence[str], *, groups: Sequence[str] = ()) -> dict[str, RoleSpec]:
+def read_roles(hook: MigrationHook, names: Sequence[str], *, groups: Sequence[str] = ()) -> dict[str, RoleSpec]:
     """The roles among ``names`` on this server, by name, with their memberships in roles among ``names`` and
     ``groups`` and in predefined roles (pass the groups of ``memberships_on_c`` when reading C).
 

@@ -30,9 +30,9 @@ from pgshift.common.validation import identifier_problem
 from pgshift.migration.scope import Scope
 
 if TYPE_CHECKING:
-    from pgshift.common.hooks.postgres import PgShiftHook
     from pgshift.migration.access.privileges import AccessPlan, AccessSnapshot, ParityReport
     from pgshift.migration.access.roles import RolePlan
+    from pgshift.migration.hooks.base import MigrationHook
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.hooks.target import TargetHook
 
@@ -115,7 +115,7 @@ def _act_as_owners(c: TargetHook, spec: AccessSpec, names: Sequence[str]) -> Non
                 c.grant_membership(role, me, admin=False, inherit=True, set_=True)
 
 
-def sync_access(source: PgShiftHook, c: TargetHook, spec: AccessSpec, *, force_rls: bool, apply: bool = True,
+def sync_access(source: MigrationHook, c: TargetHook, spec: AccessSpec, *, force_rls: bool, apply: bool = True,
                 baseline: AccessSnapshot | None = None) -> AccessPlan:
     """Make C's owners, grants, RLS flags and default privileges equal the source's (A, or B at setup); ``apply``
     False: only say what that would change.
@@ -134,7 +134,7 @@ def sync_access(source: PgShiftHook, c: TargetHook, spec: AccessSpec, *, force_r
     return plan
 
 
-def read_snapshot(hook: PgShiftHook, spec: AccessSpec) -> AccessSnapshot:
+def read_snapshot(hook: MigrationHook, spec: AccessSpec) -> AccessSnapshot:
     """One server's owners, grants, RLS flags, policies and default privileges of the migrated objects."""
     from pgshift.migration.access import privileges
 
@@ -238,7 +238,7 @@ def access_parity(a: PrimaryHook, c: TargetHook, spec: AccessSpec, roles: Sequen
     """Effective privileges of ``roles`` and every owner, RLS flag, policy and default privilege, A against C."""
     from pgshift.migration.access import privileges
 
-    def read(h: PgShiftHook) -> tuple[Any, Any]:
+    def read(h: MigrationHook) -> tuple[Any, Any]:
         return privileges.effective_privileges(h, spec.scope, roles), privileges.read_access(h, spec.scope)
 
     (eff_a, snap_a), (eff_c, snap_c) = _both(read, a, c)

@@ -11,9 +11,9 @@ Statements that change A run in the caller's transaction when there is one (:met
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
-from pgshift.common.hooks.postgres import PgShiftHook
+from pgshift.migration.hooks.base import MigrationHook
 from pgshift.migration.hooks.states import (
     InstalledExtension,
     LeaseHolder,
@@ -38,10 +38,8 @@ if TYPE_CHECKING:
 LeaseKey = tuple[int, int]  # the two int4 keys of a session-level advisory lock
 
 
-class PrimaryHook(PgShiftHook):
+class PrimaryHook(MigrationHook):
     """A: the primary the migration reads from and fences at the cutover."""
-
-    sql_package: ClassVar[str] = "pgshift.migration.sql"  # where this hook's SQL files are (see pgshift.common.sql)
 
     # -- roles and the database's settings
     def roles(self, names: Sequence[str]) -> dict[str, RoleState]:

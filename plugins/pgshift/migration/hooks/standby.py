@@ -6,16 +6,12 @@ Each method runs one packaged SQL file and returns a :mod:`pgshift.migration.hoo
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from pgshift.common.hooks.postgres import PgShiftHook
+from pgshift.migration.hooks.base import MigrationHook
 from pgshift.migration.hooks.states import CreatedSlot, ReplayReached, SlotConfirmed, SlotState, WalReceiver, row_as
 
 
-class StandbyHook(PgShiftHook):
+class StandbyHook(MigrationHook):
     """B: a hot standby streaming from A, with the logical slot of the chain's second leg."""
-
-    sql_package: ClassVar[str] = "pgshift.migration.sql"  # where this hook's SQL files are (see pgshift.common.sql)
 
     # -- replay
     def replay_position(self) -> str | None:

@@ -7,11 +7,10 @@ Each method runs one packaged SQL file and returns a :mod:`pgshift.migration.hoo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from psycopg2 import sql as pgsql
 
-from pgshift.common.hooks.postgres import PgShiftHook
 from pgshift.common.sql import compose, qualified
 from pgshift.migration.access.privileges_states import (
     DEFAULT_OBJTYPES,
@@ -22,6 +21,7 @@ from pgshift.migration.access.privileges_states import (
     ROUTINE_KINDS,
     ObjectName,
 )
+from pgshift.migration.hooks.base import MigrationHook
 from pgshift.migration.hooks.states import (
     ATTRIBUTE_KEYWORDS,
     AppProbe,
@@ -39,10 +39,8 @@ if TYPE_CHECKING:
     from pgshift.migration.scope import Scope
 
 
-class TargetHook(PgShiftHook):
+class TargetHook(MigrationHook):
     """C: the server the migration copies to and the application moves to."""
-
-    sql_package: ClassVar[str] = "pgshift.migration.sql"  # where this hook's SQL files are (see pgshift.common.sql)
 
     # -- the subscription (its state: PgShiftHook.subscription, apply_worker)
     def create_subscription(self, name: str, publication: str, conninfo: str, slot: str) -> None:

@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from pgshift.common.hooks.host import HostB, local_prefix
 
 if TYPE_CHECKING:
-    # The ssh provider loads paramiko and asyncssh, PgShiftHook psycopg2: imported where the task runs,
+    # The ssh provider loads paramiko and asyncssh, MigrationHook psycopg2: imported where the task runs,
     # not each time the dag-processor parses the DAG.
     from airflow.providers.ssh.operators.ssh_remote_job import SSHRemoteJobOperator
 
@@ -109,9 +109,9 @@ class BasebackupOperator(BaseOperator):
 
     def _replication_login(self) -> ConnParams:
         """Where and as whom B's WAL receiver reaches A (the replication connection; with its password)."""
-        from pgshift.common.hooks.postgres import PgShiftHook
+        from pgshift.migration.hooks.base import MigrationHook
 
-        return PgShiftHook(self.conn_a_replication).conn_params()
+        return MigrationHook(self.conn_a_replication).conn_params()
 
     def _script_env(self, repl: ConnParams) -> dict[str, str]:
         return {

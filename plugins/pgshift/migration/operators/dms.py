@@ -167,14 +167,14 @@ class DmsEndpointsOperator(DmsBaseOperator):
 
     def _ensure(self, endpoint_id: str, endpoint_type: str, engine: str, conn_id: str,
                 extra: dict[str, Any]) -> str:
-        from pgshift.common.hooks.postgres import PgShiftHook
+        from pgshift.migration.hooks.base import MigrationHook
 
         existing = describe_first(self.hook.conn.describe_endpoints, "Endpoints", "endpoint-id", endpoint_id)
         if existing:
             self.log.info("DMS %s endpoint %s exists: reusing it", endpoint_type, endpoint_id)
             arn: str = existing["EndpointArn"]
             return arn
-        p = PgShiftHook(conn_id).conn_params()
+        p = MigrationHook(conn_id).conn_params()
         created = self.hook.conn.create_endpoint(
             EndpointIdentifier=endpoint_id, EndpointType=endpoint_type, EngineName=engine,
             ServerName=str(p["host"]), Port=int(p["port"]), DatabaseName=str(p["dbname"]),

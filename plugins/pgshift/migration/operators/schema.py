@@ -36,11 +36,11 @@ class CopySchemaOperator(BaseOperator):
         self.schemas, self.tables, self.pg_bin_dir = schemas, tables, pg_bin_dir
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from pgshift.common.hooks.postgres import PgShiftHook
+        from pgshift.migration.hooks.base import MigrationHook
         from pgshift.migration.hooks.target import TargetHook
 
         scope = Scope.from_params(self.schemas, self.tables)
-        with PgShiftHook(self.conn_source) as src, TargetHook(self.conn_target) as dst:
+        with MigrationHook(self.conn_source) as src, TargetHook(self.conn_target) as dst:
             in_scope = [(t.schema, t.table) for t in src.scope_tables(scope, "public")]
             present = dst.tables_present(in_scope)
             src_env, dst_env = src.libpq_env(), dst.libpq_env()
@@ -78,11 +78,11 @@ class CopySchemaOperator(BaseOperator):
     def _sync_privileges(self, scope: Scope, dag_id: str) -> list[dict[str, str]]:
         """C's owners, grants and RLS flags as B's, FORCE ROW LEVEL SECURITY left for the cutover; C's as left are
         kept as the baseline from which the cutover tells changes made on A from changes made on C."""
-        from pgshift.common.hooks.postgres import PgShiftHook
         from pgshift.migration.access.sync import AccessSpec, read_snapshot, save_baseline, sync_access
+        from pgshift.migration.hooks.base import MigrationHook
         from pgshift.migration.hooks.target import TargetHook
 
-        with PgShiftHook(self.conn_source) as src, TargetHook(self.conn_target) as dst:
+        with MigrationHook(self.conn_source) as src, TargetHook(self.conn_target) as dst:
             spec = AccessSpec(scope=scope)
             plan = sync_access(src, dst, spec, force_rls=False)
             baseline = read_snapshot(dst, spec)

@@ -25,7 +25,7 @@ class CreateSubscriptionOperator(BaseOperator):
         self.subscription, self.publication, self.slot = subscription, publication, slot
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from pgshift.common.hooks.postgres import PgShiftHook
+        from pgshift.migration.hooks.base import MigrationHook
         from pgshift.migration.hooks.target import TargetHook
 
         with TargetHook(self.conn_c) as c:
@@ -41,7 +41,7 @@ class CreateSubscriptionOperator(BaseOperator):
                 return {"created": False}
             # row_security=off: a table with row-level security that this role is subject to makes the initial
             # copy fail instead of silently copying only the rows the policies show it (preflight names the fix).
-            conninfo = PgShiftHook(self.conn_b_source).libpq_dsn(application_name=self.subscription,
+            conninfo = MigrationHook(self.conn_b_source).libpq_dsn(application_name=self.subscription,
                                                                  options="-c row_security=off")
             c.create_subscription(self.subscription, self.publication, conninfo, self.slot)
             self.log.info("Created subscription %r on C for publication %r through slot %r on B",

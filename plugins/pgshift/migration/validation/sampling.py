@@ -18,14 +18,14 @@ from pgshift.common.sql import qualified
 from pgshift.migration.verify.parity import Table, table_name
 
 if TYPE_CHECKING:  # psycopg2 and the postgres provider: loaded where SQL runs, not when a DAG is parsed
-    from pgshift.common.hooks.postgres import PgShiftHook
+    from pgshift.migration.hooks.base import MigrationHook
     from pgshift.migration.hooks.standby import StandbyHook
 
 CHAIN = ("B", "C")  # (source, target) as the report and its notes name them
 WAY_BACK = ("C", "A")
 
 
-def sample_table(source: PgShiftHook, target: PgShiftHook, table: Table, n: int, position: Callable[[], str],
+def sample_table(source: MigrationHook, target: MigrationHook, table: Table, n: int, position: Callable[[], str],
                  wait_target_confirmed: Callable[[str], None], sides: tuple[str, str] = CHAIN) -> dict[str, Any]:
     """One table: ``position()`` is the source's WAL position after sampling, which ``wait_target_confirmed``
     waits for the target to confirm."""
@@ -59,7 +59,7 @@ def sample_table(source: PgShiftHook, target: PgShiftHook, table: Table, n: int,
     return {**result, "status": "equal", "note": f"{len(stable)} sampled rows equal on {src} and {tgt}"}
 
 
-def sample_between(source: PgShiftHook, target: PgShiftHook, tables: list[Table], n: int,
+def sample_between(source: MigrationHook, target: MigrationHook, tables: list[Table], n: int,
                    position: Callable[[], str], wait_target_confirmed: Callable[[str], None],
                    sides: tuple[str, str] = CHAIN) -> list[dict[str, Any]]:
     """:func:`sample_table` for each table; one table's failure is its result (``error``), the rest go on."""

@@ -320,7 +320,7 @@ class DeltaCheck:
             pool.shutdown(wait=False)
 
     def _source_side(self, lsn: str) -> tuple[ChangeSet, SideReading]:
-        from pgshift.common.hooks.postgres import PgShiftHook
+        from pgshift.migration.hooks.base import MigrationHook
         from pgshift.migration.hooks.standby import StandbyHook
 
         s = self.settings
@@ -331,7 +331,7 @@ class DeltaCheck:
                     raise DeltaLag(f"B did not replay A's final LSN {lsn} within {s.confirm_timeout:g} s")
                 time.sleep(0.005)
             changes = self._changes(b)
-        with PgShiftHook(s.conn_a) as a:
+        with MigrationHook(s.conn_a) as a:
             return changes, read_side(a, s.conn_a, changes, self.primary_keys, self.methods, s.parallelism)
 
     def fence_check(self, prefetched: Future[tuple[ChangeSet, SideReading]], since: float | None = None) -> tuple[

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from pgshift.migration.verify.parity import Fingerprint, Table, TableParity, table_name
 
 if TYPE_CHECKING:
-    from pgshift.common.hooks.postgres import PgShiftHook
+    from pgshift.migration.hooks.base import MigrationHook
     from pgshift.migration.verify.changes import ChangeSet
 
 KEY_CHUNK = 5000  # keys per rows_by_key statement
@@ -26,7 +26,7 @@ class SideReading:
     whole: dict[Table, Fingerprint | str]
 
 
-def read_side(hook: PgShiftHook, conn_id: str, changes: ChangeSet, primary_keys: dict[Table, list[str]],
+def read_side(hook: MigrationHook, conn_id: str, changes: ChangeSet, primary_keys: dict[Table, list[str]],
               methods: dict[Table, str], parallelism: int) -> SideReading:
     """The changed rows by key in ``hook``'s session, and the whole tables in sessions of their own."""
     from pgshift.migration.verify.parity import fingerprint
@@ -66,7 +66,7 @@ def judge_changes(changes: ChangeSet, source: SideReading, target: SideReading) 
     return results
 
 
-def compare_changes(source: PgShiftHook, target: PgShiftHook, conn_source: str, conn_target: str,
+def compare_changes(source: MigrationHook, target: MigrationHook, conn_source: str, conn_target: str,
                     changes: ChangeSet, primary_keys: dict[Table, list[str]], methods: dict[Table, str],
                     parallelism: int) -> list[TableParity]:
     """The changed rows, ``source`` against ``target``, both sides at once (see :func:`read_side`)."""

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pgshift.common.hooks.postgres import PgShiftHook
+    from pgshift.migration.hooks.base import MigrationHook
 
 Fingerprint = tuple[int, str]
 Table = tuple[str, str]  # (schema, name)
@@ -65,7 +65,7 @@ class TableParity:
         return asdict(self)
 
 
-def hash_methods(hook: PgShiftHook, tables: Iterable[Table]) -> dict[Table, str]:
+def hash_methods(hook: MigrationHook, tables: Iterable[Table]) -> dict[Table, str]:
     """``record`` where hash_record_extended can hash every column of the table, else ``text``."""
     from pgshift.common.sql import qualified
 
@@ -77,9 +77,9 @@ def hash_methods(hook: PgShiftHook, tables: Iterable[Table]) -> dict[Table, str]
 
 def fingerprint(conn_id: str, table: Table, method: str = "text") -> Fingerprint:
     """Count and content hash of one table, in a fresh session with deterministic output settings."""
-    from pgshift.common.hooks.postgres import PgShiftHook
+    from pgshift.migration.hooks.base import MigrationHook
 
-    with PgShiftHook(conn_id) as hook:
+    with MigrationHook(conn_id) as hook:
         hook.fingerprint_session()
         return hook.table_fingerprint(table[0], table[1], method)
 

@@ -64,7 +64,7 @@ class FallbackPhases:
 
     def arm_fallback(self, spec: FallbackSpec, plan: Plan) -> FallbackArmed | None:
         """Publication and slot on C, subscription on A; None (and ``armed: false`` in the report) when off."""
-        from pgshift.common.hooks.postgres import PgShiftHook
+        from pgshift.migration.hooks.base import MigrationHook
         from pgshift.migration.hooks.fallback import WayBackHook
 
         if not spec.enabled:
@@ -81,7 +81,7 @@ class FallbackPhases:
             self._armed.append("publication")
             slot = c.create_pgoutput_slot(spec.subscription)
             self._armed.append("slot")
-            conninfo = PgShiftHook(spec.conn_c_subscription).libpq_dsn(application_name=spec.subscription)
+            conninfo = MigrationHook(spec.conn_c_subscription).libpq_dsn(application_name=spec.subscription)
             a.create_fallback_subscription(spec.subscription, spec.publication, conninfo, spec.subscription)
             self._armed.append("subscription")
         now = time.time()
