@@ -22,7 +22,7 @@ from pgshift.citus.operators.base import CitusBaseOperator, pretty_bytes, text_t
 from pgshift.citus.operators.clone_preflight import half_promoted
 from pgshift.citus.operators.scale_out import CitusRebalancePlanOperator, CitusVerifyOperator
 from pgshift.citus.params import Worker, parse_worker
-from pgshift.migration.operators.basebackup import BasebackupOperator
+from pgshift.common.operators.basebackup import BasebackupScriptOperator
 
 if TYPE_CHECKING:
     from pgshift.citus.hook import CitusHook
@@ -32,7 +32,7 @@ def _clones(value: Any) -> list[dict[str, Any]]:
     return [c for c in (value or []) if isinstance(c, dict)]
 
 
-class CitusCloneBasebackupOperator(BasebackupOperator):
+class CitusCloneBasebackupOperator(BasebackupScriptOperator):
     """Each new node of the clone method becomes a streaming standby of its source worker: pgshift's
     basebackup script (pg_basebackup -R -X stream through a physical slot on the source, then start), locally
     or over SSH (deferred, one node after the other). A node that already streams from its source, or that an
