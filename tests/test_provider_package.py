@@ -187,7 +187,7 @@ def test_wheel_installed_in_a_fresh_venv_outside_the_checkout(clusters, tmp_path
     probe = textwrap.dedent(f"""
         import json, pgshift
         from airflow.dag_processing.dagbag import DagBag
-        from pgshift.hooks.primary import PrimaryHook  # the provider path, and the migration's sql package
+        from pgshift.migration.hooks.primary import PrimaryHook  # the provider path, and the migration's sql package
         bag = DagBag(dag_folder={str(dags)!r})
         with PrimaryHook("pgshift_a") as a:
             lsn = a.scalar("current_wal_lsn")
