@@ -1,8 +1,34 @@
 """pgshift: an Airflow 3 provider for PostgreSQL migrations (A -> hot standby B -> Aurora C) and Citus scale-out.
 
 The public API is ``__all__``: the hooks, operators, sensors, triggers and notifier a DAG uses, importable from
-here or from their modules (``pgshift.migration.operators.cutover.CutoverOperator``). Names are resolved on first use
-(PEP 562), so ``import pgshift`` stays cheap when a DAG file is parsed. Anything not listed is internal.
+here or from their provider modules (``pgshift.operators.cutover.CutoverOperator``). Names are resolved on first
+use (PEP 562), so ``import pgshift`` stays cheap when a DAG file is parsed. Anything not listed is internal.
+
+Package layout. The code is arranged by domain:
+
+- ``pgshift.common``: what both domains use and that imports neither of them: the connection layer
+  (``hooks.postgres.PgShiftHook``), the host commands (``hooks.host``), the SQL loader and the shared SQL
+  (``sql``), the check base, its result, the old check names and the WAL-lag verdict (``checks``), the poll
+  sensor and trigger, the basebackup script's run (``operators.basebackup``), reports, charts, input
+  validation, DAG defaults and the deadline notifier.
+- ``pgshift.migration``: hybrid_aurora_migration: configuration and limits, the hooks of A, B, C and the way
+  back (on ``hooks.base.MigrationHook``) with their row types (``hooks.states``), the checks, preflight, setup
+  (standby slot, binaries), the scope, validation (sampling, the way back's), the switchover (``cutover``,
+  ``fallback``, fence, lease, watchdog, drain, sequences), the data verification (``verify``: frozen point,
+  delta, changes, parity), roles and privileges (``access``), operators, sensors, triggers and its ``sql``.
+- ``pgshift.citus``: citus_scale_out: its hook, params, status, progress, clones, operators, sensors and
+  ``sql``; it imports ``pgshift.common``, never ``pgshift.migration``.
+
+Each domain's SQL is its ``sql`` package, found by a hook's ``sql_package`` (see :mod:`pgshift.common.sql`).
+``tests/test_package_layout.py`` keeps the graph free of cycles and these directions.
+
+Old paths kept as thin re-export modules (each says why in its docstring): ``pgshift.hooks.*``,
+``pgshift.operators.*``, ``pgshift.sensors.*``, ``pgshift.triggers.*`` and ``pgshift.notifications.*``, the
+provider convention users import from (and ``get_provider_info`` lists); and the module paths that serialized
+data names, so a trigger or a deadline callback stored by an earlier pgshift still loads in the triggerer:
+``pgshift.checks.{base,result,registry,wal_lag,cdc_lag,subscription,dms_task,reverse}`` (check classpaths
+and the old check names), ``pgshift.citus_status`` (RebalanceCheck) and ``pgshift.citus_clone``
+(CloneLagCheck). Nothing inside pgshift or the DAGs imports them.
 """
 
 from __future__ import annotations
