@@ -1,7 +1,7 @@
 """pgshift: an Airflow 3 provider for PostgreSQL migrations (A -> hot standby B -> Aurora C) and Citus scale-out.
 
 The public API is ``__all__``: the hooks, operators, sensors, triggers and notifier a DAG uses, importable from
-here or from their provider modules (``pgshift.operators.cutover.CutoverOperator``). Names are resolved on first
+here or from their provider modules (``pgshift.operators.<module>`` and the like). Names are resolved on first
 use (PEP 562), so ``import pgshift`` stays cheap when a DAG file is parsed. Anything not listed is internal.
 
 Package layout. The code is arranged by domain:
@@ -27,8 +27,8 @@ Old paths kept as thin re-export modules (each says why in its docstring): ``pgs
 provider convention users import from (and ``get_provider_info`` lists); and the module paths that serialized
 data names, so a trigger or a deadline callback stored by an earlier pgshift still loads in the triggerer:
 ``pgshift.checks.{base,result,registry,wal_lag,cdc_lag,subscription,dms_task,reverse}`` (check classpaths
-and the old check names), ``pgshift.citus_status`` (RebalanceCheck) and ``pgshift.citus_clone``
-(CloneLagCheck). Nothing inside pgshift or the DAGs imports them.
+and the old check names) and ``pgshift.{citus_status,citus_clone}`` (RebalanceCheck, CloneLagCheck).
+Nothing inside pgshift or the DAGs imports them.
 """
 
 from __future__ import annotations
