@@ -41,6 +41,7 @@ __version__ = "0.2.0"
 _EXPORTS: dict[str, str] = {
     # hooks
     "PgShiftHook": "pgshift.common.hooks.postgres",
+    "MigrationHook": "pgshift.migration.hooks.base",
     "PrimaryHook": "pgshift.migration.hooks.primary",
     "StandbyHook": "pgshift.migration.hooks.standby",
     "TargetHook": "pgshift.migration.hooks.target",
@@ -143,6 +144,7 @@ __all__ = [
     "HostB",
     "LogicalSlotOperator",
     "MigrateRolesOperator",
+    "MigrationHook",
     "PgShiftHook",
     "PgShiftPollSensor",
     "PgShiftPollTrigger",
@@ -203,6 +205,7 @@ if TYPE_CHECKING:
     from pgshift.migration.checks.dms_task import DmsTaskCheck, DmsTaskRunningCheck
     from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
     from pgshift.migration.checks.wal_lag import WalLagCheck
+    from pgshift.migration.hooks.base import MigrationHook
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.hooks.standby import StandbyHook
     from pgshift.migration.hooks.target import TargetHook
