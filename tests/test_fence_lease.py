@@ -44,9 +44,9 @@ class FakeCutover:
     def __init__(self, run_id: str, commit: bool = False) -> None:
         code = textwrap.dedent(f"""
             import sys, time
-            from pgshift.fence import apply_fence, plan_fence
-            from pgshift.hooks.primary import PrimaryHook
-            from pgshift.lease import commit_point, read_marker, take_lease
+            from pgshift.migration.switchover.fence import apply_fence, plan_fence
+            from pgshift.migration.hooks.primary import PrimaryHook
+            from pgshift.migration.switchover.lease import commit_point, read_marker, take_lease
             a = PrimaryHook("pgshift_a")
             assert take_lease(a)
             record = plan_fence(a, ["app"], {run_id!r})
@@ -74,7 +74,7 @@ def a_unfenced_after(clusters: LocalClusters) -> Iterator[LocalClusters]:
 
 
 def test_a_live_cutover_is_never_unfenced(a_unfenced_after: LocalClusters) -> None:
-    from pgshift.watchdog import ALIVE, UNFENCED, look
+    from pgshift.migration.switchover.watchdog import ALIVE, UNFENCED, look
 
     cl = a_unfenced_after
     cutover = FakeCutover("manual__lease_live")
@@ -92,7 +92,7 @@ def test_a_live_cutover_is_never_unfenced(a_unfenced_after: LocalClusters) -> No
 
 
 def test_the_watchdog_lifts_a_dead_cutovers_fence_within_seconds(a_unfenced_after: LocalClusters) -> None:
-    from pgshift.triggers.fence_watchdog import FenceWatchdogTrigger
+    from pgshift.migration.triggers.fence_watchdog import FenceWatchdogTrigger
 
     cl = a_unfenced_after
     run_id = "manual__lease_killed"
@@ -123,7 +123,7 @@ def test_the_watchdog_lifts_a_dead_cutovers_fence_within_seconds(a_unfenced_afte
 
 
 def test_a_cutover_that_died_after_its_point_of_no_return_stays_fenced(a_unfenced_after: LocalClusters) -> None:
-    from pgshift.watchdog import DIED_COMMITTED, look
+    from pgshift.migration.switchover.watchdog import DIED_COMMITTED, look
 
     cl = a_unfenced_after
     cutover = FakeCutover("manual__lease_committed", commit=True)
@@ -136,9 +136,9 @@ def test_a_cutover_that_died_after_its_point_of_no_return_stays_fenced(a_unfence
 
 def test_a_session_that_lost_the_lease_cannot_commit(a_unfenced_after: LocalClusters) -> None:
     """The cutover's connection to A broke (and PrimaryHook reconnected): the commit point refuses."""
-    from pgshift.fence import apply_fence, lift_fence, plan_fence
-    from pgshift.hooks.primary import PrimaryHook
-    from pgshift.lease import LeaseLost, commit_point, read_marker, take_lease
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.switchover.fence import apply_fence, lift_fence, plan_fence
+    from pgshift.migration.switchover.lease import LeaseLost, commit_point, read_marker, take_lease
 
     cl = a_unfenced_after
     with PrimaryHook("pgshift_a") as a:
@@ -156,8 +156,8 @@ def test_a_session_that_lost_the_lease_cannot_commit(a_unfenced_after: LocalClus
 
 
 def test_a_second_cutover_cannot_take_a_held_lease(a_unfenced_after: LocalClusters) -> None:
-    from pgshift.hooks.primary import PrimaryHook
-    from pgshift.lease import lease_holder, release_lease, take_lease
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.switchover.lease import lease_holder, release_lease, take_lease
 
     with PrimaryHook("pgshift_a") as first, PrimaryHook("pgshift_a") as second:
         assert take_lease(first)
@@ -172,7 +172,7 @@ class Impostor:
     with ``when_free``, queued for it (``pg_advisory_lock``), so that it gets the key the moment its holder dies."""
 
     def __init__(self, cl: LocalClusters, role: str, when_free: bool = False) -> None:
-        from pgshift.lease import LEASE_KEY
+        from pgshift.migration.switchover.lease import LEASE_KEY
 
         self.conn = psycopg2.connect(cl.uri(cl.a, user="app")) if role == "app" else \
             psycopg2.connect(host="127.0.0.1", port=cl.a.port, dbname=DATABASE, user=role, password=INTRUDER_PASSWORD)
@@ -194,7 +194,7 @@ class Impostor:
             self.thread.join(10)
 
     def holds(self, cl: LocalClusters) -> bool:
-        from pgshift.lease import LEASE_KEY
+        from pgshift.migration.switchover.lease import LEASE_KEY
 
         return bool(cl.sql(cl.a, "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = %s AND "
                                  "classid = %s AND objid = %s", (self.pid, *LEASE_KEY)))
@@ -222,8 +222,8 @@ def intruder(a_unfenced_after: LocalClusters) -> Iterator[str]:
 
 def test_role_app_holding_the_key_cannot_block_a_switchover(a_unfenced_after: LocalClusters) -> None:
     """Any role may call pg_try_advisory_lock with the lease's keys; only pgshift's role holds the lease."""
-    from pgshift.hooks.primary import PrimaryHook
-    from pgshift.lease import lease_alive, lease_holder, take_lease
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.switchover.lease import lease_alive, lease_holder, take_lease
 
     cl = a_unfenced_after
     app = Impostor(cl, "app")
@@ -246,7 +246,7 @@ def test_role_app_holding_the_key_cannot_block_a_switchover(a_unfenced_after: Lo
 def test_an_impostor_cannot_keep_a_dead_cutovers_fence(a_unfenced_after: LocalClusters, intruder: str) -> None:
     """A role that is not fenced queues for the key while the cutover lives and gets it as the cutover dies: the
     watchdog still sees the cutover alive until then, and lifts the dead one's fence after."""
-    from pgshift.watchdog import ALIVE, UNFENCED, look
+    from pgshift.migration.switchover.watchdog import ALIVE, UNFENCED, look
 
     cl = a_unfenced_after
     cutover = FakeCutover("manual__lease_impostor")

@@ -1,8 +1,0 @@
-"""The way back after a cutover: reverse replication C -> A, armed inside the cutover
-(:mod:`pgshift.cutover.fallback_phases`), taken by action ``fallback`` (:mod:`pgshift.fallback.run`) or torn
-down by action ``finish`` (:mod:`pgshift.fallback.finish`).
-
-The fallback is the switchover runbook (:mod:`pgshift.switchover`) from C to A. One side is always writable, never
-both: the fallback fences C before it unfences A, any failure in between lifts C's fence and leaves A fenced, and
-its fence watchdog lifts C's fence if the task dies before its point of no return.
-"""
