@@ -22,7 +22,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from pgshift.checks.reverse import ReverseLagCheck, ReverseSubscriptionCheck
+from pgshift.checks.reverse import C_SLOT, ReverseLagCheck, ReverseSubscriptionCheck
+from pgshift.checks.slot import WalLimits, slot_wal_problems, wal_unreserved
+from pgshift.hooks.states import SlotState
 
 if TYPE_CHECKING:
     from pgshift.hooks.target import TargetHook
@@ -67,6 +69,11 @@ class ReverseValidation:
     min_safe_wal_bytes: int
     confirm_timeout: float
 
+    def wal_limits(self) -> WalLimits:
+        """What either direction's slot must keep of its WAL: one floor and one limit for B's slot and C's."""
+        return WalLimits(min_safe_wal_bytes=int(self.min_safe_wal_bytes),
+                         max_retained_wal_bytes=int(self.max_retained_wal_bytes))
+
     def validate_way_back(self, cdc_lag_max_bytes: int, problems: list[str], notes: list[str],
                           figures: dict[str, Any], report: dict[str, Any]) -> None:
         """Every check above; problems and notes appended, figures and report filled."""
@@ -75,32 +82,21 @@ class ReverseValidation:
         report["parity"] = self._reverse_parity(problems, notes, healthy)
 
     def _reverse_slot(self, max_bytes: int, problems: list[str], figures: dict[str, Any]) -> bool:
-        slot = self.fallback_subscription
-        reading = ReverseLagCheck(conn_c=self.conn_c, slot=slot, max_bytes=int(max_bytes)).read()
+        reading = ReverseLagCheck(conn_c=self.conn_c, slot=self.fallback_subscription, max_bytes=int(max_bytes)).read()
         if not reading.done:
             problems.append(f"C -> A: {reading.message}")
-        st = reading.details
-        if not st:  # no slot, or C could not be read
+        if not reading.details:  # no slot, or C could not be read
             return False
-        figures.update({"c_to_a_lag_bytes": st["lag_bytes"], "c_current_lsn": st["current_lsn"],
-                        "reverse_slot_active": st["active"], "reverse_slot_wal_status": st["wal_status"],
-                        "reverse_slot_safe_wal_size": st["safe_wal_size"],
-                        "reverse_slot_retained_bytes": st["retained_bytes"],
-                        "reverse_slot_invalidation_reason": st["invalidation_reason"]})
+        slot = SlotState(**reading.details)
+        figures.update({"c_to_a_lag_bytes": slot.lag_bytes, "c_current_lsn": slot.position_lsn,
+                        "reverse_slot_active": slot.active, "reverse_slot_wal_status": slot.wal_status,
+                        "reverse_slot_safe_wal_size": slot.safe_wal_size,
+                        "reverse_slot_retained_bytes": slot.retained_bytes,
+                        "reverse_slot_invalidation_reason": slot.invalidation_reason})
         if reading.fatal:
             return False
-        healthy = reading.done
-        if st["wal_status"] == "unreserved":
-            problems.append(f"the way back's slot {slot!r} on C is unreserved: its WAL is about to be removed "
-                            "(max_slot_wal_keep_size); A must catch up now, or the way back is lost")
-            healthy = False
-        if st["safe_wal_size"] is not None and st["safe_wal_size"] < int(self.min_safe_wal_bytes):
-            problems.append(f"the way back's slot {slot!r} on C is {st['safe_wal_size']} bytes from losing its WAL "
-                            f"(floor {self.min_safe_wal_bytes})")
-        if st["retained_bytes"] is not None and st["retained_bytes"] > int(self.max_retained_wal_bytes):
-            problems.append(f"the way back's slot {slot!r} keeps {st['retained_bytes']} bytes of WAL on C (limit "
-                            f"{self.max_retained_wal_bytes}): A is far behind, and C's storage fills")
-        return healthy
+        problems += slot_wal_problems(slot, C_SLOT, self.wal_limits())
+        return reading.done and not wal_unreserved(slot)
 
     def _reverse_subscription(self, problems: list[str], notes: list[str], figures: dict[str, Any]) -> bool:
         reading = ReverseSubscriptionCheck(conn_a=self.conn_a, subscription=self.fallback_subscription).read()
@@ -138,9 +134,9 @@ class ReverseValidation:
 
             def position() -> str:  # C's current WAL position, read with the slot
                 state = c.reverse_slot(self.fallback_subscription)
-                if state is None:
+                if state is None or state.position_lsn is None:  # (a primary always has a current position)
                     raise ReverseConfirmTimeout(f"slot {self.fallback_subscription!r} is not on C")
-                return state.current_lsn
+                return state.position_lsn
 
             def confirmed(lsn: str) -> None:
                 wait_reverse_confirmed(c, self.fallback_subscription, lsn, float(self.confirm_timeout))

@@ -20,10 +20,25 @@ from typing import Any, ClassVar
 
 from pgshift.checks.base import Check
 from pgshift.checks.result import CheckResult
+from pgshift.checks.slot import SlotWords, slot_lag_reading
 from pgshift.checks.subscription import ERROR_WINDOW_SECONDS, judge_errors, log_hint, window_seconds
 
-SLOT_FIGURES = ("active", "wal_status", "safe_wal_size", "conflicting", "invalidation_reason", "confirmed_flush_lsn",
-                "current_lsn", "lag_bytes", "retained_bytes")
+C_SLOT = SlotWords(
+    missing="C has no slot {slot}: the way back (C -> A) is not armed, or its slot was dropped; A cannot follow C",
+    invalidated="the way back's slot {slot} on C is invalidated (invalidation_reason={invalidation_reason}, "
+                "wal_status={wal_status}): A can no longer follow C, so a fallback would lose C's writes",
+    inactive="nothing is consuming the way back's slot {slot} on C (inactive): A's subscription is not connected, "
+             "and C keeps WAL for it",
+    unconfirmed="the way back's slot {slot} on C has no confirmed position yet",
+    lagging="C -> A lag {lag} bytes is over the threshold of {limit} bytes",
+    in_bounds="C -> A lag on slot {slot}: {lag} bytes",
+    unreserved="the way back's slot {slot} on C is unreserved: its WAL is about to be removed "
+               "(max_slot_wal_keep_size); A must catch up now, or the way back is lost",
+    near_loss="the way back's slot {slot} on C is {safe} bytes from losing its WAL (floor {floor})",
+    retained="the way back's slot {slot} keeps {retained} bytes of WAL on C (limit {limit}): A is far behind, and "
+             "C's storage fills",
+)
+"""The way back's slot on C, read by A's subscription."""
 
 
 def check_reverse_lag(conn_c: str, slot: str, max_bytes: int, require_active: bool = True) -> CheckResult:
@@ -31,26 +46,7 @@ def check_reverse_lag(conn_c: str, slot: str, max_bytes: int, require_active: bo
 
     with TargetHook(conn_c) as c:
         state = c.reverse_slot(slot)
-    if state is None:
-        return CheckResult(False, f"C has no slot {slot!r}: the way back (C -> A) is not armed, or its slot was "
-                                  "dropped; A cannot follow C", fatal=True)
-    st = asdict(state)
-    details = {k: st[k] for k in SLOT_FIGURES}
-    if st["conflicting"] or st["invalidation_reason"] or st["wal_status"] == "lost":
-        return CheckResult(False, f"the way back's slot {slot!r} on C is invalidated (invalidation_reason="
-                                  f"{st['invalidation_reason']}, wal_status={st['wal_status']}): A can no longer "
-                                  "follow C, so a fallback would lose C's writes", details, fatal=True)
-    problems = []
-    if require_active and not st["active"]:
-        problems.append(f"nothing is consuming the way back's slot {slot!r} on C (inactive): A's subscription is not "
-                        "connected, and C keeps WAL for it")
-    if st["lag_bytes"] is None:
-        problems.append(f"the way back's slot {slot!r} on C has no confirmed position yet")
-    elif st["lag_bytes"] > max_bytes:
-        problems.append(f"C -> A lag {st['lag_bytes']} bytes is over the threshold of {max_bytes} bytes")
-    if problems:
-        return CheckResult(False, "; ".join(problems), details)
-    return CheckResult(True, f"C -> A lag on slot {slot!r}: {st['lag_bytes']} bytes", details)
+    return slot_lag_reading(state, slot, C_SLOT, max_bytes, require_active)
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,13 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.chart import lag_chart
-from pgshift.checks.cdc_lag import CdcLagCheck
+from pgshift.checks.cdc_lag import B_SLOT, CdcLagCheck
 from pgshift.checks.dms_task import DmsTaskCheck
 from pgshift.checks.limits import ChainLimits
+from pgshift.checks.slot import slot_wal_problems, wal_unreserved
 from pgshift.checks.subscription import SubscriptionSyncedCheck
 from pgshift.configuration import fallback_state
+from pgshift.hooks.states import SlotState
 from pgshift.operators.chain import ChainOperator
 
 if TYPE_CHECKING:
@@ -185,7 +187,6 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
         """A -> B lag and the slots on both ends. True if C can be expected to keep up."""
         from pgshift.checks.wal_lag import evaluate_wal_lag, read_wal_lag
 
-        healthy = True
         try:
             raw = read_wal_lag(self.conn_a, self.conn_b, self.physical_slot)
             limits = self.limits()
@@ -206,27 +207,17 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
         reading = CdcLagCheck(conn_b=self.conn_b, slot=self.slot, max_bytes=self.limits().cdc_lag_max_bytes).read()
         if not reading.done:
             problems.append(reading.message)
-        slot = reading.details
-        if not slot:  # no slot, or B could not be read
+        if not reading.details:  # no slot, or B could not be read
             return False
-        figures.update({"slot_wal_status": slot["wal_status"], "slot_safe_wal_size": slot["safe_wal_size"],
-                        "slot_conflicting": slot["conflicting"],
-                        "slot_invalidation_reason": slot["invalidation_reason"],
-                        "slot_retained_bytes": slot["retained_bytes"], "b_to_c_lag_bytes": slot["lag_bytes"],
-                        "slot_active": slot["active"]})
+        slot = SlotState(**reading.details)
+        figures.update({"slot_wal_status": slot.wal_status, "slot_safe_wal_size": slot.safe_wal_size,
+                        "slot_conflicting": slot.conflicting, "slot_invalidation_reason": slot.invalidation_reason,
+                        "slot_retained_bytes": slot.retained_bytes, "b_to_c_lag_bytes": slot.lag_bytes,
+                        "slot_active": slot.active})
         if reading.fatal:  # invalidated: nothing more to say about its WAL
             return False
-        if slot["wal_status"] == "unreserved":
-            problems.append(f"slot {self.slot!r} on B is unreserved: its WAL is about to be removed "
-                            "(max_slot_wal_keep_size); C must catch up now")
-            healthy = False
-        if slot["safe_wal_size"] is not None and slot["safe_wal_size"] < int(self.min_safe_wal_bytes):
-            problems.append(f"slot {self.slot!r} on B is {slot['safe_wal_size']} bytes from losing its WAL "
-                            f"(floor {self.min_safe_wal_bytes})")
-        if slot["retained_bytes"] is not None and slot["retained_bytes"] > int(self.max_retained_wal_bytes):
-            problems.append(f"slot {self.slot!r} keeps {slot['retained_bytes']} bytes of WAL on B "
-                            f"(limit {self.max_retained_wal_bytes})")
-        return healthy and bool(slot["active"]) and result.done
+        problems += slot_wal_problems(slot, B_SLOT, self.wal_limits())
+        return not wal_unreserved(slot) and slot.active and result.done
 
     def _subscription(self, problems: list[str], notes: list[str], figures: dict[str, Any]) -> None:
         """The subscription check's verdict: an apply/sync error counted in the past that the apply worker
