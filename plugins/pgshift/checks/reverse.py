@@ -14,14 +14,19 @@ The cutover arms a publication and a logical slot on C and a subscription on A o
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from pgshift.checks.base import Check
 from pgshift.checks.result import CheckResult
 from pgshift.checks.slot import SlotWords, slot_lag_reading
-from pgshift.checks.subscription import ERROR_WINDOW_SECONDS, judge_errors, log_hint, window_seconds
+from pgshift.checks.subscription import (
+    ERROR_WINDOW_SECONDS,
+    WORKER_FIGURES,
+    error_counts,
+    log_hint,
+    second_sample,
+)
 
 C_SLOT = SlotWords(
     missing="C has no slot {slot}: the way back (C -> A) is not armed, or its slot was dropped; A cannot follow C",
@@ -63,10 +68,6 @@ class ReverseLagCheck(Check):
         return check_reverse_lag(self.conn_c, self.slot, self.max_bytes, self.require_active)
 
 
-def _counts(w: dict[str, Any]) -> str:
-    return f"apply_error_count={w['apply_error_count']}, sync_error_count={w['sync_error_count']}"
-
-
 def check_reverse_subscription(conn_a: str, subscription: str,
                                error_window_seconds: float = ERROR_WINDOW_SECONDS) -> CheckResult:
     from pgshift.hooks.primary import PrimaryHook
@@ -81,30 +82,21 @@ def check_reverse_subscription(conn_a: str, subscription: str,
         details: dict[str, Any] = {"enabled": state.enabled, "tables": state.tables,
                                    "apply_error_count": state.apply_error_count,
                                    "sync_error_count": state.sync_error_count}
-        details.update({k: worker.get(k) for k in ("apply_error_count", "sync_error_count", "apply_worker_pid",
-                                                   "apply_worker_started", "stats_reset") if k in worker})
+        details.update({k: worker[k] for k in WORKER_FIGURES if k in worker})
         if not state.enabled:
             return CheckResult(False, f"reverse subscription {subscription} on A is stopped: it is disabled "
-                                      f"({_counts(details)}), so C's writes do not reach A; once the cause is "
+                                      f"({error_counts(details)}), so C's writes do not reach A; once the cause is "
                                       f"fixed ({log_hint('A')}), ALTER SUBSCRIPTION {subscription} ENABLE on A",
                                details, fatal=True)
         if not worker or worker["apply_worker_pid"] is None:
             details["errors"] = "unknown"
             return CheckResult(False, f"reverse subscription {subscription} on A is stopped: no apply worker runs "
-                                      f"for it ({_counts(details)}); C's writes do not reach A; {log_hint('A')}",
+                                      f"for it ({error_counts(details)}); C's writes do not reach A; {log_hint('A')}",
                                details)
         if not int(worker["apply_error_count"]) + int(worker["sync_error_count"]):
             details["errors"] = "none"
             return CheckResult(True, f"reverse subscription {subscription} on A: applying, no errors", details)
-        window = window_seconds(error_window_seconds, worker)
-        time.sleep(window)  # a second sample: is the error counted still happening?
-        again = a.apply_worker(subscription)
-    second = None if again is None else asdict(again)
-    verdict, message = judge_errors(subscription, worker, second, window, where="A")
-    details.update(errors=verdict, error_window_seconds=window)
-    if second:
-        details.update({k: second.get(k) for k in ("apply_error_count", "sync_error_count", "apply_worker_pid",
-                                                   "apply_worker_started", "stats_reset")})
+        verdict, message = second_sample(a, subscription, worker, details, error_window_seconds, where="A")
     if verdict == "current":
         return CheckResult(False, f"reverse subscription {subscription} on A: {message}", details)
     return CheckResult(True, f"reverse subscription {subscription} on A: {message}", details, warning=True)
