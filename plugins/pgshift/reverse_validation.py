@@ -30,12 +30,6 @@ if TYPE_CHECKING:
     from pgshift.hooks.target import TargetHook
 
 
-def lsn_value(lsn: str) -> int:
-    """A pg_lsn's text (``16/B374D848``) as a number, to compare two positions."""
-    high, _, low = lsn.partition("/")
-    return (int(high, 16) << 32) + int(low, 16)
-
-
 class ReverseConfirmTimeout(Exception):
     """A did not confirm C's position in time (or the slot is gone)."""
 
@@ -44,10 +38,10 @@ def wait_reverse_confirmed(c: TargetHook, slot: str, lsn: str, timeout: float) -
     """Wait until the way back's slot on C has ``confirmed_flush_lsn >= lsn`` (A has everything up to there)."""
     deadline = time.monotonic() + timeout
     while True:
-        state = c.reverse_slot(slot)
+        state = c.reverse_slot(slot, lsn)
         if state is None:
             raise ReverseConfirmTimeout(f"slot {slot!r} is not on C: nothing can confirm {lsn}")
-        if state.confirmed_flush_lsn and lsn_value(state.confirmed_flush_lsn) >= lsn_value(lsn):
+        if state.confirmed:
             return
         if time.monotonic() > deadline:
             raise ReverseConfirmTimeout(f"A did not confirm C's position {lsn} within {timeout:g} s: slot {slot!r} "
@@ -121,7 +115,7 @@ class ReverseValidation:
             return []
         from pgshift.hooks.primary import PrimaryHook
         from pgshift.hooks.target import TargetHook
-        from pgshift.sampling import WAY_BACK, sample_between
+        from pgshift.sampling import WAY_BACK, parity_findings, sample_between
         from pgshift.scope import Scope
 
         if self.parity == "full":
@@ -142,10 +136,5 @@ class ReverseValidation:
                 wait_reverse_confirmed(c, self.fallback_subscription, lsn, float(self.confirm_timeout))
 
             results = sample_between(c, a, tables, int(self.sample_rows), position, confirmed, WAY_BACK)
-        for r in results:
-            if r["status"] in ("differs", "error"):
-                problems.append(f"parity (sample, C vs A): {r['table']}: {r.get('note') or r['status']}")
-            elif r["status"] in ("moving", "skipped"):
-                notes.append(f"parity (sample, C vs A): {r['table']}: {r['status']}: {r.get('note', '')}")
-        notes.append(f"parity (sample, C vs A) over {len(tables)} tables in {time.monotonic() - started:.2f} s")
+        parity_findings(results, "sample, C vs A", len(tables), time.monotonic() - started, problems, notes)
         return results

@@ -248,7 +248,7 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
             return []
         from pgshift.drain import wait_confirmed
         from pgshift.hooks.standby import StandbyHook
-        from pgshift.sampling import sample_parity
+        from pgshift.sampling import CHAIN, parity_findings, sample_parity
         from pgshift.scope import Scope
 
         scope = Scope.from_params(self.schemas, self.tables)
@@ -264,14 +264,8 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
             else:
                 results = sample_parity(b, self.conn_c, tables, int(self.sample_rows),
                                         wait_target_confirmed=confirmed)
-        for r in results:
-            if r["status"] in ("differs", "error"):
-                problems.append(f"parity ({self.parity}): {r['table']}: {r.get('note') or r['status']}"
-                                + (f" (B {r['source_rows']} rows, C {r['target_rows']})"
-                                   if self.parity == "full" and r["source_rows"] is not None else ""))
-            elif r["status"] in ("moving", "skipped"):
-                notes.append(f"parity ({self.parity}): {r['table']}: {r['status']}: {r.get('note', '')}")
-        notes.append(f"parity ({self.parity}) over {len(tables)} tables in {time.monotonic() - started:.2f} s")
+        parity_findings(results, self.parity, len(tables), time.monotonic() - started, problems, notes,
+                        counted=CHAIN if self.parity == "full" else None)
         return results
 
     def _frozen(self, b: StandbyHook, tables: list[tuple[str, str]], notes: list[str]) -> list[dict[str, Any]]:
