@@ -6,9 +6,9 @@ or manual ``validate`` checks:
 - C -> A lag: C's current WAL position against the confirmed position of the way back's slot on C
   (``fallback_subscription_name``), in bytes, judged by ``cdc_lag_max_bytes`` (the chain's logical replication
   limit); it goes on the lag chart as its own series.
-- The slot on C: present, active, not invalidated; its ``wal_status`` and the WAL it keeps on C, judged by the
-  limits the chain's validation applies to B's slot (``max_retained_wal_bytes``, ``min_safe_wal_bytes``): the WAL
-  pressure is on C now.
+- The slot on C: present, active, not invalidated; its ``wal_status`` and the WAL it keeps on C, judged as the
+  chain's validation judges B's slot, by the same code (:mod:`pgshift.checks.slot`) and the same limits
+  (``max_retained_wal_bytes``, ``min_safe_wal_bytes``): the WAL pressure is on C now.
 - A's subscription: enabled and applying, else named as stopped; apply/sync errors judged current or recovered
   (:mod:`pgshift.checks.reverse`).
 - Sampled parity C vs A (:mod:`pgshift.sampling`, C as the source), once A has confirmed C's position; only when
