@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from pgshift.checks.cdc_lag import B_SLOT
-from pgshift.checks.reverse import C_SLOT
-from pgshift.checks.slot import (
+from pgshift.migration.checks.cdc_lag import B_SLOT
+from pgshift.migration.checks.reverse import C_SLOT
+from pgshift.migration.checks.slot import (
     WalLimits,
     slot_invalidation,
     slot_lag_problems,
@@ -18,7 +18,7 @@ from pgshift.checks.slot import (
     slot_wal_problems,
     wal_unreserved,
 )
-from pgshift.hooks.states import SlotState
+from pgshift.migration.hooks.states import SlotState
 
 LIMITS = WalLimits(min_safe_wal_bytes=1000, max_retained_wal_bytes=5000)
 HEALTHY = SlotState(slot_name="s", plugin="pgoutput", slot_type="logical", database="app", active=True,
