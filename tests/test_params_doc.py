@@ -17,7 +17,7 @@ def test_params_page_is_current(page: str) -> None:
     committed = params_doc.PAGE.read_text() if params_doc.PAGE.exists() else ""
     if committed != page:
         old, new = committed.splitlines(), page.splitlines()
-        line = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
+        line = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
         pytest.fail(f"docs/params.md is stale (first difference at line {line + 1}): run `make docs` and commit "
                     "docs/params.md", pytrace=False)
 
