@@ -65,3 +65,12 @@ def test_the_checker_sees_links_and_anchors() -> None:
     """The README links docs pages by relative path and the anchor rule matches GitHub's."""
     assert any(t.startswith("docs/") for t in links(ROOT / "README.md"))
     assert "hybrid_aurora_migration-names" in anchors(ROOT / "docs" / "params.md")
+
+
+def test_every_public_name_is_in_the_architecture_page() -> None:
+    """pgshift.__all__ is the public API; docs/architecture.md lists it."""
+    import pgshift
+
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    missing = [name for name in pgshift.__all__ if not name.startswith("_") and f"`{name}`" not in page]
+    assert not missing, f"docs/architecture.md's public API table lacks {missing}"

@@ -42,7 +42,7 @@ SHOWN_KEYS = {"type", "title", "section", "description", "enum", "values_display
 
 def recorded_keys() -> frozenset[str]:
     """The params the chain record keeps (the migration's configuration module is their one definition)."""
-    from pgshift.configuration import RECORDED_KEYS
+    from pgshift.migration.configuration import RECORDED_KEYS
 
     return frozenset(RECORDED_KEYS)
 
