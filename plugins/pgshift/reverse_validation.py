@@ -22,8 +22,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from pgshift.checks.reverse import ReverseLagCheck, ReverseSubscriptionCheck
-
 if TYPE_CHECKING:
     from pgshift.hooks.target import TargetHook
 
@@ -75,6 +73,8 @@ class ReverseValidation:
         report["parity"] = self._reverse_parity(problems, notes, healthy)
 
     def _reverse_slot(self, max_bytes: int, problems: list[str], figures: dict[str, Any]) -> bool:
+        from pgshift.checks.reverse import ReverseLagCheck  # where the task runs, not when the DAG is parsed
+
         slot = self.fallback_subscription
         reading = ReverseLagCheck(conn_c=self.conn_c, slot=slot, max_bytes=int(max_bytes)).read()
         if not reading.done:
@@ -103,6 +103,8 @@ class ReverseValidation:
         return healthy
 
     def _reverse_subscription(self, problems: list[str], notes: list[str], figures: dict[str, Any]) -> bool:
+        from pgshift.checks.reverse import ReverseSubscriptionCheck
+
         reading = ReverseSubscriptionCheck(conn_a=self.conn_a, subscription=self.fallback_subscription).read()
         if not reading.done:
             problems.append(reading.message)

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from pgshift.checks.limits import ChainLimits
-from pgshift.fallback.recovery import recover_interrupted_attempt
-from pgshift.fallback.run import FallbackRun, FallbackSettings, new_report
-from pgshift.report import report_root, safe_name
+if TYPE_CHECKING:  # the way back's phases are imported where a task runs, not when the DAG file is parsed
+    from pgshift.checks.limits import ChainLimits
+    from pgshift.fallback.run import FallbackRun, FallbackSettings
 
 
 class FallbackOperator(BaseOperator):
@@ -48,6 +47,9 @@ class FallbackOperator(BaseOperator):
         self._run: FallbackRun | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.fallback.recovery import recover_interrupted_attempt
+        from pgshift.fallback.run import FallbackRun, new_report
+
         s = self._settings(context)
         recover_interrupted_attempt(s.conn_c, s.fence_path)
         dry_run = bool(self.is_dry_run)
@@ -85,6 +87,10 @@ class FallbackOperator(BaseOperator):
             self._run.rollback_in_new_session()
 
     def _settings(self, context: Context) -> FallbackSettings:
+        from pgshift.checks.limits import ChainLimits
+        from pgshift.fallback.run import FallbackSettings
+        from pgshift.report import report_root, safe_name
+
         if isinstance(self.app_roles, str):
             raise AirflowFailException(f"app_roles must be a list of role names, got {self.app_roles!r}")
         protected: dict[str, str] = {}
@@ -123,7 +129,7 @@ class FinishOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.fallback.finish import FinishSettings, finish_way_back
-        from pgshift.report import write_json
+        from pgshift.report import report_root, safe_name, write_json
 
         s = FinishSettings(conn_a=self.conn_a, conn_b=self.conn_b, conn_c=self.conn_c,
                            fallback_publication=self.fallback_publication,

@@ -14,8 +14,6 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from pgshift.triggers.fence_watchdog import FenceWatchdogTrigger
-
 
 def _iso(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds") if ts else "?"
@@ -43,6 +41,8 @@ class FenceWatchdogOperator(BaseOperator):
     def execute(self, context: Context) -> None:
         if self.is_dry_run:
             raise AirflowSkipException("dry run: A is never fenced, nothing to watch")
+        from pgshift.triggers.fence_watchdog import FenceWatchdogTrigger  # where the task runs, not at parse time
+
         ti = context.get("ti")
         if ti is not None and int(getattr(ti, "try_number", 1) or 1) > 1:
             # A new trigger would not know whether the cutover was ever alive: judge A as it is now.

@@ -17,7 +17,6 @@ from pgshift.preflight_checks import (
     check_params,
     check_roles,
 )
-from pgshift.preflight_fallback import check_fallback
 
 
 class ChainPreflightOperator(ChainOperator):
@@ -31,6 +30,8 @@ class ChainPreflightOperator(ChainOperator):
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.preflight_fallback import check_fallback  # where the task runs, not when the DAG is parsed
+
         spec = self.spec()
         problems = check_params(spec)
         facts: dict[str, Any] = {}

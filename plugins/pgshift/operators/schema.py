@@ -6,13 +6,13 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from pgshift.binaries import client_tool
-from pgshift.scope import Scope
+if TYPE_CHECKING:  # imported where the task runs, not when the DAG file is parsed
+    from pgshift.scope import Scope
 
 
 class CopySchemaOperator(BaseOperator):
@@ -37,6 +37,7 @@ class CopySchemaOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.hooks.postgres import PgShiftHook
         from pgshift.hooks.target import TargetHook
+        from pgshift.scope import Scope
 
         scope = Scope.from_params(self.schemas, self.tables)
         with PgShiftHook(self.conn_source) as src, TargetHook(self.conn_target) as dst:
@@ -53,6 +54,8 @@ class CopySchemaOperator(BaseOperator):
 
     def _copy(self, scope: Scope, in_scope: list[tuple[str, str]], present: list[tuple[str, str]],
               src_env: dict[str, str], dst_env: dict[str, str]) -> bool:
+        from pgshift.binaries import client_tool
+
         if not in_scope:
             raise AirflowFailException(f"no tables in scope ({scope.describe()}) on the source")
         if len(present) == len(in_scope):

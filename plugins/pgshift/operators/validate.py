@@ -17,16 +17,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from pgshift.chart import lag_chart
-from pgshift.checks.cdc_lag import CdcLagCheck
-from pgshift.checks.dms_task import DmsTaskCheck
-from pgshift.checks.limits import ChainLimits
-from pgshift.checks.subscription import SubscriptionSyncedCheck
 from pgshift.configuration import fallback_state
 from pgshift.operators.chain import ChainOperator
-
-if TYPE_CHECKING:
-    from pgshift.hooks.standby import StandbyHook
 from pgshift.preflight_checks import (
     ChainSpec,
     check_a,
@@ -36,8 +28,11 @@ from pgshift.preflight_checks import (
     check_params,
     check_roles,
 )
-from pgshift.report import read_reports, report_root, safe_name, write_json
 from pgshift.reverse_validation import ReverseValidation
+
+if TYPE_CHECKING:  # the checks, the chart and the driver are imported where a task runs, not when a DAG is parsed
+    from pgshift.checks.limits import ChainLimits
+    from pgshift.hooks.standby import StandbyHook
 
 
 class ValidateChainOperator(ReverseValidation, ChainOperator):
@@ -75,9 +70,14 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
         self._pausing = False  # B's replay paused by this task right now: on_kill resumes it
 
     def limits(self) -> ChainLimits:
+        from pgshift.checks.limits import ChainLimits
+
         return ChainLimits.from_values(self.thresholds)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.chart import lag_chart
+        from pgshift.report import read_reports, report_root, safe_name, write_json
+
         problems: list[str] = []
         notes: list[str] = []
         figures: dict[str, Any] = {}
@@ -183,6 +183,7 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
 
     def _replication(self, problems: list[str], figures: dict[str, Any]) -> bool:
         """A -> B lag and the slots on both ends. True if C can be expected to keep up."""
+        from pgshift.checks.cdc_lag import CdcLagCheck
         from pgshift.checks.wal_lag import evaluate_wal_lag, read_wal_lag
 
         healthy = True
@@ -231,6 +232,8 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
     def _subscription(self, problems: list[str], notes: list[str], figures: dict[str, Any]) -> None:
         """The subscription check's verdict: an apply/sync error counted in the past that the apply worker
         recovered from is a note (and a warning in the log), a current one a problem."""
+        from pgshift.checks.subscription import SubscriptionSyncedCheck
+
         reading = SubscriptionSyncedCheck(conn_c=self.conn_c, subscription=self.subscription).read()
         if not reading.done:
             problems.append(reading.message)
@@ -243,6 +246,8 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
                             "subscription_errors": st.get("errors"), "tables_ready": f"{st['ready']}/{st['tables']}"})
 
     def _dms(self, problems: list[str], figures: dict[str, Any]) -> None:
+        from pgshift.checks.dms_task import DmsTaskCheck
+
         reading = DmsTaskCheck(aws_conn_id=self.aws_conn_id, task_id=self.dms_task_id).read()
         figures.update({"dms_status": reading.details.get("status"),
                         "dms_last_failure_message": reading.details.get("last_failure_message")})
