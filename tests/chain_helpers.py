@@ -80,7 +80,7 @@ def make_standby(cl: LocalClusters) -> None:
     """B as a streaming standby of A, through the basebackup operator (local path)."""
     from pgcluster import server_user
 
-    from pgshift.operators.basebackup import BasebackupOperator
+    from pgshift.migration.operators.basebackup import BasebackupOperator
 
     BasebackupOperator(task_id="basebackup_b", conn_a="pgshift_a", conn_a_replication="pgshift_a_replication",
                        conn_b="pgshift_b", physical_slot=NAMES["physical_slot"], data_dir=str(cl.b.data_dir),

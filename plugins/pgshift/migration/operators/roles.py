@@ -1,0 +1,67 @@
+"""The roles in scope to C, before the schema copy: created or updated from A's catalog, NOLOGIN until the cutover."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook, BaseOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
+
+if TYPE_CHECKING:  # imported where the task runs, not when the DAG file is parsed
+    from pgshift.migration.access.sync import AccessSpec
+
+
+class MigrateRolesOperator(BaseOperator):
+    """Create (or update where they differ) on ``conn_c`` the roles the migrated objects need, from ``conn_a``.
+
+    The roles in scope are derived from A's catalog (owners, grantees, policy and default-privilege roles of the
+    migrated objects, ``app_roles``, and their memberships both ways), plus ``extra_roles``, minus
+    ``exclude_roles``. Each gets A's attributes and password verifier, so the application's password works on C
+    unchanged; attributes Aurora cannot grant (SUPERUSER, REPLICATION, BYPASSRLS) are dropped with a warning.
+    Every one is NOLOGIN on C until the cutover is ready: nothing but replication writes there before the move.
+    ``memberships_on_c`` adds memberships wanted on C only (``{"app_admin": ["rds_superuser"]}``).
+    The role pgshift connects to C with is never touched. Returns the changes and warnings (never a secret).
+    """
+
+    template_fields: Sequence[str] = ("conn_a", "conn_c", "schemas", "tables", "app_roles", "extra_roles",
+                                      "exclude_roles", "memberships_on_c")
+
+    def __init__(self, *, conn_a: str, conn_c: str, schemas: list[str] | None = None, tables: list[str] | None = None,
+                 app_roles: list[str] | None = None, extra_roles: list[str] | None = None,
+                 exclude_roles: list[str] | None = None, memberships_on_c: Mapping[str, list[str]] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_a, self.conn_c, self.schemas, self.tables = conn_a, conn_c, schemas, tables
+        self.app_roles, self.extra_roles, self.exclude_roles = app_roles, extra_roles, exclude_roles
+        self.memberships_on_c = memberships_on_c
+
+    def access_spec(self) -> AccessSpec:
+        from pgshift.migration.access.sync import AccessSpec
+
+        spec = AccessSpec.from_params(schemas=self.schemas, tables=self.tables, app_roles=self.app_roles,
+                                      extra_roles=self.extra_roles, exclude_roles=self.exclude_roles,
+                                      memberships_on_c=self.memberships_on_c,
+                                      c_login=BaseHook.get_connection(self.conn_c).login)
+        problems = spec.problems()
+        if problems:
+            raise AirflowFailException("Roles not migrated; nothing was changed:\n"
+                                       + "\n".join(f"  - {p}" for p in problems))
+        return spec
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.migration.access.sync import migrate_roles
+        from pgshift.migration.hooks.primary import PrimaryHook
+        from pgshift.migration.hooks.target import TargetHook
+
+        spec = self.access_spec()
+        with PrimaryHook(self.conn_a) as a, TargetHook(self.conn_c) as c:
+            plan = migrate_roles(a, c, spec)
+        for warning in plan.warnings:
+            self.log.warning("%s", warning)
+        for change in plan.changes:
+            self.log.info("Role %s on C: %s", change.role, change.change)
+        if not plan.changes:
+            self.log.info("The roles in scope on C already match A's (NOLOGIN until the cutover): nothing to change")
+        return {"changes": [{"role": ch.role, "change": ch.change} for ch in plan.changes],
+                "warnings": list(plan.warnings), "login_on_a": list(plan.login_on_a)}
