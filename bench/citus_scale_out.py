@@ -21,14 +21,20 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from airflow_env import HOME, ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "citus"))
 
-from citus_helpers import CONN_ID, CitusCluster, RealCluster, run_dag, task_states, xcom
+from citus_helpers import CONN_ID, RealCluster, run_dag, task_states, xcom
 from testing_support import free_port_block, state_dir
+
+if TYPE_CHECKING:  # imported in main(), only when no real cluster is given
+    from citus_servers import EmulatedCluster
+
+# The two clusters a run can take: both name their workers (CitusCluster, their base, does not).
+Cluster: TypeAlias = "RealCluster | EmulatedCluster"
 
 CLONE_STEPS = ("clone_basebackup", "wait_clones", "add_clones", "promote_clones")
 TASKS = ("clone_basebackup", "wait_clones", "add_clones", "plan", "promote_clones", "add_nodes", "start_rebalance",
@@ -40,7 +46,7 @@ def task_seconds(dag_run: Any) -> dict[str, float]:
             if ti.start_date and ti.end_date and ti.state == "success"}
 
 
-def one_run(cluster: CitusCluster, method: str, rows: int, move_seconds: float) -> dict[str, Any]:
+def one_run(cluster: Cluster, method: str, rows: int, move_seconds: float) -> dict[str, Any]:
     cluster.reset(rows)
     cluster.tune(move_seconds=move_seconds, clone_catchup_poll_seconds=5, runner_start_delay_seconds=1)
     new, source = cluster.new_workers[0], cluster.existing_workers[0]
@@ -69,7 +75,7 @@ def main() -> int:
     servers = None
     try:
         if os.environ.get("CITUS_TEST_DSN"):
-            cluster: CitusCluster = RealCluster()
+            cluster: Cluster = RealCluster()
             where = "real Citus cluster (CITUS_TEST_DSN)"
         else:
             from citus_servers import EmulatedCluster, EmulatedServers

@@ -65,7 +65,7 @@ class AirflowDeployment:
     home: Path
     dags_folder: Path = ROOT / "dags"
     extra_env: dict[str, str] | None = None
-    api_port: int | None = None
+    api_port: int = 0  # 0: PGSHIFT_API_PORT, else the clusters' base port + API_OFFSET
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
@@ -99,7 +99,8 @@ class AirflowDeployment:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(data, fh)
-        return json.loads(path.read_text())
+        keys: dict[str, str] = json.loads(path.read_text())
+        return keys
 
     @property
     def password(self) -> str:
@@ -108,7 +109,8 @@ class AirflowDeployment:
             fd = os.open(self.passwords_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump({USER: secrets.token_urlsafe(12)}, fh)
-        return json.loads(self.passwords_file.read_text())[USER]
+        passwords: dict[str, str] = json.loads(self.passwords_file.read_text())
+        return passwords[USER]
 
     def env(self) -> dict[str, str]:
         """The environment every Airflow process (and the `airflow` CLI) of this deployment runs with."""
@@ -223,9 +225,9 @@ class AirflowDeployment:
     def stop(self, grace: float = 20) -> None:
         """End every process group the deployment started (SIGTERM, then SIGKILL after ``grace`` s)."""
         pids = {name: self.pid(name) for name in PROCESSES}
-        for pid in filter(None, pids.values()):
+        for started in filter(None, pids.values()):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
+                os.killpg(started, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for name, pid in pids.items():
             while pid and _alive(pid) and time.monotonic() < deadline:

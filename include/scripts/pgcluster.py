@@ -42,6 +42,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -338,12 +339,12 @@ class LocalClusters:
     def passwords(self) -> dict[str, str]:
         if not self.secrets_file.exists():
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            data = {role: secrets.token_urlsafe(18) for role in ROLES}
-            data["c_postgres"] = secrets.token_urlsafe(18)
+            created = {role: secrets.token_urlsafe(18) for role in ROLES}
+            created["c_postgres"] = secrets.token_urlsafe(18)
             fd = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
-                json.dump(data, fh)
-        data = json.loads(self.secrets_file.read_text())
+                json.dump(created, fh)
+        data: dict[str, str] = json.loads(self.secrets_file.read_text())
         if "meta_postgres" not in data:  # a state directory from before the metadata cluster existed
             data["meta_postgres"] = secrets.token_urlsafe(18)
             tmp = self.secrets_file.with_name("secrets.json.tmp")
@@ -375,7 +376,7 @@ class LocalClusters:
         if is_root():
             shutil.chown(self.b.data_dir, user, user)
 
-    def run(self, cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    def run(self, cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
         kw.setdefault("check", True)
         kw.setdefault("capture_output", True)
         kw.setdefault("text", True)
@@ -452,7 +453,7 @@ class LocalClusters:
             raise ClusterError(f"psql on {node.name}: {res.stderr.strip()}")
         return res.stdout.strip()
 
-    def sql(self, node: Node, query: str, params: object = None, db: str = DATABASE) -> list[tuple]:
+    def sql(self, node: Node, query: str, params: object = None, db: str = DATABASE) -> list[tuple[Any, ...]]:
         """Run one statement as postgres (autocommit, read-write even on a fenced database)."""
         import psycopg2
 
@@ -608,7 +609,7 @@ class LocalClusters:
     def sshd_pid(self) -> int | None:
         return live_pid(self.ssh_dir / "sshd.pid")
 
-    def ssh_connection(self) -> dict:
+    def ssh_connection(self) -> dict[str, Any]:
         host_key = " ".join((self.ssh_dir / "host_ed25519.pub").read_text().split()[:2])  # "ssh-ed25519 AAAA..."
         return {
             "conn_type": "ssh", "host": "127.0.0.1", "port": self.ssh_port, "login": server_user(),

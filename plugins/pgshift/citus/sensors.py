@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Context
 
-from pgshift.citus.clone import CloneLagCheck, clone_lag_check
-from pgshift.citus.status import RebalanceCheck
 from pgshift.common.sensors.poll import PgShiftPollSensor
+
+if TYPE_CHECKING:  # each check is imported by check(), where the task runs, not when the DAG file is parsed
+    from pgshift.citus.clone import CloneLagCheck
+    from pgshift.citus.status import RebalanceCheck
 
 
 class CitusRebalanceSensor(PgShiftPollSensor):
@@ -36,6 +38,8 @@ class CitusRebalanceSensor(PgShiftPollSensor):
         self.statement_timeout_seconds = statement_timeout_seconds
 
     def check(self) -> RebalanceCheck:
+        from pgshift.citus.status import RebalanceCheck
+
         return RebalanceCheck(conn_id=self.coordinator_conn_id, job_id=int(self.job_id),
                               connect_timeout=int(self.connect_timeout_seconds),
                               statement_timeout=float(self.statement_timeout_seconds))
@@ -70,5 +74,7 @@ class CitusCloneLagSensor(PgShiftPollSensor):
         self.max_bytes, self.max_seconds, self.connect_timeout_seconds = max_bytes, max_seconds, connect_timeout_seconds
 
     def check(self) -> CloneLagCheck:
+        from pgshift.citus.clone import clone_lag_check
+
         return clone_lag_check(self.coordinator_conn_id, list(self.clones or []), int(self.max_bytes),
                                float(self.max_seconds), int(self.connect_timeout_seconds))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from pgshift.common.checks.base import Check
-from pgshift.common.checks.result import CheckResult
-from pgshift.common.triggers.poll import PgShiftPollTrigger
+if TYPE_CHECKING:  # the checks and the trigger are imported where a task runs, not when a DAG file is parsed
+    from pgshift.common.checks.base import Check
+    from pgshift.common.checks.result import CheckResult
 
 
 class PgShiftPollSensor(BaseSensorOperator):
@@ -60,6 +60,8 @@ class PgShiftPollSensor(BaseSensorOperator):
             raise AirflowFailException(result.message)
         if result.done:
             return result.details
+        from pgshift.common.triggers.poll import PgShiftPollTrigger
+
         self.defer(
             trigger=PgShiftPollTrigger(self.check(), poll_interval=float(self.poll_interval),
                                        timeout=self.wait_seconds(), timeout_hint=self.timeout_hint()),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from pgshift.migration.limits import ChainLimits
 from pgshift.migration.preflight.checks import CHAIN_FIELDS, ChainSpec, spec_of
+
+if TYPE_CHECKING:
+    from pgshift.migration.limits import ChainLimits
 
 
 class ChainOperator(BaseOperator):

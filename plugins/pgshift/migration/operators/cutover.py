@@ -15,20 +15,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from pgshift.common.report import report_root, safe_name
-from pgshift.migration.access.sync import AccessSpec
-from pgshift.migration.checks.gate import GateSpec, fatal_problems, gate_reading, warnings
-from pgshift.migration.limits import ChainLimits
-from pgshift.migration.switchover.cutover.fallback_phases import FallbackSpec
-from pgshift.migration.switchover.cutover.phases import CutoverRun, new_report
-from pgshift.migration.switchover.cutover.settings import CutoverSettings
-from pgshift.migration.switchover.fence import fence_problems
-from pgshift.migration.switchover.recovery import recover_interrupted_attempt
-from pgshift.migration.switchover.results import Plan
 from pgshift.migration.switchover.state import CUTOVER, FenceState, Verify
 
-if TYPE_CHECKING:  # the driver is imported where a task runs, not when the DAG file is parsed
+if TYPE_CHECKING:  # the driver and the runbook's phases are imported where a task runs, not when the DAG is parsed
+    from pgshift.migration.access.sync import AccessSpec
+    from pgshift.migration.checks.gate import GateSpec
     from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.limits import ChainLimits
+    from pgshift.migration.switchover.cutover.fallback_phases import FallbackSpec
+    from pgshift.migration.switchover.cutover.phases import CutoverRun
+    from pgshift.migration.switchover.cutover.settings import CutoverSettings
+    from pgshift.migration.switchover.results import Plan
 
 
 class _CutoverBase(BaseOperator):
@@ -53,10 +50,14 @@ class _CutoverBase(BaseOperator):
         self.is_dry_run, self.report_dir = dry_run, report_dir
 
     def limits(self) -> ChainLimits:
+        from pgshift.migration.limits import ChainLimits
+
         return ChainLimits.from_values(self.thresholds)
 
     def gate_spec(self) -> GateSpec:
         """The gate's checks for this chain, built from the rendered fields."""
+        from pgshift.migration.checks.gate import GateSpec
+
         return GateSpec.for_chain(mode=self.mode, conn_a=self.conn_a, conn_b=self.conn_b, conn_c=self.conn_c,
                                   physical_slot=self.physical_slot, slot=self.slot, subscription=self.subscription,
                                   limits=self.limits(), aws_conn_id=self.aws_conn_id, dms_task_id=self.dms_task_id)
@@ -73,6 +74,8 @@ class _CutoverBase(BaseOperator):
         return out
 
     def check_fence_roles(self, a: PrimaryHook) -> None:
+        from pgshift.migration.switchover.fence import fence_problems
+
         if isinstance(self.app_roles, str):
             raise AirflowFailException(f"app_roles must be a list of role names, got {self.app_roles!r}")
         self.app_roles = list(self.app_roles or [])
@@ -82,6 +85,8 @@ class _CutoverBase(BaseOperator):
             raise AirflowFailException(f"Cutover refused before the fence; A was not touched:\n{listing}")
 
     def run_dir(self, context: Context) -> Path:
+        from pgshift.common.report import report_root, safe_name
+
         return report_root(self.report_dir) / "cutover" / safe_name(context["run_id"])
 
 
@@ -103,6 +108,7 @@ class CutoverGateOperator(_CutoverBase):
     def execute(self, context: Context) -> dict[str, Any]:
         if self.mode not in ("native", "dms"):
             raise AirflowFailException(f"mode must be native or dms, got {self.mode!r}")
+        from pgshift.migration.checks.gate import fatal_problems, gate_reading, warnings
         from pgshift.migration.hooks.primary import PrimaryHook
 
         with PrimaryHook(self.conn_a) as a:
@@ -176,6 +182,9 @@ class CutoverOperator(_CutoverBase):
         self._run: CutoverRun | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.migration.switchover.cutover.phases import CutoverRun, new_report
+        from pgshift.migration.switchover.recovery import recover_interrupted_attempt
+
         settings = self._settings(context)
         recover_interrupted_attempt(CUTOVER, self.conn_a, settings.run_id, settings.fence_path)
         dry_run = bool(self.is_dry_run)
@@ -249,11 +258,15 @@ class CutoverOperator(_CutoverBase):
                 self._run.rollback_in_new_session()
 
     def _fallback(self) -> FallbackSpec:
+        from pgshift.migration.switchover.cutover.fallback_phases import FallbackSpec
+
         return FallbackSpec(bool(self.fallback), str(self.fallback_publication), str(self.fallback_subscription),
                             str(self.conn_c_subscription))
 
     def _access(self) -> AccessSpec:
         """The roles C needs, from the rendered params; bad ones refuse the cutover before the fence."""
+        from pgshift.migration.access.sync import AccessSpec
+
         if isinstance(self.app_roles, str):
             raise AirflowFailException(f"app_roles must be a list of role names, got {self.app_roles!r}")
         spec = AccessSpec.from_params(schemas=self.schemas, tables=self.tables, app_roles=self.app_roles,
@@ -280,6 +293,8 @@ class CutoverOperator(_CutoverBase):
         return spec
 
     def _settings(self, context: Context) -> CutoverSettings:
+        from pgshift.migration.switchover.cutover.settings import CutoverSettings
+
         return CutoverSettings(
             run_id=context["run_id"], mode=self.mode, conn_a=self.conn_a, conn_b=self.conn_b, conn_c=self.conn_c,
             slot=self.slot, subscription=self.subscription, drain_timeout=float(self.drain_timeout),

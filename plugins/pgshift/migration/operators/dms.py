@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from pgshift.migration.checks.dms import describe_first
-
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.dms import DmsHook
 
@@ -97,6 +95,8 @@ class DmsReplicationInstanceOperator(DmsBaseOperator):
         self.allocated_storage, self.wait_seconds, self.poll_interval = allocated_storage, wait_seconds, poll_interval
 
     def _describe(self) -> dict[str, Any] | None:
+        from pgshift.migration.checks.dms import describe_first  # where the task runs, not when the DAG file is parsed
+
         return describe_first(self.hook.conn.describe_replication_instances, "ReplicationInstances",
                               "replication-instance-id", self.instance_id)
 
@@ -167,6 +167,7 @@ class DmsEndpointsOperator(DmsBaseOperator):
 
     def _ensure(self, endpoint_id: str, endpoint_type: str, engine: str, conn_id: str,
                 extra: dict[str, Any]) -> str:
+        from pgshift.migration.checks.dms import describe_first
         from pgshift.migration.hooks.base import MigrationHook
 
         existing = describe_first(self.hook.conn.describe_endpoints, "Endpoints", "endpoint-id", endpoint_id)
@@ -204,6 +205,7 @@ class DmsReplicationTaskOperator(DmsBaseOperator):
         self.schemas, self.tables = schemas, tables
 
     def execute(self, context: Context) -> str:
+        from pgshift.migration.checks.dms import describe_first
         from pgshift.migration.scope import Scope
 
         mappings = Scope.from_params(self.schemas, self.tables).dms_table_mappings()

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from pgshift.common.report import report_root, safe_name
-from pgshift.migration.limits import ChainLimits
-from pgshift.migration.switchover.fallback.run import FallbackPlan, FallbackRun, FallbackSettings, new_report
-from pgshift.migration.switchover.recovery import recover_interrupted_attempt
 from pgshift.migration.switchover.state import FALLBACK
+
+if TYPE_CHECKING:  # the way back's phases are imported where a task runs, not when the DAG file is parsed
+    from pgshift.migration.limits import ChainLimits
+    from pgshift.migration.switchover.fallback.run import FallbackPlan, FallbackRun, FallbackSettings
 
 
 class FallbackOperator(BaseOperator):
@@ -51,6 +51,9 @@ class FallbackOperator(BaseOperator):
         self._run: FallbackRun | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.migration.switchover.fallback.run import FallbackRun, new_report
+        from pgshift.migration.switchover.recovery import recover_interrupted_attempt
+
         s = self._settings(context)
         recover_interrupted_attempt(FALLBACK, s.conn_c, s.run_id, s.fence_path)
         dry_run = bool(self.is_dry_run)
@@ -99,6 +102,10 @@ class FallbackOperator(BaseOperator):
             self._run.rollback_in_new_session()
 
     def _settings(self, context: Context) -> FallbackSettings:
+        from pgshift.common.report import report_root, safe_name
+        from pgshift.migration.limits import ChainLimits
+        from pgshift.migration.switchover.fallback.run import FallbackSettings
+
         if isinstance(self.app_roles, str):
             raise AirflowFailException(f"app_roles must be a list of role names, got {self.app_roles!r}")
         protected: dict[str, str] = {}
@@ -136,7 +143,7 @@ class FinishOperator(BaseOperator):
         self.is_dry_run, self.report_dir = dry_run, report_dir
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from pgshift.common.report import write_json
+        from pgshift.common.report import report_root, safe_name, write_json
         from pgshift.migration.switchover.fallback.finish import FinishSettings, finish_way_back
 
         s = FinishSettings(conn_a=self.conn_a, conn_b=self.conn_b, conn_c=self.conn_c,

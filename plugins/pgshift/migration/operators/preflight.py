@@ -17,7 +17,6 @@ from pgshift.migration.preflight.checks import (
     check_params,
     check_roles,
 )
-from pgshift.migration.preflight.fallback import check_fallback
 
 
 class ChainPreflightOperator(ChainOperator):
@@ -32,6 +31,8 @@ class ChainPreflightOperator(ChainOperator):
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.migration.preflight.fallback import check_fallback  # in the task, not at parse
+
         spec = self.spec()
         problems = check_params(spec)
         facts: dict[str, Any] = {}

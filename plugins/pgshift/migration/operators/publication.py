@@ -8,8 +8,6 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from pgshift.migration.scope import Scope
-
 
 class CreatePublicationOperator(BaseOperator):
     """Create ``publication`` on A for the scope; an identical existing one is kept as it is.
@@ -28,6 +26,7 @@ class CreatePublicationOperator(BaseOperator):
 
     def execute(self, context: Context) -> str:
         from pgshift.migration.hooks.primary import PrimaryHook
+        from pgshift.migration.scope import Scope
 
         scope = Scope.from_params(self.schemas, self.tables)
         with PrimaryHook(self.conn_a) as a:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from pgshift.migration.access.sync import AccessSpec
+if TYPE_CHECKING:  # imported where the task runs, not when the DAG file is parsed
+    from pgshift.migration.access.sync import AccessSpec
 
 
 class MigrateRolesOperator(BaseOperator):
@@ -36,6 +37,8 @@ class MigrateRolesOperator(BaseOperator):
         self.memberships_on_c = memberships_on_c
 
     def access_spec(self) -> AccessSpec:
+        from pgshift.migration.access.sync import AccessSpec
+
         spec = AccessSpec.from_params(schemas=self.schemas, tables=self.tables, app_roles=self.app_roles,
                                       extra_roles=self.extra_roles, exclude_roles=self.exclude_roles,
                                       memberships_on_c=self.memberships_on_c,

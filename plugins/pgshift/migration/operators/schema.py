@@ -6,13 +6,13 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from pgshift.migration.scope import Scope
-from pgshift.migration.setup.binaries import client_tool
+if TYPE_CHECKING:  # imported where the task runs, not when the DAG file is parsed
+    from pgshift.migration.scope import Scope
 
 
 class CopySchemaOperator(BaseOperator):
@@ -38,6 +38,7 @@ class CopySchemaOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.migration.hooks.base import MigrationHook
         from pgshift.migration.hooks.target import TargetHook
+        from pgshift.migration.scope import Scope
 
         scope = Scope.from_params(self.schemas, self.tables)
         with MigrationHook(self.conn_source) as src, TargetHook(self.conn_target) as dst:
@@ -54,6 +55,8 @@ class CopySchemaOperator(BaseOperator):
 
     def _copy(self, scope: Scope, in_scope: list[tuple[str, str]], present: list[tuple[str, str]],
               src_env: dict[str, str], dst_env: dict[str, str]) -> bool:
+        from pgshift.migration.setup.binaries import client_tool
+
         if not in_scope:
             raise AirflowFailException(f"no tables in scope ({scope.describe()}) on the source")
         if len(present) == len(in_scope):

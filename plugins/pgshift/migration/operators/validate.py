@@ -17,19 +17,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from pgshift.common.chart import lag_chart
-from pgshift.migration.checks.cdc_lag import B_SLOT, CdcLagCheck
-from pgshift.migration.checks.dms_task import DmsTaskCheck
-from pgshift.migration.checks.slot import slot_wal_problems, wal_unreserved
-from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
 from pgshift.migration.configuration import fallback_state
 from pgshift.migration.hooks.states import SlotState
 from pgshift.migration.limits import ChainLimits
 from pgshift.migration.operators.chain import ChainOperator
-
-if TYPE_CHECKING:
-    from pgshift.migration.hooks.standby import StandbyHook
-from pgshift.common.report import read_reports, report_root, safe_name, write_json
 from pgshift.migration.preflight.checks import (
     ChainSpec,
     check_a,
@@ -40,6 +31,10 @@ from pgshift.migration.preflight.checks import (
     check_roles,
 )
 from pgshift.migration.validation.reverse import ReverseValidation
+
+if TYPE_CHECKING:  # the checks, the chart and the driver are imported where a task runs, not when a DAG is parsed
+    from pgshift.migration.hooks.standby import StandbyHook
+    from pgshift.migration.limits import ChainLimits
 
 
 class ValidateChainOperator(ReverseValidation, ChainOperator):
@@ -78,9 +73,14 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
         self._pausing = False  # B's replay paused by this task right now: on_kill resumes it
 
     def limits(self) -> ChainLimits:
+        from pgshift.migration.limits import ChainLimits
+
         return ChainLimits.from_values(self.thresholds)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.common.chart import lag_chart
+        from pgshift.common.report import read_reports, report_root, safe_name, write_json
+
         problems: list[str] = []
         notes: list[str] = []
         figures: dict[str, Any] = {}
@@ -186,6 +186,8 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
 
     def _replication(self, problems: list[str], figures: dict[str, Any]) -> bool:
         """A -> B lag and the slots on both ends. True if C can be expected to keep up."""
+        from pgshift.migration.checks.cdc_lag import B_SLOT, CdcLagCheck
+        from pgshift.migration.checks.slot import slot_wal_problems, wal_unreserved
         from pgshift.migration.checks.wal_lag import evaluate_wal_lag, read_wal_lag
 
         try:
@@ -223,6 +225,8 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
     def _subscription(self, problems: list[str], notes: list[str], figures: dict[str, Any]) -> None:
         """The subscription check's verdict: an apply/sync error counted in the past that the apply worker
         recovered from is a note (and a warning in the log), a current one a problem."""
+        from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
+
         reading = SubscriptionSyncedCheck(conn_c=self.conn_c, subscription=self.subscription).read()
         if not reading.done:
             problems.append(reading.message)
@@ -235,6 +239,8 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
                             "subscription_errors": st.get("errors"), "tables_ready": f"{st['ready']}/{st['tables']}"})
 
     def _dms(self, problems: list[str], figures: dict[str, Any]) -> None:
+        from pgshift.migration.checks.dms_task import DmsTaskCheck
+
         reading = DmsTaskCheck(aws_conn_id=self.aws_conn_id, task_id=self.dms_task_id).read()
         figures.update({"dms_status": reading.details.get("status"),
                         "dms_last_failure_message": reading.details.get("last_failure_message")})

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgshift.common.sensors.poll import PgShiftPollSensor
-from pgshift.migration.checks.cdc_lag import CdcLagCheck
-from pgshift.migration.checks.dms_task import DmsTaskRunningCheck
-from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
-from pgshift.migration.checks.wal_lag import WalLagCheck
+
+if TYPE_CHECKING:  # each check is imported by check(), where the task runs, not when the DAG file is parsed
+    from pgshift.migration.checks.cdc_lag import CdcLagCheck
+    from pgshift.migration.checks.dms_task import DmsTaskRunningCheck
+    from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
+    from pgshift.migration.checks.wal_lag import WalLagCheck
 
 
 class WalLagSensor(PgShiftPollSensor):
@@ -27,6 +29,8 @@ class WalLagSensor(PgShiftPollSensor):
         self.max_bytes, self.max_seconds = max_bytes, max_seconds
 
     def check(self) -> WalLagCheck:
+        from pgshift.migration.checks.wal_lag import WalLagCheck
+
         return WalLagCheck(conn_a=self.conn_a, conn_b=self.conn_b, physical_slot=self.physical_slot,
                            max_bytes=int(self.max_bytes), max_seconds=float(self.max_seconds))
 
@@ -48,6 +52,8 @@ class SubscriptionSyncedSensor(PgShiftPollSensor):
         self.conn_c, self.subscription, self.conn_a = conn_c, subscription, conn_a
 
     def check(self) -> SubscriptionSyncedCheck:
+        from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
+
         return SubscriptionSyncedCheck(conn_c=self.conn_c, subscription=self.subscription, conn_a=self.conn_a)
 
 
@@ -65,6 +71,8 @@ class CdcLagSensor(PgShiftPollSensor):
         self.conn_b, self.slot, self.max_bytes = conn_b, slot, max_bytes
 
     def check(self) -> CdcLagCheck:
+        from pgshift.migration.checks.cdc_lag import CdcLagCheck
+
         return CdcLagCheck(conn_b=self.conn_b, slot=self.slot, max_bytes=int(self.max_bytes))
 
 
@@ -83,4 +91,6 @@ class DmsTaskRunningSensor(PgShiftPollSensor):
         self.task_arn, self.aws_conn_id, self.region_name = task_arn, aws_conn_id, region_name
 
     def check(self) -> DmsTaskRunningCheck:
+        from pgshift.migration.checks.dms_task import DmsTaskRunningCheck
+
         return DmsTaskRunningCheck(aws_conn_id=self.aws_conn_id, task_arn=self.task_arn, region_name=self.region_name)
