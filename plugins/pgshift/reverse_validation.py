@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pgshift.checks.reverse import ReverseLagCheck, ReverseSubscriptionCheck
 
 if TYPE_CHECKING:
+    from pgshift.chain_config import ChainConfig
     from pgshift.hooks.target import TargetHook
 
 
@@ -54,18 +55,11 @@ def wait_reverse_confirmed(c: TargetHook, slot: str, lsn: str, timeout: float) -
 
 
 class ReverseValidation:
-    """The way back's part of :class:`~pgshift.operators.validate.ValidateChainOperator` (its attributes)."""
+    """The way back's part of :class:`~pgshift.operators.validate.ValidateChainOperator` (its ``chain``)."""
 
-    conn_a: str
-    conn_c: str
-    schemas: list[str] | None
-    tables: list[str] | None
-    fallback_subscription: str
-    parity: str
-    sample_rows: int
-    max_retained_wal_bytes: int
-    min_safe_wal_bytes: int
-    confirm_timeout: float
+    if TYPE_CHECKING:  # the operator's (pgshift.operators.configured.ConfiguredOperator.chain)
+        @property
+        def chain(self) -> ChainConfig: ...
 
     def validate_way_back(self, cdc_lag_max_bytes: int, problems: list[str], notes: list[str],
                           figures: dict[str, Any], report: dict[str, Any]) -> None:
@@ -75,8 +69,8 @@ class ReverseValidation:
         report["parity"] = self._reverse_parity(problems, notes, healthy)
 
     def _reverse_slot(self, max_bytes: int, problems: list[str], figures: dict[str, Any]) -> bool:
-        slot = self.fallback_subscription
-        reading = ReverseLagCheck(conn_c=self.conn_c, slot=slot, max_bytes=int(max_bytes)).read()
+        slot = self.chain.fallback_subscription_name
+        reading = ReverseLagCheck(conn_c=self.chain.conn_c, slot=slot, max_bytes=max_bytes).read()
         if not reading.done:
             problems.append(f"C -> A: {reading.message}")
         st = reading.details
@@ -94,16 +88,17 @@ class ReverseValidation:
             problems.append(f"the way back's slot {slot!r} on C is unreserved: its WAL is about to be removed "
                             "(max_slot_wal_keep_size); A must catch up now, or the way back is lost")
             healthy = False
-        if st["safe_wal_size"] is not None and st["safe_wal_size"] < int(self.min_safe_wal_bytes):
+        if st["safe_wal_size"] is not None and st["safe_wal_size"] < self.chain.min_safe_wal_bytes:
             problems.append(f"the way back's slot {slot!r} on C is {st['safe_wal_size']} bytes from losing its WAL "
-                            f"(floor {self.min_safe_wal_bytes})")
-        if st["retained_bytes"] is not None and st["retained_bytes"] > int(self.max_retained_wal_bytes):
+                            f"(floor {self.chain.min_safe_wal_bytes})")
+        if st["retained_bytes"] is not None and st["retained_bytes"] > self.chain.max_retained_wal_bytes:
             problems.append(f"the way back's slot {slot!r} keeps {st['retained_bytes']} bytes of WAL on C (limit "
-                            f"{self.max_retained_wal_bytes}): A is far behind, and C's storage fills")
+                            f"{self.chain.max_retained_wal_bytes}): A is far behind, and C's storage fills")
         return healthy
 
     def _reverse_subscription(self, problems: list[str], notes: list[str], figures: dict[str, Any]) -> bool:
-        reading = ReverseSubscriptionCheck(conn_a=self.conn_a, subscription=self.fallback_subscription).read()
+        reading = ReverseSubscriptionCheck(conn_a=self.chain.conn_a,
+                                           subscription=self.chain.fallback_subscription_name).read()
         if not reading.done:
             problems.append(reading.message)
         elif reading.warning:
@@ -118,7 +113,7 @@ class ReverseValidation:
         return reading.done
 
     def _reverse_parity(self, problems: list[str], notes: list[str], healthy: bool) -> list[dict[str, Any]]:
-        if self.parity == "off":
+        if self.chain.parity == "off":
             return []
         if not healthy:
             notes.append("parity not checked: the way back (C -> A) is not healthy, so A is expected to differ")
@@ -128,24 +123,24 @@ class ReverseValidation:
         from pgshift.sampling import WAY_BACK, sample_between
         from pgshift.scope import Scope
 
-        if self.parity == "full":
+        if self.chain.parity == "full":
             notes.append("parity=full compares B and C at a frozen point of the chain; after the cutover the way "
                          "back is sampled instead (C vs A)")
-        scope = Scope.from_params(self.schemas, self.tables)
+        scope = Scope.from_params(self.chain.schemas, self.chain.tables)
         started = time.monotonic()
-        with TargetHook(self.conn_c) as c, PrimaryHook(self.conn_a) as a:
+        with TargetHook(self.chain.conn_c) as c, PrimaryHook(self.chain.conn_a) as a:
             tables = [(t.schema, t.table) for t in c.scope_tables(scope, "public")]
 
             def position() -> str:  # C's current WAL position, read with the slot
-                state = c.reverse_slot(self.fallback_subscription)
+                state = c.reverse_slot(self.chain.fallback_subscription_name)
                 if state is None:
-                    raise ReverseConfirmTimeout(f"slot {self.fallback_subscription!r} is not on C")
+                    raise ReverseConfirmTimeout(f"slot {self.chain.fallback_subscription_name!r} is not on C")
                 return state.current_lsn
 
             def confirmed(lsn: str) -> None:
-                wait_reverse_confirmed(c, self.fallback_subscription, lsn, float(self.confirm_timeout))
+                wait_reverse_confirmed(c, self.chain.fallback_subscription_name, lsn, self.chain.drain_timeout_seconds)
 
-            results = sample_between(c, a, tables, int(self.sample_rows), position, confirmed, WAY_BACK)
+            results = sample_between(c, a, tables, self.chain.parity_sample_rows, position, confirmed, WAY_BACK)
         for r in results:
             if r["status"] in ("differs", "error"):
                 problems.append(f"parity (sample, C vs A): {r['table']}: {r.get('note') or r['status']}")

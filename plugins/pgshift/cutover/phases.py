@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.access import AccessSpec
+from pgshift.chain_config import Mode, Verify
 from pgshift.checks.gate import GateSpec, gate_reading
 from pgshift.cutover.access_phases import AccessAbort, AccessPhases
 from pgshift.cutover.fallback_phases import FallbackArmError, FallbackPhases
@@ -75,7 +76,7 @@ class CutoverSettings:
     """The rendered fields of the cutover task that its phases use."""
 
     run_id: str
-    mode: str  # native | dms
+    mode: Mode
     conn_a: str
     conn_b: str
     conn_c: str
@@ -89,7 +90,7 @@ class CutoverSettings:
     access: AccessSpec  # the roles and objects C must have for the application
     app_role_connections: dict[str, str]  # app role -> connection id logging in to C as it (the login proof)
     publication: str = "pgshift_pub"  # the chain's publication: what the delta check decodes
-    verify: str = "delta"  # delta | full, see pgshift.cutover.verify_phases
+    verify: Verify = Verify.DELTA  # see pgshift.cutover.verify_phases
     max_replay_pause: float = 300.0  # longest pause of B's replay at one frozen point
     max_write_downtime: float = 60.0  # the forecast's limit
 

@@ -7,13 +7,13 @@ return: see :mod:`pgshift.lease`. It waits in the triggerer, so a lost worker do
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from pgshift.operators.configured import ConfiguredOperator
 from pgshift.triggers.fence_watchdog import FenceWatchdogTrigger
 
 
@@ -21,39 +21,35 @@ def _iso(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds") if ts else "?"
 
 
-class FenceWatchdogOperator(BaseOperator):
-    """Watches cutover ``run_id``'s lease on A until the cutover ends; fails the run if it died fenced.
+class FenceWatchdogOperator(ConfiguredOperator):
+    """Watches cutover ``run_id``'s lease on A (the chain's ``conn_a``: a superuser, it may have to give the roles
+    LOGIN back) until the cutover ends; fails the run if it died fenced. A ``dry_run`` never fences A: nothing to
+    watch.
 
-    :param conn_a: connection to A (a superuser: it may have to give the roles LOGIN back).
-    :param dry_run: a dry run never fences A: nothing to watch.
     :param poll_interval: seconds between looks at A (the target is A writable within 10 s of the death).
     :param start_timeout: how long to wait for the cutover to take its lease before concluding it never ran.
     :param notifiers: JSON of ``[pgshift] deadline_notifiers``: they get the alert when the watchdog acts.
     """
 
-    template_fields: Sequence[str] = ("conn_a", "is_dry_run")
-
-    def __init__(self, *, conn_a: str, dry_run: bool | str = True, poll_interval: float = 1.0,
-                 start_timeout: float = 300.0, notifiers: str = "[]", **kwargs: Any) -> None:
+    def __init__(self, *, poll_interval: float = 1.0, start_timeout: float = 300.0, notifiers: str = "[]",
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # Not ``self.dry_run``: that would hide BaseOperator.dry_run(), the method that renders the templates.
-        self.conn_a, self.is_dry_run = conn_a, dry_run
         self.poll_interval, self.start_timeout, self.notifiers = poll_interval, start_timeout, notifiers
 
     def execute(self, context: Context) -> None:
-        if self.is_dry_run:
+        if self.chain.dry_run:
             raise AirflowSkipException("dry run: A is never fenced, nothing to watch")
         ti = context.get("ti")
         if ti is not None and int(getattr(ti, "try_number", 1) or 1) > 1:
             # A new trigger would not know whether the cutover was ever alive: judge A as it is now.
             from pgshift.watchdog import ABSENT, look
 
-            verdict, _ = look(self.conn_a, context["run_id"])
+            verdict, _ = look(self.chain.conn_a, context["run_id"])
             if verdict == ABSENT:
                 raise AirflowFailException(
                     f"An earlier try of the fence watchdog failed (see its log); A carries no fence of run "
                     f"{context['run_id']} and no cutover holds the lease: nothing is left to watch")
-        self.defer(trigger=FenceWatchdogTrigger(self.conn_a, context["run_id"], self.poll_interval,
+        self.defer(trigger=FenceWatchdogTrigger(self.chain.conn_a, context["run_id"], self.poll_interval,
                                                 self.start_timeout),
                    method_name="execute_complete")
 
