@@ -6,11 +6,12 @@ import os
 import shlex
 import subprocess
 import time
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow.sdk import Context
+from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from pgshift.hooks.host import HostB, local_prefix
@@ -35,8 +36,9 @@ def _pgpass_field(value: object) -> str:
     return str(value).replace("\\", "\\\\").replace(":", "\\:")
 
 
-class BasebackupOperator(ConfiguredOperator):
-    """Make B a hot standby of A.
+class BasebackupBase(BaseOperator):
+    """Make B a hot standby of A: the engine, from explicit attributes that a subclass may set per standby it builds
+    (:class:`BasebackupOperator` from the chain's configuration, Citus's clone method per new node).
 
     Creates the physical slot on A if missing, writes the replication password to a 0600 passfile
     on B (``<data_dir>.pgpass``, kept: B's WAL receiver reads it on every reconnect), then runs
@@ -47,45 +49,48 @@ class BasebackupOperator(ConfiguredOperator):
 
     Idempotent: if B already streams from A on that slot, nothing is done and the log says so.
     A non-empty data directory is refused unless ``move_aside_data_dir`` is true.
-
-    From the chain's configuration (``config``): ``conn_a``, ``conn_a_replication``, ``conn_b``,
-    ``physical_slot_name``, ``b_data_dir``, ``b_bin_dir``, ``b_port``, ``ssh_conn_id``, ``b_os_user``,
-    ``b_start_command``, ``move_aside_data_dir``. Task-specific: ``primary_host`` (A's address as B reaches it, if
-    not the replication connection's), ``startup_timeout``, and the remote job's settings.
     """
 
-    def __init__(self, *, primary_host: str | None = None, startup_timeout: float = 120, poll_interval: int = 2,
-                 timeout: int | None = None, cleanup: Literal["never", "on_success", "always"] = "on_success",
+    template_fields: Sequence[str] = (
+        "conn_a", "conn_a_replication", "conn_b", "physical_slot", "data_dir", "bin_dir", "port",
+        "ssh_conn_id", "os_user", "start_command", "move_aside_data_dir",
+    )
+
+    def __init__(self, *, conn_a: str, conn_a_replication: str, conn_b: str, physical_slot: str,
+                 data_dir: str, bin_dir: str, port: int | str = 5432, ssh_conn_id: str | None = None,
+                 os_user: str | None = None, start_command: str | None = None,
+                 move_aside_data_dir: bool = False, primary_host: str | None = None,
+                 startup_timeout: float = 120, poll_interval: int = 2, timeout: int | None = None,
+                 cleanup: Literal["never", "on_success", "always"] = "on_success",
                  remote_base_dir: str | None = None, conn_timeout: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.ssh_conn_id = ssh_conn_id or ""
         # The remote job's settings (see SSHRemoteJobOperator): ``timeout`` bounds the whole deferred wait.
         self.poll_interval, self.timeout, self.cleanup = poll_interval, timeout, cleanup
         self.remote_base_dir, self.conn_timeout = remote_base_dir, conn_timeout
         self._job: SSHRemoteJobOperator | None = None
+        self.conn_a, self.conn_a_replication, self.conn_b = conn_a, conn_a_replication, conn_b
+        self.physical_slot, self.data_dir, self.bin_dir, self.port = physical_slot, data_dir, bin_dir, port
+        self.os_user, self.start_command, self.move_aside_data_dir = os_user, start_command, move_aside_data_dir
         self.primary_host, self.startup_timeout = primary_host, startup_timeout
-
-    @property
-    def ssh_conn_id(self) -> str:
-        """Empty: run on this worker."""
-        return self.chain.ssh_conn_id or ""
 
     # -- state
     def _streaming(self) -> tuple[bool, str]:
         from pgshift.checks.wal_lag import read_wal_lag
 
         try:
-            figures = read_wal_lag(self.chain.conn_a, self.chain.conn_b, self.chain.physical_slot_name)
+            figures = read_wal_lag(self.conn_a, self.conn_b, self.physical_slot)
         except Exception as exc:  # noqa: BLE001 - B not reachable yet is the normal first-run case
             return False, f"B not reachable ({type(exc).__name__})"
         a, b = figures["a"], figures["b"]
         ok = bool(a and a["active"] and b and b["in_recovery"] and b["status"] == "streaming"
-                  and b["slot_name"] == self.chain.physical_slot_name)
+                  and b["slot_name"] == self.physical_slot)
         return ok, f"B in_recovery={b and b['in_recovery']}, receiver={b and b['status']}, slot={b and b['slot_name']}"
 
     def _ensure_feedback(self) -> None:
         from pgshift.hooks.standby import StandbyHook
 
-        with StandbyHook(self.chain.conn_b) as b:
+        with StandbyHook(self.conn_b) as b:
             if b.setting("hot_standby_feedback") != "on":
                 b.enable_hot_standby_feedback()
                 b.reload_conf()
@@ -94,38 +99,35 @@ class BasebackupOperator(ConfiguredOperator):
     def _ensure_physical_slot(self) -> None:
         from pgshift.hooks.primary import PrimaryHook
 
-        with PrimaryHook(self.chain.conn_a) as a:
-            slot = a.physical_slot(self.chain.physical_slot_name)
+        with PrimaryHook(self.conn_a) as a:
+            slot = a.physical_slot(self.physical_slot)
             if slot is None:
-                a.create_physical_slot(self.chain.physical_slot_name)
-                self.log.info("Created physical slot %r on A", self.chain.physical_slot_name)
+                a.create_physical_slot(self.physical_slot)
+                self.log.info("Created physical slot %r on A", self.physical_slot)
             elif slot.slot_type != "physical":
-                raise AirflowFailException(f"slot {self.chain.physical_slot_name!r} on A is {slot.slot_type}, "
-                                           "not physical")
+                raise AirflowFailException(f"slot {self.physical_slot!r} on A is {slot.slot_type}, not physical")
             else:
-                self.log.info("Physical slot %r already exists on A (active=%s)", self.chain.physical_slot_name,
-                              slot.active)
+                self.log.info("Physical slot %r already exists on A (active=%s)", self.physical_slot, slot.active)
 
     def _replication_login(self) -> ConnParams:
         """Where and as whom B's WAL receiver reaches A (the replication connection; with its password)."""
         from pgshift.hooks.postgres import PgShiftHook
 
-        return PgShiftHook(self.chain.conn_a_replication).conn_params()
+        return PgShiftHook(self.conn_a_replication).conn_params()
 
     def _script_env(self, repl: ConnParams) -> dict[str, str]:
-        chain = self.chain
         return {
-            "PGSHIFT_BIN_DIR": chain.b_bin_dir, "PGSHIFT_DATA_DIR": chain.b_data_dir,
+            "PGSHIFT_BIN_DIR": str(self.bin_dir), "PGSHIFT_DATA_DIR": str(self.data_dir),
             "PGSHIFT_PRIMARY_HOST": str(self.primary_host or repl["host"]),
             "PGSHIFT_PRIMARY_PORT": str(repl["port"]), "PGSHIFT_REPL_USER": str(repl["user"]),
-            "PGSHIFT_SLOT": chain.physical_slot_name, "PGSHIFT_PORT": str(chain.b_port),
-            "PGSHIFT_PASSFILE": self.passfile, "PGSHIFT_MOVE_ASIDE": str(chain.move_aside_data_dir).lower(),
-            "PGSHIFT_START_COMMAND": chain.b_start_command or "",
+            "PGSHIFT_SLOT": str(self.physical_slot), "PGSHIFT_PORT": str(self.port),
+            "PGSHIFT_PASSFILE": self.passfile, "PGSHIFT_MOVE_ASIDE": str(bool(self.move_aside_data_dir)).lower(),
+            "PGSHIFT_START_COMMAND": str(self.start_command or ""),
         }
 
     @property
     def passfile(self) -> str:
-        return self.chain.b_data_dir.rstrip("/") + ".pgpass"
+        return str(self.data_dir).rstrip("/") + ".pgpass"
 
     def _write_passfile(self, host: HostB, repl: ConnParams) -> None:
         line = ":".join(_pgpass_field(v) for v in
@@ -137,12 +139,11 @@ class BasebackupOperator(ConfiguredOperator):
         streaming, state = self._streaming()
         if streaming:
             self._ensure_feedback()
-            self.log.info("B already streams from A on slot %r (%s): nothing to do", self.chain.physical_slot_name,
-                          state)
+            self.log.info("B already streams from A on slot %r (%s): nothing to do", self.physical_slot, state)
             return {"action": "none"}
         self.log.info("B is not a streaming standby of A yet (%s): taking a base backup", state)
         self._ensure_physical_slot()
-        host = HostB(self.ssh_conn_id, self.chain.b_os_user)
+        host = HostB(self.ssh_conn_id, self.os_user)
         repl = self._replication_login()
         self._write_passfile(host, repl)
         env = self._script_env(repl)
@@ -163,7 +164,7 @@ class BasebackupOperator(ConfiguredOperator):
 
         # The provider's default /tmp/airflow-ssh-jobs is shared by every SSH user of host B (and owned by
         # the first); the data directory's parent is B's user's own.
-        base_dir = self.remote_base_dir or str(PurePosixPath(self.chain.b_data_dir).parent / "pgshift-ssh-jobs")
+        base_dir = self.remote_base_dir or str(PurePosixPath(str(self.data_dir)).parent / "pgshift-ssh-jobs")
         return SSHRemoteJobOperator(task_id=self.task_id, ssh_conn_id=self.ssh_conn_id, command=command,
                                     remote_base_dir=base_dir, poll_interval=self.poll_interval,
                                     timeout=self.timeout, cleanup=self.cleanup, conn_timeout=self.conn_timeout,
@@ -193,7 +194,7 @@ class BasebackupOperator(ConfiguredOperator):
 
     def _run_locally(self, env: dict[str, str]) -> None:
         # The script's text, not its path: B's OS user may not reach the checkout (root's 0700 home).
-        argv = [*local_prefix(self.chain.b_os_user), "env", *[f"{k}={v}" for k, v in env.items()],
+        argv = [*local_prefix(self.os_user), "env", *[f"{k}={v}" for k, v in env.items()],
                 "bash", "-c", script_text(), SCRIPT]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env={**os.environ}, cwd="/")
@@ -208,13 +209,42 @@ class BasebackupOperator(ConfiguredOperator):
             raise AirflowException(f"basebackup on B failed (exit {proc.returncode}): " + " | ".join(tail[-5:]))
 
     def _after_start(self) -> dict[str, Any]:
-        deadline = time.monotonic() + self.startup_timeout
+        deadline = time.monotonic() + float(self.startup_timeout)
         while True:
             streaming, state = self._streaming()
             if streaming:
-                self.log.info("B is a hot standby streaming from A on slot %r", self.chain.physical_slot_name)
+                self.log.info("B is a hot standby streaming from A on slot %r", self.physical_slot)
                 return {"action": "basebackup"}
             if time.monotonic() > deadline:
-                raise AirflowException(f"B started but does not stream from A on {self.chain.physical_slot_name!r}: "
-                                       f"{state}")
+                raise AirflowException(f"B started but does not stream from A on {self.physical_slot!r}: {state}")
             time.sleep(0.5)
+
+
+class BasebackupOperator(ConfiguredOperator, BasebackupBase):
+    """B as a hot standby of A, from the chain's configuration (``config``): ``conn_a``, ``conn_a_replication``,
+    ``conn_b``, ``physical_slot_name``, ``b_data_dir``, ``b_bin_dir``, ``b_port``, ``ssh_conn_id``, ``b_os_user``,
+    ``b_start_command``, ``move_aside_data_dir``. Task-specific: ``primary_host`` (A's address as B reaches it, if
+    not the replication connection's), ``startup_timeout``, and the remote job's settings (:class:`BasebackupBase`).
+    """
+
+    template_fields: Sequence[str] = ConfiguredOperator.template_fields
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(conn_a="", conn_a_replication="", conn_b="", physical_slot="", data_dir="", bin_dir="",
+                         **kwargs)
+
+    def _configure(self) -> None:
+        """The engine's attributes from the rendered configuration, before it runs."""
+        chain = self.chain
+        self.conn_a, self.conn_a_replication, self.conn_b = chain.conn_a, chain.conn_a_replication, chain.conn_b
+        self.physical_slot, self.data_dir, self.bin_dir = chain.physical_slot_name, chain.b_data_dir, chain.b_bin_dir
+        self.port, self.ssh_conn_id, self.os_user = chain.b_port, chain.ssh_conn_id or "", chain.b_os_user
+        self.start_command, self.move_aside_data_dir = chain.b_start_command, chain.move_aside_data_dir
+
+    def execute(self, context: Context) -> dict[str, str]:
+        self._configure()
+        return super().execute(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, str]:
+        self._configure()
+        return super().execute_complete(context, event)

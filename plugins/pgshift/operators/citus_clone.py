@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.citus_clone import blocking_window_text
 from pgshift.citus_params import Worker, parse_worker
-from pgshift.operators.basebackup import BasebackupOperator
+from pgshift.operators.basebackup import BasebackupBase
 from pgshift.operators.citus import (
     CitusBaseOperator,
     CitusRebalancePlanOperator,
@@ -37,7 +37,7 @@ def _clones(value: Any) -> list[dict[str, Any]]:
     return [c for c in (value or []) if isinstance(c, dict)]
 
 
-class CitusCloneBasebackupOperator(BasebackupOperator):
+class CitusCloneBasebackupOperator(BasebackupBase):
     """Each new node of the clone method becomes a streaming standby of its source worker: pgshift's
     basebackup script (pg_basebackup -R -X stream through a physical slot on the source, then start), locally
     or over SSH (deferred, one node after the other). A node that already streams from its source, or that an
