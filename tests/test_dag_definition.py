@@ -110,3 +110,31 @@ def test_the_fence_watchdog_runs_beside_the_cutover_in_the_triggerer(dag):
     classpath, kwargs = FenceWatchdogTrigger("pgshift_a", "run", 1.0).serialize()
     module, _, name = classpath.rpartition(".")
     assert isinstance(getattr(importlib.import_module(module), name)(**kwargs), FenceWatchdogTrigger)
+
+
+def test_each_actions_tasks_are_a_task_group_of_their_own(dag):
+    """A run's graph shows the path it took: one group per action, task ids left unprefixed."""
+    from hybrid_aurora_migration import ACTION_TASKS
+
+    groups = {}
+    for action, task_ids in ACTION_TASKS.items():
+        (group,) = {dag.get_task(task_id).task_group.group_id for task_id in task_ids}
+        groups[action] = group
+    assert groups == {"setup": "setup", "validate": "validation", "cutover": "cut_over", "fallback": "way_back",
+                      "finish": "finishing"}
+    assert {t.task_id for t in dag.tasks if t.task_group.group_id is None} == {"configuration", "choose_action"}
+
+
+def test_every_migration_operator_takes_the_one_config(dag):
+    """Each operator and sensor renders the configuration task's ChainConfig, no param by name."""
+    from hybrid_aurora_migration import CONFIG
+
+    from pgshift.operators.configured import ConfiguredOperator
+
+    configured = [t for t in dag.tasks if isinstance(t, ConfiguredOperator)]
+    assert len(configured) == 21
+    for task in configured:
+        assert task.config == CONFIG, task.task_id
+        for name in task.template_fields:
+            value = getattr(task, name)
+            assert "params" not in str(value) and "['values']" not in str(value), (task.task_id, name, value)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -18,7 +16,7 @@ class CreateSubscriptionOperator(ConfiguredOperator):
     and SELECT on the tables). The connection string goes into C's catalog and is never logged.
     """
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, bool]:
         from pgshift.hooks.postgres import PgShiftHook
         from pgshift.hooks.target import TargetHook
 
