@@ -57,10 +57,11 @@ def error_counts(cl) -> tuple[int, int]:
 def gate(**overrides):
     from pgshift.operators.cutover import CutoverGateOperator
 
-    config = chain_config(mode="native", physical_slot_name=NAMES["physical_slot"], slot_name=NAMES["slot"],
-                          subscription_name=NAMES["subscription"], app_roles=["app"], wal_lag_max_bytes=16 * 2**20,
-                          wal_lag_max_seconds=30, cdc_lag_max_bytes=16 * 2**20, gate_readings=2,
-                          gate_interval_seconds=0.2, gate_window_seconds=60, **overrides)
+    args = dict(mode="native", physical_slot_name=NAMES["physical_slot"], slot_name=NAMES["slot"],
+                subscription_name=NAMES["subscription"], app_roles=["app"], wal_lag_max_bytes=16 * 2**20,
+                wal_lag_max_seconds=30, cdc_lag_max_bytes=16 * 2**20, gate_readings=2, gate_interval_seconds=0.2,
+                gate_window_seconds=60)
+    config = chain_config(**{**args, **overrides})
     return CutoverGateOperator(task_id="cutover_gate", config=config)
 
 
