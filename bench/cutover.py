@@ -54,13 +54,13 @@ from psycopg2 import sql as pgsql
 from sample_data import MovingApp, load_sample
 from testing_support import free_port_block, log_excerpt, state_dir, wait_for
 
-from pgshift.report import safe_name
+from pgshift.common.report import safe_name
 
 TARGET_RATIO = 1.25  # DAG downtime at most this many times the hand downtime
 TARGET_DELTA_SECONDS = 1.0  # verify=delta's write downtime, at scale 10 and at scale 100 (issue 12)
 TARGET_SCALE = 10
 WARMUP_SECONDS = 5.0
-NUDGE_EVERY = 0.1  # as pgshift.drain.wait_confirmed: same primitive on both sides
+NUDGE_EVERY = 0.1  # as pgshift.migration.switchover.drain.wait_confirmed: same primitive on both sides
 POLL_EVERY = 0.02
 # Same output settings as the DAG's fingerprint session, so equal values hash equally on A and C.
 FINGERPRINT_SESSION = ("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; "

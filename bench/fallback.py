@@ -32,7 +32,7 @@ from pgcluster import LocalClusters, Node
 from sample_data import load_sample
 from testing_support import free_port_block, state_dir, wait_for
 
-from pgshift.report import safe_name
+from pgshift.common.report import safe_name
 
 TARGET_RATIO = 1.25  # fallback downtime at most this many times the cutover's
 

@@ -19,18 +19,18 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, get_current_context, task
 
-from pgshift.citus_clone import BLOCKING_WINDOW_SECONDS
-from pgshift.citus_params import BUILTIN_STRATEGIES, METHODS, TRANSFER_MODES
-from pgshift.dag_defaults import dag_arguments, deadline_enabled
-from pgshift.operators.citus import CitusAddNodesOperator, CitusPreflightOperator, CitusRebalanceStartOperator
-from pgshift.operators.citus_clone import (
+from pgshift.citus.clone import BLOCKING_WINDOW_SECONDS
+from pgshift.citus.operators.clone import (
     CitusAddClonesOperator,
     CitusCloneBasebackupOperator,
     CitusClonePlanOperator,
     CitusCloneVerifyOperator,
     CitusPromoteClonesOperator,
 )
-from pgshift.sensors.citus import CitusCloneLagSensor, CitusRebalanceSensor
+from pgshift.citus.operators.scale_out import CitusAddNodesOperator, CitusPreflightOperator, CitusRebalanceStartOperator
+from pgshift.citus.params import BUILTIN_STRATEGIES, METHODS, TRANSFER_MODES
+from pgshift.citus.sensors import CitusCloneLagSensor, CitusRebalanceSensor
+from pgshift.common.dag_defaults import dag_arguments, deadline_enabled
 
 DAG_ID = "citus_scale_out"
 DEADLINE = timedelta(hours=12)

@@ -6,7 +6,7 @@ CDC with test_decoding). The README describes every param.
 
 Every run starts with ``configuration``: the chain that the last finished setup recorded (an Airflow
 Variable, written by setup's last task ``record_configuration``) under the run's own conf, so that a
-scheduled run, which has no conf, validates the chain that was built (see pgshift.configuration).
+scheduled run, which has no conf, validates the chain that was built (see pgshift.migration.configuration).
 """
 
 from __future__ import annotations
@@ -22,27 +22,32 @@ from airflow.sdk.definitions.xcom_arg import PlainXComArg
 from airflow.sdk.exceptions import AirflowSkipException
 from airflow.sdk.types import DagRunProtocol
 
-from pgshift import configuration as chain_config
-from pgshift.chain_config import Action, ChainConfig, Mode
-from pgshift.dag_defaults import dag_arguments, deadline_enabled, deadline_notifiers
-from pgshift.operators.basebackup import BasebackupOperator
-from pgshift.operators.cutover import CutoverGateOperator, CutoverOperator
-from pgshift.operators.dms import (
+from pgshift.common.dag_defaults import dag_arguments, deadline_enabled, deadline_notifiers
+from pgshift.migration import configuration as chain_config
+from pgshift.migration.config import Action, ChainConfig, Mode
+from pgshift.migration.operators.basebackup import BasebackupOperator
+from pgshift.migration.operators.cutover import CutoverGateOperator, CutoverOperator
+from pgshift.migration.operators.dms import (
     DmsEndpointsOperator,
     DmsReplicationInstanceOperator,
     DmsReplicationTaskOperator,
     DmsStartTaskOperator,
 )
-from pgshift.operators.fallback import FallbackOperator, FinishOperator
-from pgshift.operators.fence_watchdog import FenceWatchdogOperator
-from pgshift.operators.preflight import ChainPreflightOperator
-from pgshift.operators.publication import CreatePublicationOperator
-from pgshift.operators.roles import MigrateRolesOperator
-from pgshift.operators.schema import CopySchemaOperator
-from pgshift.operators.slot import LogicalSlotOperator
-from pgshift.operators.subscription import CreateSubscriptionOperator
-from pgshift.operators.validate import ValidateChainOperator
-from pgshift.sensors.replication import CdcLagSensor, DmsTaskRunningSensor, SubscriptionSyncedSensor, WalLagSensor
+from pgshift.migration.operators.fallback import FallbackOperator, FinishOperator
+from pgshift.migration.operators.fence_watchdog import FenceWatchdogOperator
+from pgshift.migration.operators.preflight import ChainPreflightOperator
+from pgshift.migration.operators.publication import CreatePublicationOperator
+from pgshift.migration.operators.roles import MigrateRolesOperator
+from pgshift.migration.operators.schema import CopySchemaOperator
+from pgshift.migration.operators.slot import LogicalSlotOperator
+from pgshift.migration.operators.subscription import CreateSubscriptionOperator
+from pgshift.migration.operators.validate import ValidateChainOperator
+from pgshift.migration.sensors.replication import (
+    CdcLagSensor,
+    DmsTaskRunningSensor,
+    SubscriptionSyncedSensor,
+    WalLagSensor,
+)
 
 log = logging.getLogger(__name__)
 DAG_ID = "hybrid_aurora_migration"
@@ -56,7 +61,7 @@ MIGRATED = Asset(name="pgshift_migration_done", uri="x-pgshift://hybrid_aurora_m
 CONFIGURATION_TASK = "configuration"
 
 
-# The run's chain configuration (pgshift.chain_config.ChainConfig.as_dict), built once by the configuration task:
+# The run's chain configuration (pgshift.migration.config.ChainConfig.as_dict), built once by the configuration task:
 # every migration operator takes it as its one templated ``config`` (the DAG renders templates as native objects).
 CONFIG = f"{{{{ ti.xcom_pull(task_ids='{CONFIGURATION_TASK}')['config'] }}}}"
 
@@ -221,7 +226,8 @@ PARAMS: dict[str, Param] = {
     "report_dir": Param(None, type=["null", "string"], title="Report directory", section="Validation",
                         description="Where JSON reports and the lag chart go. Empty: $PGSHIFT_REPORT_DIR, else "
                                     "$AIRFLOW_HOME/pgshift-reports."),
-    # -- Way back: reverse replication C -> A, armed inside the cutover (pgshift.cutover.fallback_phases)
+    # -- Way back: reverse replication C -> A, armed inside the cutover
+    # (pgshift.migration.switchover.cutover.fallback_phases)
     "fallback": Param(True, type="boolean", title="Arm the way back (C -> A)", section="Way back",
                       description="Arm reverse replication C -> A inside the cutover: every write made on C reaches "
                                   "A (and B), so action=fallback can return to A without losing one."),
@@ -326,7 +332,8 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
                 execution_timeout=timedelta(hours=2),
             )
             # Beside the cutover, in the triggerer: lifts A's fence within seconds if the cutover dies fenced (a lost
-            # worker, an OOM kill), whatever the retry settings (pgshift.lease says why it cannot unfence a live one).
+            # worker, an OOM kill), whatever the retry settings (pgshift.migration.switchover.lease says why it
+            # cannot unfence a live one).
             watchdog = None if not with_watchdog else FenceWatchdogOperator(
                 task_id="fence_watchdog", config=CONFIG, poll_interval=1.0,
                 notifiers=json.dumps(deadline_notifiers()), execution_timeout=timedelta(hours=2, minutes=10),
@@ -368,7 +375,7 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
 
             return record()
 
-        # The way back (pgshift.fallback): back to A, or stay on C and drop it.
+        # The way back (pgshift.migration.switchover.fallback): back to A, or stay on C and drop it.
         with TaskGroup("way_back", prefix_group_id=False, tooltip="action=fallback: back to A (C -> A)"):
             fallback = FallbackOperator(
                 task_id="fallback", config=CONFIG,

@@ -11,7 +11,7 @@ from pgcluster import DATABASE, LocalClusters
 from testing_support import CaptureFds, airflow_db_text, wait_for  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
-    from pgshift.chain_config import ChainConfig
+    from pgshift.migration.config import ChainConfig
 
 NAMES = {"publication": "pgshift_pub", "physical_slot": "pgshift_b_physical", "slot": "pgshift_c_logical",
          "subscription": "pgshift_sub"}
@@ -44,7 +44,7 @@ def chain_values(cl: LocalClusters | None = None, **overrides: Any) -> dict[str,
 
 def chain_config(cl: LocalClusters | None = None, **overrides: Any) -> ChainConfig:
     """:func:`chain_values` as the ChainConfig an operator takes."""
-    from pgshift.chain_config import ChainConfig
+    from pgshift.migration.config import ChainConfig
 
     return ChainConfig.from_values(chain_values(cl, **overrides))
 
@@ -98,7 +98,7 @@ def secrets_in(text: str, cl: LocalClusters) -> list[str]:
 
 def make_standby(cl: LocalClusters) -> None:
     """B as a streaming standby of A, through the basebackup operator (local path)."""
-    from pgshift.operators.basebackup import BasebackupOperator
+    from pgshift.migration.operators.basebackup import BasebackupOperator
 
     BasebackupOperator(task_id="basebackup_b", config=chain_config(cl, physical_slot_name=NAMES["physical_slot"]),
                        ).execute({})

@@ -57,7 +57,7 @@ def no_recorded_chain(airflow_db: Path) -> Iterator[None]:
     runs take as their defaults: one module's chain (SSH, dms mode, names) must not leak into the next."""
     from airflow.models import Variable
 
-    from pgshift.configuration import variable_key
+    from pgshift.migration.configuration import variable_key
 
     Variable.delete(variable_key("hybrid_aurora_migration"))
     yield

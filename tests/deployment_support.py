@@ -92,7 +92,7 @@ def explain(api: AirflowApi, run_id: str, dag_id: str = DAG_ID) -> str:
 
 def report(dep: AirflowDeployment, kind: str, run_id: str) -> dict[str, Any]:
     """A run's validation or cutover report from the deployment's report directory."""
-    from pgshift.report import safe_name
+    from pgshift.common.report import safe_name
 
     root = Path(dep.env()["PGSHIFT_REPORT_DIR"])
     path = root / "validate" / f"{safe_name(run_id)}.json" if kind == "validate" else \

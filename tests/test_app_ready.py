@@ -264,6 +264,6 @@ def test_cutover_makes_c_ready_for_the_application(clusters, chain):
 def _report(reports: Path, dag_run) -> dict:
     import json
 
-    from pgshift.report import safe_name
+    from pgshift.common.report import safe_name
 
     return json.loads((reports / "cutover" / safe_name(dag_run.run_id) / "report.json").read_text())

@@ -14,8 +14,8 @@ from chain_helpers import NAMES, CaptureFds, chain_conf, chain_config, run_dag, 
 from pgcluster import server_user
 from testing_support import assert_run_succeeded
 
-from pgshift.checks.wal_lag import check_wal_lag
-from pgshift.operators.basebackup import BasebackupOperator
+from pgshift.migration.checks.wal_lag import check_wal_lag
+from pgshift.migration.operators.basebackup import BasebackupOperator
 
 HAVE_SSHD = bool(shutil.which("sshd") or Path("/usr/sbin/sshd").exists())
 

@@ -16,8 +16,9 @@ import pytest
 from chain_helpers import chain_config, chain_values
 from hybrid_aurora_migration import PARAMS
 
-from pgshift.chain_config import ChainConfig, ConfigError, Mode, Verify
-from pgshift.configuration import RECORDED_KEYS
+from pgshift.migration.checks.gate import GateSpec
+from pgshift.migration.config import ChainConfig, ConfigError, Mode, Verify
+from pgshift.migration.configuration import RECORDED_KEYS
 
 HINTS = typing.get_type_hints(ChainConfig)
 
@@ -103,7 +104,7 @@ def test_the_parts_are_derived_under_the_params_names() -> None:
     assert config.slot_plugin == "test_decoding"
     limits = config.limits()
     assert (limits.wal_lag_max_bytes, limits.wal_lag_max_seconds, limits.cdc_lag_max_bytes) == (1024, 2.5, 2048)
-    (_, wal_lag), (_, cdc_lag), (last, dms) = config.gate_spec().checks
+    (_, wal_lag), (_, cdc_lag), (last, dms) = GateSpec.of(config).checks
     assert (wal_lag.max_bytes, wal_lag.max_seconds, wal_lag.physical_slot) == (1024, 2.5, "phys")
     assert (cdc_lag.max_bytes, cdc_lag.slot) == (2048, "logical")
     assert last == "dms" and dms.task_id == "task"

@@ -1,4 +1,5 @@
-"""pgshift.changes: the keys a pgoutput stream touched. The chain tests read real streams (tests/test_delta_verify.py,
+"""pgshift.migration.verify.changes: the keys a pgoutput stream touched. The chain tests read real streams
+(tests/test_delta_verify.py,
 tests/test_cutover.py); these build the protocol's messages byte by byte for the cases a test database rarely
 makes: an old key on UPDATE, REPLICA IDENTITY FULL, TRUNCATE, an unchanged TOASTed key, a message it does not
 know."""
@@ -10,7 +11,7 @@ import struct
 
 import pytest
 
-from pgshift.changes import ChangeStreamError, PgOutputReader
+from pgshift.migration.verify.changes import ChangeStreamError, PgOutputReader
 
 
 def text(s: str) -> bytes:

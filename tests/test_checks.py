@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from pgshift.checks.base import Check
-from pgshift.checks.cdc_lag import CdcLagCheck
-from pgshift.checks.dms_task import DmsTaskCheck, DmsTaskRunningCheck
-from pgshift.checks.gate import GateSpec
-from pgshift.checks.limits import ChainLimits
-from pgshift.checks.subscription import SubscriptionSyncedCheck
-from pgshift.checks.wal_lag import WalLagCheck
-from pgshift.citus_status import RebalanceCheck
-from pgshift.triggers.poll import PgShiftPollTrigger
+from pgshift.citus.status import RebalanceCheck
+from pgshift.common.checks.base import Check
+from pgshift.common.triggers.poll import PgShiftPollTrigger
+from pgshift.migration.checks.cdc_lag import CdcLagCheck
+from pgshift.migration.checks.dms_task import DmsTaskCheck, DmsTaskRunningCheck
+from pgshift.migration.checks.gate import GateSpec
+from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
+from pgshift.migration.checks.wal_lag import WalLagCheck
+from pgshift.migration.limits import ChainLimits
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMITS = ChainLimits(wal_lag_max_bytes=1024, wal_lag_max_seconds=2.5, cdc_lag_max_bytes=2048)
@@ -38,7 +38,7 @@ def test_a_trigger_carries_its_check_to_the_triggerer(check):
     """What the triggerer stores is JSON; what it rebuilds from it is the same check under the same trigger."""
     classpath, kwargs = PgShiftPollTrigger(check, poll_interval=2.0, timeout=60, timeout_hint="h").serialize()
     stored = json.loads(json.dumps(kwargs))
-    assert classpath == "pgshift.triggers.poll.PgShiftPollTrigger"
+    assert classpath == "pgshift.common.triggers.poll.PgShiftPollTrigger"
     rebuilt = PgShiftPollTrigger(**stored)
     assert rebuilt.check == check and type(rebuilt.check) is type(check)
     assert rebuilt.serialize() == (classpath, kwargs)
@@ -68,7 +68,7 @@ def test_a_failure_to_read_is_a_reading_not_a_crash():
 
 def test_an_older_trigger_runs_its_named_check(monkeypatch):
     """A trigger serialized before checks were objects (a name and kwargs) still reads that check."""
-    from pgshift.checks.result import CheckResult
+    from pgshift.common.checks.result import CheckResult
 
     seen = []
 
@@ -76,7 +76,7 @@ def test_an_older_trigger_runs_its_named_check(monkeypatch):
         seen.append(kwargs)
         return CheckResult(True, "finished")
 
-    monkeypatch.setattr("pgshift.citus_status.read_rebalance", reading)
+    monkeypatch.setattr("pgshift.citus.status.read_rebalance", reading)
     old = {"check": "citus_rebalance", "check_kwargs": {"conn_id": "c", "job_id": 3}, "poll_interval": 1.0,
            "timeout": 60.0, "started_at": 1.0, "timeout_hint": ""}
 
@@ -112,7 +112,8 @@ def test_the_sensors_and_the_trigger_import_no_driver():
     heavy = ("psycopg2", "boto3", "botocore", "sqlalchemy", "paramiko", "asyncssh",
              "airflow.providers.postgres.hooks.postgres", "airflow.providers.amazon.aws.hooks.dms")
     code = (f"import sys, airflow.sdk, airflow.triggers.base; before = set(sys.modules); "
-            f"import pgshift.sensors.replication, pgshift.sensors.citus, pgshift.triggers.poll, pgshift.checks.gate; "
+            f"import pgshift.migration.sensors.replication, pgshift.citus.sensors, pgshift.common.triggers.poll; "
+            f"import pgshift.migration.checks.gate; "
             f"print(sorted(m for m in {heavy!r} if m in set(sys.modules) - before))")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins")}
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout

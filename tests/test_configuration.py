@@ -17,8 +17,8 @@ import pytest
 from chain_helpers import CaptureFds, chain_conf, run_dag, secrets_in, sql, task_states, wait_c_caught_up
 from pgcluster import LocalClusters
 
-from pgshift.configuration import RECORDED_KEYS, merge, record_problems, variable_key
-from pgshift.report import safe_name
+from pgshift.common.report import safe_name
+from pgshift.migration.configuration import RECORDED_KEYS, merge, record_problems, variable_key
 
 DAG_ID = "hybrid_aurora_migration"
 KEY = variable_key(DAG_ID)
@@ -193,7 +193,7 @@ def test_a_hand_edited_record_is_checked_against_the_params() -> None:
 def test_a_cutover_of_no_chain_or_a_finished_one_is_refused() -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pgshift.configuration import check_chain
+    from pgshift.migration.configuration import check_chain
 
     defaults = {"slot_name": "pgshift_c_logical"}
     with pytest.raises(AirflowFailException, match=r"^no chain to cut over yet: no setup has finished"):

@@ -56,7 +56,7 @@ def fence_state(cl) -> dict:
 
 
 def report_of(reports: Path, dag_run) -> dict:
-    from pgshift.report import safe_name
+    from pgshift.common.report import safe_name
 
     return json.loads((reports / "cutover" / safe_name(dag_run.run_id) / "report.json").read_text())
 
@@ -140,10 +140,10 @@ def test_an_interrupted_cutover_is_unfenced_by_its_retry(clusters, chain):
 
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pgshift.fence import apply_fence, plan_fence
-    from pgshift.hooks.primary import PrimaryHook
-    from pgshift.operators.cutover import CutoverOperator
-    from pgshift.report import safe_name
+    from pgshift.common.report import safe_name
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.operators.cutover import CutoverOperator
+    from pgshift.migration.switchover.fence import apply_fence, plan_fence
 
     run_id = "manual__interrupted"
     with PrimaryHook("pgshift_a") as a:

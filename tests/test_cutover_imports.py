@@ -7,8 +7,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["pgshift.cutover.phases", "pgshift.cutover.recovery", "pgshift.cutover.results", "pgshift.fence",
-           "pgshift.drain", "pgshift.sequences", "pgshift.parity", "pgshift.lease", "pgshift.watchdog"]
+MODULES = ["pgshift.migration.switchover.cutover.phases", "pgshift.migration.switchover.cutover.recovery",
+           "pgshift.migration.switchover.cutover.results", "pgshift.migration.switchover.fence",
+           "pgshift.migration.switchover.drain", "pgshift.migration.switchover.sequences",
+           "pgshift.migration.verify.parity", "pgshift.migration.switchover.lease",
+           "pgshift.migration.switchover.watchdog"]
 HEAVY = ("psycopg2", "paramiko", "asyncssh", "boto3", "botocore", "matplotlib", "airflow.providers.postgres",
          "airflow.providers.amazon", "airflow.providers.ssh")
 

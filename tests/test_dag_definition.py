@@ -22,7 +22,7 @@ def dag():
 def test_deadline_alert_is_wired_to_the_notifier(dag):
     (alert,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
     assert alert.interval.total_seconds() == 24 * 3600
-    assert alert.callback.path == "pgshift.notifications.deadline.DeadlineMissedNotifier"
+    assert alert.callback.path == "pgshift.common.notifications.deadline.DeadlineMissedNotifier"
 
 
 def test_every_task_retries_and_is_bounded(dag):
@@ -35,10 +35,10 @@ def test_every_task_retries_and_is_bounded(dag):
 
 
 def test_triggers_are_importable_from_plugins(dag):
-    from pgshift.triggers.poll import PgShiftPollTrigger
+    from pgshift.common.triggers.poll import PgShiftPollTrigger
 
     classpath, kwargs = PgShiftPollTrigger("wal_lag", {"conn_a": "a"}, 1.0, 5.0).serialize()
-    assert classpath == "pgshift.triggers.poll.PgShiftPollTrigger"
+    assert classpath == "pgshift.common.triggers.poll.PgShiftPollTrigger"
     assert PgShiftPollTrigger(**kwargs).serialize() == (classpath, kwargs)
 
 
@@ -77,7 +77,7 @@ def test_a_scheduled_run_only_validates_whatever_it_is_told(dag):
 
 def test_fence_to_ready_is_one_task(dag):
     """Every task hop costs seconds of write downtime under a real scheduler."""
-    from pgshift.operators.cutover import CutoverGateOperator, CutoverOperator
+    from pgshift.migration.operators.cutover import CutoverGateOperator, CutoverOperator
 
     cutover = dag.get_task("cutover")
     assert isinstance(cutover, CutoverOperator)
@@ -100,8 +100,8 @@ def test_the_fence_watchdog_runs_beside_the_cutover_in_the_triggerer(dag):
     """Not after it: it must be watching while the cutover holds A fenced."""
     import importlib
 
-    from pgshift.operators.fence_watchdog import FenceWatchdogOperator
-    from pgshift.triggers.fence_watchdog import FenceWatchdogTrigger
+    from pgshift.migration.operators.fence_watchdog import FenceWatchdogOperator
+    from pgshift.migration.triggers.fence_watchdog import FenceWatchdogTrigger
 
     watchdog = dag.get_task("fence_watchdog")
     assert isinstance(watchdog, FenceWatchdogOperator)
@@ -129,7 +129,7 @@ def test_every_migration_operator_takes_the_one_config(dag):
     """Each operator and sensor renders the configuration task's ChainConfig, no param by name."""
     from hybrid_aurora_migration import CONFIG
 
-    from pgshift.operators.configured import ConfiguredOperator
+    from pgshift.migration.operators.configured import ConfiguredOperator
 
     configured = [t for t in dag.tasks if isinstance(t, ConfiguredOperator)]
     assert len(configured) == 21

@@ -19,10 +19,10 @@ from typing import Any, ClassVar
 import pytest
 from airflow.sdk import BaseNotifier
 
-from pgshift.dag_defaults import dag_arguments
-from pgshift.notifications.deadline import DeadlineConfigError, DeadlineMissedNotifier, DeadlineNotificationError
+from pgshift.common.dag_defaults import dag_arguments
+from pgshift.common.notifications.deadline import DeadlineConfigError, DeadlineMissedNotifier, DeadlineNotificationError
 
-NOTIFIER_PATH = "pgshift.notifications.deadline.DeadlineMissedNotifier"
+NOTIFIER_PATH = "pgshift.common.notifications.deadline.DeadlineMissedNotifier"
 PROBE = Path(__file__).resolve().parent / "deadline_probe"
 QUEUED_AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DEADLINE_TIME = QUEUED_AT + timedelta(hours=24)

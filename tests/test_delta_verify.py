@@ -1,4 +1,5 @@
-"""The cutover's verify=delta on real servers (pgshift.delta): every row checked before the fence at frozen points
+"""The cutover's verify=delta on real servers (pgshift.migration.verify.delta): every row checked before the fence at
+frozen points
 of B's replay, and inside the fence only the rows written since, A against C.
 
 - a row changed on C before the first frozen point is caught there: refused before the fence, A untouched;
@@ -38,7 +39,7 @@ from chain_helpers import (
 )
 from pgcluster import DATABASE
 
-from pgshift.cutover.phases import CutoverRun
+from pgshift.migration.switchover.cutover.phases import CutoverRun
 
 DELETED: list[dict] = []  # the row the last test deletes on A, put back afterwards
 REWRITE_ON_C = """
@@ -88,7 +89,7 @@ def cutover(cl, reports: Path, **overrides):
 
 
 def report_of(reports: Path, dag_run) -> dict:
-    from pgshift.report import safe_name
+    from pgshift.common.report import safe_name
 
     return json.loads((reports / "cutover" / safe_name(dag_run.run_id) / "report.json").read_text())
 

@@ -120,7 +120,7 @@ def test_dms_mode_sends_a_read_only_source_and_the_scope(clusters, moto_dms):
 def test_failed_dms_task_fails_fast_quoting_its_message(moto_dms, monkeypatch):
     from airflow.providers.amazon.aws.hooks.dms import DmsHook
 
-    from pgshift.sensors.replication import DmsTaskRunningSensor
+    from pgshift.migration.sensors.replication import DmsTaskRunningSensor
 
     hook = DmsHook(aws_conn_id="aws_default")
     client = hook.conn

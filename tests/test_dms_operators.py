@@ -19,8 +19,8 @@ from moto.dms.exceptions import ResourceNotFoundFault
 from moto.moto_api import state_manager
 from testing_support import MOTO_ACCOUNT, MOTO_REGION, moto_aws_env
 
-from pgshift.checks.dms import check_dms_task, find_task_arn
-from pgshift.operators.dms import (
+from pgshift.migration.checks.dms import check_dms_task, find_task_arn
+from pgshift.migration.operators.dms import (
     DmsEndpointsOperator,
     DmsReplicationInstanceOperator,
     DmsReplicationTaskOperator,
@@ -142,8 +142,9 @@ def test_aws_parameters_reach_the_hook(dms):
 def test_parsing_the_dag_modules_imports_no_aws_or_database_library():
     code = ("import sys, airflow.sdk\n"
             "before = set(sys.modules)\n"
-            "import pgshift.operators.dms, pgshift.operators.preflight, pgshift.operators.validate\n"
-            "import pgshift.checks.dms\n"
+            "import pgshift.migration.operators.dms, pgshift.migration.operators.preflight\n"
+            "import pgshift.migration.operators.validate\n"
+            "import pgshift.migration.checks.dms\n"
             "bad = ('boto3', 'botocore', 'psycopg2', 'paramiko', 'airflow.providers.amazon.aws.hooks',\n"
             "       'airflow.providers.postgres.hooks', 'airflow.providers.ssh.hooks')\n"
             "print(sorted(m for m in set(sys.modules) - before if m.startswith(bad)))\n")

@@ -57,7 +57,7 @@ def fallback_conf(cl, reports: Path, **overrides):
 
 
 def report_of(reports: Path, action: str, dag_run) -> dict:
-    from pgshift.report import safe_name
+    from pgshift.common.report import safe_name
 
     return json.loads((reports / action / safe_name(dag_run.run_id) / "report.json").read_text())
 
@@ -92,13 +92,13 @@ def wait_a_has_c(cl, timeout: float = 30) -> None:
 def recorded_way_back() -> dict:
     from airflow.models import Variable
 
-    from pgshift.configuration import variable_key
+    from pgshift.migration.configuration import variable_key
 
     return json.loads(Variable.get(variable_key("hybrid_aurora_migration")))["fallback"]
 
 
 def test_the_cutover_arms_the_way_back(clusters, chain):
-    from pgshift.report import safe_name
+    from pgshift.common.report import safe_name
 
     report = json.loads((chain.reports / "cutover" / safe_name(chain.cutover.run_id) / "report.json").read_text())
     assert report["fallback"]["armed"] is True
@@ -188,10 +188,10 @@ def test_an_interrupted_fallback_is_unfenced_by_its_retry(clusters, chain):
     """A worker that died after fencing C leaves C's fence record; the task's next try lifts C's fence."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pgshift.fence import apply_fence, plan_fence
-    from pgshift.hooks.fallback import WayBackHook
-    from pgshift.operators.fallback import FallbackOperator
-    from pgshift.report import safe_name
+    from pgshift.common.report import safe_name
+    from pgshift.migration.hooks.fallback import WayBackHook
+    from pgshift.migration.operators.fallback import FallbackOperator
+    from pgshift.migration.switchover.fence import apply_fence, plan_fence
 
     run_id = "manual__interrupted_fallback"
     with WayBackHook("pgshift_c") as c:
@@ -293,8 +293,8 @@ def test_fallback_brings_every_write_on_c_back_to_a(clusters, chain):
 
 
 def test_finish_leaves_nothing_of_pgshifts_replication(clusters, tmp_path):
-    from pgshift.hooks.fallback import WayBackHook
-    from pgshift.lease import take_lease
+    from pgshift.migration.hooks.fallback import WayBackHook
+    from pgshift.migration.switchover.lease import take_lease
 
     set_up_chain(clusters)
     # The cutover's dry run proves the way back can be armed: a publication of its name on C fails it.
@@ -339,7 +339,14 @@ def test_a_fallback_or_finish_of_the_recorded_chain_needs_the_way_back_armed() -
     """Without conf overrides, fallback and finish check the record: cut over, way back armed, not taken yet."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pgshift.configuration import RECORDED_KEYS, check_chain, marked_cut_over, marked_way_back, merge, new_record
+    from pgshift.migration.configuration import (
+        RECORDED_KEYS,
+        check_chain,
+        marked_cut_over,
+        marked_way_back,
+        merge,
+        new_record,
+    )
 
     values = {k: None for k in RECORDED_KEYS} | {"fallback": True}
     record = new_record("d", values, "setup")

@@ -40,9 +40,9 @@ class FakeCutover:
     def __init__(self, run_id: str, commit: bool = False) -> None:
         code = textwrap.dedent(f"""
             import sys, time
-            from pgshift.fence import apply_fence, plan_fence
-            from pgshift.hooks.primary import PrimaryHook
-            from pgshift.lease import commit_point, read_marker, take_lease
+            from pgshift.migration.switchover.fence import apply_fence, plan_fence
+            from pgshift.migration.hooks.primary import PrimaryHook
+            from pgshift.migration.switchover.lease import commit_point, read_marker, take_lease
             a = PrimaryHook("pgshift_a")
             assert take_lease(a)
             record = plan_fence(a, ["app"], {run_id!r})
@@ -70,7 +70,7 @@ def a_unfenced_after(clusters: LocalClusters) -> Iterator[LocalClusters]:
 
 
 def test_a_live_cutover_is_never_unfenced(a_unfenced_after: LocalClusters) -> None:
-    from pgshift.watchdog import ALIVE, UNFENCED, look
+    from pgshift.migration.switchover.watchdog import ALIVE, UNFENCED, look
 
     cl = a_unfenced_after
     cutover = FakeCutover("manual__lease_live")
@@ -88,7 +88,7 @@ def test_a_live_cutover_is_never_unfenced(a_unfenced_after: LocalClusters) -> No
 
 
 def test_the_watchdog_lifts_a_dead_cutovers_fence_within_seconds(a_unfenced_after: LocalClusters) -> None:
-    from pgshift.triggers.fence_watchdog import FenceWatchdogTrigger
+    from pgshift.migration.triggers.fence_watchdog import FenceWatchdogTrigger
 
     cl = a_unfenced_after
     run_id = "manual__lease_killed"
@@ -119,7 +119,7 @@ def test_the_watchdog_lifts_a_dead_cutovers_fence_within_seconds(a_unfenced_afte
 
 
 def test_a_cutover_that_died_after_its_point_of_no_return_stays_fenced(a_unfenced_after: LocalClusters) -> None:
-    from pgshift.watchdog import DIED_COMMITTED, look
+    from pgshift.migration.switchover.watchdog import DIED_COMMITTED, look
 
     cl = a_unfenced_after
     cutover = FakeCutover("manual__lease_committed", commit=True)
@@ -132,9 +132,9 @@ def test_a_cutover_that_died_after_its_point_of_no_return_stays_fenced(a_unfence
 
 def test_a_session_that_lost_the_lease_cannot_commit(a_unfenced_after: LocalClusters) -> None:
     """The cutover's connection to A broke (and PrimaryHook reconnected): the commit point refuses."""
-    from pgshift.fence import apply_fence, lift_fence, plan_fence
-    from pgshift.hooks.primary import PrimaryHook
-    from pgshift.lease import LeaseLost, commit_point, read_marker, take_lease
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.switchover.fence import apply_fence, lift_fence, plan_fence
+    from pgshift.migration.switchover.lease import LeaseLost, commit_point, read_marker, take_lease
 
     cl = a_unfenced_after
     with PrimaryHook("pgshift_a") as a:
@@ -152,8 +152,8 @@ def test_a_session_that_lost_the_lease_cannot_commit(a_unfenced_after: LocalClus
 
 
 def test_a_second_cutover_cannot_take_a_held_lease(a_unfenced_after: LocalClusters) -> None:
-    from pgshift.hooks.primary import PrimaryHook
-    from pgshift.lease import lease_holder, release_lease, take_lease
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.switchover.lease import lease_holder, release_lease, take_lease
 
     with PrimaryHook("pgshift_a") as first, PrimaryHook("pgshift_a") as second:
         assert take_lease(first)

@@ -8,9 +8,9 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from chain_helpers import chain_config, make_standby, slot_invalidated_on_b, sql
 from testing_support import wait_for
 
-from pgshift.chain_config import SLOT_PLUGINS
-from pgshift.checks.cdc_lag import check_cdc_lag
-from pgshift.operators.slot import LogicalSlotOperator
+from pgshift.migration.checks.cdc_lag import check_cdc_lag
+from pgshift.migration.config import SLOT_PLUGINS
+from pgshift.migration.operators.slot import LogicalSlotOperator
 
 
 def slot_op(name: str, plugin: str = "test_decoding", **overrides) -> LogicalSlotOperator:

@@ -10,8 +10,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowSkipException
 from chain_helpers import chain_config
 
-from pgshift.operators.citus import CitusAddNodesOperator
-from pgshift.operators.fence_watchdog import FenceWatchdogOperator
+from pgshift.citus.operators.scale_out import CitusAddNodesOperator
+from pgshift.migration.operators.fence_watchdog import FenceWatchdogOperator
 
 
 @pytest.mark.parametrize(("module", "task_ids"), [

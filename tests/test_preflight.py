@@ -13,7 +13,7 @@ from chain_helpers import NAMES, chain_conf, chain_values, run_dag, sql, task_st
 from pgcluster import LocalClusters, server_user
 from testing_support import free_port_block, state_dir
 
-from pgshift.operators.preflight import ChainPreflightOperator
+from pgshift.migration.operators.preflight import ChainPreflightOperator
 
 PG15_BIN = Path("/usr/lib/postgresql/15/bin")
 

@@ -15,9 +15,7 @@ import psycopg2
 import pytest
 from pgcluster import LocalClusters
 
-from pgshift.hooks.primary import PrimaryHook
-from pgshift.hooks.target import TargetHook
-from pgshift.privileges import (
+from pgshift.migration.access.privileges import (
     AccessChange,
     AccessPlan,
     ParityReport,
@@ -28,8 +26,10 @@ from pgshift.privileges import (
     privilege_parity,
     read_access,
 )
-from pgshift.privileges_states import ObjectName
-from pgshift.scope import Scope
+from pgshift.migration.access.privileges_states import ObjectName
+from pgshift.migration.hooks.primary import PrimaryHook
+from pgshift.migration.hooks.target import TargetHook
+from pgshift.migration.scope import Scope
 
 DDL = """
 CREATE SCHEMA {s};
@@ -333,7 +333,7 @@ def test_scope_of_chosen_tables_and_of_all_tables(setup: Setup) -> None:
 
 
 def test_maintain_is_not_compared_between_16_and_17() -> None:
-    from pgshift.privileges import AccessSnapshot
+    from pgshift.migration.access.privileges import AccessSnapshot
 
     def snap(version: int, owner_privileges: list[str]) -> AccessSnapshot:
         key = ("table", "public.t")

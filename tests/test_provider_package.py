@@ -19,7 +19,7 @@ import pytest
 from packaging.requirements import Requirement
 
 import pgshift
-from pgshift import sql
+from pgshift.common import sql
 from pgshift.get_provider_info import get_provider_info
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ def test_provider_info_lists_every_hook_operator_sensor_and_trigger_module() -> 
     for dotted in [c["hook-class-name"] for c in info["connection-types"]] + info["notifications"]:
         module, _, name = dotted.rpartition(".")
         assert getattr(importlib.import_module(module), name)
-    citus = importlib.import_module("pgshift.hooks.citus").CitusHook
+    citus = importlib.import_module("pgshift.citus.hook").CitusHook
     assert citus.conn_type == "citus" and info["connection-types"][0]["hook-name"] == citus.hook_name
 
 
@@ -70,7 +70,7 @@ def test_public_api_resolves_and_unknown_names_fail() -> None:
     assert sorted(pgshift.__all__) == sorted(["__version__", *pgshift._EXPORTS])
     for name in pgshift.__all__:
         assert getattr(pgshift, name) is not None, name
-    assert pgshift.CutoverOperator is importlib.import_module("pgshift.operators.cutover").CutoverOperator
+    assert pgshift.CutoverOperator is importlib.import_module("pgshift.migration.operators.cutover").CutoverOperator
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         _ = pgshift.Nope  # type: ignore[attr-defined]
 
@@ -106,11 +106,23 @@ def _sql_names_called() -> dict[str, list[str]]:
     return found
 
 
+def _sql_files() -> dict[str, list[str]]:
+    """Every packaged SQL name, with the domain sql packages that ship it."""
+    found: dict[str, list[str]] = {}
+    for package in sql.PACKAGES:
+        for name in sql.names(package):
+            found.setdefault(name, []).append(package)
+    return found
+
+
 def test_every_sql_name_has_a_file_and_every_file_is_used() -> None:
-    files = set(sql.names())
+    shipped = _sql_files()
+    twice = {name: packages for name, packages in shipped.items() if len(packages) > 1}
+    assert not twice, f"SQL names shipped by more than one domain: {twice}"
+    files = set(shipped)
     called = _sql_names_called()
     missing = {name: where for name, where in called.items() if name not in files}
-    assert not missing, f"SQL names without a file in pgshift/sql/: {missing}"
+    assert not missing, f"SQL names without a file in a pgshift sql package: {missing}"
     literals = {node.value for path in PACKAGE.rglob("*.py")
                 for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Constant)}
     unused = sorted(files - literals)
@@ -118,15 +130,23 @@ def test_every_sql_name_has_a_file_and_every_file_is_used() -> None:
     assert len(files) > 50 and called
 
 
+HOOK_MODULES = ("plugins/pgshift/common/hooks/", "plugins/pgshift/migration/hooks/", "plugins/pgshift/citus/hook.py")
+
+
 def test_sql_names_appear_only_in_hook_modules() -> None:
-    """Everything outside pgshift.hooks calls the hooks' typed methods, never a SQL file by name."""
+    """Everything outside the hooks calls the hooks' typed methods, never a SQL file by name."""
     outside = {name: spots for name, where in _sql_names_called().items()
-               if (spots := [w for w in where if not w.startswith("plugins/pgshift/hooks/")])}
-    assert not outside, f"SQL file names used outside plugins/pgshift/hooks/: {outside}"
+               if (spots := [w for w in where if not w.startswith(HOOK_MODULES)])}
+    assert not outside, f"SQL file names used outside the hook modules {HOOK_MODULES}: {outside}"
 
 
 def test_sql_loads_by_name_and_refuses_an_unknown_one() -> None:
-    assert sql.load("current_wal_lsn") == (PACKAGE / "sql" / "current_wal_lsn.sql").read_text()
+    migration = "pgshift.migration.sql"
+    assert sql.load("current_wal_lsn", migration) == (PACKAGE / "migration" / "sql" / "current_wal_lsn.sql").read_text()
+    # a domain's hook also runs the base hook's statements, which are in the common package
+    assert sql.load("server_facts", migration) == (PACKAGE / "common" / "sql" / "server_facts.sql").read_text()
+    with pytest.raises(FileNotFoundError, match="no SQL file named 'current_wal_lsn'"):
+        sql.load("current_wal_lsn")  # the common package alone does not ship the migration's statements
     with pytest.raises(FileNotFoundError, match="no SQL file named 'no_such_query'"):
         sql.load("no_such_query")
 
@@ -167,9 +187,9 @@ def test_wheel_installed_in_a_fresh_venv_outside_the_checkout(clusters, tmp_path
     probe = textwrap.dedent(f"""
         import json, pgshift
         from airflow.dag_processing.dagbag import DagBag
-        from pgshift.hooks.postgres import PgShiftHook
+        from pgshift.migration.hooks.primary import PrimaryHook  # the provider path, and the migration's sql package
         bag = DagBag(dag_folder={str(dags)!r})
-        with PgShiftHook("pgshift_a") as a:
+        with PrimaryHook("pgshift_a") as a:
             lsn = a.scalar("current_wal_lsn")
         print(json.dumps({{"file": pgshift.__file__, "dags": sorted(bag.dag_ids),
                           "errors": {{k: str(v) for k, v in bag.import_errors.items()}}, "lsn": str(lsn)}}))

@@ -13,10 +13,18 @@ import psycopg2
 import pytest
 from pgcluster import DATABASE, LocalClusters
 
-from pgshift.hooks.primary import PrimaryHook
-from pgshift.hooks.target import TargetHook
-from pgshift.roles import RoleChange, RolePlan, apply_roles, plan_roles, read_roles, roles_in_scope, set_login
-from pgshift.scope import Scope
+from pgshift.migration.access.roles import (
+    RoleChange,
+    RolePlan,
+    apply_roles,
+    plan_roles,
+    read_roles,
+    roles_in_scope,
+    set_login,
+)
+from pgshift.migration.hooks.primary import PrimaryHook
+from pgshift.migration.hooks.target import TargetHook
+from pgshift.migration.scope import Scope
 
 PROTECTED = {"postgres": "pgshift's connection to C"}
 

@@ -30,8 +30,8 @@ from chain_helpers import (
 )
 from sample_data import WriteLoad
 
-from pgshift.checks.subscription import SubscriptionSyncedCheck
-from pgshift.report import safe_name
+from pgshift.common.report import safe_name
+from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
 
 SUBSCRIPTION = {"conn_c": "pgshift_c", "subscription": NAMES["subscription"]}
 
@@ -55,7 +55,7 @@ def error_counts(cl) -> tuple[int, int]:
 
 
 def gate(**overrides):
-    from pgshift.operators.cutover import CutoverGateOperator
+    from pgshift.migration.operators.cutover import CutoverGateOperator
 
     args = dict(mode="native", physical_slot_name=NAMES["physical_slot"], slot_name=NAMES["slot"],
                 subscription_name=NAMES["subscription"], app_roles=["app"], wal_lag_max_bytes=16 * 2**20,
@@ -197,8 +197,9 @@ def _sample(pid: int | None = 4242, started: str | None = "2026-01-01T00:00:00.0
     (None, "current", "disappeared from C during the 6 s error window"),
 ])
 def test_two_samples_tell_a_past_error_from_a_current_one(second, verdict, words):
-    """The rule of pgshift.checks.subscription on its own: growth, a restart or no worker in the window is current."""
-    from pgshift.checks.subscription import judge_errors, window_seconds
+    """The rule of pgshift.migration.checks.subscription on its own: growth, a restart or no worker in the window is
+    current."""
+    from pgshift.migration.checks.subscription import judge_errors, window_seconds
 
     assert window_seconds(6.0, _sample()) == 6.0
     assert window_seconds(6.0, {**_sample(), "retry_interval_ms": 30000}) == 31.0  # C's own interval is longer

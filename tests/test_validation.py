@@ -24,7 +24,7 @@ from chain_helpers import (
 )
 from sample_data import WriteLoad
 
-from pgshift.report import safe_name
+from pgshift.common.report import safe_name
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ from airflow.sdk.exceptions import AirflowSkipException
 from chain_helpers import CaptureFds, chain_conf, run_dag, sql, task_states, wait_c_caught_up, wait_for
 from pgcluster import LocalClusters
 
-from pgshift import configuration
-from pgshift.report import safe_name
+from pgshift.common.report import safe_name
+from pgshift.migration import configuration
 
 DAG_ID = "hybrid_aurora_migration"
 PUBLICATION, SUBSCRIPTION = "pgshift_fallback_pub", "pgshift_fallback"  # the DAG's defaults
@@ -204,8 +204,8 @@ def orange_pixels(png: Path) -> int:
 
 
 def test_the_lag_chart_goes_on_with_the_way_back(chain: Path, tmp_path: Path) -> None:
-    from pgshift.chart import lag_chart
-    from pgshift.report import read_reports
+    from pgshift.common.chart import lag_chart
+    from pgshift.common.report import read_reports
 
     reports = read_reports(chain / "validate", 48)
     before = [r for r in reports if r.get("direction") == "A -> B -> C"]

@@ -8,9 +8,9 @@ import pytest
 from chain_helpers import NAMES, chain_config, make_standby, sql
 from testing_support import wait_for
 
-from pgshift.checks.wal_lag import check_wal_lag, evaluate_wal_lag
-from pgshift.sensors.replication import WalLagSensor
-from pgshift.triggers.poll import PgShiftPollTrigger
+from pgshift.common.triggers.poll import PgShiftPollTrigger
+from pgshift.migration.checks.wal_lag import check_wal_lag, evaluate_wal_lag
+from pgshift.migration.sensors.replication import WalLagSensor
 
 KWARGS = {"conn_a": "pgshift_a", "conn_b": "pgshift_b", "physical_slot": NAMES["physical_slot"],
           "max_bytes": 16 * 2**20, "max_seconds": 30.0}

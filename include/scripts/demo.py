@@ -34,8 +34,8 @@ from airflow_local import (  # noqa: E402
 from pgcluster import ClusterError, LocalClusters, server_user  # noqa: E402
 from sample_data import MovingApp, WriteLoad, load_sample  # noqa: E402
 
-from pgshift.cutover.results import iso  # noqa: E402
-from pgshift.report import cutover_summary  # noqa: E402
+from pgshift.common.report import cutover_summary  # noqa: E402
+from pgshift.migration.switchover.cutover.results import iso  # noqa: E402
 
 DAG_ID = "hybrid_aurora_migration"
 SCALE = int(os.environ.get("PGSHIFT_DEMO_SCALE", "5"))
@@ -184,7 +184,7 @@ def wait(api: AirflowApi, run_id: str, label: str, conf: str | None = None) -> b
 
 
 def safe(run_id: str) -> str:
-    from pgshift.report import safe_name
+    from pgshift.common.report import safe_name
 
     return safe_name(run_id)
 

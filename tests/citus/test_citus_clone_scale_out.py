@@ -24,7 +24,7 @@ from citus_helpers import (
 )
 from test_citus_scale_out import FAST, shard_rows_on
 
-from pgshift.citus_clone import slot_name
+from pgshift.citus.clone import slot_name
 
 
 def clone_conf(cluster: CitusCluster, **more) -> dict:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pgshift.citus_params import input_problems
-from pgshift.sensors.citus import CitusRebalanceSensor
+from pgshift.citus.params import input_problems
+from pgshift.citus.sensors import CitusRebalanceSensor
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
@@ -19,7 +19,7 @@ def test_the_dag_file_parses_with_its_deadline():
     dag = bag.dags["citus_scale_out"]
     (alert,) = dag.deadline
     assert alert.interval == timedelta(hours=12)
-    assert alert.callback.path == "pgshift.notifications.deadline.DeadlineMissedNotifier"
+    assert alert.callback.path == "pgshift.common.notifications.deadline.DeadlineMissedNotifier"
     assert alert.callback.kwargs["dag_id"] == "citus_scale_out"
     assert type(alert.reference).__name__ == "DagRunQueuedAtDeadline"
     assert dag.render_template_as_native_obj is True

@@ -323,7 +323,7 @@ def test_a_target_that_goes_down_fails_the_job_after_retries(citus):
 def test_a_running_job_answers_the_progress_reading_as_recorded(citus):
     """A_17 while a move runs: the raw status, get_rebalance_progress() and the job's tasks, with the
     recorded columns and types; then pgshift's citus_rebalance_progress reading built on them."""
-    from pgshift.hooks.citus import CitusHook
+    from pgshift.citus.hook import CitusHook
 
     citus.tune(move_seconds=1)
     job, _ = start(citus, Nodes(citus))

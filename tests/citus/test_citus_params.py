@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pgshift.citus_params import Worker, input_problems, parse_clone_specs, parse_worker, parse_workers
+from pgshift.citus.params import Worker, input_problems, parse_clone_specs, parse_worker, parse_workers
 
 GOOD = {"coordinator_conn_id": "citus_coordinator", "new_workers": ["10.0.0.13:5432"],
         "rebalance_strategy": "by_disk_size", "shard_transfer_mode": "auto", "drain_only": False, "dry_run": False,

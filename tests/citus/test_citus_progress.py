@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import pytest
 from citus_helpers import transcript
 
-from pgshift.citus_progress import RebalanceProgress, compute, duration_pretty, progress_line, size_pretty
-from pgshift.citus_status import evaluate
+from pgshift.citus.progress import RebalanceProgress, compute, duration_pretty, progress_line, size_pretty
+from pgshift.citus.status import evaluate
 
 T0 = datetime.fromisoformat("2026-11-23T20:45:01.813655+00:00")
 
@@ -171,10 +171,10 @@ class _Hook:
 
 
 def test_unreadable_sizes_do_not_hide_the_verdict(monkeypatch):
-    import pgshift.hooks.citus
-    from pgshift.citus_status import RebalanceCheck
+    import pgshift.citus.hook
+    from pgshift.citus.status import RebalanceCheck
 
-    monkeypatch.setattr(pgshift.hooks.citus, "CitusHook", _Hook)
+    monkeypatch.setattr(pgshift.citus.hook, "CitusHook", _Hook)
     result = RebalanceCheck(conn_id="citus_coordinator", job_id=1).take_reading()
     assert not result.done and not result.fatal and result.details["state"] == "running"
     assert result.message.startswith("rebalance job 1: progress unknown, ETA unknown (could not read the shard "

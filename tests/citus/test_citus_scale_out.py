@@ -218,7 +218,7 @@ def test_an_unreachable_new_node_fails_preflight_and_changes_nothing(citus):
 
 def test_add_nodes_leaves_the_metadata_as_it_was_when_a_node_is_unreachable(citus):
     """The add step alone (preflight bypassed): the node it had added is removed again."""
-    from pgshift.operators.citus import CitusAddNodesOperator
+    from pgshift.citus.operators.scale_out import CitusAddNodesOperator
 
     before = citus.metadata()
     op = CitusAddNodesOperator(task_id="add_nodes", coordinator_conn_id=CONN_ID,

@@ -8,9 +8,9 @@ from datetime import datetime
 import pytest
 from citus_helpers import transcript
 
-from pgshift.checks.result import CheckResult
-from pgshift.citus_status import evaluate
-from pgshift.triggers.poll import PgShiftPollTrigger
+from pgshift.citus.status import evaluate
+from pgshift.common.checks.result import CheckResult
+from pgshift.common.triggers.poll import PgShiftPollTrigger
 
 
 def status_rows(name: str) -> list[dict]:
@@ -74,7 +74,7 @@ def test_a_job_that_does_not_exist_is_fatal():
 
 def _trigger_events(monkeypatch, readings: list[CheckResult], timeout: float | None = None) -> list[dict]:
     feed = iter(readings)
-    monkeypatch.setattr("pgshift.citus_status.read_rebalance", lambda **kw: next(feed))
+    monkeypatch.setattr("pgshift.citus.status.read_rebalance", lambda **kw: next(feed))
     trigger = PgShiftPollTrigger("citus_rebalance", {"conn_id": "citus_coordinator", "job_id": 1},
                                  poll_interval=0.01, timeout=timeout, timeout_hint="The job keeps running in Citus.")
 
@@ -103,5 +103,5 @@ def test_trigger_times_out_with_the_last_reading(monkeypatch):
 def test_trigger_serializes_to_an_importable_path():
     path, kwargs = PgShiftPollTrigger("citus_rebalance", {"conn_id": "c", "job_id": 3}, 2, timeout=60,
                                       started_at=1.0, timeout_hint="h").serialize()
-    assert path == "pgshift.triggers.poll.PgShiftPollTrigger"
+    assert path == "pgshift.common.triggers.poll.PgShiftPollTrigger"
     assert PgShiftPollTrigger(**kwargs).serialize() == (path, kwargs)

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, Param, get_current_context, task
 
-from pgshift.dag_defaults import dag_arguments, deadline_enabled
+from pgshift.common.dag_defaults import dag_arguments, deadline_enabled
 
 DAG_ID = "pgshift_deadline_probe"
 DEADLINE = timedelta(minutes=10)  # the DAG's own; [pgshift] deadline_seconds replaces it when set

@@ -1,39 +1,20 @@
-"""The checks' old names: ``run_check("wal_lag", {...})`` builds the :class:`~pgshift.checks.base.Check` so named.
+"""Kept path: ``pgshift.checks.registry``, a re-export of
+:mod:`pgshift.common.checks.registry`, where the code lives.
 
-Before checks were objects, a trigger carried a check's name and its keyword arguments, and callers read a
-check by name. Such a trigger, serialized by an older pgshift and resumed by a newer triggerer, still names
-one (see :mod:`pgshift.triggers.poll`); the names and arguments are the check classes' ``name`` and fields.
-New code builds the check object itself.
+Why it exists: triggers serialized before checks were objects carry a check's old name; this is where that
+name was looked up.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pgshift.common.checks.registry import (
+    CHECK_CLASSPATHS,
+    check_class,
+    run_check,
+)
 
-from pgshift.checks.base import Check
-from pgshift.checks.cdc_lag import CdcLagCheck
-from pgshift.checks.dms_task import DmsTaskCheck, DmsTaskRunningCheck
-from pgshift.checks.result import CheckResult
-from pgshift.checks.subscription import SubscriptionSyncedCheck
-from pgshift.checks.wal_lag import WalLagCheck
-from pgshift.citus_status import RebalanceCheck
-
-CHECKS: dict[str, type[Check]] = {cls.name: cls for cls in (
-    WalLagCheck, SubscriptionSyncedCheck, CdcLagCheck, DmsTaskRunningCheck, DmsTaskCheck, RebalanceCheck)}
-
-
-def check_class(name: str) -> type[Check]:
-    try:
-        return CHECKS[name]
-    except KeyError:
-        raise ValueError(f"unknown check {name!r}; known: {', '.join(sorted(CHECKS))}") from None
-
-
-def run_check(name: str, kwargs: dict[str, Any]) -> CheckResult:
-    """Read the check named ``name``; a connection error is a reading ("cannot reach ..."), not a crash."""
-    cls = check_class(name)  # an unknown name is a programming error, not a reading
-    try:
-        check = cls(**kwargs)
-    except Exception as exc:  # noqa: BLE001 - as before: arguments the check refuses are a failed reading
-        return CheckResult(False, f"{name}: could not read the figures: {type(exc).__name__}: {exc}".strip())
-    return check.read()
+__all__ = [
+    "CHECK_CLASSPATHS",
+    "check_class",
+    "run_check",
+]

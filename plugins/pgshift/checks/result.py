@@ -1,18 +1,15 @@
-"""What a check says: done or not, why, the figures it read, and whether waiting is pointless."""
+"""Kept path: ``pgshift.checks.result``, a re-export of
+:mod:`pgshift.common.checks.result`, where the code lives.
+
+Why it exists: Check and CheckResult are public (pgshift.checks.result.CheckResult).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from pgshift.common.checks.result import (
+    CheckResult,
+)
 
-
-@dataclass
-class CheckResult:
-    done: bool
-    message: str
-    details: dict[str, Any] = field(default_factory=dict)
-    fatal: bool = False  # waiting cannot help: fail now, quoting the message
-    warning: bool = False  # worth a warning in the log while the wait goes on
-
-    def as_event(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = [
+    "CheckResult",
+]

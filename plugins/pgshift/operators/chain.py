@@ -1,14 +1,16 @@
-"""The base of the operators that check the whole chain (preflight, validation)."""
+"""Kept path: ``pgshift.operators.chain``, a re-export of
+:mod:`pgshift.migration.operators.chain`, where the code lives.
+
+Why it exists: the provider convention: users import hooks, operators, sensors, triggers and notifiers from
+here.
+"""
 
 from __future__ import annotations
 
-from pgshift.chain_config import ChainConfig
-from pgshift.operators.configured import ConfiguredOperator
+from pgshift.migration.operators.chain import (
+    ChainOperator,
+)
 
-
-class ChainOperator(ConfiguredOperator):
-    """Takes the chain's configuration (``config``); :meth:`spec` is what its checks
-    (:mod:`pgshift.preflight_checks`) read. It runs no check itself: subclasses call the ones they need."""
-
-    def spec(self) -> ChainConfig:
-        return self.chain
+__all__ = [
+    "ChainOperator",
+]

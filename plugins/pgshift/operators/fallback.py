@@ -1,112 +1,18 @@
-"""The way back's actions: :class:`FallbackOperator` (back to A) and :class:`FinishOperator` (stay on C, drop the
-way back). The phases are in :mod:`pgshift.fallback`."""
+"""Kept path: ``pgshift.operators.fallback``, a re-export of
+:mod:`pgshift.migration.operators.fallback`, where the code lives.
+
+Why it exists: the provider convention: users import hooks, operators, sensors, triggers and notifiers from
+here.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from pgshift.migration.operators.fallback import (
+    FallbackOperator,
+    FinishOperator,
+)
 
-from airflow.sdk import BaseHook, Context
-from airflow.sdk.exceptions import AirflowFailException
-
-from pgshift.fallback.recovery import recover_interrupted_attempt
-from pgshift.fallback.run import FallbackRun, FallbackSettings, new_report
-from pgshift.operators.configured import ConfiguredOperator
-from pgshift.report import report_root, safe_name
-
-
-class FallbackOperator(ConfiguredOperator):
-    """Gate on C -> A lag, fence C, drain (A confirms C's final LSN), verify C against A, sequences C -> A, drop the
-    reverse subscription, unfence A. Any failure after C's fence lifts it and leaves A fenced.
-
-    ``dry_run`` (the default) fences nothing: it drains to C's current position and verifies while C takes writes.
-    Writes ``<report_dir>/fallback/<run_id>/report.json`` and a summary in the log.
-
-    From the chain's configuration (``config``): ``app_roles`` (the roles to fence on C; empty: those the cutover
-    fenced on A, from A's fence marker), ``fallback_publication_name`` (on C), ``fallback_subscription_name`` (on A;
-    its slot on C has the same name), the gate's ``gate_*`` with ``cdc_lag_max_bytes`` as the C -> A lag limit,
-    ``drain_timeout_seconds`` and ``verify_parallelism``.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._run: FallbackRun | None = None
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        s = self._settings(context)
-        recover_interrupted_attempt(s.conn_c, s.fence_path)
-        dry_run = self.chain.dry_run
-        report = new_report(context["dag"].dag_id, s, dry_run=dry_run)
-        with FallbackRun.connect(s, report, self.log) as run:
-            self._run = run
-            run.take_lease()
-            roles = run.check()
-            plan = run.plan()
-            run.gate()
-            try:
-                if dry_run:
-                    run.drain(run.c.final_wal_lsn())
-                    run.verify_live(plan)
-                    run.verify_access(roles)
-                    run.set_sequences(plan, dry_run=True)
-                    run.passed()
-                else:
-                    final_lsn = run.fence_c(roles)
-                    run.drain(final_lsn)
-                    run.verify(plan)
-                    run.verify_access(roles)
-                    run.set_sequences(plan)
-                    run.drop_reverse()
-                    run.unfence_a()
-                    run.drop_publication()
-                    run.ready()
-            except BaseException as exc:
-                raise run.abort(exc) from exc
-        return run.finish()
-
-    def on_kill(self) -> None:
-        """Killed after C's fence and before A's unfence: lift C's fence in a session of its own."""
-        if self._run:
-            self._run.rollback_in_new_session()
-
-    def _settings(self, context: Context) -> FallbackSettings:
-        chain = self.chain
-        protected: dict[str, str] = {}
-        for conn_id, what in ((chain.conn_c, "the role Airflow uses on C"),
-                              (chain.conn_c_subscription, "the role A's subscription reads C with")):
-            login = BaseHook.get_connection(conn_id).login
-            if login:
-                protected.setdefault(login, what)
-        return FallbackSettings(
-            run_id=context["run_id"], conn_a=chain.conn_a, conn_c=chain.conn_c,
-            publication=chain.fallback_publication_name, subscription=chain.fallback_subscription_name,
-            app_roles=list(chain.app_roles), protected=protected, schemas=list(chain.schemas),
-            tables=list(chain.tables), max_lag_bytes=chain.cdc_lag_max_bytes, readings=chain.gate_readings,
-            interval=chain.gate_interval_seconds, window=chain.gate_window_seconds,
-            drain_timeout=chain.drain_timeout_seconds, parallelism=chain.verify_parallelism,
-            run_dir=report_root(chain.report_dir) / "fallback" / safe_name(context["run_id"]))
-
-
-class FinishOperator(ConfiguredOperator):
-    """Stay on C: drop A's fallback subscription, C's fallback slot and publication, B's physical slot and the
-    chain's publication on A (and the chain's slot on B if left); A stays fenced. Refused while a fallback is under
-    way. ``dry_run`` (the default) only names what it would drop. Everything it needs is in ``config``."""
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        from pgshift.fallback.finish import FinishSettings, finish_way_back
-        from pgshift.report import write_json
-
-        chain = self.chain
-        s = FinishSettings(conn_a=chain.conn_a, conn_b=chain.conn_b, conn_c=chain.conn_c,
-                           fallback_publication=chain.fallback_publication_name,
-                           fallback_subscription=chain.fallback_subscription_name,
-                           publication=chain.publication_name, physical_slot=chain.physical_slot_name,
-                           slot=chain.slot_name)
-        dry_run = chain.dry_run
-        result = finish_way_back(s, self.log, dry_run=dry_run)
-        path: Path = report_root(chain.report_dir) / "finish" / safe_name(context["run_id"]) / "report.json"
-        write_json(path, {"action": "finish", "run_id": context["run_id"], "dry_run": dry_run, **result.as_dict()})
-        if result.problems:
-            raise AirflowFailException("Finish left some objects behind:\n"
-                                       + "\n".join(f"  - {p}" for p in result.problems))
-        return {"report": str(path), **result.as_dict()}
+__all__ = [
+    "FallbackOperator",
+    "FinishOperator",
+]

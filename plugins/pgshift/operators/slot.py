@@ -1,107 +1,20 @@
-"""The logical slot on the standby B, created with A's help and never left half-made."""
+"""Kept path: ``pgshift.operators.slot``, a re-export of
+:mod:`pgshift.migration.operators.slot`, where the code lives.
+
+Why it exists: the provider convention: users import hooks, operators, sensors, triggers and notifiers from
+here.
+"""
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any
+from pgshift.migration.operators.slot import (
+    PLUGINS,
+    LogicalSlotOperator,
+    wait_for_replay,
+)
 
-from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
-
-from pgshift.operators.configured import ConfiguredOperator
-
-if TYPE_CHECKING:  # psycopg2 and the postgres provider: imported where the task runs, not when the DAG is parsed
-    from pgshift.hooks.primary import PrimaryHook
-    from pgshift.hooks.standby import StandbyHook
-    from pgshift.hooks.states import SlotState
-
-
-
-def wait_for_replay(a: PrimaryHook, b: StandbyHook, timeout: float, nudge_every: float = 0.5) -> str:
-    """Wait until B has replayed A's current WAL position; returns that position."""
-    target = a.current_wal_lsn()
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            row = b.replay_reached(target)
-        except LookupError as exc:
-            raise AirflowException(str(exc)) from exc
-        if row.reached:
-            return target
-        if time.monotonic() > deadline:
-            raise AirflowException(f"B has not replayed A's WAL up to {target} within {timeout:.0f} s "
-                                   f"(B is at {row.replay_lsn}): is B streaming from A?")
-        time.sleep(nudge_every)
-
-
-class LogicalSlotOperator(ConfiguredOperator):
-    """Create (or reuse) logical slot ``slot_name`` on B with the mode's plugin
-    (:attr:`~pgshift.chain_config.ChainConfig.slot_plugin`), waiting up to ``slot_create_timeout_seconds``.
-
-    Creation on a standby waits for a running-xacts record from the primary, which an idle primary
-    never writes: while it waits, this operator calls ``pg_log_standby_snapshot()`` on A. If it gives
-    up, it cancels the call and drops the slot that would otherwise appear later as an orphan.
-    An invalidated slot is an error that says what happened and what to do.
-    """
-
-    def __init__(self, *, nudge_interval: float = 0.5, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.nudge_interval = nudge_interval
-
-    @property
-    def slot(self) -> str:
-        return self.chain.slot_name
-
-    @property
-    def plugin(self) -> str:
-        return self.chain.slot_plugin
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        from pgshift.hooks.primary import PrimaryHook
-        from pgshift.hooks.standby import StandbyHook
-
-        with PrimaryHook(self.chain.conn_a) as a, StandbyHook(self.chain.conn_b) as b:
-            existing = b.logical_slot(self.slot)
-            if existing:
-                return self._reuse(existing, b)
-            wal_level = b.setting("wal_level")
-            if wal_level != "logical":
-                raise AirflowFailException(
-                    f"B runs with wal_level={wal_level}; logical decoding on a standby needs wal_level=logical "
-                    "on B (and on A): set it in postgresql.conf and restart")
-            lsn = wait_for_replay(a, b, self.chain.slot_create_timeout_seconds)
-            self.log.info("B has replayed A's WAL up to %s; creating slot %r (%s) on B",
-                          lsn, self.slot, self.plugin)
-            return self._create(a, b)
-
-    def _reuse(self, st: SlotState, b: StandbyHook) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        from pgshift.checks.cdc_lag import INVALIDATED_HELP, slot_invalidation
-
-        invalid = slot_invalidation(asdict(st))
-        if invalid:
-            raise AirflowFailException(f"{invalid}. {INVALIDATED_HELP}")
-        database = b.conn_params()["dbname"]
-        if st.slot_type != "logical" or st.plugin != self.plugin or st.database != database:
-            raise AirflowFailException(
-                f"slot {self.slot!r} exists on B but is {st.slot_type} / plugin {st.plugin} / "
-                f"database {st.database}, not logical / {self.plugin} / {database}: choose another slot name "
-                "or drop that slot")
-        self.log.info("Slot %r already exists on B and is healthy (wal_status=%s): reusing it",
-                      self.slot, st.wal_status)
-        return {"slot": self.slot, "plugin": self.plugin, "created": False,
-                "confirmed_flush_lsn": st.confirmed_flush_lsn}
-
-    def _create(self, a: PrimaryHook, b: StandbyHook) -> dict[str, Any]:
-        from pgshift.standby_slot import SlotCreationError, create_on_standby
-
-        started = time.monotonic()
-        try:
-            created, nudges = create_on_standby(a, b, self.slot, self.plugin, self.chain.slot_create_timeout_seconds,
-                                                self.nudge_interval)
-        except SlotCreationError as exc:
-            raise AirflowException(str(exc)) from exc
-        self.log.info("Created logical slot %r on B at %s in %.2f s (%d nudges of A)",
-                      self.slot, created.lsn, time.monotonic() - started, nudges)
-        return {"slot": self.slot, "plugin": self.plugin, "created": True, "lsn": created.lsn}
+__all__ = [
+    "PLUGINS",
+    "LogicalSlotOperator",
+    "wait_for_replay",
+]

@@ -1,0 +1,1 @@
+"""pgshift.citus.operators: see the package layout in :mod:`pgshift`."""

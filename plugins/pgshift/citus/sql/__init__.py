@@ -1,0 +1,1 @@
+"""Citus SQL files, loaded by name through :mod:`pgshift.common.sql`."""

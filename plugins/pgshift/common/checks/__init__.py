@@ -1,0 +1,1 @@
+"""pgshift.common.checks: see the package layout in :mod:`pgshift`."""

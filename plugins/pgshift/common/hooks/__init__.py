@@ -1,0 +1,1 @@
+"""pgshift.common.hooks: see the package layout in :mod:`pgshift`."""

@@ -1,0 +1,1 @@
+"""pgshift.common.notifications: see the package layout in :mod:`pgshift`."""

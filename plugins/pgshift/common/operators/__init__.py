@@ -1,0 +1,1 @@
+"""pgshift.common.operators: see the package layout in :mod:`pgshift`."""

@@ -1,0 +1,1 @@
+"""pgshift.common.sensors: see the package layout in :mod:`pgshift`."""

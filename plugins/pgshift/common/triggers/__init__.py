@@ -1,0 +1,1 @@
+"""pgshift.common.triggers: see the package layout in :mod:`pgshift`."""

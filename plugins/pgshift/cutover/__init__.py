@@ -1,5 +1,0 @@
-"""The cutover runbook that :class:`pgshift.operators.cutover.CutoverOperator` follows.
-
-:mod:`.phases`: the phases (gate, fence, drain, verify, sequences, commit, finalize) and the rollback;
-:mod:`.recovery`: what a retry does about an attempt of the same run that died.
-"""

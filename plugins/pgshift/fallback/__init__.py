@@ -1,7 +1,0 @@
-"""The way back after a cutover: reverse replication C -> A, armed inside the cutover
-(:mod:`pgshift.cutover.fallback_phases`), taken by action ``fallback`` (:mod:`pgshift.fallback.run`) or torn
-down by action ``finish`` (:mod:`pgshift.fallback.finish`).
-
-One side is always writable, never both: the fallback fences C before it unfences A, and any failure in between
-lifts C's fence and leaves A fenced.
-"""

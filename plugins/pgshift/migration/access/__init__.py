@@ -1,0 +1,1 @@
+"""pgshift.migration.access: see the package layout in :mod:`pgshift`."""

@@ -1,0 +1,1 @@
+"""pgshift.migration.checks: see the package layout in :mod:`pgshift`."""

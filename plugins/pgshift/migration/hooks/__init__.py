@@ -1,0 +1,1 @@
+"""pgshift.migration.hooks: see the package layout in :mod:`pgshift`."""

@@ -1,0 +1,1 @@
+"""pgshift.migration.operators: see the package layout in :mod:`pgshift`."""

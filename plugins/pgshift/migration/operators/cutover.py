@@ -1,0 +1,235 @@
+"""The cutover: gate, then (pre-verify ->) fence -> drain -> verify -> sequences -> finalize in one task, rolled back
+on failure.
+
+Everything from the fence to "C is ready" runs in a single task because every task hop under a real
+scheduler costs seconds of write downtime. The gate runs before, as its own task: it changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook, Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from pgshift.common.report import report_root, safe_name
+from pgshift.migration.access.sync import AccessSpec
+from pgshift.migration.checks.gate import GateSpec, fatal_problems, gate_reading, warnings
+from pgshift.migration.operators.configured import ConfiguredOperator
+from pgshift.migration.switchover.cutover.fallback_phases import FallbackSpec
+from pgshift.migration.switchover.cutover.phases import CutoverRun, new_report
+from pgshift.migration.switchover.cutover.recovery import recover_interrupted_attempt
+from pgshift.migration.switchover.cutover.results import Plan
+from pgshift.migration.switchover.cutover.settings import CutoverSettings
+from pgshift.migration.switchover.fence import fence_problems
+
+if TYPE_CHECKING:  # the driver is imported where a task runs, not when the DAG file is parsed
+    from pgshift.migration.hooks.primary import PrimaryHook
+
+
+class _CutoverBase(ConfiguredOperator):
+    """The chain's configuration (``config``) is all the cutover and its gate take, besides their timeouts."""
+
+    def gate_spec(self) -> GateSpec:
+        """The gate's checks for this chain."""
+        return GateSpec.of(self.chain)
+
+    def protected_roles(self) -> dict[str, str]:
+        """Roles the migration itself logs in with: they must never be fenced."""
+        out: dict[str, str] = {}
+        chain = self.chain
+        for conn_id, what in ((chain.conn_a, "the role Airflow uses on A"),
+                              (chain.conn_a_replication, "B's replication role"),
+                              (chain.conn_b_subscription, "the role C or DMS reads B with")):
+            login = BaseHook.get_connection(conn_id).login
+            if login:
+                out.setdefault(login, what)
+        return out
+
+    def check_fence_roles(self, a: PrimaryHook) -> None:
+        problems = fence_problems(a, list(self.chain.app_roles), self.protected_roles())
+        if problems:
+            listing = "\n".join(f"  - {p}" for p in problems)
+            raise AirflowFailException(f"Cutover refused before the fence; A was not touched:\n{listing}")
+
+    def run_dir(self, context: Context) -> Path:
+        return report_root(self.chain.report_dir) / "cutover" / safe_name(context["run_id"])
+
+
+class CutoverGateOperator(_CutoverBase):
+    """Refuses the cutover unless every figure is in bounds for ``gate_readings`` consecutive readings.
+
+    A reading out of bounds starts the count again (a passing blip should not cancel a change window);
+    if ``gate_readings`` in a row do not come within ``gate_window_seconds``, the cutover is refused with the
+    figures of the last reading out of bounds. Read-only. It also checks the roles to fence, so that a
+    dry run proves the real cutover may start.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.migration.hooks.primary import PrimaryHook
+
+        chain = self.chain
+        with PrimaryHook(chain.conn_a) as a:
+            self.check_fence_roles(a)
+        spec, needed = self.gate_spec(), chain.gate_readings
+        deadline = time.monotonic() + chain.gate_window_seconds
+        figures: list[dict[str, Any]] = []
+        in_a_row, taken, last_problems = 0, 0, []
+        while True:
+            problems, reading = gate_reading(spec)
+            taken += 1
+            figures = [*figures[-needed:], reading]
+            fatal = fatal_problems(reading)
+            if fatal:  # waiting cannot fix it: refuse now rather than poll out the window
+                listing = "\n".join(f"  - {p}" for p in fatal)
+                raise AirflowFailException(
+                    f"Cutover refused before the fence: reading {taken} found what waiting cannot fix; "
+                    f"A was not touched:\n{listing}")
+            for note in warnings(reading):
+                self.log.warning("Gate reading %d: %s", taken, note)
+            if problems:
+                in_a_row, last_problems = 0, problems
+                self.log.warning("Gate reading %d out of bounds: %s", taken, "; ".join(problems))
+            else:
+                in_a_row += 1
+                self.log.info("Gate reading %d in bounds (%d/%d in a row): %s", taken, in_a_row, needed,
+                              "; ".join(r["message"] for r in reading.values()))
+            if in_a_row >= needed:
+                return {"readings": figures[-needed:]}
+            if time.monotonic() + chain.gate_interval_seconds > deadline:
+                listing = "\n".join(f"  - {p}" for p in last_problems)
+                raise AirflowFailException(
+                    f"Cutover refused before the fence: not {needed} readings in bounds in a row within "
+                    f"{chain.gate_window_seconds:g} s ({taken} taken); A was not touched. Last reading out of bounds:\n"
+                    f"{listing}")
+            time.sleep(chain.gate_interval_seconds)
+
+
+class CutoverOperator(_CutoverBase):
+    """Fence A, drain, verify, set sequences, finalize; any failure after the fence lifts it.
+
+    ``dry_run`` does everything except the fence and the finalize: it drains to A's current position
+    and verifies while A takes writes (see :func:`pgshift.migration.verify.parity.compare_live`).
+    Writes ``<report_dir>/cutover/<run_id>/report.json`` and a readable summary in the log.
+    The phases are in :mod:`pgshift.migration.switchover.cutover.phases`.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._run: CutoverRun | None = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        settings = self._settings(context)
+        recover_interrupted_attempt(settings.conn_a, settings.run_id, settings.fence_path)
+        dry_run = self.chain.dry_run
+        report = new_report(context["dag"].dag_id, settings, dry_run=dry_run)
+        with CutoverRun.connect(settings, report, self.log) as run:
+            self._run = run
+            run.take_lease()
+            self.check_fence_roles(run.a)
+            plan = run.plan(list(self.chain.schemas), list(self.chain.tables))
+            try:
+                if dry_run:
+                    self._rehearse(run, plan)
+                else:
+                    self._cut_over(run, plan)
+            finally:
+                run.end_verify()
+        return run.finish()
+
+    def _cut_over(self, run: CutoverRun, plan: Plan) -> None:
+        """The runbook, from the fence to "C is ready"; any failure before the finalize lifts the fence again.
+        Before the fence (nothing to undo): the pre-verification, the gate's last reading, the forecast."""
+        try:
+            run.pre_verify(plan)
+            run.gate(self.gate_spec())
+            run.forecast()
+            fenced = run.fence(list(self.chain.app_roles))
+            run.prefetch(fenced.final_lsn)
+            run.drain(fenced.final_lsn)
+            run.sync_access()
+            run.verify(plan)
+            run.refresh_materialized_views(plan)
+            run.set_sequences(plan)
+            run.verify_access()
+            run.prove_login()
+            run.arm_fallback(self._fallback(), plan)
+            committed = run.commit()
+            run.finalize(committed)
+            run.open_login()
+            run.ready()
+        except BaseException as exc:
+            if run.fence_record and run.fence_record.state in ("fenced", "committed"):  # the abort rolls back
+                run.disarm_fallback(self._fallback())
+            raise run.abort(exc) from exc
+
+    def _rehearse(self, run: CutoverRun, plan: Plan) -> None:
+        """The dry run: no fence, no finalize; drains to A's current position and verifies while A takes writes
+        (verify=delta: at B's frozen points, with the forecast the real cutover would make)."""
+        try:
+            run.pre_verify(plan)
+            run.gate(self.gate_spec())
+            run.forecast()
+            target = run.target()
+            run.drain(target.lsn)
+            run.preview_access()
+            if run.delta is None:
+                run.verify_live(plan)
+            run.preview_sequences(plan)
+            run.prove_login(preview=True)
+            run.preview_fallback(self._fallback())
+            run.passed()
+        except BaseException as exc:
+            raise run.abort(exc) from exc
+
+    def on_kill(self) -> None:
+        """Killed (UI, timeout): lift the fence if set and resume B's replay if a frozen point holds it, before
+        going, in sessions of their own."""
+        if self._run:
+            try:
+                self._run.end_verify_in_new_session()
+            finally:
+                self._run.rollback_in_new_session()
+
+    def _fallback(self) -> FallbackSpec:
+        chain = self.chain
+        return FallbackSpec(chain.fallback, chain.fallback_publication_name, chain.fallback_subscription_name,
+                            chain.conn_c_subscription)
+
+    def _access(self) -> AccessSpec:
+        """The roles C needs, from the chain's params; bad ones refuse the cutover before the fence."""
+        chain = self.chain
+        spec = AccessSpec.from_params(schemas=chain.schemas, tables=chain.tables, app_roles=chain.app_roles,
+                                      extra_roles=chain.extra_roles, exclude_roles=chain.exclude_roles,
+                                      memberships_on_c=chain.memberships_on_c,
+                                      c_login=BaseHook.get_connection(chain.conn_c).login,
+                                      no_login=list(self.protected_roles()))
+        problems = spec.problems()
+        for role, conn_id in chain.app_role_connections.items():
+            if role not in spec.app_roles:
+                problems.append(f"app_role_connections: {role!r} is not in app_roles")
+                continue
+            try:
+                login = BaseHook.get_connection(conn_id).login
+            except Exception as exc:  # noqa: BLE001 - an unknown connection id is a bad param
+                problems.append(f"app_role_connections: {role!r} -> connection {conn_id!r}: {exc}")
+                continue
+            if login != role:
+                problems.append(f"app_role_connections: connection {conn_id!r} logs in as {login!r}, not {role!r}")
+        if problems:
+            raise AirflowFailException("Cutover refused before the fence; A was not touched:\n"
+                                       + "\n".join(f"  - {p}" for p in problems))
+        return spec
+
+    def _settings(self, context: Context) -> CutoverSettings:
+        chain = self.chain
+        return CutoverSettings(
+            run_id=context["run_id"], mode=chain.mode, conn_a=chain.conn_a, conn_b=chain.conn_b, conn_c=chain.conn_c,
+            slot=chain.slot_name, subscription=chain.subscription_name, drain_timeout=chain.drain_timeout_seconds,
+            parallelism=chain.verify_parallelism, aws_conn_id=chain.aws_conn_id, dms_task_id=chain.dms_task_id,
+            run_dir=self.run_dir(context), access=self._access(),
+            app_role_connections=dict(chain.app_role_connections), publication=chain.publication_name,
+            verify=chain.verify, max_replay_pause=chain.max_replay_pause_seconds,
+            max_write_downtime=chain.max_write_downtime_seconds)

@@ -1,0 +1,53 @@
+"""The roles in scope to C, before the schema copy: created or updated from A's catalog, NOLOGIN until the cutover."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseHook, Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from pgshift.migration.access.sync import AccessSpec
+from pgshift.migration.operators.configured import ConfiguredOperator
+
+
+class MigrateRolesOperator(ConfiguredOperator):
+    """Create (or update where they differ) on ``conn_c`` the roles the migrated objects need, from ``conn_a``.
+
+    The roles in scope are derived from A's catalog (owners, grantees, policy and default-privilege roles of the
+    migrated objects, ``app_roles``, and their memberships both ways), plus ``extra_roles``, minus
+    ``exclude_roles``. Each gets A's attributes and password verifier, so the application's password works on C
+    unchanged; attributes Aurora cannot grant (SUPERUSER, REPLICATION, BYPASSRLS) are dropped with a warning.
+    Every one is NOLOGIN on C until the cutover is ready: nothing but replication writes there before the move.
+    ``memberships_on_c`` adds memberships wanted on C only (``{"app_admin": ["rds_superuser"]}``).
+    The role pgshift connects to C with is never touched. Returns the changes and warnings (never a secret).
+    """
+
+    def access_spec(self) -> AccessSpec:
+        chain = self.chain
+        spec = AccessSpec.from_params(schemas=chain.schemas, tables=chain.tables, app_roles=chain.app_roles,
+                                      extra_roles=chain.extra_roles, exclude_roles=chain.exclude_roles,
+                                      memberships_on_c=chain.memberships_on_c,
+                                      c_login=BaseHook.get_connection(chain.conn_c).login)
+        problems = spec.problems()
+        if problems:
+            raise AirflowFailException("Roles not migrated; nothing was changed:\n"
+                                       + "\n".join(f"  - {p}" for p in problems))
+        return spec
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.migration.access.sync import migrate_roles
+        from pgshift.migration.hooks.primary import PrimaryHook
+        from pgshift.migration.hooks.target import TargetHook
+
+        spec = self.access_spec()
+        with PrimaryHook(self.chain.conn_a) as a, TargetHook(self.chain.conn_c) as c:
+            plan = migrate_roles(a, c, spec)
+        for warning in plan.warnings:
+            self.log.warning("%s", warning)
+        for change in plan.changes:
+            self.log.info("Role %s on C: %s", change.role, change.change)
+        if not plan.changes:
+            self.log.info("The roles in scope on C already match A's (NOLOGIN until the cutover): nothing to change")
+        return {"changes": [{"role": ch.role, "change": ch.change} for ch in plan.changes],
+                "warnings": list(plan.warnings), "login_on_a": list(plan.login_on_a)}

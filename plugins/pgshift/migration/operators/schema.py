@@ -1,0 +1,106 @@
+"""Schema to C: pg_dump --schema-only from B, restored on C in one transaction, with owners and privileges."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from pgshift.migration.operators.configured import ConfiguredOperator
+from pgshift.migration.scope import Scope
+from pgshift.migration.setup.binaries import client_tool
+
+
+class CopySchemaOperator(ConfiguredOperator):
+    """Copy the table definitions in scope (``schemas``, ``tables``) from B (``conn_b``) to C (``conn_c``).
+
+    pg_dump's own output carries the owners, grants, default privileges and row-level security policies: the
+    roles exist on C by then (task ``migrate_roles``). Then C's owners, grants and RLS flags are made equal to
+    B's wherever the restore left them different (:func:`pgshift.migration.access.sync.sync_access`), except ``FORCE
+    ROW LEVEL
+    SECURITY``, which stays off until the cutover: the subscription's apply worker writes as the table owner, and
+    a forced policy would stop it. If every table is already on C the copy is skipped (the privileges are still
+    synced); if only some are, it refuses rather than guess.
+    """
+
+    template_fields: Sequence[str] = (*ConfiguredOperator.template_fields, "pg_bin_dir")
+
+    def __init__(self, *, pg_bin_dir: str | None = None, **kwargs: Any) -> None:
+        """``pg_bin_dir``: where pg_dump and psql are (None: see
+        :func:`pgshift.migration.setup.binaries.client_tool`)."""
+        super().__init__(**kwargs)
+        self.pg_bin_dir = pg_bin_dir
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.migration.hooks.base import MigrationHook
+        from pgshift.migration.hooks.target import TargetHook
+
+        scope = Scope.from_params(self.chain.schemas, self.chain.tables)
+        with MigrationHook(self.chain.conn_b) as src, TargetHook(self.chain.conn_c) as dst:
+            in_scope = [(t.schema, t.table) for t in src.scope_tables(scope, "public")]
+            present = dst.tables_present(in_scope)
+            src_env, dst_env = src.libpq_env(), dst.libpq_env()
+        names = [f"{s}.{t}" for s, t in in_scope]
+        copied = self._copy(scope, in_scope, present, src_env, dst_env)
+        if copied:
+            self.log.info("Copied the schema of %d tables to C, with owners and privileges: %s", len(names),
+                          ", ".join(names))
+        changes = self._sync_privileges(scope, context["dag"].dag_id)
+        return {"copied": copied, "tables": names, "privilege_changes": changes}
+
+    def _copy(self, scope: Scope, in_scope: list[tuple[str, str]], present: list[tuple[str, str]],
+              src_env: dict[str, str], dst_env: dict[str, str]) -> bool:
+        if not in_scope:
+            raise AirflowFailException(f"no tables in scope ({scope.describe()}) on the source")
+        if len(present) == len(in_scope):
+            self.log.info("All %d tables already exist on C: schema copy skipped", len(in_scope))
+            return False
+        if present:
+            raise AirflowFailException(
+                "C already has some but not all tables in scope ("
+                + ", ".join(f"{s}.{t}" for s, t in present)
+                + "): drop them on C, or create the missing ones by hand")
+        args = ["--schema-only", "--no-publications", "--no-subscriptions"]
+        if not scope.all_tables:
+            args += [f"--schema={self._pattern(s)}" for s in scope.schemas]
+            args += [f"--table={self._pattern(s)}.{self._pattern(t)}" for s, t in scope.tables]
+        with tempfile.TemporaryDirectory(prefix="pgshift-schema-") as tmp:
+            dump = os.path.join(tmp, "schema.sql")
+            self._run([client_tool("pg_dump", self.pg_bin_dir), *args, f"--file={dump}"], src_env, "pg_dump on B")
+            self._run([client_tool("psql", self.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                       "--single-transaction", f"--file={dump}"], dst_env, "restore on C")
+        return True
+
+    def _sync_privileges(self, scope: Scope, dag_id: str) -> list[dict[str, str]]:
+        """C's owners, grants and RLS flags as B's, FORCE ROW LEVEL SECURITY left for the cutover; C's as left are
+        kept as the baseline from which the cutover tells changes made on A from changes made on C."""
+        from pgshift.migration.access.sync import AccessSpec, read_snapshot, save_baseline, sync_access
+        from pgshift.migration.hooks.base import MigrationHook
+        from pgshift.migration.hooks.target import TargetHook
+
+        with MigrationHook(self.chain.conn_b) as src, TargetHook(self.chain.conn_c) as dst:
+            spec = AccessSpec(scope=scope)
+            plan = sync_access(src, dst, spec, force_rls=False)
+            baseline = read_snapshot(dst, spec)
+        save_baseline(dag_id, baseline)
+        for change in plan.changes:
+            self.log.info("Privileges on C: %s: %s", change.object, change.change)
+        for note in plan.not_synced:
+            self.log.warning("Privileges on C not synced: %s", note)
+        return [{"object": ch.object, "change": ch.change} for ch in plan.changes]
+
+    @staticmethod
+    def _pattern(name: str) -> str:
+        """A pg_dump pattern matching exactly this name."""
+        return '"' + name.replace('"', '""') + '"'
+
+    def _run(self, argv: list[str], env: dict[str, str], what: str) -> None:
+        proc = subprocess.run(argv, check=False, env={**os.environ, **env}, capture_output=True, text=True,
+                              timeout=3600)
+        if proc.returncode:
+            raise AirflowException(f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()[-4000:]}")

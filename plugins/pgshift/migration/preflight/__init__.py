@@ -1,0 +1,1 @@
+"""pgshift.migration.preflight: see the package layout in :mod:`pgshift`."""

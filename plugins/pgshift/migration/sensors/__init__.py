@@ -1,0 +1,1 @@
+"""pgshift.migration.sensors: see the package layout in :mod:`pgshift`."""

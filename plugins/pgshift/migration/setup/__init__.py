@@ -1,0 +1,1 @@
+"""pgshift.migration.setup: see the package layout in :mod:`pgshift`."""

@@ -1,0 +1,1 @@
+"""Migration SQL files, loaded by name through :mod:`pgshift.common.sql`."""

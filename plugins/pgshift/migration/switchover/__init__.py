@@ -1,0 +1,1 @@
+"""pgshift.migration.switchover: see the package layout in :mod:`pgshift`."""

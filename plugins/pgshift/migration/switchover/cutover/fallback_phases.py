@@ -1,0 +1,166 @@
+"""The cutover's phases that arm the way back: reverse replication C -> A (see
+:mod:`pgshift.migration.switchover.fallback`).
+
+:meth:`FallbackPhases.arm_fallback` runs after the verify and the login proof and before the commit: A is fenced
+and the application roles are still NOLOGIN on C, so nothing can write on C. It creates on C a publication for
+the migrated tables (by name: the tables the cutover verified) and a pgoutput slot (the slot's LSN is where the
+way back starts), and on A a subscription on that slot (``copy_data = false``: A equals C there;
+``origin = none``: only what is written on C itself comes back, never what B -> C applies until the finalize).
+Any later failure before the commit rolls the cutover back, and :meth:`~FallbackPhases.disarm_fallback` drops
+what was armed.
+
+A's fence sets the database's ``default_transaction_read_only``; the subscription's apply worker is not stopped by
+it (logical replication applies rows through its own executor path, which does not check the transaction's
+read-only state; tests/test_fallback.py proves C's writes arrive on a fenced A). So nothing is loosened on A for
+it: a per-role ``default_transaction_read_only = off`` for the subscription owner (pgshift's role on A) would make
+every session of that role on A writable while A is fenced, for no gain.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pgshift.migration.switchover.cutover.results import Plan, iso
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import Logger
+    from psycopg2.sql import Composable
+
+    from pgshift.migration.hooks.fallback import WayBackHook
+    from pgshift.migration.switchover.cutover.settings import CutoverSettings
+
+
+class FallbackArmError(Exception):
+    """The way back could not be armed: the cutover rolls back."""
+
+
+@dataclass(frozen=True)
+class FallbackSpec:
+    """The way back, from the DAG's params: whether to arm it, and the names of its objects."""
+
+    enabled: bool
+    publication: str  # on C
+    subscription: str  # on A; its slot on C has the same name
+    conn_c_subscription: str  # C as A reaches it: a role with REPLICATION (its URI becomes the conninfo)
+
+
+@dataclass(frozen=True)
+class FallbackArmed:
+    start_lsn: str  # C's position at the slot's creation: every later write on C reaches A
+    seconds: float
+
+
+class FallbackPhases:
+    """Mixed into :class:`pgshift.migration.switchover.cutover.phases.CutoverRun`, whose settings, report and log it
+    uses."""
+
+    settings: CutoverSettings
+    report: dict[str, Any]
+    timeline: dict[str, str | None]
+    log: Logger
+    _armed: list[str]  # what this attempt created, to drop on a rollback: "publication", "slot", "subscription"
+
+    def arm_fallback(self, spec: FallbackSpec, plan: Plan) -> FallbackArmed | None:
+        """Publication and slot on C, subscription on A; None (and ``armed: false`` in the report) when off."""
+        from pgshift.migration.hooks.base import MigrationHook
+        from pgshift.migration.hooks.fallback import WayBackHook
+
+        if not spec.enabled:
+            self.report["fallback"] = {"armed": False}
+            return None
+        started = time.monotonic()
+        self._armed = []
+        with WayBackHook(self.settings.conn_c) as c, WayBackHook(self.settings.conn_a) as a:
+            a.session_read_write()  # a new session on a fenced A starts read-only
+            left = self._leftovers(spec, c, a)
+            if left:
+                raise FallbackArmError("cannot arm the way back: " + "; ".join(left))
+            c.create_publication(spec.publication, _migrated_tables(plan))
+            self._armed.append("publication")
+            slot = c.create_pgoutput_slot(spec.subscription)
+            self._armed.append("slot")
+            conninfo = MigrationHook(spec.conn_c_subscription).libpq_dsn(application_name=spec.subscription)
+            a.create_fallback_subscription(spec.subscription, spec.publication, conninfo, spec.subscription)
+            self._armed.append("subscription")
+        now = time.time()
+        seconds = round(time.monotonic() - started, 3)
+        self.timeline["fallback_armed"] = iso(now)
+        self.report["fallback"] = {"armed": True, "publication": spec.publication, "slot": spec.subscription,
+                                   "subscription": spec.subscription, "start_lsn": slot.lsn,
+                                   "armed_seconds": seconds}
+        self.log.info("Way back armed in %.3f s: publication %s and slot %s on C (from %s), subscription %s on A",
+                      seconds, spec.publication, spec.subscription, slot.lsn, spec.subscription)
+        return FallbackArmed(slot.lsn, seconds)
+
+    def preview_fallback(self, spec: FallbackSpec) -> None:
+        """The dry run's: what :meth:`arm_fallback` needs, checked, changing nothing: C can publish, the names are
+        free, and the connection A would subscribe with logs in to C."""
+        from pgshift.migration.hooks.fallback import WayBackHook
+        from pgshift.migration.hooks.target import TargetHook
+
+        if not spec.enabled:
+            self.report["fallback"] = {"armed": False}
+            return
+        with WayBackHook(self.settings.conn_c) as c, WayBackHook(self.settings.conn_a) as a:
+            problems = self._leftovers(spec, c, a)
+            wal_level = c.setting("wal_level")
+            if wal_level != "logical":
+                problems.append(f"C's wal_level is {wal_level}: C cannot publish (on Aurora set "
+                                "rds.logical_replication = 1)")
+        try:
+            with TargetHook(spec.conn_c_subscription) as probe:
+                probe.current_role()
+        except Exception as exc:  # noqa: BLE001 - a bad connection is a finding of the dry run
+            problems.append(f"connection {spec.conn_c_subscription!r} (C as A reaches it) does not log in to C: "
+                            f"{type(exc).__name__}: {str(exc).strip()}")
+        self.report["fallback"] = {"armed": False, "would_arm": not problems, "problems": problems}
+        if problems:
+            raise FallbackArmError("the way back could not be armed: " + "; ".join(problems))
+        self.log.info("Way back: the cutover would arm publication %s and slot %s on C, subscription %s on A",
+                      spec.publication, spec.subscription, spec.subscription)
+
+    @staticmethod
+    def _leftovers(spec: FallbackSpec, c: WayBackHook, a: WayBackHook) -> list[str]:
+        """Objects of the way back's names already there (an earlier attempt's?): arming would fail on them."""
+        left = ([f"publication {spec.publication} on C"] if c.publication(spec.publication) else []) \
+            + ([f"slot {spec.subscription} on C"] if c.reverse_slot(spec.subscription) else []) \
+            + ([f"subscription {spec.subscription} on A"] if a.subscription(spec.subscription) else [])
+        return [f"{what} exists already; drop it or choose other fallback names" for what in left]
+
+    def disarm_fallback(self, spec: FallbackSpec) -> None:
+        """On a rollback: drop what :meth:`arm_fallback` created. Never raises (the rollback must go on)."""
+        from pgshift.migration.hooks.fallback import WayBackHook
+
+        armed = list(getattr(self, "_armed", []))
+        if not armed:
+            return
+        try:
+            with WayBackHook(self.settings.conn_c) as c, WayBackHook(self.settings.conn_a) as a:
+                if "subscription" in armed:
+                    a.session_read_write()
+                    a.drop_subscription(spec.subscription)  # drops its slot on C too
+                elif "slot" in armed:
+                    c.drop_slot(spec.subscription)
+                c.drop_publication(spec.publication)
+            self._armed = []
+            self.report.setdefault("fallback", {})["disarmed"] = True
+            self.log.warning("Way back disarmed: dropped %s", ", ".join(armed))
+        except Exception as exc:  # noqa: BLE001 - lifting A's fence matters more; say what is left
+            self.report.setdefault("fallback", {})["disarm_error"] = f"{type(exc).__name__}: {exc}"
+            self.log.error("Could not drop the way back's objects (%s): drop subscription %s on A, slot %s and "
+                           "publication %s on C by hand: %s", ", ".join(armed), spec.subscription, spec.subscription,
+                           spec.publication, exc)
+
+
+def _migrated_tables(plan: Plan) -> Composable:
+    """``TABLE a, TABLE b ...``: the tables the cutover verified, by name, not the scope's ``ALL TABLES`` or
+    ``TABLES IN SCHEMA``: a table on C that A does not have (one created on C later, DMS's control tables) would
+    stop A's apply worker with "target relation does not exist"."""
+    from psycopg2 import sql
+
+    if not plan.tables:
+        raise FallbackArmError("cannot arm the way back: no table in scope")
+    return sql.SQL(", ").join(sql.SQL("TABLE {}").format(sql.Identifier(schema, table))
+                              for schema, table in plan.tables)

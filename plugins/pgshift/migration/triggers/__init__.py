@@ -1,0 +1,1 @@
+"""pgshift.migration.triggers: see the package layout in :mod:`pgshift`."""

@@ -1,0 +1,1 @@
+"""pgshift.migration.validation: see the package layout in :mod:`pgshift`."""

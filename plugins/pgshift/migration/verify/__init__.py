@@ -1,0 +1,1 @@
+"""pgshift.migration.verify: see the package layout in :mod:`pgshift`."""
