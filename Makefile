@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
-.PHONY: demo test lint install system-deps clean demo-stop
+.PHONY: demo test lint install system-deps clean demo-stop docs
 
 # System packages: OpenSSH server (the basebackup operator's SSH path is tested against a real sshd) and Debian's
 # chromium (the UI's trigger form is tested in it, driven by Playwright; no browser download).
@@ -40,6 +40,10 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q tests
+
+# docs/params.md is generated from the DAGs' Params (tests/test_params_doc.py fails when it is stale).
+docs: $(STAMP)
+	$(PY) include/scripts/params_doc.py
 
 demo: install
 	$(PY) include/scripts/demo.py

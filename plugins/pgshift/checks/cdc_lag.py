@@ -11,12 +11,10 @@ from pgshift.migration.checks.cdc_lag import (
     INVALIDATED_HELP,
     CdcLagCheck,
     check_cdc_lag,
-    slot_invalidation,
 )
 
 __all__ = [
     "INVALIDATED_HELP",
     "CdcLagCheck",
     "check_cdc_lag",
-    "slot_invalidation",
 ]

@@ -8,7 +8,6 @@ older pgshift.
 from __future__ import annotations
 
 from pgshift.migration.checks.reverse import (
-    SLOT_FIGURES,
     ReverseLagCheck,
     ReverseSubscriptionCheck,
     check_reverse_lag,
@@ -16,7 +15,6 @@ from pgshift.migration.checks.reverse import (
 )
 
 __all__ = [
-    "SLOT_FIGURES",
     "ReverseLagCheck",
     "ReverseSubscriptionCheck",
     "check_reverse_lag",

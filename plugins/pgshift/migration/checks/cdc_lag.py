@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 from pgshift.common.checks.base import Check
 from pgshift.common.checks.result import CheckResult
+from pgshift.migration.checks.slot import SlotWords, slot_lag_reading
 
 INVALIDATED_HELP = (
     "The slot can no longer be used: C would miss changes. Drop it on B "
@@ -14,14 +15,20 @@ INVALIDATED_HELP = (
     "through a physical slot on A, and set the B -> C leg up again from scratch (C re-copies every table)."
 )
 
-
-def slot_invalidation(slot: dict[str, Any]) -> str | None:
-    """Why a slot is unusable, or None."""
-    if slot.get("conflicting") or slot.get("invalidation_reason") or slot.get("wal_status") == "lost":
-        return (f"logical slot {slot['slot_name']!r} on B is invalidated "
-                f"(conflicting={slot.get('conflicting')}, invalidation_reason={slot.get('invalidation_reason')}, "
-                f"wal_status={slot.get('wal_status')})")
-    return None
+B_SLOT = SlotWords(
+    missing="B has no replication slot {slot}",
+    invalidated="logical slot {slot} on B is invalidated (conflicting={conflicting}, invalidation_reason="
+                "{invalidation_reason}, wal_status={wal_status}). " + INVALIDATED_HELP,
+    inactive="nothing is consuming slot {slot} on B (inactive): its lag figure means nothing",
+    unconfirmed="slot {slot} has no confirmed position yet",
+    lagging="B->C lag {lag} bytes is over the threshold of {limit} bytes",
+    in_bounds="B->C lag on slot {slot}: {lag} bytes",
+    unreserved="slot {slot} on B is unreserved: its WAL is about to be removed (max_slot_wal_keep_size); C must "
+               "catch up now",
+    near_loss="slot {slot} on B is {safe} bytes from losing its WAL (floor {floor})",
+    retained="slot {slot} keeps {retained} bytes of WAL on B (limit {limit})",
+)
+"""The chain's slot on B, read by C (its subscription, or DMS)."""
 
 
 def check_cdc_lag(conn_b: str, slot: str, max_bytes: int, require_active: bool = True) -> CheckResult:
@@ -29,24 +36,7 @@ def check_cdc_lag(conn_b: str, slot: str, max_bytes: int, require_active: bool =
 
     with StandbyHook(conn_b) as b:
         state = b.logical_slot(slot)
-    if state is None:
-        return CheckResult(False, f"B has no replication slot {slot!r}", fatal=True)
-    st = asdict(state)  # the figures go into the result's details; slot_invalidation reads a dict
-    details = {k: st[k] for k in ("active", "wal_status", "safe_wal_size", "conflicting", "invalidation_reason",
-                                  "confirmed_flush_lsn", "replay_lsn", "lag_bytes", "retained_bytes")}
-    invalid = slot_invalidation(st)
-    if invalid:
-        return CheckResult(False, f"{invalid}. {INVALIDATED_HELP}", details, fatal=True)
-    problems = []
-    if require_active and not st["active"]:
-        problems.append(f"nothing is consuming slot {slot!r} on B (inactive): its lag figure means nothing")
-    if st["lag_bytes"] is None:
-        problems.append(f"slot {slot!r} has no confirmed position yet")
-    elif st["lag_bytes"] > max_bytes:
-        problems.append(f"B->C lag {st['lag_bytes']} bytes is over the threshold of {max_bytes} bytes")
-    if problems:
-        return CheckResult(False, "; ".join(problems), details)
-    return CheckResult(True, f"B->C lag on slot {slot!r}: {st['lag_bytes']} bytes", details)
+    return slot_lag_reading(state, slot, B_SLOT, max_bytes, require_active)
 
 
 @dataclass(frozen=True)

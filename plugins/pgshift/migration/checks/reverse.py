@@ -14,16 +14,36 @@ The cutover arms a publication and a logical slot on C and a subscription on A o
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from pgshift.common.checks.base import Check
 from pgshift.common.checks.result import CheckResult
-from pgshift.migration.checks.subscription import ERROR_WINDOW_SECONDS, judge_errors, log_hint, window_seconds
+from pgshift.migration.checks.slot import SlotWords, slot_lag_reading
+from pgshift.migration.checks.subscription import (
+    ERROR_WINDOW_SECONDS,
+    WORKER_FIGURES,
+    error_counts,
+    log_hint,
+    second_sample,
+)
 
-SLOT_FIGURES = ("active", "wal_status", "safe_wal_size", "conflicting", "invalidation_reason", "confirmed_flush_lsn",
-                "current_lsn", "lag_bytes", "retained_bytes")
+C_SLOT = SlotWords(
+    missing="C has no slot {slot}: the way back (C -> A) is not armed, or its slot was dropped; A cannot follow C",
+    invalidated="the way back's slot {slot} on C is invalidated (invalidation_reason={invalidation_reason}, "
+                "wal_status={wal_status}): A can no longer follow C, so a fallback would lose C's writes",
+    inactive="nothing is consuming the way back's slot {slot} on C (inactive): A's subscription is not connected, "
+             "and C keeps WAL for it",
+    unconfirmed="the way back's slot {slot} on C has no confirmed position yet",
+    lagging="C -> A lag {lag} bytes is over the threshold of {limit} bytes",
+    in_bounds="C -> A lag on slot {slot}: {lag} bytes",
+    unreserved="the way back's slot {slot} on C is unreserved: its WAL is about to be removed "
+               "(max_slot_wal_keep_size); A must catch up now, or the way back is lost",
+    near_loss="the way back's slot {slot} on C is {safe} bytes from losing its WAL (floor {floor})",
+    retained="the way back's slot {slot} keeps {retained} bytes of WAL on C (limit {limit}): A is far behind, and "
+             "C's storage fills",
+)
+"""The way back's slot on C, read by A's subscription."""
 
 
 def check_reverse_lag(conn_c: str, slot: str, max_bytes: int, require_active: bool = True) -> CheckResult:
@@ -31,26 +51,7 @@ def check_reverse_lag(conn_c: str, slot: str, max_bytes: int, require_active: bo
 
     with TargetHook(conn_c) as c:
         state = c.reverse_slot(slot)
-    if state is None:
-        return CheckResult(False, f"C has no slot {slot!r}: the way back (C -> A) is not armed, or its slot was "
-                                  "dropped; A cannot follow C", fatal=True)
-    st = asdict(state)
-    details = {k: st[k] for k in SLOT_FIGURES}
-    if st["conflicting"] or st["invalidation_reason"] or st["wal_status"] == "lost":
-        return CheckResult(False, f"the way back's slot {slot!r} on C is invalidated (invalidation_reason="
-                                  f"{st['invalidation_reason']}, wal_status={st['wal_status']}): A can no longer "
-                                  "follow C, so a fallback would lose C's writes", details, fatal=True)
-    problems = []
-    if require_active and not st["active"]:
-        problems.append(f"nothing is consuming the way back's slot {slot!r} on C (inactive): A's subscription is not "
-                        "connected, and C keeps WAL for it")
-    if st["lag_bytes"] is None:
-        problems.append(f"the way back's slot {slot!r} on C has no confirmed position yet")
-    elif st["lag_bytes"] > max_bytes:
-        problems.append(f"C -> A lag {st['lag_bytes']} bytes is over the threshold of {max_bytes} bytes")
-    if problems:
-        return CheckResult(False, "; ".join(problems), details)
-    return CheckResult(True, f"C -> A lag on slot {slot!r}: {st['lag_bytes']} bytes", details)
+    return slot_lag_reading(state, slot, C_SLOT, max_bytes, require_active)
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,6 @@ class ReverseLagCheck(Check):
         return check_reverse_lag(self.conn_c, self.slot, self.max_bytes, self.require_active)
 
 
-def _counts(w: dict[str, Any]) -> str:
-    return f"apply_error_count={w['apply_error_count']}, sync_error_count={w['sync_error_count']}"
-
-
 def check_reverse_subscription(conn_a: str, subscription: str,
                                error_window_seconds: float = ERROR_WINDOW_SECONDS) -> CheckResult:
     from pgshift.migration.hooks.primary import PrimaryHook
@@ -85,30 +82,21 @@ def check_reverse_subscription(conn_a: str, subscription: str,
         details: dict[str, Any] = {"enabled": state.enabled, "tables": state.tables,
                                    "apply_error_count": state.apply_error_count,
                                    "sync_error_count": state.sync_error_count}
-        details.update({k: worker.get(k) for k in ("apply_error_count", "sync_error_count", "apply_worker_pid",
-                                                   "apply_worker_started", "stats_reset") if k in worker})
+        details.update({k: worker[k] for k in WORKER_FIGURES if k in worker})
         if not state.enabled:
             return CheckResult(False, f"reverse subscription {subscription} on A is stopped: it is disabled "
-                                      f"({_counts(details)}), so C's writes do not reach A; once the cause is "
+                                      f"({error_counts(details)}), so C's writes do not reach A; once the cause is "
                                       f"fixed ({log_hint('A')}), ALTER SUBSCRIPTION {subscription} ENABLE on A",
                                details, fatal=True)
         if not worker or worker["apply_worker_pid"] is None:
             details["errors"] = "unknown"
             return CheckResult(False, f"reverse subscription {subscription} on A is stopped: no apply worker runs "
-                                      f"for it ({_counts(details)}); C's writes do not reach A; {log_hint('A')}",
+                                      f"for it ({error_counts(details)}); C's writes do not reach A; {log_hint('A')}",
                                details)
         if not int(worker["apply_error_count"]) + int(worker["sync_error_count"]):
             details["errors"] = "none"
             return CheckResult(True, f"reverse subscription {subscription} on A: applying, no errors", details)
-        window = window_seconds(error_window_seconds, worker)
-        time.sleep(window)  # a second sample: is the error counted still happening?
-        again = a.apply_worker(subscription)
-    second = None if again is None else asdict(again)
-    verdict, message = judge_errors(subscription, worker, second, window, where="A")
-    details.update(errors=verdict, error_window_seconds=window)
-    if second:
-        details.update({k: second.get(k) for k in ("apply_error_count", "sync_error_count", "apply_worker_pid",
-                                                   "apply_worker_started", "stats_reset")})
+        verdict, message = second_sample(a, subscription, worker, details, error_window_seconds, where="A")
     if verdict == "current":
         return CheckResult(False, f"reverse subscription {subscription} on A: {message}", details)
     return CheckResult(True, f"reverse subscription {subscription} on A: {message}", details, warning=True)

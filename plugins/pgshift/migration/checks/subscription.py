@@ -43,10 +43,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pgshift.common.checks.base import Check
 from pgshift.common.checks.result import CheckResult
+
+if TYPE_CHECKING:
+    from pgshift.common.hooks.postgres import PgShiftHook
 
 ERROR_WINDOW_SECONDS = 6.0  # longer than wal_retrieve_retry_interval's default of 5 s
 RESET_HINT = ("to clear the counters once the cause is fixed: SELECT pg_stat_reset_subscription_stats(oid) "
@@ -66,8 +69,13 @@ def nudge_primary(conn_a: str) -> None:
         a.log_standby_snapshot()
 
 
-def _counts(w: dict[str, Any]) -> str:
+WORKER_FIGURES = ("apply_error_count", "sync_error_count", "apply_worker_pid", "apply_worker_started", "stats_reset")
+"""What a result's details take from an apply worker's sample (:class:`~pgshift.migration.hooks.states.ApplyWorker`)."""
+
+
+def error_counts(w: dict[str, Any]) -> str:
     return f"apply_error_count={w['apply_error_count']}, sync_error_count={w['sync_error_count']}"
+
 
 
 def _total(w: dict[str, Any]) -> int:
@@ -99,20 +107,36 @@ def judge_errors(subscription: str, first: dict[str, Any], second: dict[str, Any
                            "window")
     if second["apply_worker_pid"] is None:
         return "current", (f"no apply worker is running for subscription {subscription!r} on {where} after the "
-                           f"{window:g} s window, {_counts(second)}: an apply error is current (the worker is "
+                           f"{window:g} s window, {error_counts(second)}: an apply error is current (the worker is "
                            f"restarted every {second['retry_interval_ms'] / 1000:g} s and fails again); {hint}")
     if _total(second) > _total(first):
         return "current", (f"apply error is current on {where}: the error counters grew during the {window:g} s "
-                           f"window ({_counts(first)} -> {_counts(second)}); the apply worker fails and is retried "
-                           f"every {second['retry_interval_ms'] / 1000:g} s, so {where} stalls; {hint}")
+                           f"window ({error_counts(first)} -> {error_counts(second)}); the apply worker fails and is "
+                           f"retried every {second['retry_interval_ms'] / 1000:g} s, so {where} stalls; {hint}")
     if (second["apply_worker_pid"], second["apply_worker_started"]) != (first["apply_worker_pid"],
                                                                         first["apply_worker_started"]):
         return "current", (f"the apply worker of subscription {subscription!r} restarted during the {window:g} s "
                            f"window (pid {first['apply_worker_pid']} -> {second['apply_worker_pid']}), "
-                           f"{_counts(second)}: an error may be current; {hint}")
-    return "recovered", (f"{_counts(second)} on {where} ({_counted_since(second)}): the apply worker has run "
+                           f"{error_counts(second)}: an error may be current; {hint}")
+    return "recovered", (f"{error_counts(second)} on {where} ({_counted_since(second)}): the apply worker has run "
                          f"since {_since(second)} without a new error (recovered): none in a {window:g} s window; "
                          f"{RESET_HINT.replace('<subscription>', subscription)}")
+
+
+def second_sample(hook: PgShiftHook, subscription: str, first: dict[str, Any], details: dict[str, Any],
+                  error_window_seconds: float, where: str = "C") -> tuple[str, str]:
+    """Errors counted, everything else in bounds: are they current? A second sample of the apply worker after the
+    window, judged by :func:`judge_errors`; ``details`` get the verdict, the window and the second sample's
+    figures. ``where``: the subscriber (C; A for the way back)."""
+    window = window_seconds(error_window_seconds, first)
+    time.sleep(window)
+    again = hook.apply_worker(subscription)
+    second = None if again is None else asdict(again)
+    verdict, message = judge_errors(subscription, first, second, window, where=where)
+    details.update(errors=verdict, error_window_seconds=window)
+    if second:
+        details.update({k: second.get(k) for k in WORKER_FIGURES})
+    return verdict, message
 
 
 def check_subscription_synced(conn_c: str, subscription: str, conn_a: str | None = None,
@@ -150,28 +174,20 @@ def check_subscription_synced(conn_c: str, subscription: str, conn_a: str | None
         errors = _total(worker) if worker else int(st["apply_error_count"]) + int(st["sync_error_count"])
         if not worker or worker["apply_worker_pid"] is None:
             problems.append("no apply worker is running for the subscription on C"
-                            + (f" ({_counts(details)}: an apply error is probably current, retried every "
+                            + (f" ({error_counts(details)}: an apply error is probably current, retried every "
                                f"{(worker.get('retry_interval_ms') or 5000) / 1000:g} s; {LOG_HINT})"
                                if errors else ""))
         if problems:
             details["errors"] = "unknown" if errors else "none"
             if errors and worker and worker["apply_worker_pid"] is not None:
-                problems.append(f"{_counts(details)} on C (not judged while the reading is out of bounds)")
+                problems.append(f"{error_counts(details)} on C (not judged while the reading is out of bounds)")
             return CheckResult(False, "; ".join(problems), details)
         if not errors:
             details["errors"] = "none"
             return CheckResult(True, f"subscription {subscription!r}: all {st['tables']} tables ready, no errors",
                                details)
         # Errors counted, everything else in bounds: are they current? A second sample after the window.
-        window = window_seconds(error_window_seconds, worker)
-        time.sleep(window)
-        again = c.apply_worker(subscription)
-        second = None if again is None else asdict(again)
-    verdict, message = judge_errors(subscription, worker, second, window)
-    details.update(errors=verdict, error_window_seconds=window)
-    if second:
-        details.update({k: second.get(k) for k in ("apply_error_count", "sync_error_count", "apply_worker_pid",
-                                                   "apply_worker_started", "stats_reset")})
+        verdict, message = second_sample(c, subscription, worker, details, error_window_seconds)
     if verdict == "current":
         return CheckResult(False, message, details)
     return CheckResult(True, f"subscription {subscription!r}: all {st['tables']} tables ready; {message}", details,

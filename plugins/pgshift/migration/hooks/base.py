@@ -17,6 +17,8 @@ from pgshift.migration.hooks.states import (
     RoleSetting,
     RoleSpec,
     ScopeTable,
+    SlotPosition,
+    SlotState,
     SubscriptionState,
     row_as,
     rows_as,
@@ -130,6 +132,19 @@ class MigrationHook(PgShiftHook):
         :param subscription: the subscription's name
         """
         return row_as(ApplyWorker, self.fetch_one("subscription_apply_worker", (subscription,)))
+
+    # -- a replication slot on this server: B's for C, or C's for A on the way back
+    def slot_state(self, name: str, position: SlotPosition, lsn: str | None = None) -> SlotState | None:
+        """A replication slot by name (of any type) with its consumer's lag behind this server's ``position``;
+        None if there is none.
+
+        :param name: the slot's name
+        :param position: ``replay`` on a standby, ``current`` on a primary
+            (:data:`~pgshift.migration.hooks.states.SlotPosition`)
+        :param lsn: a position to compare the consumer's confirmation with (``confirmed``)
+        """
+        return row_as(SlotState, self.fetch_one("logical_slot_state", {"slot": name, "position": position,
+                                                                       "lsn": lsn}))
 
     # -- roles (see pgshift.migration.access.roles)
     def roles_in_scope(self, scope: Scope, named: Sequence[str], exclude: Sequence[str]) -> list[str]:

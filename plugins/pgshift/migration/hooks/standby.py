@@ -60,7 +60,7 @@ class StandbyHook(MigrationHook):
 
         :param name: the slot's name
         """
-        return row_as(SlotState, self.fetch_one("logical_slot_state", (name,)))
+        return self.slot_state(name, "replay")
 
     def create_logical_slot(self, name: str, plugin: str) -> CreatedSlot:
         """Create a logical slot; on a standby this waits for a running-xacts record from A.

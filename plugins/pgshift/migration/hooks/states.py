@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -124,9 +124,15 @@ class ReplayReached:
     replay_lsn: str | None
 
 
+SlotPosition = Literal["replay", "current"]
+"""Where a slot's lag is measured from: ``replay``, what a standby has replayed (B: ``pg_last_wal_replay_lsn()``);
+``current``, what a primary has written (C after the cutover: ``pg_current_wal_lsn()``)."""
+
+
 @dataclass(frozen=True)
 class SlotState:
-    """A replication slot on B with its lag behind B's replay position (``logical_slot_state.sql``)."""
+    """A replication slot with its consumer's lag behind this server's position (``logical_slot_state.sql``): B's
+    logical slot for C from B's replay position, the way back's slot on C for A from C's current position."""
 
     slot_name: str
     plugin: str | None
@@ -138,26 +144,7 @@ class SlotState:
     conflicting: bool | None
     invalidation_reason: str | None
     confirmed_flush_lsn: str | None
-    replay_lsn: str | None
-    lag_bytes: int | None
-    retained_bytes: int | None
-
-
-@dataclass(frozen=True)
-class ReverseSlot:
-    """The way back's slot on C with A's lag behind C's current WAL position (``reverse_slot_state.sql``)."""
-
-    slot_name: str
-    plugin: str | None
-    slot_type: str
-    database: str | None
-    active: bool
-    wal_status: str | None
-    safe_wal_size: int | None
-    conflicting: bool | None
-    invalidation_reason: str | None
-    confirmed_flush_lsn: str | None
-    current_lsn: str
+    position_lsn: str | None  # the server's position the lag is measured from (None: a replay position off a standby)
     lag_bytes: int | None
     retained_bytes: int | None
     confirmed: bool | None = None  # confirmed_flush_lsn >= the LSN asked about (None when none was asked)

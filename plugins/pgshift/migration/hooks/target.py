@@ -28,9 +28,9 @@ from pgshift.migration.hooks.states import (
     AvailableExtension,
     PublisherFacts,
     ReplicationRole,
-    ReverseSlot,
     RoleSetting,
     SequenceValue,
+    SlotState,
     row_as,
     rows_as,
 )
@@ -69,13 +69,13 @@ class TargetHook(MigrationHook):
         return [dict(r) for r in self.fetch("other_sessions", {"since": since})]
 
     # -- the way back (C -> A), after the cutover
-    def reverse_slot(self, name: str, lsn: str | None = None) -> ReverseSlot | None:
+    def reverse_slot(self, name: str, lsn: str | None = None) -> SlotState | None:
         """The way back's slot on C with A's lag behind C's current WAL position; None if there is none.
 
         :param name: the slot's name (``fallback_subscription_name``)
         :param lsn: a position of C to compare A's confirmation with (``confirmed``)
         """
-        return row_as(ReverseSlot, self.fetch_one("reverse_slot_state", {"slot": name, "lsn": lsn}))
+        return self.slot_state(name, "current", lsn)
 
     def publisher_facts(self, slot: str, publication: str) -> PublisherFacts:
         """Whether C can publish to A (wal_level, a free slot and walsender), and whether the way back's slot and

@@ -79,13 +79,12 @@ class LogicalSlotOperator(ConfiguredOperator):
             return self._create(a, b)
 
     def _reuse(self, st: SlotState, b: StandbyHook) -> dict[str, Any]:
-        from dataclasses import asdict
+        from pgshift.migration.checks.cdc_lag import B_SLOT
+        from pgshift.migration.checks.slot import slot_invalidation
 
-        from pgshift.migration.checks.cdc_lag import INVALIDATED_HELP, slot_invalidation
-
-        invalid = slot_invalidation(asdict(st))
+        invalid = slot_invalidation(st, B_SLOT)
         if invalid:
-            raise AirflowFailException(f"{invalid}. {INVALIDATED_HELP}")
+            raise AirflowFailException(invalid)
         database = b.conn_params()["dbname"]
         if st.slot_type != "logical" or st.plugin != self.plugin or st.database != database:
             raise AirflowFailException(

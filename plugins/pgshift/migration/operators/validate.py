@@ -18,11 +18,13 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.common.chart import lag_chart
-from pgshift.migration.checks.cdc_lag import CdcLagCheck
+from pgshift.migration.checks.cdc_lag import B_SLOT, CdcLagCheck
 from pgshift.migration.checks.dms_task import DmsTaskCheck
+from pgshift.migration.checks.slot import slot_wal_problems, wal_unreserved
 from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
 from pgshift.migration.config import ChainConfig
 from pgshift.migration.configuration import fallback_state
+from pgshift.migration.hooks.states import SlotState
 from pgshift.migration.operators.chain import ChainOperator
 
 if TYPE_CHECKING:
@@ -181,7 +183,6 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
         """A -> B lag and the slots on both ends. True if C can be expected to keep up."""
         from pgshift.migration.checks.wal_lag import evaluate_wal_lag, read_wal_lag
 
-        healthy = True
         try:
             raw = read_wal_lag(self.chain.conn_a, self.chain.conn_b, self.chain.physical_slot_name)
             limits = self.chain.limits()
@@ -205,27 +206,17 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
                               max_bytes=self.chain.cdc_lag_max_bytes).read()
         if not reading.done:
             problems.append(reading.message)
-        slot = reading.details
-        if not slot:  # no slot, or B could not be read
+        if not reading.details:  # no slot, or B could not be read
             return False
-        figures.update({"slot_wal_status": slot["wal_status"], "slot_safe_wal_size": slot["safe_wal_size"],
-                        "slot_conflicting": slot["conflicting"],
-                        "slot_invalidation_reason": slot["invalidation_reason"],
-                        "slot_retained_bytes": slot["retained_bytes"], "b_to_c_lag_bytes": slot["lag_bytes"],
-                        "slot_active": slot["active"]})
+        slot = SlotState(**reading.details)
+        figures.update({"slot_wal_status": slot.wal_status, "slot_safe_wal_size": slot.safe_wal_size,
+                        "slot_conflicting": slot.conflicting, "slot_invalidation_reason": slot.invalidation_reason,
+                        "slot_retained_bytes": slot.retained_bytes, "b_to_c_lag_bytes": slot.lag_bytes,
+                        "slot_active": slot.active})
         if reading.fatal:  # invalidated: nothing more to say about its WAL
             return False
-        if slot["wal_status"] == "unreserved":
-            problems.append(f"slot {self.chain.slot_name!r} on B is unreserved: its WAL is about to be removed "
-                            "(max_slot_wal_keep_size); C must catch up now")
-            healthy = False
-        if slot["safe_wal_size"] is not None and slot["safe_wal_size"] < self.chain.min_safe_wal_bytes:
-            problems.append(f"slot {self.chain.slot_name!r} on B is {slot['safe_wal_size']} bytes from losing its WAL "
-                            f"(floor {self.chain.min_safe_wal_bytes})")
-        if slot["retained_bytes"] is not None and slot["retained_bytes"] > self.chain.max_retained_wal_bytes:
-            problems.append(f"slot {self.chain.slot_name!r} keeps {slot['retained_bytes']} bytes of WAL on B "
-                            f"(limit {self.chain.max_retained_wal_bytes})")
-        return healthy and bool(slot["active"]) and result.done
+        problems += slot_wal_problems(slot, B_SLOT, self.wal_limits())
+        return not wal_unreserved(slot) and slot.active and result.done
 
     def _subscription(self, problems: list[str], notes: list[str], figures: dict[str, Any]) -> None:
         """The subscription check's verdict: an apply/sync error counted in the past that the apply worker
@@ -257,7 +248,7 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
         from pgshift.migration.hooks.standby import StandbyHook
         from pgshift.migration.scope import Scope
         from pgshift.migration.switchover.drain import wait_confirmed
-        from pgshift.migration.validation.sampling import sample_parity
+        from pgshift.migration.validation.sampling import CHAIN, parity_findings, sample_parity
 
         scope = Scope.from_params(self.chain.schemas, self.chain.tables)
         with StandbyHook(self.chain.conn_b) as b:
@@ -272,14 +263,8 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
             else:
                 results = sample_parity(b, self.chain.conn_c, tables, self.chain.parity_sample_rows,
                                         wait_target_confirmed=confirmed)
-        for r in results:
-            if r["status"] in ("differs", "error"):
-                problems.append(f"parity ({self.chain.parity}): {r['table']}: {r.get('note') or r['status']}"
-                                + (f" (B {r['source_rows']} rows, C {r['target_rows']})"
-                                   if self.chain.parity == "full" and r["source_rows"] is not None else ""))
-            elif r["status"] in ("moving", "skipped"):
-                notes.append(f"parity ({self.chain.parity}): {r['table']}: {r['status']}: {r.get('note', '')}")
-        notes.append(f"parity ({self.chain.parity}) over {len(tables)} tables in {time.monotonic() - started:.2f} s")
+        parity_findings(results, self.chain.parity, len(tables), time.monotonic() - started, problems, notes,
+                        counted=CHAIN if self.chain.parity == "full" else None)
         return results
 
     def _frozen(self, b: StandbyHook, tables: list[tuple[str, str]], notes: list[str]) -> list[dict[str, Any]]:

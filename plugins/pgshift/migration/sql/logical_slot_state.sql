@@ -1,4 +1,12 @@
--- On B: the logical slot, its health, and how far its consumer's confirmation trails B's replay.
+-- A replication slot by name, its health, and how far its consumer's confirmation trails this server's position:
+-- position 'replay' on a standby (B: what it has replayed), 'current' on a primary (C after the cutover: what it
+-- has written). The position is read once, so the lag and the retained WAL are measured from the same point.
+-- With an lsn, whether the consumer has confirmed it (NULL when none is given). The CASE evaluates only the
+-- branch named: pg_current_wal_lsn() raises an error on a standby.
+WITH here AS (
+    SELECT CASE %(position)s WHEN 'replay' THEN pg_last_wal_replay_lsn()
+                             WHEN 'current' THEN pg_current_wal_lsn() END AS lsn
+)
 SELECT slot_name,
        plugin,
        slot_type,
@@ -8,9 +16,11 @@ SELECT slot_name,
        safe_wal_size,
        conflicting,
        invalidation_reason,
-       confirmed_flush_lsn::text                                                   AS confirmed_flush_lsn,
-       pg_last_wal_replay_lsn()::text                                              AS replay_lsn,
-       pg_wal_lsn_diff(pg_last_wal_replay_lsn(), confirmed_flush_lsn)::bigint      AS lag_bytes,
-       pg_wal_lsn_diff(pg_last_wal_replay_lsn(), restart_lsn)::bigint              AS retained_bytes
-FROM pg_replication_slots
-WHERE slot_name = %s
+       confirmed_flush_lsn::text                                     AS confirmed_flush_lsn,
+       here.lsn::text                                                AS position_lsn,
+       pg_wal_lsn_diff(here.lsn, confirmed_flush_lsn)::bigint        AS lag_bytes,
+       pg_wal_lsn_diff(here.lsn, restart_lsn)::bigint                AS retained_bytes,
+       CASE WHEN %(lsn)s::pg_lsn IS NULL THEN NULL
+            ELSE confirmed_flush_lsn >= %(lsn)s::pg_lsn END          AS confirmed
+FROM pg_replication_slots, here
+WHERE slot_name = %(slot)s

@@ -7,9 +7,9 @@ or manual ``validate`` checks:
 - C -> A lag: C's current WAL position against the confirmed position of the way back's slot on C
   (``fallback_subscription_name``), in bytes, judged by ``cdc_lag_max_bytes`` (the chain's logical replication
   limit); it goes on the lag chart as its own series.
-- The slot on C: present, active, not invalidated; its ``wal_status`` and the WAL it keeps on C, judged by the
-  limits the chain's validation applies to B's slot (``max_retained_wal_bytes``, ``min_safe_wal_bytes``): the WAL
-  pressure is on C now.
+- The slot on C: present, active, not invalidated; its ``wal_status`` and the WAL it keeps on C, judged as the
+  chain's validation judges B's slot, by the same code (:mod:`pgshift.migration.checks.slot`) and the same limits
+  (``max_retained_wal_bytes``, ``min_safe_wal_bytes``): the WAL pressure is on C now.
 - A's subscription: enabled and applying, else named as stopped; apply/sync errors judged current or recovered
   (:mod:`pgshift.migration.checks.reverse`).
 - Sampled parity C vs A (:mod:`pgshift.migration.validation.sampling`, C as the source), once A has confirmed C's
@@ -24,17 +24,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from pgshift.migration.checks.reverse import ReverseLagCheck, ReverseSubscriptionCheck
+from pgshift.migration.checks.reverse import C_SLOT, ReverseLagCheck, ReverseSubscriptionCheck
+from pgshift.migration.checks.slot import WalLimits, slot_wal_problems, wal_unreserved
+from pgshift.migration.hooks.states import SlotState
 
 if TYPE_CHECKING:
     from pgshift.migration.config import ChainConfig
     from pgshift.migration.hooks.target import TargetHook
-
-
-def lsn_value(lsn: str) -> int:
-    """A pg_lsn's text (``16/B374D848``) as a number, to compare two positions."""
-    high, _, low = lsn.partition("/")
-    return (int(high, 16) << 32) + int(low, 16)
 
 
 class ReverseConfirmTimeout(Exception):
@@ -45,10 +41,10 @@ def wait_reverse_confirmed(c: TargetHook, slot: str, lsn: str, timeout: float) -
     """Wait until the way back's slot on C has ``confirmed_flush_lsn >= lsn`` (A has everything up to there)."""
     deadline = time.monotonic() + timeout
     while True:
-        state = c.reverse_slot(slot)
+        state = c.reverse_slot(slot, lsn)
         if state is None:
             raise ReverseConfirmTimeout(f"slot {slot!r} is not on C: nothing can confirm {lsn}")
-        if state.confirmed_flush_lsn and lsn_value(state.confirmed_flush_lsn) >= lsn_value(lsn):
+        if state.confirmed:
             return
         if time.monotonic() > deadline:
             raise ReverseConfirmTimeout(f"A did not confirm C's position {lsn} within {timeout:g} s: slot {slot!r} "
@@ -63,6 +59,11 @@ class ReverseValidation:
         @property
         def chain(self) -> ChainConfig: ...
 
+    def wal_limits(self) -> WalLimits:
+        """What either direction's slot must keep of its WAL: one floor and one limit for B's slot and C's."""
+        return WalLimits(min_safe_wal_bytes=self.chain.min_safe_wal_bytes,
+                         max_retained_wal_bytes=self.chain.max_retained_wal_bytes)
+
     def validate_way_back(self, cdc_lag_max_bytes: int, problems: list[str], notes: list[str],
                           figures: dict[str, Any], report: dict[str, Any]) -> None:
         """Every check above; problems and notes appended, figures and report filled."""
@@ -71,32 +72,22 @@ class ReverseValidation:
         report["parity"] = self._reverse_parity(problems, notes, healthy)
 
     def _reverse_slot(self, max_bytes: int, problems: list[str], figures: dict[str, Any]) -> bool:
-        slot = self.chain.fallback_subscription_name
-        reading = ReverseLagCheck(conn_c=self.chain.conn_c, slot=slot, max_bytes=max_bytes).read()
+        reading = ReverseLagCheck(conn_c=self.chain.conn_c, slot=self.chain.fallback_subscription_name,
+                                  max_bytes=max_bytes).read()
         if not reading.done:
             problems.append(f"C -> A: {reading.message}")
-        st = reading.details
-        if not st:  # no slot, or C could not be read
+        if not reading.details:  # no slot, or C could not be read
             return False
-        figures.update({"c_to_a_lag_bytes": st["lag_bytes"], "c_current_lsn": st["current_lsn"],
-                        "reverse_slot_active": st["active"], "reverse_slot_wal_status": st["wal_status"],
-                        "reverse_slot_safe_wal_size": st["safe_wal_size"],
-                        "reverse_slot_retained_bytes": st["retained_bytes"],
-                        "reverse_slot_invalidation_reason": st["invalidation_reason"]})
+        slot = SlotState(**reading.details)
+        figures.update({"c_to_a_lag_bytes": slot.lag_bytes, "c_current_lsn": slot.position_lsn,
+                        "reverse_slot_active": slot.active, "reverse_slot_wal_status": slot.wal_status,
+                        "reverse_slot_safe_wal_size": slot.safe_wal_size,
+                        "reverse_slot_retained_bytes": slot.retained_bytes,
+                        "reverse_slot_invalidation_reason": slot.invalidation_reason})
         if reading.fatal:
             return False
-        healthy = reading.done
-        if st["wal_status"] == "unreserved":
-            problems.append(f"the way back's slot {slot!r} on C is unreserved: its WAL is about to be removed "
-                            "(max_slot_wal_keep_size); A must catch up now, or the way back is lost")
-            healthy = False
-        if st["safe_wal_size"] is not None and st["safe_wal_size"] < self.chain.min_safe_wal_bytes:
-            problems.append(f"the way back's slot {slot!r} on C is {st['safe_wal_size']} bytes from losing its WAL "
-                            f"(floor {self.chain.min_safe_wal_bytes})")
-        if st["retained_bytes"] is not None and st["retained_bytes"] > self.chain.max_retained_wal_bytes:
-            problems.append(f"the way back's slot {slot!r} keeps {st['retained_bytes']} bytes of WAL on C (limit "
-                            f"{self.chain.max_retained_wal_bytes}): A is far behind, and C's storage fills")
-        return healthy
+        problems += slot_wal_problems(slot, C_SLOT, self.wal_limits())
+        return reading.done and not wal_unreserved(slot)
 
     def _reverse_subscription(self, problems: list[str], notes: list[str], figures: dict[str, Any]) -> bool:
         reading = ReverseSubscriptionCheck(conn_a=self.chain.conn_a,
@@ -123,7 +114,7 @@ class ReverseValidation:
         from pgshift.migration.hooks.primary import PrimaryHook
         from pgshift.migration.hooks.target import TargetHook
         from pgshift.migration.scope import Scope
-        from pgshift.migration.validation.sampling import WAY_BACK, sample_between
+        from pgshift.migration.validation.sampling import WAY_BACK, parity_findings, sample_between
 
         if self.chain.parity == "full":
             notes.append("parity=full compares B and C at a frozen point of the chain; after the cutover the way "
@@ -135,18 +126,13 @@ class ReverseValidation:
 
             def position() -> str:  # C's current WAL position, read with the slot
                 state = c.reverse_slot(self.chain.fallback_subscription_name)
-                if state is None:
+                if state is None or state.position_lsn is None:  # (a primary always has a current position)
                     raise ReverseConfirmTimeout(f"slot {self.chain.fallback_subscription_name!r} is not on C")
-                return state.current_lsn
+                return state.position_lsn
 
             def confirmed(lsn: str) -> None:
                 wait_reverse_confirmed(c, self.chain.fallback_subscription_name, lsn, self.chain.drain_timeout_seconds)
 
             results = sample_between(c, a, tables, self.chain.parity_sample_rows, position, confirmed, WAY_BACK)
-        for r in results:
-            if r["status"] in ("differs", "error"):
-                problems.append(f"parity (sample, C vs A): {r['table']}: {r.get('note') or r['status']}")
-            elif r["status"] in ("moving", "skipped"):
-                notes.append(f"parity (sample, C vs A): {r['table']}: {r['status']}: {r.get('note', '')}")
-        notes.append(f"parity (sample, C vs A) over {len(tables)} tables in {time.monotonic() - started:.2f} s")
+        parity_findings(results, "sample, C vs A", len(tables), time.monotonic() - started, problems, notes)
         return results

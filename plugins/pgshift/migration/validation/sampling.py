@@ -82,3 +82,20 @@ def sample_parity(b: StandbyHook, conn_c: str, tables: list[Table], n: int,
 
     with TargetHook(conn_c) as c:
         return sample_between(b, c, tables, n, lambda: str(b.replay_position()), wait_target_confirmed, CHAIN)
+
+
+def parity_findings(results: list[dict[str, Any]], label: str, tables: int, seconds: float, problems: list[str],
+                    notes: list[str], counted: tuple[str, str] | None = None) -> None:
+    """What a validation says of parity results (sampled, or :mod:`pgshift.migration.verify.frozen`'s): a table
+    that differs or could not be read is a problem, one that kept moving or was skipped a note, and a last note says
+    how long the ``tables`` compared took (a frozen point that failed is one result for them all). ``label`` names
+    the comparison (``sample``, ``full``, ``sample, C vs A``); ``counted``: the sides' names when the results carry
+    row counts worth quoting (``parity=full``)."""
+    for r in results:
+        if r["status"] in ("differs", "error"):
+            counts = (f" ({counted[0]} {r['source_rows']} rows, {counted[1]} {r['target_rows']})"
+                      if counted and r["source_rows"] is not None else "")
+            problems.append(f"parity ({label}): {r['table']}: {r.get('note') or r['status']}{counts}")
+        elif r["status"] in ("moving", "skipped"):
+            notes.append(f"parity ({label}): {r['table']}: {r['status']}: {r.get('note', '')}")
+    notes.append(f"parity ({label}) over {tables} tables in {seconds:.2f} s")
