@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param, get_current_context, task
 
 from pgshift.citus.clone import BLOCKING_WINDOW_SECONDS
 from pgshift.citus.operators.clone import (
@@ -157,9 +157,9 @@ def build_dag(*, with_deadline: bool = True) -> DAG:
         )
 
         @task.short_circuit(task_id="stop_if_dry_run", execution_timeout=timedelta(minutes=1))
-        def stop_if_dry_run(params: dict | None = None) -> bool:
+        def stop_if_dry_run() -> bool:
             """dry_run ends the run here, successfully: the tasks after it are skipped."""
-            return not params["dry_run"]
+            return not get_current_context()["params"]["dry_run"]
 
         promote = CitusPromoteClonesOperator(
             task_id="promote_clones", method=P("method"), clones=clones, rebalance_strategy=P("rebalance_strategy"),

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk import DAG, Asset, BaseOperator, Param, TaskGroup, XComArg, get_current_context, task
+from airflow.sdk.definitions.xcom_arg import PlainXComArg
 from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.types import DagRunProtocol
 
 from pgshift.common.dag_defaults import dag_arguments, deadline_enabled, deadline_notifiers
 from pgshift.migration import configuration as chain_config
+from pgshift.migration.config import Action, ChainConfig, Mode
 from pgshift.migration.operators.basebackup import BasebackupOperator
 from pgshift.migration.operators.cutover import CutoverGateOperator, CutoverOperator
 from pgshift.migration.operators.dms import (
@@ -35,7 +39,7 @@ from pgshift.migration.operators.preflight import ChainPreflightOperator
 from pgshift.migration.operators.publication import CreatePublicationOperator
 from pgshift.migration.operators.roles import MigrateRolesOperator
 from pgshift.migration.operators.schema import CopySchemaOperator
-from pgshift.migration.operators.slot import PLUGINS, LogicalSlotOperator
+from pgshift.migration.operators.slot import LogicalSlotOperator
 from pgshift.migration.operators.subscription import CreateSubscriptionOperator
 from pgshift.migration.operators.validate import ValidateChainOperator
 from pgshift.migration.sensors.replication import (
@@ -49,7 +53,7 @@ log = logging.getLogger(__name__)
 DAG_ID = "hybrid_aurora_migration"
 DEADLINE = timedelta(hours=24)
 SCHEDULE = "@hourly"  # validation runs; a scheduled run is always read-only
-ACTIONS = ("validate", "setup", "cutover", "fallback", "finish")
+ACTIONS = tuple(a.value for a in Action)
 ACTION_TASKS: dict[str, list[str]] = {}  # filled by build_dag: the tasks each action runs
 # "x-": a scheme of our own, which Airflow leaves unnormalized; any other unknown scheme makes it load every
 # provider's URI handlers (the amazon provider's import boto3) each time this file is parsed.
@@ -57,26 +61,9 @@ MIGRATED = Asset(name="pgshift_migration_done", uri="x-pgshift://hybrid_aurora_m
 CONFIGURATION_TASK = "configuration"
 
 
-def _value(name: str) -> str:
-    """The Jinja expression of a param's value for this run: a chain key from the configuration task's XCom
-    (recorded by setup, under the run's conf), any other from params."""
-    if name in chain_config.RECORDED_KEYS:
-        return f"ti.xcom_pull(task_ids='{CONFIGURATION_TASK}')['values']['{name}']"
-    return f"params.{name}"
-
-
-def P(name: str) -> str:
-    """A param as a template rendered to its native value (the DAG renders templates as native objects)."""
-    return f"{{{{ {_value(name)} }}}}"
-
-
-# The chain's limits (pgshift.migration.limits.ChainLimits), built once by the configuration task from the values.
-LIMITS = f"{{{{ ti.xcom_pull(task_ids='{CONFIGURATION_TASK}')['limits'] }}}}"
-
-
-def LIMIT(name: str) -> str:
-    """One of the chain's limits as a template rendered to its native value."""
-    return f"{{{{ ti.xcom_pull(task_ids='{CONFIGURATION_TASK}')['limits']['{name}'] }}}}"
+# The run's chain configuration (pgshift.migration.config.ChainConfig.as_dict), built once by the configuration task:
+# every migration operator takes it as its one templated ``config`` (the DAG renders templates as native objects).
+CONFIG = f"{{{{ ti.xcom_pull(task_ids='{CONFIGURATION_TASK}')['config'] }}}}"
 
 
 # PostgreSQL names pgshift creates or fences: what PostgreSQL allows for a slot name (lower-case letters, digits,
@@ -270,20 +257,29 @@ DEFAULTS: dict[str, Any] = {name: param.value for name, param in PARAMS.items()}
 SCHEMAS: dict[str, dict[str, Any]] = {name: param.schema for name, param in PARAMS.items()}
 
 
-def run_action(params: dict[str, Any], dag_run: Any) -> str:
+def run_action(params: Mapping[str, Any], dag_run: DagRunProtocol | None) -> Action:
     """The action a run performs: its ``action`` param, except that a scheduled run always validates."""
-    action = params["action"]
+    action = params.get("action")
     run_type = getattr(dag_run, "run_type", None)
-    if getattr(run_type, "value", run_type) == "scheduled" and action != "validate":
+    if getattr(run_type, "value", run_type) == "scheduled" and action != Action.VALIDATE:
         log.warning("A scheduled run only validates; ignoring action=%r", action)
-        action = "validate"
-    return action if action in ACTIONS else "validate"
+        return Action.VALIDATE
+    return Action(action) if action in ACTIONS else Action.VALIDATE
+
+
+def run_config() -> ChainConfig:
+    """Inside a TaskFlow task of this DAG: the run's ChainConfig, from the configuration task's XCom."""
+    ti = get_current_context()["ti"]
+    return ChainConfig.from_values(ti.xcom_pull(task_ids=CONFIGURATION_TASK)["config"])
 
 
 def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
     """The DAG. ``with_deadline=False`` exists only for dag.test(), which crashes on deadlines in 3.3.2;
     ``with_watchdog=False`` only for dag.test() too, which runs one task at a time: the fence watchdog must
-    run beside the cutover, in a triggerer, to watch it."""
+    run beside the cutover, in a triggerer, to watch it.
+
+    Each action's tasks are in a TaskGroup of their own, so that a run's graph shows the path it took; the groups
+    do not prefix their tasks' ids (``ACTION_TASKS``, tests, REST users and the XCom pulls name them)."""
     with DAG(
         **dag_arguments(DAG_ID, DEADLINE, with_deadline),
         description="A -> B (physical standby) -> C (Aurora) migration chain",
@@ -293,10 +289,13 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
         tags=["pgshift", "migration"],
     ) as dag:
         @task(task_id=CONFIGURATION_TASK)
-        def configuration(params: dict[str, Any] | None = None, dag_run: Any = None) -> dict[str, Any]:
-            """DAG defaults <- the recorded chain <- this run's conf; fails or skips when there is no chain to check."""
+        def configuration() -> dict[str, Any]:
+            """DAG defaults <- the recorded chain <- this run's conf, as the run's ChainConfig (``['config']``); fails
+            or skips when there is no chain to check."""
+            context = get_current_context()
+            params, dag_run = context["params"], context["dag_run"]
             action = run_action(params, dag_run)
-            conf = {k: params[k] for k in (getattr(dag_run, "conf", None) or {}) if k in params}
+            conf = {k: params[k] for k in (dag_run.conf or {}) if k in params}
             record = chain_config.load_record(DAG_ID, SCHEMAS)
             effective = chain_config.merge(DAG_ID, action, DEFAULTS, record, conf)
             log.info("Configuration for action=%s: %s", action, effective.summary())
@@ -305,253 +304,185 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
             if effective.kept_over_conf:
                 log.info("Conf keys at their DAG default, recorded value kept: %s", ", ".join(effective.kept_over_conf))
             chain_config.check_chain(effective, action)
-            return effective.as_xcom()
+            return effective.as_xcom(effective.config(params, action))
 
         @task.branch(task_id="choose_action", retries=1)
-        def choose_action(params: dict[str, Any] | None = None, dag_run: Any = None) -> list[str]:
+        def choose_action(params: Mapping[str, Any] | None = None, dag_run: DagRunProtocol | None = None) -> list[str]:
             """setup -> the chain; cutover -> gate and cutover; fallback/finish -> the way back; validate (and every
             scheduled run) -> validate."""
-            return ACTION_TASKS.get(run_action(params, dag_run), ["validate"])
+            return ACTION_TASKS.get(run_action(params or {}, dag_run), ["validate"])
 
         config = configuration()
         action = choose_action()
         config >> action
-        chain = dict(
-            mode=P("mode"), conn_a=P("conn_a"), conn_a_replication=P("conn_a_replication"), conn_b=P("conn_b"),
-            conn_b_source=P("conn_b_subscription"), conn_c=P("conn_c"), physical_slot=P("physical_slot_name"),
-            slot=P("slot_name"), subscription=P("subscription_name"), aws_conn_id=P("aws_conn_id"),
-        )
-        validate = ValidateChainOperator(
-            task_id="validate", **chain, ssh_conn_id=P("ssh_conn_id"), os_user=P("b_os_user"),
-            bin_dir=P("b_bin_dir"), data_dir=P("b_data_dir"), publication=P("publication_name"),
-            schemas=P("schemas"), tables=P("tables"), dms_engine_version=P("dms_engine_version"),
-            accept_large_object_loss=P("accept_large_object_loss"), dms_task_id=P("dms_task_id"), thresholds=LIMITS,
-            extra_roles=P("extra_roles"), exclude_roles=P("exclude_roles"), memberships_on_c=P("memberships_on_c"),
-            parity=P("parity"), max_replay_pause=P("max_replay_pause_seconds"),
-            sample_rows=P("parity_sample_rows"), max_retained_wal_bytes=P("max_retained_wal_bytes"),
-            min_safe_wal_bytes=P("min_safe_wal_bytes"), chart_runs=P("chart_runs"), report_dir=P("report_dir"),
-            confirm_timeout=P("drain_timeout_seconds"), execution_timeout=timedelta(minutes=30),
-            configuration=f"{{{{ ti.xcom_pull(task_ids='{CONFIGURATION_TASK}') }}}}",
-            fallback_publication=P("fallback_publication_name"), fallback_subscription=P("fallback_subscription_name"),
-        )
-        cutover_args = dict(**chain, app_roles=P("app_roles"), thresholds=LIMITS, dms_task_id=P("dms_task_id"),
-                            dry_run=P("dry_run"), report_dir=P("report_dir"))
-        gate = CutoverGateOperator(
-            task_id="cutover_gate", **cutover_args, readings=P("gate_readings"), interval=P("gate_interval_seconds"),
-            window=P("gate_window_seconds"),
-            execution_timeout=timedelta(minutes=15),
-        )
-        cutover = CutoverOperator(
-            task_id="cutover", **cutover_args, schemas=P("schemas"), tables=P("tables"),
-            drain_timeout=P("drain_timeout_seconds"), parallelism=P("verify_parallelism"),
-            extra_roles=P("extra_roles"), exclude_roles=P("exclude_roles"), memberships_on_c=P("memberships_on_c"),
-            app_role_connections=P("app_role_connections"), publication=P("publication_name"), verify=P("verify"),
-            max_replay_pause=P("max_replay_pause_seconds"), max_write_downtime=P("max_write_downtime_seconds"),
-            fallback=P("fallback"), fallback_publication=P("fallback_publication_name"),
-            fallback_subscription=P("fallback_subscription_name"), conn_c_subscription=P("conn_c_subscription"),
-            # Fence to ready must stay short; a timeout rolls the fence back. No retry re-fences A by surprise:
-            # a failure after the fence raises AirflowFailException, which is not retried.
-            execution_timeout=timedelta(hours=2),
-        )
-        # Beside the cutover, in the triggerer: lifts A's fence within seconds if the cutover dies fenced (a lost
-        # worker, an OOM kill), whatever the retry settings (pgshift.migration.switchover.lease says why it cannot
-        # unfence a live one).
-        watchdog = None if not with_watchdog else FenceWatchdogOperator(
-            task_id="fence_watchdog", conn_a=P("conn_a"), dry_run=P("dry_run"), poll_interval=1.0,
-            notifiers=json.dumps(deadline_notifiers()), execution_timeout=timedelta(hours=2, minutes=10),
-        )
 
-        @task(task_id="publish_migration", outlets=[MIGRATED])
-        def publish_migration(params: dict[str, Any] | None = None, ti: Any = None,
-                              run_id: str | None = None) -> str:
-            """The Asset event "production moved to C", for downstream DAGs, and the record marked cut over, so
-            that scheduled validations stop; a dry run does neither."""
-            if params["dry_run"]:
-                raise AirflowSkipException("dry run: no migration to announce")
-            values = ti.xcom_pull(task_ids=CONFIGURATION_TASK)["values"]
-            record = chain_config.marked_cut_over(DAG_ID, chain_config.load_record(DAG_ID, SCHEMAS), values,
-                                                  str(run_id))
-            chain_config.save_record(DAG_ID, record)
-            log.info("Marked the chain cut over in Variable %s: %s", chain_config.variable_key(DAG_ID),
-                     record["cut_over"])
-            return "migrated"
+        with TaskGroup("validation", prefix_group_id=False, tooltip="action=validate: read-only health and parity"):
+            validate = ValidateChainOperator(
+                task_id="validate", config=CONFIG, execution_timeout=timedelta(minutes=30),
+                configuration=f"{{{{ ti.xcom_pull(task_ids='{CONFIGURATION_TASK}') }}}}",
+            )
 
-        publish = publish_migration()
+        with TaskGroup("cut_over", prefix_group_id=False,
+                       tooltip="action=cutover: gate, fence A, drain, verify, finalize on C"):
+            gate = CutoverGateOperator(task_id="cutover_gate", config=CONFIG, execution_timeout=timedelta(minutes=15))
+            cutover = CutoverOperator(
+                task_id="cutover", config=CONFIG,
+                # Fence to ready must stay short; a timeout rolls the fence back. No retry re-fences A by surprise:
+                # a failure after the fence raises AirflowFailException, which is not retried.
+                execution_timeout=timedelta(hours=2),
+            )
+            # Beside the cutover, in the triggerer: lifts A's fence within seconds if the cutover dies fenced (a lost
+            # worker, an OOM kill), whatever the retry settings (pgshift.migration.switchover.lease says why it
+            # cannot unfence a live one).
+            watchdog = None if not with_watchdog else FenceWatchdogOperator(
+                task_id="fence_watchdog", config=CONFIG, poll_interval=1.0,
+                notifiers=json.dumps(deadline_notifiers()), execution_timeout=timedelta(hours=2, minutes=10),
+            )
+
+            @task(task_id="publish_migration", outlets=[MIGRATED])
+            def publish_migration() -> str:
+                """The Asset event "production moved to C", for downstream DAGs, and the record marked cut over, so
+                that scheduled validations stop; a dry run does neither."""
+                config = run_config()
+                if config.dry_run:
+                    raise AirflowSkipException("dry run: no migration to announce")
+                record = chain_config.marked_cut_over(DAG_ID, chain_config.load_record(DAG_ID, SCHEMAS), config,
+                                                      get_current_context()["run_id"])
+                chain_config.save_record(DAG_ID, record)
+                log.info("Marked the chain cut over in Variable %s: %s", chain_config.variable_key(DAG_ID),
+                         record["cut_over"])
+                return "migrated"
+
+            publish = publish_migration()
         action >> validate
         action >> gate >> cutover >> publish
         if watchdog:
             gate >> watchdog
 
-        # The way back (pgshift.migration.switchover.fallback): back to A, or stay on C and drop it.
-        fallback = FallbackOperator(
-            task_id="fallback", conn_a=P("conn_a"), conn_c=P("conn_c"), conn_c_subscription=P("conn_c_subscription"),
-            publication=P("fallback_publication_name"), subscription=P("fallback_subscription_name"),
-            app_roles=P("app_roles"), schemas=P("schemas"), tables=P("tables"), thresholds=LIMITS,
-            readings=P("gate_readings"), interval=P("gate_interval_seconds"), window=P("gate_window_seconds"),
-            drain_timeout=P("drain_timeout_seconds"), parallelism=P("verify_parallelism"), dry_run=P("dry_run"),
-            report_dir=P("report_dir"),
-            # No retry re-fences C by surprise: a failure after C's fence raises AirflowFailException.
-            execution_timeout=timedelta(hours=2),
-        )
-        # Beside the fallback, as fence_watchdog beside the cutover: lifts C's fence if the fallback dies fenced.
-        fallback_watchdog = None if not with_watchdog else FenceWatchdogOperator(
-            task_id="fallback_watchdog", action="fallback", conn_c=P("conn_c"), dry_run=P("dry_run"),
-            poll_interval=1.0, notifiers=json.dumps(deadline_notifiers()),
-            execution_timeout=timedelta(hours=2, minutes=10),
-        )
-        finish = FinishOperator(
-            task_id="finish", conn_a=P("conn_a"), conn_b=P("conn_b"), conn_c=P("conn_c"),
-            fallback_publication=P("fallback_publication_name"), fallback_subscription=P("fallback_subscription_name"),
-            publication=P("publication_name"), physical_slot=P("physical_slot_name"), slot=P("slot_name"),
-            dry_run=P("dry_run"), report_dir=P("report_dir"), execution_timeout=timedelta(minutes=10),
-        )
-
-        def record_way_back(state: str, task_id: str) -> Any:
+        def record_way_back(state: str, task_id: str) -> XComArg:
             @task(task_id=task_id)
-            def record(params: dict[str, Any] | None = None, run_id: str | None = None) -> str:
+            def record() -> str:
                 """The chain's record says where the way back stands, so later runs know; a dry run does not."""
-                if params["dry_run"]:
+                if run_config().dry_run:
                     raise AirflowSkipException("dry run: nothing to record")
                 current = chain_config.load_record(DAG_ID, SCHEMAS)
                 if current is None:
                     raise AirflowSkipException("no chain record to update")
-                chain_config.save_record(DAG_ID, chain_config.marked_way_back(current, state, str(run_id)))
+                run_id = get_current_context()["run_id"]
+                chain_config.save_record(DAG_ID, chain_config.marked_way_back(current, state, run_id))
                 log.info("Recorded the way back as %r in Variable %s", state, chain_config.variable_key(DAG_ID))
                 return state
 
             return record()
 
-        fell_back = record_way_back("fallen back", "record_fallback")
-        finished = record_way_back("finished", "record_finish")
+        # The way back (pgshift.migration.switchover.fallback): back to A, or stay on C and drop it.
+        with TaskGroup("way_back", prefix_group_id=False, tooltip="action=fallback: back to A (C -> A)"):
+            fallback = FallbackOperator(
+                task_id="fallback", config=CONFIG,
+                # No retry re-fences C by surprise: a failure after C's fence raises AirflowFailException.
+                execution_timeout=timedelta(hours=2),
+            )
+            fell_back = record_way_back("fallen back", "record_fallback")
+            # Beside the fallback, as fence_watchdog beside the cutover: lifts C's fence if the fallback dies fenced.
+            fallback_watchdog = None if not with_watchdog else FenceWatchdogOperator(
+                task_id="fallback_watchdog", config=CONFIG, action="fallback", poll_interval=1.0,
+                notifiers=json.dumps(deadline_notifiers()), execution_timeout=timedelta(hours=2, minutes=10),
+            )
+        with TaskGroup("finishing", prefix_group_id=False,
+                       tooltip="action=finish: stay on C, drop the way back and the chain's leftovers"):
+            finish = FinishOperator(task_id="finish", config=CONFIG, execution_timeout=timedelta(minutes=10))
+            finished = record_way_back("finished", "record_finish")
         fallback >> fell_back
         finish >> finished
 
-        preflight = ChainPreflightOperator(
-            task_id="preflight", mode=P("mode"), conn_a=P("conn_a"), conn_a_replication=P("conn_a_replication"),
-            conn_b=P("conn_b"), conn_b_source=P("conn_b_subscription"), conn_c=P("conn_c"),
-            ssh_conn_id=P("ssh_conn_id"), aws_conn_id=P("aws_conn_id"), os_user=P("b_os_user"),
-            bin_dir=P("b_bin_dir"), data_dir=P("b_data_dir"), publication=P("publication_name"),
-            physical_slot=P("physical_slot_name"), slot=P("slot_name"), subscription=P("subscription_name"),
-            schemas=P("schemas"), tables=P("tables"), allow_existing_tables_on_c=P("allow_existing_tables_on_c"),
-            move_aside_data_dir=P("move_aside_data_dir"), dms_engine_version=P("dms_engine_version"),
-            accept_large_object_loss=P("accept_large_object_loss"), extra_roles=P("extra_roles"),
-            exclude_roles=P("exclude_roles"), memberships_on_c=P("memberships_on_c"), fallback=P("fallback"),
-            fallback_publication=P("fallback_publication_name"), fallback_subscription=P("fallback_subscription_name"),
-            conn_c_subscription=P("conn_c_subscription"),
-            thresholds={k: P(k) for k in ("wal_lag_max_bytes", "wal_lag_max_seconds", "cdc_lag_max_bytes",
-                                          "poll_interval_seconds", "slot_create_timeout_seconds")},
-            execution_timeout=timedelta(minutes=5),
-        )
-        basebackup = BasebackupOperator(
-            task_id="basebackup_b", conn_a=P("conn_a"), conn_a_replication=P("conn_a_replication"),
-            conn_b=P("conn_b"), physical_slot=P("physical_slot_name"), data_dir=P("b_data_dir"),
-            bin_dir=P("b_bin_dir"), port=P("b_port"), ssh_conn_id=P("ssh_conn_id"), os_user=P("b_os_user"),
-            start_command=P("b_start_command"), move_aside_data_dir=P("move_aside_data_dir"),
-            timeout=12 * 3600, execution_timeout=timedelta(hours=12),
-        )
-        wal_lag = WalLagSensor(
-            task_id="wait_wal_lag", conn_a=P("conn_a"), conn_b=P("conn_b"), physical_slot=P("physical_slot_name"),
-            max_bytes=LIMIT("wal_lag_max_bytes"), max_seconds=LIMIT("wal_lag_max_seconds"),
-            poll_interval=LIMIT("poll_interval_seconds"), timeout=3600, execution_timeout=timedelta(hours=1, minutes=5),
-        )
-        publication = CreatePublicationOperator(
-            task_id="create_publication", conn_a=P("conn_a"), publication=P("publication_name"),
-            schemas=P("schemas"), tables=P("tables"), execution_timeout=timedelta(minutes=5),
-        )
-        slot = LogicalSlotOperator(
-            task_id="create_logical_slot", conn_a=P("conn_a"), conn_b=P("conn_b"), slot=P("slot_name"),
-            plugin=f"{{{{ '{PLUGINS['native']}' if {_value('mode')} == 'native' else '{PLUGINS['dms']}' }}}}",
-            timeout_seconds=P("slot_create_timeout_seconds"), execution_timeout=timedelta(minutes=30),
-        )
-        roles = MigrateRolesOperator(
-            task_id="migrate_roles", conn_a=P("conn_a"), conn_c=P("conn_c"), schemas=P("schemas"), tables=P("tables"),
-            app_roles=P("app_roles"), extra_roles=P("extra_roles"), exclude_roles=P("exclude_roles"),
-            memberships_on_c=P("memberships_on_c"), execution_timeout=timedelta(minutes=10),
-        )
-        schema = CopySchemaOperator(
-            task_id="copy_schema_to_c", conn_source=P("conn_b"), conn_target=P("conn_c"), schemas=P("schemas"),
-            tables=P("tables"), execution_timeout=timedelta(hours=1),
-        )
+        with TaskGroup("setup", prefix_group_id=False,
+                       tooltip="action=setup: B from A, the slot on B, roles and schema on C, B -> C"):
+            preflight = ChainPreflightOperator(task_id="preflight", config=CONFIG,
+                                               execution_timeout=timedelta(minutes=5))
+            basebackup = BasebackupOperator(task_id="basebackup_b", config=CONFIG, timeout=12 * 3600,
+                                            execution_timeout=timedelta(hours=12))
+            wal_lag = WalLagSensor(task_id="wait_wal_lag", config=CONFIG, timeout=3600,
+                                   execution_timeout=timedelta(hours=1, minutes=5))
+            publication = CreatePublicationOperator(task_id="create_publication", config=CONFIG,
+                                                    execution_timeout=timedelta(minutes=5))
+            slot = LogicalSlotOperator(task_id="create_logical_slot", config=CONFIG,
+                                       execution_timeout=timedelta(minutes=30))
+            roles = MigrateRolesOperator(task_id="migrate_roles", config=CONFIG,
+                                         execution_timeout=timedelta(minutes=10))
+            schema = CopySchemaOperator(task_id="copy_schema_to_c", config=CONFIG, execution_timeout=timedelta(hours=1))
 
-        @task.branch(task_id="choose_mode")
-        def choose_mode(ti: Any = None) -> str:
-            """native -> subscription on C; dms -> the DMS instance/endpoints/task."""
-            mode = ti.xcom_pull(task_ids=CONFIGURATION_TASK)["values"]["mode"]
-            return "create_subscription" if mode == "native" else "dms_replication_instance"
+            @task.branch(task_id="choose_mode")
+            def choose_mode() -> str:
+                """native -> subscription on C; dms -> the DMS instance/endpoints/task."""
+                return "create_subscription" if run_config().mode == Mode.NATIVE else "dms_replication_instance"
 
-        branch = choose_mode()
-        subscription = CreateSubscriptionOperator(
-            task_id="create_subscription", conn_c=P("conn_c"), conn_b_source=P("conn_b_subscription"),
-            subscription=P("subscription_name"), publication=P("publication_name"), slot=P("slot_name"),
-            execution_timeout=timedelta(minutes=10),
-        )
-        synced = SubscriptionSyncedSensor(
-            task_id="wait_subscription_synced", conn_c=P("conn_c"), subscription=P("subscription_name"),
-            conn_a=P("conn_a"), poll_interval=1.0, timeout=12 * 3600, execution_timeout=timedelta(hours=12, minutes=5),
-        )
-        aws = {"aws_conn_id": P("aws_conn_id")}
-        dms_instance = DmsReplicationInstanceOperator(
-            task_id="dms_replication_instance", instance_id=P("dms_replication_instance_id"),
-            instance_class=P("dms_instance_class"), engine_version=P("dms_engine_version"),
-            poll_interval=P("poll_interval_seconds"), execution_timeout=timedelta(minutes=45), **aws,
-        )
-        dms_endpoints = DmsEndpointsOperator(
-            task_id="dms_endpoints", source_endpoint_id=P("dms_source_endpoint_id"),
-            target_endpoint_id=P("dms_target_endpoint_id"), conn_b_source=P("conn_b_subscription"),
-            conn_c=P("conn_c"), slot=P("slot_name"), ssl_mode=P("dms_ssl_mode"),
-            execution_timeout=timedelta(minutes=10), **aws,
-        )
-        dms_task = DmsReplicationTaskOperator(
-            task_id="dms_task", task_id_dms=P("dms_task_id"),
-            instance_arn="{{ ti.xcom_pull(task_ids='dms_replication_instance') }}",
-            endpoints="{{ ti.xcom_pull(task_ids='dms_endpoints') }}", schemas=P("schemas"), tables=P("tables"),
-            execution_timeout=timedelta(minutes=30), **aws,
-        )
-        dms_start = DmsStartTaskOperator(
-            task_id="dms_start_task", task_arn="{{ ti.xcom_pull(task_ids='dms_task') }}",
-            execution_timeout=timedelta(minutes=10), **aws,
-        )
-        dms_running = DmsTaskRunningSensor(
-            task_id="wait_dms_full_load", task_arn="{{ ti.xcom_pull(task_ids='dms_task') }}",
-            poll_interval=LIMIT("poll_interval_seconds"), timeout=24 * 3600,
-            execution_timeout=timedelta(hours=24, minutes=5), **aws,
-        )
-        cdc_lag = CdcLagSensor(
-            task_id="wait_cdc_lag", conn_b=P("conn_b"), slot=P("slot_name"), max_bytes=LIMIT("cdc_lag_max_bytes"),
-            poll_interval=LIMIT("poll_interval_seconds"), timeout=3600, trigger_rule="none_failed_min_one_success",
-            execution_timeout=timedelta(hours=1, minutes=5),
-        )
+            branch = choose_mode()
+            subscription = CreateSubscriptionOperator(task_id="create_subscription", config=CONFIG,
+                                                      execution_timeout=timedelta(minutes=10))
+            synced = SubscriptionSyncedSensor(
+                task_id="wait_subscription_synced", config=CONFIG, poll_interval=1.0, timeout=12 * 3600,
+                execution_timeout=timedelta(hours=12, minutes=5),
+            )
+            dms_instance = DmsReplicationInstanceOperator(task_id="dms_replication_instance", config=CONFIG,
+                                                          execution_timeout=timedelta(minutes=45))
+            dms_endpoints = DmsEndpointsOperator(task_id="dms_endpoints", config=CONFIG,
+                                                 execution_timeout=timedelta(minutes=10))
+            dms_task = DmsReplicationTaskOperator(
+                task_id="dms_task", config=CONFIG,
+                instance_arn="{{ ti.xcom_pull(task_ids='dms_replication_instance') }}",
+                endpoints="{{ ti.xcom_pull(task_ids='dms_endpoints') }}", execution_timeout=timedelta(minutes=30),
+            )
+            dms_start = DmsStartTaskOperator(task_id="dms_start_task", config=CONFIG,
+                                             task_arn="{{ ti.xcom_pull(task_ids='dms_task') }}",
+                                             execution_timeout=timedelta(minutes=10))
+            dms_running = DmsTaskRunningSensor(
+                task_id="wait_dms_full_load", config=CONFIG, task_arn="{{ ti.xcom_pull(task_ids='dms_task') }}",
+                timeout=24 * 3600, execution_timeout=timedelta(hours=24, minutes=5),
+            )
+            cdc_lag = CdcLagSensor(
+                task_id="wait_cdc_lag", config=CONFIG, timeout=3600, trigger_rule="none_failed_min_one_success",
+                execution_timeout=timedelta(hours=1, minutes=5),
+            )
 
-        @task(task_id="record_configuration")
-        def record_configuration(ti: Any = None, run_id: str | None = None) -> dict[str, Any]:
-            """Last of a setup: the configuration it built the chain with becomes every later run's default."""
-            values = ti.xcom_pull(task_ids=CONFIGURATION_TASK)["values"]
-            record = chain_config.new_record(DAG_ID, values, str(run_id))
-            chain_config.save_record(DAG_ID, record)
-            log.info("Recorded the chain's configuration in Variable %s", chain_config.variable_key(DAG_ID))
-            return {k: record[k] for k in ("recorded_at", "recorded_by_run")}
+            @task(task_id="record_configuration")
+            def record_configuration() -> dict[str, str]:
+                """Last of a setup: the configuration it built the chain with becomes every later run's default."""
+                record = chain_config.new_record(DAG_ID, run_config(), get_current_context()["run_id"])
+                chain_config.save_record(DAG_ID, record)
+                log.info("Recorded the chain's configuration in Variable %s", chain_config.variable_key(DAG_ID))
+                return {k: record[k] for k in ("recorded_at", "recorded_by_run")}
 
-        record = record_configuration()
+            record = record_configuration()
 
         # Every task hangs off choose_action directly, so the branch skips a whole action's tasks at once
         # instead of one dependency level per scheduler loop.
-        setup = [preflight, basebackup, wal_lag, publication, slot, roles, schema, branch, subscription, synced,
-                 dms_instance, dms_endpoints, dms_task, dms_start, dms_running, cdc_lag, record]
+        setup: list[BaseOperator | XComArg] = [
+            preflight, basebackup, wal_lag, publication, slot, roles, schema, branch, subscription, synced,
+            dms_instance, dms_endpoints, dms_task, dms_start, dms_running, cdc_lag, record]
         action >> setup
         action >> [cutover, publish, *([watchdog] if watchdog else [])]
         action >> [fallback, fell_back, finish, finished, *([fallback_watchdog] if fallback_watchdog else [])]
-        ACTION_TASKS.update({"setup": [getattr(t, "operator", t).task_id for t in setup],
+        ACTION_TASKS.update({"setup": [task_id_of(t) for t in setup],
                              "validate": [validate.task_id],
-                             "cutover": [gate.task_id, cutover.task_id, publish.operator.task_id,
+                             "cutover": [gate.task_id, cutover.task_id, task_id_of(publish),
                                          *([watchdog.task_id] if watchdog else [])],
-                             "fallback": [fallback.task_id, fell_back.operator.task_id,
+                             "fallback": [fallback.task_id, task_id_of(fell_back),
                                           *([fallback_watchdog.task_id] if fallback_watchdog else [])],
-                             "finish": [finish.task_id, finished.operator.task_id]})
+                             "finish": [finish.task_id, task_id_of(finished)]})
         preflight >> basebackup >> wal_lag >> publication >> slot >> roles >> schema >> branch
         branch >> subscription >> synced >> cdc_lag
         branch >> dms_instance >> dms_endpoints >> dms_task >> dms_start >> dms_running >> cdc_lag
         cdc_lag >> record
     return dag
+
+
+def task_id_of(node: BaseOperator | XComArg) -> str:
+    """A task's id, for an operator or a TaskFlow call's output."""
+    if isinstance(node, BaseOperator):
+        return node.task_id
+    if isinstance(node, PlainXComArg):
+        return node.operator.task_id
+    raise TypeError(f"not a task: {node!r}")
 
 
 # PGSHIFT_DEADLINE=off exists only for `airflow dags test` (see dag_defaults.deadline_enabled), which also cannot

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg2
 from pgcluster import DATABASE, LocalClusters
 from testing_support import CaptureFds, airflow_db_text, wait_for  # noqa: F401 - re-exported
+
+if TYPE_CHECKING:
+    from pgshift.migration.config import ChainConfig
 
 NAMES = {"publication": "pgshift_pub", "physical_slot": "pgshift_b_physical", "slot": "pgshift_c_logical",
          "subscription": "pgshift_sub"}
@@ -27,6 +30,23 @@ def chain_conf(cl: LocalClusters, **overrides: Any) -> dict[str, Any]:
     }
     conf.update(overrides)
     return conf
+
+
+def chain_values(cl: LocalClusters | None = None, **overrides: Any) -> dict[str, Any]:
+    """The DAG's param defaults (for ``cl``'s chain: B's directories, port and OS user) under ``overrides``, by
+    param name: what an operator's ``config`` renders to."""
+    from hybrid_aurora_migration import DEFAULTS
+
+    values = {**DEFAULTS, **(chain_conf(cl, action="validate") if cl else {})}
+    values.update(overrides)
+    return values
+
+
+def chain_config(cl: LocalClusters | None = None, **overrides: Any) -> ChainConfig:
+    """:func:`chain_values` as the ChainConfig an operator takes."""
+    from pgshift.migration.config import ChainConfig
+
+    return ChainConfig.from_values(chain_values(cl, **overrides))
 
 
 def app_can_log_in(cl: LocalClusters) -> bool:
@@ -78,13 +98,10 @@ def secrets_in(text: str, cl: LocalClusters) -> list[str]:
 
 def make_standby(cl: LocalClusters) -> None:
     """B as a streaming standby of A, through the basebackup operator (local path)."""
-    from pgcluster import server_user
-
     from pgshift.migration.operators.basebackup import BasebackupOperator
 
-    BasebackupOperator(task_id="basebackup_b", conn_a="pgshift_a", conn_a_replication="pgshift_a_replication",
-                       conn_b="pgshift_b", physical_slot=NAMES["physical_slot"], data_dir=str(cl.b.data_dir),
-                       bin_dir=str(cl.bin_dir), port=cl.b.port, os_user=server_user()).execute({})
+    BasebackupOperator(task_id="basebackup_b", config=chain_config(cl, physical_slot_name=NAMES["physical_slot"]),
+                       ).execute({})
 
 
 def set_up_chain(cl: LocalClusters) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowException
-from chain_helpers import NAMES, CaptureFds, chain_conf, run_dag, secrets_in, sql
+from chain_helpers import NAMES, CaptureFds, chain_conf, chain_config, run_dag, secrets_in, sql
 from pgcluster import server_user
 from testing_support import assert_run_succeeded
 
@@ -21,11 +21,8 @@ HAVE_SSHD = bool(shutil.which("sshd") or Path("/usr/sbin/sshd").exists())
 
 
 def operator(cl, **overrides) -> BasebackupOperator:
-    args = {"task_id": "basebackup_b", "conn_a": "pgshift_a", "conn_a_replication": "pgshift_a_replication",
-            "conn_b": "pgshift_b", "physical_slot": NAMES["physical_slot"], "data_dir": str(cl.b.data_dir),
-            "bin_dir": str(cl.bin_dir), "port": cl.b.port, "os_user": server_user(), "poll_interval": 1}
-    args.update(overrides)
-    return BasebackupOperator(**args)
+    config = chain_config(cl, physical_slot_name=NAMES["physical_slot"], b_os_user=server_user(), **overrides)
+    return BasebackupOperator(task_id="basebackup_b", config=config, poll_interval=1)
 
 
 def streaming(cl) -> bool:

@@ -99,12 +99,11 @@ def test_the_gate_reads_the_chain_with_its_limits():
 
 
 def test_limits_are_typed_from_the_configuration_values():
-    values = {"wal_lag_max_bytes": 16 * 2**20, "wal_lag_max_seconds": 30, "cdc_lag_max_bytes": 16 * 2**20,
-              "poll_interval_seconds": 5, "slot_name": "x"}
-    limits = ChainLimits.from_values(values)
+    from chain_helpers import chain_config
+
+    limits = chain_config(wal_lag_max_seconds=30, poll_interval_seconds=5).limits()
     assert limits == ChainLimits(16 * 2**20, 30.0, 16 * 2**20, 5.0)
     assert isinstance(limits.wal_lag_max_seconds, float) and isinstance(limits.poll_interval_seconds, float)
-    assert ChainLimits.from_values(json.loads(json.dumps(limits.as_dict()))) == limits
 
 
 def test_the_sensors_and_the_trigger_import_no_driver():

@@ -18,6 +18,7 @@ from chain_helpers import (
     CaptureFds,
     app_can_log_in,
     chain_conf,
+    chain_config,
     fingerprint,
     run_dag,
     secrets_in,
@@ -150,11 +151,8 @@ def test_an_interrupted_cutover_is_unfenced_by_its_retry(clusters, chain):
         apply_fence(a, record, ["app"])
         record.save(chain / "cutover" / safe_name(run_id) / "fence.json")
     assert fence_state(clusters)["app_can_log_in"] is False
-    op = CutoverOperator(task_id="cutover", mode="native", conn_a="pgshift_a",
-                         conn_a_replication="pgshift_a_replication", conn_b="pgshift_b",
-                         conn_b_source="pgshift_b_replication", conn_c="pgshift_c",
-                         physical_slot="pgshift_b_physical", slot="pgshift_c_logical", subscription="pgshift_sub",
-                         app_roles=["app"], thresholds={}, dry_run=False, report_dir=str(chain))
+    op = CutoverOperator(task_id="cutover", config=chain_config(mode="native", app_roles=["app"], dry_run=False,
+                                                                report_dir=str(chain)))
     with pytest.raises(AirflowFailException, match=r"died after fencing A at .*; this retry unfenced A at "):
         op.execute({"run_id": run_id, "dag": SimpleNamespace(dag_id="hybrid_aurora_migration")})
     assert fence_state(clusters) == {"app_can_log_in": True, "db_settings": []}

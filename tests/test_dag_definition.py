@@ -122,9 +122,44 @@ def test_a_fence_watchdog_runs_beside_the_fallback_too(dag):
 
     watchdog = dag.get_task("fallback_watchdog")
     assert isinstance(watchdog, FenceWatchdogOperator) and watchdog.action == "fallback"
-    assert watchdog.conn_c is not None and watchdog.conn_a is None
+    from chain_helpers import chain_config
+
+    # It watches C, through the chain's own connection to C; the cutover's watches A.
+    watchdog.config = chain_config(conn_a="conn_for_a", conn_c="conn_for_c")
+    assert watchdog._conn() == "conn_for_c"
+    cutover_watchdog = dag.get_task("fence_watchdog")
+    cutover_watchdog.config = watchdog.config
+    assert cutover_watchdog._conn() == "conn_for_a"
     assert {t.task_id for t in watchdog.upstream_list} == {"choose_action"}
     assert "fallback" not in {t.task_id for t in [*watchdog.upstream_list, *watchdog.downstream_list]}
     branch = dag.get_task("choose_action").python_callable
     assert "fallback_watchdog" in branch(params={"action": "fallback"},
                                          dag_run=SimpleNamespace(run_type=DagRunType.MANUAL))
+
+
+def test_each_actions_tasks_are_a_task_group_of_their_own(dag):
+    """A run's graph shows the path it took: one group per action, task ids left unprefixed."""
+    from hybrid_aurora_migration import ACTION_TASKS
+
+    groups = {}
+    for action, task_ids in ACTION_TASKS.items():
+        (group,) = {dag.get_task(task_id).task_group.group_id for task_id in task_ids}
+        groups[action] = group
+    assert groups == {"setup": "setup", "validate": "validation", "cutover": "cut_over", "fallback": "way_back",
+                      "finish": "finishing"}
+    assert {t.task_id for t in dag.tasks if t.task_group.group_id is None} == {"configuration", "choose_action"}
+
+
+def test_every_migration_operator_takes_the_one_config(dag):
+    """Each operator and sensor renders the configuration task's ChainConfig, no param by name."""
+    from hybrid_aurora_migration import CONFIG
+
+    from pgshift.migration.operators.configured import ConfiguredOperator
+
+    configured = [t for t in dag.tasks if isinstance(t, ConfiguredOperator)]
+    assert len(configured) == 22
+    for task in configured:
+        assert task.config == CONFIG, task.task_id
+        for name in task.template_fields:
+            value = getattr(task, name)
+            assert "params" not in str(value) and "['values']" not in str(value), (task.task_id, name, value)

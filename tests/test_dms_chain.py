@@ -22,6 +22,7 @@ from chain_helpers import (
     CaptureFds,
     airflow_db_text,
     chain_conf,
+    chain_config,
     run_dag,
     secrets_in,
     sql,
@@ -133,7 +134,8 @@ def test_failed_dms_task_fails_fast_quoting_its_message(moto_dms, monkeypatch):
     to_dict = type(task).to_dict
     monkeypatch.setattr(type(task), "to_dict", lambda self: {
         **to_dict(self), "LastFailureMessage": "Error in slot creation: replication slot is not active"})
-    sensor = DmsTaskRunningSensor(task_id="wait", task_arn=arn, aws_conn_id="aws_default", timeout=60)
+    sensor = DmsTaskRunningSensor(task_id="wait", config=chain_config(aws_conn_id="aws_default"), task_arn=arn,
+                                  timeout=60)
     with pytest.raises(AirflowFailException) as err:
         sensor.execute({})
     assert "DMS task t1 is failed: Error in slot creation: replication slot is not active" in str(err.value)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from chain_helpers import chain_config
 from moto import mock_aws
 from moto.dms import models as dms_models
 from moto.dms.exceptions import ResourceNotFoundFault
@@ -58,9 +59,9 @@ def real_dms_not_found(monkeypatch):
 
 
 def instance_op(**overrides) -> DmsReplicationInstanceOperator:
-    args = {"task_id": "dms_replication_instance", "instance_id": "ri", "aws_conn_id": "aws_default",
-            "poll_interval": 1, "wait_seconds": 30}
-    return DmsReplicationInstanceOperator(**{**args, **overrides})
+    config = chain_config(dms_replication_instance_id="ri", aws_conn_id="aws_default", poll_interval_seconds=1)
+    return DmsReplicationInstanceOperator(**{"task_id": "dms_replication_instance", "config": config,
+                                             "wait_seconds": 30, **overrides})
 
 
 def test_instance_wait_polls_until_available(dms, monkeypatch):
@@ -101,21 +102,21 @@ def test_not_found_is_read_from_the_error_code(dms, real_dms_not_found, monkeypa
     reading = check_dms_task("aws_default", "nope")
     assert (reading.done, reading.fatal, reading.message) == (False, True, "DMS task 'nope' does not exist")
     instance = instance_op().execute({})
-    endpoints = DmsEndpointsOperator(task_id="e", source_endpoint_id="src", target_endpoint_id="tgt",
-                                     conn_b_source="dms_pg_b", conn_c="dms_pg_c", slot="c_slot").execute({})
+    config = chain_config(dms_source_endpoint_id="src", dms_target_endpoint_id="tgt", conn_b_subscription="dms_pg_b",
+                          conn_c="dms_pg_c", slot_name="c_slot", dms_task_id="b-to-c", tables=["public.orders"])
+    endpoints = DmsEndpointsOperator(task_id="e", config=config).execute({})
     assert set(dms.endpoints) == {"src", "tgt"}
-    assert DmsEndpointsOperator(task_id="e", source_endpoint_id="src", target_endpoint_id="tgt",
-                                conn_b_source="dms_pg_b", conn_c="dms_pg_c", slot="c_slot").execute({}) == endpoints
+    assert DmsEndpointsOperator(task_id="e", config=config).execute({}) == endpoints
     original = dms_models.DatabaseMigrationServiceBackend.create_replication_task
 
     def create_then_ready(self, *args, **kwargs):  # moto never makes a task ready by itself
         return original(self, *args, **kwargs).ready()
 
     monkeypatch.setattr(dms_models.DatabaseMigrationServiceBackend, "create_replication_task", create_then_ready)
-    arn = DmsReplicationTaskOperator(task_id="t", task_id_dms="b-to-c", instance_arn=instance,
-                                     endpoints=endpoints, tables=["public.orders"]).execute({})
+    arn = DmsReplicationTaskOperator(task_id="t", config=config, instance_arn=instance,
+                                     endpoints=endpoints).execute({})
     assert find_task_arn("aws_default", "b-to-c") == arn
-    assert DmsStartTaskOperator(task_id="s", task_arn=arn).execute({}) == "start-replication"
+    assert DmsStartTaskOperator(task_id="s", config=config, task_arn=arn).execute({}) == "start-replication"
 
 
 def test_other_aws_errors_are_raised(dms, monkeypatch):
@@ -131,7 +132,7 @@ def test_other_aws_errors_are_raised(dms, monkeypatch):
 
 
 def test_aws_parameters_reach_the_hook(dms):
-    op = instance_op(aws_conn_id="aws_default", region_name="eu-west-1", verify=False,
+    op = instance_op(region_name="eu-west-1", verify=False,
                      botocore_config={"retries": {"max_attempts": 2}})
     assert (op.hook.aws_conn_id, op.hook.region_name, op.hook.verify) == ("aws_default", "eu-west-1", False)
     assert op.hook.conn.meta.region_name == "eu-west-1"

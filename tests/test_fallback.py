@@ -18,6 +18,7 @@ from chain_helpers import (
     CaptureFds,
     app_can_log_in,
     chain_conf,
+    chain_config,
     fingerprint,
     run_dag,
     secrets_in,
@@ -219,9 +220,9 @@ def test_an_interrupted_fallback_is_unfenced_by_its_retry(clusters, chain):
         apply_fence(c, record, ["app"])
         record.save(chain.reports / "fallback" / safe_name(run_id) / "fence_c.json")
     assert not can_log_in(clusters, clusters.c)
-    op = FallbackOperator(task_id="fallback", conn_a="pgshift_a", conn_c="pgshift_c",
-                          conn_c_subscription="pgshift_c_replication", publication=PUB, subscription=SUB,
-                          dry_run=False, report_dir=str(chain.reports))
+    op = FallbackOperator(task_id="fallback", config=chain_config(
+        conn_c_subscription="pgshift_c_replication", fallback_publication_name=PUB, fallback_subscription_name=SUB,
+        dry_run=False, report_dir=str(chain.reports)))
     with pytest.raises(AirflowFailException, match=r"died after fencing C at .*; this retry unfenced C .* A stays "
                                                    "fenced"):
         op.execute({"run_id": run_id, "dag": SimpleNamespace(dag_id="hybrid_aurora_migration")})

@@ -5,16 +5,18 @@ from __future__ import annotations
 import psycopg2
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from chain_helpers import make_standby, slot_invalidated_on_b, sql
+from chain_helpers import chain_config, make_standby, slot_invalidated_on_b, sql
 from testing_support import wait_for
 
 from pgshift.migration.checks.cdc_lag import check_cdc_lag
+from pgshift.migration.config import SLOT_PLUGINS
 from pgshift.migration.operators.slot import LogicalSlotOperator
 
 
-def slot_op(name: str, plugin: str = "test_decoding", **kwargs) -> LogicalSlotOperator:
-    return LogicalSlotOperator(task_id="slot", conn_a="pgshift_a", conn_b="pgshift_b", slot=name, plugin=plugin,
-                               **kwargs)
+def slot_op(name: str, plugin: str = "test_decoding", **overrides) -> LogicalSlotOperator:
+    """The operator for slot ``name`` with ``plugin`` (the mode's: test_decoding is dms's)."""
+    mode = next(mode for mode, p in SLOT_PLUGINS.items() if p == plugin)
+    return LogicalSlotOperator(task_id="slot", config=chain_config(slot_name=name, mode=mode, **overrides))
 
 
 def slots_on_b(cl) -> list[str]:
@@ -46,7 +48,7 @@ def test_giving_up_leaves_no_slot_behind(standby):
         with blocker.cursor() as cur:
             cur.execute("INSERT INTO orders (customer, amount, note) VALUES (0, 0, 'blocker')")
         with pytest.raises(AirflowException, match="did not finish within 2 s"):
-            slot_op("slot_given_up", timeout_seconds=2).execute({})
+            slot_op("slot_given_up", slot_create_timeout_seconds=2).execute({})
     finally:
         blocker.rollback()
         blocker.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
+from chain_helpers import chain_config
 
 from pgshift.citus.operators.scale_out import CitusAddNodesOperator
 from pgshift.migration.operators.fence_watchdog import FenceWatchdogOperator
@@ -22,11 +23,15 @@ def test_dry_run_method_works_on_the_dags_tasks(module: str, task_ids: list[str]
     for task_id in task_ids:
         task = dag.get_task(task_id)
         task.dry_run()  # TypeError when an attribute hid the method
-        assert task.is_dry_run == "{{ params.dry_run }}", task_id
+        if module == "hybrid_aurora_migration":  # dry_run is in the one config they take
+            assert task.config == __import__(module).CONFIG, task_id
+        else:
+            assert task.is_dry_run == "{{ params.dry_run }}", task_id
 
 
 def test_a_dry_run_watchdog_skips_without_reaching_a() -> None:
-    watchdog = FenceWatchdogOperator(task_id="fence_watchdog", conn_a="no_such_connection", dry_run=True)
+    watchdog = FenceWatchdogOperator(task_id="fence_watchdog",
+                                     config=chain_config(conn_a="no_such_connection", dry_run=True))
     with pytest.raises(AirflowSkipException, match="dry run"):
         watchdog.execute({})
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from chain_helpers import NAMES, chain_conf, run_dag, sql, task_states
+from chain_helpers import NAMES, chain_conf, chain_values, run_dag, sql, task_states
 from pgcluster import LocalClusters, server_user
 from testing_support import free_port_block, state_dir
 
@@ -19,15 +19,11 @@ PG15_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def preflight(cl: LocalClusters, **overrides) -> ChainPreflightOperator:
-    args = {
-        "task_id": "preflight", "mode": "native", "conn_a": "pgshift_a", "conn_a_replication": "pgshift_a_replication",
-        "conn_b": "pgshift_b", "conn_b_source": "pgshift_b_replication", "conn_c": "pgshift_c",
-        "ssh_conn_id": "", "aws_conn_id": "aws_default", "os_user": server_user(), "bin_dir": str(cl.bin_dir),
-        "data_dir": str(cl.b.data_dir), "publication": NAMES["publication"],
-        "physical_slot": NAMES["physical_slot"], "slot": NAMES["slot"], "subscription": NAMES["subscription"],
-    }
-    args.update(overrides)
-    return ChainPreflightOperator(**args)
+    """The preflight of ``cl``'s chain under param ``overrides``, its config as the DAG renders it (values by name)."""
+    values = chain_values(cl, mode="native", b_os_user=server_user(), publication_name=NAMES["publication"],
+                          physical_slot_name=NAMES["physical_slot"], slot_name=NAMES["slot"],
+                          subscription_name=NAMES["subscription"])
+    return ChainPreflightOperator(task_id="preflight", config={**values, **overrides})
 
 
 def refusal(op: ChainPreflightOperator) -> str:
@@ -67,7 +63,7 @@ def replica_level_a(clusters):
 
 def replica_args(cl: LocalClusters) -> dict:
     return {"conn_a": "replica_a", "conn_a_replication": "replica_a_replication", "conn_b": "replica_b",
-            "conn_b_source": "replica_b_replication", "conn_c": "replica_c", "data_dir": str(cl.b.data_dir)}
+            "conn_b_subscription": "replica_b_replication", "conn_c": "replica_c", "b_data_dir": str(cl.b.data_dir)}
 
 
 def test_fresh_chain_passes_and_reports_facts(fresh):
@@ -79,7 +75,7 @@ def test_fresh_chain_passes_and_reports_facts(fresh):
 
 def test_slot_name_injection_is_refused_before_any_change(fresh):
     before = state_of(fresh)
-    message = refusal(preflight(fresh, slot="x'; drop table t; --"))
+    message = refusal(preflight(fresh, slot_name="x'; drop table t; --"))
     assert "slot_name \"x'; drop table t; --\" is not a valid replication slot name" in message
     assert "nothing was changed" in message
     assert state_of(fresh) == before
@@ -87,7 +83,7 @@ def test_slot_name_injection_is_refused_before_any_change(fresh):
 
 @pytest.mark.skipif(not (PG15_BIN / "postgres").exists(), reason="Debian's PostgreSQL 15 is not installed")
 def test_postgresql_15_on_b_is_refused(fresh):
-    message = refusal(preflight(fresh, bin_dir=str(PG15_BIN)))
+    message = refusal(preflight(fresh, b_bin_dir=str(PG15_BIN)))
     assert "PostgreSQL 15 cannot do logical decoding on a standby" in message
     assert "needs PostgreSQL 16 or newer" in message
 
@@ -113,8 +109,8 @@ def test_one_report_lists_every_problem(replica_level_a):
                  "cdc_lag_max_bytes": None}
     overrides.pop("cdc_lag_max_bytes")
     if (PG15_BIN / "postgres").exists():
-        overrides["bin_dir"] = str(PG15_BIN)
-    message = refusal(preflight(replica_level_a, **overrides, thresholds={"wal_lag_max_seconds": -5}))
+        overrides["b_bin_dir"] = str(PG15_BIN)
+    message = refusal(preflight(replica_level_a, **overrides, wal_lag_max_seconds=-5))
     assert "wal_lag_max_seconds must be" in message  # parameters are checked first...
     message = refusal(preflight(replica_level_a, **overrides))  # ...then every server-side problem at once
     assert "A runs with wal_level=replica" in message

@@ -19,6 +19,7 @@ from chain_helpers import (
     CaptureFds,
     app_can_log_in,
     chain_conf,
+    chain_config,
     fingerprint,
     run_dag,
     set_up_chain,
@@ -56,14 +57,12 @@ def error_counts(cl) -> tuple[int, int]:
 def gate(**overrides):
     from pgshift.migration.operators.cutover import CutoverGateOperator
 
-    args = dict(task_id="cutover_gate", mode="native", conn_a="pgshift_a", conn_a_replication="pgshift_a_replication",
-                conn_b="pgshift_b", conn_b_source="pgshift_b_replication", conn_c="pgshift_c",
-                physical_slot=NAMES["physical_slot"], slot=NAMES["slot"], subscription=NAMES["subscription"],
-                app_roles=["app"], thresholds={"wal_lag_max_bytes": 16 * 2**20, "wal_lag_max_seconds": 30,
-                                               "cdc_lag_max_bytes": 16 * 2**20},
-                readings=2, interval=0.2, window=60)
-    args.update(overrides)
-    return CutoverGateOperator(**args)
+    args = dict(mode="native", physical_slot_name=NAMES["physical_slot"], slot_name=NAMES["slot"],
+                subscription_name=NAMES["subscription"], app_roles=["app"], wal_lag_max_bytes=16 * 2**20,
+                wal_lag_max_seconds=30, cdc_lag_max_bytes=16 * 2**20, gate_readings=2, gate_interval_seconds=0.2,
+                gate_window_seconds=60)
+    config = chain_config(**{**args, **overrides})
+    return CutoverGateOperator(task_id="cutover_gate", config=config)
 
 
 def test_b_restart_under_writes_is_a_past_error_reported_not_a_failure(clusters, chain):
@@ -131,7 +130,7 @@ def test_a_live_apply_error_is_current_until_its_cause_is_gone(clusters, chain):
         print(f"\nsubscription check during a live apply error: {reading.message}")
         # The gate refuses (not fatal: the error may be fixed during the window), before the fence.
         with pytest.raises(AirflowFailException, match="not 2 readings in bounds in a row within 1 s"):
-            gate(window=1).execute({})
+            gate(gate_window_seconds=1).execute({})
         assert app_can_log_in(cl)
     finally:
         sql(cl, cl.c, "DELETE FROM orders WHERE id = %s AND note = 'conflict made on C'", (key,))
@@ -151,7 +150,7 @@ def test_gate_refuses_at_once_what_waiting_cannot_fix(clusters, chain):
     cl = clusters
     started = time.monotonic()
     with pytest.raises(AirflowFailException) as refused:
-        gate(slot="no_such_slot").execute({})
+        gate(slot_name="no_such_slot").execute({})
     took = time.monotonic() - started
     message = str(refused.value)
     assert "Cutover refused before the fence" in message and "waiting cannot fix" in message, message

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from chain_helpers import NAMES, make_standby, sql
+from chain_helpers import NAMES, chain_config, make_standby, sql
 from testing_support import wait_for
 
 from pgshift.common.triggers.poll import PgShiftPollTrigger
@@ -45,7 +45,9 @@ def test_stopped_receiver_blocks_the_sensor_until_it_catches_up(standby):
         reading = check_wal_lag(**KWARGS)
         assert not reading.done
         assert "B's WAL receiver is not running" in reading.message
-        assert WalLagSensor(task_id="lag", deferrable=False, **KWARGS).poke({}) is False
+        config = chain_config(physical_slot_name=NAMES["physical_slot"], wal_lag_max_bytes=16 * 2**20,
+                              wal_lag_max_seconds=30.0)
+        assert WalLagSensor(task_id="lag", deferrable=False, config=config).poke({}) is False
         event = asyncio.run(first_event(PgShiftPollTrigger("wal_lag", KWARGS, poll_interval=0.2, timeout=1.0)))
         assert event["status"] == "timeout"
         assert "not running" in event["message"]

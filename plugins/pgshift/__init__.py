@@ -81,6 +81,8 @@ _EXPORTS: dict[str, str] = {
     "Check": "pgshift.common.checks.base",
     "CheckResult": "pgshift.common.checks.result",
     "ChainLimits": "pgshift.migration.limits",
+    # the migration's one configuration: every migration operator takes it as ``config``
+    "ChainConfig": "pgshift.migration.config",
     "WalLagCheck": "pgshift.migration.checks.wal_lag",
     "CdcLagCheck": "pgshift.migration.checks.cdc_lag",
     "SubscriptionSyncedCheck": "pgshift.migration.checks.subscription",
@@ -106,6 +108,7 @@ __all__ = [
     "BasebackupOperator",
     "CdcLagCheck",
     "CdcLagSensor",
+    "ChainConfig",
     "ChainLimits",
     "ChainPreflightOperator",
     "Check",
@@ -205,6 +208,7 @@ if TYPE_CHECKING:
     from pgshift.migration.checks.dms_task import DmsTaskCheck, DmsTaskRunningCheck
     from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
     from pgshift.migration.checks.wal_lag import WalLagCheck
+    from pgshift.migration.config import ChainConfig
     from pgshift.migration.hooks.base import MigrationHook
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.hooks.standby import StandbyHook

@@ -5,7 +5,8 @@ user built. So the last task of a setup (``record_configuration``) stores the co
 in the Airflow Variable ``pgshift_chain_<dag_id>``, and the first task of every run
 (``configuration``) merges, per key: DAG param default <- recorded value <- the run's conf.
 
-Recorded (:data:`RECORDED_KEYS`): what says which chain it is and how its health is judged —
+Recorded (:data:`RECORDED_KEYS`: the fields of :class:`~pgshift.migration.config.ChainConfig` whose metadata says
+``recorded``): what says which chain it is and how its health is judged —
 connection ids, object names, host B's settings, scope, mode, DMS ids and settings, the lag and WAL
 limits, the sensors' poll interval, ``report_dir``, ``accept_large_object_loss`` (a setup that
 accepted leaving A's large objects behind must not fail every later validation for them), and which
@@ -49,27 +50,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import jsonschema
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from pgshift.migration.limits import ChainLimits
+from pgshift.migration.config import RECORDED_FIELDS, Action, ChainConfig, ConfigError
 
 FORMAT = 1
-RECORDED_KEYS: tuple[str, ...] = (
-    "mode", "conn_a", "conn_a_replication", "conn_b", "conn_b_subscription", "conn_c", "ssh_conn_id", "aws_conn_id",
-    "schemas", "tables", "publication_name", "physical_slot_name", "slot_name", "subscription_name",
-    "b_data_dir", "b_bin_dir", "b_port", "b_os_user", "b_start_command",
-    "wal_lag_max_bytes", "wal_lag_max_seconds", "cdc_lag_max_bytes", "poll_interval_seconds",
-    "max_retained_wal_bytes", "min_safe_wal_bytes",
-    "dms_replication_instance_id", "dms_instance_class", "dms_engine_version", "dms_task_id",
-    "dms_source_endpoint_id", "dms_target_endpoint_id", "dms_ssl_mode", "report_dir", "accept_large_object_loss",
-    "extra_roles", "exclude_roles", "memberships_on_c",
-    "fallback", "fallback_publication_name", "fallback_subscription_name", "conn_c_subscription",
-)
+# Which keys the record keeps is a property of ChainConfig's fields; this tuple (in field order) is derived from it.
+RECORDED_KEYS: tuple[str, ...] = tuple(f.name for f in fields(ChainConfig) if f.name in RECORDED_FIELDS)
 Source = Literal["default", "recorded", "conf"]
 
 
@@ -91,10 +83,13 @@ class Effective:
     record: dict[str, Any] | None
     kept_over_conf: list[str]  # conf keys at their DAG default that did not replace a recorded value
 
-    @property
-    def limits(self) -> ChainLimits:
-        """How this chain's health is judged (lag limits, poll interval), typed once for every task."""
-        return ChainLimits.from_values(self.values)
+    def config(self, params: Mapping[str, object], action: Action | str) -> ChainConfig:
+        """The run's :class:`ChainConfig`: its params, the recorded chain's values over them, ``action`` as the run
+        performs it. A value that does not fit its field fails the task, naming the key."""
+        try:
+            return ChainConfig.from_values({**params, **self.values, "action": action})
+        except ConfigError as exc:
+            raise AirflowFailException(f"{exc}; nothing was changed") from exc
 
     @property
     def overridden(self) -> list[str]:
@@ -111,15 +106,16 @@ class Effective:
             text += f"; overridden by this run's conf: {', '.join(self.overridden)}"
         return text
 
-    def as_xcom(self) -> dict[str, Any]:
-        """The ``configuration`` task's XCom; templates read ``['values'][key]`` and ``['limits']``. It holds
+    def as_xcom(self, config: ChainConfig) -> dict[str, Any]:
+        """The ``configuration`` task's XCom: ``['config']`` is ``config`` (:meth:`ChainConfig.as_dict`), what every
+        operator takes; the rest says where the recorded keys' ``values`` came from, for the reports. It holds
         no secret."""
         record = None
         if self.record:
             record = {k: self.record.get(k) for k in ("recorded_at", "recorded_by_run", "cut_over", "fallback")}
         return {"variable": variable_key(self.dag_id), "summary": self.summary(), "record": record,
                 "overridden": self.overridden, "kept_over_conf": self.kept_over_conf,
-                "values": self.values, "sources": self.sources, "limits": self.limits.as_dict()}
+                "values": self.values, "sources": self.sources, "config": config.as_dict()}
 
 
 def merge(dag_id: str, action: str, defaults: Mapping[str, Any], record: Mapping[str, Any] | None,
@@ -201,17 +197,24 @@ def check_chain(effective: Effective, action: str) -> None:
                                "nothing to validate; pause the DAG or run setup for a new chain")
 
 
-def new_record(dag_id: str, values: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+def _recorded(values: ChainConfig | Mapping[str, Any]) -> Mapping[str, Any]:
+    return values.recorded_values() if isinstance(values, ChainConfig) else values
+
+
+def new_record(dag_id: str, values: ChainConfig | Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """A record of the chain ``values`` say (a run's config, or its recorded keys' values)."""
+    values = _recorded(values)
     return {"format": FORMAT, "dag_id": dag_id, "recorded_at": _now(), "recorded_by_run": run_id,
             "configuration": {k: values[k] for k in RECORDED_KEYS}, "cut_over": None}
 
 
-def marked_cut_over(dag_id: str, record: Mapping[str, Any] | None, values: Mapping[str, Any],
+def marked_cut_over(dag_id: str, record: Mapping[str, Any] | None, values: ChainConfig | Mapping[str, Any],
                     run_id: str) -> dict[str, Any]:
     """The record after a real cutover by ``run_id`` with ``values``. A cutover of another chain than the
     recorded one (its conf overrode names) records that chain: it is the one that is gone. ``fallback`` says
     whether the cutover armed the way back (C -> A) and where it stands: ``armed`` -> ``fallen back`` (action
     fallback) or ``finished`` (action finish)."""
+    values = _recorded(values)
     # ``fallback`` is setup's choice, recorded with the chain; a cutover deciding otherwise still cuts over that chain.
     chain_keys = [k for k in RECORDED_KEYS if k != "fallback"]
     same = record is not None and {k: (record.get("configuration") or {}).get(k) for k in chain_keys} == \

@@ -30,6 +30,10 @@ class PgShiftPollSensor(BaseSensorOperator):
     def check(self) -> Check:
         raise NotImplementedError
 
+    def poll_seconds(self) -> float:
+        """Seconds between readings (subclasses may take it from their configuration)."""
+        return float(self.poll_interval)
+
     def wait_seconds(self) -> float:
         """How long the trigger waits before giving up (subclasses may take it from a param)."""
         return float(self.timeout)
@@ -52,7 +56,7 @@ class PgShiftPollSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            self.poke_interval = float(self.poll_interval)  # rendered by now, when it was templated
+            self.poke_interval = self.poll_seconds()  # rendered by now, when it was templated
             return super().execute(context)
         result = self.read()
         self.log.info("%s", result.message)
@@ -63,7 +67,7 @@ class PgShiftPollSensor(BaseSensorOperator):
         from pgshift.common.triggers.poll import PgShiftPollTrigger
 
         self.defer(
-            trigger=PgShiftPollTrigger(self.check(), poll_interval=float(self.poll_interval),
+            trigger=PgShiftPollTrigger(self.check(), poll_interval=self.poll_seconds(),
                                        timeout=self.wait_seconds(), timeout_hint=self.timeout_hint()),
             method_name="execute_complete",
             # A backstop only: the trigger times out first, with the last reading in its message.

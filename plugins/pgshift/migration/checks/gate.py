@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgshift.common.checks.base import Check
 from pgshift.common.checks.result import CheckResult
@@ -13,12 +13,23 @@ from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
 from pgshift.migration.checks.wal_lag import WalLagCheck
 from pgshift.migration.limits import ChainLimits
 
+if TYPE_CHECKING:
+    from pgshift.migration.config import ChainConfig
+
 
 @dataclass(frozen=True)
 class GateSpec:
     """What the gate reads, in order, each under the key its figures are reported by."""
 
     checks: tuple[tuple[str, Check], ...]
+
+    @classmethod
+    def of(cls, config: ChainConfig) -> GateSpec:
+        """The gate of the chain ``config`` describes, with its limits (:meth:`ChainConfig.limits`)."""
+        return cls.for_chain(mode=config.mode, conn_a=config.conn_a, conn_b=config.conn_b, conn_c=config.conn_c,
+                             physical_slot=config.physical_slot_name, slot=config.slot_name,
+                             subscription=config.subscription_name, limits=config.limits(),
+                             aws_conn_id=config.aws_conn_id, dms_task_id=config.dms_task_id)
 
     @classmethod
     def for_chain(cls, *, mode: str, conn_a: str, conn_b: str, conn_c: str, physical_slot: str, slot: str,

@@ -3,11 +3,14 @@ The script and its run are :mod:`pgshift.common.operators.basebackup`'s; this mo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.common.operators.basebackup import SCRIPT, BasebackupScriptOperator, script_text
+from pgshift.migration.operators.configured import ConfiguredOperator
 
 if TYPE_CHECKING:
     from pgshift.common.hooks.postgres import ConnParams
@@ -15,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["SCRIPT", "BasebackupOperator", "script_text"]
 
 
-class BasebackupOperator(BasebackupScriptOperator):
+class BasebackupOperator(ConfiguredOperator, BasebackupScriptOperator):
     """Make B a hot standby of A.
 
     Creates the physical slot on A if missing, writes the replication password to a 0600 passfile
@@ -27,7 +30,35 @@ class BasebackupOperator(BasebackupScriptOperator):
 
     Idempotent: if B already streams from A on that slot, nothing is done and the log says so.
     A non-empty data directory is refused unless ``move_aside_data_dir`` is true.
+
+    From the chain's configuration (``config``): ``conn_a``, ``conn_a_replication``, ``conn_b``,
+    ``physical_slot_name``, ``b_data_dir``, ``b_bin_dir``, ``b_port``, ``ssh_conn_id``, ``b_os_user``,
+    ``b_start_command``, ``move_aside_data_dir``, set on the script's attributes when the task runs. Task-specific:
+    ``primary_host`` (A's address as B reaches it, if not the replication connection's), ``startup_timeout``, and
+    the remote job's settings (:class:`~pgshift.common.operators.basebackup.BasebackupScriptOperator`).
     """
+
+    template_fields: Sequence[str] = ConfiguredOperator.template_fields
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(conn_a="", conn_a_replication="", conn_b="", physical_slot="", data_dir="", bin_dir="",
+                         **kwargs)
+
+    def _configure(self) -> None:
+        """The script's attributes from the rendered configuration, before it runs."""
+        chain = self.chain
+        self.conn_a, self.conn_a_replication, self.conn_b = chain.conn_a, chain.conn_a_replication, chain.conn_b
+        self.physical_slot, self.data_dir, self.bin_dir = chain.physical_slot_name, chain.b_data_dir, chain.b_bin_dir
+        self.port, self.ssh_conn_id, self.os_user = chain.b_port, chain.ssh_conn_id or "", chain.b_os_user
+        self.start_command, self.move_aside_data_dir = chain.b_start_command, chain.move_aside_data_dir
+
+    def execute(self, context: Context) -> dict[str, str]:
+        self._configure()
+        return super().execute(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, str]:
+        self._configure()
+        return super().execute_complete(context, event)
 
     # -- state
     def _streaming(self) -> tuple[bool, str]:

@@ -8,66 +8,42 @@ scheduler costs seconds of write downtime. The gate runs before, as its own task
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook, BaseOperator, Context
+from airflow.sdk import BaseHook, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from pgshift.migration.switchover.state import CUTOVER, FenceState, Verify
+from pgshift.migration.config import Verify
+from pgshift.migration.operators.configured import ConfiguredOperator
+from pgshift.migration.switchover.state import CUTOVER, FenceState
 
 if TYPE_CHECKING:  # the driver and the runbook's phases are imported where a task runs, not when the DAG is parsed
     from pgshift.migration.access.sync import AccessSpec
     from pgshift.migration.checks.gate import GateSpec
     from pgshift.migration.hooks.primary import PrimaryHook
-    from pgshift.migration.limits import ChainLimits
     from pgshift.migration.switchover.cutover.fallback_phases import FallbackSpec
     from pgshift.migration.switchover.cutover.phases import CutoverRun
     from pgshift.migration.switchover.cutover.settings import CutoverSettings
     from pgshift.migration.switchover.results import Plan
 
 
-class _CutoverBase(BaseOperator):
-    template_fields: Sequence[str] = (
-        "mode", "conn_a", "conn_a_replication", "conn_b", "conn_b_source", "conn_c", "physical_slot", "slot",
-        "subscription", "app_roles", "thresholds", "aws_conn_id", "dms_task_id", "is_dry_run", "report_dir",
-    )
-
-    def __init__(self, *, mode: str, conn_a: str, conn_a_replication: str, conn_b: str, conn_b_source: str,
-                 conn_c: str, physical_slot: str, slot: str, subscription: str, app_roles: list[str],
-                 thresholds: ChainLimits | Mapping[str, Any], aws_conn_id: str | None = None,
-                 dms_task_id: str | None = None, dry_run: bool = True, report_dir: str | None = None,
-                 **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.mode, self.conn_a, self.conn_a_replication, self.conn_b = mode, conn_a, conn_a_replication, conn_b
-        self.conn_b_source, self.conn_c = conn_b_source, conn_c
-        self.physical_slot, self.slot, self.subscription = physical_slot, slot, subscription
-        self.app_roles = app_roles  # templated: a list once rendered
-        self.thresholds = thresholds  # templated: the configuration task's limits (ChainLimits.as_dict)
-        self.aws_conn_id, self.dms_task_id = aws_conn_id, dms_task_id
-        # Not ``self.dry_run``: that would hide BaseOperator.dry_run(), the method that renders the templates.
-        self.is_dry_run, self.report_dir = dry_run, report_dir
-
-    def limits(self) -> ChainLimits:
-        from pgshift.migration.limits import ChainLimits
-
-        return ChainLimits.from_values(self.thresholds)
+class _CutoverBase(ConfiguredOperator):
+    """The chain's configuration (``config``) is all the cutover and its gate take, besides their timeouts."""
 
     def gate_spec(self) -> GateSpec:
-        """The gate's checks for this chain, built from the rendered fields."""
+        """The gate's checks for this chain."""
         from pgshift.migration.checks.gate import GateSpec
 
-        return GateSpec.for_chain(mode=self.mode, conn_a=self.conn_a, conn_b=self.conn_b, conn_c=self.conn_c,
-                                  physical_slot=self.physical_slot, slot=self.slot, subscription=self.subscription,
-                                  limits=self.limits(), aws_conn_id=self.aws_conn_id, dms_task_id=self.dms_task_id)
+        return GateSpec.of(self.chain)
 
     def protected_roles(self) -> dict[str, str]:
         """Roles the migration itself logs in with: they must never be fenced."""
         out: dict[str, str] = {}
-        for conn_id, what in ((self.conn_a, "the role Airflow uses on A"),
-                              (self.conn_a_replication, "B's replication role"),
-                              (self.conn_b_source, "the role C or DMS reads B with")):
+        chain = self.chain
+        for conn_id, what in ((chain.conn_a, "the role Airflow uses on A"),
+                              (chain.conn_a_replication, "B's replication role"),
+                              (chain.conn_b_subscription, "the role C or DMS reads B with")):
             login = BaseHook.get_connection(conn_id).login
             if login:
                 out.setdefault(login, what)
@@ -76,10 +52,7 @@ class _CutoverBase(BaseOperator):
     def check_fence_roles(self, a: PrimaryHook) -> None:
         from pgshift.migration.switchover.fence import fence_problems
 
-        if isinstance(self.app_roles, str):
-            raise AirflowFailException(f"app_roles must be a list of role names, got {self.app_roles!r}")
-        self.app_roles = list(self.app_roles or [])
-        problems = fence_problems(a, self.app_roles, self.protected_roles())
+        problems = fence_problems(a, list(self.chain.app_roles), self.protected_roles())
         if problems:
             listing = "\n".join(f"  - {p}" for p in problems)
             raise AirflowFailException(f"Cutover refused before the fence; A was not touched:\n{listing}")
@@ -87,34 +60,27 @@ class _CutoverBase(BaseOperator):
     def run_dir(self, context: Context) -> Path:
         from pgshift.common.report import report_root, safe_name
 
-        return report_root(self.report_dir) / "cutover" / safe_name(context["run_id"])
+        return report_root(self.chain.report_dir) / "cutover" / safe_name(context["run_id"])
 
 
 class CutoverGateOperator(_CutoverBase):
-    """Refuses the cutover unless every figure is in bounds for ``readings`` consecutive readings.
+    """Refuses the cutover unless every figure is in bounds for ``gate_readings`` consecutive readings.
 
     A reading out of bounds starts the count again (a passing blip should not cancel a change window);
-    if ``readings`` in a row do not come within ``window`` seconds, the cutover is refused with the
+    if ``gate_readings`` in a row do not come within ``gate_window_seconds``, the cutover is refused with the
     figures of the last reading out of bounds. Read-only. It also checks the roles to fence, so that a
     dry run proves the real cutover may start.
     """
 
-    template_fields: Sequence[str] = (*_CutoverBase.template_fields, "readings", "interval", "window")
-
-    def __init__(self, *, readings: int = 3, interval: float = 1.0, window: float = 60.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.readings, self.interval, self.window = readings, interval, window
-
     def execute(self, context: Context) -> dict[str, Any]:
-        if self.mode not in ("native", "dms"):
-            raise AirflowFailException(f"mode must be native or dms, got {self.mode!r}")
         from pgshift.migration.checks.gate import fatal_problems, gate_reading, warnings
         from pgshift.migration.hooks.primary import PrimaryHook
 
-        with PrimaryHook(self.conn_a) as a:
+        chain = self.chain
+        with PrimaryHook(chain.conn_a) as a:
             self.check_fence_roles(a)
-        spec, needed = self.gate_spec(), int(self.readings)
-        deadline = time.monotonic() + float(self.window)
+        spec, needed = self.gate_spec(), chain.gate_readings
+        deadline = time.monotonic() + chain.gate_window_seconds
         figures: list[dict[str, Any]] = []
         in_a_row, taken, last_problems = 0, 0, []
         while True:
@@ -138,13 +104,13 @@ class CutoverGateOperator(_CutoverBase):
                               "; ".join(r["message"] for r in reading.values()))
             if in_a_row >= needed:
                 return {"readings": figures[-needed:]}
-            if time.monotonic() + float(self.interval) > deadline:
+            if time.monotonic() + chain.gate_interval_seconds > deadline:
                 listing = "\n".join(f"  - {p}" for p in last_problems)
                 raise AirflowFailException(
                     f"Cutover refused before the fence: not {needed} readings in bounds in a row within "
-                    f"{float(self.window):g} s ({taken} taken); A was not touched. Last reading out of bounds:\n"
+                    f"{chain.gate_window_seconds:g} s ({taken} taken); A was not touched. Last reading out of bounds:\n"
                     f"{listing}")
-            time.sleep(float(self.interval))
+            time.sleep(chain.gate_interval_seconds)
 
 
 class CutoverOperator(_CutoverBase):
@@ -156,29 +122,8 @@ class CutoverOperator(_CutoverBase):
     The phases are in :mod:`pgshift.migration.switchover.cutover.phases`.
     """
 
-    template_fields: Sequence[str] = (*_CutoverBase.template_fields, "schemas", "tables", "drain_timeout",
-                                      "parallelism", "extra_roles", "exclude_roles", "memberships_on_c",
-                                      "app_role_connections", "publication", "verify", "max_replay_pause",
-                                      "max_write_downtime", "fallback", "fallback_publication",
-                                      "fallback_subscription", "conn_c_subscription")
-
-    def __init__(self, *, schemas: list[str] | None = None, tables: list[str] | None = None,
-                 drain_timeout: float = 120, parallelism: int = 4, extra_roles: list[str] | None = None,
-                 exclude_roles: list[str] | None = None, memberships_on_c: Mapping[str, list[str]] | None = None,
-                 app_role_connections: Mapping[str, str] | None = None, publication: str = "pgshift_pub",
-                 verify: str = "delta", max_replay_pause: float = 300, max_write_downtime: float = 60,
-                 fallback: bool = False, fallback_publication: str = "pgshift_fallback_pub",
-                 fallback_subscription: str = "pgshift_fallback", conn_c_subscription: str = "pgshift_c_replication",
-                 **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.publication, self.verify = publication, verify
-        self.max_replay_pause, self.max_write_downtime = max_replay_pause, max_write_downtime
-        self.schemas, self.tables = schemas, tables
-        self.drain_timeout, self.parallelism = drain_timeout, parallelism
-        self.extra_roles, self.exclude_roles, self.memberships_on_c = extra_roles, exclude_roles, memberships_on_c
-        self.app_role_connections = app_role_connections
-        self.fallback, self.fallback_publication = fallback, fallback_publication  # the way back (C -> A)
-        self.fallback_subscription, self.conn_c_subscription = fallback_subscription, conn_c_subscription
         self._run: CutoverRun | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -186,14 +131,14 @@ class CutoverOperator(_CutoverBase):
         from pgshift.migration.switchover.recovery import recover_interrupted_attempt
 
         settings = self._settings(context)
-        recover_interrupted_attempt(CUTOVER, self.conn_a, settings.run_id, settings.fence_path)
-        dry_run = bool(self.is_dry_run)
+        recover_interrupted_attempt(CUTOVER, settings.conn_a, settings.run_id, settings.fence_path)
+        dry_run = self.chain.dry_run
         report = new_report(context["dag"].dag_id, settings, dry_run=dry_run)
         with CutoverRun.connect(settings, report, self.log) as run:
             self._run = run
             run.take_lease()
             self.check_fence_roles(run.a)
-            plan = run.plan(self.schemas, self.tables)
+            plan = run.plan(list(self.chain.schemas), list(self.chain.tables))
             try:
                 if dry_run:
                     self._rehearse(run, plan)
@@ -210,7 +155,7 @@ class CutoverOperator(_CutoverBase):
             run.pre_verify(plan)
             run.gate(self.gate_spec())
             run.forecast()
-            fenced = run.fence(self.app_roles)
+            fenced = run.fence(list(self.chain.app_roles))
             run.prefetch(fenced.final_lsn)
             run.drain(fenced.final_lsn)
             run.sync_access()
@@ -260,23 +205,22 @@ class CutoverOperator(_CutoverBase):
     def _fallback(self) -> FallbackSpec:
         from pgshift.migration.switchover.cutover.fallback_phases import FallbackSpec
 
-        return FallbackSpec(bool(self.fallback), str(self.fallback_publication), str(self.fallback_subscription),
-                            str(self.conn_c_subscription))
+        chain = self.chain
+        return FallbackSpec(chain.fallback, chain.fallback_publication_name, chain.fallback_subscription_name,
+                            chain.conn_c_subscription)
 
     def _access(self) -> AccessSpec:
-        """The roles C needs, from the rendered params; bad ones refuse the cutover before the fence."""
+        """The roles C needs, from the chain's params; bad ones refuse the cutover before the fence."""
         from pgshift.migration.access.sync import AccessSpec
 
-        if isinstance(self.app_roles, str):
-            raise AirflowFailException(f"app_roles must be a list of role names, got {self.app_roles!r}")
-        spec = AccessSpec.from_params(schemas=self.schemas, tables=self.tables, app_roles=self.app_roles,
-                                      extra_roles=self.extra_roles, exclude_roles=self.exclude_roles,
-                                      memberships_on_c=self.memberships_on_c,
-                                      c_login=BaseHook.get_connection(self.conn_c).login,
+        chain = self.chain
+        spec = AccessSpec.from_params(schemas=chain.schemas, tables=chain.tables, app_roles=chain.app_roles,
+                                      extra_roles=chain.extra_roles, exclude_roles=chain.exclude_roles,
+                                      memberships_on_c=chain.memberships_on_c,
+                                      c_login=BaseHook.get_connection(chain.conn_c).login,
                                       no_login=list(self.protected_roles()))
         problems = spec.problems()
-        connections = dict(self.app_role_connections or {})
-        for role, conn_id in connections.items():
+        for role, conn_id in chain.app_role_connections.items():
             if role not in spec.app_roles:
                 problems.append(f"app_role_connections: {role!r} is not in app_roles")
                 continue
@@ -295,17 +239,12 @@ class CutoverOperator(_CutoverBase):
     def _settings(self, context: Context) -> CutoverSettings:
         from pgshift.migration.switchover.cutover.settings import CutoverSettings
 
+        chain = self.chain
         return CutoverSettings(
-            run_id=context["run_id"], mode=self.mode, conn_a=self.conn_a, conn_b=self.conn_b, conn_c=self.conn_c,
-            slot=self.slot, subscription=self.subscription, drain_timeout=float(self.drain_timeout),
-            parallelism=int(self.parallelism), aws_conn_id=self.aws_conn_id, dms_task_id=self.dms_task_id,
+            run_id=context["run_id"], mode=chain.mode, conn_a=chain.conn_a, conn_b=chain.conn_b, conn_c=chain.conn_c,
+            slot=chain.slot_name, subscription=chain.subscription_name, drain_timeout=chain.drain_timeout_seconds,
+            parallelism=chain.verify_parallelism, aws_conn_id=chain.aws_conn_id, dms_task_id=chain.dms_task_id,
             run_dir=self.run_dir(context), access=self._access(),
-            app_role_connections=dict(self.app_role_connections or {}), publication=self.publication,
-            verify=self._verify_method(), max_replay_pause=float(self.max_replay_pause),
-            max_write_downtime=float(self.max_write_downtime))
-
-    def _verify_method(self) -> Verify:
-        if self.verify not in tuple(Verify):
-            raise AirflowFailException(f"Cutover refused before the fence; A was not touched: verify must be one of "
-                                       f"{', '.join(Verify)}, got {self.verify!r}")
-        return Verify(self.verify)
+            app_role_connections=dict(chain.app_role_connections), publication=chain.publication_name,
+            verify=chain.verify, max_replay_pause=chain.max_replay_pause_seconds,
+            max_write_downtime=chain.max_write_downtime_seconds)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from pgshift.migration.operators.configured import ConfiguredOperator
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.dms import DmsHook
@@ -53,46 +55,46 @@ INSTANCE_WAITER: dict[str, Any] = {
 }
 
 
-class DmsBaseOperator(BaseOperator):
-    """AWS parameters as :class:`AwsBaseOperator` takes them, with the :class:`DmsHook` built on first use.
+class DmsBaseOperator(ConfiguredOperator):
+    """AWS parameters as :class:`AwsBaseOperator` takes them, with the :class:`DmsHook` built on first use. The AWS
+    connection is the chain's ``aws_conn_id`` (empty: boto3's default chain).
 
-    :param aws_conn_id: Airflow connection for AWS credentials (None or empty: boto3's default chain).
     :param region_name: AWS region (None: the connection's, then boto3's default).
     :param verify: Whether to verify SSL certificates (or a CA bundle path).
     :param botocore_config: Settings for the botocore client's ``Config``.
     """
 
-    def __init__(self, *, aws_conn_id: str | None = "aws_default", region_name: str | None = None,
-                 verify: bool | str | None = None, botocore_config: dict[str, Any] | None = None,
-                 **kwargs: Any) -> None:
+    template_fields: Sequence[str] = (*ConfiguredOperator.template_fields, "region_name")
+
+    def __init__(self, *, region_name: str | None = None, verify: bool | str | None = None,
+                 botocore_config: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.aws_conn_id, self.region_name = aws_conn_id, region_name
+        self.region_name = region_name
         self.verify, self.botocore_config = verify, botocore_config
 
     @cached_property
     def hook(self) -> DmsHook:
         from airflow.providers.amazon.aws.hooks.dms import DmsHook
 
-        return DmsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name,  # type: ignore[no-untyped-call]
+        return DmsHook(aws_conn_id=self.chain.aws_conn_id or None, region_name=self.region_name,  # type: ignore[no-untyped-call]
                        verify=self.verify, config=self.botocore_config)
 
 
 class DmsReplicationInstanceOperator(DmsBaseOperator):
-    """Ensure replication instance ``instance_id`` exists and is available; returns its ARN.
+    """Ensure replication instance ``dms_replication_instance_id`` (class ``dms_instance_class``, engine
+    ``dms_engine_version``) exists and is available; returns its ARN.
 
     The wait is a boto waiter (:data:`INSTANCE_WAITER`): DescribeReplicationInstances every
-    ``poll_interval`` seconds for up to ``wait_seconds``; a failure state fails the task without retries.
+    ``poll_interval_seconds`` for up to ``wait_seconds``; a failure state fails the task without retries.
     """
 
-    template_fields: Sequence[str] = ("instance_id", "instance_class", "engine_version", "poll_interval",
-                                      "aws_conn_id", "region_name")
-
-    def __init__(self, *, instance_id: str, instance_class: str = "dms.t3.medium", engine_version: str | None = None,
-                 allocated_storage: int = 50, wait_seconds: float = 1800, poll_interval: float = 15,
-                 **kwargs: Any) -> None:
+    def __init__(self, *, allocated_storage: int = 50, wait_seconds: float = 1800, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.instance_id, self.instance_class, self.engine_version = instance_id, instance_class, engine_version
-        self.allocated_storage, self.wait_seconds, self.poll_interval = allocated_storage, wait_seconds, poll_interval
+        self.allocated_storage, self.wait_seconds = allocated_storage, wait_seconds
+
+    @property
+    def instance_id(self) -> str:
+        return self.chain.dms_replication_instance_id
 
     def _describe(self) -> dict[str, Any] | None:
         from pgshift.migration.checks.dms import describe_first  # where the task runs, not when the DAG file is parsed
@@ -104,12 +106,12 @@ class DmsReplicationInstanceOperator(DmsBaseOperator):
         instance = self._describe()
         if instance is None:
             kwargs: dict[str, Any] = {"ReplicationInstanceIdentifier": self.instance_id,
-                                      "ReplicationInstanceClass": self.instance_class,
-                                      "AllocatedStorage": int(self.allocated_storage), "PubliclyAccessible": False}
-            if self.engine_version:
-                kwargs["EngineVersion"] = self.engine_version
+                                      "ReplicationInstanceClass": self.chain.dms_instance_class,
+                                      "AllocatedStorage": self.allocated_storage, "PubliclyAccessible": False}
+            if self.chain.dms_engine_version:
+                kwargs["EngineVersion"] = self.chain.dms_engine_version
             instance = self.hook.conn.create_replication_instance(**kwargs)["ReplicationInstance"]
-            self.log.info("Created DMS replication instance %s (%s)", self.instance_id, self.instance_class)
+            self.log.info("Created DMS replication instance %s (%s)", self.instance_id, self.chain.dms_instance_class)
         else:
             self.log.info("DMS replication instance %s exists (%s)", self.instance_id,
                           instance.get("ReplicationInstanceStatus"))
@@ -121,8 +123,8 @@ class DmsReplicationInstanceOperator(DmsBaseOperator):
         from airflow.providers.amazon.aws.waiters.base_waiter import BaseBotoWaiter
         from botocore.exceptions import WaiterError  # type: ignore[import-untyped, unused-ignore]
 
-        delay = max(1, math.ceil(float(self.poll_interval)))
-        attempts = 1 + math.ceil(float(self.wait_seconds) / delay)
+        delay = max(1, math.ceil(self.chain.poll_interval_seconds))
+        attempts = 1 + math.ceil(self.wait_seconds / delay)
         waiter = BaseBotoWaiter(client=self.hook.conn, model_config=INSTANCE_WAITER).waiter(
             "replication_instance_available")
         self.log.info("Waiting for DMS replication instance %s to be available (every %s s, up to %s s)",
@@ -146,23 +148,18 @@ class DmsReplicationInstanceOperator(DmsBaseOperator):
 class DmsEndpointsOperator(DmsBaseOperator):
     """Ensure the source endpoint (B, read-only) and target endpoint (C); returns both ARNs.
 
+    From the chain: ``dms_source_endpoint_id`` (B as ``conn_b_subscription`` reaches it, reading ``slot_name``),
+    ``dms_target_endpoint_id`` (``conn_c``), ``dms_ssl_mode``.
     Credentials come from the Airflow connections and go only to the DMS API, never to the log or XCom.
     """
 
-    template_fields: Sequence[str] = ("source_endpoint_id", "target_endpoint_id", "conn_b_source", "conn_c",
-                                      "slot", "ssl_mode", "target_engine", "aws_conn_id", "region_name")
-
-    def __init__(self, *, source_endpoint_id: str, target_endpoint_id: str, conn_b_source: str, conn_c: str,
-                 slot: str, ssl_mode: str = "require", target_engine: str = "aurora-postgresql",
-                 **kwargs: Any) -> None:
+    def __init__(self, *, target_engine: str = "aurora-postgresql", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.source_endpoint_id, self.target_endpoint_id = source_endpoint_id, target_endpoint_id
-        self.conn_b_source, self.conn_c, self.slot = conn_b_source, conn_c, slot
-        self.ssl_mode, self.target_engine = ssl_mode, target_engine
+        self.target_engine = target_engine
 
     def source_settings(self) -> dict[str, Any]:
         """The PostgreSQL source settings that make DMS safe on a read-only standby."""
-        return {"SlotName": self.slot, "PluginName": "test-decoding", "HeartbeatEnable": False,
+        return {"SlotName": self.chain.slot_name, "PluginName": "test-decoding", "HeartbeatEnable": False,
                 "CaptureDdls": False}
 
     def _ensure(self, endpoint_id: str, endpoint_type: str, engine: str, conn_id: str,
@@ -179,58 +176,60 @@ class DmsEndpointsOperator(DmsBaseOperator):
         created = self.hook.conn.create_endpoint(
             EndpointIdentifier=endpoint_id, EndpointType=endpoint_type, EngineName=engine,
             ServerName=str(p["host"]), Port=int(p["port"]), DatabaseName=str(p["dbname"]),
-            Username=str(p["user"]), Password=str(p["password"]), SslMode=self.ssl_mode, **extra)
+            Username=str(p["user"]), Password=str(p["password"]), SslMode=self.chain.dms_ssl_mode.value, **extra)
         self.log.info("Created DMS %s endpoint %s (%s on %s:%s/%s)", endpoint_type, endpoint_id, engine,
                       p["host"], p["port"], p["dbname"])
         arn = created["Endpoint"]["EndpointArn"]
         return arn
 
     def execute(self, context: Context) -> dict[str, str]:
-        source = self._ensure(self.source_endpoint_id, "source", "postgres", self.conn_b_source,
+        chain = self.chain
+        source = self._ensure(chain.dms_source_endpoint_id, "source", "postgres", chain.conn_b_subscription,
                               {"PostgreSQLSettings": self.source_settings()})
-        target = self._ensure(self.target_endpoint_id, "target", self.target_engine, self.conn_c, {})
+        target = self._ensure(chain.dms_target_endpoint_id, "target", self.target_engine, chain.conn_c, {})
         return {"source_endpoint_arn": source, "target_endpoint_arn": target}
 
 
 class DmsReplicationTaskOperator(DmsBaseOperator):
-    """Ensure a full-load-and-cdc task for the scope exists and is ready; returns its ARN."""
+    """Ensure full-load-and-cdc task ``dms_task_id`` for the scope (``schemas``, ``tables``) exists and is ready;
+    returns its ARN. ``instance_arn`` and ``endpoints`` (templated) are the two tasks before it's XComs."""
 
-    template_fields: Sequence[str] = ("task_id_dms", "instance_arn", "endpoints", "schemas", "tables",
-                                      "aws_conn_id", "region_name")
+    template_fields: Sequence[str] = (*DmsBaseOperator.template_fields, "instance_arn", "endpoints")
 
-    def __init__(self, *, task_id_dms: str, instance_arn: str, endpoints: dict[str, str],
-                 schemas: list[str] | None = None, tables: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, instance_arn: str, endpoints: Mapping[str, str] | str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.task_id_dms, self.instance_arn, self.endpoints = task_id_dms, instance_arn, endpoints
-        self.schemas, self.tables = schemas, tables
+        self.instance_arn, self.endpoints = instance_arn, endpoints
 
     def execute(self, context: Context) -> str:
         from pgshift.migration.checks.dms import describe_first
         from pgshift.migration.scope import Scope
 
-        mappings = Scope.from_params(self.schemas, self.tables).dms_table_mappings()
+        chain = self.chain
+        if not isinstance(self.endpoints, Mapping):
+            raise AirflowFailException(f"endpoints must be the dms_endpoints task's ARNs, got {self.endpoints!r}")
+        mappings = Scope.from_params(chain.schemas, chain.tables).dms_table_mappings()
         task = describe_first(self.hook.conn.describe_replication_tasks, "ReplicationTasks",
-                              "replication-task-id", self.task_id_dms, WithoutSettings=True)
+                              "replication-task-id", chain.dms_task_id, WithoutSettings=True)
         if task:
             if task.get("MigrationType") != "full-load-and-cdc":
-                raise AirflowFailException(f"DMS task {self.task_id_dms} exists with migration type "
+                raise AirflowFailException(f"DMS task {chain.dms_task_id} exists with migration type "
                                            f"{task.get('MigrationType')}, not full-load-and-cdc")
-            self.log.info("DMS task %s exists (%s): reusing it", self.task_id_dms, task.get("Status"))
+            self.log.info("DMS task %s exists (%s): reusing it", chain.dms_task_id, task.get("Status"))
             existing: str = task["ReplicationTaskArn"]
             return existing
         arn: str = self.hook.create_replication_task(
-            replication_task_id=self.task_id_dms, source_endpoint_arn=self.endpoints["source_endpoint_arn"],
+            replication_task_id=chain.dms_task_id, source_endpoint_arn=self.endpoints["source_endpoint_arn"],
             target_endpoint_arn=self.endpoints["target_endpoint_arn"], replication_instance_arn=self.instance_arn,
             migration_type="full-load-and-cdc", table_mappings=mappings,
             ReplicationTaskSettings=json.dumps(TASK_SETTINGS))
-        self.log.info("DMS task %s is ready: %s", self.task_id_dms, json.dumps(mappings))
+        self.log.info("DMS task %s is ready: %s", chain.dms_task_id, json.dumps(mappings))
         return arn
 
 
 class DmsStartTaskOperator(DmsBaseOperator):
     """Start the task unless it already runs: ready -> start-replication, stopped -> resume-processing."""
 
-    template_fields: Sequence[str] = ("task_arn", "aws_conn_id", "region_name")
+    template_fields: Sequence[str] = (*DmsBaseOperator.template_fields, "task_arn")
 
     def __init__(self, *, task_arn: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)

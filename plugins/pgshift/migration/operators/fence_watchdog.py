@@ -9,13 +9,13 @@ along.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from pgshift.migration.operators.configured import ConfiguredOperator
 from pgshift.migration.switchover.state import CUTOVER, FALLBACK
 from pgshift.migration.triggers.fence_watchdog import FenceWatchdogTrigger
 
@@ -33,37 +33,31 @@ def _iso(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds") if ts else "?"
 
 
-class FenceWatchdogOperator(BaseOperator):
+class FenceWatchdogOperator(ConfiguredOperator):
     """Watches switchover ``run_id``'s lease on the server it fences until it ends; fails the run if it died fenced.
 
-    :param action: ``cutover`` (watches A, ``conn_a``) or ``fallback`` (watches C, ``conn_c``).
-    :param conn_a: connection to A for the cutover: the cutover's own (a superuser: it may have to give the roles
-        LOGIN back). The lease counts only when held by this connection's role
-        (:mod:`pgshift.migration.switchover.lease`).
-    :param conn_c: connection to C for the fallback: the fallback's own (pgshift's role on C).
-    :param dry_run: a dry run never fences: nothing to watch.
+    The connection is the switchover's own, from the chain's configuration (``config``): ``conn_a`` for the cutover
+    (a superuser: it may have to give the roles LOGIN back), ``conn_c`` for the fallback (pgshift's role on C). The
+    lease counts only when held by that connection's role (:mod:`pgshift.migration.switchover.lease`). A ``dry_run``
+    never fences: nothing to watch.
+
+    :param action: ``cutover`` (watches A) or ``fallback`` (watches C).
     :param poll_interval: seconds between looks (the target is the fenced side writable within 10 s of the death).
     :param start_timeout: how long to wait for the switchover to take its lease before concluding it never ran.
     :param notifiers: JSON of ``[pgshift] deadline_notifiers``: they get the alert when the watchdog acts.
     """
 
-    template_fields: Sequence[str] = ("conn_a", "conn_c", "is_dry_run")
-
-    def __init__(self, *, conn_a: str | None = None, dry_run: bool | str = True, poll_interval: float = 1.0,
-                 start_timeout: float = 300.0, notifiers: str = "[]", action: str = "cutover",
-                 conn_c: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, action: str = "cutover", poll_interval: float = 1.0, start_timeout: float = 300.0,
+                 notifiers: str = "[]", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if action not in DIRECTIONS:
             raise ValueError(f"action must be one of {', '.join(DIRECTIONS)}, got {action!r}")
-        if (conn_a if action == "cutover" else conn_c) is None:
-            raise ValueError(f"the {action}'s fence watchdog needs {'conn_a' if action == 'cutover' else 'conn_c'}")
-        # Not ``self.dry_run``: that would hide BaseOperator.dry_run(), the method that renders the templates.
-        self.conn_a, self.conn_c, self.is_dry_run, self.action = conn_a, conn_c, dry_run, action
+        self.action = action
         self.poll_interval, self.start_timeout, self.notifiers = poll_interval, start_timeout, notifiers
 
     def execute(self, context: Context) -> None:
         d = DIRECTIONS[self.action]
-        if self.is_dry_run:
+        if self.chain.dry_run:
             raise AirflowSkipException(f"dry run: {d.source} is never fenced, nothing to watch")
         conn = self._conn()
         ti = context.get("ti")
@@ -107,10 +101,7 @@ class FenceWatchdogOperator(BaseOperator):
         raise AirflowFailException(message)
 
     def _conn(self) -> str:
-        conn = self.conn_a if self.action == "cutover" else self.conn_c
-        if not conn:
-            raise AirflowFailException(f"the {self.action}'s fence watchdog has no connection")
-        return str(conn)
+        return self.chain.conn_a if self.action == "cutover" else self.chain.conn_c
 
     def _notify(self, context: Context, message: str) -> None:
         from pgshift.common.notifications.deadline import forward

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook, BaseOperator, Context
+from airflow.sdk import BaseHook, Context
 from airflow.sdk.exceptions import AirflowFailException
+
+from pgshift.migration.operators.configured import ConfiguredOperator
 
 if TYPE_CHECKING:  # imported where the task runs, not when the DAG file is parsed
     from pgshift.migration.access.sync import AccessSpec
 
 
-class MigrateRolesOperator(BaseOperator):
+class MigrateRolesOperator(ConfiguredOperator):
     """Create (or update where they differ) on ``conn_c`` the roles the migrated objects need, from ``conn_a``.
 
     The roles in scope are derived from A's catalog (owners, grantees, policy and default-privilege roles of the
@@ -24,25 +25,14 @@ class MigrateRolesOperator(BaseOperator):
     The role pgshift connects to C with is never touched. Returns the changes and warnings (never a secret).
     """
 
-    template_fields: Sequence[str] = ("conn_a", "conn_c", "schemas", "tables", "app_roles", "extra_roles",
-                                      "exclude_roles", "memberships_on_c")
-
-    def __init__(self, *, conn_a: str, conn_c: str, schemas: list[str] | None = None, tables: list[str] | None = None,
-                 app_roles: list[str] | None = None, extra_roles: list[str] | None = None,
-                 exclude_roles: list[str] | None = None, memberships_on_c: Mapping[str, list[str]] | None = None,
-                 **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.conn_a, self.conn_c, self.schemas, self.tables = conn_a, conn_c, schemas, tables
-        self.app_roles, self.extra_roles, self.exclude_roles = app_roles, extra_roles, exclude_roles
-        self.memberships_on_c = memberships_on_c
-
     def access_spec(self) -> AccessSpec:
         from pgshift.migration.access.sync import AccessSpec
 
-        spec = AccessSpec.from_params(schemas=self.schemas, tables=self.tables, app_roles=self.app_roles,
-                                      extra_roles=self.extra_roles, exclude_roles=self.exclude_roles,
-                                      memberships_on_c=self.memberships_on_c,
-                                      c_login=BaseHook.get_connection(self.conn_c).login)
+        chain = self.chain
+        spec = AccessSpec.from_params(schemas=chain.schemas, tables=chain.tables, app_roles=chain.app_roles,
+                                      extra_roles=chain.extra_roles, exclude_roles=chain.exclude_roles,
+                                      memberships_on_c=chain.memberships_on_c,
+                                      c_login=BaseHook.get_connection(chain.conn_c).login)
         problems = spec.problems()
         if problems:
             raise AirflowFailException("Roles not migrated; nothing was changed:\n"
@@ -55,7 +45,7 @@ class MigrateRolesOperator(BaseOperator):
         from pgshift.migration.hooks.target import TargetHook
 
         spec = self.access_spec()
-        with PrimaryHook(self.conn_a) as a, TargetHook(self.conn_c) as c:
+        with PrimaryHook(self.chain.conn_a) as a, TargetHook(self.chain.conn_c) as c:
             plan = migrate_roles(a, c, spec)
         for warning in plan.warnings:
             self.log.warning("%s", warning)

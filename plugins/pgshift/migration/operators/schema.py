@@ -8,15 +8,17 @@ import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from pgshift.migration.operators.configured import ConfiguredOperator
 
 if TYPE_CHECKING:  # imported where the task runs, not when the DAG file is parsed
     from pgshift.migration.scope import Scope
 
 
-class CopySchemaOperator(BaseOperator):
-    """Copy the table definitions in scope from ``conn_source`` (B) to ``conn_target`` (C).
+class CopySchemaOperator(ConfiguredOperator):
+    """Copy the table definitions in scope (``schemas``, ``tables``) from B (``conn_b``) to C (``conn_c``).
 
     pg_dump's own output carries the owners, grants, default privileges and row-level security policies: the
     roles exist on C by then (task ``migrate_roles``). Then C's owners, grants and RLS flags are made equal to
@@ -27,21 +29,21 @@ class CopySchemaOperator(BaseOperator):
     synced); if only some are, it refuses rather than guess.
     """
 
-    template_fields: Sequence[str] = ("conn_source", "conn_target", "schemas", "tables", "pg_bin_dir")
+    template_fields: Sequence[str] = (*ConfiguredOperator.template_fields, "pg_bin_dir")
 
-    def __init__(self, *, conn_source: str, conn_target: str, schemas: list[str] | None = None,
-                 tables: list[str] | None = None, pg_bin_dir: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, pg_bin_dir: str | None = None, **kwargs: Any) -> None:
+        """``pg_bin_dir``: where pg_dump and psql are (None: see
+        :func:`pgshift.migration.setup.binaries.client_tool`)."""
         super().__init__(**kwargs)
-        self.conn_source, self.conn_target = conn_source, conn_target
-        self.schemas, self.tables, self.pg_bin_dir = schemas, tables, pg_bin_dir
+        self.pg_bin_dir = pg_bin_dir
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.migration.hooks.base import MigrationHook
         from pgshift.migration.hooks.target import TargetHook
         from pgshift.migration.scope import Scope
 
-        scope = Scope.from_params(self.schemas, self.tables)
-        with MigrationHook(self.conn_source) as src, TargetHook(self.conn_target) as dst:
+        scope = Scope.from_params(self.chain.schemas, self.chain.tables)
+        with MigrationHook(self.chain.conn_b) as src, TargetHook(self.chain.conn_c) as dst:
             in_scope = [(t.schema, t.table) for t in src.scope_tables(scope, "public")]
             present = dst.tables_present(in_scope)
             src_env, dst_env = src.libpq_env(), dst.libpq_env()
@@ -85,7 +87,7 @@ class CopySchemaOperator(BaseOperator):
         from pgshift.migration.hooks.base import MigrationHook
         from pgshift.migration.hooks.target import TargetHook
 
-        with MigrationHook(self.conn_source) as src, TargetHook(self.conn_target) as dst:
+        with MigrationHook(self.chain.conn_b) as src, TargetHook(self.chain.conn_c) as dst:
             spec = AccessSpec(scope=scope)
             plan = sync_access(src, dst, spec, force_rls=False)
             baseline = read_snapshot(dst, spec)

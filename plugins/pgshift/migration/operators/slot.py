@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from pgshift.migration.config import SLOT_PLUGINS
+from pgshift.migration.operators.configured import ConfiguredOperator
 
 if TYPE_CHECKING:  # psycopg2 and the postgres provider: imported where the task runs, not when the DAG is parsed
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.hooks.standby import StandbyHook
     from pgshift.migration.hooks.states import SlotState
 
-PLUGINS = {"native": "pgoutput", "dms": "test_decoding"}
+# The plugin per mode, by the mode's name; the provider's kept path pgshift.operators.slot re-exports it.
+PLUGINS: dict[str, str] = {mode.value: plugin for mode, plugin in SLOT_PLUGINS.items()}
+
 
 
 def wait_for_replay(a: PrimaryHook, b: StandbyHook, timeout: float, nudge_every: float = 0.5) -> str:
@@ -34,8 +38,9 @@ def wait_for_replay(a: PrimaryHook, b: StandbyHook, timeout: float, nudge_every:
         time.sleep(nudge_every)
 
 
-class LogicalSlotOperator(BaseOperator):
-    """Create (or reuse) logical slot ``slot`` on B with ``plugin``.
+class LogicalSlotOperator(ConfiguredOperator):
+    """Create (or reuse) logical slot ``slot_name`` on B with the mode's plugin
+    (:attr:`~pgshift.migration.config.ChainConfig.slot_plugin`), waiting up to ``slot_create_timeout_seconds``.
 
     Creation on a standby waits for a running-xacts record from the primary, which an idle primary
     never writes: while it waits, this operator calls ``pg_log_standby_snapshot()`` on A. If it gives
@@ -43,19 +48,23 @@ class LogicalSlotOperator(BaseOperator):
     An invalidated slot is an error that says what happened and what to do.
     """
 
-    template_fields: Sequence[str] = ("conn_a", "conn_b", "slot", "plugin", "timeout_seconds")
-
-    def __init__(self, *, conn_a: str, conn_b: str, slot: str, plugin: str = "pgoutput",
-                 timeout_seconds: float = 300, nudge_interval: float = 0.5, **kwargs: Any) -> None:
+    def __init__(self, *, nudge_interval: float = 0.5, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.conn_a, self.conn_b, self.slot, self.plugin = conn_a, conn_b, slot, plugin
-        self.timeout_seconds, self.nudge_interval = timeout_seconds, nudge_interval
+        self.nudge_interval = nudge_interval
+
+    @property
+    def slot(self) -> str:
+        return self.chain.slot_name
+
+    @property
+    def plugin(self) -> str:
+        return self.chain.slot_plugin
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.migration.hooks.primary import PrimaryHook
         from pgshift.migration.hooks.standby import StandbyHook
 
-        with PrimaryHook(self.conn_a) as a, StandbyHook(self.conn_b) as b:
+        with PrimaryHook(self.chain.conn_a) as a, StandbyHook(self.chain.conn_b) as b:
             existing = b.logical_slot(self.slot)
             if existing:
                 return self._reuse(existing, b)
@@ -64,7 +73,7 @@ class LogicalSlotOperator(BaseOperator):
                 raise AirflowFailException(
                     f"B runs with wal_level={wal_level}; logical decoding on a standby needs wal_level=logical "
                     "on B (and on A): set it in postgresql.conf and restart")
-            lsn = wait_for_replay(a, b, float(self.timeout_seconds))
+            lsn = wait_for_replay(a, b, self.chain.slot_create_timeout_seconds)
             self.log.info("B has replayed A's WAL up to %s; creating slot %r (%s) on B",
                           lsn, self.slot, self.plugin)
             return self._create(a, b)
@@ -92,8 +101,8 @@ class LogicalSlotOperator(BaseOperator):
 
         started = time.monotonic()
         try:
-            created, nudges = create_on_standby(a, b, self.slot, self.plugin, float(self.timeout_seconds),
-                                                float(self.nudge_interval))
+            created, nudges = create_on_standby(a, b, self.slot, self.plugin, self.chain.slot_create_timeout_seconds,
+                                                self.nudge_interval)
         except SlotCreationError as exc:
             raise AirflowException(str(exc)) from exc
         self.log.info("Created logical slot %r on B at %s in %.2f s (%d nudges of A)",

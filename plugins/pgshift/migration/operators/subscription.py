@@ -2,48 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from pgshift.migration.operators.configured import ConfiguredOperator
 
-class CreateSubscriptionOperator(BaseOperator):
-    """Subscribe C to ``publication`` on B using the existing ``slot``.
 
-    ``conn_b_source`` holds the credentials and address C uses to reach B (a role with REPLICATION
+class CreateSubscriptionOperator(ConfiguredOperator):
+    """Subscribe C (``conn_c``) to ``publication_name`` on B as ``subscription_name``, using the existing slot
+    ``slot_name``.
+
+    ``conn_b_subscription`` holds the credentials and address C uses to reach B (a role with REPLICATION
     and SELECT on the tables). The connection string goes into C's catalog and is never logged.
     """
 
-    template_fields: Sequence[str] = ("conn_c", "conn_b_source", "subscription", "publication", "slot")
-
-    def __init__(self, *, conn_c: str, conn_b_source: str, subscription: str, publication: str, slot: str,
-                 **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.conn_c, self.conn_b_source = conn_c, conn_b_source
-        self.subscription, self.publication, self.slot = subscription, publication, slot
-
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, bool]:
         from pgshift.migration.hooks.base import MigrationHook
         from pgshift.migration.hooks.target import TargetHook
 
-        with TargetHook(self.conn_c) as c:
-            existing = c.subscription(self.subscription)
+        chain = self.chain
+        with TargetHook(chain.conn_c) as c:
+            existing = c.subscription(chain.subscription_name)
             if existing:
-                if existing.slot_name != self.slot or self.publication not in existing.publications:
+                if existing.slot_name != chain.slot_name or chain.publication_name not in existing.publications:
                     raise AirflowFailException(
-                        f"subscription {self.subscription!r} already exists on C with slot "
+                        f"subscription {chain.subscription_name!r} already exists on C with slot "
                         f"{existing.slot_name!r} and publications {existing.publications}, not slot "
-                        f"{self.slot!r} / publication {self.publication!r}")
+                        f"{chain.slot_name!r} / publication {chain.publication_name!r}")
                 self.log.info("Subscription %r already exists on C (%s/%s tables ready): nothing to do",
-                              self.subscription, existing.ready, existing.tables)
+                              chain.subscription_name, existing.ready, existing.tables)
                 return {"created": False}
             # row_security=off: a table with row-level security that this role is subject to makes the initial
             # copy fail instead of silently copying only the rows the policies show it (preflight names the fix).
-            conninfo = MigrationHook(self.conn_b_source).libpq_dsn(application_name=self.subscription,
+            conninfo = MigrationHook(chain.conn_b_subscription).libpq_dsn(application_name=chain.subscription_name,
                                                                  options="-c row_security=off")
-            c.create_subscription(self.subscription, self.publication, conninfo, self.slot)
+            c.create_subscription(chain.subscription_name, chain.publication_name, conninfo, chain.slot_name)
             self.log.info("Created subscription %r on C for publication %r through slot %r on B",
-                          self.subscription, self.publication, self.slot)
+                          chain.subscription_name, chain.publication_name, chain.slot_name)
             return {"created": True}

@@ -10,19 +10,18 @@ frozen point of B's replay (:mod:`pgshift.migration.verify.frozen`). The report 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from pgshift.migration.config import ChainConfig
 from pgshift.migration.configuration import fallback_state
 from pgshift.migration.hooks.states import SlotState
-from pgshift.migration.limits import ChainLimits
 from pgshift.migration.operators.chain import ChainOperator
 from pgshift.migration.preflight.checks import (
-    ChainSpec,
     check_a,
     check_b,
     check_c,
@@ -34,7 +33,6 @@ from pgshift.migration.validation.reverse import ReverseValidation
 
 if TYPE_CHECKING:  # the checks, the chart and the driver are imported where a task runs, not when a DAG is parsed
     from pgshift.migration.hooks.standby import StandbyHook
-    from pgshift.migration.limits import ChainLimits
 
 
 class ValidateChainOperator(ReverseValidation, ChainOperator):
@@ -47,35 +45,31 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
     a run's conf that overrides recorded keys changes only the names and limits used.
     """
 
-    template_fields: Sequence[str] = (
-        *ChainOperator.template_fields, "dms_task_id", "parity", "sample_rows", "max_retained_wal_bytes",
-        "min_safe_wal_bytes", "chart_runs", "report_dir", "confirm_timeout", "configuration",
-        "max_replay_pause",
-    )
+    template_fields: Sequence[str] = (*ChainOperator.template_fields, "configuration")
 
-    def __init__(self, *, allow_existing_tables_on_c: bool = True,
-                 dms_task_id: str = "", parity: str = "sample", sample_rows: int = 200,
-                 max_retained_wal_bytes: int = 8 * 2**30, min_safe_wal_bytes: int = 2**30, chart_runs: int = 48,
-                 report_dir: str | None = None, confirm_timeout: float = 120,
-                 configuration: dict[str, Any] | None = None, max_replay_pause: float = 300,
-                 **kwargs: Any) -> None:
-        """The chain's parameters are :class:`ChainOperator`'s (``thresholds``: the configuration task's limits,
-        read with :meth:`limits`); ``configuration``: the configuration task's XCom (values, their sources, the
-        record), for the report. Validation runs on a chain that exists: tables on C and a running B are
-        expected, so ``allow_existing_tables_on_c`` defaults to true here. ``max_replay_pause``: how long
-        ``parity=full`` may hold B's replay (:mod:`pgshift.migration.verify.frozen`)."""
-        super().__init__(allow_existing_tables_on_c=allow_existing_tables_on_c, **kwargs)
-        self.dms_task_id, self.parity, self.sample_rows = dms_task_id, parity, sample_rows
-        self.max_retained_wal_bytes, self.min_safe_wal_bytes = max_retained_wal_bytes, min_safe_wal_bytes
-        self.chart_runs, self.report_dir, self.confirm_timeout = chart_runs, report_dir, confirm_timeout
+    def __init__(self, *, configuration: Mapping[str, Any] | str | None = None, **kwargs: Any) -> None:
+        """``config``: the chain (:class:`ChainOperator`); ``configuration``: the configuration task's whole XCom (the
+        summary, the recorded keys' values and sources, the record), for the report and for the direction. Validation
+        runs on a chain that exists: tables on C and a running B are expected (:meth:`ChainConfig.for_validation`).
+        ``parity=full`` may hold B's replay up to ``max_replay_pause_seconds``
+        (:mod:`pgshift.migration.verify.frozen`)."""
+        super().__init__(**kwargs)
         self.configuration = configuration
-        self.max_replay_pause = max_replay_pause
         self._pausing = False  # B's replay paused by this task right now: on_kill resumes it
 
-    def limits(self) -> ChainLimits:
-        from pgshift.migration.limits import ChainLimits
 
-        return ChainLimits.from_values(self.thresholds)
+    def spec(self) -> ChainConfig:
+        return self.chain.for_validation()
+
+    @property
+    def provenance(self) -> Mapping[str, Any]:
+        """The rendered ``configuration`` (empty when the operator was given none)."""
+        if self.configuration is None:
+            return {}
+        if not isinstance(self.configuration, Mapping):
+            raise AirflowFailException(f"configuration must be the configuration task's XCom, got "
+                                       f"{str(self.configuration)[:200]!r}")
+        return self.configuration
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.common.chart import lag_chart
@@ -85,42 +79,41 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
         notes: list[str] = []
         figures: dict[str, Any] = {}
         report: dict[str, Any] = {"dag_id": context["dag"].dag_id, "run_id": context["run_id"], "action": "validate",
-                                  "mode": self.mode, "parity_mode": self.parity,
+                                  "mode": self.chain.mode, "parity_mode": self.chain.parity,
                                   "started_at": datetime.now(UTC).isoformat(timespec="seconds"), "figures": figures}
         checked = ""
-        if self.configuration:
-            report["configuration"] = self.configuration
-            checked = f"\nConfiguration checked: {self.configuration['summary']}"
-            sources = self.configuration["sources"]
-            self.log.info("Checking the configuration %s: %s", self.configuration["summary"],
-                          "; ".join(f"{k}={v!r} ({sources[k]})" for k, v in self.configuration["values"].items()))
+        configuration = self.provenance
+        if configuration:
+            report["configuration"] = configuration
+            checked = f"\nConfiguration checked: {configuration['summary']}"
+            sources = configuration["sources"]
+            self.log.info("Checking the configuration %s: %s", configuration["summary"],
+                          "; ".join(f"{k}={v!r} ({sources[k]})" for k, v in configuration["values"].items()))
         spec = self.spec()
         param_problems = check_params(spec)
-        if self.parity not in ("sample", "full", "off"):
-            param_problems.append(f"parity must be sample, full or off, got {self.parity!r}")
         way_back = self.way_back_armed()
         report["direction"] = "C -> A (the way back)" if way_back else "A -> B -> C"
         if param_problems:
             problems += param_problems
         elif way_back:
-            cut_over = (self.configuration or {})["record"]["cut_over"]
+            cut_over = configuration["record"]["cut_over"]
             notes.append(f"the chain was cut over to C at {cut_over['at']} by run {cut_over['by_run']}: the way back "
                          "C -> A is checked")
-            self.validate_way_back(self.limits().cdc_lag_max_bytes, problems, notes, figures, report)
+            self.validate_way_back(self.chain.limits().cdc_lag_max_bytes, problems, notes, figures, report)
         else:
             self._preflight(spec, problems, notes, report)
             healthy = self._replication(problems, figures)
-            if self.mode == "native":
+            if self.chain.mode == "native":
                 self._subscription(problems, notes, figures)
             else:
                 self._dms(problems, figures)
             report["parity"] = self._parity(problems, notes, healthy)
             report["access"] = self._access(spec, context["dag"].dag_id, problems, notes)
         report["problems"], report["notes"] = problems, notes
-        directory = report_root(self.report_dir) / "validate"
+        directory = report_root(self.chain.report_dir) / "validate"
         path = write_json(directory / f"{safe_name(context['run_id'])}.json", report)
         try:
-            chart = lag_chart(read_reports(directory, int(self.chart_runs)), directory / "lag.png")
+            chart = lag_chart(read_reports(directory, self.chain.chart_runs), directory / "lag.png")
         except Exception as exc:  # noqa: BLE001 - a chart is not worth failing a validation for
             chart = None
             self.log.warning("Could not draw the lag chart: %s", exc)
@@ -136,10 +129,10 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
 
     def way_back_armed(self) -> bool:
         """The configuration's record says the chain was cut over with the way back armed."""
-        return fallback_state((self.configuration or {}).get("record")) == "armed"
+        return fallback_state(self.provenance.get("record")) == "armed"
 
     # -- the parts
-    def _access(self, spec: ChainSpec, dag_id: str, problems: list[str], notes: list[str]) -> dict[str, Any]:
+    def _access(self, spec: ChainConfig, dag_id: str, problems: list[str], notes: list[str]) -> dict[str, Any]:
         """The roles in scope (preflight's findings are notes), and whether C's owners and privileges were changed
         behind pgshift's back since setup: the cutover would refuse that, so it is a problem now."""
         from pgshift.migration.access.sync import AccessSpec, drift, load_baseline, read_snapshot
@@ -156,7 +149,7 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
             return {"roles": roles.facts, "drift": None}
         access = AccessSpec.from_params(schemas=spec.schemas, tables=spec.tables)
         try:
-            with PrimaryHook(self.conn_a) as a, TargetHook(self.conn_c) as c:
+            with PrimaryHook(self.chain.conn_a) as a, TargetHook(self.chain.conn_c) as c:
                 changed = drift(baseline, read_snapshot(a, access), read_snapshot(c, access))
         except Exception as exc:  # noqa: BLE001 - the connection problems are named by the other checks
             notes.append(f"privileges on C not compared: {exc}")
@@ -166,14 +159,14 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
                             "there); the cutover would refuse them: " + "; ".join(changed))
         return {"roles": roles.facts, "drift": changed}
 
-    def _preflight(self, spec: ChainSpec, problems: list[str], notes: list[str], report: dict[str, Any]) -> None:
+    def _preflight(self, spec: ChainConfig, problems: list[str], notes: list[str], report: dict[str, Any]) -> None:
         """The preflight's checks of A, B, C and of what logical replication does not carry (its warnings
         are notes)."""
         a = check_a(spec)
         b = check_b(spec, a.facts.get("major"))
         problems += a.problems + b.problems
         if not b.facts.get("running"):  # (a running B that is not a standby is already named by check_b)
-            problems.append(f"B ({self.conn_b}) is not running or cannot be reached")
+            problems.append(f"B ({self.chain.conn_b}) is not running or cannot be reached")
         problems += check_c(spec, a.facts.get("tables", [])).problems
         carried = check_not_replicated(spec)
         problems += carried.problems
@@ -191,9 +184,10 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
         from pgshift.migration.checks.wal_lag import evaluate_wal_lag, read_wal_lag
 
         try:
-            raw = read_wal_lag(self.conn_a, self.conn_b, self.physical_slot)
-            limits = self.limits()
-            result = evaluate_wal_lag(raw, self.physical_slot, limits.wal_lag_max_bytes, limits.wal_lag_max_seconds)
+            raw = read_wal_lag(self.chain.conn_a, self.chain.conn_b, self.chain.physical_slot_name)
+            limits = self.chain.limits()
+            result = evaluate_wal_lag(raw, self.chain.physical_slot_name, limits.wal_lag_max_bytes,
+                                      limits.wal_lag_max_seconds)
         except Exception as exc:  # noqa: BLE001 - reported with the rest
             problems.append(f"A -> B: cannot read the figures: {exc}")
             return False
@@ -204,10 +198,12 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
             problems.append(f"A -> B: {result.message}")
         sender = raw["a"] or {}
         figures["a_physical_slot_retained_bytes"] = sender.get("retained_bytes")
-        if sender.get("retained_bytes") and sender["retained_bytes"] > int(self.max_retained_wal_bytes):
-            problems.append(f"physical slot {self.physical_slot!r} keeps {sender['retained_bytes']} bytes of WAL on A "
-                            f"(limit {self.max_retained_wal_bytes}): B is far behind, and A's disk fills")
-        reading = CdcLagCheck(conn_b=self.conn_b, slot=self.slot, max_bytes=self.limits().cdc_lag_max_bytes).read()
+        if sender.get("retained_bytes") and sender["retained_bytes"] > self.chain.max_retained_wal_bytes:
+            problems.append(f"physical slot {self.chain.physical_slot_name!r} keeps {sender['retained_bytes']} "
+                            "bytes of WAL on A "
+                            f"(limit {self.chain.max_retained_wal_bytes}): B is far behind, and A's disk fills")
+        reading = CdcLagCheck(conn_b=self.chain.conn_b, slot=self.chain.slot_name,
+                              max_bytes=self.chain.cdc_lag_max_bytes).read()
         if not reading.done:
             problems.append(reading.message)
         if not reading.details:  # no slot, or B could not be read
@@ -227,7 +223,7 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
         recovered from is a note (and a warning in the log), a current one a problem."""
         from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
 
-        reading = SubscriptionSyncedCheck(conn_c=self.conn_c, subscription=self.subscription).read()
+        reading = SubscriptionSyncedCheck(conn_c=self.chain.conn_c, subscription=self.chain.subscription_name).read()
         if not reading.done:
             problems.append(reading.message)
         elif reading.warning:
@@ -241,14 +237,14 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
     def _dms(self, problems: list[str], figures: dict[str, Any]) -> None:
         from pgshift.migration.checks.dms_task import DmsTaskCheck
 
-        reading = DmsTaskCheck(aws_conn_id=self.aws_conn_id, task_id=self.dms_task_id).read()
+        reading = DmsTaskCheck(aws_conn_id=self.chain.aws_conn_id, task_id=self.chain.dms_task_id).read()
         figures.update({"dms_status": reading.details.get("status"),
                         "dms_last_failure_message": reading.details.get("last_failure_message")})
         if not reading.done:
             problems.append(reading.message)
 
     def _parity(self, problems: list[str], notes: list[str], healthy: bool) -> list[dict[str, Any]]:
-        if self.parity == "off":
+        if self.chain.parity == "off":
             return []
         if not healthy:
             notes.append("parity not checked: replication is not healthy, so C is expected to differ")
@@ -258,21 +254,21 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
         from pgshift.migration.switchover.drain import wait_confirmed
         from pgshift.migration.validation.sampling import CHAIN, parity_findings, sample_parity
 
-        scope = Scope.from_params(self.schemas, self.tables)
-        with StandbyHook(self.conn_b) as b:
+        scope = Scope.from_params(self.chain.schemas, self.chain.tables)
+        with StandbyHook(self.chain.conn_b) as b:
             tables = [(t.schema, t.table) for t in b.scope_tables(scope, "public")]
             started = time.monotonic()
 
             def confirmed(lsn: str) -> None:
-                wait_confirmed(b, self.slot, lsn, float(self.confirm_timeout))
+                wait_confirmed(b, self.chain.slot_name, lsn, self.chain.drain_timeout_seconds)
 
-            if self.parity == "full":
+            if self.chain.parity == "full":
                 results = self._frozen(b, tables, notes)
             else:
-                results = sample_parity(b, self.conn_c, tables, int(self.sample_rows),
+                results = sample_parity(b, self.chain.conn_c, tables, self.chain.parity_sample_rows,
                                         wait_target_confirmed=confirmed)
-        parity_findings(results, self.parity, len(tables), time.monotonic() - started, problems, notes,
-                        counted=CHAIN if self.parity == "full" else None)
+        parity_findings(results, self.chain.parity, len(tables), time.monotonic() - started, problems, notes,
+                        counted=CHAIN if self.chain.parity == "full" else None)
         return results
 
     def _frozen(self, b: StandbyHook, tables: list[tuple[str, str]], notes: list[str]) -> list[dict[str, Any]]:
@@ -282,8 +278,9 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
 
         self._pausing = b.replay_pause_state()[0] == "not paused"  # a DBA's pause is theirs to lift
         try:
-            frozen = compare_frozen(b, self.conn_c, self.slot, tables, confirm_timeout=float(self.confirm_timeout),
-                                    max_pause=float(self.max_replay_pause), methods=hash_methods(b, tables))
+            frozen = compare_frozen(b, self.chain.conn_c, self.chain.slot_name, tables,
+                                    confirm_timeout=self.chain.drain_timeout_seconds,
+                                    max_pause=self.chain.max_replay_pause_seconds, methods=hash_methods(b, tables))
         except FrozenPointError as exc:
             return [{"table": "(all)", "status": "error", "note": str(exc), "source_rows": None,
                      "target_rows": None}]
@@ -299,5 +296,5 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
         if self._pausing:
             from pgshift.migration.hooks.standby import StandbyHook
 
-            with StandbyHook(self.conn_b) as b:
+            with StandbyHook(self.chain.conn_b) as b:
                 b.resume_replay()

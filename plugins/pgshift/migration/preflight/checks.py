@@ -10,60 +10,16 @@ when a DAG file that imports an operator is parsed.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from pgshift.common.validation import identifier_problem, positive_problem, slot_name_problem, table_list_problems
+from pgshift.migration.config import ChainConfig
 
 MIN_MAJOR = 16
 # AWS DMS engine versions that first support a PostgreSQL major as a source (AWS documentation).
 DMS_MIN_ENGINE = {16: (3, 5, 3), 17: (3, 6, 1)}
 MODES = ("native", "dms")
-
-
-@dataclass(frozen=True)
-class ChainSpec:
-    """The chain as the operators' parameters name it (field names are the operators' attribute names)."""
-
-    mode: str
-    conn_a: str
-    conn_a_replication: str
-    conn_b: str
-    conn_b_source: str
-    conn_c: str
-    ssh_conn_id: str | None
-    aws_conn_id: str | None
-    os_user: str | None
-    bin_dir: str
-    data_dir: str
-    publication: str
-    physical_slot: str
-    slot: str
-    subscription: str
-    schemas: list[str] | None = None
-    tables: list[str] | None = None
-    thresholds: dict[str, Any] = field(default_factory=dict)
-    allow_existing_tables_on_c: bool = False
-    move_aside_data_dir: bool = False
-    dms_engine_version: str | None = None
-    accept_large_object_loss: bool = False
-    extra_roles: list[str] | None = None
-    exclude_roles: list[str] | None = None
-    memberships_on_c: dict[str, list[str]] | None = None
-    fallback: bool = True  # the cutover arms the way back, C -> A: preflight checks C can publish, A subscribe
-    fallback_publication: str = "pgshift_fallback_pub"
-    fallback_subscription: str = "pgshift_fallback"  # on A; its slot on C has the same name
-    conn_c_subscription: str = "pgshift_c_replication"
-
-
-CHAIN_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ChainSpec))
-
-
-def spec_of(holder: object) -> ChainSpec:
-    """The spec from an operator's (rendered) attributes of the same names."""
-    values = {name: getattr(holder, name) for name in CHAIN_FIELDS}
-    values["thresholds"] = values["thresholds"] or {}
-    return ChainSpec(**values)
 
 
 @dataclass
@@ -84,45 +40,45 @@ def version_tuple(text: str) -> tuple[int, ...]:
 
 
 # -- parameters
-def check_params(spec: ChainSpec) -> list[str]:
+def check_params(spec: ChainConfig) -> list[str]:
     """Names, thresholds and connection ids; run first, so that names are safe to use in queries."""
     problems = []
     if spec.mode not in MODES:
         problems.append(f"mode must be one of {', '.join(MODES)}, got {spec.mode!r}")
-    for value, what in ((spec.physical_slot, "physical_slot_name"), (spec.slot, "slot_name")):
+    for value, what in ((spec.physical_slot_name, "physical_slot_name"), (spec.slot_name, "slot_name")):
         if p := slot_name_problem(value, what):
             problems.append(p)
-    if spec.physical_slot == spec.slot:
+    if spec.physical_slot_name == spec.slot_name:
         problems.append("physical_slot_name and slot_name must differ")
-    for value, what in ((spec.publication, "publication_name"), (spec.subscription, "subscription_name")):
+    for value, what in ((spec.publication_name, "publication_name"), (spec.subscription_name, "subscription_name")):
         if p := identifier_problem(value, what):
             problems.append(p)
     for schema in spec.schemas or []:
         if p := identifier_problem(schema, f"schemas: {schema!r}"):
             problems.append(p)
     problems += table_list_problems(spec.tables or [])
-    for key, value in spec.thresholds.items():
-        if p := positive_problem(value, key):
+    for key, number in spec.thresholds().items():
+        if p := positive_problem(number, key):
             problems.append(p)
     for conn_id, what in ((spec.conn_a, "conn_a"), (spec.conn_a_replication, "conn_a_replication"),
-                          (spec.conn_b, "conn_b"), (spec.conn_b_source, "conn_b_subscription"),
+                          (spec.conn_b, "conn_b"), (spec.conn_b_subscription, "conn_b_subscription"),
                           (spec.conn_c, "conn_c")):
         if not conn_id:
             problems.append(f"{what} (an Airflow connection id) is empty")
     if spec.fallback:
-        if p := slot_name_problem(spec.fallback_subscription, "fallback_subscription_name"):
+        if p := slot_name_problem(spec.fallback_subscription_name, "fallback_subscription_name"):
             problems.append(p)
-        if p := identifier_problem(spec.fallback_publication, "fallback_publication_name"):
+        if p := identifier_problem(spec.fallback_publication_name, "fallback_publication_name"):
             problems.append(p)
         if not spec.conn_c_subscription:
             problems.append("conn_c_subscription (an Airflow connection id) is empty")
-    if not str(spec.data_dir or "").startswith("/"):
-        problems.append(f"b_data_dir must be an absolute path, got {spec.data_dir!r}")
+    if not str(spec.b_data_dir or "").startswith("/"):
+        problems.append(f"b_data_dir must be an absolute path, got {spec.b_data_dir!r}")
     return problems
 
 
 # -- A
-def check_a(spec: ChainSpec) -> Finding:
+def check_a(spec: ChainConfig) -> Finding:
     """A's version, settings, roles, tables in scope and any existing publication/physical slot.
 
     ``facts``: A's ``server_facts`` with ``major`` and ``tables`` (``schema.table`` in scope); empty if
@@ -139,14 +95,14 @@ def check_a(spec: ChainSpec) -> Finding:
         with PrimaryHook(spec.conn_a) as a:
             facts = a.server_facts()
             repl_user = BaseHook.get_connection(spec.conn_a_replication).login
-            source_user = BaseHook.get_connection(spec.conn_b_source).login
+            source_user = BaseHook.get_connection(spec.conn_b_subscription).login
             repl_role = a.role(repl_user)
             source_role = a.role(source_user)
             scope = Scope.from_params(spec.schemas, spec.tables)
             tables = a.scope_tables(scope, source_user if source_role and source_user else "public")
             present_schemas = set(a.schemas_present(scope.schemas))
-            publication = a.publication(spec.publication)
-            physical = a.physical_slot(spec.physical_slot)
+            publication = a.publication(spec.publication_name)
+            physical = a.physical_slot(spec.physical_slot_name)
     except Exception as exc:  # noqa: BLE001 - reported, with every other problem
         problems.append(f"A ({spec.conn_a}): cannot connect or read: {exc}".strip())
         return out
@@ -177,10 +133,10 @@ def check_a(spec: ChainSpec) -> Finding:
     elif not repl_role.rolcanlogin:
         problems.append(f"role {repl_user!r} (connection {spec.conn_a_replication}) cannot log in")
     if source_role is None:
-        problems.append(f"role {source_user!r} (connection {spec.conn_b_source}, used by C/DMS to read B) "
+        problems.append(f"role {source_user!r} (connection {spec.conn_b_subscription}, used by C/DMS to read B) "
                         "does not exist on A (B's roles are A's)")
     elif not source_role.rolreplication and not source_role.rolsuper:
-        problems.append(f"role {source_user!r} (connection {spec.conn_b_source}) lacks the REPLICATION attribute")
+        problems.append(f"role {source_user!r} (connection {spec.conn_b_subscription}) lacks the REPLICATION attribute")
     for schema in scope.schemas:
         if schema not in present_schemas:
             problems.append(f"schema {schema!r} does not exist on A")
@@ -202,19 +158,19 @@ def check_a(spec: ChainSpec) -> Finding:
                             f"(GRANT SELECT ON {name} TO {source_user})")
         if source_role and r.row_security and not (source_role.rolsuper or source_role.rolbypassrls):
             problems.append(f"table {name} has row-level security and role {source_user!r} (connection "
-                            f"{spec.conn_b_source}) is subject to it: the initial copy would fail rather than copy "
+                            f"{spec.conn_b_subscription}) is subject to it: the initial copy would fail rather than "
+                            "copy "
                             f"only the rows its policies show (ALTER ROLE {source_user} BYPASSRLS on A)")
     if publication and not scope.matches_publication(publication):
-        problems.append(f"publication {spec.publication!r} already exists on A with a different table set")
+        problems.append(f"publication {spec.publication_name!r} already exists on A with a different table set")
     out.facts = {**facts, "major": major, "tables": [f"{r.schema}.{r.table}" for r in tables]}
     return out
 
 
 # -- the roles
-def check_roles(spec: ChainSpec) -> Finding:
+def check_roles(spec: ChainConfig) -> Finding:
     """The roles the migrated objects need on C (:func:`pgshift.migration.access.roles.roles_in_scope`), read from A
-    with their
-    password verifiers: what cannot be migrated as it is (attributes Aurora cannot grant, md5 verifiers) is a
+    with their password verifiers: what cannot be migrated as it is (attributes Aurora cannot grant, md5 verifiers) is a
     warning; bad role params, or verifiers pgshift cannot read, a problem.
 
     ``facts``: ``roles`` (names in scope), ``login`` (those that can log in on A).
@@ -252,7 +208,7 @@ def check_roles(spec: ChainSpec) -> Finding:
 
 
 # -- B
-def check_b(spec: ChainSpec, a_major: int | None) -> Finding:
+def check_b(spec: ChainConfig, a_major: int | None) -> Finding:
     """B running: a standby of A's major. B not running: host B's binaries, and an empty data directory.
 
     ``facts``: B's ``server_facts`` with ``major`` and ``running``, or (B not running) the binaries'
@@ -282,36 +238,36 @@ def check_b(spec: ChainSpec, a_major: int | None) -> Finding:
         out.facts = {**facts, "major": major, "running": True}
         return out
     out.facts = {"running": False}
-    host = HostB(spec.ssh_conn_id, spec.os_user)
+    host = HostB(spec.ssh_conn_id, spec.b_os_user)
     try:
-        version = host.run([f"{str(spec.bin_dir).rstrip('/')}/postgres", "--version"], timeout=30)
-        contents = host.run(["sh", "-c", 'ls -A "$1" 2>/dev/null | head -n 1', "sh", str(spec.data_dir)],
+        version = host.run([f"{str(spec.b_bin_dir).rstrip('/')}/postgres", "--version"], timeout=30)
+        contents = host.run(["sh", "-c", 'ls -A "$1" 2>/dev/null | head -n 1', "sh", str(spec.b_data_dir)],
                             timeout=30)
     except Exception as exc:  # noqa: BLE001 - reported with the rest
         problems.append(f"{host.where}: cannot run commands: {exc}")
         return out
     if version.returncode:
-        problems.append(f"{host.where}: {spec.bin_dir}/postgres --version failed: "
+        problems.append(f"{host.where}: {spec.b_bin_dir}/postgres --version failed: "
                         f"{(version.stderr or version.stdout).strip()}")
         return out
     text = version.stdout.strip()
     found = re.search(r"\(PostgreSQL\)\s+(\d+)", text) or re.search(r"(\d+)", text)
     major = int(found.group(1)) if found else 0
     if major < MIN_MAJOR:
-        problems.append(f"B's binaries are {text} ({spec.bin_dir}): PostgreSQL {major} cannot do logical "
+        problems.append(f"B's binaries are {text} ({spec.b_bin_dir}): PostgreSQL {major} cannot do logical "
                         f"decoding on a standby; B needs PostgreSQL {MIN_MAJOR} or newer")
     elif a_major and major != a_major:
         problems.append(f"B's binaries are PostgreSQL {major}, A runs {a_major}: a physical standby needs "
                         "the same major version")
     if contents.stdout.strip() and not spec.move_aside_data_dir:
-        problems.append(f"B's data directory {spec.data_dir} is not empty: set move_aside_data_dir to move it "
+        problems.append(f"B's data directory {spec.b_data_dir} is not empty: set move_aside_data_dir to move it "
                         "aside (mv data data_old), or empty it")
     out.facts = {"version": text, "major": major, "running": False}
     return out
 
 
 # -- C
-def check_c(spec: ChainSpec, tables: list[str]) -> Finding:
+def check_c(spec: ChainConfig, tables: list[str]) -> Finding:
     """C is writable, and holds neither another subscription of that name nor (unless allowed) the tables.
 
     ``facts``: C's ``server_facts`` with ``subscription_exists``; empty if C cannot be read.
@@ -322,7 +278,7 @@ def check_c(spec: ChainSpec, tables: list[str]) -> Finding:
     try:
         with TargetHook(spec.conn_c) as c:
             info = c.server_facts()
-            subscription = c.subscription(spec.subscription)
+            subscription = c.subscription(spec.subscription_name)
             pairs = [t.split(".", 1) for t in tables]
             present = c.tables_present([(p[0], p[1]) for p in pairs])
     except Exception as exc:  # noqa: BLE001
@@ -331,9 +287,9 @@ def check_c(spec: ChainSpec, tables: list[str]) -> Finding:
     if info["in_recovery"]:
         out.problems.append(f"C ({spec.conn_c}) is a read-only standby: it cannot receive the migration")
     if subscription:
-        if subscription.slot_name != spec.slot:
-            out.problems.append(f"subscription {spec.subscription!r} already exists on C with slot "
-                                f"{subscription.slot_name!r}, not {spec.slot!r}")
+        if subscription.slot_name != spec.slot_name:
+            out.problems.append(f"subscription {spec.subscription_name!r} already exists on C with slot "
+                                f"{subscription.slot_name!r}, not {spec.slot_name!r}")
     elif present and not spec.allow_existing_tables_on_c:
         names = ", ".join(f"{s}.{t}" for s, t in present)
         out.problems.append(f"C already holds {len(present)} of the tables in scope ({names}): the initial copy "
@@ -343,7 +299,7 @@ def check_c(spec: ChainSpec, tables: list[str]) -> Finding:
 
 
 # -- what logical replication does not carry
-def check_not_replicated(spec: ChainSpec) -> Finding:
+def check_not_replicated(spec: ChainConfig) -> Finding:
     """Objects on A that logical replication will not carry to C, named before any change.
 
     - Large objects (``pg_largeobject_metadata``, the whole database): a problem with their count, unless
@@ -416,7 +372,7 @@ def check_not_replicated(spec: ChainSpec) -> Finding:
 
 
 # -- DMS
-def check_dms(spec: ChainSpec, a_major: int | None) -> Finding:
+def check_dms(spec: ChainConfig, a_major: int | None) -> Finding:
     """The DMS API answers with these credentials, and the engine version can read A's major."""
     from airflow.providers.amazon.aws.hooks.dms import DmsHook
 

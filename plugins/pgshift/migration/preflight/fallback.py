@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from pgshift.migration.preflight.checks import ChainSpec, Finding
+from pgshift.migration.config import ChainConfig
+from pgshift.migration.preflight.checks import Finding
 
 
-def check_fallback(spec: ChainSpec) -> Finding:
+def check_fallback(spec: ChainConfig) -> Finding:
     """What :mod:`this module <pgshift.migration.preflight.fallback>` lists, read on C and A.
 
     ``facts``: ``c`` (publisher facts), ``a`` (subscriber facts), ``role`` (conn_c_subscription's role on C);
@@ -39,13 +40,13 @@ def check_fallback(spec: ChainSpec) -> Finding:
     return out
 
 
-def _publisher(spec: ChainSpec, out: Finding) -> list[str]:
+def _publisher(spec: ChainConfig, out: Finding) -> list[str]:
     from airflow.sdk import BaseHook
 
     from pgshift.migration.hooks.target import TargetHook
 
     problems: list[str] = []
-    slot, publication = spec.fallback_subscription, spec.fallback_publication
+    slot, publication = spec.fallback_subscription_name, spec.fallback_publication_name
     try:
         login = BaseHook.get_connection(spec.conn_c_subscription).login
     except Exception as exc:  # noqa: BLE001 - named, with every other problem
@@ -96,11 +97,11 @@ def _publisher(spec: ChainSpec, out: Finding) -> list[str]:
     return problems
 
 
-def _subscriber(spec: ChainSpec, out: Finding) -> list[str]:
+def _subscriber(spec: ChainConfig, out: Finding) -> list[str]:
     from pgshift.migration.hooks.primary import PrimaryHook
 
     problems: list[str] = []
-    subscription = spec.fallback_subscription
+    subscription = spec.fallback_subscription_name
     try:
         with PrimaryHook(spec.conn_a) as a:
             facts = a.subscriber_facts(subscription)

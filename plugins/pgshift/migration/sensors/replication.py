@@ -1,10 +1,17 @@
-"""The chain's waits: A -> B streaming lag, subscription sync, B -> C lag, DMS task running."""
+"""The chain's waits: A -> B streaming lag, subscription sync, B -> C lag, DMS task running.
+
+Each takes the chain's configuration (``config``,
+:class:`~pgshift.migration.operators.configured.ConfiguredOperator`) and builds its
+:class:`~pgshift.common.checks.base.Check` from it; the lag limits and the poll interval are the Params'
+(``wal_lag_max_bytes``, ``wal_lag_max_seconds``, ``cdc_lag_max_bytes``, ``poll_interval_seconds``).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from pgshift.common.sensors.poll import PgShiftPollSensor
+from pgshift.migration.operators.configured import ConfiguredOperator
 
 if TYPE_CHECKING:  # each check is imported by check(), where the task runs, not when the DAG file is parsed
     from pgshift.migration.checks.cdc_lag import CdcLagCheck
@@ -13,30 +20,40 @@ if TYPE_CHECKING:  # each check is imported by check(), where the task runs, not
     from pgshift.migration.checks.wal_lag import WalLagCheck
 
 
-class WalLagSensor(PgShiftPollSensor):
-    """B streams from A through ``physical_slot`` with lag under ``max_bytes`` and ``max_seconds``.
+class ChainSensor(ConfiguredOperator, PgShiftPollSensor):
+    """A poll sensor of the chain: polls every ``poll_interval_seconds`` unless given its own ``poll_interval``."""
+
+    def __init__(self, *, poll_interval: float | None = None, **kwargs: Any) -> None:
+        if poll_interval is not None:
+            kwargs["poll_interval"] = poll_interval
+        super().__init__(**kwargs)
+        self.own_poll_interval = poll_interval
+
+    def poll_seconds(self) -> float:
+        if self.own_poll_interval is not None:
+            return self.own_poll_interval
+        return self.chain.poll_interval_seconds
+
+
+class WalLagSensor(ChainSensor):
+    """B streams from A through ``physical_slot_name`` with lag under ``wal_lag_max_bytes`` and
+    ``wal_lag_max_seconds``.
 
     Each figure is read where it can be seen: the walsender on A, the WAL receiver on B. A NULL
     replay_lag (idle primary) counts as no lag only when the LSNs are equal; a stopped receiver never does.
     """
 
-    template_fields = ("conn_a", "conn_b", "physical_slot", "max_bytes", "max_seconds", "poll_interval")
-
-    def __init__(self, *, conn_a: str, conn_b: str, physical_slot: str, max_bytes: int = 16 * 2**20,
-                 max_seconds: float = 30.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.conn_a, self.conn_b, self.physical_slot = conn_a, conn_b, physical_slot
-        self.max_bytes, self.max_seconds = max_bytes, max_seconds
-
     def check(self) -> WalLagCheck:
         from pgshift.migration.checks.wal_lag import WalLagCheck
 
-        return WalLagCheck(conn_a=self.conn_a, conn_b=self.conn_b, physical_slot=self.physical_slot,
-                           max_bytes=int(self.max_bytes), max_seconds=float(self.max_seconds))
+        chain = self.chain
+        return WalLagCheck(conn_a=chain.conn_a, conn_b=chain.conn_b, physical_slot=chain.physical_slot_name,
+                           max_bytes=chain.wal_lag_max_bytes, max_seconds=chain.wal_lag_max_seconds)
 
 
-class SubscriptionSyncedSensor(PgShiftPollSensor):
-    """Every table of the subscription on C is ready, an apply worker runs, and no apply/sync error is current.
+class SubscriptionSyncedSensor(ChainSensor):
+    """Every table of subscription ``subscription_name`` on C is ready, an apply worker runs, and no apply/sync
+    error is current.
 
     While tables are still syncing it nudges A (``pg_log_standby_snapshot``) so that the table-sync
     slots on the standby B can be created. Error counters that are not zero (a B restart counts one for
@@ -44,53 +61,43 @@ class SubscriptionSyncedSensor(PgShiftPollSensor):
     tells a past error the apply worker recovered from (done, logged as a warning) from a current one.
     """
 
-    template_fields = ("conn_c", "subscription", "conn_a")
-
-    def __init__(self, *, conn_c: str, subscription: str, conn_a: str | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("poll_interval", 1.0)
-        super().__init__(**kwargs)
-        self.conn_c, self.subscription, self.conn_a = conn_c, subscription, conn_a
-
     def check(self) -> SubscriptionSyncedCheck:
         from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
 
-        return SubscriptionSyncedCheck(conn_c=self.conn_c, subscription=self.subscription, conn_a=self.conn_a)
+        chain = self.chain
+        return SubscriptionSyncedCheck(conn_c=chain.conn_c, subscription=chain.subscription_name,
+                                       conn_a=chain.conn_a)
 
 
-class CdcLagSensor(PgShiftPollSensor):
-    """B -> C: the logical slot's confirmed_flush_lsn trails B's replay LSN by at most ``max_bytes``.
+class CdcLagSensor(ChainSensor):
+    """B -> C: the logical slot's confirmed_flush_lsn trails B's replay LSN by at most ``cdc_lag_max_bytes``.
 
     Read on B, so it means the same for the native subscription and for DMS. An inactive slot (no
     consumer) is never "no lag"; an invalidated slot fails at once.
     """
 
-    template_fields = ("conn_b", "slot", "max_bytes", "poll_interval")
-
-    def __init__(self, *, conn_b: str, slot: str, max_bytes: int = 16 * 2**20, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.conn_b, self.slot, self.max_bytes = conn_b, slot, max_bytes
-
     def check(self) -> CdcLagCheck:
         from pgshift.migration.checks.cdc_lag import CdcLagCheck
 
-        return CdcLagCheck(conn_b=self.conn_b, slot=self.slot, max_bytes=int(self.max_bytes))
+        chain = self.chain
+        return CdcLagCheck(conn_b=chain.conn_b, slot=chain.slot_name, max_bytes=chain.cdc_lag_max_bytes)
 
 
-class DmsTaskRunningSensor(PgShiftPollSensor):
-    """The DMS task is running with its full load complete; fails fast on failed/stopped.
+class DmsTaskRunningSensor(ChainSensor):
+    """The DMS task ``task_arn`` (templated: the ``dms_task`` task's XCom) is running with its full load complete;
+    fails fast on failed/stopped. AWS through the chain's ``aws_conn_id``.
 
     The amazon provider's DMS sensors succeed only on ``stopped`` and are not deferrable, hence this one.
     """
 
-    template_fields = ("aws_conn_id", "task_arn", "region_name", "poll_interval")
+    template_fields = (*ChainSensor.template_fields, "task_arn", "region_name")
 
-    def __init__(self, *, task_arn: str, aws_conn_id: str | None = "aws_default",
-                 region_name: str | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("poll_interval", 30.0)
+    def __init__(self, *, task_arn: str, region_name: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.task_arn, self.aws_conn_id, self.region_name = task_arn, aws_conn_id, region_name
+        self.task_arn, self.region_name = task_arn, region_name
 
     def check(self) -> DmsTaskRunningCheck:
         from pgshift.migration.checks.dms_task import DmsTaskRunningCheck
 
-        return DmsTaskRunningCheck(aws_conn_id=self.aws_conn_id, task_arn=self.task_arn, region_name=self.region_name)
+        return DmsTaskRunningCheck(aws_conn_id=self.chain.aws_conn_id, task_arn=self.task_arn,
+                                   region_name=self.region_name)

@@ -33,14 +33,6 @@ class FenceState(StrEnum):
         return cls.READY if value == "finalized" else cls(value)
 
 
-class Verify(StrEnum):
-    """The cutover's ``verify`` param: how the rows are verified
-    (:mod:`pgshift.migration.switchover.cutover.verify_phases`)."""
-
-    DELTA = "delta"
-    FULL = "full"
-
-
 class Outcome(StrEnum):
     """A switchover report's ``status``."""
 

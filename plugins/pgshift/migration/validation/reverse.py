@@ -29,6 +29,7 @@ from pgshift.migration.checks.slot import WalLimits, slot_wal_problems, wal_unre
 from pgshift.migration.hooks.states import SlotState
 
 if TYPE_CHECKING:
+    from pgshift.migration.config import ChainConfig
     from pgshift.migration.hooks.target import TargetHook
 
 
@@ -52,23 +53,16 @@ def wait_reverse_confirmed(c: TargetHook, slot: str, lsn: str, timeout: float) -
 
 
 class ReverseValidation:
-    """The way back's part of :class:`~pgshift.migration.operators.validate.ValidateChainOperator` (its attributes)."""
+    """The way back's part of :class:`~pgshift.migration.operators.validate.ValidateChainOperator` (its ``chain``)."""
 
-    conn_a: str
-    conn_c: str
-    schemas: list[str] | None
-    tables: list[str] | None
-    fallback_subscription: str
-    parity: str
-    sample_rows: int
-    max_retained_wal_bytes: int
-    min_safe_wal_bytes: int
-    confirm_timeout: float
+    if TYPE_CHECKING:  # the operator's (pgshift.migration.operators.configured.ConfiguredOperator.chain)
+        @property
+        def chain(self) -> ChainConfig: ...
 
     def wal_limits(self) -> WalLimits:
         """What either direction's slot must keep of its WAL: one floor and one limit for B's slot and C's."""
-        return WalLimits(min_safe_wal_bytes=int(self.min_safe_wal_bytes),
-                         max_retained_wal_bytes=int(self.max_retained_wal_bytes))
+        return WalLimits(min_safe_wal_bytes=self.chain.min_safe_wal_bytes,
+                         max_retained_wal_bytes=self.chain.max_retained_wal_bytes)
 
     def validate_way_back(self, cdc_lag_max_bytes: int, problems: list[str], notes: list[str],
                           figures: dict[str, Any], report: dict[str, Any]) -> None:
@@ -78,7 +72,8 @@ class ReverseValidation:
         report["parity"] = self._reverse_parity(problems, notes, healthy)
 
     def _reverse_slot(self, max_bytes: int, problems: list[str], figures: dict[str, Any]) -> bool:
-        reading = ReverseLagCheck(conn_c=self.conn_c, slot=self.fallback_subscription, max_bytes=int(max_bytes)).read()
+        reading = ReverseLagCheck(conn_c=self.chain.conn_c, slot=self.chain.fallback_subscription_name,
+                                  max_bytes=max_bytes).read()
         if not reading.done:
             problems.append(f"C -> A: {reading.message}")
         if not reading.details:  # no slot, or C could not be read
@@ -95,7 +90,8 @@ class ReverseValidation:
         return reading.done and not wal_unreserved(slot)
 
     def _reverse_subscription(self, problems: list[str], notes: list[str], figures: dict[str, Any]) -> bool:
-        reading = ReverseSubscriptionCheck(conn_a=self.conn_a, subscription=self.fallback_subscription).read()
+        reading = ReverseSubscriptionCheck(conn_a=self.chain.conn_a,
+                                           subscription=self.chain.fallback_subscription_name).read()
         if not reading.done:
             problems.append(reading.message)
         elif reading.warning:
@@ -110,7 +106,7 @@ class ReverseValidation:
         return reading.done
 
     def _reverse_parity(self, problems: list[str], notes: list[str], healthy: bool) -> list[dict[str, Any]]:
-        if self.parity == "off":
+        if self.chain.parity == "off":
             return []
         if not healthy:
             notes.append("parity not checked: the way back (C -> A) is not healthy, so A is expected to differ")
@@ -120,23 +116,23 @@ class ReverseValidation:
         from pgshift.migration.scope import Scope
         from pgshift.migration.validation.sampling import WAY_BACK, parity_findings, sample_between
 
-        if self.parity == "full":
+        if self.chain.parity == "full":
             notes.append("parity=full compares B and C at a frozen point of the chain; after the cutover the way "
                          "back is sampled instead (C vs A)")
-        scope = Scope.from_params(self.schemas, self.tables)
+        scope = Scope.from_params(self.chain.schemas, self.chain.tables)
         started = time.monotonic()
-        with TargetHook(self.conn_c) as c, PrimaryHook(self.conn_a) as a:
+        with TargetHook(self.chain.conn_c) as c, PrimaryHook(self.chain.conn_a) as a:
             tables = [(t.schema, t.table) for t in c.scope_tables(scope, "public")]
 
             def position() -> str:  # C's current WAL position, read with the slot
-                state = c.reverse_slot(self.fallback_subscription)
+                state = c.reverse_slot(self.chain.fallback_subscription_name)
                 if state is None or state.position_lsn is None:  # (a primary always has a current position)
-                    raise ReverseConfirmTimeout(f"slot {self.fallback_subscription!r} is not on C")
+                    raise ReverseConfirmTimeout(f"slot {self.chain.fallback_subscription_name!r} is not on C")
                 return state.position_lsn
 
             def confirmed(lsn: str) -> None:
-                wait_reverse_confirmed(c, self.fallback_subscription, lsn, float(self.confirm_timeout))
+                wait_reverse_confirmed(c, self.chain.fallback_subscription_name, lsn, self.chain.drain_timeout_seconds)
 
-            results = sample_between(c, a, tables, int(self.sample_rows), position, confirmed, WAY_BACK)
+            results = sample_between(c, a, tables, self.chain.parity_sample_rows, position, confirmed, WAY_BACK)
         parity_findings(results, "sample, C vs A", len(tables), time.monotonic() - started, problems, notes)
         return results

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pgshift.migration.switchover.state import Verify
+from pgshift.migration.config import Mode, Verify
 
 if TYPE_CHECKING:
     from pgshift.migration.access.sync import AccessSpec
@@ -18,7 +18,7 @@ class CutoverSettings:
     """The rendered fields of the cutover task that its phases use."""
 
     run_id: str
-    mode: str  # native | dms
+    mode: Mode
     conn_a: str
     conn_b: str
     conn_c: str

@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from pgshift.migration.config import Verify
 from pgshift.migration.switchover.results import Plan, Verified
-from pgshift.migration.switchover.state import Event, Timeline, Verify
+from pgshift.migration.switchover.state import Event, Timeline
 
 if TYPE_CHECKING:
     from concurrent.futures import Future

@@ -1,0 +1,279 @@
+"""The chain's configuration, typed once: :class:`ChainConfig`, one field per Param of ``hybrid_aurora_migration``.
+
+Built by the DAG's ``configuration`` task (the recorded chain under the run's conf,
+:mod:`pgshift.migration.configuration`), carried in its XCom as :meth:`ChainConfig.as_dict` (JSON), and handed to
+every operator as one templated value that :meth:`ChainConfig.from_values` turns back into this class: the one place
+where a value is converted and checked.
+Every setting an operator uses is a field read under its Param's name (``config.wal_lag_max_bytes``) or a method
+that derives a part from those fields (:meth:`ChainConfig.limits`, :meth:`ChainConfig.thresholds`,
+:attr:`ChainConfig.slot_plugin`, and :meth:`pgshift.migration.checks.gate.GateSpec.of` for the gate). It imports no
+other module of the package, so that every part may import it.
+
+Which keys the chain's record keeps is a property of each field (``recorded=True`` in its metadata); the record's
+rules are in :mod:`pgshift.migration.configuration`. ``tests/test_chain_config.py`` holds the fields and the DAG's
+Params together: the same names, and agreeing types and enums.
+
+This module is imported when the DAG file is parsed: standard library only at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pgshift.migration.limits import ChainLimits
+
+
+class Action(StrEnum):
+    VALIDATE = "validate"
+    SETUP = "setup"
+    CUTOVER = "cutover"
+    FALLBACK = "fallback"
+    FINISH = "finish"
+
+
+class Mode(StrEnum):
+    NATIVE = "native"  # publication/subscription from B
+    DMS = "dms"  # AWS DMS full load + CDC from B's slot
+
+
+class Verify(StrEnum):
+    DELTA = "delta"  # B against C before the fence, then the rows written since inside it
+    FULL = "full"  # every table hashed on A and C inside the fence
+
+
+class Parity(StrEnum):
+    SAMPLE = "sample"
+    FULL = "full"
+    OFF = "off"
+
+
+class DmsSslMode(StrEnum):
+    NONE = "none"
+    REQUIRE = "require"
+    VERIFY_CA = "verify-ca"
+    VERIFY_FULL = "verify-full"
+
+
+# The logical decoding plugin of the slot on B, per mode: DMS does not accept pgoutput.
+SLOT_PLUGINS: Mapping[Mode, str] = {Mode.NATIVE: "pgoutput", Mode.DMS: "test_decoding"}
+
+
+# The metadata of a field the chain's record keeps (see pgshift.migration.configuration).
+RECORDED: Mapping[str, bool] = {"recorded": True}
+
+
+class ConfigError(ValueError):
+    """Values that do not make a :class:`ChainConfig`; the message names each bad key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid chain configuration: " + "; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    """One run's configuration: every Param of ``hybrid_aurora_migration``, typed, under its own name.
+
+    The Params' descriptions (``dags/hybrid_aurora_migration.py``) say what each one means; ``action`` is the
+    action the run performs (a scheduled run validates whatever its param says).
+    """
+
+    action: Action
+    mode: Mode = field(metadata=RECORDED)
+    # -- connections (Airflow connection ids)
+    conn_a: str = field(metadata=RECORDED)
+    conn_a_replication: str = field(metadata=RECORDED)
+    conn_b: str = field(metadata=RECORDED)
+    conn_b_subscription: str = field(metadata=RECORDED)
+    conn_c: str = field(metadata=RECORDED)
+    ssh_conn_id: str | None = field(metadata=RECORDED)
+    aws_conn_id: str = field(metadata=RECORDED)
+    # -- what to migrate
+    schemas: tuple[str, ...] = field(metadata=RECORDED)
+    tables: tuple[str, ...] = field(metadata=RECORDED)
+    # -- names
+    publication_name: str = field(metadata=RECORDED)
+    physical_slot_name: str = field(metadata=RECORDED)
+    slot_name: str = field(metadata=RECORDED)
+    subscription_name: str = field(metadata=RECORDED)
+    # -- host B
+    b_data_dir: str = field(metadata=RECORDED)
+    b_bin_dir: str = field(metadata=RECORDED)
+    b_port: int = field(metadata=RECORDED)
+    b_os_user: str | None = field(metadata=RECORDED)
+    b_start_command: str | None = field(metadata=RECORDED)
+    move_aside_data_dir: bool
+    # -- safety
+    allow_existing_tables_on_c: bool
+    accept_large_object_loss: bool = field(metadata=RECORDED)
+    # -- thresholds
+    wal_lag_max_bytes: int = field(metadata=RECORDED)
+    wal_lag_max_seconds: float = field(metadata=RECORDED)
+    cdc_lag_max_bytes: int = field(metadata=RECORDED)
+    poll_interval_seconds: float = field(metadata=RECORDED)
+    slot_create_timeout_seconds: int
+    # -- cutover
+    app_roles: tuple[str, ...]
+    app_role_connections: Mapping[str, str]
+    # roles on C
+    extra_roles: tuple[str, ...] = field(metadata=RECORDED)
+    exclude_roles: tuple[str, ...] = field(metadata=RECORDED)
+    memberships_on_c: Mapping[str, tuple[str, ...]] = field(metadata=RECORDED)
+    dry_run: bool
+    gate_readings: int
+    gate_interval_seconds: float
+    gate_window_seconds: float
+    drain_timeout_seconds: float
+    verify: Verify
+    max_write_downtime_seconds: float
+    verify_parallelism: int
+    # -- validation
+    parity: Parity
+    parity_sample_rows: int
+    max_replay_pause_seconds: int
+    max_retained_wal_bytes: int = field(metadata=RECORDED)
+    min_safe_wal_bytes: int = field(metadata=RECORDED)
+    chart_runs: int
+    report_dir: str | None = field(metadata=RECORDED)
+    # -- the way back
+    fallback: bool = field(metadata=RECORDED)
+    fallback_publication_name: str = field(metadata=RECORDED)
+    fallback_subscription_name: str = field(metadata=RECORDED)
+    conn_c_subscription: str = field(metadata=RECORDED)
+    # -- DMS
+    dms_replication_instance_id: str = field(metadata=RECORDED)
+    dms_instance_class: str = field(metadata=RECORDED)
+    dms_engine_version: str = field(metadata=RECORDED)
+    dms_task_id: str = field(metadata=RECORDED)
+    dms_source_endpoint_id: str = field(metadata=RECORDED)
+    dms_target_endpoint_id: str = field(metadata=RECORDED)
+    dms_ssl_mode: DmsSslMode = field(metadata=RECORDED)
+
+    # -- one conversion point
+    @classmethod
+    def from_values(cls, values: ChainConfig | Mapping[str, object] | str) -> ChainConfig:
+        """From the Params' values by name (a run's params, the ``configuration`` task's XCom after rendering, or
+        :meth:`as_dict`); a ChainConfig is returned as it is. Raises :class:`ConfigError` naming every missing,
+        unknown or ill-typed key. Bounds and patterns are the Params' schemas' business (checked at trigger time
+        and on the record); a JSON list becomes a tuple, an enum's text its member."""
+        if isinstance(values, ChainConfig):
+            return values
+        if not isinstance(values, Mapping):
+            raise ConfigError([f"expected a mapping of param names to values, got {type(values).__name__}: "
+                               f"{str(values)[:200]!r} (is the template rendered as a native object?)"])
+        hints = _hints()
+        problems: list[str] = []
+        missing = [name for name in hints if name not in values]
+        if missing:
+            problems.append(f"missing: {', '.join(missing)}")
+        unknown = sorted(str(k) for k in values if k not in hints)
+        if unknown:
+            problems.append(f"unknown: {', '.join(unknown)}")
+        converted: dict[str, object] = {}
+        for name, kind in hints.items():
+            if name in values:
+                try:
+                    converted[name] = _convert(values[name], kind)
+                except (TypeError, ValueError) as exc:
+                    problems.append(f"{name}: {exc}")
+        if problems:
+            raise ConfigError(problems)
+        return cls(**converted)  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-native values by Param name (lists for tuples, text for enums): the XCom, and the record's
+        values."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def recorded_values(self) -> dict[str, object]:
+        """The values the chain's record keeps (:data:`pgshift.migration.configuration.RECORDED_KEYS`), JSON-native."""
+        return {k: v for k, v in self.as_dict().items() if k in RECORDED_FIELDS}
+
+    # -- the parts, derived under the Params' names
+    def limits(self) -> ChainLimits:
+        """How the gate and the sensors judge the chain's health."""
+        from pgshift.migration.limits import ChainLimits
+
+        return ChainLimits(wal_lag_max_bytes=self.wal_lag_max_bytes, wal_lag_max_seconds=self.wal_lag_max_seconds,
+                           cdc_lag_max_bytes=self.cdc_lag_max_bytes, poll_interval_seconds=self.poll_interval_seconds)
+
+    def thresholds(self) -> dict[str, float]:
+        """The numbers preflight requires to be greater than zero, by Param name."""
+        return {"wal_lag_max_bytes": self.wal_lag_max_bytes, "wal_lag_max_seconds": self.wal_lag_max_seconds,
+                "cdc_lag_max_bytes": self.cdc_lag_max_bytes, "poll_interval_seconds": self.poll_interval_seconds,
+                "slot_create_timeout_seconds": self.slot_create_timeout_seconds}
+
+    @property
+    def slot_plugin(self) -> str:
+        """The logical decoding plugin of the slot on B for this mode."""
+        return SLOT_PLUGINS[self.mode]
+
+    def for_validation(self) -> ChainConfig:
+        """Validation runs on a chain that exists: tables on C are expected there."""
+        return dataclasses.replace(self, allow_existing_tables_on_c=True)
+
+
+RECORDED_FIELDS: frozenset[str] = frozenset(f.name for f in dataclasses.fields(ChainConfig)
+                                            if f.metadata.get("recorded"))
+
+
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(ChainConfig)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _convert(value: object, kind: Any) -> object:
+    """``value`` as ``kind`` (one of the annotations ChainConfig uses), or TypeError/ValueError saying why not."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is types.UnionType:  # X | None
+        if value is None:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(value, inner)
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        try:
+            return kind(value)  # type: ignore[arg-type]  # a wrong value is the ValueError below
+        except ValueError:
+            allowed = ", ".join(m.value for m in kind)
+            raise ValueError(f"must be one of {allowed}, got {value!r}") from None
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"expected true or false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            raise TypeError(f"expected an integer, got {value!r}")
+        return int(value)
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"expected a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {value!r}")
+        return value
+    if origin is tuple:  # tuple[X, ...]
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise TypeError(f"expected a list, got {value!r}")
+        return tuple(_convert(v, args[0]) for v in value)
+    if origin is Mapping:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected an object, got {value!r}")
+        return {_convert(k, args[0]): _convert(v, args[1]) for k, v in value.items()}
+    raise TypeError(f"no conversion to {kind!r}")  # a new field type needs a case above
