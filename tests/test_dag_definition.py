@@ -125,11 +125,14 @@ def test_a_fence_watchdog_runs_beside_the_fallback_too(dag):
     from chain_helpers import chain_config
 
     # It watches C, through the chain's own connection to C; the cutover's watches A.
-    watchdog.config = chain_config(conn_a="conn_for_a", conn_c="conn_for_c")
-    assert watchdog._conn() == "conn_for_c"
     cutover_watchdog = dag.get_task("fence_watchdog")
-    cutover_watchdog.config = watchdog.config
-    assert cutover_watchdog._conn() == "conn_for_a"
+    rendered = chain_config(conn_a="conn_for_a", conn_c="conn_for_c")
+    template = watchdog.config
+    try:
+        watchdog.config = cutover_watchdog.config = rendered
+        assert (watchdog._conn(), cutover_watchdog._conn()) == ("conn_for_c", "conn_for_a")
+    finally:
+        watchdog.config = cutover_watchdog.config = template
     assert {t.task_id for t in watchdog.upstream_list} == {"choose_action"}
     assert "fallback" not in {t.task_id for t in [*watchdog.upstream_list, *watchdog.downstream_list]}
     branch = dag.get_task("choose_action").python_callable
