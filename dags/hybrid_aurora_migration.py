@@ -2,7 +2,7 @@
 
 A physical standby B (pg_basebackup -R -X stream through a physical slot) takes the logical decoding
 load off A; C subscribes to B natively (publication/subscription) or through AWS DMS (full load +
-CDC with test_decoding). The README describes every param.
+CDC with test_decoding). docs/params.md describes every param; docs/migration.md is the runbook.
 
 Every run starts with ``configuration``: the chain that the last finished setup recorded (an Airflow
 Variable, written by setup's last task ``record_configuration``) under the run's own conf, so that a

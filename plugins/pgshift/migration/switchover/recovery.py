@@ -20,11 +20,11 @@ from pgshift.migration.switchover.state import Direction, FenceState, iso
 # What a switchover that died past its point of no return leaves to a person, by direction.
 AFTER_COMMIT = {
     "cutover": "C verified, sequences set; A stays fenced. Finish it (native: DROP SUBSCRIPTION on C; dms: stop the "
-               "task) or lift the fence by hand; see the README's cutover section.",
+               "task) or lift the fence by hand; see docs/operations.md, 'What to do after a failure'.",
     "fallback": "A verified, sequences set, the reverse subscription dropped; C stays fenced. If A is still fenced "
                 "(pgshift.fence on A's database), lift A's fence by hand (ALTER ROLE … LOGIN for its roles; ALTER "
-                "DATABASE … RESET default_transaction_read_only) and A is the primary; see the README's way back "
-                "section.",
+                "DATABASE … RESET default_transaction_read_only) and A is the primary; see docs/operations.md, "
+                "'What to do after a failure'.",
 }
 SETTLED = {"cutover": "C is ready", "fallback": "A is the primary"}
 
