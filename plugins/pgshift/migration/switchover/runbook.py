@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -29,6 +29,7 @@ from pgshift.migration.switchover.lease import (
     take_lease,
     write_marker,
 )
+from pgshift.migration.switchover.report import SwitchoverReport
 from pgshift.migration.switchover.results import Committed, Drained, Fenced, Verified
 from pgshift.migration.switchover.state import Direction, Event, FenceState, Outcome, Timeline
 
@@ -56,17 +57,21 @@ class SwitchoverSettings(Protocol):
     def fence_path(self) -> Path: ...
 
 
-class Switchover:
-    """One attempt of one switchover: the fenced side's session (:attr:`source`), the report, the fence record."""
+R = TypeVar("R", bound=SwitchoverReport)
+
+
+class Switchover(Generic[R]):
+    """One attempt of one switchover: the fenced side's session (:attr:`source`), the report (the direction's
+    :class:`~pgshift.migration.switchover.report.SwitchoverReport`), the fence record."""
 
     direction: ClassVar[Direction]
     expected: ClassVar[tuple[type[BaseException], ...]] = (SwitchoverAbort, LeaseLost, FenceError)
 
-    def __init__(self, settings: SwitchoverSettings, source: PrimaryHook, source_conn: str, report: dict[str, Any],
+    def __init__(self, settings: SwitchoverSettings, source: PrimaryHook, source_conn: str, report: R,
                  log: Logger) -> None:
         self.source, self.source_conn, self.report, self.log = source, source_conn, report, log
         self.run_settings = settings
-        self.timeline = Timeline(report["timeline"], self.direction)
+        self.timeline = Timeline(report.timeline, self.direction)
         self.fence_record: FenceRecord | None = None  # what to undo; set before the fence is applied
 
     # -- before the fence: refusals change nothing
@@ -94,12 +99,12 @@ class Switchover:
         self.timeline.mark(Event.FENCED, record.fenced_at)
         self.timeline.mark(Event.SESSIONS_ENDED, record.terminated_at)
         self.timeline.mark(Event.FINAL_LSN_TAKEN, record.final_lsn_at)
-        self.report["terminated_sessions"] = record.terminated
-        self.report["unfenced_sessions"] = record.unfenced_sessions
+        self.report.terminated_sessions = record.terminated
+        self.report.unfenced_sessions = record.unfenced_sessions
         for s in record.unfenced_sessions:
             self.log.warning("Session %s of role %s is still connected to %s and is not fenced", s["pid"],
                              s["usename"], d.source)
-        self.report[d.lsn_key] = record.final_lsn
+        self.report.final_lsn = record.final_lsn
         return Fenced(record.final_lsn, record.fenced_at, record.terminated, record.unfenced_sessions)
 
     def drain(self, lsn: str) -> Drained:
@@ -114,11 +119,16 @@ class Switchover:
         return Drained(lsn, replayed, confirmed)
 
     def judge(self, results: list[TableParity], into: dict[str, Any] | None = None) -> Verified:
-        """Log and record (in ``into``, default the report) each table's result; abort if any differs."""
+        """Log and record (as ``tables`` in ``into``, default the report's) each table's result; abort if any
+        differs."""
         d = self.direction
         for r in results:
             (self.log.info if r.status in ("equal", "moving") else self.log.error)("verify %s", r.describe())
-        (self.report if into is None else into)["tables"] = [p.as_dict() for p in results]
+        tables = [p.as_dict() for p in results]
+        if into is None:
+            self.report.tables = tables
+        else:
+            into["tables"] = tables
         bad = [p for p in results if p.status in ("differs", "error")]
         if bad:
             raise SwitchoverAbort(f"parity mismatch {d.source} vs {d.target} in {len(bad)} table(s): "
@@ -148,7 +158,7 @@ class Switchover:
     # -- the end
     def finish(self) -> dict[str, Any]:
         """Write the report and say how it went; returns the task's XCom."""
-        path = write_json(self.run_settings.run_dir / "report.json", self.report)
+        path = write_json(self.run_settings.run_dir / "report.json", self.report.as_dict())
         self.log.info("%s\nReport: %s", self.summary(), path)
         return self._xcom(path)
 
@@ -156,12 +166,12 @@ class Switchover:
         """Lift the fence if this attempt set it (and may lift it) and write the report; returns the error that
         fails the task."""
         reason = str(exc) if isinstance(exc, self.expected) else f"{type(exc).__name__}: {exc}"
-        self.report["status"] = Outcome.ROLLED_BACK if self.fence_record else Outcome.FAILED
-        self.report["error"] = reason
+        self.report.status = Outcome.ROLLED_BACK if self.fence_record else Outcome.FAILED
+        self.report.error = reason
         lifted = self.rollback()
         if lifted:
             self.timeline.mark(Event.UNFENCED, time.time())
-        write_json(self.run_settings.run_dir / "report.json", self.report)
+        write_json(self.run_settings.run_dir / "report.json", self.report.as_dict())
         self.log.error("%s", self.summary())
         return AirflowFailException(self._failure(reason, lifted=lifted))
 

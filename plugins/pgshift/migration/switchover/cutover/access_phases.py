@@ -11,8 +11,16 @@ it may not log in yet); after the finalize :meth:`~AccessPhases.open_login`. The
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from pgshift.migration.switchover.report import (
+    LoginProof,
+    PrivilegeChange,
+    PrivilegeChanges,
+    RoleChange,
+    RoleChanges,
+    ViewRefresh,
+)
 from pgshift.migration.switchover.results import AccessSynced, AccessVerified, LoginOpened, LoginProven, Plan
 from pgshift.migration.switchover.state import Event, Timeline
 
@@ -25,6 +33,7 @@ if TYPE_CHECKING:
     from pgshift.migration.hooks.target import TargetHook
     from pgshift.migration.switchover.cutover.settings import CutoverSettings
     from pgshift.migration.switchover.fence import FenceRecord
+    from pgshift.migration.switchover.report import CutoverReport
 
 
 class AccessAbort(Exception):
@@ -39,7 +48,7 @@ class AccessPhases:
     settings: CutoverSettings
     a: PrimaryHook
     c: TargetHook
-    report: dict[str, Any]
+    report: CutoverReport
     timeline: Timeline
     log: Logger
     fence_record: FenceRecord | None
@@ -76,14 +85,14 @@ class AccessPhases:
 
     def refresh_materialized_views(self, plan: Plan) -> None:
         """Logical replication does not fill materialized views: refresh those in scope from C's data."""
-        refreshed = []
+        refreshed: list[ViewRefresh] = []
         for schema, name in plan.materialized_views:
             started = time.monotonic()
             self.c.refresh_materialized_view(schema, name)
-            refreshed.append({"view": f"{schema}.{name}", "seconds": round(time.monotonic() - started, 3)})
+            refreshed.append(ViewRefresh(f"{schema}.{name}", round(time.monotonic() - started, 3)))
             self.log.info("Refreshed materialized view %s.%s on C", schema, name)
         if refreshed:
-            self.report["materialized_views_refreshed"] = refreshed
+            self.report.materialized_views_refreshed = refreshed
 
     def verify_access(self) -> AccessVerified:
         """The effective privileges of the application and login roles, and every owner, RLS flag, policy and
@@ -92,7 +101,7 @@ class AccessPhases:
 
         roles = sorted(set(self.settings.access.app_roles) | set(self.login_roles))
         parity = access_parity(self.a, self.c, self.settings.access, roles)
-        self.report["privilege_parity"] = parity.as_report()
+        self.report.privilege_parity = parity.as_report()
         if not parity.ok:
             raise AccessAbort("privileges on C differ from A's: " + "; ".join(parity.differences()))
         for role in roles:
@@ -113,7 +122,7 @@ class AccessPhases:
             raise AccessAbort(f"the cutover is finalized (C is the primary, A stays fenced) but LOGIN could not be "
                               f"given on C to {roles}: {type(exc).__name__}: {exc}; give it by hand: "
                               f"ALTER ROLE <role> LOGIN") from exc
-        self.report["login_granted_on_c"] = list(self.login_roles)
+        self.report.login_granted_on_c = list(self.login_roles)
         now = time.time()
         self.timeline.mark(Event.LOGIN_OPENED, now)
         return LoginOpened(tuple(self.login_roles), now)
@@ -130,13 +139,13 @@ class AccessPhases:
         access = self.settings.access
         missing = set(access.app_roles) - set(read_roles(self.c, access.app_roles)) if preview else set()
         proofs = []
-        skipped = []
+        skipped: list[LoginProof] = []
         for role in access.app_roles:
             if role in missing:
                 self.log.warning("Login proof of %s not run: the role is not on C yet; the cutover creates it (see the "
                                  "role changes) and proves it then", role)
-                skipped.append({"role": role, "how": "not on C yet: the cutover creates it and proves it then",
-                                "read": None, "wrote": None, "rows_written": 0, "seconds": 0.0})
+                skipped.append(LoginProof(role, "not on C yet: the cutover creates it and proves it then", read=None,
+                                          wrote=None, rows_written=0, seconds=0.0))
                 continue
             conn_id = self.settings.app_role_connections.get(role)
             try:
@@ -146,8 +155,8 @@ class AccessPhases:
                                   f"{str(exc).strip()}") from exc
             self.log.info("Login proof on C: %s", proof.describe())
             proofs.append(proof)
-        self.report["login_proof"] = [{"role": p.role, "how": p.how, "read": p.read, "wrote": p.wrote,
-                                       "rows_written": p.rows_written, "seconds": p.seconds} for p in proofs] + skipped
+        self.report.login_proof = [LoginProof(p.role, p.how, p.read, p.wrote, p.rows_written, p.seconds)
+                                   for p in proofs] + skipped
         now = time.time()
         self.timeline.mark(Event.LOGIN_PROVEN, now)
         return LoginProven(tuple(p.role for p in proofs), now)
@@ -161,11 +170,11 @@ class AccessPhases:
         synced."""
         from pgshift.migration.access.sync import load_baseline
 
-        baseline = load_baseline(self.report["dag_id"])
+        baseline = load_baseline(self.report.dag_id)
         if baseline is None:
             self.log.warning("No baseline of C's privileges from setup: C is brought to A's privileges wherever they "
                              "differ, including changes made on C since setup")
-        self.report["privilege_baseline"] = "setup" if baseline is not None else "none: every difference synced"
+        self.report.privilege_baseline = "setup" if baseline is not None else "none: every difference synced"
         return baseline
 
     def _note_access(self, roles: RolePlan, privileges: AccessPlan, *, applied: bool) -> None:
@@ -176,10 +185,8 @@ class AccessPhases:
             self.log.info("Role %s on C %s%s", role_change.role, verb, role_change.change)
         for access_change in privileges.changes:
             self.log.info("Privileges on C %s: %s%s", access_change.object, verb, access_change.change)
-        self.report["roles"] = {"applied": applied, "changes": [{"role": c.role, "change": c.change}
-                                                                for c in roles.changes],
-                                "warnings": list(roles.warnings)}
-        self.report["privileges"] = {"applied": applied, "changes": [{"object": c.object, "change": c.change}
-                                                                     for c in privileges.changes],
-                                     "not_synced": list(privileges.not_synced)}
+        self.report.roles = RoleChanges(applied, [RoleChange(c.role, c.change) for c in roles.changes],
+                                        list(roles.warnings))
+        self.report.privileges = PrivilegeChanges(applied, [PrivilegeChange(c.object, c.change)
+                                                            for c in privileges.changes], list(privileges.not_synced))
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from pgshift.migration.switchover.report import WayBack
 from pgshift.migration.switchover.results import Plan
 from pgshift.migration.switchover.state import Event, Timeline
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
     from pgshift.migration.hooks.fallback import WayBackHook
     from pgshift.migration.switchover.cutover.settings import CutoverSettings
+    from pgshift.migration.switchover.report import CutoverReport
 
 
 class FallbackArmError(Exception):
@@ -58,7 +60,7 @@ class FallbackPhases:
     uses."""
 
     settings: CutoverSettings
-    report: dict[str, Any]
+    report: CutoverReport
     timeline: Timeline
     log: Logger
     _armed: list[str]  # what this attempt created, to drop on a rollback: "publication", "slot", "subscription"
@@ -69,7 +71,7 @@ class FallbackPhases:
         from pgshift.migration.hooks.fallback import WayBackHook
 
         if not spec.enabled:
-            self.report["fallback"] = {"armed": False}
+            self.report.fallback = WayBack(armed=False)
             return None
         started = time.monotonic()
         self._armed = []
@@ -88,9 +90,10 @@ class FallbackPhases:
         now = time.time()
         seconds = round(time.monotonic() - started, 3)
         self.timeline.mark(Event.FALLBACK_ARMED, now)
-        self.report["fallback"] = {"armed": True, "publication": spec.publication, "slot": spec.subscription,
-                                   "subscription": spec.subscription, "start_lsn": slot.lsn,
-                                   "armed_seconds": seconds}
+        way_back = self.report.fallback = WayBack(armed=True)
+        way_back.publication, way_back.slot, way_back.subscription = spec.publication, spec.subscription, \
+            spec.subscription
+        way_back.start_lsn, way_back.armed_seconds = slot.lsn, seconds
         self.log.info("Way back armed in %.3f s: publication %s and slot %s on C (from %s), subscription %s on A",
                       seconds, spec.publication, spec.subscription, slot.lsn, spec.subscription)
         return FallbackArmed(slot.lsn, seconds)
@@ -102,7 +105,7 @@ class FallbackPhases:
         from pgshift.migration.hooks.target import TargetHook
 
         if not spec.enabled:
-            self.report["fallback"] = {"armed": False}
+            self.report.fallback = WayBack(armed=False)
             return
         with WayBackHook(self.settings.conn_c) as c, WayBackHook(self.settings.conn_a) as a:
             problems = self._leftovers(spec, c, a)
@@ -116,7 +119,8 @@ class FallbackPhases:
         except Exception as exc:  # noqa: BLE001 - a bad connection is a finding of the dry run
             problems.append(f"connection {spec.conn_c_subscription!r} (C as A reaches it) does not log in to C: "
                             f"{type(exc).__name__}: {str(exc).strip()}")
-        self.report["fallback"] = {"armed": False, "would_arm": not problems, "problems": problems}
+        preview = self.report.fallback = WayBack(armed=False)
+        preview.would_arm, preview.problems = not problems, problems
         if problems:
             raise FallbackArmError("the way back could not be armed: " + "; ".join(problems))
         self.log.info("Way back: the cutover would arm publication %s and slot %s on C, subscription %s on A",
@@ -146,13 +150,19 @@ class FallbackPhases:
                     c.drop_slot(spec.subscription)
                 c.drop_publication(spec.publication)
             self._armed = []
-            self.report.setdefault("fallback", {})["disarmed"] = True
+            self._way_back().disarmed = True
             self.log.warning("Way back disarmed: dropped %s", ", ".join(armed))
         except Exception as exc:  # noqa: BLE001 - lifting A's fence matters more; say what is left
-            self.report.setdefault("fallback", {})["disarm_error"] = f"{type(exc).__name__}: {exc}"
+            self._way_back().disarm_error = f"{type(exc).__name__}: {exc}"
             self.log.error("Could not drop the way back's objects (%s): drop subscription %s on A, slot %s and "
                            "publication %s on C by hand: %s", ", ".join(armed), spec.subscription, spec.subscription,
                            spec.publication, exc)
+
+    def _way_back(self) -> WayBack:
+        """The report's ``fallback`` (only the rollback's notes, if arming did not get as far as writing it)."""
+        if self.report.fallback is None:
+            self.report.fallback = WayBack()
+        return self.report.fallback
 
 
 def _migrated_tables(plan: Plan) -> Composable:

@@ -34,6 +34,7 @@ from pgshift.migration.switchover.cutover.fallback_phases import FallbackArmErro
 from pgshift.migration.switchover.cutover.settings import CutoverSettings
 from pgshift.migration.switchover.cutover.verify_phases import VerifyPhases, VerifyRefused
 from pgshift.migration.switchover.drain import DrainTimeout, wait_confirmed
+from pgshift.migration.switchover.report import CutoverReport
 from pgshift.migration.switchover.results import (
     Committed,
     Finalized,
@@ -46,7 +47,7 @@ from pgshift.migration.switchover.results import (
 )
 from pgshift.migration.switchover.runbook import Switchover, SwitchoverAbort
 from pgshift.migration.switchover.sequences import read_sequences, set_sequences
-from pgshift.migration.switchover.state import CUTOVER, Event, Outcome, iso
+from pgshift.migration.switchover.state import CUTOVER, Event, Outcome
 from pgshift.migration.verify.parity import compare_live, hash_methods
 
 if TYPE_CHECKING:
@@ -60,12 +61,11 @@ if TYPE_CHECKING:
 CutoverAbort = SwitchoverAbort  # a reason to stop the cutover and lift the fence
 
 
-def new_report(dag_id: str, settings: CutoverSettings, *, dry_run: bool) -> dict[str, Any]:
-    return {"dag_id": dag_id, "run_id": settings.run_id, "action": "cutover", "dry_run": dry_run,
-            "mode": settings.mode, "started_at": iso(time.time()), "timeline": {}}
+def new_report(dag_id: str, settings: CutoverSettings, *, dry_run: bool) -> CutoverReport:
+    return CutoverReport(dag_id, settings.run_id, dry_run=dry_run, mode=settings.mode)
 
 
-class CutoverRun(Switchover, AccessPhases, VerifyPhases, FallbackPhases):
+class CutoverRun(Switchover[CutoverReport], AccessPhases, VerifyPhases, FallbackPhases):
     """One attempt of one cutover: the switchover from A (fenced) to C, with its sessions on A, B and C.
     The phases that make C ready for the application are
     :class:`~pgshift.migration.switchover.cutover.access_phases.AccessPhases`,
@@ -76,14 +76,14 @@ class CutoverRun(Switchover, AccessPhases, VerifyPhases, FallbackPhases):
     expected = (*Switchover.expected, AccessAbort, FallbackArmError, VerifyRefused)
 
     def __init__(self, settings: CutoverSettings, a: PrimaryHook, b: StandbyHook, c: TargetHook,
-                 report: dict[str, Any], log: Logger) -> None:
+                 report: CutoverReport, log: Logger) -> None:
         super().__init__(settings, a, settings.conn_a, report, log)
         self.settings, self.a, self.b, self.c = settings, a, b, c
         self.login_roles: list[str] = []
 
     @classmethod
     @contextmanager
-    def connect(cls, settings: CutoverSettings, report: dict[str, Any], log: Logger) -> Iterator[CutoverRun]:
+    def connect(cls, settings: CutoverSettings, report: CutoverReport, log: Logger) -> Iterator[CutoverRun]:
         from pgshift.migration.hooks.primary import PrimaryHook
         from pgshift.migration.hooks.standby import StandbyHook
         from pgshift.migration.hooks.target import TargetHook
@@ -97,7 +97,7 @@ class CutoverRun(Switchover, AccessPhases, VerifyPhases, FallbackPhases):
         """One reading in bounds right before the fence, allowing a passing blip (up to 5 readings)."""
         for _ in range(5):
             problems, figures = gate_reading(spec)
-            self.report["gate"] = figures
+            self.report.gate = figures
             if not problems:
                 return GateReading(figures)
             time.sleep(0.2)
@@ -110,11 +110,11 @@ class CutoverRun(Switchover, AccessPhases, VerifyPhases, FallbackPhases):
         scope = Scope.from_params(schemas, tables)
         in_scope = [(t.schema, t.table) for t in self.a.scope_tables(scope, "public")]
         methods = hash_methods(self.a, in_scope)
-        self.report["hash_methods"] = {f"{s}.{t}": m for (s, t), m in methods.items()}
+        self.report.hash_methods = {f"{s}.{t}": m for (s, t), m in methods.items()}
         matviews = tuple((r.schema, r.name) for r in self.a.materialized_views(scope))
         large_objects = self.a.large_object_count()
         if large_objects:  # preflight refused them unless accept_large_object_loss: say what stays behind
-            self.report["not_migrated"] = {"large_objects": large_objects}
+            self.report.not_migrated = {"large_objects": large_objects}
             self.log.warning("A has %d large object(s): logical replication does not carry them, C will not have "
                              "them (accepted at setup with accept_large_object_loss)", large_objects)
         return Plan(scope, in_scope, methods, matviews)
@@ -137,15 +137,15 @@ class CutoverRun(Switchover, AccessPhases, VerifyPhases, FallbackPhases):
         downtime = round(now - self.fence_record.fenced_at, 3) \
             if self.fence_record and self.fence_record.fenced_at else None
         if downtime is not None:
-            self.report["write_downtime_seconds"] = downtime
-        self.report["status"] = Outcome.READY
+            self.report.write_downtime_seconds = downtime
+        self.report.status = Outcome.READY
         return Ready(now, downtime)
 
     # -- the dry run's own phases
     def target(self) -> Target:
         lsn, now = self.a.final_wal_lsn(), time.time()
         self.timeline.mark(Event.TARGET_LSN_TAKEN, now)
-        self.report["final_lsn"] = lsn
+        self.report.final_lsn = lsn
         return Target(lsn, now)
 
     def verify_live(self, plan: Plan) -> Verified:
@@ -166,24 +166,23 @@ class CutoverRun(Switchover, AccessPhases, VerifyPhases, FallbackPhases):
     def passed(self) -> Ready:
         now = time.time()
         self.timeline.mark(Event.READY, now)
-        self.report["status"] = Outcome.DRY_RUN_PASSED
+        self.report.status = Outcome.DRY_RUN_PASSED
         return Ready(now, None)
 
     # -- what the cutover says (Switchover's)
     def summary(self) -> str:
-        return cutover_summary(self.report)
+        return cutover_summary(self.report.as_dict())
 
     def _xcom(self, report_path: Path) -> dict[str, Any]:
-        return {"report": str(report_path), "status": str(self.report["status"]),
-                "write_downtime_seconds": self.report.get("write_downtime_seconds"),
-                "final_lsn": self.report["final_lsn"]}
+        return {"report": str(report_path), "status": str(self.report.status),
+                "write_downtime_seconds": self.report.write_downtime_seconds, "final_lsn": self.report.final_lsn}
 
     def _failure(self, reason: str, *, lifted: bool) -> str:
         if lifted:
             roles = ", ".join(self._record().roles) or "none"
             return (f"Cutover failed after the fence and was rolled back: A is unfenced (roles {roles} can log in "
                     f"again, default_transaction_read_only restored). Reason: {reason}")
-        return f"Cutover {'dry run ' if self.report['dry_run'] else ''}failed: {reason}"
+        return f"Cutover {'dry run ' if self.report.dry_run else ''}failed: {reason}"
 
     def _wait_confirmed(self, lsn: str) -> tuple[float | None, float]:
         """Until B has replayed ``lsn`` and C (or DMS) has confirmed it on B's slot."""
@@ -201,7 +200,7 @@ class CutoverRun(Switchover, AccessPhases, VerifyPhases, FallbackPhases):
 
     def _sequences(self, plan: Plan, *, dry_run: bool) -> SequencesSet:
         done, problems = set_sequences(self.c, read_sequences(self.a, plan.scope), dry_run=dry_run)
-        self.report["sequences"] = done
+        self.report.sequences = done
         if problems:
             raise CutoverAbort("; ".join(problems))
         now = time.time()

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pgshift.migration.config import Verify
+from pgshift.migration.switchover.report import VerifySection
 from pgshift.migration.switchover.results import Plan, Verified
 from pgshift.migration.switchover.state import Event, Timeline
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.hooks.standby import StandbyHook
     from pgshift.migration.switchover.cutover.settings import CutoverSettings
+    from pgshift.migration.switchover.report import CutoverReport
     from pgshift.migration.verify.changes import ChangeSet
     from pgshift.migration.verify.delta import DeltaCheck, Forecast
     from pgshift.migration.verify.delta_compare import SideReading
@@ -42,7 +44,7 @@ class VerifyPhases:
     settings: CutoverSettings
     a: PrimaryHook
     b: StandbyHook
-    report: dict[str, Any]
+    report: CutoverReport
     timeline: Timeline
     log: Logger
     delta: DeltaCheck | None = None
@@ -59,16 +61,15 @@ class VerifyPhases:
         from pgshift.migration.verify.frozen import FrozenPointError
 
         s = self.settings
-        section: dict[str, Any] = {"method": s.verify}
-        self.report["verify"] = section
+        section = self.report.verify = VerifySection(s.verify)
         if s.verify == Verify.FULL:
             return
         check = DeltaCheck.for_tables(self.a, DeltaSettings(
             conn_a=s.conn_a, conn_b=s.conn_b, conn_c=s.conn_c, chain_slot=s.slot, publication=s.publication,
             confirm_timeout=s.drain_timeout, max_pause=s.max_replay_pause, parallelism=s.parallelism),
             plan.tables, dict(plan.methods), self.log)
-        section["slot"] = check.settings.slot
-        section["rounds"] = check.rounds
+        section.slot = check.settings.slot
+        section.rounds = check.rounds  # the check's own list: the report shows every round it adds
         state, _ = self.b.replay_pause_state()
         if state != "not paused":  # a DBA's pause: ours to leave alone, and no frozen point can be caught up
             raise VerifyRefused(f"refused before the fence, A was not touched: B's replay is {state} (someone ran "
@@ -83,9 +84,9 @@ class VerifyPhases:
             raise VerifyRefused(f"refused before the fence, A was not touched: {exc}") from exc
         finally:
             if check.full_results:  # every table at the first frozen point: what a reader of the report looks for
-                self.report["tables"] = [r.as_dict() for r in check.full_results]
-            section["rows_verified_before_fence"] = check.rows_verified_before_fence
-            section["replay_resumed"] = self._replay_running()
+                self.report.tables = [r.as_dict() for r in check.full_results]
+            section.rows_verified_before_fence = check.rows_verified_before_fence
+            section.replay_resumed = self._replay_running()
         self.timeline.mark(Event.PRE_VERIFIED, time.time())
 
     def forecast(self) -> Forecast | None:
@@ -94,7 +95,7 @@ class VerifyPhases:
             return None
         forecast = self._delta().forecast()
         limit = self.settings.max_write_downtime
-        self.report["verify"]["forecast"] = {**forecast.as_dict(), "max_write_downtime_seconds": limit}
+        self._section().forecast = {**forecast.as_dict(), "max_write_downtime_seconds": limit}
         self.log.info("Forecast: %s", forecast.describe())
         if forecast.seconds > limit:
             raise VerifyRefused(f"refused before the fence, A was not touched: {forecast.describe()}, over "
@@ -114,22 +115,23 @@ class VerifyPhases:
         s = self.settings
         if s.verify == Verify.FULL:
             results = compare_still(s.conn_a, s.conn_c, plan.tables, int(s.parallelism), dict(plan.methods))
-            self.report["verify"]["rows_verified_inside_fence"] = sum(int(r.source_rows or 0) for r in results)
+            self._section().rows_verified_inside_fence = sum(int(r.source_rows or 0) for r in results)
             return self.judge(results)
         if self.prefetched is None:
             raise RuntimeError("verify=delta inside the fence without A's side read (prefetch)")
         started = time.monotonic()
         results, changes, others = self._delta().fence_check(self.prefetched)
-        section = self.report["verify"]
-        section["inside_fence"] = {**changes.summary(), "seconds": round(time.monotonic() - started, 3)}
-        section["rows_verified_inside_fence"] = changes.key_count + sum(
-            int(r.source_rows or 0) for r in results if r.table in section["inside_fence"]["tables_whole"])
-        section["other_sessions_on_c"] = others
+        section = self._section()
+        inside = section.inside_fence = {**changes.summary(), "seconds": round(time.monotonic() - started, 3)}
+        whole = {f"{schema}.{table}" for schema, table in changes.whole}  # the summary's tables_whole
+        section.rows_verified_inside_fence = changes.key_count + sum(
+            int(r.source_rows or 0) for r in results if r.table in whole)
+        section.other_sessions_on_c = others
         for other in others:
             self.log.warning("Session %s of role %s (%s) was busy on C since the first frozen point: the delta "
                              "check assumes replication is C's only writer", other["pid"], other["role"],
                              other["application_name"] or "no application_name")
-        return self.judge(results, into=section["inside_fence"])
+        return self.judge(results, into=inside)
 
     def end_verify(self) -> None:
         """Drop the delta check's slot on B (every way out)."""
@@ -148,6 +150,12 @@ class VerifyPhases:
                 b.resume_replay()
                 self.log.warning("B's replay resumed: the task was killed at a frozen point")
             self.delta.close(b)
+
+    def _section(self) -> VerifySection:
+        """The report's ``verify``, begun by :meth:`pre_verify`."""
+        if self.report.verify is None:
+            raise RuntimeError("the cutover's verification without its report section: pre_verify did not run")
+        return self.report.verify
 
     def _delta(self) -> DeltaCheck:
         """verify=delta's check, opened by :meth:`pre_verify` (its slot on B exists while it is set)."""

@@ -26,10 +26,11 @@ from airflow.sdk.exceptions import AirflowFailException
 from pgshift.migration.switchover.drain import wait_reverse_confirmed
 from pgshift.migration.switchover.fence import FenceError, FenceRecord, fence_problems, lift_fence
 from pgshift.migration.switchover.lease import READY, read_marker
+from pgshift.migration.switchover.report import FallbackReport
 from pgshift.migration.switchover.results import Committed, Verified
 from pgshift.migration.switchover.runbook import Switchover, SwitchoverAbort
 from pgshift.migration.switchover.sequences import read_sequences, set_sequences
-from pgshift.migration.switchover.state import FALLBACK, Event, FenceState, Outcome, iso
+from pgshift.migration.switchover.state import FALLBACK, Event, FenceState, Outcome
 from pgshift.migration.verify.parity import compare_live, compare_still, hash_methods
 
 if TYPE_CHECKING:
@@ -76,18 +77,17 @@ class FallbackPlan:
     methods: dict[Table, str]
 
 
-def new_report(dag_id: str, s: FallbackSettings, *, dry_run: bool) -> dict[str, Any]:
-    return {"dag_id": dag_id, "run_id": s.run_id, "action": "fallback", "dry_run": dry_run,
-            "started_at": iso(time.time()), "timeline": {}}
+def new_report(dag_id: str, s: FallbackSettings, *, dry_run: bool) -> FallbackReport:
+    return FallbackReport(dag_id, s.run_id, dry_run=dry_run)
 
 
-class FallbackRun(Switchover):
+class FallbackRun(Switchover[FallbackReport]):
     """One attempt of one fallback: the switchover from C (fenced) to A, with its sessions on A and C (both
     :class:`~pgshift.migration.hooks.fallback.WayBackHook`) and A's fence (to lift)."""
 
     direction = FALLBACK
 
-    def __init__(self, s: FallbackSettings, a: WayBackHook, c: WayBackHook, report: dict[str, Any],
+    def __init__(self, s: FallbackSettings, a: WayBackHook, c: WayBackHook, report: FallbackReport,
                  log: Logger) -> None:
         super().__init__(s, c, s.conn_c, report, log)
         self.settings, self.a, self.c = s, a, c
@@ -96,7 +96,7 @@ class FallbackRun(Switchover):
 
     @classmethod
     @contextmanager
-    def connect(cls, s: FallbackSettings, report: dict[str, Any], log: Logger) -> Iterator[FallbackRun]:
+    def connect(cls, s: FallbackSettings, report: FallbackReport, log: Logger) -> Iterator[FallbackRun]:
         from pgshift.migration.hooks.fallback import WayBackHook
 
         with WayBackHook(s.conn_a) as a, WayBackHook(s.conn_c) as c:
@@ -128,7 +128,7 @@ class FallbackRun(Switchover):
         if problems:
             raise AirflowFailException("Fallback refused before C's fence; nothing was changed:\n"
                                        + "\n".join(f"  - {p}" for p in problems))
-        self.report["app_roles"] = roles
+        self.report.app_roles = roles
         return roles
 
     def plan(self) -> FallbackPlan:
@@ -169,7 +169,7 @@ class FallbackRun(Switchover):
         while True:
             problems, reading = self.gate_reading()
             taken += 1
-            self.report["gate"] = reading
+            self.report.gate = reading
             if problems:
                 in_a_row, last = 0, problems
                 self.log.warning("Fallback gate reading %d out of bounds: %s", taken, "; ".join(problems))
@@ -212,7 +212,7 @@ class FallbackRun(Switchover):
         s = self.settings
         spec = AccessSpec.from_params(schemas=s.schemas, tables=s.tables, app_roles=roles)
         parity = access_parity(self.a, self.c, spec, roles)
-        self.report["privilege_parity"] = parity.as_report()
+        self.report.privilege_parity = parity.as_report()
         if not parity.ok:
             raise SwitchoverAbort("privileges on A differ from C's (a change made on C since the cutover is not "
                                 "replicated): " + "; ".join(parity.differences()))
@@ -223,7 +223,7 @@ class FallbackRun(Switchover):
         done, problems = set_sequences(self.a, read_sequences(self.c, plan.scope), dry_run=dry_run)
         # pgshift.migration.switchover.sequences speaks of A -> C; here C is the source and A the target.
         names = {"a_last_value": "c_last_value", "c_before": "a_before", "c_after": "a_after"}
-        self.report["sequences"] = [{names.get(k, k): v for k, v in d.items()} for d in done]
+        self.report.sequences = [{names.get(k, k): v for k, v in d.items()} for d in done]
         if problems:
             raise SwitchoverAbort("; ".join(p.replace("on A but not on C", "on C but not on A") for p in problems))
         self.timeline.mark(Event.SEQUENCES_SET, time.time())
@@ -242,7 +242,7 @@ class FallbackRun(Switchover):
         lift_fence(self.a, self.a_fence, by="fallback")
         self.a_unfenced = True
         self.timeline.mark(Event.A_UNFENCED, time.time())
-        self.report["login_granted_on_a"] = list(self.a_fence.roles)
+        self.report.login_granted_on_a = list(self.a_fence.roles)
         self.settle(committed)
 
     def drop_publication(self) -> None:
@@ -250,28 +250,27 @@ class FallbackRun(Switchover):
         try:
             self.c.drop_publication(self.settings.publication)
         except Exception as exc:  # noqa: BLE001 - leftover, named in the report
-            self.report["leftovers"] = [f"publication {self.settings.publication} on C: {exc}"]
+            self.report.leftovers = [f"publication {self.settings.publication} on C: {exc}"]
             self.log.warning("Could not drop publication %s on C: %s", self.settings.publication, exc)
 
     def ready(self) -> None:
         now = time.time()
         self.timeline.mark(Event.READY, now)
         if self.fence_record and self.fence_record.fenced_at:
-            self.report["write_downtime_seconds"] = round(now - self.fence_record.fenced_at, 3)
-        self.report["status"] = Outcome.FALLEN_BACK
+            self.report.write_downtime_seconds = round(now - self.fence_record.fenced_at, 3)
+        self.report.status = Outcome.FALLEN_BACK
 
     def passed(self) -> None:
         self.timeline.mark(Event.READY, time.time())
-        self.report["status"] = Outcome.DRY_RUN_PASSED
+        self.report.status = Outcome.DRY_RUN_PASSED
 
     # -- what the fallback says (Switchover's)
     def summary(self) -> str:
-        return summary(self.report)
+        return summary(self.report.as_dict())
 
     def _xcom(self, report_path: Path) -> dict[str, Any]:
-        return {"report": str(report_path), "status": str(self.report["status"]),
-                "write_downtime_seconds": self.report.get("write_downtime_seconds"),
-                "c_final_lsn": self.report.get("c_final_lsn")}
+        return {"report": str(report_path), "status": str(self.report.status),
+                "write_downtime_seconds": self.report.write_downtime_seconds, "c_final_lsn": self.report.final_lsn}
 
     def _wait_confirmed(self, lsn: str) -> tuple[float | None, float]:
         s = self.settings
@@ -311,7 +310,7 @@ class FallbackRun(Switchover):
         if self.fence_record and self.fence_record.state == FenceState.COMMITTED:
             return (f"Fallback failed past its point of no return: C stays fenced and A may already be unfenced; "
                     f"look at A (pgshift.fence on A's database) before lifting anything. Reason: {reason}")
-        return f"Fallback {'dry run ' if self.report['dry_run'] else ''}failed: {reason}"
+        return f"Fallback {'dry run ' if self.report.dry_run else ''}failed: {reason}"
 
 
 def summary(report: dict[str, Any]) -> str:
