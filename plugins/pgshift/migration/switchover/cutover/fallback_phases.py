@@ -91,9 +91,11 @@ class FallbackPhases:
         seconds = round(time.monotonic() - started, 3)
         self.timeline.mark(Event.FALLBACK_ARMED, now)
         way_back = self.report.fallback = WayBack(armed=True)
-        way_back.publication, way_back.slot, way_back.subscription = spec.publication, spec.subscription, \
-            spec.subscription
-        way_back.start_lsn, way_back.armed_seconds = slot.lsn, seconds
+        way_back.publication = spec.publication
+        way_back.slot = spec.subscription
+        way_back.subscription = spec.subscription
+        way_back.start_lsn = slot.lsn
+        way_back.armed_seconds = seconds
         self.log.info("Way back armed in %.3f s: publication %s and slot %s on C (from %s), subscription %s on A",
                       seconds, spec.publication, spec.subscription, slot.lsn, spec.subscription)
         return FallbackArmed(slot.lsn, seconds)
@@ -120,7 +122,8 @@ class FallbackPhases:
             problems.append(f"connection {spec.conn_c_subscription!r} (C as A reaches it) does not log in to C: "
                             f"{type(exc).__name__}: {str(exc).strip()}")
         preview = self.report.fallback = WayBack(armed=False)
-        preview.would_arm, preview.problems = not problems, problems
+        preview.would_arm = not problems
+        preview.problems = problems
         if problems:
             raise FallbackArmError("the way back could not be armed: " + "; ".join(problems))
         self.log.info("Way back: the cutover would arm publication %s and slot %s on C, subscription %s on A",
