@@ -17,7 +17,6 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from pgshift.migration.operators.configured import ConfiguredOperator
 from pgshift.migration.switchover.state import CUTOVER, FALLBACK
-from pgshift.migration.triggers.fence_watchdog import FenceWatchdogTrigger
 
 DIRECTIONS = {d.action: d for d in (CUTOVER, FALLBACK)}
 # What the run's failure tells people to do once the watchdog lifted a dead switchover's fence.
@@ -70,6 +69,8 @@ class FenceWatchdogOperator(ConfiguredOperator):
                 raise AirflowFailException(
                     f"An earlier try of the fence watchdog failed (see its log); {d.source} carries no fence of run "
                     f"{context['run_id']} and no {d.action} holds the lease: nothing is left to watch")
+        from pgshift.migration.triggers.fence_watchdog import FenceWatchdogTrigger
+
         self.defer(trigger=FenceWatchdogTrigger(conn, context["run_id"], self.poll_interval, self.start_timeout),
                    method_name="execute_complete")
 

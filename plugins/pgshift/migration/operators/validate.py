@@ -19,7 +19,6 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.migration.config import ChainConfig
 from pgshift.migration.configuration import fallback_state
-from pgshift.migration.hooks.states import SlotState
 from pgshift.migration.operators.chain import ChainOperator
 from pgshift.migration.preflight.checks import (
     check_a,
@@ -182,6 +181,7 @@ class ValidateChainOperator(ReverseValidation, ChainOperator):
         from pgshift.migration.checks.cdc_lag import B_SLOT, CdcLagCheck
         from pgshift.migration.checks.slot import slot_wal_problems, wal_unreserved
         from pgshift.migration.checks.wal_lag import evaluate_wal_lag, read_wal_lag
+        from pgshift.migration.hooks.states import SlotState
 
         try:
             raw = read_wal_lag(self.chain.conn_a, self.chain.conn_b, self.chain.physical_slot_name)

@@ -24,11 +24,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from pgshift.migration.checks.reverse import C_SLOT, ReverseLagCheck, ReverseSubscriptionCheck
-from pgshift.migration.checks.slot import WalLimits, slot_wal_problems, wal_unreserved
-from pgshift.migration.hooks.states import SlotState
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the checks are imported where the task runs, not when the DAG file is parsed
+    from pgshift.migration.checks.slot import WalLimits
     from pgshift.migration.config import ChainConfig
     from pgshift.migration.hooks.target import TargetHook
 
@@ -61,6 +58,8 @@ class ReverseValidation:
 
     def wal_limits(self) -> WalLimits:
         """What either direction's slot must keep of its WAL: one floor and one limit for B's slot and C's."""
+        from pgshift.migration.checks.slot import WalLimits
+
         return WalLimits(min_safe_wal_bytes=self.chain.min_safe_wal_bytes,
                          max_retained_wal_bytes=self.chain.max_retained_wal_bytes)
 
@@ -72,6 +71,10 @@ class ReverseValidation:
         report["parity"] = self._reverse_parity(problems, notes, healthy)
 
     def _reverse_slot(self, max_bytes: int, problems: list[str], figures: dict[str, Any]) -> bool:
+        from pgshift.migration.checks.reverse import C_SLOT, ReverseLagCheck
+        from pgshift.migration.checks.slot import slot_wal_problems, wal_unreserved
+        from pgshift.migration.hooks.states import SlotState
+
         reading = ReverseLagCheck(conn_c=self.chain.conn_c, slot=self.chain.fallback_subscription_name,
                                   max_bytes=max_bytes).read()
         if not reading.done:
@@ -90,6 +93,8 @@ class ReverseValidation:
         return reading.done and not wal_unreserved(slot)
 
     def _reverse_subscription(self, problems: list[str], notes: list[str], figures: dict[str, Any]) -> bool:
+        from pgshift.migration.checks.reverse import ReverseSubscriptionCheck
+
         reading = ReverseSubscriptionCheck(conn_a=self.chain.conn_a,
                                            subscription=self.chain.fallback_subscription_name).read()
         if not reading.done:
