@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pgshift.migration.config import ChainConfig
 from pgshift.migration.operators.configured import ConfiguredOperator
-
-if TYPE_CHECKING:
-    pass
 
 
 class ChainOperator(ConfiguredOperator):
