@@ -524,7 +524,8 @@ class LocalClusters:
         import psycopg2
 
         # Not `with connect()`: since psycopg2 2.9 that opens a transaction block even in autocommit.
-        conn = psycopg2.connect(self.uri(node, self.admin_user(node), db=db), options="-c default_transaction_read_only=off")
+        conn = psycopg2.connect(self.uri(node, self.admin_user(node), db=db),
+                                options="-c default_transaction_read_only=off")
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
