@@ -239,3 +239,15 @@ def test_no_airflow_connection_logs_in_to_c_as_a_superuser(aurora: LocalClusters
         assert rolsuper is False, f"{key} logs in to C as {user}, a superuser"
 
 
+
+
+def test_what_pgshifts_role_has_on_c(aurora: LocalClusters) -> None:
+    """The master user's rights as the chain reads them (preflight's reading): everything but a superuser's."""
+    from pgshift.migration.hooks.states import TargetRoleRights
+    from pgshift.migration.hooks.target import TargetHook
+
+    with TargetHook("pgshift_c") as c:
+        rights = c.role_rights()
+    assert rights == TargetRoleRights(rolname="postgres", rolsuper=False, rolcreaterole=True, rolbypassrls=False,
+                                      create_subscription=True, database_create=True, database_owner=True,
+                                      signal_backend=True, fence_setting=False)

@@ -31,6 +31,7 @@ from pgshift.migration.hooks.states import (
     RoleSetting,
     SequenceValue,
     SlotState,
+    TargetRoleRights,
     row_as,
     rows_as,
 )
@@ -108,6 +109,14 @@ class TargetHook(MigrationHook):
     def is_superuser(self) -> bool:
         """Whether the role this session logged in with is a superuser (not on Aurora)."""
         return bool(self.scalar("current_role_superuser"))
+
+    def role_rights(self) -> TargetRoleRights:
+        """What this session's role (pgshift's on C) holds of what the chain needs on C, superuser or not: the
+        reading preflight refuses a C on, naming the GRANT for each right missing (see :class:`TargetRoleRights`)."""
+        row = row_as(TargetRoleRights, self.fetch_one("target_role_rights"))
+        if row is None:  # current_user always exists
+            raise LookupError("C returned no row for this session's role")
+        return row
 
     def probe_app_role(self, role: str | None, scope: Scope) -> AppProbe:
         """As ``role`` (``SET LOCAL ROLE``; None: as this session's own role), read one table in ``scope`` and
