@@ -251,3 +251,20 @@ def test_what_pgshifts_role_has_on_c(aurora: LocalClusters) -> None:
     assert rights == TargetRoleRights(rolname="postgres", rolsuper=False, rolcreaterole=True, rolbypassrls=False,
                                       create_subscription=True, database_create=True, database_owner=True,
                                       signal_backend=True, fence_setting=False)
+
+
+def test_a_role_pgshift_did_not_create_is_refused_with_the_grant(path: SimpleNamespace) -> None:
+    """A role a DBA made on C before the migration: the master user has no ADMIN OPTION on it, and the roles'
+    migration stops naming the GRANT that gives it, changing nothing."""
+    from pgshift.migration.access.roles import apply_roles, plan_roles, read_roles
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.hooks.target import TargetHook
+
+    cl = path.cl  # after the proof's window: the harness may use rdsadmin
+    cl.sql(cl.c, "CREATE ROLE dba_made NOLOGIN")
+    cl.sql(cl.a, "CREATE ROLE dba_made NOLOGIN CONNECTION LIMIT 3")
+    with PrimaryHook("pgshift_a") as a, TargetHook("pgshift_c") as c:
+        plan = plan_roles(read_roles(a, ["dba_made"]), read_roles(c, ["dba_made"]), protected={})
+        with pytest.raises(PermissionError, match="GRANT dba_made TO postgres WITH ADMIN OPTION"):
+            apply_roles(c, plan)
+    assert cl.sql(cl.c, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'dba_made'") == [(-1,)]

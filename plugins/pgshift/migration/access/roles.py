@@ -267,15 +267,30 @@ def _revoke_all(p: _Planner, member: str, m: Membership) -> None:
 
 
 def apply_roles(c: TargetHook, plan: RolePlan) -> None:
-    """Run the plan on C in one transaction; each change and warning is logged (never a verifier)."""
+    """Run the plan on C in one transaction; each change and warning is logged (never a verifier).
+
+    A step C refuses for want of privilege is a PermissionError naming the GRANT: a non-superuser with CREATEROLE
+    (Aurora's master user) changes only the roles it holds ADMIN OPTION on, which PostgreSQL >= 16 gives it on the
+    roles it creates, not on a role someone else made on C before the migration."""
+    from psycopg2.errors import InsufficientPrivilege
+
     for warning in plan.warnings:
         log.warning("%s", warning)
     if plan.empty:
         log.info("roles on C: nothing to change")
         return
+    me = c.current_role()
     with c.transaction():
         for step in plan.steps:
-            getattr(c, step.method)(**step.kwargs)
+            try:
+                getattr(c, step.method)(**step.kwargs)
+            except InsufficientPrivilege as exc:
+                role = step.kwargs.get("group") or step.kwargs.get("role")
+                raise PermissionError(
+                    f"C refused to change role {role} ({str(exc).strip()}); nothing was changed. pgshift's role {me} "
+                    f"administers on C only the roles it holds ADMIN OPTION on (those it created): as a role that "
+                    f"holds it (the role's creator, or Aurora's master user): GRANT {role} TO {me} WITH ADMIN "
+                    "OPTION") from exc
     for change in plan.changes:
         log.info("role %s: %s", change.role, change.change)
 

@@ -104,8 +104,13 @@ def _act_as_owners(c: TargetHook, spec: AccessSpec, names: Sequence[str]) -> Non
     """Where pgshift's role on C is not a superuser (Aurora), it becomes a member of the migrated roles WITH SET
     TRUE, INHERIT TRUE: PostgreSQL 16 lets only a member with SET make a role an object's owner (the schema
     copy's ``ALTER … OWNER TO``) and the subscription's apply worker writes each table as its owner; INHERIT,
-    because the cutover reads every table to verify it and sets the sequences the application's roles own.
-    (Tables with row-level security also need BYPASSRLS for that role, which only Aurora's own admin can give.)"""
+    because the cutover reads every table to verify it and sets the sequences the application's roles own. With
+    INHERIT it also counts as each table's owner for row-level security, so it reads every row of a table whose
+    policies are not forced; a table with ``FORCE ROW LEVEL SECURITY`` shows it only what the policies for the
+    owner show (only BYPASSRLS, which Aurora's master user does not have, reads past them), so give such a table a
+    policy for its owner (``USING (true)``) or the fallback's verify of it sees fewer rows on C than on A. The
+    memberships are granted by pgshift's role itself: it holds ADMIN OPTION on the roles it created
+    (:func:`pgshift.migration.access.roles.apply_roles` names the GRANT for any other)."""
     me = next(iter(spec.protected), None)
     if me is None or c.is_superuser():
         return

@@ -72,6 +72,8 @@ class FallbackPhases:
 
     def arm_fallback(self, spec: FallbackSpec, plan: Plan) -> FallbackArmed | None:
         """Publication and slot on C, subscription on A; None (and ``armed: false`` in the report) when off."""
+        from psycopg2.errors import InsufficientPrivilege
+
         from pgshift.migration.hooks.base import MigrationHook
         from pgshift.migration.hooks.fallback import WayBackHook
 
@@ -88,7 +90,14 @@ class FallbackPhases:
             c.create_publication(spec.publication, _migrated_tables(plan))
             self._armed.append("publication")
             with WayBackHook(spec.conn_c_subscription) as streamer:  # REPLICATION / rds_replication: see above
-                slot = streamer.create_pgoutput_slot(spec.subscription)
+                try:
+                    slot = streamer.create_pgoutput_slot(spec.subscription)
+                except InsufficientPrivilege as exc:
+                    who = streamer.current_role()
+                    raise FallbackArmError(
+                        f"connection {spec.conn_c_subscription!r} ({who}) may not create the way back's slot on C "
+                        f"({str(exc).strip()}): on Aurora GRANT rds_replication TO {who}; elsewhere ALTER ROLE {who} "
+                        "REPLICATION") from exc
             self._armed.append("slot")
             conninfo = MigrationHook(spec.conn_c_subscription).libpq_dsn(application_name=spec.subscription)
             a.create_fallback_subscription(spec.subscription, spec.publication, conninfo, spec.subscription)
