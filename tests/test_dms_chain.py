@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import threading
 
 import psycopg2
 import pytest
-from chain_helpers import NAMES, CaptureFds, airflow_db_text, chain_conf, run_dag, secrets_in, sql, task_states
+from chain_helpers import (
+    NAMES,
+    CaptureFds,
+    SlotReader,
+    airflow_db_text,
+    chain_conf,
+    run_dag,
+    secrets_in,
+    sql,
+    task_states,
+)
 from testing_support import assert_run_succeeded, moto_aws_env
 
 
@@ -39,42 +46,6 @@ def endpoint(client, endpoint_id: str) -> dict:
 def only_task(client) -> dict:
     (task,) = client.describe_replication_tasks()["ReplicationTasks"]
     return task
-
-
-class SlotReader:
-    """Reads B's logical slot once it exists, like the DMS replication instance would."""
-
-    def __init__(self, cl, slot: str) -> None:
-        self.cl, self.slot = cl, slot
-        self.proc: subprocess.Popen | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.2):
-            try:
-                exists = sql(self.cl, self.cl.b, "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s",
-                             (self.slot,))
-            except psycopg2.OperationalError:  # B is not up until the basebackup step has run
-                continue
-            if exists:
-                env = {**os.environ, "PGPASSWORD": self.cl.passwords()["replicator"]}
-                self.proc = subprocess.Popen(
-                    [self.cl.tool("pg_recvlogical"), "-h", "127.0.0.1", "-p", str(self.cl.b.port), "-U",
-                     "replicator", "-d", "pgshift", "-S", self.slot, "--start", "-f", "/dev/null", "-s", "1"],
-                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                return
-
-    def __enter__(self) -> SlotReader:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        if self.proc:
-            self.proc.terminate()
-            self.proc.wait(10)
 
 
 def test_dms_mode_sends_a_read_only_source_and_the_scope(clusters, moto_dms):

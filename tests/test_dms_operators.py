@@ -142,7 +142,7 @@ def test_an_instance_failing_while_deferred_fails_without_retry(dms, moto_server
     moto_server.set_transition(MOTO_INSTANCE_MODEL, progression="manual", times=1000, fail_as="storage-full")
     event = fire(deferral.value.trigger)
     assert (event["status"], event["reason"]) == ("error", "failure")
-    with pytest.raises(AirflowFailException, match="^DMS replication instance ri is storage-full$"):
+    with pytest.raises(AirflowFailException, match=r"^DMS replication instance ri is storage-full$"):
         op.execute_complete({}, event)
 
 

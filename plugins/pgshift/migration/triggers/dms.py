@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from airflow.sdk.exceptions import AirflowException
 from airflow.providers.amazon.aws.exceptions import WaiterMaxAttemptsError, WaiterTerminalFailure
 from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
+from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import TriggerEvent
 
 from pgshift.migration.hooks.dms import PgShiftDmsHook
