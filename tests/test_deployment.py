@@ -322,3 +322,23 @@ def _callback_done(cl: LocalClusters, run_id: str) -> bool:
             return [row[0] for row in cur.fetchall()] == ["success"]
     finally:
         meta.close()
+
+
+def test_finish_through_the_api_leaves_nothing_of_the_chain(deploy) -> None:
+    """After the real cutover, the DBA stays on C: finish, triggered through the REST API, drops the way back and
+    the chain's replication objects on A, B and C; A stays fenced, the application stays on C."""
+    cl, dep, api = deploy
+    run_id = api.trigger(DAG_ID, {"action": "finish", "dry_run": False})
+    state, _ = _wait(api, run_id)
+    assert state == "success", _explain(api, run_id)
+    assert api.task_states(DAG_ID, run_id)["record_finish"] == "success"
+    dropped = _report(dep, "finish", run_id)["dropped"]
+    assert any(item.startswith("subscription ") and item.endswith(" on A (and its slot on C)") for item in dropped), \
+        dropped
+    for node in (cl.a, cl.b, cl.c):
+        assert cl.sql(node, "SELECT count(*) FROM pg_subscription") == [(0,)], node.name
+        assert cl.sql(node, "SELECT count(*) FROM pg_publication") == [(0,)], node.name
+    for node in (cl.a, cl.c):  # B's own slot, if the finalize left one, is dropped once B replays it
+        assert cl.sql(node, "SELECT count(*) FROM pg_replication_slots") == [(0,)], node.name
+    assert not app_can_log_in(cl)
+    psycopg2.connect(cl.uri(cl.c, user="app")).close()

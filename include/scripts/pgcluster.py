@@ -26,6 +26,19 @@ Decisions, written down here because nobody else will:
   the missing library.
 - Authentication is SCRAM on 127.0.0.1 only: no trust lines, nothing listens beyond loopback.
   Passwords are generated per state directory and kept in ``secrets.json`` (mode 0600).
+- C comes in two profiles, chosen when C's data directory is made (``--c-profile``, ``PGSHIFT_C_PROFILE``)
+  and kept in ``c/profile``:
+  - ``superuser``: pgshift's ``pgshift_c`` logs in as C's bootstrap superuser ``postgres``, as on a
+    self-managed PostgreSQL.
+  - ``aurora``: C as Aurora PostgreSQL gives it (see :data:`AURORA_BOOTSTRAP`). The bootstrap superuser
+    is ``rdsadmin``, standing for AWS's own account: only this script's harness uses it, and no Airflow
+    connection names it. pgshift logs in as ``postgres`` created exactly as Aurora's master user
+    (``NOSUPERUSER INHERIT CREATEDB CREATEROLE NOREPLICATION``), a member of ``rds_superuser``. What the
+    emulation cannot do: ``rds_replication`` is an ordinary group role here, and PostgreSQL checks
+    REPLICATION on the login role itself, so C's replication role ``c_replicator`` also holds the
+    REPLICATION attribute (on Aurora, membership of ``rds_replication`` is what lets it stream and manage
+    slots); ``rds.logical_replication`` is a placeholder setting that reads 1 beside ``wal_level =
+    logical``, not the parameter group's switch.
 """
 
 from __future__ import annotations
@@ -51,6 +64,28 @@ DATABASE = "pgshift"
 ROLES = ("postgres", "replicator", "app")
 # On C only (not on A, so the cutover's role sync leaves it alone): the role A's fallback subscription reads C with.
 C_REPLICATION_ROLE = "c_replicator"
+C_PROFILES = ("superuser", "aurora")
+AURORA_ADMIN = "rdsadmin"  # the aurora profile's bootstrap superuser: the harness's own, never pgshift's
+
+# Aurora's roles as AWS documents them ("Understanding the rds_superuser role"; RDS for PostgreSQL 16's
+# ``\du``): ``rds_superuser`` holds the predefined roles below and may grant ``rds_replication`` and
+# ``rds_password``; the master user is created with exactly these attributes and is a member of it.
+AURORA_BOOTSTRAP = """
+CREATE ROLE rds_superuser NOLOGIN;
+CREATE ROLE rds_replication NOLOGIN;
+CREATE ROLE rds_password NOLOGIN;
+GRANT pg_monitor, pg_signal_backend, pg_checkpoint, pg_use_reserved_connections, pg_create_subscription
+    TO rds_superuser;
+GRANT rds_replication, rds_password TO rds_superuser WITH ADMIN OPTION;
+CREATE ROLE postgres WITH LOGIN NOSUPERUSER INHERIT CREATEDB CREATEROLE NOREPLICATION VALID UNTIL 'infinity'
+    PASSWORD %(master)s;
+GRANT rds_superuser TO postgres WITH ADMIN OPTION;
+"""
+AURORA_CONF = {
+    "rds.logical_replication": "1",
+    # The proof that pgshift never logs in to C as a superuser reads these lines (tests/test_aurora_chain.py).
+    "log_connections": "on",
+}
 
 
 class ClusterError(RuntimeError):
@@ -310,7 +345,8 @@ END $$
 class LocalClusters:
     """A, B and C under one state directory, on ports base, base+1, base+2."""
 
-    def __init__(self, state_dir: Path | str | None = None, base_port: int = DEFAULT_BASE_PORT):
+    def __init__(self, state_dir: Path | str | None = None, base_port: int = DEFAULT_BASE_PORT,
+                 c_profile: str | None = None):
         self.state_dir = Path(state_dir or default_state_dir()).resolve()
         self.base_port = base_port
         self.a = Node("a", base_port, self.state_dir / "a" / "data")
@@ -321,6 +357,31 @@ class LocalClusters:
         self.meta = Node("meta", base_port + 4, self.state_dir / "meta" / "data")
         self.socket_dir = self.state_dir / "sock"
         self._bin: Path | None = None
+        if c_profile is not None and c_profile not in C_PROFILES:
+            raise ClusterError(f"C profile {c_profile!r}: choose one of {', '.join(C_PROFILES)}")
+        self._c_profile = c_profile
+
+    @property
+    def c_profile_file(self) -> Path:
+        return self.state_dir / "c" / "profile"
+
+    @property
+    def c_profile(self) -> str:
+        """C's profile: the one C was made with, else the one asked for, else ``PGSHIFT_C_PROFILE``/superuser."""
+        made = self.c_profile_file.read_text().strip() if self.c_profile_file.exists() else None
+        if made and self._c_profile and made != self._c_profile:
+            raise ClusterError(f"C in {self.state_dir} was made with the {made} profile, not {self._c_profile}: "
+                               "destroy the state directory (make demo-stop; pgcluster.py destroy) to change it")
+        return made or self._c_profile or os.environ.get("PGSHIFT_C_PROFILE") or "superuser"
+
+    @property
+    def aurora(self) -> bool:
+        """Whether C is Aurora-shaped: pgshift has no superuser on it."""
+        return self.c_profile == "aurora"
+
+    def admin_user(self, node: Node) -> str:
+        """The harness's superuser on ``node`` (never given to pgshift on an Aurora-shaped C)."""
+        return AURORA_ADMIN if node.name == "c" and self.aurora else "postgres"
 
     # -- basics
     @property
@@ -341,12 +402,14 @@ class LocalClusters:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             created = {role: secrets.token_urlsafe(18) for role in ROLES}
             created["c_postgres"] = secrets.token_urlsafe(18)
+            created["c_rdsadmin"] = secrets.token_urlsafe(18)
             fd = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(created, fh)
         data: dict[str, str] = json.loads(self.secrets_file.read_text())
-        if "meta_postgres" not in data:  # a state directory from before the metadata cluster existed
-            data["meta_postgres"] = secrets.token_urlsafe(18)
+        missing = [key for key in ("meta_postgres", "c_rdsadmin") if key not in data]
+        if missing:  # a state directory from before the metadata cluster / the aurora profile existed
+            data.update({key: secrets.token_urlsafe(18) for key in missing})
             tmp = self.secrets_file.with_name("secrets.json.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
@@ -358,6 +421,7 @@ class LocalClusters:
         """C and meta have postgres passwords of their own; A and B share A's roles."""
         own = {"c": "c_postgres", "meta": "meta_postgres"}
         key = own[node.name] if node.name in own and user == "postgres" else user
+        key = "c_rdsadmin" if node.name == "c" and user == AURORA_ADMIN else key
         key = "replicator" if user == C_REPLICATION_ROLE else key  # C's replication role shares A's replicator's
         return self.passwords()[key]
 
@@ -393,7 +457,7 @@ class LocalClusters:
                              check=False, capture_output=True)
         return res.returncode == 0
 
-    def _initdb(self, node: Node, password: str, extra_conf: dict[str, str]) -> None:
+    def _initdb(self, node: Node, password: str, extra_conf: dict[str, str], superuser: str = "postgres") -> None:
         if (node.data_dir / "PG_VERSION").exists():
             return
         pwfile = node.data_dir.parent / ".initdb-pw"
@@ -402,7 +466,7 @@ class LocalClusters:
         if is_root():
             shutil.chown(pwfile, server_user(), server_user())
         try:
-            self.run([self.tool("initdb"), "-D", str(node.data_dir), "-U", "postgres",
+            self.run([self.tool("initdb"), "-D", str(node.data_dir), "-U", superuser,
                       "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8",
                       "--locale=C", "--no-instructions"])
         finally:
@@ -443,7 +507,9 @@ class LocalClusters:
         if self.is_running(node):
             self.run([self.tool("pg_ctl"), "-D", str(node.data_dir), "-m", mode, "-w", "stop"])
 
-    def psql(self, node: Node, sql: str, db: str = "postgres", user: str = "postgres") -> str:
+    def psql(self, node: Node, sql: str, db: str = "postgres", user: str | None = None) -> str:
+        """Run ``sql`` with psql as ``user`` (default: the harness's superuser on ``node``)."""
+        user = user or self.admin_user(node)
         env = {**os.environ, "PGPASSWORD": self._password(node, user)}
         res = subprocess.run(
             [self.tool("psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
@@ -454,11 +520,12 @@ class LocalClusters:
         return res.stdout.strip()
 
     def sql(self, node: Node, query: str, params: object = None, db: str = DATABASE) -> list[tuple[Any, ...]]:
-        """Run one statement as postgres (autocommit, read-write even on a fenced database)."""
+        """Run one statement as the harness's superuser (autocommit, read-write even on a fenced database)."""
         import psycopg2
 
         # Not `with connect()`: since psycopg2 2.9 that opens a transaction block even in autocommit.
-        conn = psycopg2.connect(self.uri(node, db=db), options="-c default_transaction_read_only=off")
+        conn = psycopg2.connect(self.uri(node, self.admin_user(node), db=db),
+                                options="-c default_transaction_read_only=off")
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
@@ -521,9 +588,14 @@ class LocalClusters:
             "wal_level": "logical", "max_wal_senders": "20", "max_replication_slots": "20",
             "wal_keep_size": "'256MB'", "hot_standby": "on", **(a_conf or {})})
         c_new = not (self.c.data_dir / "PG_VERSION").exists()
-        self._initdb(self.c, pw["c_postgres"], {
+        profile = self.c_profile
+        aurora = profile == "aurora"
+        self._initdb(self.c, pw["c_rdsadmin"] if aurora else pw["c_postgres"], {
             "wal_level": "logical", "max_logical_replication_workers": "8",
-            "max_sync_workers_per_subscription": "4", "max_worker_processes": "16"})
+            "max_sync_workers_per_subscription": "4", "max_worker_processes": "16",
+            **(AURORA_CONF if aurora else {})}, superuser=self.admin_user(self.c))
+        if c_new:
+            self.c_profile_file.write_text(profile + "\n")
         self.start_node(self.a)
         self.start_node(self.c)
         if a_new:
@@ -534,12 +606,17 @@ class LocalClusters:
             self.psql(self.a, "GRANT USAGE ON SCHEMA public TO replicator; "
                               "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO replicator; "
                               "GRANT ALL ON SCHEMA public TO app", db=DATABASE)
+        if c_new and aurora:
+            self.sql(self.c, AURORA_BOOTSTRAP, {"master": pw["c_postgres"]}, db="postgres")
         if c_new:
-            self.psql(self.c, f"CREATE DATABASE {DATABASE}")
+            # On Aurora the master user owns the databases it creates (and so their public schema).
+            self.psql(self.c, f"CREATE DATABASE {DATABASE} OWNER postgres")
         # Every start, so that a state directory from before the way back (issue 13) gets it too.
         self.psql(self.c, "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
                           f"'{C_REPLICATION_ROLE}') THEN CREATE ROLE {C_REPLICATION_ROLE} LOGIN REPLICATION "
                           f"PASSWORD '{pw['replicator']}'; END IF; END $$")
+        if aurora:  # what a DBA gives A's subscriber on Aurora (the REPLICATION attribute above is the stand-in)
+            self.psql(self.c, f"GRANT rds_replication TO {C_REPLICATION_ROLE}")
 
     def start_metadata(self) -> None:
         """Start the metadata cluster ("meta") with an empty database ``airflow`` for a local deployment."""
@@ -662,11 +739,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", default=os.environ.get("PGSHIFT_STATE_DIR"))
     parser.add_argument("--base-port", type=int,
                         default=int(os.environ.get("PGSHIFT_BASE_PORT", DEFAULT_BASE_PORT)))
+    parser.add_argument("--c-profile", choices=C_PROFILES, default=None,
+                        help="C as a self-managed PostgreSQL (superuser) or as Aurora gives it (aurora); "
+                             "default: what C was made with, else PGSHIFT_C_PROFILE, else superuser")
     parser.add_argument("command", choices=["start", "stop", "destroy", "status", "env",
                                             "sshd-start", "sshd-stop", "bin-dir", "reset-b", "reset-chain"])
     args = parser.parse_args(argv)
-    cl = LocalClusters(args.state_dir, args.base_port)
     try:
+        cl = LocalClusters(args.state_dir, args.base_port, args.c_profile)
         if args.command == "start":
             cl.start()
             print(json.dumps(cl.status()))
