@@ -5,9 +5,9 @@ PostgreSQL (include/scripts/airflow_local.py, what `make demo` runs), over their
 of this module run in order on one chain: the scheduler's first hourly validation before any setup, a setup
 with non-default names under application writes (sensors deferred to the triggerer), a validation with no
 conf and the same scheduled run re-run after the setup (both check the recorded configuration), a dry-run
-cutover, then the real cutover. Meanwhile probe runs check the deadline alert. Last, on the same deployment and
-A, B and C reset, a dms-mode setup against the session's moto server (``aws_default`` points at it) whose DMS waits
-are seen deferred to the triggerer.
+cutover, the real cutover, then the finish. Meanwhile probe runs check the deadline alert. Last, on the same
+deployment with A, B and C reset, a dms-mode setup against the session's moto server (``aws_default`` points at
+it) whose DMS waits are seen deferred to the triggerer.
 """
 
 from __future__ import annotations
@@ -263,44 +263,6 @@ def test_deadline_alerts_only_overrunning_runs(deploy) -> None:
     assert deadlines[overrun][0] is True
 
 
-DMS_WAITS = {"dms_replication_instance", "dms_task", "wait_dms_full_load"}
-
-
-def test_a_dms_setup_defers_its_dms_waits_to_the_triggerer(deploy, moto_server) -> None:
-    """Each DMS wait takes three describes per state change on the moto server, so each is read once in the
-    worker, then deferred: the instance available, the task ready, the full load complete."""
-    cl, dep, api = deploy
-    cl.reset_chain()
-    moto_server.reset()
-    for model in (MOTO_INSTANCE_MODEL, MOTO_TASK_MODEL):
-        moto_server.set_transition(model, progression="manual", times=3)
-    conf = {"action": "setup", "mode": "dms", **NAMES, "b_data_dir": str(cl.b.data_dir),
-            "b_bin_dir": str(cl.bin_dir), "b_port": cl.b.port, "b_os_user": server_user(),
-            "poll_interval_seconds": 1, "dms_ssl_mode": "none"}
-    with SlotReader(cl, NAMES["slot_name"]):
-        run_id = api.trigger(DAG_ID, conf)
-        state, deferred = _wait(api, run_id)
-    assert state == "success", _explain(api, run_id)
-    states = api.task_states(DAG_ID, run_id)
-    assert {t: states[t] for t in (*DMS_WAITS, "dms_start_task", "wait_cdc_lag")} == \
-        dict.fromkeys((*DMS_WAITS, "dms_start_task", "wait_cdc_lag"), "success")
-    assert states["create_subscription"] == "skipped"
-    assert DMS_WAITS <= deferred, deferred
-    for task_id in DMS_WAITS:
-        logs = list((dep.home / "logs").glob(f"dag_id={DAG_ID}/run_id={run_id}/task_id={task_id}/*trigger*"))
-        assert logs, f"no triggerer log for {task_id}"
-    tasks = _dms(moto_server).describe_replication_tasks()["ReplicationTasks"]
-    assert [(t["ReplicationTaskIdentifier"], t["Status"]) for t in tasks] == [("pgshift-b-to-c", "running")]
-
-
-def _dms(moto_server: MotoServer) -> Any:
-    """A boto3 DMS client of the moto server the deployment talks to."""
-    import boto3
-
-    return boto3.client("dms", endpoint_url=moto_server.url, region_name="us-east-1", aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
-
-
 def _deadline_handled(cl: LocalClusters, run_id: str) -> bool:
     """The run's deadline is gone (pruned) or marked missed in the metadata database."""
     meta = psycopg2.connect(cl.metadata_uri().replace("+psycopg2", ""))
@@ -342,3 +304,41 @@ def test_finish_through_the_api_leaves_nothing_of_the_chain(deploy) -> None:
         assert cl.sql(node, "SELECT count(*) FROM pg_replication_slots") == [(0,)], node.name
     assert not app_can_log_in(cl)
     psycopg2.connect(cl.uri(cl.c, user="app")).close()
+
+
+DMS_WAITS = {"dms_replication_instance", "dms_task", "wait_dms_full_load"}
+
+
+def test_a_dms_setup_defers_its_dms_waits_to_the_triggerer(deploy, moto_server) -> None:
+    """Each DMS wait takes three describes per state change on the moto server, so each is read once in the
+    worker, then deferred: the instance available, the task ready, the full load complete."""
+    cl, dep, api = deploy
+    cl.reset_chain()
+    moto_server.reset()
+    for model in (MOTO_INSTANCE_MODEL, MOTO_TASK_MODEL):
+        moto_server.set_transition(model, progression="manual", times=3)
+    conf = {"action": "setup", "mode": "dms", **NAMES, "b_data_dir": str(cl.b.data_dir),
+            "b_bin_dir": str(cl.bin_dir), "b_port": cl.b.port, "b_os_user": server_user(),
+            "poll_interval_seconds": 1, "dms_ssl_mode": "none"}
+    with SlotReader(cl, NAMES["slot_name"]):
+        run_id = api.trigger(DAG_ID, conf)
+        state, deferred = _wait(api, run_id)
+    assert state == "success", _explain(api, run_id)
+    states = api.task_states(DAG_ID, run_id)
+    assert {t: states[t] for t in (*DMS_WAITS, "dms_start_task", "wait_cdc_lag")} == \
+        dict.fromkeys((*DMS_WAITS, "dms_start_task", "wait_cdc_lag"), "success")
+    assert states["create_subscription"] == "skipped"
+    assert DMS_WAITS <= deferred, deferred
+    for task_id in DMS_WAITS:
+        logs = list((dep.home / "logs").glob(f"dag_id={DAG_ID}/run_id={run_id}/task_id={task_id}/*trigger*"))
+        assert logs, f"no triggerer log for {task_id}"
+    tasks = _dms(moto_server).describe_replication_tasks()["ReplicationTasks"]
+    assert [(t["ReplicationTaskIdentifier"], t["Status"]) for t in tasks] == [("pgshift-b-to-c", "running")]
+
+
+def _dms(moto_server: MotoServer) -> Any:
+    """A boto3 DMS client of the moto server the deployment talks to."""
+    import boto3
+
+    return boto3.client("dms", endpoint_url=moto_server.url, region_name="us-east-1", aws_access_key_id="testing",
+                        aws_secret_access_key="testing")

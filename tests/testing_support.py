@@ -118,7 +118,6 @@ def assert_run_succeeded(dag_run, log_text: str = "") -> dict[str, str]:
 
 
 MOTO_REGION = "us-east-1"
-MOTO_ACCOUNT = "123456789012"  # moto's default account: the ARNs it makes carry it
 MOTO_TASK_MODEL = "dms::replicationtask"  # tests/moto_dms_server.py's state model of a DMS task
 MOTO_INSTANCE_MODEL = "dms::replicationinstance"  # moto's own model of a replication instance
 
