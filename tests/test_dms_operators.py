@@ -124,7 +124,7 @@ def test_instance_that_never_becomes_available_times_out_for_a_retry(dms, moto_s
     with pytest.raises(AirflowException) as err:
         op.execute_complete({}, event)
     assert not isinstance(err.value, AirflowFailException)
-    assert str(err.value) == "ri still creating after 2 s"
+    assert str(err.value) == "DMS replication instance ri still creating after 2 s"
 
 
 @pytest.mark.parametrize("status", ["failed", "incompatible-network", "storage-full"])
@@ -206,7 +206,8 @@ def test_failed_dms_task_fails_fast_quoting_its_message(dms, moto_server):
     DmsStartTaskOperator(task_id="s", config=config(), task_arn=arn).execute({})
     moto_server.set_transition(MOTO_TASK_MODEL, progression="immediate",
                                fail_with="Error in slot creation: replication slot is not active")
-    sensor = DmsTaskRunningSensor(task_id="wait", config=config(), task_arn=arn, wait_seconds=60)
+    sensor = DmsTaskRunningSensor(task_id="wait", config=config(), task_arn=arn, timeout=60)
+    assert sensor.wait_seconds == 60  # a sensor's timeout, as the DAGs gave it before the wait became a waiter
     with pytest.raises(AirflowFailException) as err:
         sensor.execute({})
     assert str(err.value) == "DMS task b-to-c is failed: Error in slot creation: replication slot is not active"

@@ -103,6 +103,8 @@ class DmsWaitingOperator(DmsBaseOperator):
     :param wait_seconds: How long to wait before failing the task (for a retry); every ``poll_interval_seconds``.
     """
 
+    what: str = "DMS resource"  # what the wait is for, in its messages
+
     def __init__(self, *, deferrable: bool = True, wait_seconds: float = 1800, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.deferrable, self.wait_seconds = deferrable, wait_seconds
@@ -149,7 +151,7 @@ class DmsWaitingOperator(DmsBaseOperator):
         if event.get("reason") == "failure":
             raise AirflowFailException(self.failed(value))
         if event.get("reason") == "timeout":
-            raise AirflowException(f"{value} still {self.status(value)} after {self.wait_seconds} s")
+            raise AirflowException(f"{self.what} {value} still {self.status(value)} after {self.wait_seconds} s")
         raise AirflowException(str(event.get("message")))
 
 
@@ -157,6 +159,8 @@ class DmsReplicationInstanceOperator(DmsWaitingOperator):
     """Ensure replication instance ``dms_replication_instance_id`` (class ``dms_instance_class``, engine
     ``dms_engine_version``) exists and is available; returns its ARN.
     """
+
+    what = "DMS replication instance"
 
     def __init__(self, *, allocated_storage: int = 50, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -256,6 +260,7 @@ class DmsReplicationTaskOperator(DmsWaitingOperator):
     """
 
     template_fields: Sequence[str] = (*DmsBaseOperator.template_fields, "instance_arn", "endpoints")
+    what = "DMS task"
 
     def __init__(self, *, instance_arn: str, endpoints: Mapping[str, str] | str, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -98,8 +98,11 @@ class DmsTaskRunningSensor(DmsWaitingOperator):
     """
 
     template_fields = (*DmsWaitingOperator.template_fields, "task_arn")
+    what = "DMS task"
 
-    def __init__(self, *, task_arn: str, **kwargs: Any) -> None:
+    def __init__(self, *, task_arn: str, timeout: float | None = None, **kwargs: Any) -> None:
+        if timeout is not None:  # its name when it was a poll sensor
+            kwargs.setdefault("wait_seconds", timeout)
         super().__init__(**kwargs)
         self.task_arn = task_arn
 
