@@ -454,14 +454,16 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
                 task_id="wait_subscription_synced", config=CONFIG, poll_interval=1.0, timeout=12 * 3600,
                 execution_timeout=timedelta(hours=12, minutes=5),
             )
+            # Each DMS wait gives up (with its last status) before its task's execution_timeout would.
             dms_instance = DmsReplicationInstanceOperator(task_id="dms_replication_instance", config=CONFIG,
-                                                          execution_timeout=timedelta(minutes=45))
+                                                          wait_seconds=40 * 60, execution_timeout=timedelta(minutes=45))
             dms_endpoints = DmsEndpointsOperator(task_id="dms_endpoints", config=CONFIG,
                                                  execution_timeout=timedelta(minutes=10))
             dms_task = DmsReplicationTaskOperator(
                 task_id="dms_task", config=CONFIG,
                 instance_arn="{{ ti.xcom_pull(task_ids='dms_replication_instance') }}",
-                endpoints="{{ ti.xcom_pull(task_ids='dms_endpoints') }}", execution_timeout=timedelta(minutes=30),
+                endpoints="{{ ti.xcom_pull(task_ids='dms_endpoints') }}", wait_seconds=25 * 60,
+                execution_timeout=timedelta(minutes=30),
             )
             dms_start = DmsStartTaskOperator(task_id="dms_start_task", config=CONFIG,
                                              task_arn="{{ ti.xcom_pull(task_ids='dms_task') }}",
