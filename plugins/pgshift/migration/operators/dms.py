@@ -99,6 +99,11 @@ class DmsBaseOperator(ConfiguredOperator):
 class DmsWaitingOperator(DmsBaseOperator):
     """A DMS step that ends by waiting for a state: one reading in the worker, then the trigger.
 
+    Why not a pgshift ``Check`` through :class:`PgShiftPollTrigger`, as the PostgreSQL waits do: a DMS state is
+    one describe call and a status, which the amazon provider already waits for as data (a waiter's acceptors)
+    with its own trigger, calling AWS asynchronously (aiobotocore) on the triggerer's loop instead of in a
+    thread per reading; the same waiter serves the worker's first reading and the non-deferrable wait.
+
     :param deferrable: Wait in the triggerer (True, the default, like the provider's operators) or in the worker.
     :param wait_seconds: How long to wait before failing the task (for a retry); every ``poll_interval_seconds``.
     """
