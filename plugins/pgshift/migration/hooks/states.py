@@ -205,6 +205,23 @@ class ReplicationRole:
 
 
 @dataclass(frozen=True)
+class TargetRoleRights:
+    """What conn_c's role may do on C, as the chain needs it (``target_role_rights.sql``)."""
+
+    role: str
+    database: str
+    superuser: bool
+    createrole: bool
+    create_on_database: bool
+    create_subscription: bool  # the privileges of pg_create_subscription
+    signal_backend: bool  # ... of pg_signal_backend
+    read_all_stats: bool  # ... of pg_read_all_stats (pg_monitor holds it)
+    aurora: bool  # the server has an rds_superuser role
+    rds_superuser: bool  # the role is a member of it
+    schemas_without_create: list[str]  # schemas asked about that exist and the role may not create in
+
+
+@dataclass(frozen=True)
 class CreatedSlot:
     """A logical slot just created (``create_logical_slot.sql``)."""
 

@@ -31,6 +31,7 @@ from pgshift.migration.hooks.states import (
     RoleSetting,
     SequenceValue,
     SlotState,
+    TargetRoleRights,
     row_as,
     rows_as,
 )
@@ -95,6 +96,16 @@ class TargetHook(MigrationHook):
         :param name: a role name
         """
         return row_as(ReplicationRole, self.fetch_one("replication_role", (name,)))
+
+    def role_rights(self, schemas: Sequence[str]) -> TargetRoleRights:
+        """What this session's role may do here, as the chain needs it (preflight).
+
+        :param schemas: schemas the schema copy creates tables in (those that exist are checked for CREATE)
+        """
+        row = row_as(TargetRoleRights, self.fetch_one("target_role_rights", {"schemas": list(schemas)}))
+        if row is None:  # current_user is always in pg_roles
+            raise LookupError("C returned no row for the current role")
+        return row
 
     def flush_wal(self) -> None:
         """A synchronous empty commit: what the subscription applied so far is flushed, and confirmed."""

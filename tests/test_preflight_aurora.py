@@ -1,0 +1,138 @@
+"""Preflight on an Aurora-shaped C: pgshift's role there is no superuser, and each grant it lacks is refused
+before anything changes, the refusal naming the statement to run.
+
+One Aurora-profile cluster set for the module. The roles pgshift logs in to C with are made by the harness
+(``rdsadmin``, standing for AWS) with every right the chain needs on C but one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from urllib.parse import quote
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+from chain_helpers import NAMES, chain_conf, chain_values, run_dag, task_states
+from pgcluster import DATABASE, LocalClusters, server_user
+from testing_support import free_port_block, state_dir
+
+from pgshift.migration.operators.preflight import ChainPreflightOperator
+
+PREFIX = "AIRFLOW_CONN_AURORA_PF_"
+# Every right pgshift's role needs on C (pgshift.migration.preflight.target_role), by the name a case leaves out.
+RIGHTS = {
+    "create_on_database": f"GRANT CREATE ON DATABASE {DATABASE} TO {{role}}",
+    "create_on_schema": "GRANT CREATE ON SCHEMA public TO {role}",
+    "createrole": "ALTER ROLE {role} CREATEROLE",
+    "pg_create_subscription": "GRANT pg_create_subscription TO {role}",
+    "pg_monitor": "GRANT pg_monitor TO {role}",
+    "pg_signal_backend": "GRANT pg_signal_backend TO {role}",
+}
+
+
+@pytest.fixture(scope="module")
+def aurora():
+    """A with one table, B's data dir empty, C Aurora-shaped; connections ``aurora_pf_*`` (C's: the master user)."""
+    cl = LocalClusters(state_dir("aurora-preflight"), free_port_block(), c_profile="aurora")
+    env: dict[str, str] = {}
+    try:
+        cl.start()
+        cl.sql(cl.a, "CREATE TABLE IF NOT EXISTS items (id int PRIMARY KEY, label text)")
+        conns = cl.airflow_connections()
+        env = {PREFIX + key.removeprefix("AIRFLOW_CONN_PGSHIFT_"): value for key, value in conns.items()}
+        os.environ.update(env)
+        yield cl
+    finally:
+        for key in env:
+            os.environ.pop(key, None)
+        cl.destroy()
+
+
+def values(cl: LocalClusters, **overrides) -> dict:
+    conns = {"conn_a": "aurora_pf_a", "conn_a_replication": "aurora_pf_a_replication", "conn_b": "aurora_pf_b",
+             "conn_b_subscription": "aurora_pf_b_replication", "conn_c": "aurora_pf_c",
+             "conn_c_subscription": "aurora_pf_c_replication"}
+    return chain_values(cl, mode="native", b_os_user=server_user(), publication_name=NAMES["publication"],
+                        physical_slot_name=NAMES["physical_slot"], slot_name=NAMES["slot"],
+                        subscription_name=NAMES["subscription"], **{**conns, **overrides})
+
+
+def refusal(cl: LocalClusters, **overrides) -> str:
+    with pytest.raises(AirflowFailException) as err:
+        ChainPreflightOperator(task_id="preflight", config=values(cl, **overrides)).execute({})
+    return str(err.value)
+
+
+def role_on_c(cl: LocalClusters, role: str, without: str | None) -> str:
+    """A login role on C holding every right in RIGHTS but ``without``; its connection id."""
+    password = secrets.token_urlsafe(18)
+    cl.sql(cl.c, f"DROP ROLE IF EXISTS {role}")
+    cl.sql(cl.c, f"CREATE ROLE {role} LOGIN PASSWORD %s", (password,))
+    for name, statement in RIGHTS.items():
+        if name != without:
+            cl.sql(cl.c, statement.format(role=role))
+    conn_id = f"aurora_pf_{role}"
+    os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = (
+        f"postgresql://{role}:{quote(password, safe='')}@127.0.0.1:{cl.c.port}/{DATABASE}")
+    return conn_id
+
+
+def nothing_created(cl: LocalClusters) -> None:
+    assert cl.sql(cl.a, "SELECT slot_name FROM pg_replication_slots") == []
+    assert cl.sql(cl.a, "SELECT pubname FROM pg_publication") == []
+    assert os.listdir(cl.b.data_dir) == []
+    assert cl.sql(cl.c, "SELECT subname FROM pg_subscription") == []
+    assert cl.sql(cl.c, "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace") == []
+
+
+def test_the_master_user_passes_and_is_no_superuser(aurora):
+    facts = ChainPreflightOperator(task_id="preflight", config=values(aurora)).execute({})
+    assert facts["c_role"]["role"] == "postgres"
+    assert facts["c_role"]["superuser"] is False and facts["c_role"]["rds_superuser"] is True
+    assert aurora.sql(aurora.c, "SELECT rolsuper FROM pg_roles WHERE rolname = 'postgres'") == [(False,)]
+
+
+def test_a_role_with_every_right_passes(aurora):
+    facts = ChainPreflightOperator(task_id="preflight",
+                                   config=values(aurora, conn_c=role_on_c(aurora, "pf_full", None))).execute({})
+    assert facts["c_role"]["superuser"] is False and facts["c_role"]["rds_superuser"] is False
+
+
+@pytest.mark.parametrize("missing", list(RIGHTS))
+def test_each_missing_right_is_refused_with_its_statement(aurora, missing):
+    role = f"pf_no_{missing}"
+    message = refusal(aurora, conn_c=role_on_c(aurora, role, missing))
+    assert "nothing was changed" in message
+    assert RIGHTS[missing].format(role=role) in message
+    others = [s.format(role=role) for name, s in RIGHTS.items() if name != missing]
+    assert [s for s in others if s in message] == []  # the role lacks just that one, and only it is named
+    if missing.startswith("pg_"):
+        assert f"GRANT rds_superuser TO {role}, run as the master user" in message
+    nothing_created(aurora)
+
+
+def test_signal_backend_is_not_needed_without_the_way_back(aurora):
+    conn_c = role_on_c(aurora, "pf_no_signal", "pg_signal_backend")
+    ChainPreflightOperator(task_id="preflight", config=values(aurora, conn_c=conn_c, fallback=False)).execute({})
+
+
+def test_a_subscription_connection_without_password_is_refused(aurora):
+    os.environ["AIRFLOW_CONN_AURORA_PF_NOPASS"] = f"postgresql://replicator@127.0.0.1:{aurora.b.port}/{DATABASE}"
+    message = refusal(aurora, conn_b_subscription="aurora_pf_nopass")
+    assert "connection aurora_pf_nopass (C's subscription reads B with it) has no password" in message
+    assert "password_required" in message
+
+
+def test_the_dag_stops_at_preflight(aurora):
+    """The DAG with a conn_c role lacking pg_create_subscription: preflight fails, no later task runs."""
+    role = "pf_dag_no_sub"
+    conns = {k: v for k, v in values(aurora).items() if k.startswith("conn_")}
+    conf = chain_conf(aurora, **{**conns, "conn_c": role_on_c(aurora, role, "pg_create_subscription")})
+    dag_run = run_dag(conf)
+    states = task_states(dag_run)
+    assert str(dag_run.state) == "failed"
+    assert states["preflight"] == "failed"
+    # Only what comes before it: reading the params and choosing the action.
+    assert {t for t, s in states.items() if s == "success"} == {"configuration", "choose_action"}
+    nothing_created(aurora)
