@@ -53,9 +53,12 @@ def values(cl: LocalClusters, **overrides) -> dict:
     conns = {"conn_a": "aurora_pf_a", "conn_a_replication": "aurora_pf_a_replication", "conn_b": "aurora_pf_b",
              "conn_b_subscription": "aurora_pf_b_replication", "conn_c": "aurora_pf_c",
              "conn_c_subscription": "aurora_pf_c_replication"}
+    # A's superuser postgres is in scope (it owns A's default privileges); on C, postgres is the master user, which
+    # no other role administers: a conn_c other than the master user needs it out of scope (see the test below).
     return chain_values(cl, mode="native", b_os_user=server_user(), publication_name=NAMES["publication"],
                         physical_slot_name=NAMES["physical_slot"], slot_name=NAMES["slot"],
-                        subscription_name=NAMES["subscription"], **{**conns, **overrides})
+                        subscription_name=NAMES["subscription"],
+                        **{**conns, "exclude_roles": ["postgres"], **overrides})
 
 
 def refusal(cl: LocalClusters, **overrides) -> str:
@@ -112,6 +115,29 @@ def test_each_missing_right_is_refused_with_its_statement(aurora, missing):
     nothing_created(aurora)
 
 
+def test_a_role_c_has_but_pgshift_does_not_administer_is_refused(aurora):
+    """A role in scope made on C beforehand by another role: the master user cannot alter it until given ADMIN."""
+    aurora.sql(aurora.a, "CREATE ROLE pf_owner NOLOGIN")
+    aurora.sql(aurora.c, "CREATE ROLE pf_owner NOLOGIN")  # as rdsadmin, standing for AWS or another DBA
+    try:
+        message = refusal(aurora, extra_roles=["pf_owner"])
+        assert "GRANT pf_owner TO postgres WITH ADMIN OPTION" in message
+        nothing_created(aurora)
+        aurora.sql(aurora.c, "GRANT pf_owner TO postgres WITH ADMIN OPTION")
+        facts = ChainPreflightOperator(task_id="preflight", config=values(aurora, extra_roles=["pf_owner"])).execute({})
+        assert "pf_owner" in facts["roles"]["roles"] and facts["c_role"]["roles_without_admin"] == []
+    finally:
+        aurora.sql(aurora.c, "DROP ROLE pf_owner")
+        aurora.sql(aurora.a, "DROP ROLE pf_owner")
+
+
+def test_the_master_user_in_scope_is_refused_to_another_role(aurora):
+    """A's postgres maps to C's master user: a conn_c role other than it would have to alter the master user."""
+    message = refusal(aurora, conn_c=role_on_c(aurora, "pf_other", None), exclude_roles=[])
+    assert "GRANT postgres TO pf_other WITH ADMIN OPTION" in message
+    assert "exclude_roles" in message
+
+
 def test_signal_backend_is_not_needed_without_the_way_back(aurora):
     conn_c = role_on_c(aurora, "pf_no_signal", "pg_signal_backend")
     ChainPreflightOperator(task_id="preflight", config=values(aurora, conn_c=conn_c, fallback=False)).execute({})
@@ -127,7 +153,7 @@ def test_a_subscription_connection_without_password_is_refused(aurora):
 def test_the_dag_stops_at_preflight(aurora):
     """The DAG with a conn_c role lacking pg_create_subscription: preflight fails, no later task runs."""
     role = "pf_dag_no_sub"
-    conns = {k: v for k, v in values(aurora).items() if k.startswith("conn_")}
+    conns = {k: v for k, v in values(aurora).items() if k.startswith("conn_") or k == "exclude_roles"}
     conf = chain_conf(aurora, **{**conns, "conn_c": role_on_c(aurora, role, "pg_create_subscription")})
     dag_run = run_dag(conf)
     states = task_states(dag_run)

@@ -219,6 +219,7 @@ class TargetRoleRights:
     aurora: bool  # the server has an rds_superuser role
     rds_superuser: bool  # the role is a member of it
     schemas_without_create: list[str]  # schemas asked about that exist and the role may not create in
+    roles_without_admin: list[str]  # roles asked about that exist (not superusers) and the role does not administer
 
 
 @dataclass(frozen=True)

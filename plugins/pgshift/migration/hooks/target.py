@@ -97,12 +97,14 @@ class TargetHook(MigrationHook):
         """
         return row_as(ReplicationRole, self.fetch_one("replication_role", (name,)))
 
-    def role_rights(self, schemas: Sequence[str]) -> TargetRoleRights:
+    def role_rights(self, schemas: Sequence[str], roles: Sequence[str]) -> TargetRoleRights:
         """What this session's role may do here, as the chain needs it (preflight).
 
         :param schemas: schemas the schema copy creates tables in (those that exist are checked for CREATE)
+        :param roles: roles the chain migrates (those that exist are checked for ADMIN OPTION)
         """
-        row = row_as(TargetRoleRights, self.fetch_one("target_role_rights", {"schemas": list(schemas)}))
+        row = row_as(TargetRoleRights, self.fetch_one("target_role_rights",
+                                                      {"schemas": list(schemas), "roles": list(roles)}))
         if row is None:  # current_user is always in pg_roles
             raise LookupError("C returned no row for the current role")
         return row

@@ -42,9 +42,9 @@ class ChainPreflightOperator(ChainOperator):
             a = check_a(spec)
             b = check_b(spec, a.facts.get("major"))
             c = check_c(spec, a.facts.get("tables", []))
-            c_role = check_target_role(spec, a.facts.get("tables", []))
             carried = check_not_replicated(spec)
             roles = check_roles(spec)
+            c_role = check_target_role(spec, a.facts.get("tables", []), roles.facts.get("roles", []))
             fallback = check_fallback(spec)
             findings = [a, b, c, c_role, carried, roles, fallback]
             if spec.mode == "dms":

@@ -14,6 +14,12 @@ failing half-way. The list, from the statements pgshift runs on C (``pgshift/mig
 - ``CREATEROLE`` (``ALTER ROLE <role> CREATEROLE``; on Aurora, connect as the master user, which has it): task
   ``migrate_roles`` creates the roles the migrated objects need, sets their password verifiers and memberships.
   Always (the roles are always migrated).
+- ADMIN OPTION on each role in scope that C already has (``GRANT <r> TO <role> WITH ADMIN OPTION``, run by a
+  role holding it: its creator, or the master user for roles it created): PostgreSQL 16 lets a ``CREATEROLE``
+  role alter only roles it administers, and pgshift sets an existing role's password verifier (on Aurora it
+  cannot read C's, so always), attributes where they differ, and grants itself membership (``SET``, ``INHERIT``)
+  for the owners. A role pgshift creates is administered by it. Roles that are superusers on C, and pgshift's
+  own role, are left alone by the role sync, so not checked. Always.
 - The privileges of ``pg_create_subscription`` (``GRANT pg_create_subscription TO <role>``): PostgreSQL >= 16's
   condition for a non-superuser's ``CREATE SUBSCRIPTION`` (task ``subscribe``). Mode ``native`` only (DMS
   writes to C itself). With it, ``conn_b_subscription`` must carry a password: a non-superuser's subscription
@@ -30,7 +36,8 @@ failing half-way. The list, from the statements pgshift runs on C (``pgshift/mig
 On Aurora (an ``rds_superuser`` role exists on C) a role outside ``rds_superuser`` is told that ``GRANT
 rds_superuser TO <role>``, run as the master user, gives all three predefined roles at once (Aurora's
 ``rds_superuser`` holds them); ``CREATE`` and ``CREATEROLE`` are not covered by it. What the way back's
-replication role needs on C (``REPLICATION`` or ``rds_replication``) is :mod:`pgshift.migration.preflight.fallback`'s.
+replication role needs on C (``REPLICATION`` or ``rds_replication``) is :mod:`pgshift.migration.preflight.fallback`'s;
+pgshift's own role needs neither: the way back's slot on C is made through ``conn_c_subscription``.
 """
 
 from __future__ import annotations
@@ -49,10 +56,11 @@ def shown(name: str) -> str:
     return name if SIMPLE_NAME.match(name) else '"' + name.replace('"', '""') + '"'
 
 
-def check_target_role(spec: ChainConfig, tables: list[str]) -> Finding:
+def check_target_role(spec: ChainConfig, tables: list[str], roles: list[str]) -> Finding:
     """What :mod:`this module <pgshift.migration.preflight.target_role>` lists, read on C as conn_c's role.
 
     :param tables: the tables in scope (``schema.table``, from A): their schemas are the ones checked for CREATE
+    :param roles: the roles in scope (from A, :func:`pgshift.migration.preflight.checks.check_roles`)
     ``facts``: the role's rights as read (:class:`pgshift.migration.hooks.states.TargetRoleRights`); empty if C
     cannot be read (:func:`pgshift.migration.preflight.checks.check_c` names that problem).
     """
@@ -62,7 +70,7 @@ def check_target_role(spec: ChainConfig, tables: list[str]) -> Finding:
     schemas = sorted({t.split(".", 1)[0] for t in tables})
     try:
         with TargetHook(spec.conn_c) as c:
-            rights = c.role_rights(schemas)
+            rights = c.role_rights(schemas, roles)
     except Exception:  # noqa: BLE001 - check_c reports that C cannot be read
         return out
     out.facts = asdict(rights)
@@ -84,6 +92,12 @@ def check_target_role(spec: ChainConfig, tables: list[str]) -> Finding:
     if not rights.createrole:
         problems.append(f"{where} lacks CREATEROLE: task migrate_roles creates the roles the migrated objects need: "
                         f"run ALTER ROLE {role} CREATEROLE (on Aurora, connect as the master user, which has it)")
+    for name in rights.roles_without_admin:
+        problems.append(f"{where} does not administer role {name!r}, which C already has and task migrate_roles "
+                        "would alter (password, attributes, memberships; PostgreSQL 16 allows that only with ADMIN "
+                        f"OPTION): run GRANT {shown(name)} TO {role} WITH ADMIN OPTION as a role that holds it (its "
+                        f"creator), drop role {name!r} on C so that pgshift creates it, or leave it out of scope "
+                        "(exclude_roles)")
     if spec.mode == "native" and not rights.create_subscription:
         problems.append(f"{where} may not create a subscription (PostgreSQL 16 and later: a non-superuser needs the "
                         f"privileges of pg_create_subscription): run GRANT pg_create_subscription TO {role}{grouped}")

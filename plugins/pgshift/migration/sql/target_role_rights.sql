@@ -19,6 +19,13 @@ SELECT r.rolname                                               AS role,
        ARRAY(SELECT n.nspname::text FROM pg_namespace n
              WHERE n.nspname = ANY (%(schemas)s::text[])
                AND NOT has_schema_privilege(r.oid, n.oid, 'CREATE')
-             ORDER BY n.nspname)                               AS schemas_without_create
+             ORDER BY n.nspname)                               AS schemas_without_create,
+       -- Roles to be migrated that C has already: PostgreSQL 16 lets a CREATEROLE role alter (password,
+       -- attributes, memberships) only roles it holds ADMIN OPTION on. Superusers on C are left alone by pgshift.
+       ARRAY(SELECT t.rolname::text FROM pg_roles t
+             WHERE t.rolname = ANY (%(roles)s::text[])
+               AND t.oid <> r.oid AND NOT t.rolsuper
+               AND NOT pg_has_role(r.oid, t.oid, 'MEMBER WITH ADMIN OPTION')
+             ORDER BY t.rolname)                               AS roles_without_admin
 FROM pg_roles r
 WHERE r.rolname = current_user
