@@ -561,10 +561,14 @@ class LocalClusters:
             self.sql(self.a, SEQUENCES_PAST_ROWS)
         self.sql(self.c, f"ALTER DATABASE {DATABASE} RESET default_transaction_read_only")
         self.sql(self.c, f"ALTER DATABASE {DATABASE} RESET pgshift.fence")
+        self.sql(self.c, f"COMMENT ON DATABASE {DATABASE} IS NULL")  # where a non-superuser keeps the fence marker
         for (name,) in self.sql(self.c, "SELECT pubname FROM pg_publication"):
             self.sql(self.c, 'DROP PUBLICATION "' + name.replace('"', '""') + '"')
         self._drop_slots(self.c)
-        self.sql(self.c, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+        # As initdb makes it: owned by pg_database_owner, so that the database's owner (Aurora's master user, not
+        # the harness's rdsadmin) may create in it.
+        self.sql(self.c, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public AUTHORIZATION pg_database_owner; "
+                         "GRANT USAGE ON SCHEMA public TO PUBLIC")
         self.stop_node(self.b, mode="immediate")
         shutil.rmtree(self.b.data_dir.parent, ignore_errors=True)
         self._prepare_dirs()

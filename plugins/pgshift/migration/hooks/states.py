@@ -206,16 +206,22 @@ class ReplicationRole:
 
 @dataclass(frozen=True)
 class TargetRoleRights:
-    """What conn_c's role may do on C, as the chain needs it (``target_role_rights.sql``)."""
+    """What pgshift's role on C holds of what the chain needs there (``target_role_rights.sql``). On Aurora the
+    master user has every right here but ``rolsuper``, ``rolbypassrls`` and ``fence_setting``; a role without one
+    of the others needs the GRANT :mod:`pgshift.migration.preflight.target_role` names for it (the way back's slot
+    is the replication connection's business: :class:`ReplicationRole`)."""
 
-    role: str
-    database: str
-    superuser: bool
-    createrole: bool
-    create_on_database: bool
-    create_subscription: bool  # the privileges of pg_create_subscription
-    signal_backend: bool  # ... of pg_signal_backend
-    read_all_stats: bool  # ... of pg_read_all_stats (pg_monitor holds it)
+    rolname: str
+    rolsuper: bool
+    rolcreaterole: bool  # migrates the roles: ALTER ROLE ... CREATEROLE
+    rolbypassrls: bool  # not needed: pgshift reads RLS tables as their owner (membership WITH SET)
+    create_subscription: bool  # PostgreSQL >= 16, non-superuser: GRANT pg_create_subscription TO ...
+    database_create: bool  # CREATE SCHEMA / SUBSCRIPTION / PUBLICATION: GRANT CREATE ON DATABASE ... TO ...
+    database_owner: bool  # the fence's ALTER DATABASE ... SET and the marker's COMMENT: ALTER DATABASE ... OWNER TO
+    signal_backend: bool  # the fence ends sessions: GRANT pg_signal_backend TO ...
+    fence_setting: bool  # the marker may be the setting pgshift.fence; if not, it is kept in the database's comment
+    database: str  # C's database (conn_c's)
+    read_all_stats: bool  # pg_stat_activity shows other roles' sessions: GRANT pg_monitor TO ...
     aurora: bool  # the server has an rds_superuser role
     rds_superuser: bool  # the role is a member of it
     schemas_without_create: list[str]  # schemas asked about that exist and the role may not create in

@@ -97,8 +97,9 @@ class TargetHook(MigrationHook):
         """
         return row_as(ReplicationRole, self.fetch_one("replication_role", (name,)))
 
-    def role_rights(self, schemas: Sequence[str], roles: Sequence[str]) -> TargetRoleRights:
-        """What this session's role may do here, as the chain needs it (preflight).
+    def role_rights(self, schemas: Sequence[str] = (), roles: Sequence[str] = ()) -> TargetRoleRights:
+        """What this session's role (pgshift's on C) holds of what the chain needs on C, superuser or not: the
+        reading preflight refuses a C on, naming the GRANT for each right missing (see :class:`TargetRoleRights`).
 
         :param schemas: schemas the schema copy creates tables in (those that exist are checked for CREATE)
         :param roles: roles the chain migrates (those that exist are checked for ADMIN OPTION)

@@ -28,6 +28,10 @@ failing half-way. The list, from the statements pgshift runs on C (``pgshift/mig
   ``pg_stat_activity`` hides other roles' sessions (NULL ``backend_type``, ``state``, ``backend_xid``), so the
   cutover's check that nobody wrote on C before it (``other_sessions.sql``) and the way back's fence on C
   (``terminate_role_sessions.sql``, ``unfenced_sessions.sql``) would see none and pass silently. Always.
+- Ownership of C's database, or membership of its owner (``ALTER DATABASE <db> OWNER TO <role>``): the fallback
+  fences C with ``ALTER DATABASE … SET default_transaction_read_only`` and keeps its fence marker on the database
+  (the setting ``pgshift.fence``, or where Aurora refuses that placeholder the database's comment), both the
+  owner's. With ``fallback`` on only. (On Aurora the master user owns the databases it creates.)
 - The privileges of ``pg_signal_backend`` (``GRANT pg_signal_backend TO <role>``): the fallback fences C and ends
   the application's sessions there (``terminate_role_sessions.sql``) and ends a stale holder of the switchover's
   lease (``fence_lease_evict.sql``), both with ``pg_terminate_backend`` on other roles' backends. With
@@ -35,9 +39,12 @@ failing half-way. The list, from the statements pgshift runs on C (``pgshift/mig
 
 On Aurora (an ``rds_superuser`` role exists on C) a role outside ``rds_superuser`` is told that ``GRANT
 rds_superuser TO <role>``, run as the master user, gives all three predefined roles at once (Aurora's
-``rds_superuser`` holds them); ``CREATE`` and ``CREATEROLE`` are not covered by it. What the way back's
-replication role needs on C (``REPLICATION`` or ``rds_replication``) is :mod:`pgshift.migration.preflight.fallback`'s;
-pgshift's own role needs neither: the way back's slot on C is made through ``conn_c_subscription``.
+``rds_superuser`` holds them); ``CREATE``, ``CREATEROLE``, ADMIN OPTION and the database's ownership are not
+covered by it. ``BYPASSRLS`` is not asked for: pgshift reads a table with row-level security with its owner's
+privileges (its membership of the owner inherits them), which the policies do not bind unless forced. What
+the way back's replication role needs on C (``REPLICATION`` or ``rds_replication``) is
+:mod:`pgshift.migration.preflight.fallback`'s; pgshift's own role needs neither: the way back's slot on C is made
+through ``conn_c_subscription``.
 """
 
 from __future__ import annotations
@@ -74,22 +81,22 @@ def check_target_role(spec: ChainConfig, tables: list[str], roles: list[str]) ->
     except Exception:  # noqa: BLE001 - check_c reports that C cannot be read
         return out
     out.facts = asdict(rights)
-    if rights.superuser:
+    if rights.rolsuper:
         return out
-    role, where = shown(rights.role), f"pgshift's role {rights.role!r} on C (connection {spec.conn_c})"
+    role, where = shown(rights.rolname), f"pgshift's role {rights.rolname!r} on C (connection {spec.conn_c})"
     grouped = ""
     if rights.aurora and not rights.rds_superuser:
         grouped = (f" (on Aurora, GRANT rds_superuser TO {role}, run as the master user, gives pg_create_subscription, "
                    "pg_monitor and pg_signal_backend at once)")
     problems = out.problems
-    if not rights.create_on_database:
+    if not rights.database_create:
         problems.append(f"{where} may not create in database {rights.database!r}: the schema copy creates schemas, "
                         "and a non-superuser's CREATE SUBSCRIPTION and CREATE PUBLICATION need it: run "
                         f"GRANT CREATE ON DATABASE {shown(rights.database)} TO {role}")
     for schema in rights.schemas_without_create:
         problems.append(f"{where} may not create tables in schema {schema!r}, which the schema copy restores "
                         f"tables into: run GRANT CREATE ON SCHEMA {shown(schema)} TO {role}")
-    if not rights.createrole:
+    if not rights.rolcreaterole:
         problems.append(f"{where} lacks CREATEROLE: task migrate_roles creates the roles the migrated objects need: "
                         f"run ALTER ROLE {role} CREATEROLE (on Aurora, connect as the master user, which has it)")
     for name in rights.roles_without_admin:
@@ -109,8 +116,14 @@ def check_target_role(spec: ChainConfig, tables: list[str], roles: list[str]) ->
         problems.append(f"{where} may not end other roles' sessions: the fallback (fallback on) fences C and ends "
                         f"the application's sessions and a stale lease holder there: run GRANT pg_signal_backend "
                         f"TO {role}{grouped}, or set fallback to false")
+    if spec.fallback and not rights.database_owner:
+        problems.append(f"{where} does not own database {rights.database!r} (nor is a member of its owner): the "
+                        "fallback (fallback on) fences C with ALTER DATABASE … SET default_transaction_read_only and "
+                        "keeps its fence marker on the database, which only its owner may do: run ALTER DATABASE "
+                        f"{shown(rights.database)} OWNER TO {role} (on Aurora, a database the master user made is "
+                        "its own), or set fallback to false")
     if spec.mode == "native":
-        problems += _subscription_password(spec, rights.role)
+        problems += _subscription_password(spec, rights.rolname)
     return out
 
 
