@@ -522,12 +522,15 @@ class LocalClusters:
             raise ClusterError(f"psql on {node.name}: {res.stderr.strip()}")
         return res.stdout.strip()
 
-    def sql(self, node: Node, query: str, params: object = None, db: str = DATABASE) -> list[tuple[Any, ...]]:
-        """Run one statement as the harness's superuser (autocommit, read-write even on a fenced database)."""
+    def sql(self, node: Node, query: str, params: object = None, db: str = DATABASE,
+            user: str | None = None) -> list[tuple[Any, ...]]:
+        """Run one statement as ``user`` (default: the harness's superuser on ``node``; on an Aurora-shaped C,
+        ``postgres`` is its master user: what a DBA there does) in autocommit, read-write even on a fenced
+        database."""
         import psycopg2
 
         # Not `with connect()`: since psycopg2 2.9 that opens a transaction block even in autocommit.
-        conn = psycopg2.connect(self.uri(node, self.admin_user(node), db=db),
+        conn = psycopg2.connect(self.uri(node, user or self.admin_user(node), db=db),
                                 options="-c default_transaction_read_only=off")
         try:
             conn.autocommit = True
