@@ -45,6 +45,8 @@ test: install
 docs: $(STAMP)
 	$(PY) include/scripts/params_doc.py
 
+# C is Aurora-shaped (pgshift's role on it no superuser) unless `make demo PGSHIFT_C_PROFILE=superuser`; a state
+# directory keeps the profile its C was made with (`make demo-stop` first to change it).
 demo: install
 	$(PY) include/scripts/demo.py
 

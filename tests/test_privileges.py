@@ -70,7 +70,10 @@ class Setup:
         self.on("c", statement)
 
     def on(self, node: str, statement: str) -> None:
-        self.clusters.sql(getattr(self.clusters, node), self._fill(statement))
+        """``statement`` on A as its superuser, on C as ``postgres``: pgshift's role there, which makes C's objects
+        (the schema copy) and, on an Aurora-shaped C, is no superuser (the master user)."""
+        user = "postgres" if node == "c" else None
+        self.clusters.sql(getattr(self.clusters, node), self._fill(statement), user=user)
 
     def one(self, node: str, query: str) -> object:
         return self.clusters.sql(getattr(self.clusters, node), self._fill(query))[0][0]
@@ -102,15 +105,17 @@ def setup(clusters: LocalClusters) -> Iterator[Setup]:
     st = Setup(clusters, f"pv_{tag}", f"pv_owner_{tag}", f"pv_reader_{tag}", f"pv_writer_{tag}")
     for role in st.roles:
         st.both(f"CREATE ROLE {role} NOLOGIN")
+        # What the roles' migration gives pgshift's role on C (access.sync._act_as_owners; a no-op for a superuser).
+        st.on("c", f"GRANT {role} TO postgres WITH INHERIT TRUE, SET TRUE")
     for statement in DDL.strip().split(";\n"):
         st.both(statement)
     yield st
     st.both("DROP SCHEMA IF EXISTS {s} CASCADE")
-    for node in ("a", "c"):
+    for node in (clusters.a, clusters.c):  # the harness's superuser cleans up
         for role in st.roles + st.only_on_a:
-            if clusters.sql(getattr(clusters, node), "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)):
-                st.on(node, f"DROP OWNED BY {role}")
-                st.on(node, f"DROP ROLE {role}")
+            if clusters.sql(node, "SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)):
+                clusters.sql(node, f"DROP OWNED BY {role}")
+                clusters.sql(node, f"DROP ROLE {role}")
 
 
 def test_equal_setups_give_an_empty_plan_and_parity(setup: Setup) -> None:

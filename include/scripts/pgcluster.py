@@ -369,9 +369,12 @@ class LocalClusters:
     def c_profile(self) -> str:
         """C's profile: the one C was made with, else the one asked for, else ``PGSHIFT_C_PROFILE``/superuser."""
         made = self.c_profile_file.read_text().strip() if self.c_profile_file.exists() else None
+        if made is None and (self.c.data_dir / "PG_VERSION").exists():
+            made = "superuser"  # a C made before the profiles existed (no c/profile): it was the superuser one
         if made and self._c_profile and made != self._c_profile:
             raise ClusterError(f"C in {self.state_dir} was made with the {made} profile, not {self._c_profile}: "
-                               "destroy the state directory (make demo-stop; pgcluster.py destroy) to change it")
+                               f"ask for {made} (PGSHIFT_C_PROFILE={made}, --c-profile {made}), or destroy the "
+                               "state directory to change it (make demo-stop; pgcluster.py destroy)")
         return made or self._c_profile or os.environ.get("PGSHIFT_C_PROFILE") or "superuser"
 
     @property
@@ -519,12 +522,15 @@ class LocalClusters:
             raise ClusterError(f"psql on {node.name}: {res.stderr.strip()}")
         return res.stdout.strip()
 
-    def sql(self, node: Node, query: str, params: object = None, db: str = DATABASE) -> list[tuple[Any, ...]]:
-        """Run one statement as the harness's superuser (autocommit, read-write even on a fenced database)."""
+    def sql(self, node: Node, query: str, params: object = None, db: str = DATABASE,
+            user: str | None = None) -> list[tuple[Any, ...]]:
+        """Run one statement as ``user`` (default: the harness's superuser on ``node``; on an Aurora-shaped C,
+        ``postgres`` is its master user: what a DBA there does) in autocommit, read-write even on a fenced
+        database."""
         import psycopg2
 
         # Not `with connect()`: since psycopg2 2.9 that opens a transaction block even in autocommit.
-        conn = psycopg2.connect(self.uri(node, self.admin_user(node), db=db),
+        conn = psycopg2.connect(self.uri(node, user or self.admin_user(node), db=db),
                                 options="-c default_transaction_read_only=off")
         try:
             conn.autocommit = True
@@ -558,10 +564,14 @@ class LocalClusters:
             self.sql(self.a, SEQUENCES_PAST_ROWS)
         self.sql(self.c, f"ALTER DATABASE {DATABASE} RESET default_transaction_read_only")
         self.sql(self.c, f"ALTER DATABASE {DATABASE} RESET pgshift.fence")
+        self.sql(self.c, f"COMMENT ON DATABASE {DATABASE} IS NULL")  # where a non-superuser keeps the fence marker
         for (name,) in self.sql(self.c, "SELECT pubname FROM pg_publication"):
             self.sql(self.c, 'DROP PUBLICATION "' + name.replace('"', '""') + '"')
         self._drop_slots(self.c)
-        self.sql(self.c, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+        # As initdb makes it: owned by pg_database_owner, so that the database's owner (Aurora's master user, not
+        # the harness's rdsadmin) may create in it.
+        self.sql(self.c, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public AUTHORIZATION pg_database_owner; "
+                         "GRANT USAGE ON SCHEMA public TO PUBLIC")
         self.stop_node(self.b, mode="immediate")
         shutil.rmtree(self.b.data_dir.parent, ignore_errors=True)
         self._prepare_dirs()

@@ -37,6 +37,16 @@ if TYPE_CHECKING:
     from pgshift.migration.scope import Scope
 
 LeaseKey = tuple[int, int]  # the two int4 keys of a session-level advisory lock
+# The first line of a database's comment that holds the fence marker where it cannot be a setting (Aurora).
+MARKER_PREFIX = "pgshift.fence="
+
+
+def _split_comment(comment: str | None) -> tuple[str | None, str | None]:
+    """A database comment as (the marker if its first line is one, the rest: the DBA's own comment)."""
+    if not comment or not comment.startswith(MARKER_PREFIX):
+        return None, comment
+    first, _, rest = comment.partition("\n")
+    return first[len(MARKER_PREFIX):], rest or None
 
 
 class PrimaryHook(MigrationHook):
@@ -135,20 +145,53 @@ class PrimaryHook(MigrationHook):
         return rows_as(OtherSession, self.fetch("unfenced_sessions", (list(roles),)))
 
     # -- the fence's marker and lease (pgshift.migration.switchover.lease)
+    def fence_marker_settable(self) -> bool:
+        """Whether this session may keep the marker as the setting ``pgshift.fence`` (a superuser, or GRANT SET ON
+        PARAMETER); else it is kept in the database's comment (Aurora's master user, see :meth:`fence_marker_set`)."""
+        return bool(self.scalar("fence_marker_settable"))
+
+    def fence_marker(self) -> str | None:
+        """The fence marker (JSON) of the current database: the setting ``pgshift.fence``, else the first line of
+        the database's comment when it starts with :data:`MARKER_PREFIX`; None when there is none."""
+        value = self.database_setting("pgshift.fence")
+        if value is not None:
+            return value
+        marker, _ = _split_comment(self.scalar("database_comment"))
+        return marker
+
     def fence_marker_set(self, database: str, marker: str) -> None:
-        """ALTER DATABASE … SET pgshift.fence.
+        """Store the marker: ``ALTER DATABASE … SET pgshift.fence`` where this session may.
+
+        A placeholder setting may be stored with a database only by a superuser or a role granted SET on it, and
+        Aurora's master user is neither (nor can it grant that). There the marker is the first line of the
+        database's comment (``COMMENT ON DATABASE``, which its owner may set; transactional like the setting, so
+        it is still written in the fence's own transaction, and read by anyone who connects); a comment the DBA
+        wrote stays below it and is what :meth:`fence_marker_reset` puts back.
 
         :param database: the database's name
         :param marker: the marker as JSON
         """
-        self.execute("fence_marker_set", (marker,), database=database)
+        if self.fence_marker_settable():
+            self.execute("fence_marker_set", (marker,), database=database)
+            return
+        _, comment = _split_comment(self.scalar("database_comment"))
+        self.execute("database_comment_set", (MARKER_PREFIX + marker + ("\n" + comment if comment else ""),),
+                     database=database)
 
     def fence_marker_reset(self, database: str) -> None:
-        """ALTER DATABASE … RESET pgshift.fence.
+        """Remove the marker (setting or comment line), leaving the DBA's own comment as it was.
 
         :param database: the database's name
         """
-        self.execute("fence_marker_reset", database=database)
+        if self.fence_marker_settable():
+            self.execute("fence_marker_reset", database=database)
+        marker, comment = _split_comment(self.scalar("database_comment"))
+        if marker is None:
+            return
+        if comment:
+            self.execute("database_comment_set", (comment,), database=database)
+        else:
+            self.execute("database_comment_drop", database=database)
 
     def lease_take(self, key: LeaseKey) -> bool:
         """pg_try_advisory_lock in this session: False if another session holds it.

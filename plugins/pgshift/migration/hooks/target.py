@@ -31,6 +31,7 @@ from pgshift.migration.hooks.states import (
     RoleSetting,
     SequenceValue,
     SlotState,
+    TargetRoleRights,
     row_as,
     rows_as,
 )
@@ -95,6 +96,19 @@ class TargetHook(MigrationHook):
         :param name: a role name
         """
         return row_as(ReplicationRole, self.fetch_one("replication_role", (name,)))
+
+    def role_rights(self, schemas: Sequence[str] = (), roles: Sequence[str] = ()) -> TargetRoleRights:
+        """What this session's role (pgshift's on C) holds of what the chain needs on C, superuser or not: the
+        reading preflight refuses a C on, naming the GRANT for each right missing (see :class:`TargetRoleRights`).
+
+        :param schemas: schemas the schema copy creates tables in (those that exist are checked for CREATE)
+        :param roles: roles the chain migrates (those that exist are checked for ADMIN OPTION)
+        """
+        row = row_as(TargetRoleRights, self.fetch_one("target_role_rights",
+                                                      {"schemas": list(schemas), "roles": list(roles)}))
+        if row is None:  # current_user is always in pg_roles
+            raise LookupError("C returned no row for the current role")
+        return row
 
     def flush_wal(self) -> None:
         """A synchronous empty commit: what the subscription applied so far is flushed, and confirmed."""

@@ -121,7 +121,7 @@ class FinishOperator(ConfiguredOperator):
                            fallback_publication=chain.fallback_publication_name,
                            fallback_subscription=chain.fallback_subscription_name,
                            publication=chain.publication_name, physical_slot=chain.physical_slot_name,
-                           slot=chain.slot_name)
+                           slot=chain.slot_name, conn_c_subscription=chain.conn_c_subscription)
         dry_run = chain.dry_run
         result = finish_way_back(s, self.log, dry_run=dry_run)
         path: Path = report_root(chain.report_dir) / "finish" / safe_name(context["run_id"]) / "report.json"

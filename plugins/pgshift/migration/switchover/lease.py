@@ -25,7 +25,9 @@ Airflow's retry may come late or never. So the fence does not depend on a retry:
   behind every open transaction). The advisory lock plus the role check costs one query and works the same on
   PostgreSQL and Aurora; a role that reconnects in a loop to race for the key loses after the fence, which takes
   LOGIN from the roles it fences, and is refused with its name before it.
-- **The marker** is ``pgshift.fence``, a setting stored with the database (``ALTER DATABASE … SET``) as JSON: the
+- **The marker** is ``pgshift.fence``, a setting stored with the database (``ALTER DATABASE … SET``) as JSON (where
+  pgshift's role may not store that placeholder setting, Aurora's master user, the first line of the database's
+  comment: :meth:`~pgshift.migration.hooks.primary.PrimaryHook.fence_marker_set`): the
   run, the roles the fence took LOGIN from, the earlier read-only default, the fence time and a
   :class:`~pgshift.migration.switchover.state.FenceState`. It is written in the fence's own transaction (no fence
   without a
@@ -94,7 +96,7 @@ class FenceMarker:
 
 
 def read_marker(a: PrimaryHook) -> FenceMarker | None:
-    raw = a.database_setting("pgshift.fence")
+    raw = a.fence_marker()
     return FenceMarker.from_json(raw) if raw else None
 
 

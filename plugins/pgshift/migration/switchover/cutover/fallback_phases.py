@@ -14,6 +14,11 @@ it (logical replication applies rows through its own executor path, which does n
 read-only state; tests/test_fallback.py proves C's writes arrive on a fenced A). So nothing is loosened on A for
 it: a per-role ``default_transaction_read_only = off`` for the subscription owner (pgshift's role on A) would make
 every session of that role on A writable while A is fenced, for no gain.
+
+The slot on C is created (and, on a rollback, dropped) through ``conn_c_subscription``, the connection A's
+subscription streams from C with, not through ``conn_c``: slot functions need REPLICATION (on Aurora, membership of
+``rds_replication``), which the role A streams with must have anyway, and which Aurora's master user, pgshift's
+``conn_c`` there, is created without (NOREPLICATION). So the way back needs no superuser on C on either kind of C.
 """
 
 from __future__ import annotations
@@ -82,7 +87,8 @@ class FallbackPhases:
                 raise FallbackArmError("cannot arm the way back: " + "; ".join(left))
             c.create_publication(spec.publication, _migrated_tables(plan))
             self._armed.append("publication")
-            slot = c.create_pgoutput_slot(spec.subscription)
+            with WayBackHook(spec.conn_c_subscription) as streamer:  # REPLICATION / rds_replication: see above
+                slot = streamer.create_pgoutput_slot(spec.subscription)
             self._armed.append("slot")
             conninfo = MigrationHook(spec.conn_c_subscription).libpq_dsn(application_name=spec.subscription)
             a.create_fallback_subscription(spec.subscription, spec.publication, conninfo, spec.subscription)
@@ -150,7 +156,8 @@ class FallbackPhases:
                     a.session_read_write()
                     a.drop_subscription(spec.subscription)  # drops its slot on C too
                 elif "slot" in armed:
-                    c.drop_slot(spec.subscription)
+                    with WayBackHook(spec.conn_c_subscription) as streamer:
+                        streamer.drop_slot(spec.subscription)
                 c.drop_publication(spec.publication)
             self._armed = []
             self._way_back().disarmed = True

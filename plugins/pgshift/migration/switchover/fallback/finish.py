@@ -31,6 +31,9 @@ class FinishSettings:
     publication: str  # the chain's, on A
     physical_slot: str  # B's, on A
     slot: str  # the chain's logical slot on B (dropped with C's subscription at the finalize)
+    # C as A's subscription reaches it: a slot left on C is dropped through it (REPLICATION / rds_replication; the
+    # role of conn_c has neither on Aurora)
+    conn_c_subscription: str
 
 
 @dataclass
@@ -66,7 +69,7 @@ def finish_way_back(s: FinishSettings, log: Logger, *, dry_run: bool) -> FinishR
                   drop=lambda: a.drop_subscription(s.fallback_subscription))
             _drop(out, f"slot {s.fallback_subscription} on C", dry_run, log,
                   present=c.reverse_slot(s.fallback_subscription) is not None,
-                  drop=lambda: _drop_slot(c, s.fallback_subscription, end_walsender=False))
+                  drop=lambda: _drop_slot_as(s.conn_c_subscription, s.fallback_subscription))
             _drop(out, f"publication {s.fallback_publication} on C", dry_run, log,
                   present=c.publication(s.fallback_publication) is not None,
                   drop=lambda: c.drop_publication(s.fallback_publication))
@@ -98,6 +101,14 @@ def _drop(out: FinishResult, what: str, dry_run: bool, log: Logger, *, present: 
         return
     out.dropped.append(what)
     log.info("Dropped %s", what)
+
+
+def _drop_slot_as(conn_id: str, name: str) -> None:
+    """Drop a slot on C through ``conn_id``, a connection whose role may manage slots."""
+    from pgshift.migration.hooks.fallback import WayBackHook
+
+    with WayBackHook(conn_id) as hook:
+        _drop_slot(hook, name, end_walsender=False)
 
 
 def _drop_slot(hook: WayBackHook, name: str, *, end_walsender: bool, timeout: float = 10) -> None:
