@@ -39,7 +39,7 @@ lint: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=25 tests
 
 # docs/params.md is generated from the DAGs' Params (tests/test_params_doc.py fails when it is stale).
 docs: $(STAMP)
