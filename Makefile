@@ -39,12 +39,14 @@ lint: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=25 tests
 
 # docs/params.md is generated from the DAGs' Params (tests/test_params_doc.py fails when it is stale).
 docs: $(STAMP)
 	$(PY) include/scripts/params_doc.py
 
+# C is Aurora-shaped (pgshift's role on it no superuser) unless `make demo PGSHIFT_C_PROFILE=superuser`; a state
+# directory keeps the profile its C was made with (`make demo-stop` first to change it).
 demo: install
 	$(PY) include/scripts/demo.py
 

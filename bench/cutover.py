@@ -11,7 +11,7 @@ write downtime and its verify share, the rows verified before and inside the fen
 the writes committed on A against the rows on C. In the delta phase a third writer is the application as it
 moves: role app with a list of servers (A, then C), which reconnects by itself once C lets it in; its last
 commit on A -> first commit on C is the application-visible write downtime.
-    .venv/bin/python bench/cutover.py [--scale 10] [--hand]
+    .venv/bin/python bench/cutover.py [--scale 10] [--hand] [--c-profile aurora]
 Exit status 0 when every cutover finished with no row lost and every table equal, whether or not a target was
 met; 1 otherwise. The clusters and temp dirs are removed afterwards.
 """
@@ -49,7 +49,7 @@ from chain_helpers import (
     user_tables,
     wait_c_caught_up,
 )
-from pgcluster import DATABASE, LocalClusters, Node
+from pgcluster import C_PROFILES, DATABASE, LocalClusters, Node
 from psycopg2 import sql as pgsql
 from sample_data import MovingApp, load_sample
 from testing_support import free_port_block, log_excerpt, state_dir, wait_for
@@ -440,17 +440,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=TARGET_SCALE)
     parser.add_argument("--hand", action="store_true", help="also cut over by hand (a third chain)")
+    parser.add_argument("--c-profile", choices=C_PROFILES, default="superuser",
+                        help="C as a self-managed PostgreSQL (superuser, the default, so that figures compare with "
+                             "earlier ones) or Aurora-shaped (aurora: pgshift's role on C is no superuser)")
     args = parser.parse_args()
 
     reports = Path(tempfile.mkdtemp(prefix="pgshift-bench-reports-"))
-    cl = LocalClusters(state_dir("bench-cutover"), free_port_block(54700))
+    cl = LocalClusters(state_dir("bench-cutover"), free_port_block(54700), c_profile=args.c_profile)
     phases: list[tuple[Phase, Callable[[], Cutover]]] = [
         (Phase("delta"), lambda: dag_cutover(cl, reports, "delta")),
         (Phase("full"), lambda: dag_cutover(cl, reports, "full")),
         *([(Phase("hand"), lambda: hand_cutover(cl))] if args.hand else []),
     ]
     print(f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-          f"clusters on ports {cl.a.port}-{cl.c.port}", flush=True)
+          f"clusters on ports {cl.a.port}-{cl.c.port}, C profile {args.c_profile}", flush=True)
     try:
         cl.start()
         t0 = time.monotonic()

@@ -6,7 +6,7 @@ DAG (the way back armed, the default) while role app writes on A (pgbench -c 2 p
 puts the same load on C and falls back through the DAG. Prints both timelines and write downtimes, the ratio
 against the target (fallback within 1.25x of the cutover), and the writes acknowledged on C against the rows on A
 (and B) after the fallback.
-    .venv/bin/python bench/fallback.py [--scale 10]
+    .venv/bin/python bench/fallback.py [--scale 10] [--c-profile aurora]
 Exit status 0 when both finished with no row lost and every table equal, whether or not the target was met;
 1 otherwise. The clusters and temp dirs are removed afterwards.
 """
@@ -28,7 +28,7 @@ from typing import Any
 from airflow_env import HOME, ROOT  # noqa: F401 - before chain_helpers & co: sys.path, Airflow environment
 from chain_helpers import chain_conf, fingerprint, sql, user_tables, wait_c_caught_up
 from cutover import WARMUP_SECONDS, AppLoad, RunFailed, run_dag_quiet
-from pgcluster import LocalClusters, Node
+from pgcluster import C_PROFILES, LocalClusters, Node
 from sample_data import load_sample
 from testing_support import free_port_block, state_dir, wait_for
 
@@ -84,12 +84,15 @@ def print_timeline(title: str, run: dict[str, Any], first: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=10)
+    parser.add_argument("--c-profile", choices=C_PROFILES, default="superuser",
+                        help="C as a self-managed PostgreSQL (superuser, the default, so that figures compare with "
+                             "earlier ones) or Aurora-shaped (aurora: pgshift's role on C is no superuser)")
     args = parser.parse_args()
 
     reports = Path(tempfile.mkdtemp(prefix="pgshift-bench-reports-"))
-    cl = LocalClusters(state_dir("bench-fallback"), free_port_block(54800))
+    cl = LocalClusters(state_dir("bench-fallback"), free_port_block(54800), c_profile=args.c_profile)
     print(f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-          f"clusters on ports {cl.a.port}-{cl.c.port}", flush=True)
+          f"clusters on ports {cl.a.port}-{cl.c.port}, C profile {args.c_profile}", flush=True)
     try:
         cl.start()
         t0 = time.monotonic()

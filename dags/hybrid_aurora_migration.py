@@ -252,6 +252,37 @@ PARAMS: dict[str, Param] = {
     "dms_target_endpoint_id": _dms_id("pgshift-target-c", "DMS target endpoint"),
     "dms_ssl_mode": Param("require", type="string", enum=["none", "require", "verify-ca", "verify-full"],
                           title="DMS SSL mode", section="DMS"),
+    "dms_max_full_load_subtasks": Param(8, type="integer", minimum=1, maximum=49, title="DMS tables loaded at once",
+                                        section="DMS",
+                                        description="FullLoadSettings.MaxFullLoadSubTasks: tables (or segments of a "
+                                                    "parallel-loaded table) loaded in parallel; DMS's default 8."),
+    "dms_parallel_load_partitions": Param([], type="array", items={"type": "string"}, section="DMS",
+                                          title="DMS: tables loaded by partition",
+                                          description="schema.table of partitioned tables to load one partition per "
+                                                      "subtask (parallel-load partitions-auto)."),
+    "dms_parallel_load_ranges": Param({}, type="object", section="DMS", title="DMS: tables loaded by ranges",
+                                      additionalProperties={"type": "object", "additionalProperties": {
+                                          "type": "array", "items": {"type": "string"}}},
+                                      description='schema.table -> {column: [boundaries]} (parallel-load ranges), '
+                                                  'e.g. {"public.orders": {"id": ["1000000", "2000000"]}}: three '
+                                                  'segments, id < 1000000, < 2000000, the rest. Every column has '
+                                                  'as many boundaries.'),
+    "dms_lob_mode": Param("limited", type="string", enum=["limited", "full", "inline"], title="DMS LOB mode",
+                          section="DMS", values_display={"limited": "Limited (truncates longer LOBs)",
+                                                         "full": "Full (every LOB, slow)",
+                                                         "inline": "Inline (small LOBs inline, the rest full)"},
+                          description="limited: LOBs up to the max size, in bulk (AWS's advice when the largest "
+                                      "LOB is known); full: any size, piece by piece; inline: full mode with the "
+                                      "small ones sent inline."),
+    "dms_lob_max_size_kb": Param(32, type="integer", minimum=1, maximum=102400, section="DMS",
+                                 title="DMS max LOB size (KB, limited mode)",
+                                 description="TargetMetadata.LobMaxSize; longer LOBs are truncated."),
+    "dms_lob_chunk_size_kb": Param(64, type="integer", minimum=1, maximum=102400, section="DMS",
+                                   title="DMS LOB chunk size (KB, full/inline mode)",
+                                   description="TargetMetadata.LobChunkSize; AWS advises 64."),
+    "dms_inline_lob_max_size_kb": Param(32, type="integer", minimum=1, maximum=102400, section="DMS",
+                                        title="DMS inline LOB max size (KB, inline mode)",
+                                        description="TargetMetadata.InlineLobMaxSize: LOBs up to it go inline."),
 }
 DEFAULTS: dict[str, Any] = {name: param.value for name, param in PARAMS.items()}
 SCHEMAS: dict[str, dict[str, Any]] = {name: param.schema for name, param in PARAMS.items()}
@@ -423,21 +454,23 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
                 task_id="wait_subscription_synced", config=CONFIG, poll_interval=1.0, timeout=12 * 3600,
                 execution_timeout=timedelta(hours=12, minutes=5),
             )
+            # Each DMS wait gives up (with its last status) before its task's execution_timeout would.
             dms_instance = DmsReplicationInstanceOperator(task_id="dms_replication_instance", config=CONFIG,
-                                                          execution_timeout=timedelta(minutes=45))
+                                                          wait_seconds=40 * 60, execution_timeout=timedelta(minutes=45))
             dms_endpoints = DmsEndpointsOperator(task_id="dms_endpoints", config=CONFIG,
                                                  execution_timeout=timedelta(minutes=10))
             dms_task = DmsReplicationTaskOperator(
                 task_id="dms_task", config=CONFIG,
                 instance_arn="{{ ti.xcom_pull(task_ids='dms_replication_instance') }}",
-                endpoints="{{ ti.xcom_pull(task_ids='dms_endpoints') }}", execution_timeout=timedelta(minutes=30),
+                endpoints="{{ ti.xcom_pull(task_ids='dms_endpoints') }}", wait_seconds=25 * 60,
+                execution_timeout=timedelta(minutes=30),
             )
             dms_start = DmsStartTaskOperator(task_id="dms_start_task", config=CONFIG,
                                              task_arn="{{ ti.xcom_pull(task_ids='dms_task') }}",
                                              execution_timeout=timedelta(minutes=10))
             dms_running = DmsTaskRunningSensor(
                 task_id="wait_dms_full_load", config=CONFIG, task_arn="{{ ti.xcom_pull(task_ids='dms_task') }}",
-                timeout=24 * 3600, execution_timeout=timedelta(hours=24, minutes=5),
+                wait_seconds=24 * 3600, execution_timeout=timedelta(hours=24, minutes=5),
             )
             cdc_lag = CdcLagSensor(
                 task_id="wait_cdc_lag", config=CONFIG, timeout=3600, trigger_rule="none_failed_min_one_success",

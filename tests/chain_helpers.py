@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -137,3 +140,40 @@ def slot_invalidated_on_b(cl: LocalClusters, slot: str, before_churn: Callable[[
     finally:
         sql(cl, cl.b, "ALTER SYSTEM SET hot_standby_feedback = on")
         sql(cl, cl.b, "SELECT pg_reload_conf()")
+
+
+class SlotReader:
+    """Reads B's logical slot once it exists, like the DMS replication instance would (``pg_recvlogical`` as
+    ``replicator``): DMS's stand-in in the tests of dms mode."""
+
+    def __init__(self, cl, slot: str) -> None:
+        self.cl, self.slot = cl, slot
+        self.proc: subprocess.Popen | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            try:
+                exists = sql(self.cl, self.cl.b, "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s",
+                             (self.slot,))
+            except psycopg2.OperationalError:  # B is not up until the basebackup step has run
+                continue
+            if exists:
+                env = {**os.environ, "PGPASSWORD": self.cl.passwords()["replicator"]}
+                self.proc = subprocess.Popen(
+                    [self.cl.tool("pg_recvlogical"), "-h", "127.0.0.1", "-p", str(self.cl.b.port), "-U",
+                     "replicator", "-d", "pgshift", "-S", self.slot, "--start", "-f", "/dev/null", "-s", "1"],
+                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                return
+
+    def __enter__(self) -> SlotReader:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)

@@ -36,7 +36,7 @@ os.environ.update({
 })
 
 from pgcluster import LocalClusters  # noqa: E402
-from testing_support import free_port_block, installed_pgshift, state_dir  # noqa: E402
+from testing_support import MotoServer, free_port_block, installed_pgshift, state_dir  # noqa: E402
 
 installed_pgshift(ROOT)
 
@@ -95,3 +95,11 @@ def clusters() -> LocalClusters:
     cl.destroy()
 
 
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """moto as a server on a free port of 127.0.0.1, shared by the DMS tests (each resets it)."""
+    server = MotoServer(state_dir("moto") / "moto.log")
+    yield server
+    server.stop()

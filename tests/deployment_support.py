@@ -91,10 +91,10 @@ def explain(api: AirflowApi, run_id: str, dag_id: str = DAG_ID) -> str:
 
 
 def report(dep: AirflowDeployment, kind: str, run_id: str) -> dict[str, Any]:
-    """A run's validation or cutover report from the deployment's report directory."""
+    """A run's validation, cutover, fallback or finish report from the deployment's report directory."""
     from pgshift.common.report import safe_name
 
     root = Path(dep.env()["PGSHIFT_REPORT_DIR"])
     path = root / "validate" / f"{safe_name(run_id)}.json" if kind == "validate" else \
-        root / "cutover" / safe_name(run_id) / "report.json"
+        root / kind / safe_name(run_id) / "report.json"
     return json.loads(path.read_text())

@@ -250,7 +250,9 @@ def test_what_pgshifts_role_has_on_c(aurora: LocalClusters) -> None:
         rights = c.role_rights()
     assert rights == TargetRoleRights(rolname="postgres", rolsuper=False, rolcreaterole=True, rolbypassrls=False,
                                       create_subscription=True, database_create=True, database_owner=True,
-                                      signal_backend=True, fence_setting=False)
+                                      signal_backend=True, fence_setting=False, database="pgshift",
+                                      read_all_stats=True, aurora=True, rds_superuser=True, schemas_without_create=[],
+                                      roles_without_admin=[])
 
 
 def test_a_role_pgshift_did_not_create_is_refused_with_the_grant(path: SimpleNamespace) -> None:

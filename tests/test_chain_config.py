@@ -109,3 +109,25 @@ def test_the_parts_are_derived_under_the_params_names() -> None:
     assert (cdc_lag.max_bytes, cdc_lag.slot) == (2048, "logical")
     assert last == "dms" and dms.task_id == "task"
     assert config.for_validation().allow_existing_tables_on_c is True
+
+
+def test_dms_task_settings_out_of_range_or_out_of_scope_are_refused_naming_the_key() -> None:
+    values = chain_values(tables=["public.orders", "public.big"], dms_max_full_load_subtasks=50,
+                          dms_lob_max_size_kb=0, dms_parallel_load_partitions=["public.big", "orders", "public.other"],
+                          dms_parallel_load_ranges={"public.big": {"id": ["10"]},
+                                                    "public.orders": {"id": ["10", "20"], "day": ["2026-01-01"]}})
+    with pytest.raises(ConfigError) as err:
+        ChainConfig.from_values(values)
+    assert err.value.problems == [
+        "dms_max_full_load_subtasks: must be from 1 to 49, got 50",
+        "dms_lob_max_size_kb: must be from 1 to 102400, got 0",
+        "dms_parallel_load_partitions: 'orders' is not schema.table",
+        "dms_parallel_load_partitions: public.other is not among the tables to migrate (tables, schemas)",
+        "dms_parallel_load_ranges: public.big is also in dms_parallel_load_partitions (one way a table)",
+        "dms_parallel_load_ranges: public.orders needs one or more columns, each with the same number (at least "
+        "one) of boundaries, got {'id': ('10', '20'), 'day': ('2026-01-01',)}",
+    ]
+    schemas = chain_config(schemas=["sales"], dms_parallel_load_partitions=["sales.orders"])
+    assert schemas.dms_parallel_load_partitions == ("sales.orders",)  # a table of a migrated schema is in scope
+    everything = chain_config(dms_parallel_load_ranges={"any.table": {"id": ["1"]}})
+    assert everything.dms_parallel_load_ranges == {"any.table": {"id": ("1",)}}  # no scope: every table

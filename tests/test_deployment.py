@@ -5,7 +5,9 @@ PostgreSQL (include/scripts/airflow_local.py, what `make demo` runs), over their
 of this module run in order on one chain: the scheduler's first hourly validation before any setup, a setup
 with non-default names under application writes (sensors deferred to the triggerer), a validation with no
 conf and the same scheduled run re-run after the setup (both check the recorded configuration), a dry-run
-cutover, then the real cutover. Meanwhile probe runs check the deadline alert.
+cutover, the real cutover, then the finish. Meanwhile probe runs check the deadline alert. Last, on the same
+deployment with A, B and C reset, a dms-mode setup against the session's moto server (``aws_default`` points at
+it) whose DMS waits are seen deferred to the triggerer.
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ from typing import Any
 import psycopg2
 import pytest
 from airflow_local import AirflowApi, AirflowDeployment, failure_reason
-from chain_helpers import app_can_log_in, fingerprint, secrets_in, user_tables
+from chain_helpers import SlotReader, app_can_log_in, fingerprint, secrets_in, user_tables
 from deployment_support import DAG_ID, ROOT, running_deployment
 from deployment_support import explain as _explain
 from deployment_support import report as _report
 from deployment_support import wait as _wait
 from pgcluster import LocalClusters, server_user
 from sample_data import WriteLoad
-from testing_support import wait_for
+from testing_support import MOTO_INSTANCE_MODEL, MOTO_TASK_MODEL, MotoServer, wait_for
 
 import pgshift
 
@@ -41,13 +43,15 @@ STATE: dict[str, Any] = {}  # what the ordered tests of this module hand on to e
 
 
 @pytest.fixture(scope="module")
-def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalClusters, AirflowDeployment, AirflowApi]]:
+def deploy(tmp_path_factory: pytest.TempPathFactory,
+           moto_server: MotoServer) -> Iterator[tuple[LocalClusters, AirflowDeployment, AirflowApi]]:
     alerts = Path(tmp_path_factory.mktemp("alerts")) / "deadline-alerts.log"
     notifier = [{"notifier": "file_notifier.FileNotifier",
                  "kwargs": {"path": str(alerts), "text": "{{ run_id }} | {{ message }}"}}]
     STATE["alerts"] = alerts
     with running_deployment("deploy", extra_dags=[ROOT / "tests" / "deadline_probe" / f"{PROBE}.py"],
                             extra_path=[ROOT / "tests" / "deadline_probe"], extra_env={
+                                **moto_server.env(),
                                 "AIRFLOW__PGSHIFT__DEADLINE_SECONDS": str(DEADLINE_SECONDS),
                                 "AIRFLOW__PGSHIFT__DEADLINE_NOTIFIERS": json.dumps(notifier)}) as (cl, dep, api):
         api.wait_dag(PROBE)
@@ -280,3 +284,61 @@ def _callback_done(cl: LocalClusters, run_id: str) -> bool:
             return [row[0] for row in cur.fetchall()] == ["success"]
     finally:
         meta.close()
+
+
+def test_finish_through_the_api_leaves_nothing_of_the_chain(deploy) -> None:
+    """After the real cutover, the DBA stays on C: finish, triggered through the REST API, drops the way back and
+    the chain's replication objects on A, B and C; A stays fenced, the application stays on C."""
+    cl, dep, api = deploy
+    run_id = api.trigger(DAG_ID, {"action": "finish", "dry_run": False})
+    state, _ = _wait(api, run_id)
+    assert state == "success", _explain(api, run_id)
+    assert api.task_states(DAG_ID, run_id)["record_finish"] == "success"
+    dropped = _report(dep, "finish", run_id)["dropped"]
+    assert any(item.startswith("subscription ") and item.endswith(" on A (and its slot on C)") for item in dropped), \
+        dropped
+    for node in (cl.a, cl.b, cl.c):
+        assert cl.sql(node, "SELECT count(*) FROM pg_subscription") == [(0,)], node.name
+        assert cl.sql(node, "SELECT count(*) FROM pg_publication") == [(0,)], node.name
+    for node in (cl.a, cl.c):  # B's own slot, if the finalize left one, is dropped once B replays it
+        assert cl.sql(node, "SELECT count(*) FROM pg_replication_slots") == [(0,)], node.name
+    assert not app_can_log_in(cl)
+    psycopg2.connect(cl.uri(cl.c, user="app")).close()
+
+
+DMS_WAITS = {"dms_replication_instance", "dms_task", "wait_dms_full_load"}
+
+
+def test_a_dms_setup_defers_its_dms_waits_to_the_triggerer(deploy, moto_server) -> None:
+    """Each DMS wait takes three describes per state change on the moto server, so each is read once in the
+    worker, then deferred: the instance available, the task ready, the full load complete."""
+    cl, dep, api = deploy
+    cl.reset_chain()
+    moto_server.reset()
+    for model in (MOTO_INSTANCE_MODEL, MOTO_TASK_MODEL):
+        moto_server.set_transition(model, progression="manual", times=3)
+    conf = {"action": "setup", "mode": "dms", **NAMES, "b_data_dir": str(cl.b.data_dir),
+            "b_bin_dir": str(cl.bin_dir), "b_port": cl.b.port, "b_os_user": server_user(),
+            "poll_interval_seconds": 1, "dms_ssl_mode": "none"}
+    with SlotReader(cl, NAMES["slot_name"]):
+        run_id = api.trigger(DAG_ID, conf)
+        state, deferred = _wait(api, run_id)
+    assert state == "success", _explain(api, run_id)
+    states = api.task_states(DAG_ID, run_id)
+    assert {t: states[t] for t in (*DMS_WAITS, "dms_start_task", "wait_cdc_lag")} == \
+        dict.fromkeys((*DMS_WAITS, "dms_start_task", "wait_cdc_lag"), "success")
+    assert states["create_subscription"] == "skipped"
+    assert DMS_WAITS <= deferred, deferred
+    for task_id in DMS_WAITS:
+        logs = list((dep.home / "logs").glob(f"dag_id={DAG_ID}/run_id={run_id}/task_id={task_id}/*trigger*"))
+        assert logs, f"no triggerer log for {task_id}"
+    tasks = _dms(moto_server).describe_replication_tasks()["ReplicationTasks"]
+    assert [(t["ReplicationTaskIdentifier"], t["Status"]) for t in tasks] == [("pgshift-b-to-c", "running")]
+
+
+def _dms(moto_server: MotoServer) -> Any:
+    """A boto3 DMS client of the moto server the deployment talks to."""
+    import boto3
+
+    return boto3.client("dms", endpoint_url=moto_server.url, region_name="us-east-1", aws_access_key_id="testing",
+                        aws_secret_access_key="testing")

@@ -478,3 +478,33 @@ def test_a_fallback_killed_after_fencing_c_has_c_unfenced_within_seconds(deploym
              "fallback_watchdog (in the triggerer) finds C's lease free and lifts C's fence; A stays fenced; the run "
              "fails saying so and the notifiers get the alert",
              f"C writable {writable - killed:.2f} s after the kill; never both writable")
+
+
+def test_the_fallback_through_the_api_brings_the_application_back_to_a(deployment: Deployment) -> None:
+    """After the killed fallback left the way back armed: the real fallback, triggered through the REST API as a DBA
+    would, completes on the deployment; every write the application made on C is on A; finish is then refused."""
+    cl, dep, api = deployment
+    with contextlib.closing(psycopg2.connect(cl.uri(cl.c, user="app"))) as conn, conn.cursor() as cur:
+        conn.autocommit = True
+        cur.execute("INSERT INTO orders (customer, amount, note) SELECT 6, g, 'before the fallback' "
+                    "FROM generate_series(1, 25) g RETURNING id")
+        written = [row[0] for row in cur.fetchall()]
+    run_id = api.trigger(DAG_ID, {"action": "fallback", "dry_run": False})
+    state, _ = _wait(api, run_id)
+    assert state == "success", _explain(api, run_id)
+    assert api.task_states(DAG_ID, run_id)["record_fallback"] == "success"
+    report = _report(dep, "fallback", run_id)
+    assert report["status"] == "fallen back"
+    for table in user_tables(cl, cl.a):
+        assert fingerprint(cl, cl.a, table) == fingerprint(cl, cl.c, table), table
+    assert cl.sql(cl.a, "SELECT count(*) FROM orders WHERE id = ANY(%s)", (written,)) == [(len(written),)]
+    assert can_log_in(cl, cl.a) and not can_log_in(cl, cl.c)
+    assert cl.sql(cl.a, "SELECT count(*) FROM pg_subscription") == [(0,)]
+    # The way back is taken: finish (stay on C) no longer applies, and says so before changing anything.
+    refused = api.trigger(DAG_ID, {"action": "finish", "dry_run": False})
+    assert _wait(api, refused)[0] == "failed"
+    said = api.task_log(DAG_ID, refused, "configuration")
+    assert "the way back is fallen back already" in said and "nothing to finish" in said, said[-2000:]
+    assert can_log_in(cl, cl.a)
+    measured("fallback through the REST API after a killed one", "the retry-safe fallback completes; finish refused",
+             f"write downtime {report['write_downtime_seconds']:.2f} s; A = C in every table")

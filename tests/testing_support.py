@@ -118,16 +118,86 @@ def assert_run_succeeded(dag_run, log_text: str = "") -> dict[str, str]:
 
 
 MOTO_REGION = "us-east-1"
-MOTO_ACCOUNT = "123456789012"  # moto's default account: its backends are keyed by it
+MOTO_TASK_MODEL = "dms::replicationtask"  # tests/moto_dms_server.py's state model of a DMS task
+MOTO_INSTANCE_MODEL = "dms::replicationinstance"  # moto's own model of a replication instance
 
 
-def moto_aws_env(monkeypatch: pytest.MonkeyPatch, **connections: str) -> None:
-    """Fake AWS credentials and the ``aws_default`` connection in :data:`MOTO_REGION`, for moto's ``mock_aws``;
-    ``connections``: further ``AIRFLOW_CONN_<NAME>`` values."""
-    import json
+class MotoServer:
+    """moto as a server on 127.0.0.1 (``tests/moto_dms_server.py`` in a process of its own), reached only over
+    HTTP: by boto3 through the ``aws_default`` connection's ``endpoint_url``, and by the tests through moto's
+    ``/moto-api/`` (reset, state transitions)."""
 
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": MOTO_REGION,
-           "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "extra": {"region_name": MOTO_REGION}}),
-           **{f"AIRFLOW_CONN_{name.upper()}": uri for name, uri in connections.items()}}
+    def __init__(self, log: Path) -> None:
+        import socket
+        import subprocess
+        import urllib.request
+
+        with socket.socket() as sock:  # a free port: moto binds it a moment later
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = open(log, "wb")  # closed in stop()
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("moto_dms_server.py")),
+                                      str(self.port)], stdout=self._log, stderr=subprocess.STDOUT)
+
+        def up() -> bool:
+            if self.proc.poll() is not None:
+                pytest.fail(f"the moto server exited ({self.proc.returncode}): {log.read_text()[-2000:]}")
+            try:
+                return urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=2).status == 200
+            except OSError:
+                return False
+
+        wait_for(up, timeout=60, what=f"the moto server on port {self.port}")
+
+    def post(self, path: str, body: dict[str, object] | str | None = None) -> None:
+        """POST to moto's ``/moto-api/<path>``: ``body`` as JSON, or as it is when text."""
+        import json
+        import urllib.request
+
+        data = body if isinstance(body, str) else json.dumps(body or {})
+        request = urllib.request.Request(f"{self.url}/moto-api/{path}", method="POST", data=data.encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status in (200, 201), (path, response.status)
+
+    def set_transition(self, model: str, **transition: object) -> None:
+        self.post("state-manager/set-transition", {"model_name": model, "transition": transition})
+
+    def reset(self) -> None:
+        """No DMS resources, every model back to its default transition."""
+        self.post("reset")
+        for model in (MOTO_TASK_MODEL, MOTO_INSTANCE_MODEL):
+            self.post("state-manager/unset-transition", {"model_name": model})
+
+    def connection(self) -> str:
+        """``aws_default`` for this server: fake keys, the region, and the endpoint every AWS call goes to."""
+        import json
+
+        return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
+                           "extra": {"region_name": MOTO_REGION, "endpoint_url": self.url}})
+
+    def env(self) -> dict[str, str]:
+        """The environment of a process that talks to this server: the connection, and no real credentials
+        from elsewhere (boto3 would take them before the connection's)."""
+        return {"AIRFLOW_CONN_AWS_DEFAULT": self.connection(), "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": MOTO_REGION}
+
+    def stop(self) -> None:
+        import subprocess
+
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._log.close()
+
+
+def moto_aws_env(monkeypatch: pytest.MonkeyPatch, server: MotoServer, **connections: str) -> None:
+    """The ``aws_default`` connection to ``server`` and fake AWS credentials; ``connections``: further
+    ``AIRFLOW_CONN_<NAME>`` values."""
+    env = {**server.env(), **{f"AIRFLOW_CONN_{name.upper()}": uri for name, uri in connections.items()}}
     for key, value in env.items():
         monkeypatch.setenv(key, value)

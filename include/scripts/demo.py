@@ -7,6 +7,10 @@ on A as role ``app``: ``setup`` (native mode), ``validate`` with no conf (it che
 recorded), and the cutover (fence, drain, verify, sequences, finalize). The DAG is unpaused, so the hourly
 validation runs too. The deployment is left running for the user to look at; `make demo-stop` ends it.
 
+C is Aurora-shaped (``pgcluster.py``'s ``aurora`` profile: pgshift's role on C is Aurora's master user, no
+superuser) unless ``PGSHIFT_C_PROFILE=superuser``; the profile is chosen when C is first made, and a state
+directory made with the other one is refused with the way out (``make demo-stop``).
+
 Safe to run twice: the clusters, the data and the deployment are kept; a chain the last demo cut over is
 reset first.
 """
@@ -46,9 +50,14 @@ citus_scale_out from the UI form with new_workers and dry_run first. See docs/ci
 
 
 def main() -> int:
-    cl = LocalClusters(os.environ.get("PGSHIFT_STATE_DIR"), int(os.environ.get("PGSHIFT_BASE_PORT", "54320")))
-    print(f"== Starting A (:{cl.a.port}) and C (:{cl.c.port}) with PostgreSQL from {cl.bin_dir}")
+    # C as Aurora gives it unless PGSHIFT_C_PROFILE=superuser: Aurora is what users migrate to. A state directory
+    # whose C was made with the other profile is refused here, naming make demo-stop (LocalClusters.c_profile).
+    cl = LocalClusters(os.environ.get("PGSHIFT_STATE_DIR"), int(os.environ.get("PGSHIFT_BASE_PORT", "54320")),
+                       c_profile=os.environ.get("PGSHIFT_C_PROFILE") or "aurora")
+    print(f"== Starting A (:{cl.a.port}) and C (:{cl.c.port}, profile {cl.c_profile}) with PostgreSQL from "
+          f"{cl.bin_dir}")
     cl.start()
+    print(c_profile_line(cl))
     if cl.is_running(cl.b) is False and (cl.b.data_dir / "PG_VERSION").exists():
         cl.start_node(cl.b)  # a second run: B was made by the first one
     if chain_was_cut_over(cl):
@@ -191,6 +200,20 @@ def safe(run_id: str) -> str:
 
 def report_of(directory: Path, run_id: str) -> Path:
     return directory / f"{safe(run_id)}.json"
+
+
+def c_profile_line(cl: LocalClusters) -> str:
+    """Which C the demo runs on, and what pgshift's role there (connection pgshift_c) is, as C says."""
+    login = "postgres"  # pgshift_c's login in both profiles (pgcluster.LocalClusters.airflow_connections)
+    superuser, rds = cl.sql(cl.c, "SELECT r.rolsuper, EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles g "
+                                  "ON g.oid = m.roleid WHERE m.member = r.oid AND g.rolname = 'rds_superuser') "
+                                  "FROM pg_roles r WHERE r.rolname = %s", (login,))[0]
+    if cl.aurora:
+        return (f"   C is Aurora-shaped: pgshift logs in to C as {login!r}, made as Aurora's master user: "
+                f"{'a SUPERUSER (unexpected)' if superuser else 'not a superuser'}"
+                f"{', a member of rds_superuser' if rds else ''} (PGSHIFT_C_PROFILE=superuser for a superuser C)")
+    return (f"   C is a self-managed PostgreSQL (PGSHIFT_C_PROFILE=superuser): pgshift logs in to C as {login!r}, "
+            f"{'a superuser' if superuser else 'not a superuser'}")
 
 
 def chain_was_cut_over(cl: LocalClusters) -> bool:

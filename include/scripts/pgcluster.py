@@ -369,9 +369,12 @@ class LocalClusters:
     def c_profile(self) -> str:
         """C's profile: the one C was made with, else the one asked for, else ``PGSHIFT_C_PROFILE``/superuser."""
         made = self.c_profile_file.read_text().strip() if self.c_profile_file.exists() else None
+        if made is None and (self.c.data_dir / "PG_VERSION").exists():
+            made = "superuser"  # a C made before the profiles existed (no c/profile): it was the superuser one
         if made and self._c_profile and made != self._c_profile:
             raise ClusterError(f"C in {self.state_dir} was made with the {made} profile, not {self._c_profile}: "
-                               "destroy the state directory (make demo-stop; pgcluster.py destroy) to change it")
+                               f"ask for {made} (PGSHIFT_C_PROFILE={made}, --c-profile {made}), or destroy the "
+                               "state directory to change it (make demo-stop; pgcluster.py destroy)")
         return made or self._c_profile or os.environ.get("PGSHIFT_C_PROFILE") or "superuser"
 
     @property

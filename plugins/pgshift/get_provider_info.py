@@ -34,6 +34,7 @@ def get_provider_info() -> dict[str, Any]:
                 "pgshift.hooks.postgres", "pgshift.hooks.primary", "pgshift.hooks.standby", "pgshift.hooks.target",
                 "pgshift.hooks.states", "pgshift.hooks.host", "pgshift.hooks.fallback"]},
             {"integration-name": CITUS, "python-modules": ["pgshift.hooks.citus"]},
+            {"integration-name": DMS, "python-modules": ["pgshift.hooks.dms"]},
         ],
         "connection-types": [
             {"connection-type": "citus", "hook-class-name": "pgshift.hooks.citus.CitusHook",
@@ -58,6 +59,7 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": POSTGRES,
              "python-modules": ["pgshift.triggers.poll", "pgshift.triggers.fence_watchdog"]},
+            {"integration-name": DMS, "python-modules": ["pgshift.triggers.dms"]},
         ],
         "notifications": ["pgshift.notifications.deadline.DeadlineMissedNotifier"],
         "config": {

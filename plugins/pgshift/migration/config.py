@@ -61,6 +61,18 @@ class DmsSslMode(StrEnum):
     VERIFY_FULL = "verify-full"
 
 
+class DmsLobMode(StrEnum):
+    LIMITED = "limited"  # LOBs up to dms_lob_max_size_kb, loaded in bulk; longer ones truncated (AWS's advice)
+    FULL = "full"  # every LOB whatever its size, in dms_lob_chunk_size_kb pieces, one at a time
+    INLINE = "inline"  # full LOB mode, with LOBs up to dms_inline_lob_max_size_kb sent inline
+
+
+# DMS's ranges (AWS DMS user guide: MaxFullLoadSubTasks 1-49, LOB sizes up to 102400 KB).
+DMS_RANGES: Mapping[str, tuple[int, int]] = {
+    "dms_max_full_load_subtasks": (1, 49), "dms_lob_max_size_kb": (1, 102400),
+    "dms_lob_chunk_size_kb": (1, 102400), "dms_inline_lob_max_size_kb": (1, 102400)}
+
+
 # The logical decoding plugin of the slot on B, per mode: DMS does not accept pgoutput.
 SLOT_PLUGINS: Mapping[Mode, str] = {Mode.NATIVE: "pgoutput", Mode.DMS: "test_decoding"}
 
@@ -155,6 +167,13 @@ class ChainConfig:
     dms_source_endpoint_id: str = field(metadata=RECORDED)
     dms_target_endpoint_id: str = field(metadata=RECORDED)
     dms_ssl_mode: DmsSslMode = field(metadata=RECORDED)
+    dms_max_full_load_subtasks: int
+    dms_parallel_load_partitions: tuple[str, ...]
+    dms_parallel_load_ranges: Mapping[str, Mapping[str, tuple[str, ...]]]
+    dms_lob_mode: DmsLobMode
+    dms_lob_max_size_kb: int
+    dms_lob_chunk_size_kb: int
+    dms_inline_lob_max_size_kb: int
 
     # -- one conversion point
     @classmethod
@@ -185,7 +204,34 @@ class ChainConfig:
                     problems.append(f"{name}: {exc}")
         if problems:
             raise ConfigError(problems)
-        return cls(**converted)  # type: ignore[arg-type]
+        config = cls(**converted)  # type: ignore[arg-type]
+        if problems := config.dms_problems():
+            raise ConfigError(problems)
+        return config
+
+    def dms_problems(self) -> list[str]:
+        """What DMS would refuse (or do other than meant) in the DMS task settings, each naming its key: checked
+        here so that a bad value stops the run at its ``configuration`` task, before anything is created."""
+        problems = [f"{key}: must be from {low} to {high}, got {getattr(self, key)}"
+                    for key, (low, high) in DMS_RANGES.items() if not low <= getattr(self, key) <= high]
+        listed = {"dms_parallel_load_partitions": list(self.dms_parallel_load_partitions),
+                  "dms_parallel_load_ranges": list(self.dms_parallel_load_ranges)}
+        for key, names in listed.items():
+            for name in names:
+                schema, dot, table = name.partition(".")
+                if not (dot and schema and table):
+                    problems.append(f"{key}: {name!r} is not schema.table")
+                elif (self.tables or self.schemas) and name not in self.tables and schema not in self.schemas:
+                    problems.append(f"{key}: {name} is not among the tables to migrate (tables, schemas)")
+        both = set(listed["dms_parallel_load_partitions"]) & set(listed["dms_parallel_load_ranges"])
+        problems += [f"dms_parallel_load_ranges: {name} is also in dms_parallel_load_partitions (one way a table)"
+                     for name in sorted(both)]
+        for name, columns in self.dms_parallel_load_ranges.items():
+            counts = {len(bounds) for bounds in columns.values()}
+            if not columns or 0 in counts or len(counts) > 1:
+                problems.append(f"dms_parallel_load_ranges: {name} needs one or more columns, each with the same "
+                                f"number (at least one) of boundaries, got {dict(columns)}")
+        return problems
 
     def as_dict(self) -> dict[str, object]:
         """JSON-native values by Param name (lists for tuples, text for enums): the XCom, and the record's

@@ -8,23 +8,23 @@ here.
 from __future__ import annotations
 
 from pgshift.migration.operators.dms import (
-    INSTANCE_FAILED,
-    INSTANCE_WAITER,
     TASK_SETTINGS,
     DmsBaseOperator,
     DmsEndpointsOperator,
     DmsReplicationInstanceOperator,
     DmsReplicationTaskOperator,
     DmsStartTaskOperator,
+    DmsWaitingOperator,
+    task_settings,
 )
 
 __all__ = [
-    "INSTANCE_FAILED",
-    "INSTANCE_WAITER",
     "TASK_SETTINGS",
     "DmsBaseOperator",
     "DmsEndpointsOperator",
     "DmsReplicationInstanceOperator",
     "DmsReplicationTaskOperator",
     "DmsStartTaskOperator",
+    "DmsWaitingOperator",
+    "task_settings",
 ]

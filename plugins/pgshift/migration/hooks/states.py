@@ -208,18 +208,24 @@ class ReplicationRole:
 class TargetRoleRights:
     """What pgshift's role on C holds of what the chain needs there (``target_role_rights.sql``). On Aurora the
     master user has every right here but ``rolsuper``, ``rolbypassrls`` and ``fence_setting``; a role without one
-    of the others needs the GRANT named beside it (the way back's slot is the replication connection's business:
-    :class:`ReplicationRole`)."""
+    of the others needs the GRANT :mod:`pgshift.migration.preflight.target_role` names for it (the way back's slot
+    is the replication connection's business: :class:`ReplicationRole`)."""
 
     rolname: str
     rolsuper: bool
     rolcreaterole: bool  # migrates the roles: ALTER ROLE ... CREATEROLE
     rolbypassrls: bool  # not needed: pgshift reads RLS tables as their owner (membership WITH SET)
     create_subscription: bool  # PostgreSQL >= 16, non-superuser: GRANT pg_create_subscription TO ...
-    database_create: bool  # CREATE SUBSCRIPTION needs it: GRANT CREATE ON DATABASE ... TO ...
+    database_create: bool  # CREATE SCHEMA / SUBSCRIPTION / PUBLICATION: GRANT CREATE ON DATABASE ... TO ...
     database_owner: bool  # the fence's ALTER DATABASE ... SET and the marker's COMMENT: ALTER DATABASE ... OWNER TO
     signal_backend: bool  # the fence ends sessions: GRANT pg_signal_backend TO ...
     fence_setting: bool  # the marker may be the setting pgshift.fence; if not, it is kept in the database's comment
+    database: str  # C's database (conn_c's)
+    read_all_stats: bool  # pg_stat_activity shows other roles' sessions: GRANT pg_monitor TO ...
+    aurora: bool  # the server has an rds_superuser role
+    rds_superuser: bool  # the role is a member of it
+    schemas_without_create: list[str]  # schemas asked about that exist and the role may not create in
+    roles_without_admin: list[str]  # roles asked about that exist (not superusers) and the role does not administer
 
 
 @dataclass(frozen=True)

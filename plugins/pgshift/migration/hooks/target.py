@@ -97,6 +97,19 @@ class TargetHook(MigrationHook):
         """
         return row_as(ReplicationRole, self.fetch_one("replication_role", (name,)))
 
+    def role_rights(self, schemas: Sequence[str] = (), roles: Sequence[str] = ()) -> TargetRoleRights:
+        """What this session's role (pgshift's on C) holds of what the chain needs on C, superuser or not: the
+        reading preflight refuses a C on, naming the GRANT for each right missing (see :class:`TargetRoleRights`).
+
+        :param schemas: schemas the schema copy creates tables in (those that exist are checked for CREATE)
+        :param roles: roles the chain migrates (those that exist are checked for ADMIN OPTION)
+        """
+        row = row_as(TargetRoleRights, self.fetch_one("target_role_rights",
+                                                      {"schemas": list(schemas), "roles": list(roles)}))
+        if row is None:  # current_user is always in pg_roles
+            raise LookupError("C returned no row for the current role")
+        return row
+
     def flush_wal(self) -> None:
         """A synchronous empty commit: what the subscription applied so far is flushed, and confirmed."""
         self.execute("flush_wal")
@@ -109,14 +122,6 @@ class TargetHook(MigrationHook):
     def is_superuser(self) -> bool:
         """Whether the role this session logged in with is a superuser (not on Aurora)."""
         return bool(self.scalar("current_role_superuser"))
-
-    def role_rights(self) -> TargetRoleRights:
-        """What this session's role (pgshift's on C) holds of what the chain needs on C, superuser or not: the
-        reading preflight refuses a C on, naming the GRANT for each right missing (see :class:`TargetRoleRights`)."""
-        row = row_as(TargetRoleRights, self.fetch_one("target_role_rights"))
-        if row is None:  # current_user always exists
-            raise LookupError("C returned no row for this session's role")
-        return row
 
     def probe_app_role(self, role: str | None, scope: Scope) -> AppProbe:
         """As ``role`` (``SET LOCAL ROLE``; None: as this session's own role), read one table in ``scope`` and

@@ -25,13 +25,15 @@ class ChainPreflightOperator(ChainOperator):
     Read-only on A, B and C (catalog and settings queries, ``postgres --version`` on host B).
     Returns the facts it read (versions, settings, tables in scope; under ``not_replicated`` what logical
     replication will not carry, such as large objects left behind with ``accept_large_object_loss``; under
-    ``warnings`` every warning; under ``fallback`` what the way back's checks read) for later steps and reports.
-    The checks are :mod:`pgshift.migration.preflight.checks` and, with ``fallback`` on,
-    :mod:`pgshift.migration.preflight.fallback`.
+    ``warnings`` every warning; under ``c_role`` the rights of pgshift's role on C; under ``fallback`` what the way
+    back's checks read) for later steps and reports. The checks are :mod:`pgshift.migration.preflight.checks`,
+    :mod:`pgshift.migration.preflight.target_role` (the grants a non-superuser conn_c needs, each refusal naming
+    the statement to run) and, with ``fallback`` on, :mod:`pgshift.migration.preflight.fallback`.
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.migration.preflight.fallback import check_fallback  # in the task, not at parse
+        from pgshift.migration.preflight.target_role import check_target_role
 
         spec = self.spec()
         problems = check_params(spec)
@@ -42,12 +44,13 @@ class ChainPreflightOperator(ChainOperator):
             c = check_c(spec, a.facts.get("tables", []))
             carried = check_not_replicated(spec)
             roles = check_roles(spec)
+            c_role = check_target_role(spec, a.facts.get("tables", []), roles.facts.get("roles", []))
             fallback = check_fallback(spec)
-            findings = [a, b, c, carried, roles, fallback]
+            findings = [a, b, c, c_role, carried, roles, fallback]
             if spec.mode == "dms":
                 findings.append(check_dms(spec, a.facts.get("major")))
             warnings = [w for finding in findings for w in finding.warnings]
-            facts = {"a": a.facts, "b": b.facts, "c": c.facts, "not_replicated": carried.facts,
+            facts = {"a": a.facts, "b": b.facts, "c": c.facts, "c_role": c_role.facts, "not_replicated": carried.facts,
                      "roles": roles.facts, "fallback": fallback.facts, "warnings": warnings}
             for finding in findings:
                 problems += finding.problems

@@ -1,4 +1,4 @@
-"""The chain's waits: A -> B streaming lag, subscription sync, B -> C lag, DMS task running.
+"""The chain's waits: A -> B streaming lag, subscription sync, B -> C lag, DMS task running (full load done).
 
 Each takes the chain's configuration (``config``,
 :class:`~pgshift.migration.operators.configured.ConfiguredOperator`) and builds its
@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk import Context
+
 from pgshift.common.sensors.poll import PgShiftPollSensor
 from pgshift.migration.operators.configured import ConfiguredOperator
+from pgshift.migration.operators.dms import DmsWaitingOperator
 
 if TYPE_CHECKING:  # each check is imported by check(), where the task runs, not when the DAG file is parsed
+    from pgshift.common.checks.result import CheckResult
     from pgshift.migration.checks.cdc_lag import CdcLagCheck
-    from pgshift.migration.checks.dms_task import DmsTaskRunningCheck
     from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
     from pgshift.migration.checks.wal_lag import WalLagCheck
 
@@ -83,21 +86,44 @@ class CdcLagSensor(ChainSensor):
         return CdcLagCheck(conn_b=chain.conn_b, slot=chain.slot_name, max_bytes=chain.cdc_lag_max_bytes)
 
 
-class DmsTaskRunningSensor(ChainSensor):
+class DmsTaskRunningSensor(DmsWaitingOperator):
     """The DMS task ``task_arn`` (templated: the ``dms_task`` task's XCom) is running with its full load complete;
-    fails fast on failed/stopped. AWS through the chain's ``aws_conn_id``.
+    fails fast on failed/stopped, quoting DMS's failure message. AWS through the chain's ``aws_conn_id``.
 
-    The amazon provider's DMS sensors succeed only on ``stopped`` and are not deferrable, hence this one.
+    The amazon provider's DMS sensors succeed only on ``stopped`` and are not deferrable, hence this one: its
+    wait is pgshift's ``replication_task_full_load_complete`` waiter, deferred to the triggerer by
+    :class:`~pgshift.migration.triggers.dms.DmsTaskFullLoadTrigger` (see
+    :class:`~pgshift.migration.operators.dms.DmsWaitingOperator`). Returns the last reading (status, full load
+    figures) as its XCom.
     """
 
-    template_fields = (*ChainSensor.template_fields, "task_arn", "region_name")
+    template_fields = (*DmsWaitingOperator.template_fields, "task_arn")
+    what = "DMS task"
 
-    def __init__(self, *, task_arn: str, region_name: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, task_arn: str, timeout: float | None = None, **kwargs: Any) -> None:
+        if timeout is not None:  # its name when it was a poll sensor
+            kwargs.setdefault("wait_seconds", timeout)
         super().__init__(**kwargs)
-        self.task_arn, self.region_name = task_arn, region_name
+        self.task_arn = task_arn
 
-    def check(self) -> DmsTaskRunningCheck:
+    def execute(self, context: Context) -> Any:
+        from pgshift.migration.triggers.dms import DmsTaskFullLoadTrigger
+
+        return self.wait(DmsTaskFullLoadTrigger, self.task_arn)
+
+    def reading(self, value: str) -> CheckResult:
         from pgshift.migration.checks.dms_task import DmsTaskRunningCheck
 
-        return DmsTaskRunningCheck(aws_conn_id=self.chain.aws_conn_id, task_arn=self.task_arn,
-                                   region_name=self.region_name)
+        return DmsTaskRunningCheck(aws_conn_id=self.chain.aws_conn_id, task_arn=value,
+                                   region_name=self.region_name).read()
+
+    def done(self, value: str) -> dict[str, Any]:
+        result = self.reading(value)
+        self.log.info("%s", result.message)
+        return result.details
+
+    def status(self, value: str) -> str:
+        return str(self.reading(value).details.get("status"))
+
+    def failed(self, value: str) -> str:
+        return self.reading(value).message
