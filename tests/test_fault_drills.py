@@ -416,9 +416,13 @@ def can_log_in(cl: LocalClusters, node: Any) -> bool:
 
 
 def fence_state(cl: LocalClusters, node: Any, run_id: str) -> str | None:
-    """The state of ``node``'s fence marker if run ``run_id`` set it."""
+    """The state of ``node``'s fence marker if run ``run_id`` set it: the database's setting ``pgshift.fence``, or
+    (where pgshift's role may not store that setting: an Aurora-shaped C) the first line of the database's comment."""
     rows = cl.sql(node, "SELECT c FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase, "
-                        "unnest(s.setconfig) c WHERE d.datname = current_database() AND c LIKE 'pgshift.fence=%%'")
+                        "unnest(s.setconfig) c WHERE d.datname = current_database() AND c LIKE 'pgshift.fence=%%' "
+                        "UNION ALL SELECT split_part(shobj_description(oid, 'pg_database'), E'\\n', 1) "
+                        "FROM pg_database WHERE datname = current_database() "
+                        "AND shobj_description(oid, 'pg_database') LIKE 'pgshift.fence=%%'")
     marker = json.loads(rows[0][0].removeprefix("pgshift.fence=")) if rows else None
     return marker["state"] if marker and marker["run_id"] == run_id else None
 
