@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException
 from chain_helpers import CaptureFds, chain_conf, run_dag, sql, task_states, wait_c_caught_up, wait_for
-from pgcluster import LocalClusters
+from pgcluster import C_REPLICATION_ROLE, LocalClusters
 
 from pgshift.common.report import safe_name
 from pgshift.migration import configuration
@@ -52,7 +52,7 @@ def arm_by_hand(cl: LocalClusters) -> None:
     sql(cl, cl.c, "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (SUBSCRIPTION,))
     sql(cl, cl.a, f"CREATE SUBSCRIPTION {SUBSCRIPTION} CONNECTION %s PUBLICATION {PUBLICATION} "
                   f"WITH (create_slot = false, slot_name = '{SUBSCRIPTION}', copy_data = false, origin = none)",
-        (cl.uri(cl.c),))
+        (cl.uri(cl.c, C_REPLICATION_ROLE),))  # as the cutover does: conn_c_subscription, which may stream from C
 
 
 def disarm(cl: LocalClusters) -> None:
