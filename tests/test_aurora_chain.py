@@ -3,7 +3,9 @@
 C is made in pgcluster's ``aurora`` profile: its bootstrap superuser is ``rdsadmin`` (AWS's own account, the
 harness's only), and pgshift's ``pgshift_c`` logs in as ``postgres``, created as Aurora creates its master user.
 One path through the DAG on its own cluster set: setup (native) -> validation -> cutover with roles -> the
-application on C -> fallback; then a second setup -> cutover -> finish (a fallen-back chain cannot be finished).
+application on C -> fallback; then a second setup -> cutover -> finish (a fallen-back chain cannot be finished);
+then a third chain's setup in dms mode (its AWS side on the moto server; C's side, the schema and the roles, and the
+target endpoint's login are pgshift's role on C).
 
 The proof reads C's server log (``log_connections``) over the whole path: every session opened on C in it logged in
 as a role without ``rolsuper``. Inside that window the harness itself reads C only as the master user ``postgres``
@@ -23,7 +25,7 @@ from urllib.parse import quote, urlsplit
 
 import psycopg2
 import pytest
-from chain_helpers import CaptureFds, app_can_log_in, chain_conf, fingerprint, run_dag
+from chain_helpers import NAMES, CaptureFds, SlotReader, app_can_log_in, chain_conf, fingerprint, run_dag
 from pgcluster import DATABASE, LocalClusters
 from testing_support import assert_run_succeeded, free_port_block, state_dir, wait_for
 
@@ -112,7 +114,8 @@ def sessions_since(cl: LocalClusters, start: int, end: int) -> list[dict[str, st
 
 
 @pytest.fixture(scope="module")
-def path(aurora: LocalClusters, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+def path(aurora: LocalClusters, moto_server: Any,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     """The whole path, each step's observations taken as it happens (as the master user on C)."""
     cl, reports = aurora, tmp_path_factory.mktemp("reports")
     seen: dict[str, Any] = {}
@@ -166,6 +169,33 @@ def path(aurora: LocalClusters, tmp_path_factory: pytest.TempPathFactory) -> Ite
                                       "(SELECT count(*) FROM pg_subscription)")
     seen["app_on_c_after_finish"] = on_c(cl, "SELECT current_user", user="app", password=cl.passwords()["app"])
     sessions += sessions_since(cl, start, cl.c.log_file.stat().st_size)
+    # A third chain, in dms mode: DMS itself is the moto server (it moves no data; pg_recvlogical reads B's slot).
+    gap = cl.c.log_file.stat().st_size
+    cl.reset_chain()
+    cl.sql(cl.c, "DROP SCHEMA shop CASCADE")
+    start = cl.c.log_file.stat().st_size
+    harness += sessions_since(cl, gap, start)
+    moto_server.reset()
+    saved = {key: os.environ.get(key) for key in moto_server.env()}
+    os.environ.update(moto_server.env())
+    try:
+        with SlotReader(cl, NAMES["slot"]):
+            seen["setup_dms"] = run(chain_conf(cl, mode="dms", dms_ssl_mode="none", report_dir=str(reports)))
+        from airflow.providers.amazon.aws.hooks.dms import DmsHook
+
+        (target,) = DmsHook(aws_conn_id="aws_default").conn.describe_endpoints(
+            Filters=[{"Name": "endpoint-type", "Values": ["target"]}])["Endpoints"]
+        seen["dms_target"] = (target["Username"], target["Port"])
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    seen["c_after_dms_setup"] = on_c(cl, "SELECT (SELECT count(*) FROM pg_subscription), "
+                                         "(SELECT relowner::regrole::text FROM pg_class "
+                                         "WHERE oid = 'shop.items'::regclass)")
+    sessions += sessions_since(cl, start, cl.c.log_file.stat().st_size)
     yield SimpleNamespace(cl=cl, seen=seen, sessions=sessions, harness=harness)
 
 
@@ -211,6 +241,15 @@ def test_fallback_and_finish_on_aurora(path: SimpleNamespace) -> None:
     assert seen["app_on_c_after_finish"] == [("app",)]
 
 
+def test_dms_setup_on_aurora(path: SimpleNamespace) -> None:
+    seen = path.seen
+    assert seen["setup_dms"]["wait_dms_full_load"] == "success"
+    assert seen["setup_dms"]["create_subscription"] == "skipped"
+    # DMS writes to C as pgshift's role there, the master user (no superuser); the schema is on C with its owner.
+    assert seen["dms_target"] == ("postgres", path.cl.c.port)
+    assert seen["c_after_dms_setup"] == [(0, "shop_owner")]
+
+
 def test_no_superuser_logged_in_to_c(path: SimpleNamespace) -> None:
     cl, sessions = path.cl, path.sessions
     users = sorted({s["user"] for s in sessions})
@@ -228,14 +267,9 @@ def test_no_airflow_connection_logs_in_to_c_as_a_superuser(aurora: LocalClusters
     on_c_port = {k: v for k, v in os.environ.items()
                  if k.startswith("AIRFLOW_CONN_") and urlsplit(v).port == cl.c.port}
     assert {"AIRFLOW_CONN_PGSHIFT_C", "AIRFLOW_CONN_PGSHIFT_C_REPLICATION"} <= set(on_c_port)
-    for key, uri in on_c_port.items():
-        conn = psycopg2.connect(uri)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")
-                (user, rolsuper), = cur.fetchall()
-        finally:
-            conn.close()
+    for key, uri in on_c_port.items():  # a connection logs in as the role it names (or not at all)
+        user = urlsplit(uri).username
+        (rolsuper,), = on_c(cl, "SELECT rolsuper FROM pg_roles WHERE rolname = %s", (user,))
         assert rolsuper is False, f"{key} logs in to C as {user}, a superuser"
 
 
