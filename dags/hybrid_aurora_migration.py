@@ -70,6 +70,7 @@ CONFIG = f"{{{{ ti.xcom_pull(task_ids='{CONFIGURATION_TASK}')['config'] }}}}"
 # underscores, at most 63), applied to every name so that the API refuses bad input with 400 before a run exists.
 NAME_PATTERN = "^[a-z0-9_]{1,63}$"
 # AWS DMS identifiers: a letter first, then letters, digits and hyphens.
+DATABASE_PATTERN = "^([a-z_][a-z0-9_]{0,39}|[*])$"  # pgshift.migration.config.DATABASE_NAME, or '*'
 DMS_ID_PATTERN = "^[A-Za-z][A-Za-z0-9-]{0,254}$"
 
 
@@ -111,6 +112,12 @@ PARAMS: dict[str, Param] = {
     "ssh_conn_id": Param(None, type=["null", "string"], title="SSH to host B", section="Connections",
                          description="SSH connection to B's host for pg_basebackup. Empty: run on this worker."),
     "aws_conn_id": _conn("aws_default", "AWS", "AWS connection for DMS (dms mode only)."),
+    "databases": Param([], type="array", items={"type": "string", "pattern": DATABASE_PATTERN}, uniqueItems=True,
+                       title="Databases", section="What to migrate",
+                       description="The databases of A to migrate, in one chain and one cutover. Empty: the one "
+                                   "conn_a names. [\"*\"]: every database of A that is not a template and allows "
+                                   "connections (listed at setup). The first keeps the object names as given; each "
+                                   "other one gets _<database> after them (-<database> after DMS ids)."),
     "schemas": Param([], type="array", items={"type": "string"}, title="Schemas", section="What to migrate",
                      description="Migrate every table of these schemas. Empty with no tables: all tables."),
     "tables": Param([], type="array", items={"type": "string"}, title="Tables", section="What to migrate",
@@ -335,7 +342,7 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
             if effective.kept_over_conf:
                 log.info("Conf keys at their DAG default, recorded value kept: %s", ", ".join(effective.kept_over_conf))
             chain_config.check_chain(effective, action)
-            return effective.as_xcom(effective.config(params, action))
+            return effective.as_xcom(chain_config.with_databases(effective.config(params, action)))
 
         @task.branch(task_id="choose_action", retries=1)
         def choose_action(params: Mapping[str, Any] | None = None, dag_run: DagRunProtocol | None = None) -> list[str]:

@@ -7,7 +7,8 @@ where a value is converted and checked.
 Every setting an operator uses is a field read under its Param's name (``config.wal_lag_max_bytes``) or a method
 that derives a part from those fields (:meth:`ChainConfig.limits`, :meth:`ChainConfig.thresholds`,
 :attr:`ChainConfig.slot_plugin`, and :meth:`pgshift.migration.checks.gate.GateSpec.of` for the gate). It imports no
-other module of the package, so that every part may import it.
+other module of the package but :mod:`pgshift.common.connections` (standard library only), so that every part may
+import it.
 
 Which keys the chain's record keeps is a property of each field (``recorded=True`` in its metadata); the record's
 rules are in :mod:`pgshift.migration.configuration`. ``tests/test_chain_config.py`` holds the fields and the DAG's
@@ -19,12 +20,15 @@ This module is imported when the DAG file is parsed: standard library only at im
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+
+from pgshift.common.connections import in_database
 
 if TYPE_CHECKING:
     from pgshift.migration.limits import ChainLimits
@@ -81,6 +85,18 @@ SLOT_PLUGINS: Mapping[Mode, str] = {Mode.NATIVE: "pgoutput", Mode.DMS: "test_dec
 RECORDED: Mapping[str, bool] = {"recorded": True}
 
 
+# databases: ['*'] is every database of A that is not a template and allows connections, resolved at setup.
+ALL_DATABASES = "*"
+DATABASE_NAME_MAX = 40  # so that "<slot name>_<database>" stays a valid slot name for the default names
+DATABASE_NAME = re.compile(rf"^[a-z_][a-z0-9_]{{0,{DATABASE_NAME_MAX - 1}}}$")
+NAME_MAX = 63  # PostgreSQL's identifiers and slot names
+# The connections that reach a database (qualified per database), and the names each database has its own of.
+DATABASE_CONNECTIONS = ("conn_a", "conn_b", "conn_b_subscription", "conn_c", "conn_c_subscription")
+PER_DATABASE_NAMES = ("publication_name", "slot_name", "subscription_name", "fallback_publication_name",
+                      "fallback_subscription_name")
+PER_DATABASE_DMS_IDS = ("dms_task_id", "dms_source_endpoint_id", "dms_target_endpoint_id")
+
+
 class ConfigError(ValueError):
     """Values that do not make a :class:`ChainConfig`; the message names each bad key."""
 
@@ -108,6 +124,7 @@ class ChainConfig:
     ssh_conn_id: str | None = field(metadata=RECORDED)
     aws_conn_id: str = field(metadata=RECORDED)
     # -- what to migrate
+    databases: tuple[str, ...] = field(metadata=RECORDED)  # empty: the one conn_a names (see database_chains)
     schemas: tuple[str, ...] = field(metadata=RECORDED)
     tables: tuple[str, ...] = field(metadata=RECORDED)
     # -- names
@@ -205,9 +222,68 @@ class ChainConfig:
         if problems:
             raise ConfigError(problems)
         config = cls(**converted)  # type: ignore[arg-type]
-        if problems := config.dms_problems():
+        if problems := config.database_problems() + config.dms_problems():
             raise ConfigError(problems)
         return config
+
+    # -- several databases
+    def database_problems(self) -> list[str]:
+        """What is wrong with ``databases``, each naming the key: a name PostgreSQL or pgshift's derived names
+        cannot take, ``*`` beside names, a name twice, a derived object name longer than PostgreSQL allows."""
+        if ALL_DATABASES in self.databases:
+            return [] if self.databases == (ALL_DATABASES,) else [
+                f"databases: {ALL_DATABASES!r} (every database of A) stands alone, got {list(self.databases)}"]
+        problems = [f"databases: {name!r} is not a database name pgshift takes: 1 to {DATABASE_NAME_MAX} "
+                    "lower-case letters, digits and underscores, not starting with a digit"
+                    for name in self.databases if not DATABASE_NAME.match(name)]
+        problems += [f"databases: {name!r} is listed twice" for name in sorted(set(self.databases))
+                     if self.databases.count(name) > 1]
+        if problems:
+            return problems
+        for chain in self.database_chains()[1:]:
+            problems += [f"databases: {chain.databases[0]!r} makes the {key} {getattr(chain, key)!r}, longer than "
+                         f"{NAME_MAX} characters: shorten {key}" for key in PER_DATABASE_NAMES
+                         if len(getattr(chain, key)) > NAME_MAX]
+        return problems
+
+    @property
+    def several_databases(self) -> bool:
+        """Whether the chain names its databases (``databases`` not empty): its connections are then qualified."""
+        return bool(self.databases)
+
+    def database_chains(self) -> list[ChainConfig]:
+        """One configuration per database of the chain, in ``databases``' order, each with the connection ids and
+        object names of that database (:meth:`in_database`); ``[self]`` when ``databases`` is empty (the database
+        ``conn_a`` names, with the names as given). ``*`` must have been resolved first
+        (:func:`pgshift.migration.databases.resolve_databases`)."""
+        if ALL_DATABASES in self.databases:
+            raise ValueError("databases ['*'] is not resolved: resolve_databases() lists A's databases first")
+        if not self.databases:
+            return [self]
+        return [self.in_database(name, first=i == 0) for i, name in enumerate(self.databases)]
+
+    def in_database(self, database: str, *, first: bool) -> ChainConfig:
+        """This chain's part in ``database``: every connection that reaches a database (A, B, C, the subscribers)
+        qualified with it (``pg_a/orders``, :mod:`pgshift.common.hooks.postgres`), ``databases`` just it, and the
+        per-database object names: the first database keeps the names as given, each other one gets
+        ``_<database>`` after them (``-<database>`` after the DMS ids, ``_`` written ``-``), because slots and
+        DMS ids are one namespace per server or account. B's physical slot and the replication connection are the
+        server's, not a database's: unchanged."""
+        def named(name: str) -> str:
+            return name if first else f"{name}_{database}"
+
+        def dms(name: str) -> str:
+            return name if first else f"{name}-{database.replace('_', '-')}"
+
+        conns = {key: in_database(getattr(self, key), database) for key in DATABASE_CONNECTIONS}
+        names = {key: named(getattr(self, key)) for key in PER_DATABASE_NAMES}
+        dms_ids = {key: dms(getattr(self, key)) for key in PER_DATABASE_DMS_IDS}
+        return dataclasses.replace(self, databases=(database,), **conns, **names, **dms_ids)  # type: ignore[arg-type]
+
+    @property
+    def database(self) -> str | None:
+        """The one database this configuration is about (a part :meth:`database_chains` made), else None."""
+        return self.databases[0] if len(self.databases) == 1 else None
 
     def dms_problems(self) -> list[str]:
         """What DMS would refuse (or do other than meant) in the DMS task settings, each naming its key: checked

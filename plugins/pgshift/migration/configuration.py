@@ -118,6 +118,17 @@ class Effective:
                 "values": self.values, "sources": self.sources, "config": config.as_dict()}
 
 
+def with_databases(config: ChainConfig) -> ChainConfig:
+    """``config`` with ``databases ['*']`` listed from A, and a setup's databases checked to exist there
+    (:func:`pgshift.migration.databases.resolved_for_run`); a bad one fails the task before anything changes."""
+    from pgshift.migration.databases import resolved_for_run
+
+    try:
+        return resolved_for_run(config)
+    except ConfigError as exc:
+        raise AirflowFailException(f"{exc}; nothing was changed") from exc
+
+
 def merge(dag_id: str, action: str, defaults: Mapping[str, Any], record: Mapping[str, Any] | None,
           conf: Mapping[str, Any]) -> Effective:
     """DAG defaults <- recorded values <- the run's explicit conf keys (see the module docstring)."""

@@ -16,6 +16,14 @@ server it talks to:
 - :class:`pgshift.citus.hook.CitusHook`: a Citus coordinator.
 
 ``fetch``/``fetch_one``/``scalar``/``execute`` stay public for SQL that is not pgshift's (tests, probes).
+
+**Another database of the same server.** A hook's connection id may name a database after a slash,
+``pg_a/orders``: the Airflow connection ``pg_a`` (host, port, role, password), in the database ``orders`` instead of
+the connection's own. Airflow's connection ids cannot hold a slash, so the form is unambiguous, and it is plain text:
+a :class:`~pgshift.common.checks.Check` carries it to the triggerer as it carries any connection id. A chain of
+several databases (``hybrid_aurora_migration``'s ``databases``) gives each database's part of the work these ids
+(:meth:`pgshift.migration.config.ChainConfig.in_database`), so that one database's code serves each of them.
+:mod:`pgshift.common.connections` makes and takes apart such ids.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from psycopg2 import sql as pgsql
 from psycopg2.extensions import make_dsn
 
 from pgshift.common import sql
+from pgshift.common.connections import connection_id, database_of
 
 Row: TypeAlias = dict[str, Any]  # one result row, by column name
 Params: TypeAlias = Sequence[Any] | Mapping[str, Any] | None  # %s / %(name)s parameters of a statement
@@ -48,12 +57,19 @@ class ConnParams(TypedDict):
 
 
 class PgShiftHook(PostgresHook):
-    """One autocommit connection per hook; statements are never logged (some carry secrets)."""
+    """One autocommit connection per hook; statements are never logged (some carry secrets).
+
+    :param postgres_conn_id: an Airflow connection id, or ``<id>/<database>`` for another database of its server
+    :param connect_timeout: seconds libpq waits for the server
+    """
 
     sql_package: ClassVar[str] = "pgshift.common.sql"  # where this hook's SQL files are (see pgshift.common.sql)
 
     def __init__(self, postgres_conn_id: str, *, connect_timeout: int = 10, **kwargs: Any) -> None:
-        super().__init__(postgres_conn_id=postgres_conn_id, **kwargs)
+        if database := database_of(postgres_conn_id):
+            kwargs.setdefault("database", database)
+        super().__init__(postgres_conn_id=connection_id(postgres_conn_id), **kwargs)
+        self.conn_ref = postgres_conn_id  # as given, with its database: what another hook of this one's reach takes
         self.connect_timeout = connect_timeout
         self._live: psycopg2.extensions.connection | None = None
 

@@ -35,6 +35,11 @@ class MigrationHook(PgShiftHook):
 
     sql_package: ClassVar[str] = "pgshift.migration.sql"  # where this hook's SQL files are (see pgshift.common.sql)
 
+    # -- the server's databases
+    def migratable_databases(self) -> list[str]:
+        """The databases that are not templates and allow connections, by name (what ``databases ['*']`` means)."""
+        return [r["name"] for r in self.fetch("migratable_databases")]
+
     # -- tables
     def scope_tables(self, scope: Scope, role: str) -> list[ScopeTable]:
         """Ordinary and partitioned tables in ``scope`` (not partitions), by schema and name.

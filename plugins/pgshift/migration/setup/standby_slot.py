@@ -26,7 +26,7 @@ def create_on_standby(a: PrimaryHook, b: StandbyHook, name: str, plugin: str, ti
     """Create logical slot ``name`` on B (in a session of its own) while nudging A; returns it and the nudges."""
     from pgshift.migration.hooks.standby import StandbyHook
 
-    creator = StandbyHook(b.postgres_conn_id)
+    creator = StandbyHook(b.conn_ref)
     created: list[CreatedSlot] = []
     errors: list[Exception] = []
 

@@ -107,6 +107,6 @@ def compare_frozen(b: StandbyHook, conn_c: str, slot: str, tables: list[Table], 
     from pgshift.migration.verify.parity import compare_still
 
     frozen = at_frozen_point(
-        b, conn_c, slot, lambda _lsn: compare_still(b.postgres_conn_id, conn_c, tables, parallelism, methods),
+        b, conn_c, slot, lambda _lsn: compare_still(b.conn_ref, conn_c, tables, parallelism, methods),
         confirm_timeout=confirm_timeout, max_pause=max_pause)
     return FrozenComparison(frozen.lsn, frozen.paused_seconds, frozen.resumed, frozen.result)
