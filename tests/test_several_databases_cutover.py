@@ -10,6 +10,7 @@ own (count and content hash per table), independent of pgshift's verify.
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -197,6 +198,31 @@ def _run_cutover(cl, reports: Path, **overrides):
     return dag_run, out.text
 
 
+def test_a_fence_an_earlier_pgshift_wrote_is_lifted_by_the_watchdog(clusters, three):
+    """A marker without ``databases`` (one database, ``previous_read_only``): the watchdog lifts it exactly."""
+    from pgshift.migration.switchover.watchdog import UNFENCED, look
+
+    cl, run_id = clusters, "manual__old_marker"
+    old = {"run_id": run_id, "state": "fenced", "roles": ["app"], "previous_read_only": None, "fenced_at": 1.0,
+           "changed_at": 1.0, "changed_by": "cutover", "history": []}
+    sql(cl, cl.a, "ALTER ROLE app NOLOGIN")
+    sql(cl, cl.a, f"ALTER DATABASE {DATABASE} SET default_transaction_read_only = on")
+    sql(cl, cl.a, f"ALTER DATABASE {DATABASE} SET pgshift.fence = %s", (json.dumps(old),))
+    verdict, facts = look("pgshift_a", run_id)
+    assert verdict == UNFENCED and facts["roles"] == ["app"]
+    assert _read_only(cl, DATABASE) == [] and _app_writes(cl, cl.a, DATABASE)
+
+
+def test_a_database_gone_from_a_is_refused_before_the_fence(clusters, three):
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.switchover.fence import fence_problems
+
+    with PrimaryHook("pgshift_a") as a:
+        problems = fence_problems(a, ["app"], {}, databases=[*DATABASES, "vanished"])
+    assert problems == ["database 'vanished' is not on A (any more): it was set up for this chain; take it out of "
+                        "databases, or restore it"]
+
+
 def test_failure_in_the_third_database_rolls_back_all_three(clusters, three):
     cl = clusters
     before = _subscriptions_on_c(cl)
@@ -215,6 +241,10 @@ def test_failure_in_the_third_database_rolls_back_all_three(clusters, three):
         assert _app_writes(cl, cl.a, db), db
     assert _subscriptions_on_c(cl) == before  # C as it was: every subscription there and enabled
     assert not sql(cl, cl.a, "SELECT subname FROM pg_subscription")  # no way back left armed on A
+    report = json.loads(next(three.reports.glob("cutover/*/report.json")).read_text())
+    assert report["status"] == "rolled back" and list(report["databases"]) == list(DATABASES)
+    assert [t["table"] for t in report["databases"]["ledger"]["tables"] if t["status"] == "differs"] == \
+        ["public.items"]
 
 
 def test_cutover_of_three_databases_interrupted_and_finished_by_the_retry(clusters, three, monkeypatch):
@@ -271,4 +301,14 @@ def test_cutover_of_three_databases_interrupted_and_finished_by_the_retry(cluste
         assert not _app_writes(cl, cl.a, db), db
         assert "default_transaction_read_only=on" in _read_only(cl, db)[0][0], db
     assert writers.rows[DATABASE] > 0 and all(writers.rows.values())
+    report = json.loads(Path(xcom["report"]).read_text())
+    assert report["status"] == "ready" and report["finalized"] == [DATABASE]  # the attempt's, before it died
+    assert [step.split(":")[0] for step in report["finished_by_retry"]["steps"][:2]] == list(EXTRA)
+    assert list(report["databases"]) == list(DATABASES)
+    for db, part in report["databases"].items():
+        assert {t["table"] for t in part["tables"]} == set(_tables(cl, db)), db
+        assert part["drain"]["slot"] == three.chain.database_chains()[DATABASES.index(db)].slot_name
+        assert part["verify"]["method"] == "delta" and part["verify"]["inside_fence"]["tables"] is not None
+        assert any(s["action"] == "set" for s in part["sequences"]), part["sequences"]
+    assert report["forecast"]["seconds"] <= report["forecast"]["max_write_downtime_seconds"]
     assert fingerprint(cl, cl.a, "public.orders") == fingerprint(cl, cl.c, "public.orders")
