@@ -24,8 +24,14 @@ database's rows taken once per database and each step that is about the server t
 6. **One commit point** (the marker in the home database, ``committed``, with the roles to give LOGIN on C). Any
    failure before it lifts the fence on every database (the record holds each one's earlier read-only default) and
    leaves C as it was: every database's way back armed so far is disarmed, and no subscription was touched.
-7. **After it, every database is finalized** (:func:`finalize_database`: idempotent, so a retry may run it again);
-   each finalized database is added to the marker's ``finalized`` as it is done; then ``ready`` and LOGIN on C.
+7. **After it, every database is finalized** (:func:`finalize_database`: idempotent, so a retry may run it again),
+   all at once; each finalized database is added to the marker's ``finalized`` as it is done (so ``finalized`` may
+   lag behind C by the databases finalized in the instant the process died: their retry finds them done); then
+   ``ready`` and LOGIN on C.
+
+The steps of each database that touch only that database (privilege parity and the login proof, the way back, the
+finalize) run for every database at once: each part has its own sessions, and on this machine they are waits on
+commits and round trips more than work (``bench/cutover.py --databases 3``).
 
 **If the process dies between finalizing two databases**: the marker says ``committed`` with ``finalized`` naming
 the databases done. A stays fenced in every database: the fence watchdog never lifts a committed fence. The
@@ -42,7 +48,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -124,10 +130,10 @@ class DatabaseSetCutover:
             self.each("materialized views", lambda p, plan: p.refresh_materialized_views(plan), plans)
             self.each("sequences", lambda p, plan: p.set_sequences(plan), plans)
             home.timeline.mark(Event.SEQUENCES_SET, time.time())
-            self.each("privilege parity", lambda p: p.verify_access())
-            self.each("login proof", lambda p: p.prove_login())
+            self.parallel("privilege parity and login proof", lambda p: (p.verify_access(), p.prove_login()))
             home.timeline.mark(Event.LOGIN_PROVEN, time.time())
-            self.each("way back", lambda p, spec: p.arm_fallback(spec, plans[_database(p)]), self.fallbacks)
+            self.parallel("way back", lambda p: p.arm_fallback(self.fallbacks[self.parts.index(p)],
+                                                               plans[_database(p)]))
             home.timeline.mark(Event.FALLBACK_ARMED, time.time())
             home.login_roles = sorted({r for p in self.parts for r in p.login_roles})
             committed = home.commit(login_on_target=home.login_roles)
@@ -212,19 +218,21 @@ class DatabaseSetCutover:
     def verify(self, plans: dict[str, Plan]) -> None:
         """Inside the fence, every database's rows (delta or full), up to ``verify_parallelism`` databases at once;
         every database is judged before the first failure is raised, so the report has them all."""
-        workers = max(1, min(len(self.parts), int(self.home.settings.parallelism)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgshift-verify-db") as pool:
-            futures = [(part, pool.submit(part.verify, plans[_database(part)])) for part in self.parts]
-            failures = []
-            for part, future in futures:
-                exc = future.exception()
-                if exc is not None:
-                    failures.append((part, exc))
-        if failures:
-            part, exc = failures[0]
-            others = f" (and {len(failures) - 1} more database(s): see the report)" if len(failures) > 1 else ""
-            raise SwitchoverAbort(f"database {_database(part)}: {exc}{others}") from exc
+        self.parallel("verify", lambda p: p.verify(plans[_database(p)]),
+                      workers=max(1, int(self.home.settings.parallelism)))
         self.home.timeline.mark(Event.VERIFIED, time.time())
+
+    def parallel(self, what: str, step: Callable[[CutoverRun], Any], workers: int | None = None) -> None:
+        """``step`` for every database at once, up to ``workers`` (default: all) at a time. Each database's run has
+        sessions of its own, and each step here touches only its own database (the roles, the server's, are synced
+        one database after the other, :meth:`cut_over`), so they do not wait for each other; every database's
+        outcome is awaited before the first failure (naming its database) is raised."""
+        workers = max(1, min(len(self.parts), workers or len(self.parts)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgshift-db") as pool:
+            futures = [pool.submit(self._in, part, what, partial(step, part)) for part in self.parts]
+            failures = [exc for f in futures if (exc := f.exception()) is not None]
+        if failures:
+            raise failures[0]
 
     def disarm_fallback(self) -> None:
         """On a rollback: drop the way back wherever it was armed (each part knows what it created)."""
@@ -236,16 +244,23 @@ class DatabaseSetCutover:
         """Every database finalized (each noted in the marker as it is done), then ``ready`` and LOGIN on C."""
         home = self.home
         marker = committed.marker
-        for part in self.parts:
-            database = _database(part)
-            if database in marker.finalized:
-                continue
-            done = finalize_database(part.settings, part.c, self.log)
-            marker.finalized.append(database)
-            write_marker(home.a, home._record().database, marker, COMMITTED, f"cutover finalized {database}")
-            home.report.finalized = list(marker.finalized)
-            part.timeline.mark(Event.FINALIZED, time.time())
-            self.log.info("Database %s finalized: %s", database, done)
+        todo = [p for p in self.parts if _database(p) not in marker.finalized]
+        failures: list[BaseException] = []
+        # At once (each its own C session); the marker is written here, in this thread's session, as each is done.
+        with ThreadPoolExecutor(max_workers=max(1, len(todo)), thread_name_prefix="pgshift-finalize") as pool:
+            futures = {pool.submit(finalize_database, p.settings, p.c, self.log): p for p in todo}
+            for future in as_completed(futures):
+                part, database = futures[future], _database(futures[future])
+                if (exc := future.exception()) is not None:
+                    failures.append(exc)
+                    continue
+                marker.finalized.append(database)
+                write_marker(home.a, home._record().database, marker, COMMITTED, f"cutover finalized {database}")
+                home.report.finalized = list(marker.finalized)
+                part.timeline.mark(Event.FINALIZED, time.time())
+                self.log.info("Database %s finalized: %s", database, future.result())
+        if failures:
+            raise failures[0]
         home.timeline.mark(Event.FINALIZED, time.time())
         home.settle(committed)
         home.open_login()
