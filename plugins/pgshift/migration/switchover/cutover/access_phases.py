@@ -54,12 +54,15 @@ class AccessPhases:
     fence_record: FenceRecord | None
     login_roles: list[str]  # the roles that could log in on A before the fence: LOGIN on C after the finalize
 
-    def sync_access(self) -> AccessSynced:
+    def sync_access(self, roles: RolePlan | None = None) -> AccessSynced:
         """A is fenced, its catalog still: what changed on A since setup (roles, memberships, passwords, owners,
-        grants, default privileges, FORCE ROW LEVEL SECURITY now) is applied to C. Every role stays NOLOGIN."""
+        grants, default privileges, FORCE ROW LEVEL SECURITY now) is applied to C. Every role stays NOLOGIN.
+        ``roles``: the roles already brought over (a chain of several databases does the server's roles first, one
+        database after the other, then every database's privileges at once)."""
         from pgshift.migration.access.sync import migrate_roles, sync_access
 
-        roles = migrate_roles(self.a, self.c, self.settings.access)
+        if roles is None:
+            roles = migrate_roles(self.a, self.c, self.settings.access)
         privileges = sync_access(self.a, self.c, self.settings.access, force_rls=True, baseline=self._baseline())
         fenced = self.fence_record.roles if self.fence_record else []
         self.login_roles = sorted((set(roles.login_on_a) | set(fenced)) - self._never_login())

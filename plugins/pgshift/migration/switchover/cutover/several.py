@@ -125,7 +125,7 @@ class DatabaseSetCutover:
                 part.fence_record = home.fence_record  # what sync_access reads: the roles the fence took LOGIN from
             self.each("prefetch", lambda p: p.prefetch(fenced.final_lsn))
             self.drain(fenced.final_lsn)
-            self.each("access", lambda p: p.sync_access())
+            self.sync_access()
             self.verify(plans)
             self.each("materialized views", lambda p, plan: p.refresh_materialized_views(plan), plans)
             self.each("sequences", lambda p, plan: p.set_sequences(plan), plans)
@@ -214,6 +214,15 @@ class DatabaseSetCutover:
         if replayed:
             self.home.timeline.mark(Event.B_REPLAYED, min(replayed))
         self.home.timeline.mark(Event.DRAINED, time.time())
+
+    def sync_access(self) -> None:
+        """Each database's roles, one database after the other (roles are the server's: two passes at once would
+        both create a role they share), then every database's privileges at once."""
+        from pgshift.migration.access.sync import migrate_roles
+
+        roles = self.each("roles", lambda p: migrate_roles(p.a, p.c, p.settings.access))
+        self.parallel("access", lambda p: p.sync_access(roles[_database(p)]))
+        self.home.timeline.mark(Event.ACCESS_SYNCED, time.time())
 
     def verify(self, plans: dict[str, Plan]) -> None:
         """Inside the fence, every database's rows (delta or full), up to ``verify_parallelism`` databases at once;
