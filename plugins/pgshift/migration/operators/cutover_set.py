@@ -8,18 +8,46 @@ from __future__ import annotations
 import json
 import time
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.sdk import Context
 
 from pgshift.migration.switchover.state import Outcome, iso
 
 if TYPE_CHECKING:
+    from airflow.sdk.types import Logger
+
+    from pgshift.migration.checks.gate import GateSpec
+    from pgshift.migration.config import ChainConfig
     from pgshift.migration.hooks.primary import PrimaryHook
-    from pgshift.migration.operators.cutover import CutoverOperator
+    from pgshift.migration.switchover.cutover.fallback_phases import FallbackSpec
+    from pgshift.migration.switchover.cutover.phases import CutoverRun
     from pgshift.migration.switchover.cutover.settings import CutoverSettings
     from pgshift.migration.switchover.lease import FenceMarker
     from pgshift.migration.switchover.recovery import Finish
+
+
+class CutoverOperator(Protocol):
+    """What this module uses of :class:`pgshift.migration.operators.cutover.CutoverOperator` (named here, not
+    imported: that module imports this one)."""
+
+    _run: CutoverRun | None
+    _parts: list[CutoverRun]
+
+    @property
+    def chain(self) -> ChainConfig: ...
+
+    @property
+    def log(self) -> Logger: ...
+
+    def _settings(self, context: Context, chain: ChainConfig | None = None,
+                  access: Any = None) -> CutoverSettings: ...
+
+    def _fallback(self, chain: ChainConfig | None = None) -> FallbackSpec: ...
+
+    def gate_spec(self) -> GateSpec: ...
+
+    def check_fence_roles(self, a: PrimaryHook) -> None: ...
 
 
 def part_settings(op: CutoverOperator, context: Context, settings: CutoverSettings) -> list[CutoverSettings]:
