@@ -46,6 +46,7 @@ SUBSCRIPTION) ends the same way: the fence is kept, the report says ``committed`
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -109,6 +110,9 @@ class DatabaseSetCutover:
                  log: Logger) -> None:
         self.home, self.parts, self.fallbacks, self.log = home, parts, fallbacks, log
         self.databases = [_database(p) for p in parts]
+        on_c_alone = threading.Lock()  # see FallbackPhases.on_c_alone: the ways back's slots on C one at a time
+        for part in parts:
+            part.on_c_alone = on_c_alone
 
     # -- the runbook
     def cut_over(self, gate: GateSpec, roles: list[str], schemas: list[str], tables: list[str]) -> Ready:
