@@ -40,6 +40,21 @@ class MigrationHook(PgShiftHook):
         """The databases that are not templates and allow connections, by name (what ``databases ['*']`` means)."""
         return [r["name"] for r in self.fetch("migratable_databases")]
 
+    def database_exists(self, name: str) -> bool:
+        """Whether this server has database ``name``.
+
+        :param name: a database name
+        """
+        return bool(self.scalar("database_exists", (name,)))
+
+    def create_database(self, name: str) -> None:
+        """CREATE DATABASE ``name``, owned by this connection's role (it needs CREATEDB; Aurora's master user has
+        it). Runs outside a transaction: PostgreSQL refuses CREATE DATABASE inside one.
+
+        :param name: the new database's name
+        """
+        self.execute("create_database", database=name)
+
     # -- tables
     def scope_tables(self, scope: Scope, role: str) -> list[ScopeTable]:
         """Ordinary and partitioned tables in ``scope`` (not partitions), by schema and name.

@@ -22,6 +22,8 @@ class MigrateRolesOperator(ConfiguredOperator):
     unchanged; attributes Aurora cannot grant (SUPERUSER, REPLICATION, BYPASSRLS) are dropped with a warning.
     Every one is NOLOGIN on C until the cutover is ready: nothing but replication writes there before the move.
     ``memberships_on_c`` adds memberships wanted on C only (``{"app_admin": ["rds_superuser"]}``).
+    Roles are the server's: a chain of several databases migrates them once, the union of every database's roles in
+    scope (:meth:`roles_in_scope`); privileges are each database's (task ``copy_schema_to_c``).
     The role pgshift connects to C with is never touched. Returns the changes and warnings (never a secret).
     """
 
@@ -39,14 +41,28 @@ class MigrateRolesOperator(ConfiguredOperator):
                                        + "\n".join(f"  - {p}" for p in problems))
         return spec
 
+    def roles_in_scope(self, spec: AccessSpec) -> list[str]:
+        """Every database's roles in scope (a chain of named databases): roles are the server's, migrated once,
+        through conn_a's and conn_c's own databases; which ones the objects need is read in each database."""
+        from pgshift.migration.access.sync import roles_of_databases
+        from pgshift.migration.hooks.primary import PrimaryHook
+
+        hooks = [PrimaryHook(part.conn_a) for part in self.chain.database_chains()]
+        try:
+            return roles_of_databases(hooks, spec)
+        finally:
+            for hook in hooks:
+                hook.close()
+
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.migration.access.sync import migrate_roles
         from pgshift.migration.hooks.primary import PrimaryHook
         from pgshift.migration.hooks.target import TargetHook
 
         spec = self.access_spec()
+        names = self.roles_in_scope(spec) if self.chain.several_databases else None
         with PrimaryHook(self.chain.conn_a) as a, TargetHook(self.chain.conn_c) as c:
-            plan = migrate_roles(a, c, spec)
+            plan = migrate_roles(a, c, spec, names=names)
         for warning in plan.warnings:
             self.log.warning("%s", warning)
         for change in plan.changes:

@@ -1,0 +1,63 @@
+"""A setup over several databases (``databases``): what is done per database and what once for the server.
+
+Per database, in :meth:`~pgshift.migration.config.ChainConfig.database_chains`' order, each with that database's
+part of the chain (connections qualified ``pgshift_a/billing``, names ``pgshift_pub_billing``): the publication on
+A, the logical slot on B, the database on C (created when absent), the schema and privileges there, the
+subscription (or DMS endpoints and task). Once for the server: the basebackup (it carries every database), A -> B's
+lag, the roles (cluster-wide: the union of every database's roles in scope, migrated in one plan), the DMS
+replication instance.
+
+A chain with an empty ``databases`` is one part, itself: every message reads as it always did; with named
+databases each message about a part names its database (:func:`about`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from pgshift.common.connections import connection_id
+
+if TYPE_CHECKING:
+    from pgshift.migration.config import ChainConfig
+
+log = logging.getLogger(__name__)
+
+
+def about(part: ChainConfig, text: str) -> str:
+    """``text`` about one database's part, prefixed with ``database <name>:`` when the chain names its databases."""
+    return f"database {part.database}: {text}" if part.database else text
+
+
+def database_on_c(part: ChainConfig) -> bool:
+    """Whether C has the part's database (a chain with an empty ``databases``: conn_c's own, which must exist).
+
+    Read through conn_c's own database (the plain connection id), which a chain of named databases needs on C
+    anyway for its cluster-wide work (roles); on Aurora that is ``postgres`` or the database the cluster was made
+    with."""
+    from pgshift.migration.hooks.target import TargetHook
+
+    if part.database is None:
+        return True
+    with TargetHook(connection_id(part.conn_c)) as c:
+        return c.database_exists(part.database)
+
+
+def ensure_database_on_c(part: ChainConfig) -> bool:
+    """Create the part's database on C when it is absent, as conn_c's role (it owns it: CREATEDB, which Aurora's
+    master user has; the preflight names the grant otherwise). Returns whether it was created. Its ``public``
+    schema is the template's (PostgreSQL 15 and later: ``pg_database_owner``'s, so the owner restores into it).
+
+    Encoding and locale are C's defaults (template1's), not A's: a database of A in another encoding is
+    converted by the copy and by logical replication, which send text in the client encoding."""
+    from pgshift.migration.hooks.target import TargetHook
+
+    if part.database is None:
+        return False
+    with TargetHook(connection_id(part.conn_c)) as c:
+        if c.database_exists(part.database):
+            return False
+        c.create_database(part.database)
+    log.info("Created database %r on C (owned by the role of connection %s)", part.database,
+             connection_id(part.conn_c))
+    return True
