@@ -47,6 +47,10 @@ class MigrationHook(PgShiftHook):
         """
         return bool(self.scalar("database_exists", (name,)))
 
+    def may_create_databases(self) -> bool:
+        """Whether this connection's role may CREATE DATABASE (CREATEDB or superuser)."""
+        return bool(self.scalar("may_create_databases"))
+
     def create_database(self, name: str) -> None:
         """CREATE DATABASE ``name``, owned by this connection's role (it needs CREATEDB; Aurora's master user has
         it). Runs outside a transaction: PostgreSQL refuses CREATE DATABASE inside one.

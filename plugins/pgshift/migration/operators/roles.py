@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from pgshift.common.connections import connection_id
 from pgshift.migration.operators.configured import ConfiguredOperator
 
 if TYPE_CHECKING:  # imported where the task runs, not when the DAG file is parsed
@@ -34,7 +35,7 @@ class MigrateRolesOperator(ConfiguredOperator):
         spec = AccessSpec.from_params(schemas=chain.schemas, tables=chain.tables, app_roles=chain.app_roles,
                                       extra_roles=chain.extra_roles, exclude_roles=chain.exclude_roles,
                                       memberships_on_c=chain.memberships_on_c,
-                                      c_login=BaseHook.get_connection(chain.conn_c).login)
+                                      c_login=BaseHook.get_connection(connection_id(chain.conn_c)).login)
         problems = spec.problems()
         if problems:
             raise AirflowFailException("Roles not migrated; nothing was changed:\n"

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pgshift.common.connections import connection_id
 from pgshift.common.validation import identifier_problem, positive_problem, slot_name_problem, table_list_problems
 from pgshift.migration.config import ChainConfig
+
+if TYPE_CHECKING:
+    from pgshift.migration.access.sync import AccessSpec
 
 MIN_MAJOR = 16
 # AWS DMS engine versions that first support a PostgreSQL major as a source (AWS documentation).
@@ -94,8 +98,8 @@ def check_a(spec: ChainConfig) -> Finding:
     try:
         with PrimaryHook(spec.conn_a) as a:
             facts = a.server_facts()
-            repl_user = BaseHook.get_connection(spec.conn_a_replication).login
-            source_user = BaseHook.get_connection(spec.conn_b_subscription).login
+            repl_user = BaseHook.get_connection(connection_id(spec.conn_a_replication)).login
+            source_user = BaseHook.get_connection(connection_id(spec.conn_b_subscription)).login
             repl_role = a.role(repl_user)
             source_role = a.role(source_user)
             scope = Scope.from_params(spec.schemas, spec.tables)
@@ -169,7 +173,8 @@ def check_a(spec: ChainConfig) -> Finding:
 
 # -- the roles
 def check_roles(spec: ChainConfig) -> Finding:
-    """The roles the migrated objects need on C (:func:`pgshift.migration.access.roles.roles_in_scope`), read from A
+    """The roles the migrated objects need on C (:func:`pgshift.migration.access.roles.roles_in_scope`; a chain of
+    named databases: those of every database, roles being the server's), read from A
     with their password verifiers: what cannot be migrated as it is (attributes Aurora cannot grant, md5 verifiers) is a
     warning; bad role params, or verifiers pgshift cannot read, a problem.
 
@@ -189,8 +194,9 @@ def check_roles(spec: ChainConfig) -> Finding:
     from pgshift.migration.access import roles
 
     try:
+        # Roles are the server's, but which ones are in scope is each database's catalog: the union, read once.
+        names = sorted({name for part in spec.database_chains() for name in _roles_in_scope(part, access)})
         with PrimaryHook(spec.conn_a) as a:
-            names = roles.roles_in_scope(a, access.scope, (), access.extra_roles, access.exclude_roles)
             on_a = roles.read_roles(a, names)
     except Exception as exc:  # noqa: BLE001 - reported, with every other problem
         out.problems.append(f"roles: cannot read the roles in scope on A ({spec.conn_a}): {exc}".strip())
@@ -199,12 +205,20 @@ def check_roles(spec: ChainConfig) -> Finding:
     if missing:
         out.problems.append(f"extra_roles: {', '.join(missing)} do not exist on A")
     out.warnings += roles.role_findings(on_a)
-    c_login = BaseHook.get_connection(spec.conn_c).login
+    c_login = BaseHook.get_connection(connection_id(spec.conn_c)).login
     if c_login in on_a:
         out.warnings.append(f"role {c_login!r} is in scope and is the role pgshift connects to C with: it is left "
                             "as it is on C")
     out.facts = {"roles": sorted(on_a), "login": sorted(r for r, s in on_a.items() if s.login)}
     return out
+
+
+def _roles_in_scope(part: ChainConfig, access: AccessSpec) -> list[str]:
+    from pgshift.migration.access import roles
+    from pgshift.migration.hooks.primary import PrimaryHook
+
+    with PrimaryHook(part.conn_a) as a:
+        return roles.roles_in_scope(a, access.scope, (), access.extra_roles, access.exclude_roles)
 
 
 # -- B
@@ -267,14 +281,35 @@ def check_b(spec: ChainConfig, a_major: int | None) -> Finding:
 
 
 # -- C
-def check_c(spec: ChainConfig, tables: list[str]) -> Finding:
+def check_c(spec: ChainConfig, tables: list[str], *, database_on_c: bool = True) -> Finding:
     """C is writable, and holds neither another subscription of that name nor (unless allowed) the tables.
 
-    ``facts``: C's ``server_facts`` with ``subscription_exists``; empty if C cannot be read.
+    ``database_on_c`` False (one of a chain's named databases that C has not yet): the setup creates it, so it holds
+    nothing; C is read through conn_c's own database, and its role must be allowed to create databases.
+    ``facts``: C's ``server_facts`` with ``subscription_exists`` (and ``database_exists`` for a named database);
+    empty if C cannot be read.
     """
     from pgshift.migration.hooks.target import TargetHook
 
     out = Finding()
+    if not database_on_c:
+        try:
+            with TargetHook(connection_id(spec.conn_c)) as c:
+                info = c.server_facts()
+                may_create = c.may_create_databases()
+        except Exception as exc:  # noqa: BLE001
+            out.problems.append(f"C ({connection_id(spec.conn_c)}): cannot connect or read: {exc}".strip())
+            return out
+        if info["in_recovery"]:
+            out.problems.append(f"C ({connection_id(spec.conn_c)}) is a read-only standby: it cannot receive the "
+                                "migration")
+        if not may_create:
+            out.problems.append(f"C has no database {spec.database!r}, and the role of connection "
+                                f"{connection_id(spec.conn_c)} may not create one (the setup creates it, owned by "
+                                "that role): run ALTER ROLE <role> CREATEDB on C (Aurora's master user has it), or "
+                                "create the database on C owned by that role")
+        out.facts = {**info, "subscription_exists": False, "database_exists": False}
+        return out
     try:
         with TargetHook(spec.conn_c) as c:
             info = c.server_facts()
@@ -295,11 +330,13 @@ def check_c(spec: ChainConfig, tables: list[str]) -> Finding:
         out.problems.append(f"C already holds {len(present)} of the tables in scope ({names}): the initial copy "
                             "would add rows to them; drop them on C or set allow_existing_tables_on_c")
     out.facts = {**info, "subscription_exists": bool(subscription)}
+    if spec.database:
+        out.facts["database_exists"] = True
     return out
 
 
 # -- what logical replication does not carry
-def check_not_replicated(spec: ChainConfig) -> Finding:
+def check_not_replicated(spec: ChainConfig, *, database_on_c: bool = True) -> Finding:
     """Objects on A that logical replication will not carry to C, named before any change.
 
     - Large objects (``pg_largeobject_metadata``, the whole database): a problem with their count, unless
@@ -315,6 +352,7 @@ def check_not_replicated(spec: ChainConfig) -> Finding:
       copy, or the objects using it, would fail); another version on C (installed, else its default) a
       warning naming both.
 
+    ``database_on_c`` False: the database is created on C by the setup; C's extensions are read in conn_c's own.
     ``facts``: ``large_objects``, ``large_objects_not_migrated``, ``unlogged_tables`` and
     ``materialized_views`` (``schema.name``), ``extensions`` (name -> ``a``, ``c_installed``, ``c_default``
     versions). A or C unreadable: only what could be read (check_a and check_c name the connection problem).
@@ -350,7 +388,8 @@ def check_not_replicated(spec: ChainConfig) -> Finding:
                             "without data, to be refreshed there after the data")
     extensions: dict[str, dict[str, str | None]] = {}
     try:
-        with TargetHook(spec.conn_c) as c:
+        # A database the setup creates on C has no extension yet: what C has available is read in conn_c's own.
+        with TargetHook(spec.conn_c if database_on_c else connection_id(spec.conn_c)) as c:
             on_c = {e.name: e for e in c.extensions_available(sorted(on_a))} if on_a else {}
     except Exception:  # noqa: BLE001 - check_c reports that C cannot be read
         on_a, on_c = {}, {}

@@ -8,7 +8,7 @@ Each takes the chain's configuration (``config``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import Context
@@ -113,21 +113,46 @@ class DmsTaskRunningSensor(DmsWaitingOperator):
     :class:`~pgshift.migration.triggers.dms.DmsTaskFullLoadTrigger` (see
     :class:`~pgshift.migration.operators.dms.DmsWaitingOperator`). Returns the last reading (status, full load
     figures) as its XCom.
+
+    For a chain of named databases ``task_arn`` is the ARNs by database: the wait covers every task, one after the
+    other (a waiter reads one task; each resumption waits for the next one not done), a failure names its
+    database, and the XCom is the readings by database.
     """
 
     template_fields = (*DmsWaitingOperator.template_fields, "task_arn")
     what = "DMS task"
 
-    def __init__(self, *, task_arn: str, timeout: float | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, task_arn: str | Mapping[str, str], timeout: float | None = None, **kwargs: Any) -> None:
         if timeout is not None:  # its name when it was a poll sensor
             kwargs.setdefault("wait_seconds", timeout)
         super().__init__(**kwargs)
         self.task_arn = task_arn
 
     def execute(self, context: Context) -> Any:
+        if isinstance(self.task_arn, Mapping):
+            return self._next_loaded()
         from pgshift.migration.triggers.dms import DmsTaskFullLoadTrigger
 
         return self.wait(DmsTaskFullLoadTrigger, self.task_arn)
+
+    def _next_loaded(self) -> dict[str, Any]:
+        """Wait for the first task whose full load is not complete; when none is left, every reading by database."""
+        from pgshift.migration.triggers.dms import DmsTaskFullLoadTrigger
+
+        arns = dict(self.task_arn) if isinstance(self.task_arn, Mapping) else {"": self.task_arn}
+        readings = {}
+        for database, arn in arns.items():
+            result = self.reading(arn)
+            if not result.done:
+                waited: dict[str, Any] = self.wait(DmsTaskFullLoadTrigger, arn)
+                return waited
+            readings[database] = result.details
+        return readings
+
+    def _where(self, value: str) -> str:
+        if not isinstance(self.task_arn, Mapping):
+            return ""
+        return next((f"database {db}: " for db, arn in self.task_arn.items() if arn == value), "")
 
     def reading(self, value: str) -> CheckResult:
         from pgshift.migration.checks.dms_task import DmsTaskRunningCheck
@@ -135,13 +160,15 @@ class DmsTaskRunningSensor(DmsWaitingOperator):
         return DmsTaskRunningCheck(aws_conn_id=self.chain.aws_conn_id, task_arn=value,
                                    region_name=self.region_name).read()
 
-    def done(self, value: str) -> dict[str, Any]:
+    def done(self, value: str) -> Any:
         result = self.reading(value)
-        self.log.info("%s", result.message)
+        self.log.info("%s%s", self._where(value), result.message)
+        if isinstance(self.task_arn, Mapping):
+            return self._next_loaded()
         return result.details
 
     def status(self, value: str) -> str:
         return str(self.reading(value).details.get("status"))
 
     def failed(self, value: str) -> str:
-        return self.reading(value).message
+        return self._where(value) + self.reading(value).message
