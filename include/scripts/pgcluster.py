@@ -61,7 +61,7 @@ from urllib.parse import quote
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BASE_PORT = 54320
 DATABASE = "pgshift"
-ROLES = ("postgres", "replicator", "app")
+ROLES = ("postgres", "replicator", "app", "shop_app")  # shop_app: sample_data.py's second application (load_shop)
 # On C only (not on A, so the cutover's role sync leaves it alone): the role A's fallback subscription reads C with.
 C_REPLICATION_ROLE = "c_replicator"
 C_PROFILES = ("superuser", "aurora")
@@ -410,8 +410,8 @@ class LocalClusters:
             with os.fdopen(fd, "w") as fh:
                 json.dump(created, fh)
         data: dict[str, str] = json.loads(self.secrets_file.read_text())
-        missing = [key for key in ("meta_postgres", "c_rdsadmin") if key not in data]
-        if missing:  # a state directory from before the metadata cluster / the aurora profile existed
+        missing = [key for key in ("meta_postgres", "c_rdsadmin", "shop_app") if key not in data]
+        if missing:  # a state directory from before the metadata cluster / the aurora profile / shop_app existed
             data.update({key: secrets.token_urlsafe(18) for key in missing})
             tmp = self.secrets_file.with_name("secrets.json.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

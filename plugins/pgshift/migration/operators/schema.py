@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from pgshift.common.connections import connection_id
 from pgshift.migration.operators.configured import ConfiguredOperator
 from pgshift.migration.setup.databases import about
 
@@ -59,6 +60,9 @@ class CopySchemaOperator(ConfiguredOperator):
         from pgshift.migration.setup.databases import ensure_database_on_c
 
         created = ensure_database_on_c(part)
+        if created:
+            self.log.info("Created database %r on C, owned by the role of connection %s", part.database,
+                          connection_id(part.conn_c))
         scope = Scope.from_params(part.schemas, part.tables)
         with MigrationHook(part.conn_b) as src, TargetHook(part.conn_c) as dst:
             in_scope = [(t.schema, t.table) for t in src.scope_tables(scope, "public")]

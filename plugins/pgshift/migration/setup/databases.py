@@ -13,15 +13,12 @@ databases each message about a part names its database (:func:`about`).
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from pgshift.common.connections import connection_id
 
 if TYPE_CHECKING:
     from pgshift.migration.config import ChainConfig
-
-log = logging.getLogger(__name__)
 
 
 def about(part: ChainConfig, text: str) -> str:
@@ -58,6 +55,4 @@ def ensure_database_on_c(part: ChainConfig) -> bool:
         if c.database_exists(part.database):
             return False
         c.create_database(part.database)
-    log.info("Created database %r on C (owned by the role of connection %s)", part.database,
-             connection_id(part.conn_c))
     return True

@@ -1,0 +1,212 @@
+"""A chain of several databases set up by the DAG (native mode) on real servers: pgshift's sample database and two
+second-application databases made on A (their own role, identity and serial sequences, rows, writes during the
+run). Each ends on C in a database of its own, created by the setup, with its own slot, publication and
+subscription and every row; what A does not have is refused before anything is created; ``*`` lists A's.
+
+Equality is judged here, not by pgshift's verify: count and a content hash of every table, per database."""
+
+from __future__ import annotations
+
+import pytest
+from chain_helpers import CaptureFds, chain_conf, chain_config, run_dag, secrets_in, task_states, wait_for
+from pgcluster import DATABASE
+from sample_data import SHOP_ROLE, ShopLoad, WriteLoad, load_shop
+
+EXTRA = ["shop", "depot"]  # made on A by sample_data.load_shop; C has neither until the setup makes them
+DATABASES = [DATABASE, *EXTRA]
+SLOTS = {DATABASE: "pgshift_c_logical", "shop": "pgshift_c_logical_shop", "depot": "pgshift_c_logical_depot"}
+SUBSCRIPTIONS = {DATABASE: "pgshift_sub", "shop": "pgshift_sub_shop", "depot": "pgshift_sub_depot"}
+PUBLICATIONS = {DATABASE: "pgshift_pub", "shop": "pgshift_pub_shop", "depot": "pgshift_pub_depot"}
+
+
+def q(cl, node, query: str, params=None, db: str = DATABASE) -> list[tuple]:
+    return cl.sql(node, query, params, db)
+
+
+def tables(cl, node, db: str) -> list[str]:
+    return [r[0] for r in q(cl, node, "SELECT schemaname || '.' || relname FROM pg_stat_user_tables ORDER BY 1",
+                            db=db)]
+
+
+def fingerprint(cl, node, db: str, table: str) -> tuple[int, str]:
+    """Count and order-independent content hash of one table."""
+    schema, name = table.split(".", 1)
+    row = q(cl, node, f'SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text '
+                      f'FROM "{schema}"."{name}" t', db=db)[0]
+    return int(row[0]), row[1]
+
+
+def caught_up(cl, db: str, timeout: float = 60) -> None:
+    """C has confirmed, on the database's own slot, everything A wrote so far."""
+    target = q(cl, cl.a, "SELECT pg_current_wal_lsn()::text")[0][0]
+    wait_for(lambda: q(cl, cl.b, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,))[0][0], timeout,
+             what="B replaying A's LSN")
+    wait_for(lambda: q(cl, cl.b, "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots "
+                                 "WHERE slot_name = %s", (target, SLOTS[db]))[0][0], timeout,
+             what=f"C confirming A's LSN in database {db}")
+
+
+def assert_equal_everywhere(cl) -> None:
+    for db in DATABASES:
+        caught_up(cl, db)
+        on_a = tables(cl, cl.a, db)
+        assert on_a and on_a == tables(cl, cl.c, db), db
+        for table in on_a:
+            assert fingerprint(cl, cl.a, db, table) == fingerprint(cl, cl.c, db, table), (db, table)
+
+
+def drop_extra(cl) -> None:
+    """What this module added besides the chain: the databases on C (their subscriptions first) and on A, and the
+    second application's role on both."""
+    for db in EXTRA:
+        if q(cl, cl.c, "SELECT 1 FROM pg_database WHERE datname = %s", (db,)):
+            for (name,) in q(cl, cl.c, "SELECT subname FROM pg_subscription WHERE subdbid = "
+                                       "(SELECT oid FROM pg_database WHERE datname = current_database())", db=db):
+                for statement in ("ALTER SUBSCRIPTION {} DISABLE", "ALTER SUBSCRIPTION {} SET (slot_name = NONE)",
+                                  "DROP SUBSCRIPTION {}"):
+                    q(cl, cl.c, statement.format(f'"{name}"'), db=db)
+            q(cl, cl.c, f'DROP DATABASE "{db}" WITH (FORCE)', db="postgres")
+    cl.reset_chain()  # B gone, A's slots and the pgshift database's chain objects dropped
+    for db in EXTRA:
+        q(cl, cl.a, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)', db="postgres")
+    for node in (cl.a, cl.c):
+        q(cl, node, f'DROP ROLE IF EXISTS "{SHOP_ROLE}"')
+    from airflow.models import Variable
+
+    for db in DATABASES:
+        Variable.delete(f"pgshift_access_baseline_hybrid_aurora_migration_{db}")
+
+
+@pytest.fixture(scope="module")
+def several(clusters):
+    drop_extra(clusters)
+    for db in EXTRA:
+        load_shop(clusters, db)
+    yield clusters
+    drop_extra(clusters)
+
+
+@pytest.fixture(scope="module")
+def refused(several):
+    """A setup naming a database A does not have, run first: nothing may exist afterwards."""
+    with CaptureFds() as out:
+        dag_run = run_dag(chain_conf(several, databases=[DATABASE, "nowhere"]))
+    return dag_run, out.text
+
+
+@pytest.fixture(scope="module")
+def setup_run(several, refused):
+    cl = several
+    loads = [WriteLoad(cl.uri(cl.a), rate=10), *(ShopLoad(cl, db, rate=10) for db in EXTRA)]
+    for load in loads:
+        load.start()
+    with CaptureFds() as out:
+        dag_run = run_dag(chain_conf(cl, databases=DATABASES))
+    committed = dict(zip(DATABASES, (load.stop() for load in loads), strict=True))
+    return dag_run, committed, out.text
+
+
+def test_a_database_a_does_not_have_fails_the_configuration_before_anything_is_created(several, refused):
+    cl = several
+    dag_run, text = refused
+    states = task_states(dag_run)
+    assert str(dag_run.state) == "failed" and states["configuration"] == "failed", states
+    assert states.get("preflight") != "success"
+    assert "databases: nowhere not on A" in text
+    assert not cl.is_running(cl.b) and not any(cl.b.data_dir.iterdir())
+    assert q(cl, cl.a, "SELECT count(*) FROM pg_replication_slots")[0][0] == 0
+    for db in DATABASES:
+        assert q(cl, cl.a, "SELECT count(*) FROM pg_publication", db=db)[0][0] == 0, db
+    assert q(cl, cl.c, "SELECT count(*) FROM pg_subscription")[0][0] == 0
+    assert q(cl, cl.c, "SELECT datname FROM pg_database WHERE datname = ANY (%s)", ([*EXTRA, "nowhere"],)) == []
+
+
+def test_every_database_is_on_c_with_every_row(several, setup_run):
+    cl = several
+    dag_run, committed, _ = setup_run
+    states = task_states(dag_run)
+    assert str(dag_run.state) == "success", states
+    assert states["create_subscription"] == "success" and states["dms_task"] == "skipped"
+    assert all(committed[db] > 0 for db in DATABASES), committed
+    assert_equal_everywhere(cl)
+    assert q(cl, cl.c, "SELECT count(*) FROM orders WHERE note = 'live'")[0][0] == committed[DATABASE]
+    for db in EXTRA:
+        assert q(cl, cl.c, "SELECT count(*) FROM carts WHERE note = 'live'", db=db)[0][0] == committed[db], db
+
+
+def test_each_database_has_its_own_slot_publication_and_subscription(several, setup_run):
+    cl = several
+    assert q(cl, cl.b, "SELECT slot_name, database, plugin FROM pg_replication_slots WHERE slot_type = 'logical' "
+                       "AND NOT temporary ORDER BY 1") == sorted((SLOTS[db], db, "pgoutput") for db in DATABASES)
+    for db in DATABASES:
+        assert q(cl, cl.a, "SELECT pubname FROM pg_publication", db=db) == [(PUBLICATIONS[db],)], db
+        own = q(cl, cl.c, "SELECT subname, subslotname, subpublications FROM pg_subscription WHERE subdbid = "
+                          "(SELECT oid FROM pg_database WHERE datname = current_database())", db=db)
+        assert own == [(SUBSCRIPTIONS[db], SLOTS[db], [PUBLICATIONS[db]])], db
+
+
+def test_the_setup_created_the_databases_on_c_and_the_role_once(several, setup_run):
+    cl = several
+    owners = q(cl, cl.c, "SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datname = ANY (%s) "
+                         "ORDER BY 1", (EXTRA,))
+    assert owners == sorted((db, "postgres") for db in EXTRA)  # conn_c's role (Aurora's master user in the demo)
+    # roles are migrated once, NOLOGIN until the cutover; shop_app is in scope through shop's and depot's catalogs
+    assert q(cl, cl.c, "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (SHOP_ROLE,)) == [(False,)]
+    for db in EXTRA:
+        assert q(cl, cl.c, "SELECT relname, pg_get_userbyid(relowner) FROM pg_class WHERE relkind = 'r' AND "
+                           "relnamespace = 'public'::regnamespace ORDER BY 1", db=db) == [
+            ("carts", SHOP_ROLE), ("customers", SHOP_ROLE)], db
+
+
+def test_writes_after_the_setup_reach_c_in_each_database(several, setup_run):
+    cl = several
+    q(cl, cl.a, "INSERT INTO orders (customer, amount, note) VALUES (1, 1, 'after setup')")
+    for db in EXTRA:
+        q(cl, cl.a, "INSERT INTO customers (name) VALUES ('after setup')", db=db)
+        q(cl, cl.a, "INSERT INTO carts (customer_id, total, note) SELECT max(id), 2, 'after setup' FROM customers",
+          db=db)
+    assert_equal_everywhere(cl)
+    for db in EXTRA:
+        assert q(cl, cl.c, "SELECT count(*) FROM carts WHERE note = 'after setup'", db=db) == [(1,)], db
+
+
+def test_the_setup_logs_each_database_and_no_password(several, setup_run):
+    cl = several
+    _, _, text = setup_run
+    for db in EXTRA:
+        assert f"database {db}: Created logical slot '{SLOTS[db]}' on B" in text
+        assert f"Created database '{db}' on C" in text
+    assert secrets_in(text, cl) == []
+
+
+def test_the_sensors_wait_for_every_database_and_name_the_one_that_is_wrong(several, setup_run):
+    """The setup's waits read every database in one reading; a subscription missing in one names it."""
+    from pgshift.common.checks.base import Check
+    from pgshift.migration.sensors.replication import CdcLagSensor, SubscriptionSyncedSensor
+
+    cl = several
+    synced = SubscriptionSyncedSensor(task_id="s", config=chain_config(cl, databases=DATABASES)).check()
+    assert Check.deserialize(synced.serialize()) == synced  # what the triggerer rebuilds
+    reading = synced.read()
+    assert reading.done, reading.message
+    assert sorted(reading.details["databases"]) == sorted(DATABASES)
+    lag = CdcLagSensor(task_id="l", config=chain_config(cl, databases=DATABASES)).check().read()
+    assert lag.done and sorted(lag.details["databases"]) == sorted(DATABASES), lag.message
+    # only depot's subscription missing: a fatal reading that names depot and only depot
+    q(cl, cl.c, "ALTER SUBSCRIPTION pgshift_sub_depot RENAME TO elsewhere", db="depot")
+    try:
+        wrong = SubscriptionSyncedSensor(task_id="s", config=chain_config(cl, databases=DATABASES)).check().read()
+    finally:
+        q(cl, cl.c, "ALTER SUBSCRIPTION elsewhere RENAME TO pgshift_sub_depot", db="depot")
+    assert not wrong.done and wrong.fatal
+    assert wrong.message == "database depot: C has no subscription 'pgshift_sub_depot'"
+
+
+def test_star_is_every_database_of_a(several):
+    from pgshift.migration.databases import resolved_for_run
+
+    cl = several
+    on_a = [r[0] for r in q(cl, cl.a, "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn "
+                                      "ORDER BY 1")]
+    assert set(DATABASES) <= set(on_a)
+    assert resolved_for_run(chain_config(cl, databases=["*"], action="setup")).databases == tuple(on_a)
