@@ -8,9 +8,19 @@ Equality is judged here, not by pgshift's verify: count and a content hash of ev
 from __future__ import annotations
 
 import pytest
-from chain_helpers import CaptureFds, chain_conf, chain_config, run_dag, secrets_in, task_states, wait_for
+from chain_helpers import (
+    CaptureFds,
+    SlotReader,
+    chain_conf,
+    chain_config,
+    run_dag,
+    secrets_in,
+    task_states,
+    wait_for,
+)
 from pgcluster import DATABASE
 from sample_data import SHOP_ROLE, ShopLoad, WriteLoad, load_shop
+from testing_support import assert_run_succeeded, moto_aws_env
 
 EXTRA = ["shop", "depot"]  # made on A by sample_data.load_shop; C has neither until the setup makes them
 DATABASES = [DATABASE, *EXTRA]
@@ -55,9 +65,9 @@ def assert_equal_everywhere(cl) -> None:
             assert fingerprint(cl, cl.a, db, table) == fingerprint(cl, cl.c, db, table), (db, table)
 
 
-def drop_extra(cl) -> None:
-    """What this module added besides the chain: the databases on C (their subscriptions first) and on A, and the
-    second application's role on both."""
+def drop_on_c(cl) -> None:
+    """The setup's databases on C (their subscriptions first), and the chain (:meth:`reset_chain`): B gone, A's
+    slots dropped, A's publications in every database of the module."""
     for db in EXTRA:
         if q(cl, cl.c, "SELECT 1 FROM pg_database WHERE datname = %s", (db,)):
             for (name,) in q(cl, cl.c, "SELECT subname FROM pg_subscription WHERE subdbid = "
@@ -67,6 +77,16 @@ def drop_extra(cl) -> None:
                     q(cl, cl.c, statement.format(f'"{name}"'), db=db)
             q(cl, cl.c, f'DROP DATABASE "{db}" WITH (FORCE)', db="postgres")
     cl.reset_chain()  # B gone, A's slots and the pgshift database's chain objects dropped
+    for db in EXTRA:
+        if q(cl, cl.a, "SELECT 1 FROM pg_database WHERE datname = %s", (db,)):
+            for (name,) in q(cl, cl.a, "SELECT pubname FROM pg_publication", db=db):
+                q(cl, cl.a, f'DROP PUBLICATION "{name}"', db=db)
+
+
+def drop_extra(cl) -> None:
+    """What this module added besides the chain: the databases on C and on A, and the second application's role
+    on both."""
+    drop_on_c(cl)
     for db in EXTRA:
         q(cl, cl.a, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)', db="postgres")
     for node in (cl.a, cl.c):
@@ -210,3 +230,42 @@ def test_star_is_every_database_of_a(several):
                                       "ORDER BY 1")]
     assert set(DATABASES) <= set(on_a)
     assert resolved_for_run(chain_config(cl, databases=["*"], action="setup")).databases == tuple(on_a)
+
+
+def test_dms_mode_makes_one_endpoint_pair_and_one_task_per_database(several, setup_run, moto_server, monkeypatch):
+    """dms mode against the moto server (tests/test_dms_chain.py says what it stands for): one replication
+    instance; per database its source on B (its slot) and target on C, each naming the database, and its task
+    between them, every task waited for and started."""
+    from airflow.providers.amazon.aws.hooks.dms import DmsHook
+
+    cl = several
+    drop_on_c(cl)
+    moto_server.reset()
+    moto_aws_env(monkeypatch, moto_server)
+    dms = DmsHook(aws_conn_id="aws_default").conn
+    two = [DATABASE, "shop"]
+    conf = chain_conf(cl, mode="dms", databases=two, dms_ssl_mode="none")
+    with SlotReader(cl, SLOTS[DATABASE]), SlotReader(cl, SLOTS["shop"], db="shop"), CaptureFds() as out:
+        dag_run = run_dag(conf)
+    states = assert_run_succeeded(dag_run, out.text)
+    assert states["create_subscription"] == "skipped" and states["wait_dms_full_load"] == "success"
+    assert len(dms.describe_replication_instances()["ReplicationInstances"]) == 1
+    endpoints = {e["EndpointIdentifier"]: e for e in dms.describe_endpoints()["Endpoints"]}
+    assert sorted(endpoints) == ["pgshift-source-b", "pgshift-source-b-shop", "pgshift-target-c",
+                                 "pgshift-target-c-shop"]
+    for db, suffix in ((DATABASE, ""), ("shop", "-shop")):
+        source, target = endpoints[f"pgshift-source-b{suffix}"], endpoints[f"pgshift-target-c{suffix}"]
+        assert (source["DatabaseName"], source["Port"], source["PostgreSQLSettings"]["SlotName"]) == (
+            db, cl.b.port, SLOTS[db])
+        assert (target["DatabaseName"], target["Port"]) == (db, cl.c.port)
+    tasks = {t["ReplicationTaskIdentifier"]: t for t in dms.describe_replication_tasks()["ReplicationTasks"]}
+    assert sorted(tasks) == ["pgshift-b-to-c", "pgshift-b-to-c-shop"]
+    for suffix in ("", "-shop"):
+        task = tasks[f"pgshift-b-to-c{suffix}"]
+        assert (task["SourceEndpointArn"], task["TargetEndpointArn"], task["Status"]) == (
+            endpoints[f"pgshift-source-b{suffix}"]["EndpointArn"],
+            endpoints[f"pgshift-target-c{suffix}"]["EndpointArn"], "running")
+    assert q(cl, cl.b, "SELECT slot_name, database, plugin FROM pg_replication_slots WHERE slot_type = 'logical' "
+                       "AND NOT temporary ORDER BY 1") == sorted((SLOTS[db], db, "test_decoding") for db in two)
+    assert tables(cl, cl.c, "shop") == tables(cl, cl.a, "shop")  # the schema, in the database made on C
+    assert secrets_in(out.text, cl) == []
