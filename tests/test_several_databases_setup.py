@@ -222,6 +222,24 @@ def test_the_sensors_wait_for_every_database_and_name_the_one_that_is_wrong(seve
     assert wrong.message == "database depot: C has no subscription 'pgshift_sub_depot'"
 
 
+def test_the_preflight_names_the_database_of_a_problem(several, setup_run):
+    """A table without a key in depot only: the preflight's problem names depot, and no other database."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pgshift.migration.operators.preflight import ChainPreflightOperator
+
+    cl = several
+    q(cl, cl.a, "CREATE TABLE nokey (x int)", db="depot")
+    try:
+        with pytest.raises(AirflowFailException) as refused:
+            ChainPreflightOperator(task_id="preflight", config=chain_config(cl, databases=DATABASES)).execute({})
+    finally:
+        q(cl, cl.a, "DROP TABLE nokey", db="depot")
+    lines = [line for line in str(refused.value).splitlines() if "nokey" in line]
+    assert all(line.startswith("  - database depot: ") for line in lines), str(refused.value)
+    assert any("table public.nokey has no primary key" in line for line in lines), str(refused.value)
+
+
 def test_star_is_every_database_of_a(several):
     from pgshift.migration.databases import resolved_for_run
 

@@ -44,8 +44,8 @@ class ChainPreflightOperator(ChainOperator):
     database's logical slot on B. A database C has not yet is no problem: the setup creates it, so the role of
     conn_c must be allowed to (CREATEDB). Each problem of one database names it (``database <name>: …``); a
     problem every database finds in the same words is the server's (A's version or ``wal_level``, a replication
-    role) and is listed once. The facts of each database are under ``databases`` (``{<name>: {"a": …, "c": …,
-    …}}``) instead of at the top.
+    role) and is listed once; warnings alike. The facts of each database are under ``databases`` (``{<name>:
+    {"a": …, "c": …, …}}``) instead of at the top.
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -59,8 +59,9 @@ class ChainPreflightOperator(ChainOperator):
             major = first["a"].facts.get("major")
             b = check_b(spec, major)
             server = [roles, b] + ([check_dms(spec, major)] if spec.mode == "dms" else [])
-            findings = [f for found in per_db.values() for f in found.values()] + server
-            warnings = list(dict.fromkeys(w for finding in findings for w in finding.warnings))
+            warnings = database_problems({db: [w for f in found.values() for w in f.warnings]
+                                          for db, found in per_db.items()})
+            warnings = list(dict.fromkeys(warnings + [w for finding in server for w in finding.warnings]))
             problems += database_problems({db: [p for f in found.values() for p in f.problems]
                                            for db, found in per_db.items()})
             problems += slot_room(per_db) + [p for finding in server for p in finding.problems]
