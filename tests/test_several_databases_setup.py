@@ -7,6 +7,8 @@ Equality is judged here, not by pgshift's verify: count and a content hash of ev
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from chain_helpers import (
     CaptureFds,
@@ -18,9 +20,9 @@ from chain_helpers import (
     task_states,
     wait_for,
 )
-from pgcluster import DATABASE
+from pgcluster import DATABASE, LocalClusters
 from sample_data import SHOP_ROLE, ShopLoad, WriteLoad, load_shop
-from testing_support import assert_run_succeeded, moto_aws_env
+from testing_support import assert_run_succeeded, free_port_block, moto_aws_env, state_dir
 
 EXTRA = ["shop", "depot"]  # made on A by sample_data.load_shop; C has neither until the setup makes them
 DATABASES = [DATABASE, *EXTRA]
@@ -169,7 +171,10 @@ def test_the_setup_created_the_databases_on_c_and_the_role_once(several, setup_r
     cl = several
     owners = q(cl, cl.c, "SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datname = ANY (%s) "
                          "ORDER BY 1", (EXTRA,))
-    assert owners == sorted((db, "postgres") for db in EXTRA)  # conn_c's role (Aurora's master user in the demo)
+    # created by conn_c's role, then handed to the role that owns each on A, which C has by then
+    assert owners == sorted((db, SHOP_ROLE) for db in EXTRA)
+    assert owners == q(cl, cl.a, "SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datname = ANY (%s) "
+                                 "ORDER BY 1", (EXTRA,))
     # roles are migrated once, NOLOGIN until the cutover; shop_app is in scope through shop's and depot's catalogs
     assert q(cl, cl.c, "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (SHOP_ROLE,)) == [(False,)]
     for db in EXTRA:
@@ -286,4 +291,52 @@ def test_dms_mode_makes_one_endpoint_pair_and_one_task_per_database(several, set
     assert q(cl, cl.b, "SELECT slot_name, database, plugin FROM pg_replication_slots WHERE slot_type = 'logical' "
                        "AND NOT temporary ORDER BY 1") == sorted((SLOTS[db], db, "test_decoding") for db in two)
     assert tables(cl, cl.c, "shop") == tables(cl, cl.a, "shop")  # the schema, in the database made on C
+    assert secrets_in(out.text, cl) == []
+
+
+@pytest.fixture(scope="module")
+def aurora_shaped():
+    """A, B (empty) and an Aurora-shaped C (pgshift logs in as the master user: CREATEDB, no superuser), the sample
+    and the shop on A; the connections point at them for this test only."""
+    from airflow.models import Variable
+
+    from pgshift.migration.configuration import variable_key
+
+    Variable.delete(variable_key("hybrid_aurora_migration"))  # the chains set up above are other servers'
+    cl = LocalClusters(state_dir("aurora-dbs"), free_port_block(), c_profile="aurora")
+    saved = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CONN_")}
+    try:
+        cl.start()
+        from sample_data import load_sample
+
+        load_sample(cl, scale=1, orders=200)
+        load_shop(cl, "shop")
+        os.environ.update(cl.airflow_connections())
+        yield cl
+    finally:
+        for key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+        cl.destroy()
+
+
+def test_on_an_aurora_shaped_c_the_master_user_creates_the_database(aurora_shaped):
+    """As the demo's C: the setup creates shop as the master user (no superuser), hands it to shop_app as on A (the
+    restore's ALTER TABLE … OWNER TO shop_app needs shop_app's CREATE on public, which owning the database gives),
+    and both databases arrive."""
+    cl = aurora_shaped
+    two = [DATABASE, "shop"]
+    load = ShopLoad(cl, "shop", rate=10).start()
+    with CaptureFds() as out:
+        dag_run = run_dag(chain_conf(cl, databases=two))
+    committed = load.stop()
+    assert_run_succeeded(dag_run, out.text)
+    assert q(cl, cl.c, "SELECT rolsuper FROM pg_roles WHERE rolname = 'postgres'") == [(False,)]
+    assert q(cl, cl.c, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'shop'") == [(SHOP_ROLE,)]
+    assert q(cl, cl.c, "SELECT pg_has_role('postgres', 'shop_app', 'USAGE')") == [(True,)]  # still acts as owner
+    for db in two:
+        caught_up(cl, db)
+        for table in tables(cl, cl.a, db):
+            assert fingerprint(cl, cl.a, db, table) == fingerprint(cl, cl.c, db, table), (db, table)
+    assert q(cl, cl.c, "SELECT count(*) FROM carts WHERE note = 'live'", db="shop") == [(committed,)]
     assert secrets_in(out.text, cl) == []

@@ -47,6 +47,25 @@ class MigrationHook(PgShiftHook):
         """
         return bool(self.scalar("database_exists", (name,)))
 
+    def database_owner(self) -> str:
+        """The role that owns this connection's database."""
+        return str(self.scalar("database_owner"))
+
+    def set_database_owner(self, database: str, owner: str) -> None:
+        """ALTER DATABASE ``database`` OWNER TO ``owner``.
+
+        :param database: a database of this server
+        :param owner: the role to own it
+        """
+        self.execute("database_owner_set", database=database, owner=owner)
+
+    def role_present(self, name: str) -> bool:
+        """Whether this server has role ``name``.
+
+        :param name: a role name
+        """
+        return bool(self.scalar("role_present", (name,)))
+
     def may_create_databases(self) -> bool:
         """Whether this connection's role may CREATE DATABASE (CREATEDB or superuser)."""
         return bool(self.scalar("may_create_databases"))

@@ -59,10 +59,10 @@ class CopySchemaOperator(ConfiguredOperator):
         from pgshift.migration.scope import Scope
         from pgshift.migration.setup.databases import ensure_database_on_c
 
-        created = ensure_database_on_c(part)
+        created, owner = ensure_database_on_c(part)
         if created:
-            self.log.info("Created database %r on C, owned by the role of connection %s", part.database,
-                          connection_id(part.conn_c))
+            self.log.info("Created database %r on C as the role of connection %s%s", part.database,
+                          connection_id(part.conn_c), f", owned by {owner} as on A" if owner else ", which owns it")
         scope = Scope.from_params(part.schemas, part.tables)
         with MigrationHook(part.conn_b) as src, TargetHook(part.conn_c) as dst:
             in_scope = [(t.schema, t.table) for t in src.scope_tables(scope, "public")]

@@ -40,19 +40,34 @@ def database_on_c(part: ChainConfig) -> bool:
         return c.database_exists(part.database)
 
 
-def ensure_database_on_c(part: ChainConfig) -> bool:
-    """Create the part's database on C when it is absent, as conn_c's role (it owns it: CREATEDB, which Aurora's
-    master user has; the preflight names the grant otherwise). Returns whether it was created. Its ``public``
-    schema is the template's (PostgreSQL 15 and later: ``pg_database_owner``'s, so the owner restores into it).
+def ensure_database_on_c(part: ChainConfig) -> tuple[bool, str | None]:
+    """Create the part's database on C when it is absent, as conn_c's role (CREATEDB, which Aurora's master user
+    has; the preflight names the grant otherwise), which owns it. Returns whether it was created, and the role it
+    was then handed to (None: conn_c's role keeps it).
+
+    Handed to A's owner of that database when C has that role (task ``migrate_roles`` made it, before this) and it
+    is not conn_c's own: a database's owner is ``pg_database_owner`` there, so it holds ``public`` (PostgreSQL 15
+    and later) and may create in it, and the schema copy's ``ALTER TABLE … OWNER TO`` an application role that owns
+    its database on A needs exactly that on C (PostgreSQL checks the new owner's CREATE on the schema; only a
+    superuser C, not Aurora, skips the check). conn_c's role stays a member of that role (task ``migrate_roles``
+    makes it one on a non-superuser C, WITH SET and INHERIT), so it still acts as the owner: the fallback's fence
+    on the database, CREATE SUBSCRIPTION. A database whose owner on A is not on C (a superuser of A's own) stays
+    conn_c's role's.
 
     Encoding and locale are C's defaults (template1's), not A's: a database of A in another encoding is
     converted by the copy and by logical replication, which send text in the client encoding."""
+    from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.hooks.target import TargetHook
 
     if part.database is None:
-        return False
+        return False, None
     with TargetHook(connection_id(part.conn_c)) as c:
         if c.database_exists(part.database):
-            return False
+            return False, None
+        with PrimaryHook(part.conn_a) as a:
+            owner = a.database_owner()
         c.create_database(part.database)
-    return True
+        if owner == c.current_role() or not c.role_present(owner):
+            return True, None
+        c.set_database_owner(part.database, owner)
+    return True, owner
