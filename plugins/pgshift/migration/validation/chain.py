@@ -20,8 +20,10 @@ What is read once and what per database (``databases``: :meth:`ChainConfig.datab
 had: every figure under ``figures``, ``parity`` and ``access`` at the top. A chain with ``databases`` has the
 cluster's figures (A -> B) under ``figures`` and one section per database under ``databases.<name>``: its
 ``figures`` (the slot, B -> C lag, the subscription or task), ``preflight``, ``parity`` (per table), ``access``,
-``problems`` and ``notes``. Every problem and note of a section is also in the report's ``problems``/``notes``,
-starting ``database <name>:``, so that the failure a user sees names the database. The lag chart draws one B -> C
+``problems`` and ``notes``. Every problem of a section is also in the report's ``problems``, starting
+``database <name>:``, so that the failure a user sees names the database; so is every note, once for the databases
+that share it (``databases pgshift, billing: ...``: a role's finding, said of each database whose objects bring it
+in scope). The lag chart draws one B -> C
 series per database from these sections (:func:`pgshift.common.chart.lag_chart`).
 
 **The preflight's look-ups of a login.** :func:`check_a` and :func:`check_roles` look up the login of
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -114,15 +117,15 @@ class ChainValidation:
                     f"not on A (dropped, renamed or taking no connections; A has {', '.join(on_a) or 'none'}): "
                     "its part of the chain cannot be checked, and a cutover would be refused before the fence")
                 continue
-            major = major or self._preflight_database(part, sections[name], top).get("major")
+            facts = self._preflight_database(part, sections[name], top)
+            major = major or facts.get("major")
         self._preflight_b(spec, major, top)
         wal_ok = self._wal(top)
         for name, part in parts.items():
             if on_a is None or name in on_a:
                 self._database(part, dag_id, sections[name], wal_ok)
-        for section in sections.values():
-            top.problems += [section.named(p) for p in section.problems]
-            top.notes += [section.named(n) for n in section.notes]
+        top.problems += [section.named(p) for section in sections.values() for p in section.problems]
+        top.notes += merged_notes(sections.values())
         top.report["databases"] = {name: section.as_report() for name, section in sections.items()}
         return sections
 
@@ -332,6 +335,18 @@ class ChainValidation:
             section.problems.append("C's privileges were changed behind pgshift's back since setup (A did not "
                                     "change there); the cutover would refuse them: " + "; ".join(changed))
         return {"roles": roles.facts, "drift": changed}
+
+
+def merged_notes(sections: Iterable[Section]) -> list[str]:
+    """The sections' notes for the report's list, each naming its database; a note several databases share (a
+    role in scope of each: roles are the server's) said once, naming them all (``databases pgshift, billing: ...``);
+    each section keeps its own."""
+    by_note: dict[str, list[str]] = {}
+    for section in sections:
+        for note in section.notes:
+            by_note.setdefault(note, []).append(section.database or "")
+    return [f"database {names[0]}: {note}" if len(names) == 1 else f"databases {', '.join(names)}: {note}"
+            for note, names in by_note.items()]
 
 
 def baseline_id(dag_id: str, part: ChainConfig, chain: ChainConfig) -> str:
