@@ -6,7 +6,9 @@ single-database pieces (the hooks' statements, :func:`create_on_standby`) for ea
 :meth:`ChainConfig.database_chains`, not by the setup operators (another part of issue 23 makes those loop over the
 databases). The databases are dropped again when the module ends (the harness's reset knows ``pgshift`` only).
 
-The scenarios share the chain and run in file order; the last one drops ``shop`` from A.
+The scenarios share the chain and run in file order; the last two drop ``shop`` from A, then cut ``pgshift`` and
+``billing`` over by hand with the way back armed (as the cutover leaves them), to validate the way back per
+database.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from chain_helpers import CaptureFds, chain_conf, chain_config, run_dag, set_up_chain, sql, task_states, wait_for
+from pgcluster import C_REPLICATION_ROLE
 
 from pgshift.common.report import safe_name
 
@@ -31,17 +34,18 @@ def parts(cl):
 
 
 def drop_extra_databases(cl) -> None:
-    """C's subscriptions in the extra databases (DROP DATABASE refuses a database with one), then the databases on
-    C and A (B follows A)."""
-    for name in EXTRA:
-        if sql(cl, cl.c, "SELECT 1 FROM pg_database WHERE datname = %s", (name,), db="postgres"):
-            for (sub,) in sql(cl, cl.c, "SELECT subname FROM pg_subscription s JOIN pg_database d ON d.oid = "
+    """The subscriptions in the extra databases on C and A (DROP DATABASE refuses a database with one), then the
+    databases (B follows A)."""
+    for node in (cl.c, cl.a):
+        for name in EXTRA:
+            if not sql(cl, node, "SELECT 1 FROM pg_database WHERE datname = %s", (name,), db="postgres"):
+                continue
+            for (sub,) in sql(cl, node, "SELECT subname FROM pg_subscription s JOIN pg_database d ON d.oid = "
                                         "s.subdbid WHERE d.datname = %s", (name,), db="postgres"):
                 for statement in ("ALTER SUBSCRIPTION {} DISABLE", "ALTER SUBSCRIPTION {} SET (slot_name = NONE)",
                                   "DROP SUBSCRIPTION {}"):
-                    sql(cl, cl.c, statement.format(f'"{sub}"'), db=name)
-            sql(cl, cl.c, f'DROP DATABASE "{name}" WITH (FORCE)', db="postgres")
-        sql(cl, cl.a, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', db="postgres")
+                    sql(cl, node, statement.format(f'"{sub}"'), db=name)
+            sql(cl, node, f'DROP DATABASE "{name}" WITH (FORCE)', db="postgres")
 
 
 def add_database(cl, part) -> None:
@@ -95,7 +99,7 @@ def chain(clusters, tmp_path_factory):
 
 
 def validate(cl, reports: Path, **overrides):
-    conf = chain_conf(cl, action="validate", report_dir=str(reports), databases=DATABASES, **overrides)
+    conf = chain_conf(cl, action="validate", report_dir=str(reports), **{"databases": DATABASES, **overrides})
     with CaptureFds() as out:
         dag_run = run_dag(conf)
     report = json.loads((reports / "validate" / f"{safe_name(dag_run.run_id)}.json").read_text())
@@ -216,3 +220,56 @@ def test_a_database_gone_from_a_is_refused_before_the_fence_and_named(clusters, 
     assert str(dag_run.state) == "failed"
     assert [p for p in report["problems"] if p.startswith("database shop: not on A")], report["problems"]
     assert report["databases"]["billing"]["problems"] == []
+
+
+def arm_way_back(cl, part) -> None:
+    """``part``'s database as a cutover leaves it, by hand: C's subscription to B gone, the way back C -> A armed
+    (C's publication and slot, A's subscription: create_slot, copy_data false, origin none), with the part's names."""
+    name, sub = part.database, part.fallback_subscription_name
+    for statement in ("ALTER SUBSCRIPTION {} DISABLE", "ALTER SUBSCRIPTION {} SET (slot_name = NONE)",
+                      "DROP SUBSCRIPTION {}"):
+        sql(cl, cl.c, statement.format(part.subscription_name), db=name)
+    sql(cl, cl.c, f"CREATE PUBLICATION {part.fallback_publication_name} FOR ALL TABLES", db=name)
+    sql(cl, cl.c, "SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (sub,), db=name)
+    sql(cl, cl.a, f"CREATE SUBSCRIPTION {sub} CONNECTION %s PUBLICATION {part.fallback_publication_name} "
+                  f"WITH (create_slot = false, slot_name = '{sub}', copy_data = false, origin = none)",
+        (cl.uri(cl.c, C_REPLICATION_ROLE, db=name),), db=name)
+
+
+def test_after_a_cutover_the_way_back_is_validated_per_database(clusters, chain):
+    from airflow.models import Variable
+
+    from pgshift.common.chart import lag_series
+    from pgshift.common.report import read_reports
+    from pgshift.migration.configuration import variable_key
+
+    cut = ["pgshift", "billing"]  # (shop is gone from A)
+    for name in cut:
+        arm_way_back(clusters, parts(clusters)[name])
+    key = variable_key("hybrid_aurora_migration")
+    record = json.loads(Variable.get(key))
+    Variable.set(key, {**record, "cut_over": {"at": "2026-12-06T12:00:00+00:00", "by_run": "manual__by_hand"},
+                       "fallback": {"armed": True, "state": "armed"}}, serialize_json=True)
+    sql(clusters, clusters.c, "INSERT INTO accounts VALUES (1000, 'written on C', 1)", db="billing")
+    wait_for(lambda: sql(clusters, clusters.a, "SELECT count(*) FROM accounts WHERE id = 1000", db="billing")[0][0],
+             30, what="the way back to carry billing's row to A")
+
+    dag_run, report, text = validate(clusters, chain, databases=cut)
+    assert str(dag_run.state) == "success", text[-3000:]
+    assert report["direction"] == "C -> A (the way back)" and report["problems"] == []
+    assert list(report["databases"]) == cut
+    for name in cut:
+        figures = report["databases"][name]["figures"]
+        assert figures["reverse_slot_active"] is True and figures["reverse_subscription_enabled"] is True, name
+        assert figures["c_to_a_lag_bytes"] >= 0, name
+    parity = {p["table"]: p for p in report["databases"]["billing"]["parity"]}
+    assert set(parity) == set(TABLES) and {p["status"] for p in parity.values()} == {"equal"}
+
+    fallback = parts(clusters)["billing"].fallback_subscription_name
+    sql(clusters, clusters.a, f"ALTER SUBSCRIPTION {fallback} DISABLE", db="billing")
+    dag_run, report, _ = validate(clusters, chain, databases=cut)
+    assert str(dag_run.state) == "failed"
+    assert report["problems"] and all(p.startswith("database billing: ") for p in report["problems"])
+    assert report["databases"]["pgshift"]["problems"] == []
+    labels = [label for label, _, _ in lag_series(read_reports(chain / "validate", 100))]
+    assert {"C -> A pgshift, the way back (bytes)", "C -> A billing, the way back (bytes)"} <= set(labels)

@@ -22,8 +22,9 @@ from pgshift.migration.config import ChainConfig
 from pgshift.migration.configuration import fallback_state
 from pgshift.migration.operators.chain import ChainOperator
 from pgshift.migration.preflight.checks import check_params
-from pgshift.migration.validation.chain import ChainValidation, Section
+from pgshift.migration.validation.chain import ChainValidation
 from pgshift.migration.validation.reverse import ReverseValidation
+from pgshift.migration.validation.section import Section
 
 
 class ValidateChainOperator(ChainValidation, ReverseValidation, ChainOperator):
@@ -91,7 +92,7 @@ class ValidateChainOperator(ChainValidation, ReverseValidation, ChainOperator):
             cut_over = configuration["record"]["cut_over"]
             notes.append(f"the chain was cut over to C at {cut_over['at']} by run {cut_over['by_run']}: the way back "
                          "C -> A is checked")
-            self.validate_way_back(self.chain.limits().cdc_lag_max_bytes, problems, notes, figures, report)
+            sections = self.validate_way_back(Section(None, problems, notes, figures, report))
         else:
             sections = self.validate_chain(spec, context["dag"].dag_id, Section(None, problems, notes, figures, report))
         report["problems"], report["notes"] = problems, notes

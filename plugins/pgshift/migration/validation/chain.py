@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pgshift.common.connections import connection_id
@@ -53,29 +51,11 @@ from pgshift.migration.preflight.checks import (
     check_params,
     check_roles,
 )
+from pgshift.migration.validation.section import Section, merge
 
 if TYPE_CHECKING:  # drivers are imported where a task runs, not when a DAG is parsed
     from pgshift.migration.checks.slot import WalLimits
     from pgshift.migration.hooks.standby import StandbyHook
-
-
-@dataclass
-class Section:
-    """What the validation found of one database, or (``database`` None) of the chain or the cluster: problems and
-    notes as the user reads them, figures for the chart, and the rest of the report's section."""
-
-    database: str | None
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    figures: dict[str, Any] = field(default_factory=dict)
-    report: dict[str, Any] = field(default_factory=dict)
-
-    def named(self, message: str) -> str:
-        """``message`` as the chain's report says it: naming the database it is about."""
-        return message if self.database is None else f"database {self.database}: {message}"
-
-    def as_report(self) -> dict[str, Any]:
-        return {"figures": self.figures, **self.report, "problems": self.problems, "notes": self.notes}
 
 
 def looked_up(part: ChainConfig) -> ChainConfig:
@@ -124,9 +104,7 @@ class ChainValidation:
         for name, part in parts.items():
             if on_a is None or name in on_a:
                 self._database(part, dag_id, sections[name], wal_ok)
-        top.problems += [section.named(p) for section in sections.values() for p in section.problems]
-        top.notes += merged_notes(sections.values())
-        top.report["databases"] = {name: section.as_report() for name, section in sections.items()}
+        merge(top, sections)
         return sections
 
     def _databases_on_a(self, spec: ChainConfig, top: Section) -> list[str] | None:
@@ -335,18 +313,6 @@ class ChainValidation:
             section.problems.append("C's privileges were changed behind pgshift's back since setup (A did not "
                                     "change there); the cutover would refuse them: " + "; ".join(changed))
         return {"roles": roles.facts, "drift": changed}
-
-
-def merged_notes(sections: Iterable[Section]) -> list[str]:
-    """The sections' notes for the report's list, each naming its database; a note several databases share (a
-    role in scope of each: roles are the server's) said once, naming them all (``databases pgshift, billing: ...``);
-    each section keeps its own."""
-    by_note: dict[str, list[str]] = {}
-    for section in sections:
-        for note in section.notes:
-            by_note.setdefault(note, []).append(section.database or "")
-    return [f"database {names[0]}: {note}" if len(names) == 1 else f"databases {', '.join(names)}: {note}"
-            for note, names in by_note.items()]
 
 
 def baseline_id(dag_id: str, part: ChainConfig, chain: ChainConfig) -> str:
