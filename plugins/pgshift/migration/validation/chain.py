@@ -316,9 +316,10 @@ class ChainValidation:
 
 
 def baseline_id(dag_id: str, part: ChainConfig, chain: ChainConfig) -> str:
-    """Under which id setup's baseline of C's privileges (:func:`pgshift.migration.access.sync.load_baseline`)
-    is for ``part``'s database: the DAG's id for a chain of one unnamed database and for the chain's first
-    database (what the setup of one database saved), ``<dag_id>/<database>`` for every other one."""
-    if not chain.several_databases or part.database == chain.databases[0]:
-        return dag_id
-    return f"{dag_id}/{part.database}"
+    """The id :func:`pgshift.migration.access.sync.load_baseline` finds ``part``'s baseline of C's privileges under:
+    the DAG's id for a chain of one unnamed database (the baseline it always had); for a chain of named databases,
+    privileges being each database's, setup keeps one baseline per database, every one of them (the first too)
+    under ``<dag_id>_<database>`` (``baseline_key(dag_id, database)`` of the setup's part of issue 23, which is the
+    key ``load_baseline`` makes of this id). A database without one is a note, as for any chain set up before
+    pgshift kept a baseline."""
+    return dag_id if not chain.several_databases else f"{dag_id}_{part.database}"
