@@ -109,19 +109,23 @@ class FallbackOperator(ConfiguredOperator):
 
 class FinishOperator(ConfiguredOperator):
     """Stay on C: drop A's fallback subscription, C's fallback slot and publication, B's physical slot and the
-    chain's publication on A (and the chain's slot on B if left); A stays fenced. Refused while a fallback is under
-    way. ``dry_run`` (the default) only names what it would drop. Everything it needs is in ``config``."""
+    chain's publication on A (and the chain's slot on B if left), in every database of the chain; A stays fenced.
+    Refused while a fallback is under way. ``dry_run`` (the default) only names what it would drop. Everything it
+    needs is in ``config``."""
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.common.report import report_root, safe_name, write_json
-        from pgshift.migration.switchover.fallback.finish import FinishSettings, finish_way_back
+        from pgshift.migration.switchover.fallback.finish import FinishSettings, Leftovers, finish_way_back
 
         chain = self.chain
+        parts = tuple(Leftovers(database=part.database, conn_a=part.conn_a, conn_c=part.conn_c,
+                                conn_c_subscription=part.conn_c_subscription,
+                                fallback_publication=part.fallback_publication_name,
+                                fallback_subscription=part.fallback_subscription_name,
+                                publication=part.publication_name, slot=part.slot_name)
+                      for part in chain.database_chains())
         s = FinishSettings(conn_a=chain.conn_a, conn_b=chain.conn_b, conn_c=chain.conn_c,
-                           fallback_publication=chain.fallback_publication_name,
-                           fallback_subscription=chain.fallback_subscription_name,
-                           publication=chain.publication_name, physical_slot=chain.physical_slot_name,
-                           slot=chain.slot_name, conn_c_subscription=chain.conn_c_subscription)
+                           physical_slot=chain.physical_slot_name, databases=parts)
         dry_run = chain.dry_run
         result = finish_way_back(s, self.log, dry_run=dry_run)
         path: Path = report_root(chain.report_dir) / "finish" / safe_name(context["run_id"]) / "report.json"

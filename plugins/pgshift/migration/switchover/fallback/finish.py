@@ -1,7 +1,8 @@
 """Action ``finish``: the user stays on C. Drop the way back (A's subscription, C's slot and publication) and what
-the chain left behind (B's physical slot and the chain's publication on A, the logical slot on B if any). A stays
-fenced. Refused while a fallback is under way (it holds the lease on C) and after one (A is no longer fenced by a
-cutover: B's slot on A then serves A's standby again).
+the chain left behind (B's physical slot and the chain's publication on A, the logical slot on B if any), in every
+database of the chain (B's physical slot once, last). A stays fenced. Refused while a fallback is under way (it
+holds the lease on C) and after one (A is no longer fenced by a cutover: B's slot on A then serves A's standby
+again).
 """
 
 from __future__ import annotations
@@ -22,18 +23,35 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class FinishSettings:
+class Leftovers:
+    """One database's part of the chain and of the way back (connection ids qualified for a chain of several
+    databases: :meth:`pgshift.migration.config.ChainConfig.database_chains`)."""
+
+    database: str | None  # named in the messages of a chain of several databases
     conn_a: str
-    conn_b: str
     conn_c: str
-    fallback_publication: str  # on C
-    fallback_subscription: str  # on A; its slot on C has the same name
-    publication: str  # the chain's, on A
-    physical_slot: str  # B's, on A
-    slot: str  # the chain's logical slot on B (dropped with C's subscription at the finalize)
     # C as A's subscription reaches it: a slot left on C is dropped through it (REPLICATION / rds_replication; the
     # role of conn_c has neither on Aurora)
     conn_c_subscription: str
+    fallback_publication: str  # on C
+    fallback_subscription: str  # on A; its slot on C has the same name
+    publication: str  # the chain's, on A
+    slot: str  # the chain's logical slot on B (dropped with C's subscription at the finalize)
+
+    def where(self, server: str) -> str:
+        return f"{server} (database {self.database})" if self.database else server
+
+
+@dataclass(frozen=True)
+class FinishSettings:
+    """The home connections (the lease on C, the fence marker on A, B's replay), B's physical slot on A, and each
+    database's leftovers."""
+
+    conn_a: str
+    conn_b: str
+    conn_c: str
+    physical_slot: str  # B's, on A
+    databases: tuple[Leftovers, ...]
 
 
 @dataclass
@@ -63,18 +81,8 @@ def finish_way_back(s: FinishSettings, log: Logger, *, dry_run: bool) -> FinishR
                     "Finish refused: A is not fenced by a finished cutover (fence marker "
                     f"{marker.state if marker else 'absent'}): after a fallback A is the primary again and B's slot "
                     "on A serves its standby; nothing was dropped")
-            a.session_read_write()  # a session opened on a fenced A starts read-only
-            _drop(out, f"subscription {s.fallback_subscription} on A (and its slot on C)", dry_run, log,
-                  present=a.subscription(s.fallback_subscription) is not None,
-                  drop=lambda: a.drop_subscription(s.fallback_subscription))
-            _drop(out, f"slot {s.fallback_subscription} on C", dry_run, log,
-                  present=c.reverse_slot(s.fallback_subscription) is not None,
-                  drop=lambda: _drop_slot_as(s.conn_c_subscription, s.fallback_subscription))
-            _drop(out, f"publication {s.fallback_publication} on C", dry_run, log,
-                  present=c.publication(s.fallback_publication) is not None,
-                  drop=lambda: c.drop_publication(s.fallback_publication))
-            _drop(out, f"publication {s.publication} on A", dry_run, log,
-                  present=a.publication(s.publication) is not None, drop=lambda: a.drop_publication(s.publication))
+            for part in s.databases:
+                _finish_database(out, part, log, dry_run=dry_run)
             _drop_on_b(out, s, a.current_wal_lsn(), log, dry_run=dry_run)
             # Last: without its slot B stops following A, so B first replays the publication's drop above.
             _drop(out, f"physical slot {s.physical_slot} on A (B's)", dry_run, log,
@@ -83,6 +91,26 @@ def finish_way_back(s: FinishSettings, log: Logger, *, dry_run: bool) -> FinishR
         finally:
             release_lease(c)
     return out
+
+
+def _finish_database(out: FinishResult, part: Leftovers, log: Logger, *, dry_run: bool) -> None:
+    """One database's way back (A's subscription, its slot on C, C's publication) and the chain's publication on A."""
+    from pgshift.migration.hooks.fallback import WayBackHook
+
+    on_a, on_c = part.where("A"), part.where("C")
+    with WayBackHook(part.conn_c) as c, WayBackHook(part.conn_a) as a:
+        a.session_read_write()  # a session opened on a fenced A starts read-only
+        _drop(out, f"subscription {part.fallback_subscription} on {on_a} (and its slot on C)", dry_run, log,
+              present=a.subscription(part.fallback_subscription) is not None,
+              drop=lambda: a.drop_subscription(part.fallback_subscription))
+        _drop(out, f"slot {part.fallback_subscription} on {on_c}", dry_run, log,
+              present=c.reverse_slot(part.fallback_subscription) is not None,
+              drop=lambda: _drop_slot_as(part.conn_c_subscription, part.fallback_subscription))
+        _drop(out, f"publication {part.fallback_publication} on {on_c}", dry_run, log,
+              present=c.publication(part.fallback_publication) is not None,
+              drop=lambda: c.drop_publication(part.fallback_publication))
+        _drop(out, f"publication {part.publication} on {on_a}", dry_run, log,
+              present=a.publication(part.publication) is not None, drop=lambda: a.drop_publication(part.publication))
 
 
 def _drop(out: FinishResult, what: str, dry_run: bool, log: Logger, *, present: bool,
@@ -125,7 +153,7 @@ def _drop_slot(hook: WayBackHook, name: str, *, end_walsender: bool, timeout: fl
 
 def _drop_on_b(out: FinishResult, s: FinishSettings, lsn: str, log: Logger, *, dry_run: bool,
                timeout: float = 30) -> None:
-    """Wait until B has replayed ``lsn`` (A's publication gone), then drop the chain's logical slot on B if the
+    """Wait until B has replayed ``lsn`` (A's publications gone), then drop each database's logical slot on B if the
     finalize left it (a DMS chain). B may be gone: that is a problem, named, and nothing else waits for it."""
     from pgshift.migration.hooks.standby import StandbyHook
 
@@ -136,13 +164,14 @@ def _drop_on_b(out: FinishResult, s: FinishSettings, lsn: str, log: Logger, *, d
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"B did not replay A's {lsn} within {timeout:g} s")
                 time.sleep(0.05)
-            present = b.logical_slot(s.slot) is not None
+            for slot in (part.slot for part in s.databases):  # slots are the server's: B's home session drops each
+                present = b.logical_slot(slot) is not None
 
-            def drop() -> None:
-                if not b.drop_inactive_slot(s.slot):
-                    raise RuntimeError(f"slot {s.slot} on B is in use")
+                def drop(slot: str = slot) -> None:
+                    if not b.drop_inactive_slot(slot):
+                        raise RuntimeError(f"slot {slot} on B is in use")
 
-            _drop(out, f"slot {s.slot} on B", dry_run, log, present=present, drop=drop)
+                _drop(out, f"slot {slot} on B", dry_run, log, present=present, drop=drop)
     except Exception as exc:  # noqa: BLE001 - B unreachable
         out.problems.append(f"B: {type(exc).__name__}: {str(exc).strip()}")
 
