@@ -29,6 +29,44 @@ SCHEMA = ("CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balan
           "CREATE TABLE entries (id bigserial PRIMARY KEY, account int NOT NULL, amount numeric NOT NULL)")
 
 
+def test_the_gate_of_a_dms_chain_reads_each_databases_task_and_a_chain_of_one_keeps_its_keys():
+    from pgshift.migration.checks.gate import ChainDatabasesCheck, GateSpec
+
+    spec = GateSpec.of(chain_config(mode="dms", databases=["orders", "billing"], dms_task_id="task"))
+    assert [key for key, _ in spec.checks] == ["databases", "a_to_b", "b_to_c/orders", "dms/orders",
+                                               "b_to_c/billing", "dms/billing"]
+    checks = dict(spec.checks)
+    assert checks["databases"] == ChainDatabasesCheck(conn_a="pgshift_a", databases="orders,billing")
+    assert (checks["dms/orders"].task_id, checks["dms/billing"].task_id) == ("task", "task-billing")
+    assert (checks["b_to_c/orders"].conn_b, checks["b_to_c/billing"].conn_b) == ("pgshift_b/orders",
+                                                                                  "pgshift_b/billing")
+    assert dict(spec.databases) == {k: k.split("/")[1] for k, _ in spec.checks if "/" in k}
+    assert [key for key, _ in GateSpec.of(chain_config()).checks] == ["a_to_b", "b_to_c", "subscription"]
+
+
+def test_a_chain_database_missing_on_a_is_fatal_and_named():
+    from pgshift.migration.checks.gate import databases_reading
+
+    missing = databases_reading(["orders", "billing"], ["orders", "postgres"])
+    assert (missing.done, missing.fatal, missing.details["missing"]) == (False, True, ["billing"])
+    assert missing.message.startswith("database(s) billing of the chain not on A")
+    assert "refused before the fence" in missing.message
+    present = databases_reading(["orders"], ["orders", "postgres"])
+    assert (present.done, present.fatal) == (True, False)
+
+
+def test_the_chart_series_per_database_and_for_a_chain_of_one():
+    from pgshift.common.chart import lag_series
+
+    single = {"started_at": "2026-12-06T10:00:00+00:00", "figures": {"a_to_b_lag_bytes": 5, "b_to_c_lag_bytes": 7}}
+    several = {"started_at": "2026-12-06T11:00:00+00:00", "figures": {"a_to_b_lag_bytes": 3},
+               "databases": {"orders": {"figures": {"b_to_c_lag_bytes": 1}},
+                             "billing": {"figures": {"b_to_c_lag_bytes": 2}}}}
+    series = {label: [v for _, v in xy] for label, _, xy in lag_series([single, several])}
+    assert series == {"A -> B (bytes)": [5, 3], "B -> C (bytes)": [7], "B -> C orders (bytes)": [1],
+                      "B -> C billing (bytes)": [2]}
+
+
 def parts(cl):
     return {part.database: part for part in chain_config(cl, databases=DATABASES).database_chains()}
 
