@@ -248,14 +248,18 @@ def test_a_database_gone_from_a_is_refused_before_the_fence_and_named(clusters, 
     sql(clusters, clusters.a, 'DROP DATABASE "shop" WITH (FORCE)', db="postgres")
     with pytest.raises(AirflowFailException) as refused:
         gate(clusters).execute({})
+    # Refused at once (the gate's first reading is fatal; the fence's own check of the databases, where the cutover
+    # has one, may refuse even before it), naming the database and no other.
     message = str(refused.value)
-    assert "Cutover refused before the fence: reading 1 found what waiting cannot fix" in message
-    assert "database(s) shop of the chain not on A" in message and "refused before the fence" in message
-    assert "billing" not in message.split("A has")[0]
-    # The cutover's last reading before the fence reads the same gate: a fatal problem, nothing after it read.
+    assert message.startswith("Cutover refused before the fence") and "A was not touched" in message, message
+    assert "shop" in message and "billing" not in message.split("A has")[0], message
+    # The gate itself, which the gate task and the cutover's last reading before the fence read: one fatal problem
+    # naming the database, nothing read after it.
     problems, figures = gate_reading(GateSpec.of(chain_config(clusters, databases=DATABASES)))
     assert list(figures) == ["databases"] and figures["databases"]["missing"] == ["shop"]
     assert fatal_problems(figures) == problems and len(problems) == 1
+    assert problems[0].startswith("database(s) shop of the chain not on A")
+    assert "refused before the fence" in problems[0]
     # Validation names it as a problem of that database.
     dag_run, report, _ = validate(clusters, chain, parity="off")
     assert str(dag_run.state) == "failed"
