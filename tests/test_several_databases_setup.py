@@ -195,6 +195,29 @@ def test_writes_after_the_setup_reach_c_in_each_database(several, setup_run):
         assert q(cl, cl.c, "SELECT count(*) FROM carts WHERE note = 'after setup'", db=db) == [(1,)], db
 
 
+def test_a_second_setup_of_the_same_databases_changes_nothing(several, setup_run):
+    """A setup run again (a retry, or by mistake): every database's objects are found and kept as they are."""
+    cl = several
+
+    def identity() -> list:
+        return [q(cl, cl.b, "SELECT slot_name, database FROM pg_replication_slots ORDER BY 1"),
+                q(cl, cl.c, "SELECT oid, datname FROM pg_database ORDER BY 1"),
+                q(cl, cl.c, "SELECT oid, subname FROM pg_subscription ORDER BY 1"),
+                *(q(cl, cl.a, "SELECT oid, pubname FROM pg_publication", db=db) for db in DATABASES),
+                *(q(cl, cl.c, "SELECT oid, relname FROM pg_class WHERE relkind = 'r' AND relnamespace = "
+                              "'public'::regnamespace ORDER BY 1", db=db) for db in DATABASES)]
+
+    before = identity()
+    with CaptureFds() as out:
+        dag_run = run_dag(chain_conf(cl, databases=DATABASES))
+    assert_run_succeeded(dag_run, out.text)
+    assert identity() == before
+    for db in EXTRA:
+        assert f"database {db}: Subscription '{SUBSCRIPTIONS[db]}' already exists on C" in out.text
+        assert f"database {db}: All 2 tables already exist on C: schema copy skipped" in out.text
+    assert_equal_everywhere(cl)
+
+
 def test_the_setup_logs_each_database_and_no_password(several, setup_run):
     cl = several
     _, _, text = setup_run
