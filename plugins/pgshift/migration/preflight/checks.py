@@ -1,5 +1,7 @@
-"""The chain's preflight checks, one function each: parameters, A, B, C, what logical replication does not
-carry (large objects, unlogged tables, materialized views, extensions C lacks) and DMS.
+"""The chain's preflight checks, one function each: parameters, A, the roles, B, C; what logical replication
+does not carry (:mod:`pgshift.migration.preflight.not_replicated`) and DMS (:mod:`pgshift.migration.preflight.dms`)
+have modules of their own, their checks importable from here too, as :class:`Finding`
+(:mod:`pgshift.migration.preflight.finding`).
 
 Read-only on every server. Each check returns what it read and every problem it found, so that a caller
 lists all problems at once; the preflight operator runs them all, the validation the ones it needs.
@@ -10,37 +12,27 @@ when a DAG file that imports an operator is parsed.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pgshift.common.connections import connection_id
 from pgshift.common.validation import identifier_problem, positive_problem, slot_name_problem, table_list_problems
 from pgshift.migration.config import ChainConfig
+from pgshift.migration.preflight.dms import DMS_MIN_ENGINE, check_dms, version_tuple
+from pgshift.migration.preflight.finding import Finding
+from pgshift.migration.preflight.not_replicated import check_not_replicated
+
+__all__ = ["DMS_MIN_ENGINE", "MIN_MAJOR", "MODES", "Finding", "check_a", "check_b", "check_c", "check_dms",
+           "check_not_replicated", "check_params", "check_roles", "major_of", "version_tuple"]
 
 if TYPE_CHECKING:
     from pgshift.migration.access.sync import AccessSpec
 
 MIN_MAJOR = 16
-# AWS DMS engine versions that first support a PostgreSQL major as a source (AWS documentation).
-DMS_MIN_ENGINE = {16: (3, 5, 3), 17: (3, 6, 1)}
 MODES = ("native", "dms")
-
-
-@dataclass
-class Finding:
-    """What one check read (``facts``, returned in the operator's XCom) and what it found wrong."""
-
-    facts: dict[str, Any] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)  # worth a line in the log, not a refusal
 
 
 def major_of(version_num: int) -> int:
     return version_num // 10000
-
-
-def version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
 
 
 # -- parameters
@@ -335,98 +327,4 @@ def check_c(spec: ChainConfig, tables: list[str], *, database_on_c: bool = True)
     return out
 
 
-# -- what logical replication does not carry
-def check_not_replicated(spec: ChainConfig, *, database_on_c: bool = True) -> Finding:
-    """Objects on A that logical replication will not carry to C, named before any change.
 
-    - Large objects (``pg_largeobject_metadata``, the whole database): a problem with their count, unless
-      ``accept_large_object_loss``; then a warning, and ``large_objects_not_migrated`` in the facts, so that
-      a report can say they were left behind.
-    - Unlogged tables in scope: a problem. Their changes are not WAL-logged, so no publication carries them
-      (FOR ALL TABLES and TABLES IN SCHEMA skip them, FOR TABLE refuses them): C would keep an empty table,
-      and the cutover would move the application to it with the rows silently left on A. Make them logged
-      (``ALTER TABLE … SET LOGGED``) or take them out of scope.
-    - Materialized views in the migrated schemas: a warning. The schema copy creates them on C, unpopulated;
-      they have to be refreshed on C after the data.
-    - Extensions installed on A (but plpgsql): one C can neither install nor has is a problem (the schema
-      copy, or the objects using it, would fail); another version on C (installed, else its default) a
-      warning naming both.
-
-    ``database_on_c`` False: the database is created on C by the setup; C's extensions are read in conn_c's own.
-    ``facts``: ``large_objects``, ``large_objects_not_migrated``, ``unlogged_tables`` and
-    ``materialized_views`` (``schema.name``), ``extensions`` (name -> ``a``, ``c_installed``, ``c_default``
-    versions). A or C unreadable: only what could be read (check_a and check_c name the connection problem).
-    """
-    from pgshift.migration.hooks.primary import PrimaryHook
-    from pgshift.migration.hooks.target import TargetHook
-    from pgshift.migration.scope import Scope
-
-    out = Finding()
-    scope = Scope.from_params(spec.schemas, spec.tables)
-    try:
-        with PrimaryHook(spec.conn_a) as a:
-            large_objects = a.large_object_count()
-            unlogged = [f"{r.schema}.{r.name}" for r in a.unlogged_tables(scope)]
-            matviews = [f"{r.schema}.{r.name}" for r in a.materialized_views(scope)]
-            on_a = {e.name: e.version for e in a.extensions()}
-    except Exception:  # noqa: BLE001 - check_a reports that A cannot be read
-        return out
-    lost = bool(large_objects) and spec.accept_large_object_loss
-    if large_objects and not lost:
-        out.problems.append(f"A has {large_objects} large object(s); logical replication does not carry them, so "
-                            "they would not reach C: move them into bytea columns first, or set "
-                            "accept_large_object_loss to migrate without them")
-    elif lost:
-        out.warnings.append(f"A has {large_objects} large object(s); they are not migrated "
-                            "(accept_large_object_loss): C will not have them")
-    if unlogged:
-        out.problems.append(f"unlogged table(s) in scope: {', '.join(unlogged)}: logical replication does not "
-                            "publish them, so their rows would not reach C (ALTER TABLE … SET LOGGED, or leave "
-                            "them out of scope)")
-    if matviews:
-        out.warnings.append(f"materialized view(s) not replicated: {', '.join(matviews)}: they are created on C "
-                            "without data, to be refreshed there after the data")
-    extensions: dict[str, dict[str, str | None]] = {}
-    try:
-        # A database the setup creates on C has no extension yet: what C has available is read in conn_c's own.
-        with TargetHook(spec.conn_c if database_on_c else connection_id(spec.conn_c)) as c:
-            on_c = {e.name: e for e in c.extensions_available(sorted(on_a))} if on_a else {}
-    except Exception:  # noqa: BLE001 - check_c reports that C cannot be read
-        on_a, on_c = {}, {}
-    for name, version in on_a.items():
-        got = on_c.get(name)
-        extensions[name] = {"a": version, "c_installed": got.installed_version if got else None,
-                            "c_default": got.default_version if got else None}
-        if got is None:
-            out.problems.append(f"extension {name} {version} is installed on A, and C has no such extension "
-                                "(not in pg_available_extensions)")
-            continue
-        c_version = got.installed_version or got.default_version
-        if c_version != version:
-            where = "installed" if got.installed_version else "available (default)"
-            out.warnings.append(f"extension {name} is version {version} on A and {c_version} on C ({where})")
-    out.facts = {"large_objects": large_objects, "large_objects_not_migrated": lost, "unlogged_tables": unlogged,
-                 "materialized_views": matviews, "extensions": extensions}
-    return out
-
-
-# -- DMS
-def check_dms(spec: ChainConfig, a_major: int | None) -> Finding:
-    """The DMS API answers with these credentials, and the engine version can read A's major."""
-    from airflow.providers.amazon.aws.hooks.dms import DmsHook
-
-    out = Finding()
-    try:
-        hook = DmsHook(aws_conn_id=spec.aws_conn_id or None)  # type: ignore[no-untyped-call]
-        hook.conn.describe_replication_instances(MaxRecords=20)
-    except Exception as exc:  # noqa: BLE001
-        out.problems.append(f"AWS DMS ({spec.aws_conn_id}): cannot call DescribeReplicationInstances: {exc}")
-    wanted = DMS_MIN_ENGINE.get(a_major or 0)
-    version = version_tuple(spec.dms_engine_version or "")
-    if wanted and version and version < wanted:
-        out.problems.append(f"DMS engine {spec.dms_engine_version} cannot read PostgreSQL {a_major}: it needs "
-                            f"{'.'.join(map(str, wanted))} or newer")
-    elif a_major and a_major > max(DMS_MIN_ENGINE):
-        out.warnings.append(f"No DMS engine version is known to pgshift to support PostgreSQL {a_major} as a "
-                            "source: check the AWS DMS documentation before relying on it")
-    return out
