@@ -363,3 +363,23 @@ def test_on_an_aurora_shaped_c_the_master_user_creates_the_database(aurora_shape
             assert fingerprint(cl, cl.a, db, table) == fingerprint(cl, cl.c, db, table), (db, table)
     assert q(cl, cl.c, "SELECT count(*) FROM carts WHERE note = 'live'", db="shop") == [(committed,)]
     assert secrets_in(out.text, cl) == []
+
+
+def test_the_way_back_of_every_database_must_fit_at_once():
+    """Each database's way back passes on its own against what is in use; three at once need three of each."""
+    from pgshift.migration.operators.preflight import way_back_room
+    from pgshift.migration.preflight.finding import Finding
+
+    def per_db(c_slots_free: int, a_workers: int) -> dict:
+        facts = {"c": {"max_replication_slots": 10, "slots_used": 10 - c_slots_free, "max_wal_senders": 10,
+                       "senders_used": 0},
+                 "a": {"max_logical_replication_workers": a_workers, "max_worker_processes": 8,
+                       "subscriptions_enabled": 0, "max_active_replication_origins": None,
+                       "max_replication_slots": 10, "origins_used": 0}}
+        return {db: {"fallback": Finding(facts=facts)} for db in DATABASES}
+
+    assert way_back_room(per_db(c_slots_free=3, a_workers=4)) == []
+    assert way_back_room(per_db(c_slots_free=2, a_workers=2)) == [
+        "C has max_replication_slots=10 with 8 in use: the way back of 3 databases needs 3 free slots on C",
+        "A has max_logical_replication_workers=2 with 0 enabled subscription(s): the way back of 3 databases needs "
+        "3 apply workers"]

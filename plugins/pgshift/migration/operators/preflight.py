@@ -41,8 +41,8 @@ class ChainPreflightOperator(ChainOperator):
     scope, tables, publication and what logical replication will not carry there; C's database, its tables and
     subscription, pgshift's rights in it; the way back's names), through that database's part of the chain; what is
     the server's once (the parameters, B, the roles: the union of every database's, DMS), plus room for every
-    database's logical slot on B. A database C has not yet is no problem: the setup creates it, so the role of
-    conn_c must be allowed to (CREATEDB). Each problem of one database names it (``database <name>: …``); a
+    database's logical slot on B (:func:`slot_room`) and way back (:func:`way_back_room`). A database C has not
+    yet is no problem: the setup creates it, so the role of conn_c must be allowed to (CREATEDB). Each problem of one database names it (``database <name>: …``); a
     problem every database finds in the same words is the server's (A's version or ``wal_level``, a replication
     role) and is listed once; warnings alike. The facts of each database are under ``databases`` (``{<name>:
     {"a": …, "c": …, …}}``) instead of at the top.
@@ -64,7 +64,8 @@ class ChainPreflightOperator(ChainOperator):
             warnings = list(dict.fromkeys(warnings + [w for finding in server for w in finding.warnings]))
             problems += database_problems({db: [p for f in found.values() for p in f.problems]
                                            for db, found in per_db.items()})
-            problems += slot_room(per_db) + [p for finding in server for p in finding.problems]
+            problems += slot_room(per_db) + way_back_room(per_db)
+            problems += [p for finding in server for p in finding.problems]
             facts = {"b": b.facts, "roles": roles.facts, "warnings": warnings}
             if spec.several_databases:
                 facts["databases"] = {db: {k: f.facts for k, f in found.items()} for db, found in per_db.items()}
@@ -126,3 +127,36 @@ def slot_room(per_db: dict[str, dict[str, Finding]]) -> list[str]:
         return []
     return [f"max_replication_slots={have} (inherited by B) is too low for {len(per_db)} databases: their logical "
             f"slots and the table-sync slots of their initial copies need about {needed}"]
+
+
+def way_back_room(per_db: dict[str, dict[str, Finding]]) -> list[str]:
+    """Room for every database's way back at once (the cutover arms them together): on C a slot and a walsender
+    each, on A an apply worker, a background worker and a replication origin each. The way back's check judges one
+    database against what is in use now; several need the sum. Nothing when the way back was not read (``fallback``
+    off, or a server unreadable: that check names it)."""
+    facts = [found["fallback"].facts for found in per_db.values()]
+    if len(facts) < 2 or not all("a" in f and "c" in f for f in facts):
+        return []
+    n, a, c = len(facts), facts[0]["a"], facts[0]["c"]
+    problems = []
+    if c["max_replication_slots"] - c["slots_used"] < n:
+        problems.append(f"C has max_replication_slots={c['max_replication_slots']} with {c['slots_used']} in use: "
+                        f"the way back of {n} databases needs {n} free slots on C")
+    if c["max_wal_senders"] - c["senders_used"] < n:
+        problems.append(f"C has max_wal_senders={c['max_wal_senders']} with {c['senders_used']} in use: the way "
+                        f"back of {n} databases needs {n} walsenders for A's subscriptions")
+    others = a["subscriptions_enabled"]
+    if a["max_logical_replication_workers"] < others + n:
+        problems.append(f"A has max_logical_replication_workers={a['max_logical_replication_workers']} with {others} "
+                        f"enabled subscription(s): the way back of {n} databases needs {n} apply workers")
+    if a["max_worker_processes"] < others + n + 1:
+        problems.append(f"A has max_worker_processes={a['max_worker_processes']}: the logical replication launcher "
+                        f"and the way back's {n} apply workers need {n + 1}, plus one per other enabled "
+                        f"subscription ({others})")
+    origins = a["max_active_replication_origins"]
+    if origins is None:  # before PostgreSQL 18, max_replication_slots bounds a subscriber's origins
+        origins = a["max_replication_slots"]
+    if origins - a["origins_used"] < n:
+        problems.append(f"A has {origins} replication origins with {a['origins_used']} in use: the way back of {n} "
+                        f"databases needs {n}")
+    return problems
