@@ -42,9 +42,9 @@ class ChainPreflightOperator(ChainOperator):
     subscription, pgshift's rights in it; the way back's names), through that database's part of the chain; what is
     the server's once (the parameters, B, the roles: the union of every database's, DMS), plus room for every
     database's logical slot on B (:func:`slot_room`) and way back (:func:`way_back_room`). A database C has not
-    yet is no problem: the setup creates it, so the role of conn_c must be allowed to (CREATEDB). Each problem of one database names it (``database <name>: …``); a
-    problem every database finds in the same words is the server's (A's version or ``wal_level``, a replication
-    role) and is listed once; warnings alike. The facts of each database are under ``databases`` (``{<name>:
+    yet is no problem: the setup creates it, so the role of conn_c must be allowed to (CREATEDB). Each problem of
+    one database names it (``database <name>: …``); a problem every database finds in the same words is the
+    server's (A's version or ``wal_level``, a replication role) and is listed once; warnings alike. The facts of each database are under ``databases`` (``{<name>:
     {"a": …, "c": …, …}}``) instead of at the top.
     """
 
