@@ -44,8 +44,8 @@ class ChainPreflightOperator(ChainOperator):
     database's logical slot on B (:func:`slot_room`) and way back (:func:`way_back_room`). A database C has not
     yet is no problem: the setup creates it, so the role of conn_c must be allowed to (CREATEDB). Each problem of
     one database names it (``database <name>: …``); a problem every database finds in the same words is the
-    server's (A's version or ``wal_level``, a replication role) and is listed once; warnings alike. The facts of each database are under ``databases`` (``{<name>:
-    {"a": …, "c": …, …}}``) instead of at the top.
+    server's (A's version or ``wal_level``, a replication role) and is listed once; warnings alike. The facts of
+    each database are under ``databases`` (``{<name>: {"a": …, "c": …, …}}``) instead of at the top.
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
