@@ -17,12 +17,20 @@ position; only when
   the way back is healthy. ``parity=full`` is the chain's frozen-point check of B: after the cutover it samples.
 
 B is not checked: it follows A physically, and nothing is read on it.
+
+**Several databases** (``databases``): the way back is each database's (its slot and publication on C, A's
+subscription in that database: :meth:`ChainConfig.in_database`'s ``fallback_*`` names), so every check above runs
+per database, with that database's part, into a section of its own (:mod:`pgshift.migration.validation.section`):
+the report's ``databases.<name>``, each problem naming its database, one C -> A series per database on the chart. A
+chain with an empty ``databases`` keeps its report as it was.
 """
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
+
+from pgshift.migration.validation.section import Section, merge
 
 if TYPE_CHECKING:  # the checks are imported where the task runs, not when the DAG file is parsed
     from pgshift.migration.checks.slot import WalLimits
@@ -63,20 +71,30 @@ class ReverseValidation:
         return WalLimits(min_safe_wal_bytes=self.chain.min_safe_wal_bytes,
                          max_retained_wal_bytes=self.chain.max_retained_wal_bytes)
 
-    def validate_way_back(self, cdc_lag_max_bytes: int, problems: list[str], notes: list[str],
-                          figures: dict[str, Any], report: dict[str, Any]) -> None:
-        """Every check above; problems and notes appended, figures and report filled."""
-        healthy = self._reverse_slot(cdc_lag_max_bytes, problems, figures)
-        healthy = self._reverse_subscription(problems, notes, figures) and healthy
-        report["parity"] = self._reverse_parity(problems, notes, healthy)
+    def validate_way_back(self, top: Section) -> dict[str, Section]:
+        """Every check above into ``top`` (the report's own lists) for a chain of one unnamed database; else per
+        database, into the sections returned (merged into ``top`` too)."""
+        if not self.chain.several_databases:
+            self._way_back(self.chain, top)
+            return {}
+        sections = {part.database or "": Section(part.database) for part in self.chain.database_chains()}
+        for part in self.chain.database_chains():
+            self._way_back(part, sections[part.database or ""])
+        merge(top, sections)
+        return sections
 
-    def _reverse_slot(self, max_bytes: int, problems: list[str], figures: dict[str, Any]) -> bool:
+    def _way_back(self, part: ChainConfig, section: Section) -> None:
+        healthy = self._reverse_slot(part, section.problems, section.figures)
+        healthy = self._reverse_subscription(part, section.problems, section.notes, section.figures) and healthy
+        section.report["parity"] = self._reverse_parity(part, section.problems, section.notes, healthy)
+
+    def _reverse_slot(self, part: ChainConfig, problems: list[str], figures: dict[str, Any]) -> bool:
         from pgshift.migration.checks.reverse import C_SLOT, ReverseLagCheck
         from pgshift.migration.checks.slot import slot_wal_problems, wal_unreserved
         from pgshift.migration.hooks.states import SlotState
 
-        reading = ReverseLagCheck(conn_c=self.chain.conn_c, slot=self.chain.fallback_subscription_name,
-                                  max_bytes=max_bytes).read()
+        reading = ReverseLagCheck(conn_c=part.conn_c, slot=part.fallback_subscription_name,
+                                  max_bytes=part.cdc_lag_max_bytes).read()
         if not reading.done:
             problems.append(f"C -> A: {reading.message}")
         if not reading.details:  # no slot, or C could not be read
@@ -92,11 +110,11 @@ class ReverseValidation:
         problems += slot_wal_problems(slot, C_SLOT, self.wal_limits())
         return reading.done and not wal_unreserved(slot)
 
-    def _reverse_subscription(self, problems: list[str], notes: list[str], figures: dict[str, Any]) -> bool:
+    def _reverse_subscription(self, part: ChainConfig, problems: list[str], notes: list[str],
+                              figures: dict[str, Any]) -> bool:
         from pgshift.migration.checks.reverse import ReverseSubscriptionCheck
 
-        reading = ReverseSubscriptionCheck(conn_a=self.chain.conn_a,
-                                           subscription=self.chain.fallback_subscription_name).read()
+        reading = ReverseSubscriptionCheck(conn_a=part.conn_a, subscription=part.fallback_subscription_name).read()
         if not reading.done:
             problems.append(reading.message)
         elif reading.warning:
@@ -110,8 +128,9 @@ class ReverseValidation:
                             "reverse_subscription_errors": st.get("errors")})
         return reading.done
 
-    def _reverse_parity(self, problems: list[str], notes: list[str], healthy: bool) -> list[dict[str, Any]]:
-        if self.chain.parity == "off":
+    def _reverse_parity(self, part: ChainConfig, problems: list[str], notes: list[str],
+                        healthy: bool) -> list[dict[str, Any]]:
+        if part.parity == "off":
             return []
         if not healthy:
             notes.append("parity not checked: the way back (C -> A) is not healthy, so A is expected to differ")
@@ -121,23 +140,23 @@ class ReverseValidation:
         from pgshift.migration.scope import Scope
         from pgshift.migration.validation.sampling import WAY_BACK, parity_findings, sample_between
 
-        if self.chain.parity == "full":
+        if part.parity == "full":
             notes.append("parity=full compares B and C at a frozen point of the chain; after the cutover the way "
                          "back is sampled instead (C vs A)")
-        scope = Scope.from_params(self.chain.schemas, self.chain.tables)
+        scope = Scope.from_params(part.schemas, part.tables)
         started = time.monotonic()
-        with TargetHook(self.chain.conn_c) as c, PrimaryHook(self.chain.conn_a) as a:
+        with TargetHook(part.conn_c) as c, PrimaryHook(part.conn_a) as a:
             tables = [(t.schema, t.table) for t in c.scope_tables(scope, "public")]
 
             def position() -> str:  # C's current WAL position, read with the slot
-                state = c.reverse_slot(self.chain.fallback_subscription_name)
+                state = c.reverse_slot(part.fallback_subscription_name)
                 if state is None or state.position_lsn is None:  # (a primary always has a current position)
-                    raise ReverseConfirmTimeout(f"slot {self.chain.fallback_subscription_name!r} is not on C")
+                    raise ReverseConfirmTimeout(f"slot {part.fallback_subscription_name!r} is not on C")
                 return state.position_lsn
 
             def confirmed(lsn: str) -> None:
-                wait_reverse_confirmed(c, self.chain.fallback_subscription_name, lsn, self.chain.drain_timeout_seconds)
+                wait_reverse_confirmed(c, part.fallback_subscription_name, lsn, part.drain_timeout_seconds)
 
-            results = sample_between(c, a, tables, self.chain.parity_sample_rows, position, confirmed, WAY_BACK)
+            results = sample_between(c, a, tables, part.parity_sample_rows, position, confirmed, WAY_BACK)
         parity_findings(results, "sample, C vs A", len(tables), time.monotonic() - started, problems, notes)
         return results
