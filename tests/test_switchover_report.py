@@ -60,3 +60,18 @@ def test_the_fallback_names_its_final_lsn_after_c():
     assert list(data) == ["dag_id", "run_id", "action", "dry_run", "started_at", "timeline", "c_final_lsn", "status"]
     assert data["c_final_lsn"] == "0/20" and data["action"] == "fallback"
     assert fallback_summary(data).startswith("Fallback DRY RUN DRY RUN PASSED (run run-2)")
+
+
+def test_the_summary_of_several_databases_names_each_one_with_its_tables_and_sequences():
+    table = {"table": "public.carts", "status": "equal", "source_rows": 3, "target_rows": 3, "source_hash": "9"}
+    part = {"verify": {"method": "delta", "rows_verified_before_fence": 3, "rounds": [],
+                       "forecast": {"seconds": 0.2}},  # a part's forecast has no limit of its own: the set's is judged
+            "tables": [table], "sequences": [{"sequence": "public.carts_id_seq", "a_last_value": 3, "action": "set"}]}
+    report = {"status": "ready", "mode": "native", "run_id": "r", "forecast": {"seconds": 0.5},
+              "databases": {"pgshift": {"tables": []}, "shop": part}, "finalized": ["pgshift", "shop"]}
+    text = cutover_summary(report)
+    shop = text.split("  database shop\n")[1]
+    assert "  database pgshift\n" in text and "predicted for the set" in text
+    assert "    table public.carts" in shop and "    sequence public.carts_id_seq" in shop
+    assert "0.200 s of write downtime predicted\n" in shop
+    assert text.endswith("finalized         pgshift, shop")

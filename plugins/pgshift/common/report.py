@@ -61,9 +61,26 @@ def cutover_summary(report: dict[str, Any]) -> str:
                      f"{app.get('first_commit_on_c')})")
     if report.get("final_lsn"):
         lines.append(f"  final LSN of A    {report['final_lsn']}")
+    if report.get("forecast") is not None and report.get("databases"):
+        lines.append(f"  forecast          {report['forecast'].get('seconds')} s of write downtime predicted for "
+                     "the set")
+    parts = report.get("databases")
+    if not parts:  # one database: its lines are the report's own
+        return "\n".join(lines + _database_lines(report, "  "))
+    for name, part in parts.items():  # several databases: the set's facts above, each database's part below
+        lines.append(f"  database {name}")
+        lines += _database_lines(part, "    ")
+    if report.get("finalized"):
+        lines.append(f"  finalized         {', '.join(report['finalized'])}")
+    return "\n".join(lines)
+
+
+def _database_lines(report: dict[str, Any], indent: str) -> list[str]:
+    """One database's part of a cutover report: verification, tables, sequences, what is not migrated, access, the
+    way back."""
     verify = report.get("verify") or {}
     source = "B" if verify.get("method") == "delta" else "A"  # delta: every table at B's first frozen point
-    lines += _verify_lines(verify)
+    lines = _verify_lines(verify)
     for t in report.get("tables", []):
         lines.append(f"  table {t['table']:<28} {t['status']:<7} rows {source} {t['source_rows']} "
                      f"C {t['target_rows']} hash {t['source_hash']}")
@@ -78,7 +95,7 @@ def cutover_summary(report: dict[str, Any]) -> str:
         lines.append(f"  way back          armed: A subscribes to C ({way_back.get('subscription')}, from C's "
                      f"{way_back.get('start_lsn')}; {way_back.get('armed_seconds')} s of the downtime); "
                      "action=fallback returns to A with every write made on C, action=finish removes it")
-    return "\n".join(lines)
+    return [indent + line[2:] for line in lines]
 
 
 def _verify_lines(verify: dict[str, Any]) -> list[str]:
@@ -88,9 +105,12 @@ def _verify_lines(verify: dict[str, Any]) -> list[str]:
     rounds = verify.get("rounds") or []
     lines = [f"  verify            delta: {verify.get('rows_verified_before_fence')} rows before the fence "
              f"({len(rounds)} frozen point(s) of B; B replaying afterwards: {verify.get('replay_resumed')})"]
-    if verify.get("forecast"):
-        lines.append(f"  forecast          {verify['forecast']['seconds']:.3f} s of write downtime predicted "
-                     f"(limit {verify['forecast']['max_write_downtime_seconds']:g} s)")
+    forecast = verify.get("forecast") or {}
+    if forecast.get("seconds") is not None:
+        # a database's part of a set has no limit of its own: the set's forecast is judged (report["forecast"])
+        limit = forecast.get("max_write_downtime_seconds")
+        lines.append(f"  forecast          {forecast['seconds']:.3f} s of write downtime predicted"
+                     + (f" (limit {limit:g} s)" if limit is not None else ""))
     inside = verify.get("inside_fence")
     if inside:
         whole = ", ".join(inside.get("tables_whole") or {}) or "none"

@@ -164,7 +164,12 @@ class Switchover(Generic[R]):
     def finish(self) -> dict[str, Any]:
         """Write the report and say how it went; returns the task's XCom."""
         path = write_json(self.run_settings.run_dir / "report.json", self.report.as_dict())
-        self.log.info("%s\nReport: %s", self.summary(), path)
+        try:
+            summary = self.summary()
+        except Exception:  # the switchover is done: a summary it cannot print must not fail it
+            self.log.exception("Could not summarize the report (it is written: %s)", path)
+            summary = f"{self.direction.title} {self.report.status}"
+        self.log.info("%s\nReport: %s", summary, path)
         return self._xcom(path)
 
     def abort(self, exc: BaseException) -> AirflowFailException:
