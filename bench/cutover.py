@@ -12,6 +12,8 @@ the writes committed on A against the rows on C. In the delta phase a third writ
 moves: role app with a list of servers (A, then C), which reconnects by itself once C lets it in; its last
 commit on A -> first commit on C is the application-visible write downtime.
     .venv/bin/python bench/cutover.py [--scale 10] [--hand] [--c-profile aurora]
+With ``--databases N`` (N > 1) it measures one cutover of N databases beside one database of the same total size
+instead (:mod:`cutover_databases`).
 Exit status 0 when every cutover finished with no row lost and every table equal, whether or not a target was
 met; 1 otherwise. The clusters and temp dirs are removed afterwards.
 """
@@ -443,7 +445,14 @@ def main() -> int:
     parser.add_argument("--c-profile", choices=C_PROFILES, default="superuser",
                         help="C as a self-managed PostgreSQL (superuser, the default, so that figures compare with "
                              "earlier ones) or Aurora-shaped (aurora: pgshift's role on C is no superuser)")
+    parser.add_argument("--databases", type=int, default=1,
+                        help="N > 1: one cutover of N databases beside one database of the same total size (--scale "
+                             "split over them); see bench/cutover_databases.py")
     args = parser.parse_args()
+    if args.databases > 1:
+        from cutover_databases import run
+
+        return run(args.databases, args.scale)
 
     reports = Path(tempfile.mkdtemp(prefix="pgshift-bench-reports-"))
     cl = LocalClusters(state_dir("bench-cutover"), free_port_block(54700), c_profile=args.c_profile)

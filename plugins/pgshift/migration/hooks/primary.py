@@ -75,6 +75,17 @@ class PrimaryHook(MigrationHook):
         value = self.scalar("database_setting", {"name": name})
         return None if value is None else str(value)
 
+    def database_setting_in(self, database: str, name: str) -> tuple[bool, str | None]:
+        """Another database's own value of a setting: (whether the database exists, its value or None when unset).
+
+        :param database: a database of this server
+        :param name: the setting's name
+        """
+        row = self.fetch_one("database_setting_in", {"name": name, "database": database})
+        if row is None:
+            return False, None
+        return True, None if row["value"] is None else str(row["value"])
+
     def schemas_present(self, names: Sequence[str]) -> list[str]:
         """The schemas among ``names`` that exist, sorted.
 

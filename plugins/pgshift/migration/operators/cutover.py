@@ -21,6 +21,7 @@ from pgshift.migration.switchover.state import CUTOVER, FenceState
 if TYPE_CHECKING:  # the driver and the runbook's phases are imported where a task runs, not when the DAG is parsed
     from pgshift.migration.access.sync import AccessSpec
     from pgshift.migration.checks.gate import GateSpec
+    from pgshift.migration.config import ChainConfig
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.switchover.cutover.fallback_phases import FallbackSpec
     from pgshift.migration.switchover.cutover.phases import CutoverRun
@@ -49,10 +50,15 @@ class _CutoverBase(ConfiguredOperator):
                 out.setdefault(login, what)
         return out
 
+    def fenced_databases(self) -> list[str] | None:
+        """The databases the fence makes read-only: every migrated one (None: the one ``conn_a`` names)."""
+        return list(self.chain.databases) if self.chain.several_databases else None
+
     def check_fence_roles(self, a: PrimaryHook) -> None:
         from pgshift.migration.switchover.fence import fence_problems
 
-        problems = fence_problems(a, list(self.chain.app_roles), self.protected_roles())
+        problems = fence_problems(a, list(self.chain.app_roles), self.protected_roles(),
+                                  databases=self.fenced_databases())
         if problems:
             listing = "\n".join(f"  - {p}" for p in problems)
             raise AirflowFailException(f"Cutover refused before the fence; A was not touched:\n{listing}")
@@ -125,12 +131,19 @@ class CutoverOperator(_CutoverBase):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._run: CutoverRun | None = None
+        self._parts: list[CutoverRun] = []  # a chain of several databases: each database's run (its own sessions)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.migration.switchover.cutover.phases import CutoverRun, new_report
         from pgshift.migration.switchover.recovery import recover_interrupted_attempt
 
         settings = self._settings(context)
+        if self.chain.several_databases:
+            from pgshift.migration.operators.cutover_set import cut_over_set, finish_set
+
+            finished = recover_interrupted_attempt(CUTOVER, settings.conn_a, settings.run_id, settings.fence_path,
+                                                   finish=finish_set(self, context, settings))
+            return cut_over_set(self, context, settings, finished)
         recover_interrupted_attempt(CUTOVER, settings.conn_a, settings.run_id, settings.fence_path)
         dry_run = self.chain.dry_run
         report = new_report(context["dag"].dag_id, settings, dry_run=dry_run)
@@ -195,17 +208,23 @@ class CutoverOperator(_CutoverBase):
 
     def on_kill(self) -> None:
         """Killed (UI, timeout): lift the fence if set and resume B's replay if a frozen point holds it, before
-        going, in sessions of their own."""
+        going, in sessions of their own (every database's, for a chain of several)."""
         if self._run:
             try:
+                for part in self._parts:
+                    try:
+                        part.end_verify_in_new_session()
+                    except Exception:
+                        self.log.exception("Could not end the verification of database %s", part.settings.database)
                 self._run.end_verify_in_new_session()
             finally:
                 self._run.rollback_in_new_session()
 
-    def _fallback(self) -> FallbackSpec:
+    def _fallback(self, chain: ChainConfig | None = None) -> FallbackSpec:
+        """The way back of ``chain`` (default the task's; a database's part of it: that database's names)."""
         from pgshift.migration.switchover.cutover.fallback_phases import FallbackSpec
 
-        chain = self.chain
+        chain = chain or self.chain
         return FallbackSpec(chain.fallback, chain.fallback_publication_name, chain.fallback_subscription_name,
                             chain.conn_c_subscription)
 
@@ -236,15 +255,25 @@ class CutoverOperator(_CutoverBase):
                                        + "\n".join(f"  - {p}" for p in problems))
         return spec
 
-    def _settings(self, context: Context) -> CutoverSettings:
+    def _settings(self, context: Context, chain: ChainConfig | None = None,
+                  access: AccessSpec | None = None) -> CutoverSettings:
+        """The cutover's settings for ``chain`` (default the task's; a database's part: its connections, names and
+        run directory ``<run_dir>/<database>``, and the app roles' connections in that database)."""
+        from pgshift.common.connections import in_database
         from pgshift.migration.switchover.cutover.settings import CutoverSettings
 
-        chain = self.chain
+        part = chain is not None
+        chain = chain or self.chain
+        run_dir = self.run_dir(context)
+        logins = dict(chain.app_role_connections)
+        if part and chain.database:
+            run_dir = run_dir / chain.database
+            logins = {role: in_database(conn_id, chain.database) for role, conn_id in logins.items()}
         return CutoverSettings(
             run_id=context["run_id"], mode=chain.mode, conn_a=chain.conn_a, conn_b=chain.conn_b, conn_c=chain.conn_c,
             slot=chain.slot_name, subscription=chain.subscription_name, drain_timeout=chain.drain_timeout_seconds,
             parallelism=chain.verify_parallelism, aws_conn_id=chain.aws_conn_id, dms_task_id=chain.dms_task_id,
-            run_dir=self.run_dir(context), access=self._access(),
-            app_role_connections=dict(chain.app_role_connections), publication=chain.publication_name,
+            run_dir=run_dir, access=access or self._access(),
+            app_role_connections=logins, publication=chain.publication_name,
             verify=chain.verify, max_replay_pause=chain.max_replay_pause_seconds,
-            max_write_downtime=chain.max_write_downtime_seconds)
+            max_write_downtime=chain.max_write_downtime_seconds, database=chain.database if part else None)

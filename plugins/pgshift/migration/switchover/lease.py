@@ -29,7 +29,10 @@ Airflow's retry may come late or never. So the fence does not depend on a retry:
   pgshift's role may not store that placeholder setting, Aurora's master user, the first line of the database's
   comment: :meth:`~pgshift.migration.hooks.primary.PrimaryHook.fence_marker_set`): the
   run, the roles the fence took LOGIN from, the earlier read-only default, the fence time and a
-  :class:`~pgshift.migration.switchover.state.FenceState`. It is written in the fence's own transaction (no fence
+  :class:`~pgshift.migration.switchover.state.FenceState`; for a chain of several databases also every fenced
+  database with its earlier read-only default, the databases finalized past the commit, and the roles to give LOGIN
+  on the target (so that the recovery of an interrupted attempt can finish it). The marker is kept in one database,
+  the home one (the source connection's), with the lease. It is written in the fence's own transaction (no fence
   without a
   marker) and read by anyone who connects: the watchdog, the task's retry, the next switchover. States: ``fenced`` ->
   ``committed`` (the point of no return) -> ``ready``. Lifting the fence (the switchover's own rollback, its retry,
@@ -51,7 +54,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from pgshift.migration.switchover.state import FenceState
@@ -83,6 +86,10 @@ class FenceMarker:
     changed_at: float | None = None
     changed_by: str | None = None  # who set the state
     history: list[dict[str, Any]] = field(default_factory=list)
+    # The fence of several databases (a marker an earlier pgshift wrote has none of these three):
+    databases: dict[str, str | None] = field(default_factory=dict)  # fenced database -> its earlier read-only value
+    finalized: list[str] = field(default_factory=list)  # past the commit: the databases whose target is finalized
+    login_on_c: list[str] = field(default_factory=list)  # at the commit: the roles to give LOGIN on the target
 
     def __post_init__(self) -> None:
         self.state = FenceState.parse(self.state)
@@ -92,7 +99,8 @@ class FenceMarker:
 
     @classmethod
     def from_json(cls, text: str) -> FenceMarker:
-        return cls(**json.loads(text))
+        known = {f.name for f in fields(cls)}  # a newer pgshift's key is not a reason to leave a fence up
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
 
 
 def read_marker(a: PrimaryHook) -> FenceMarker | None:

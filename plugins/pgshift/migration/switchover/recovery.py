@@ -4,18 +4,34 @@ C for the fallback), undoes what can be undone, and fails saying what happened a
 The source itself is asked first (the fence marker, see :mod:`pgshift.migration.switchover.lease`): the watchdog may
 already have lifted
 the fence, and the fence record file may be on another worker's disk.
+
+Past the point of no return a retry cannot roll back. For a single database it says what is left to a person. For a
+chain of several databases it is given ``finish``
+(:func:`pgshift.migration.switchover.cutover.several.finish_committed`) and finishes the job instead: under the
+lease, it finalizes every database the marker does not name as finalized, marks the marker ready and opens LOGIN on
+the target, and the retry succeeds. Never half: either every database is finalized and the marker says ready, or
+the retry fails with the marker still committed and A still fenced, and the next retry goes on from the databases
+done.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.migration.switchover.fence import FenceRecord, lift_fence
-from pgshift.migration.switchover.lease import lease_alive, read_marker, take_lease
+from pgshift.migration.switchover.lease import FenceMarker, lease_alive, read_marker, take_lease
 from pgshift.migration.switchover.state import Direction, FenceState, iso
+
+if TYPE_CHECKING:
+    from pgshift.migration.hooks.primary import PrimaryHook
+
+# Finishes a switchover past its commit point, in the source's session holding the lease; returns what it did.
+Finish = Callable[["PrimaryHook", FenceMarker], list[str]]
 
 # What a switchover that died past its point of no return leaves to a person, by direction.
 AFTER_COMMIT = {
@@ -29,9 +45,11 @@ AFTER_COMMIT = {
 SETTLED = {"cutover": "C is ready", "fallback": "A is the primary"}
 
 
-def recover_interrupted_attempt(d: Direction, conn_id: str, run_id: str, fence_path: Path) -> None:
-    """Return if no earlier attempt of ``run_id`` left anything on the source; else undo what can be undone and
-    fail. ``conn_id`` reaches the source."""
+def recover_interrupted_attempt(d: Direction, conn_id: str, run_id: str, fence_path: Path,
+                                finish: Finish | None = None) -> list[str] | None:
+    """Return None if no earlier attempt of ``run_id`` left anything on the source; else undo what can be undone and
+    fail, or, given ``finish`` and a marker past the commit point, finish the switchover and return what was done.
+    ``conn_id`` reaches the source."""
     from pgshift.migration.hooks.primary import PrimaryHook
 
     src, again = d.source, f"Trigger a new {d.action} run."
@@ -51,6 +69,13 @@ def recover_interrupted_attempt(d: Direction, conn_id: str, run_id: str, fence_p
                     f"An earlier attempt of this {d.action} died after fencing {src} at {fenced_at}; this retry "
                     f"unfenced {src} at {iso(time.time())} (roles {', '.join(marker.roles) or 'none'} can log in "
                     f"again){stays}. {again}")
+            if finish is not None and marker.state in (FenceState.COMMITTED, FenceState.READY):
+                if not take_lease(s):
+                    holder = lease_alive(s) or {}
+                    raise AirflowFailException(
+                        f"An earlier attempt of this {d.action} passed its point of no return and still holds the "
+                        f"lease (backend pid {holder.get('pid')}): it is alive, so it finishes; {src} stays fenced")
+                return finish(s, marker)
             if marker.state == FenceState.COMMITTED:
                 raise AirflowFailException(
                     f"An earlier attempt of this {d.action} fenced {src} at {fenced_at} and passed the point of no "
@@ -80,3 +105,4 @@ def recover_interrupted_attempt(d: Direction, conn_id: str, run_id: str, fence_p
     if previous and previous.state == FenceState.READY:
         raise AirflowFailException(f"This run already finished the {d.action} in an earlier attempt "
                                    f"({SETTLED[d.action]}). See {fence_path.parent / 'report.json'}")
+    return None

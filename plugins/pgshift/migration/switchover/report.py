@@ -111,6 +111,22 @@ class CutoverReport(SwitchoverReport):
     login_proof: list[LoginProof] | None = None
     fallback: WayBack | None = None  # the way back's arming
     login_granted_on_c: list[str] | None = None
+    forecast: dict[str, Any] | None = None  # several databases: the set's forecast (each one's is in its section)
+    databases: dict[str, DatabaseReport] | None = None  # several databases: each one's part, by name
+    finalized: list[str] | None = None  # several databases: finalized past the commit, in order
+
+
+class DatabaseReport(CutoverReport):
+    """One database's part of a cutover of several (the set's report's ``databases``): its tables, sequences,
+    drain, verification, privileges, login proof and way back, under the keys a single database's report has. The
+    run's facts (dag, run, fence, status, write downtime) are the set's, once, at the top."""
+
+    shared: ClassVar[tuple[str, ...]] = ("dag_id", "run_id", "action", "dry_run", "mode", "started_at")
+
+    drain: dict[str, Any] | None = None  # the slot that confirmed the final LSN, and when
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in super().as_dict().items() if k not in self.shared}
 
 
 class FallbackReport(SwitchoverReport):

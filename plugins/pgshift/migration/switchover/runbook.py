@@ -86,11 +86,12 @@ class Switchover(Generic[R]):
                 f"{d.untouched}")
 
     # -- the switchover
-    def fence(self, roles: list[str]) -> Fenced:
-        """The source's roles lose LOGIN, it defaults to read-only, their sessions end; the record is written first,
-        so that an interrupted attempt can be undone."""
+    def fence(self, roles: list[str], databases: list[str] | None = None) -> Fenced:
+        """The source's roles lose LOGIN, it defaults to read-only (each of ``databases``, default the source
+        session's own), their sessions end; the record is written first, so that an interrupted attempt can be
+        undone."""
         d, path = self.direction, self.run_settings.fence_path
-        record = self.fence_record = plan_fence(self.source, roles, self.run_settings.run_id)
+        record = self.fence_record = plan_fence(self.source, roles, self.run_settings.run_id, databases)
         record.save(path)
         apply_fence(self.source, record, roles, by=d.action)
         record.save(path)
@@ -137,11 +138,15 @@ class Switchover(Generic[R]):
         self.timeline.mark(Event.VERIFIED, now)
         return Verified(results, now)
 
-    def commit(self) -> Committed:
+    def commit(self, login_on_target: list[str] | None = None) -> Committed:
         """The point of no return, and only while this session still holds the lease: from here on the fence
-        watchdog leaves the source fenced even if this task dies."""
+        watchdog leaves the source fenced even if this task dies. ``login_on_target``: the roles to give LOGIN on
+        the target, kept in the marker for a retry that finishes the switchover (a chain of several databases)."""
         record = self._record()
-        marker = commit_point(self.source, record.database, read_marker(self.source), by=self.direction.action)
+        marker = read_marker(self.source)
+        if marker is not None and login_on_target is not None:
+            marker.login_on_c = list(login_on_target)
+        marker = commit_point(self.source, record.database, marker, by=self.direction.action)
         record.state = FenceState.COMMITTED
         record.save(self.run_settings.fence_path)
         now = time.time()

@@ -41,6 +41,8 @@ class Outcome(StrEnum):
     DRY_RUN_PASSED = "dry run passed"
     ROLLED_BACK = "rolled back"  # failed after the fence, which was lifted (or, past the commit, kept: see the error)
     FAILED = "failed"  # failed before the fence: nothing was changed
+    COMMITTED = "committed"  # several databases: failed past the commit point; the source stays fenced, a retry
+    # of the task finishes every database (see pgshift.migration.switchover.cutover.several)
 
 
 class Event(StrEnum):

@@ -54,12 +54,15 @@ class AccessPhases:
     fence_record: FenceRecord | None
     login_roles: list[str]  # the roles that could log in on A before the fence: LOGIN on C after the finalize
 
-    def sync_access(self) -> AccessSynced:
+    def sync_access(self, roles: RolePlan | None = None) -> AccessSynced:
         """A is fenced, its catalog still: what changed on A since setup (roles, memberships, passwords, owners,
-        grants, default privileges, FORCE ROW LEVEL SECURITY now) is applied to C. Every role stays NOLOGIN."""
+        grants, default privileges, FORCE ROW LEVEL SECURITY now) is applied to C. Every role stays NOLOGIN.
+        ``roles``: the roles already brought over (a chain of several databases does the server's roles first, one
+        database after the other, then every database's privileges at once)."""
         from pgshift.migration.access.sync import migrate_roles, sync_access
 
-        roles = migrate_roles(self.a, self.c, self.settings.access)
+        if roles is None:
+            roles = migrate_roles(self.a, self.c, self.settings.access)
         privileges = sync_access(self.a, self.c, self.settings.access, force_rls=True, baseline=self._baseline())
         fenced = self.fence_record.roles if self.fence_record else []
         self.login_roles = sorted((set(roles.login_on_a) | set(fenced)) - self._never_login())
@@ -167,10 +170,12 @@ class AccessPhases:
 
     def _baseline(self) -> AccessSnapshot | None:
         """C's privileges as setup left them; without them (a chain set up by an older pgshift) every difference is
-        synced."""
+        synced. Kept per DAG; a chain of several databases keeps its first database's under the DAG's id and each
+        other one's under ``<dag_id>_<database>`` (:attr:`CutoverSettings.baseline_id`): one database's baseline
+        must never stand for another's, whose objects may have the same names."""
         from pgshift.migration.access.sync import load_baseline
 
-        baseline = load_baseline(self.report.dag_id)
+        baseline = load_baseline(self.settings.baseline_id or self.report.dag_id)
         if baseline is None:
             self.log.warning("No baseline of C's privileges from setup: C is brought to A's privileges wherever they "
                              "differ, including changes made on C since setup")

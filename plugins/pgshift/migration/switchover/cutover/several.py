@@ -1,0 +1,379 @@
+"""The cutover of a chain of several databases (``databases``): one fence, one commit point, every database.
+
+The runbook (:meth:`DatabaseSetCutover.cut_over`) is the single database's, with each step that is about a
+database's rows taken once per database and each step that is about the server taken once:
+
+1. **Plan, pre-verify, forecast, per database, before the fence.** Each database's tables are read from A's catalog,
+   and with ``verify=delta`` verified at frozen points of B (:class:`~pgshift.migration.verify.delta.DeltaCheck`,
+   one per database, each with its own slot on B; B's replay is the server's, so the databases take their frozen
+   points one after the other). The databases verified first then take one more catch-up round, so that every
+   database's last frozen point is recent when the fence comes. The forecast covers the set
+   (:class:`SetForecast`) and refuses past ``max_write_downtime_seconds`` before anything is changed.
+2. **One fence** (:mod:`pgshift.migration.switchover.fence`): in the home database's session (the one ``conn_a``
+   names, where the lease and the marker are), the application roles lose LOGIN once (roles are the server's),
+   every migrated database defaults to read-only, the roles' sessions end in every database, one final LSN (the
+   WAL is the server's).
+3. **Drain per database**: each database's subscription (or DMS task) confirms the final LSN on its own slot on B;
+   B's replay of it is the server's, so the first wait covers it for all.
+4. **Access**: each database's roles (the roles are the server's, but which ones a database needs is that
+   database's: its owners and grantees; a role shared by several is changed by the first pass, the later passes
+   find it equal) and privileges; the roles get LOGIN on C once, after the commit.
+5. **Verify per database**, in parallel up to ``verify_parallelism`` databases at a time (each one's comparison is
+   itself parallel: both servers have the cores the fence leaves idle); then sequences, privilege parity and the
+   login proof per database, and the way back armed per database.
+6. **One commit point** (the marker in the home database, ``committed``, with the roles to give LOGIN on C). Any
+   failure before it lifts the fence on every database (the record holds each one's earlier read-only default) and
+   leaves C as it was: every database's way back armed so far is disarmed, and no subscription was touched.
+7. **After it, every database is finalized** (:func:`finalize_database`: idempotent, so a retry may run it again),
+   all at once; each finalized database is added to the marker's ``finalized`` as it is done (so ``finalized`` may
+   lag behind C by the databases finalized in the instant the process died: their retry finds them done); then
+   ``ready`` and LOGIN on C.
+
+The steps of each database that touch only that database (privilege parity and the login proof, the way back, the
+finalize) run for every database at once: each part has its own sessions, and on this machine they are waits on
+commits and round trips more than work (``bench/cutover.py --databases 3``).
+
+**If the process dies between finalizing two databases**: the marker says ``committed`` with ``finalized`` naming
+the databases done. A stays fenced in every database: the fence watchdog never lifts a committed fence. The
+databases finalized have no subscription left; the others still have theirs, which has nothing to apply (A is
+fenced, so C equals A in each of them and stays so). The application can write nowhere: A's roles are NOLOGIN and
+every database is read-only, and on C the roles get LOGIN only at the end. So nothing is half: the set is cut over,
+not yet open. The task's retry (:func:`pgshift.migration.switchover.recovery.recover_interrupted_attempt` with
+:func:`finish_committed`) finalizes the databases not yet finalized, marks the marker ``ready`` and gives LOGIN on
+C: the job finished, not left to a person. A failure past the commit inside a live attempt (C refusing a DROP
+SUBSCRIPTION) ends the same way: the fence is kept, the report says ``committed``, the retry finishes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from pgshift.migration.config import Mode, Verify
+from pgshift.migration.switchover.cutover.verify_phases import VerifyRefused
+from pgshift.migration.switchover.lease import COMMITTED, READY, FenceMarker, write_marker
+from pgshift.migration.switchover.results import Committed, Plan, Ready
+from pgshift.migration.switchover.runbook import SwitchoverAbort
+from pgshift.migration.switchover.state import Event, FenceState, Outcome, iso
+from pgshift.migration.verify.delta import OTHER_PHASES_SECONDS
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import Logger
+
+    from pgshift.migration.checks.gate import GateSpec
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.hooks.target import TargetHook
+    from pgshift.migration.switchover.cutover.fallback_phases import FallbackSpec
+    from pgshift.migration.switchover.cutover.phases import CutoverRun
+    from pgshift.migration.switchover.cutover.settings import CutoverSettings
+    from pgshift.migration.verify.delta import Forecast
+
+
+@dataclass(frozen=True)
+class SetForecast:
+    """The write downtime to expect for the set: the databases drain at once (every subscription applies while the
+    others do), so the drain is the longest one's; the rows to verify inside the fence and the other per-database
+    phases (sequences, privileges, login proof, finalize) are counted for every database, as if one after the
+    other (the comparisons share the machine's cores however many run in parallel)."""
+
+    each: dict[str, Forecast]
+
+    @property
+    def seconds(self) -> float:
+        drain = max((f.drain_seconds for f in self.each.values()), default=0.0)
+        rest = sum(f.seconds - f.drain_seconds for f in self.each.values())
+        return round(drain + rest, 3)
+
+    def describe(self) -> str:
+        return (f"predicted write downtime {self.seconds:.3f} s for {len(self.each)} databases ("
+                + "; ".join(f"{db}: {f.seconds:.3f} s" for db, f in self.each.items()) + ")")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "databases": {db: f.seconds for db, f in self.each.items()},
+                "other_seconds_each": OTHER_PHASES_SECONDS}
+
+
+class DatabaseSetCutover:
+    """One attempt of the cutover of several databases: ``home`` (the home database's run: the lease, the fence,
+    the commit, the set's report) and ``parts`` (one :class:`CutoverRun` per migrated database, in ``databases``'
+    order, each with its own sessions on A, B and C in that database and its own report section; a part never
+    fences, it shares ``home``'s fence record)."""
+
+    def __init__(self, home: CutoverRun, parts: list[CutoverRun], fallbacks: list[FallbackSpec],
+                 log: Logger) -> None:
+        self.home, self.parts, self.fallbacks, self.log = home, parts, fallbacks, log
+        self.databases = [_database(p) for p in parts]
+
+    # -- the runbook
+    def cut_over(self, gate: GateSpec, roles: list[str], schemas: list[str], tables: list[str]) -> Ready:
+        """Every database from the fence to "C is ready"; before the commit any failure lifts the fence on every
+        database, after it every database is finalized (see the module)."""
+        home = self.home
+        plans = self.each("plan", lambda p: p.plan(schemas, tables))
+        try:
+            self.pre_verify(plans)
+            home.gate(gate)
+            self.forecast()
+            fenced = home.fence(roles, self.databases)
+            for part in self.parts:
+                part.fence_record = home.fence_record  # what sync_access reads: the roles the fence took LOGIN from
+            self.each("prefetch", lambda p: p.prefetch(fenced.final_lsn))
+            self.drain(fenced.final_lsn)
+            self.sync_access()
+            self.verify(plans)
+            self.each("materialized views", lambda p, plan: p.refresh_materialized_views(plan), plans)
+            self.each("sequences", lambda p, plan: p.set_sequences(plan), plans)
+            home.timeline.mark(Event.SEQUENCES_SET, time.time())
+            self.parallel("privilege parity and login proof", lambda p: (p.verify_access(), p.prove_login()))
+            home.timeline.mark(Event.LOGIN_PROVEN, time.time())
+            self.parallel("way back", lambda p: p.arm_fallback(self.fallbacks[self.parts.index(p)],
+                                                               plans[_database(p)]))
+            home.timeline.mark(Event.FALLBACK_ARMED, time.time())
+            home.login_roles = sorted({r for p in self.parts for r in p.login_roles})
+            committed = home.commit(login_on_target=home.login_roles)
+        except BaseException as exc:
+            record = home.fence_record
+            if record and record.state in (FenceState.FENCED, FenceState.COMMITTED):
+                self.disarm_fallback()
+            raise home.abort(exc) from exc
+        try:
+            return self.finish(committed)
+        except BaseException as exc:
+            raise self.stuck_after_commit(exc) from exc
+
+    def rehearse(self, gate: GateSpec, schemas: list[str], tables: list[str]) -> Ready:
+        """The dry run of the set: no fence, no finalize; every database drained to A's current position and
+        previewed as a single database's dry run is (see :meth:`CutoverOperator._rehearse`)."""
+        home = self.home
+        plans = self.each("plan", lambda p: p.plan(schemas, tables))
+        try:
+            self.pre_verify(plans)
+            home.gate(gate)
+            self.forecast()
+            target = home.target()
+            self.each("drain", lambda p: p.drain(target.lsn))
+            self.each("access", lambda p: p.preview_access())
+            if home.settings.verify == Verify.FULL:
+                self.each("verify", lambda p, plan: p.verify_live(plan), plans)
+            self.each("sequences", lambda p, plan: p.preview_sequences(plan), plans)
+            self.each("login proof", lambda p: p.prove_login(preview=True))
+            self.each("way back", lambda p, spec: p.preview_fallback(spec), self.fallbacks)
+            return home.passed()
+        except BaseException as exc:
+            raise home.abort(exc) from exc
+
+    def pre_verify(self, plans: dict[str, Plan]) -> None:
+        """Each database verified at frozen points of B, one after the other; then the ones verified first catch up
+        once more, so that each database's last frozen point is recent at the fence."""
+        self.each("pre-verification", lambda p: p.pre_verify(plans[_database(p)]))
+        if self.home.settings.verify == Verify.FULL:
+            return
+        for part in self.parts[:-1]:
+            check = part._delta()
+            try:
+                check.catch_up(part.a, part.b)
+            except Exception as exc:
+                raise VerifyRefused(f"refused before the fence, A was not touched: database {_database(part)}: "
+                                    f"{exc}") from exc
+            part._section().rows_verified_before_fence = check.rows_verified_before_fence
+
+    def forecast(self) -> SetForecast | None:
+        """verify=delta: the set's write downtime to expect now; refused past ``max_write_downtime_seconds``."""
+        if self.home.settings.verify == Verify.FULL:
+            return None
+        each = {}
+        limit = self.home.settings.max_write_downtime
+        for part in self.parts:
+            f = each[_database(part)] = part._delta().forecast()
+            part._section().forecast = f.as_dict()
+        forecast = SetForecast(each)
+        self.home.report.forecast = {**forecast.as_dict(), "max_write_downtime_seconds": limit}
+        self.log.info("Forecast: %s", forecast.describe())
+        if forecast.seconds > limit:
+            raise VerifyRefused(f"refused before the fence, A was not touched: {forecast.describe()}, over "
+                                f"max_write_downtime_seconds={limit:g}")
+        return forecast
+
+    def drain(self, lsn: str) -> None:
+        """Each database's slot on B confirms A's final LSN (one after the other: they all apply meanwhile)."""
+        replayed: list[float] = []
+        for part in self.parts:
+            drained = self._in(part, "drain", partial(part.drain, lsn))
+            fenced_at = self.home.fence_record.fenced_at if self.home.fence_record else None
+            section = _section(part)
+            section.drain = {"slot": part.settings.slot, "lsn": lsn, "confirmed_at": iso(drained.confirmed_at),
+                             "seconds_after_fence": round(drained.confirmed_at - fenced_at, 3) if fenced_at else None}
+            if drained.replayed_at is not None:
+                replayed.append(drained.replayed_at)
+        if replayed:
+            self.home.timeline.mark(Event.B_REPLAYED, min(replayed))
+        self.home.timeline.mark(Event.DRAINED, time.time())
+
+    def sync_access(self) -> None:
+        """Each database's roles, one database after the other (roles are the server's: two passes at once would
+        both create a role they share), then every database's privileges at once."""
+        from pgshift.migration.access.sync import migrate_roles
+
+        roles = self.each("roles", lambda p: migrate_roles(p.a, p.c, p.settings.access))
+        self.parallel("access", lambda p: p.sync_access(roles[_database(p)]))
+        self.home.timeline.mark(Event.ACCESS_SYNCED, time.time())
+
+    def verify(self, plans: dict[str, Plan]) -> None:
+        """Inside the fence, every database's rows (delta or full), up to ``verify_parallelism`` databases at once;
+        every database is judged before the first failure is raised, so the report has them all."""
+        self.parallel("verify", lambda p: p.verify(plans[_database(p)]),
+                      workers=max(1, int(self.home.settings.parallelism)))
+        self.home.timeline.mark(Event.VERIFIED, time.time())
+
+    def parallel(self, what: str, step: Callable[[CutoverRun], Any], workers: int | None = None) -> None:
+        """``step`` for every database at once, up to ``workers`` (default: all) at a time. Each database's run has
+        sessions of its own, and each step here touches only its own database (the roles, the server's, are synced
+        one database after the other, :meth:`cut_over`), so they do not wait for each other; every database's
+        outcome is awaited before the first failure (naming its database) is raised."""
+        workers = max(1, min(len(self.parts), workers or len(self.parts)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgshift-db") as pool:
+            futures = [pool.submit(self._in, part, what, partial(step, part)) for part in self.parts]
+            failures = [exc for f in futures if (exc := f.exception()) is not None]
+        if failures:
+            raise failures[0]
+
+    def disarm_fallback(self) -> None:
+        """On a rollback: drop the way back wherever it was armed (each part knows what it created)."""
+        for part, spec in zip(self.parts, self.fallbacks, strict=True):
+            part.disarm_fallback(spec)
+
+    # -- past the commit point
+    def finish(self, committed: Committed) -> Ready:
+        """Every database finalized (each noted in the marker as it is done), then ``ready`` and LOGIN on C."""
+        home = self.home
+        marker = committed.marker
+        todo = [p for p in self.parts if _database(p) not in marker.finalized]
+        failures: list[BaseException] = []
+        # At once (each its own C session); the marker is written here, in this thread's session, as each is done.
+        with ThreadPoolExecutor(max_workers=max(1, len(todo)), thread_name_prefix="pgshift-finalize") as pool:
+            futures = {pool.submit(finalize_database, p.settings, p.c, self.log): p for p in todo}
+            for future in as_completed(futures):
+                part, database = futures[future], _database(futures[future])
+                if (exc := future.exception()) is not None:
+                    failures.append(exc)
+                    continue
+                marker.finalized.append(database)
+                write_marker(home.a, home._record().database, marker, COMMITTED, f"cutover finalized {database}")
+                home.report.finalized = list(marker.finalized)
+                part.timeline.mark(Event.FINALIZED, time.time())
+                self.log.info("Database %s finalized: %s", database, future.result())
+        if failures:
+            raise failures[0]
+        home.timeline.mark(Event.FINALIZED, time.time())
+        home.settle(committed)
+        home.open_login()
+        return home.ready()
+
+    def stuck_after_commit(self, exc: BaseException) -> AirflowFailException:
+        """A failure past the commit point: A stays fenced in every database; the retry finishes (see the module)."""
+        home = self.home
+        home.report.status = Outcome.COMMITTED
+        home.report.error = f"{type(exc).__name__}: {exc}"
+        home.finish()
+        finalized = ", ".join(home.report.finalized or []) or "none"
+        return AirflowFailException(
+            f"Cutover passed its commit point and then failed: {type(exc).__name__}: {exc}. A stays fenced in every "
+            f"database ({', '.join(self.databases)}); finalized so far: {finalized}. "
+            "Retry the task (or clear it): its recovery finalizes the other databases and opens LOGIN on C.")
+
+    # -- helpers
+    def each(self, what: str, step: Callable[..., Any], per: list[Any] | dict[str, Any] | None = None) -> Any:
+        """``step`` for every database in order (with its item of ``per``, by database or in order); a failure names
+        the database. Returns the results by database."""
+        out: dict[str, Any] = {}
+        for i, part in enumerate(self.parts):
+            database = _database(part)
+            if per is None:
+                out[database] = self._in(part, what, partial(step, part))
+            else:
+                item = per[database] if isinstance(per, dict) else per[i]
+                out[database] = self._in(part, what, partial(step, part, item))
+        return out
+
+    def _in(self, part: CutoverRun, what: str, step: Callable[[], Any]) -> Any:
+        """``step`` of one database; its failure says which database (the same kind of failure, so the rollback's
+        message reads as a single database's would)."""
+        try:
+            return step()
+        except AirflowFailException:
+            raise
+        except self.home.expected as exc:
+            raise type(exc)(f"database {_database(part)} ({what}): {exc}") from exc
+        except Exception as exc:
+            raise SwitchoverAbort(f"database {_database(part)} ({what}): {type(exc).__name__}: {exc}") from exc
+
+
+def _database(part: CutoverRun) -> str:
+    database = part.settings.database
+    if database is None:
+        raise RuntimeError("a part of a cutover of several databases without its database")
+    return database
+
+
+def _section(part: CutoverRun) -> Any:
+    """The part's report (a :class:`~pgshift.migration.switchover.report.DatabaseReport`)."""
+    return part.report
+
+
+def finalize_database(settings: CutoverSettings, c: TargetHook, log: Logger) -> str:
+    """C becomes the primary of one database: its subscription dropped (native), or its DMS task stopped. Safe to
+    run again: a subscription already gone, a task already stopped, is what a finalized database looks like."""
+    if settings.mode == Mode.NATIVE:
+        if c.subscription(settings.subscription) is None:
+            return f"subscription {settings.subscription} already dropped"
+        c.drop_subscription(settings.subscription)  # also drops its slot on B
+        log.info("Dropped subscription %r on C (and its slot on B)", settings.subscription)
+        return f"subscription {settings.subscription} dropped"
+    from airflow.providers.amazon.aws.hooks.dms import DmsHook
+
+    from pgshift.migration.checks.dms import find_task_arn
+
+    arn = find_task_arn(settings.aws_conn_id, settings.dms_task_id or "")
+    if not arn:
+        raise SwitchoverAbort(f"DMS task {settings.dms_task_id!r} is gone: cannot stop it")
+    hook = DmsHook(aws_conn_id=settings.aws_conn_id or None)  # type: ignore[no-untyped-call]
+    status = hook.get_task_status(arn)
+    if status in ("stopped", "stopping"):
+        return f"DMS task {settings.dms_task_id} already {status}"
+    hook.stop_replication_task(arn)  # type: ignore[no-untyped-call]
+    log.info("Stopped DMS task %s", settings.dms_task_id)
+    return f"DMS task {settings.dms_task_id} stopped"
+
+
+def finish_committed(a: PrimaryHook, marker: FenceMarker, home: CutoverSettings, parts: list[CutoverSettings],
+                     log: Logger) -> list[str]:
+    """The recovery of an attempt that died past its commit point (``a``: the home database's session, holding the
+    lease): finalize the databases the marker does not name as finalized, mark it ``ready``, give LOGIN on C to the
+    roles the marker names. Returns what it did, one line per step."""
+    from pgshift.migration.access.roles import set_login
+    from pgshift.migration.hooks.target import TargetHook
+
+    database = a.conn_params()["dbname"]
+    a.session_read_write()  # a session opened on the fenced home database starts read-only
+    done = []
+    for part in parts:
+        if part.database in marker.finalized:
+            continue
+        with TargetHook(part.conn_c) as c:
+            done.append(f"{part.database}: {finalize_database(part, c, log)}")
+        marker.finalized.append(part.database or "")
+        write_marker(a, database, marker, COMMITTED, f"retry finalized {part.database}")
+    if marker.state != READY:
+        write_marker(a, database, marker, READY, "retry")
+        done.append("marker ready")
+    with TargetHook(home.conn_c) as c:
+        set_login(c, marker.login_on_c, True)
+    done.append(f"LOGIN on C for {', '.join(marker.login_on_c) or 'no role'}")
+    return done
+

@@ -1,0 +1,313 @@
+"""The cutover of a chain of three databases on real servers: one fence over all, a failure in the third database's
+verification rolling all three back, and an attempt that died between finalizing two databases finished by its
+retry's recovery.
+
+The chain: ``pgshift`` (set up by the DAG, the sample data) and ``shop`` and ``ledger`` (created on A here, with tables
+and sequences of their own), each set up by the single-database operators with its part of the chain
+(``ChainConfig.database_chains()``), the databases created on C by the test. Every comparison here is the test's
+own (count and content hash per table), independent of pgshift's verify.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import psycopg2
+import pytest
+from chain_helpers import (
+    CaptureFds,
+    chain_conf,
+    chain_config,
+    fingerprint,
+    run_dag,
+    set_up_chain,
+    sql,
+    task_states,
+    wait_c_caught_up,
+    wait_for,
+)
+from pgcluster import DATABASE
+
+DAG_ID = "hybrid_aurora_migration"
+EXTRA = ("shop", "ledger")
+DATABASES = (DATABASE, *EXTRA)
+SCHEMA = """
+CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL, qty int NOT NULL DEFAULT 0);
+CREATE TABLE moves (id bigserial PRIMARY KEY, item_id bigint NOT NULL, delta int NOT NULL, note text);
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO app;
+"""
+DATA = """
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO replicator;  -- the subscription's initial copy reads B as it
+INSERT INTO items (name, qty) SELECT 'item ' || g, g FROM generate_series(1, 500) g;
+INSERT INTO moves (item_id, delta, note) SELECT 1 + g % 500, g % 7, 'seed' FROM generate_series(1, 2000) g;
+"""
+
+
+def _context(run_id: str, dag_id: str = DAG_ID) -> dict:
+    return {"run_id": run_id, "dag": SimpleNamespace(dag_id=dag_id)}
+
+
+def _conf(reports: Path, **overrides) -> dict:
+    return {"mode": "native", "app_roles": ["app"], "dry_run": False, "databases": list(DATABASES),
+            "report_dir": str(reports), "gate_readings": 1, **overrides}
+
+
+def _drop_subscriptions(cl, node, db: str) -> None:
+    for (name,) in sql(cl, node, "SELECT subname FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid "
+                                 "WHERE d.datname = %s", (db,)):
+        for statement in ("ALTER SUBSCRIPTION {} DISABLE", "ALTER SUBSCRIPTION {} SET (slot_name = NONE)",
+                          "DROP SUBSCRIPTION {}"):
+            sql(cl, node, statement.format(f'"{name}"'), db=db)
+
+
+def _drop_database(cl, db: str) -> None:
+    """The extra database gone from A, B and C, with its subscriptions and slots (other modules share the servers)."""
+    running = [node for node in (cl.c, cl.b, cl.a) if cl.is_running(node)]
+    for node in running:
+        if node is not cl.b and sql(cl, node, "SELECT 1 FROM pg_database WHERE datname = %s", (db,)):
+            _drop_subscriptions(cl, node, db)
+    for node in running:
+        sql(cl, node, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = %s",
+            (db,))
+    for node in running:
+        if node is not cl.b:
+            sql(cl, node, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def three(clusters, tmp_path_factory):
+    """The chain of three databases, C caught up in each."""
+    from pgshift.migration.operators.publication import CreatePublicationOperator
+    from pgshift.migration.operators.slot import LogicalSlotOperator
+    from pgshift.migration.operators.subscription import CreateSubscriptionOperator
+
+    cl = clusters
+    for db in EXTRA:
+        _drop_database(cl, db)
+    set_up_chain(cl)  # the pgshift database, by the DAG
+    reports = tmp_path_factory.mktemp("reports")
+    chain = chain_config(cl, **_conf(reports))
+    for db in EXTRA:  # the schema on C by SQL: the schema operator keeps its baseline in a Variable (task only)
+        sql(cl, cl.a, f'CREATE DATABASE "{db}"')
+        sql(cl, cl.a, SCHEMA + DATA, db=db)
+        sql(cl, cl.c, f'CREATE DATABASE "{db}"')
+        sql(cl, cl.c, SCHEMA, db=db)
+    for part in chain.database_chains()[1:]:
+        for op in (CreatePublicationOperator(task_id="p", config=part), LogicalSlotOperator(task_id="s", config=part),
+                   CreateSubscriptionOperator(task_id="u", config=part)):
+            op.execute(_context("manual__setup"))
+    for part in chain.database_chains():
+        def synced(db: str = part.database) -> bool:
+            sql(cl, cl.a, "SELECT pg_log_standby_snapshot()")  # each table-sync slot on B waits for one
+            return not sql(cl, cl.c, "SELECT 1 FROM pg_subscription_rel WHERE srsubstate <> 'r'", db=db)
+
+        wait_for(synced, 60, what=f"initial sync of {part.database}")
+        wait_c_caught_up(cl, part.slot_name)
+    yield SimpleNamespace(chain=chain, reports=reports)
+    for db in EXTRA:
+        _drop_database(cl, db)
+    cl.unfence_a()
+
+
+def _tables(cl, db: str) -> list[str]:
+    return [r[0] for r in sql(cl, cl.a, "SELECT schemaname || '.' || relname FROM pg_stat_user_tables ORDER BY 1",
+                              db=db)]
+
+
+def _fingerprints(cl, node, db: str) -> dict[str, tuple[int, str]]:
+    out = {}
+    for table in _tables(cl, db):
+        schema, name = table.split(".", 1)
+        row = sql(cl, node, f'SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text '
+                            f'FROM "{schema}"."{name}" t', db=db)[0]
+        out[table] = (int(row[0]), row[1])
+    return out
+
+
+def _read_only(cl, db: str) -> list:
+    return sql(cl, cl.a, "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
+                         "WHERE d.datname = %s AND s.setrole = 0", (db,))
+
+
+def _app_writes(cl, node, db: str) -> bool:
+    """Role app logs in to ``db`` on ``node`` and writes (rolled back); False when it may not log in."""
+    try:
+        conn = psycopg2.connect(cl.uri(node, user="app", db=db))
+    except psycopg2.OperationalError as exc:
+        assert "not permitted to log in" in str(exc), exc
+        return False
+    try:
+        with conn.cursor() as cur:
+            table = "orders (customer, amount, note) VALUES (1, 1, 'probe')" if db == DATABASE \
+                else "items (name) VALUES ('probe')"
+            cur.execute(f"INSERT INTO {table}")
+        conn.rollback()
+        return True
+    finally:
+        conn.close()
+
+
+def _subscriptions_on_c(cl) -> dict[str, bool]:
+    return {f"{db}:{name}": enabled for db, name, enabled in sql(
+        cl, cl.c, "SELECT d.datname, s.subname, s.subenabled FROM pg_subscription s "
+                  "JOIN pg_database d ON d.oid = s.subdbid ORDER BY 1, 2")}
+
+
+class Writers:
+    """Role app writing in every database at once until the fence ends its sessions."""
+
+    def __init__(self, cl) -> None:
+        self.cl, self.rows, self.errors = cl, dict.fromkeys(DATABASES, 0), {}
+        self.threads = [threading.Thread(target=self._write, args=(db,), daemon=True) for db in DATABASES]
+        for t in self.threads:
+            t.start()
+
+    def _write(self, db: str) -> None:
+        conn = psycopg2.connect(self.cl.uri(self.cl.a, user="app", db=db))
+        try:
+            with conn.cursor() as cur:
+                while True:
+                    if db == DATABASE:
+                        cur.execute("INSERT INTO orders (customer, amount, note) VALUES (2, 3, 'several')")
+                    else:
+                        cur.execute("INSERT INTO moves (item_id, delta, note) VALUES (1, 1, 'several')")
+                        cur.execute("UPDATE items SET qty = qty + 1 WHERE id = 1 + (random() * 499)::int")
+                    conn.commit()
+                    self.rows[db] += 1
+        except psycopg2.Error as exc:  # the fence terminates the session: the end of the load
+            self.errors[db] = str(exc)
+        finally:
+            conn.close()
+
+    def wait_until_busy(self) -> None:
+        wait_for(lambda: all(n > 30 for n in self.rows.values()), 30, what="writes in every database")
+
+    def join(self) -> None:
+        for t in self.threads:
+            t.join(60)
+
+
+def _run_cutover(cl, reports: Path, **overrides):
+    """The DAG's cutover (gate and cutover tasks) under dag.test(), and what it logged."""
+    with CaptureFds() as out:
+        dag_run = run_dag(chain_conf(cl, action="cutover", **_conf(reports, **overrides)))
+    return dag_run, out.text
+
+
+def test_a_fence_an_earlier_pgshift_wrote_is_lifted_by_the_watchdog(clusters, three):
+    """A marker without ``databases`` (one database, ``previous_read_only``): the watchdog lifts it exactly."""
+    from pgshift.migration.switchover.watchdog import UNFENCED, look
+
+    cl, run_id = clusters, "manual__old_marker"
+    old = {"run_id": run_id, "state": "fenced", "roles": ["app"], "previous_read_only": None, "fenced_at": 1.0,
+           "changed_at": 1.0, "changed_by": "cutover", "history": []}
+    sql(cl, cl.a, "ALTER ROLE app NOLOGIN")
+    sql(cl, cl.a, f"ALTER DATABASE {DATABASE} SET default_transaction_read_only = on")
+    sql(cl, cl.a, f"ALTER DATABASE {DATABASE} SET pgshift.fence = %s", (json.dumps(old),))
+    verdict, facts = look("pgshift_a", run_id)
+    assert verdict == UNFENCED and facts["roles"] == ["app"]
+    assert _read_only(cl, DATABASE) == [] and _app_writes(cl, cl.a, DATABASE)
+
+
+def test_a_database_gone_from_a_is_refused_before_the_fence(clusters, three):
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.switchover.fence import fence_problems
+
+    with PrimaryHook("pgshift_a") as a:
+        problems = fence_problems(a, ["app"], {}, databases=[*DATABASES, "vanished"])
+    assert problems == ["database 'vanished' is not on A (any more): it was set up for this chain; take it out of "
+                        "databases, or restore it"]
+
+
+def test_failure_in_the_third_database_rolls_back_all_three(clusters, three):
+    cl = clusters
+    before = _subscriptions_on_c(cl)
+    assert len(before) == 3 and all(before.values()), before
+    original = sql(cl, cl.c, "SELECT name FROM items WHERE id = 7", db="ledger")[0][0]
+    sql(cl, cl.c, "UPDATE items SET name = 'changed behind replication' WHERE id = 7", db="ledger")
+    try:
+        dag_run, message = _run_cutover(cl, three.reports, verify="full")
+    finally:
+        sql(cl, cl.c, "UPDATE items SET name = %s WHERE id = 7", (original,), db="ledger")
+    assert str(dag_run.state) == "failed" and task_states(dag_run)["cutover"] == "failed", task_states(dag_run)
+    assert "Cutover failed after the fence and was rolled back: A is unfenced" in message
+    assert "database ledger" in message and "public.items" in message
+    for db in DATABASES:
+        assert _read_only(cl, db) == [], db  # default_transaction_read_only and the marker gone everywhere
+        assert _app_writes(cl, cl.a, db), db
+    assert _subscriptions_on_c(cl) == before  # C as it was: every subscription there and enabled
+    assert not sql(cl, cl.a, "SELECT subname FROM pg_subscription")  # no way back left armed on A
+    report = json.loads(next(three.reports.glob("cutover/*/report.json")).read_text())
+    assert report["status"] == "rolled back" and list(report["databases"]) == list(DATABASES)
+    assert [t["table"] for t in report["databases"]["ledger"]["tables"] if t["status"] == "differs"] == \
+        ["public.items"]
+
+
+def test_cutover_of_three_databases_interrupted_and_finished_by_the_retry(clusters, three, monkeypatch):
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.operators.cutover import CutoverOperator
+    from pgshift.migration.switchover.cutover import several
+    from pgshift.migration.switchover.lease import read_marker
+
+    cl = clusters
+    real_finalize = several.finalize_database
+
+    def dies_after_the_first(settings, c, log):
+        if settings.database != DATABASE:
+            raise RuntimeError("worker lost between two databases")
+        return real_finalize(settings, c, log)
+
+    monkeypatch.setattr(several, "finalize_database", dies_after_the_first)
+    writers = Writers(cl)
+    writers.wait_until_busy()
+    dag_run, text = _run_cutover(cl, three.reports)
+    writers.join()
+    assert task_states(dag_run)["cutover"] == "failed", task_states(dag_run)
+    assert "Cutover passed its commit point and then failed: RuntimeError: worker lost between two databases" in text
+    assert f"finalized so far: {DATABASE}. Retry the task" in text
+    assert set(writers.errors) == set(DATABASES), writers.errors  # every database's writer was fenced off
+    with PrimaryHook("pgshift_a") as a:
+        marker = read_marker(a)
+    assert marker is not None and marker.state == "committed" and marker.finalized == [DATABASE]
+    assert set(marker.databases) == set(DATABASES)
+    assert list(_subscriptions_on_c(cl)) == ["ledger:pgshift_sub_ledger", "shop:pgshift_sub_shop"]
+    for db in DATABASES:
+        assert "default_transaction_read_only=on" in _read_only(cl, db)[0][0], db
+        assert not _app_writes(cl, cl.c, db), db  # LOGIN on C comes with ready: nobody writes anywhere
+
+    monkeypatch.setattr(several, "finalize_database", real_finalize)
+    retry = CutoverOperator(task_id="cutover", config=chain_config(cl, **_conf(three.reports)))
+    xcom = retry.execute(_context(dag_run.run_id))  # the task's next try: same run
+    assert xcom["status"] == "ready" and xcom["finished_by_retry"], xcom
+    with PrimaryHook("pgshift_a") as a:
+        marker = read_marker(a)
+    assert marker is not None and marker.state == "ready" and marker.finalized == list(DATABASES)
+    assert _subscriptions_on_c(cl) == {}
+    for db in DATABASES:
+        on_a, on_c = _fingerprints(cl, cl.a, db), _fingerprints(cl, cl.c, db)
+        assert on_a == on_c, db
+        assert sum(n for n, _ in on_a.values()) > 0
+        for seq, a_last in sql(cl, cl.a, "SELECT schemaname || '.' || sequencename, last_value FROM pg_sequences "
+                                         "WHERE last_value IS NOT NULL", db=db):
+            c_last = sql(cl, cl.c, "SELECT last_value FROM pg_sequences WHERE schemaname || '.' || sequencename "
+                                   "= %s", (seq,), db=db)[0][0]
+            assert c_last is not None and c_last >= a_last, (db, seq, a_last, c_last)
+        assert _app_writes(cl, cl.c, db), db
+        assert not _app_writes(cl, cl.a, db), db
+        assert "default_transaction_read_only=on" in _read_only(cl, db)[0][0], db
+    assert writers.rows[DATABASE] > 0 and all(writers.rows.values())
+    report = json.loads(Path(xcom["report"]).read_text())
+    assert report["status"] == "ready" and report["finalized"] == [DATABASE]  # the attempt's, before it died
+    assert [step.split(":")[0] for step in report["finished_by_retry"]["steps"][:2]] == list(EXTRA)
+    assert list(report["databases"]) == list(DATABASES)
+    for db, part in report["databases"].items():
+        assert {t["table"] for t in part["tables"]} == set(_tables(cl, db)), db
+        assert part["drain"]["slot"] == three.chain.database_chains()[DATABASES.index(db)].slot_name
+        assert part["verify"]["method"] == "delta" and part["verify"]["inside_fence"]["tables"] is not None
+        assert any(s["action"] == "set" for s in part["sequences"]), part["sequences"]
+    assert report["forecast"]["seconds"] <= report["forecast"]["max_write_downtime_seconds"]
+    assert fingerprint(cl, cl.a, "public.orders") == fingerprint(cl, cl.c, "public.orders")
