@@ -31,6 +31,8 @@ from chain_helpers import (
 )
 from pgcluster import DATABASE
 
+from pgshift.common.report import safe_name
+
 DAG_ID = "hybrid_aurora_migration"
 EXTRA = ("shop", "ledger")
 DATABASES = (DATABASE, *EXTRA)
@@ -223,6 +225,20 @@ def test_a_database_gone_from_a_is_refused_before_the_fence(clusters, three):
                         "databases, or restore it"]
 
 
+def test_dry_run_of_three_databases_changes_nothing(clusters, three):
+    cl = clusters
+    before = (_subscriptions_on_c(cl), {db: _fingerprints(cl, cl.c, db) for db in EXTRA})
+    dag_run, _ = _run_cutover(cl, three.reports, dry_run=True)
+    assert str(dag_run.state) == "success", task_states(dag_run)
+    assert _subscriptions_on_c(cl) == before[0] and all(_read_only(cl, db) == [] for db in DATABASES)
+    report = json.loads((three.reports / "cutover" / safe_name(dag_run.run_id) / "report.json").read_text())
+    assert report["status"] == "dry run passed" and "fenced" not in report["timeline"]
+    for db in DATABASES:
+        part = report["databases"][db]
+        assert all(t["status"] == "equal" for t in part["tables"]) and part["tables"], (db, part["tables"])
+        assert part["fallback"]["would_arm"] is True, part["fallback"]
+
+
 def test_failure_in_the_third_database_rolls_back_all_three(clusters, three):
     cl = clusters
     before = _subscriptions_on_c(cl)
@@ -241,7 +257,7 @@ def test_failure_in_the_third_database_rolls_back_all_three(clusters, three):
         assert _app_writes(cl, cl.a, db), db
     assert _subscriptions_on_c(cl) == before  # C as it was: every subscription there and enabled
     assert not sql(cl, cl.a, "SELECT subname FROM pg_subscription")  # no way back left armed on A
-    report = json.loads(next(three.reports.glob("cutover/*/report.json")).read_text())
+    report = json.loads((three.reports / "cutover" / safe_name(dag_run.run_id) / "report.json").read_text())
     assert report["status"] == "rolled back" and list(report["databases"]) == list(DATABASES)
     assert [t["table"] for t in report["databases"]["ledger"]["tables"] if t["status"] == "differs"] == \
         ["public.items"]

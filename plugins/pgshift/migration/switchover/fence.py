@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +68,8 @@ class FenceRecord:
     def load(cls, path: Path) -> FenceRecord | None:
         if not path.is_file():
             return None
-        return cls(**json.loads(path.read_text()))
+        known = {f.name for f in fields(cls)}  # a newer pgshift's key is not a reason to leave a fence up
+        return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
 
     @classmethod
     def from_marker(cls, database: str, marker: FenceMarker) -> FenceRecord:
