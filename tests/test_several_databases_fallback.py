@@ -1,8 +1,8 @@
 """The fallback of a chain of three databases on real servers (issue 23): after a cutover of the three with the way
-back armed in each, the application writes on C in every database; a failure in one database's verification rolls
-all three back (C unfenced everywhere, A still fenced, every reverse subscription still there); the fallback brings
-every database back to A in one fence of C; ``finish`` after a fresh cutover of the three leaves nothing of
-pgshift's replication in any database of A, B or C.
+back armed in each, the application writes on C in every database; a dry run fences nothing; a failure in one
+database's verification rolls all three back (C unfenced everywhere, A still fenced, every reverse subscription
+still there); the fallback brings every database back to A in one fence of C; ``finish`` after a fresh cutover of
+the three leaves nothing of pgshift's replication in any database of A, B or C.
 
 The chain is the cutover test's (:func:`test_several_databases_cutover.build_three`); every comparison here is the
 test's own (count and content hash per table), independent of pgshift's verify.
@@ -140,6 +140,25 @@ class WritesOnC:
     def join(self) -> None:
         for t in self.threads:
             t.join(60)
+
+
+def test_a_dry_run_of_three_databases_fences_nothing(clusters, chain):
+    cl = clusters
+    for db in DATABASES:
+        _write_on_c(cl, db, "before the dry run")
+    armed = _reverse_subscriptions(cl)
+    with CaptureFds() as out:
+        dag_run = run_dag(chain_conf(cl, **_conf(chain.reports, action="fallback", dry_run=True)))
+    assert_run_succeeded(dag_run, out.text)
+    report = _report(chain.reports, dag_run)
+    assert report["status"] == "dry run passed" and list(report["databases"]) == list(DATABASES)
+    for db, part in report["databases"].items():
+        assert {t["table"] for t in part["tables"]} == set(_tables(cl, db)), db
+        assert all(t["status"] in ("equal", "moving") for t in part["tables"]), part["tables"]
+        assert part["sequences"] and all(s["action"] != "set" for s in part["sequences"]), part["sequences"]
+        assert not _read_only_on_c(cl, db) and _app_writes(cl, cl.c, db), db
+        assert not _app_writes(cl, cl.a, db), db
+    assert _reverse_subscriptions(cl) == armed
 
 
 def test_a_failed_verification_in_one_database_rolls_all_three_back(clusters, chain):
