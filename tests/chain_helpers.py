@@ -146,8 +146,8 @@ class SlotReader:
     """Reads B's logical slot once it exists, like the DMS replication instance would (``pg_recvlogical`` as
     ``replicator``): DMS's stand-in in the tests of dms mode."""
 
-    def __init__(self, cl, slot: str) -> None:
-        self.cl, self.slot = cl, slot
+    def __init__(self, cl, slot: str, db: str = "pgshift") -> None:
+        self.cl, self.slot, self.db = cl, slot, db
         self.proc: subprocess.Popen | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -163,7 +163,7 @@ class SlotReader:
                 env = {**os.environ, "PGPASSWORD": self.cl.passwords()["replicator"]}
                 self.proc = subprocess.Popen(
                     [self.cl.tool("pg_recvlogical"), "-h", "127.0.0.1", "-p", str(self.cl.b.port), "-U",
-                     "replicator", "-d", "pgshift", "-S", self.slot, "--start", "-f", "/dev/null", "-s", "1"],
+                     "replicator", "-d", self.db, "-S", self.slot, "--start", "-f", "/dev/null", "-s", "1"],
                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 return
 

@@ -61,7 +61,9 @@ from urllib.parse import quote
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BASE_PORT = 54320
 DATABASE = "pgshift"
-ROLES = ("postgres", "replicator", "app")
+ROLES = ("postgres", "replicator", "app", "shop_app")  # shop_app: sample_data.py's second application (load_shop)
+APP_ROLES = ("app", "shop_app")  # the sample applications' roles, which a cutover fences on A
+KEPT_DATABASES = ("postgres", "rdsadmin")  # never a chain's: reset_chain leaves them
 # On C only (not on A, so the cutover's role sync leaves it alone): the role A's fallback subscription reads C with.
 C_REPLICATION_ROLE = "c_replicator"
 C_PROFILES = ("superuser", "aurora")
@@ -410,8 +412,8 @@ class LocalClusters:
             with os.fdopen(fd, "w") as fh:
                 json.dump(created, fh)
         data: dict[str, str] = json.loads(self.secrets_file.read_text())
-        missing = [key for key in ("meta_postgres", "c_rdsadmin") if key not in data]
-        if missing:  # a state directory from before the metadata cluster / the aurora profile existed
+        missing = [key for key in ("meta_postgres", "c_rdsadmin", "shop_app") if key not in data]
+        if missing:  # a state directory from before the metadata cluster / the aurora profile / shop_app existed
             data.update({key: secrets.token_urlsafe(18) for key in missing})
             tmp = self.secrets_file.with_name("secrets.json.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -540,28 +542,46 @@ class LocalClusters:
         finally:
             conn.close()
 
+    def app_databases(self, node: Node) -> list[str]:
+        """The databases of ``node`` a chain may migrate or make: not templates, not ``postgres`` or Aurora's
+        ``rdsadmin``."""
+        return [name for (name,) in self.sql(node, "SELECT datname FROM pg_database WHERE NOT datistemplate AND "
+                                                   "datallowconn AND datname <> ALL (%s) ORDER BY datname",
+                                             (list(KEPT_DATABASES),))]
+
     def unfence_a(self) -> None:
-        """Undo a cutover's fence by hand: role app logs in again, the database is read-write, no fence marker."""
-        self.sql(self.a, "ALTER ROLE app LOGIN")
-        self.sql(self.a, f"ALTER DATABASE {DATABASE} RESET default_transaction_read_only")
-        self.sql(self.a, f"ALTER DATABASE {DATABASE} RESET pgshift.fence")
+        """Undo a cutover's fence by hand: the sample roles log in again, every database is read-write, no fence
+        marker."""
+        for (role,) in self.sql(self.a, "SELECT rolname FROM pg_roles WHERE rolname = ANY (%s) AND NOT rolcanlogin",
+                                (list(APP_ROLES),)):
+            self.sql(self.a, f'ALTER ROLE "{role}" LOGIN')
+        for db in self.app_databases(self.a):
+            self.sql(self.a, f'ALTER DATABASE "{db}" RESET default_transaction_read_only')
+            self.sql(self.a, f'ALTER DATABASE "{db}" RESET pgshift.fence')
 
     def reset_chain(self) -> None:
-        """Back to before the migration: A unfenced (role app logs in, database read-write), no slots or
-        publication on A, B's data directory empty, C without subscriptions or tables."""
+        """Back to before the migration: A unfenced (the sample roles log in, every database read-write), no slots
+        or publications on A, B's data directory empty, C without subscriptions or tables, and without the
+        databases a setup of several databases created there."""
         if self.is_running(self.a):
             self.unfence_a()
-        # The way back too: A's subscription to C, C's fence, slots and publications.
+        # The way back too: A's subscriptions to C, C's fence, slots and publications. pg_subscription is the
+        # server's catalog; a subscription is dropped in its own database.
         for node in (self.c, self.a) if self.is_running(self.a) else (self.c,):
-            for (name,) in self.sql(node, "SELECT subname FROM pg_subscription"):
+            for name, db in self.sql(node, "SELECT s.subname, d.datname FROM pg_subscription s "
+                                           "JOIN pg_database d ON d.oid = s.subdbid"):
                 ident = '"' + name.replace('"', '""') + '"'
-                self.sql(node, f"ALTER SUBSCRIPTION {ident} DISABLE")
-                self.sql(node, f"ALTER SUBSCRIPTION {ident} SET (slot_name = NONE)")
-                self.sql(node, f"DROP SUBSCRIPTION {ident}")
+                self.sql(node, f"ALTER SUBSCRIPTION {ident} DISABLE", db=db)
+                self.sql(node, f"ALTER SUBSCRIPTION {ident} SET (slot_name = NONE)", db=db)
+                self.sql(node, f"DROP SUBSCRIPTION {ident}", db=db)
         if self.is_running(self.a):
             # Rows the application wrote on C came back to A through the way back with C's sequence values: A's
             # sequences move past them, as a fallback would, so the next chain does not start C behind its rows.
-            self.sql(self.a, SEQUENCES_PAST_ROWS)
+            for db in self.app_databases(self.a):
+                self.sql(self.a, SEQUENCES_PAST_ROWS, db=db)
+        for db in self.app_databases(self.c):
+            if db != DATABASE:  # made by a setup of several databases
+                self.sql(self.c, f'DROP DATABASE "{db}" WITH (FORCE)', db="postgres")
         self.sql(self.c, f"ALTER DATABASE {DATABASE} RESET default_transaction_read_only")
         self.sql(self.c, f"ALTER DATABASE {DATABASE} RESET pgshift.fence")
         self.sql(self.c, f"COMMENT ON DATABASE {DATABASE} IS NULL")  # where a non-superuser keeps the fence marker
@@ -576,8 +596,9 @@ class LocalClusters:
         shutil.rmtree(self.b.data_dir.parent, ignore_errors=True)
         self._prepare_dirs()
         self._drop_slots(self.a)
-        for (name,) in self.sql(self.a, "SELECT pubname FROM pg_publication"):
-            self.sql(self.a, 'DROP PUBLICATION "' + name.replace('"', '""') + '"')
+        for db in self.app_databases(self.a):
+            for (name,) in self.sql(self.a, "SELECT pubname FROM pg_publication", db=db):
+                self.sql(self.a, 'DROP PUBLICATION "' + name.replace('"', '""') + '"', db=db)
 
     def _drop_slots(self, node: Node) -> None:
         """Every replication slot on ``node``, once its consumer is gone."""

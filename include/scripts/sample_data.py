@@ -3,6 +3,10 @@
 
 Used by ``make demo`` and the tests. pgbench_history has no primary key: it gets REPLICA IDENTITY
 FULL, as a DBA would do before publishing it (otherwise its UPDATE/DELETE would fail on A).
+
+A second application, for a chain of several databases (:func:`load_shop`, :class:`ShopLoad`): its own database
+(``shop`` by default) owned by its own role ``shop_app`` (LOGIN, its password in the state directory's secrets),
+which owns its tables ``customers`` (an identity column) and ``carts`` (a bigserial), and a write load of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+from psycopg2 import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pgcluster import DATABASE, LocalClusters
@@ -46,6 +51,36 @@ def load_sample(cl: LocalClusters, scale: int = 1, orders: int = 1000) -> None:
             cur.execute(sample_sql("sample_orders_seed"), (orders,))
 
 
+SHOP_ROLE = "shop_app"
+SHOP_DATABASE = "shop"
+
+
+def load_shop(cl: LocalClusters, database: str = SHOP_DATABASE, customers: int = 50, carts: int = 300) -> None:
+    """The second application on A: role ``shop_app`` (LOGIN; made once), database ``database`` owned by it, and
+    in it, created as ``shop_app``, tables ``customers`` and ``carts`` with ``customers`` and ``carts`` rows.
+    Safe to run twice (what exists is kept); several databases may share the role."""
+    conn = psycopg2.connect(cl.uri(cl.a, db="postgres"))
+    conn.autocommit = True  # CREATE DATABASE refuses a transaction block (and `with conn` opens one)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sample_sql("sample_role_present"), (SHOP_ROLE,))
+            if not cur.fetchone()[0]:
+                cur.execute(sql.SQL(sample_sql("sample_app_role")).format(role=sql.Identifier(SHOP_ROLE)),
+                            (cl.passwords()[SHOP_ROLE],))
+            cur.execute(sample_sql("sample_database_present"), (database,))
+            if not cur.fetchone()[0]:
+                cur.execute(sql.SQL(sample_sql("sample_app_database")).format(
+                    database=sql.Identifier(database), role=sql.Identifier(SHOP_ROLE)))
+    finally:
+        conn.close()
+    with psycopg2.connect(cl.uri(cl.a, user=SHOP_ROLE, db=database)) as conn, conn.cursor() as cur:
+        cur.execute(sample_sql("sample_shop_tables"))
+        cur.execute(sample_sql("sample_shop_count"))
+        if cur.fetchone()[0] == 0:
+            cur.execute(sample_sql("sample_shop_seed"), {"customers": customers, "carts": carts})
+    conn.close()
+
+
 class WriteLoad:
     """A background writer on A: inserts orders and runs pgbench-like updates, ``rate`` times a second."""
 
@@ -63,9 +98,7 @@ class WriteLoad:
             conn.autocommit = False
             with conn.cursor() as cur:
                 while not self._stop.is_set():
-                    cur.execute(sample_sql("sample_write_order"), (self.committed % 97, self.committed % 1000 / 10.0))
-                    cur.execute(sample_sql("sample_write_account"), (self.committed % 100000 + 1,))
-                    cur.execute(sample_sql("sample_write_history"), (self.committed % 100000 + 1,))
+                    self.write(cur, self.committed)
                     conn.commit()
                     self.committed += 1
                     self._stop.wait(1.0 / self.rate)
@@ -80,6 +113,12 @@ class WriteLoad:
                 self.error = exc
         except Exception as exc:  # noqa: BLE001 - surfaced by stop()
             self.error = exc
+
+    def write(self, cur: Any, n: int) -> None:
+        """The ``n``-th transaction's statements."""
+        cur.execute(sample_sql("sample_write_order"), (n % 97, n % 1000 / 10.0))
+        cur.execute(sample_sql("sample_write_account"), (n % 100000 + 1,))
+        cur.execute(sample_sql("sample_write_history"), (n % 100000 + 1,))
 
     def _fenced_out(self) -> bool:
         try:
@@ -98,6 +137,18 @@ class WriteLoad:
         if self.error:
             raise self.error
         return self.committed
+
+
+class ShopLoad(WriteLoad):
+    """:class:`WriteLoad` for the second application (:func:`load_shop`): as ``shop_app`` in its database, each
+    transaction adds a cart (note ``live``) and counts a visit of one of the first 50 customers."""
+
+    def __init__(self, cl: LocalClusters, database: str = SHOP_DATABASE, rate: float = 20.0) -> None:
+        super().__init__(cl.uri(cl.a, user=SHOP_ROLE, db=database), rate)
+
+    def write(self, cur: Any, n: int) -> None:
+        cur.execute(sample_sql("sample_shop_write_cart"), (n % 50 + 1, n % 500 / 10.0))
+        cur.execute(sample_sql("sample_shop_write_customer"), (n % 50 + 1,))
 
 
 class MovingApp:
@@ -205,7 +256,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--state-dir", default=os.environ.get("PGSHIFT_STATE_DIR"))
     parser.add_argument("--base-port", type=int, default=int(os.environ.get("PGSHIFT_BASE_PORT", "54320")))
-    parser.add_argument("command", choices=["load", "write"])
+    parser.add_argument("command", choices=["load", "write", "load-shop", "write-shop"])
+    parser.add_argument("--database", default=SHOP_DATABASE, help="the second application's database (*-shop)")
     parser.add_argument("--scale", type=int, default=1)
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=3600)
@@ -214,7 +266,11 @@ def main() -> int:
     if args.command == "load":
         load_sample(cl, args.scale)
         return 0
-    load = WriteLoad(cl.uri(cl.a), args.rate).start()
+    if args.command == "load-shop":
+        load_shop(cl, args.database)
+        return 0
+    load = (ShopLoad(cl, args.database, args.rate) if args.command == "write-shop"
+            else WriteLoad(cl.uri(cl.a), args.rate)).start()
     try:
         time.sleep(args.seconds)
     except KeyboardInterrupt:

@@ -83,13 +83,30 @@ class AccessSpec:
         return out
 
 
-def migrate_roles(a: PrimaryHook, c: TargetHook, spec: AccessSpec, *, login: Sequence[str] = (),
-                  apply: bool = True) -> RolePlan:
-    """Bring the roles in scope on C to A's (every one NOLOGIN but ``login``); returns what was done (``apply``
-    False: what would be done, changing nothing)."""
+def roles_of_databases(databases: Sequence[PrimaryHook], spec: AccessSpec) -> list[str]:
+    """The roles in scope in any of ``databases`` (hooks of A, one per database of the chain), sorted: roles are
+    the server's, but which ones the migrated objects need is read in each database (owners, grantees, policies
+    are each database's catalog). What :func:`migrate_roles` takes as ``names`` for a chain of several."""
     from pgshift.migration.access import roles
 
-    names = roles.roles_in_scope(a, spec.scope, spec.app_roles, spec.extra_roles, spec.exclude_roles)
+    return sorted({name for a in databases
+                   for name in roles.roles_in_scope(a, spec.scope, spec.app_roles, spec.extra_roles,
+                                                    spec.exclude_roles)})
+
+
+def migrate_roles(a: PrimaryHook, c: TargetHook, spec: AccessSpec, *, login: Sequence[str] = (),
+                  apply: bool = True, names: Sequence[str] | None = None) -> RolePlan:
+    """Bring the roles in scope on C to A's (every one NOLOGIN but ``login``); returns what was done (``apply``
+    False: what would be done, changing nothing).
+
+    Roles are cluster-wide: a chain of several databases migrates them once, with ``names`` the union of every
+    database's roles in scope (:func:`roles_of_databases`); None: the roles in scope in ``a``'s database. ``a``
+    and ``c`` may then be any database of A and C (the roles' settings for one database, ``ALTER ROLE … IN
+    DATABASE``, are read and set for ``a``'s and ``c``'s own)."""
+    from pgshift.migration.access import roles
+
+    if names is None:
+        names = roles.roles_in_scope(a, spec.scope, spec.app_roles, spec.extra_roles, spec.exclude_roles)
     groups = sorted({g for wanted in spec.memberships_on_c.values() for g in wanted})
     on_a, on_c = _both(lambda h: roles.read_roles(h, names, groups=groups if h is c else ()), a, c)
     plan = roles.plan_roles(on_a, on_c, protected=spec.protected, memberships_on_c=spec.memberships_on_c,
@@ -184,23 +201,28 @@ COMPARED = ("owners", "acl", "column_acl", "rls", "policies", "default_acl")
 
 
 # -- setup's baseline: C's owners and privileges as setup left them (no secret: names and privileges only)
-def baseline_key(dag_id: str) -> str:
-    return f"pgshift_access_baseline_{dag_id}"
+def baseline_key(dag_id: str, database: str | None = None) -> str:
+    """The Variable of setup's baseline: one per database of a chain of named databases (``database``, a part's
+    :attr:`~pgshift.migration.config.ChainConfig.database`), with the database's name after the DAG's; None (a
+    chain with an empty ``databases``): the key it always had."""
+    return f"pgshift_access_baseline_{dag_id}" + (f"_{database}" if database else "")
 
 
-def save_baseline(dag_id: str, snapshot: AccessSnapshot) -> None:
-    """Kept in an Airflow Variable, beside the chain's record, for the cutover (runs inside a task only)."""
+def save_baseline(dag_id: str, snapshot: AccessSnapshot, database: str | None = None) -> None:
+    """Kept in an Airflow Variable, beside the chain's record, for the cutover (runs inside a task only); privileges
+    are each database's, so is the baseline (``database``: see :func:`baseline_key`)."""
     from airflow.sdk import Variable
 
-    Variable.set(baseline_key(dag_id), _encode(snapshot), description="pgshift: C's owners and privileges as setup "
-                 "left them (the cutover applies only what A has beyond them)", serialize_json=True)
+    Variable.set(baseline_key(dag_id, database), _encode(snapshot), description="pgshift: C's owners and privileges "
+                 "as setup left them (the cutover applies only what A has beyond them)", serialize_json=True)
 
 
-def load_baseline(dag_id: str) -> AccessSnapshot | None:
-    """Setup's baseline, or None (a chain set up before pgshift kept one, or the Variable was deleted)."""
+def load_baseline(dag_id: str, database: str | None = None) -> AccessSnapshot | None:
+    """Setup's baseline (of ``database``: see :func:`baseline_key`), or None (a chain set up before pgshift kept
+    one, or the Variable was deleted)."""
     from airflow.sdk import Variable
 
-    raw = Variable.get(baseline_key(dag_id), default=None)
+    raw = Variable.get(baseline_key(dag_id, database), default=None)
     if raw is None:
         return None
     try:

@@ -40,6 +40,44 @@ class MigrationHook(PgShiftHook):
         """The databases that are not templates and allow connections, by name (what ``databases ['*']`` means)."""
         return [r["name"] for r in self.fetch("migratable_databases")]
 
+    def database_exists(self, name: str) -> bool:
+        """Whether this server has database ``name``.
+
+        :param name: a database name
+        """
+        return bool(self.scalar("database_exists", (name,)))
+
+    def database_owner(self) -> str:
+        """The role that owns this connection's database."""
+        return str(self.scalar("database_owner"))
+
+    def set_database_owner(self, database: str, owner: str) -> None:
+        """ALTER DATABASE ``database`` OWNER TO ``owner``.
+
+        :param database: a database of this server
+        :param owner: the role to own it
+        """
+        self.execute("database_owner_set", database=database, owner=owner)
+
+    def role_present(self, name: str) -> bool:
+        """Whether this server has role ``name``.
+
+        :param name: a role name
+        """
+        return bool(self.scalar("role_present", (name,)))
+
+    def may_create_databases(self) -> bool:
+        """Whether this connection's role may CREATE DATABASE (CREATEDB or superuser)."""
+        return bool(self.scalar("may_create_databases"))
+
+    def create_database(self, name: str) -> None:
+        """CREATE DATABASE ``name``, owned by this connection's role (it needs CREATEDB; Aurora's master user has
+        it). Runs outside a transaction: PostgreSQL refuses CREATE DATABASE inside one.
+
+        :param name: the new database's name
+        """
+        self.execute("create_database", database=name)
+
     # -- tables
     def scope_tables(self, scope: Scope, role: str) -> list[ScopeTable]:
         """Ordinary and partitioned tables in ``scope`` (not partitions), by schema and name.

@@ -51,16 +51,9 @@ class CutoverOperator(Protocol):
 
 
 def part_settings(op: CutoverOperator, context: Context, settings: CutoverSettings) -> list[CutoverSettings]:
-    """Each database's settings, in ``databases``' order: its connections and names (ChainConfig.in_database), the
-    task's access spec, and its baseline id (the first database's is the DAG's own)."""
-    import dataclasses
-
-    dag_id = context["dag"].dag_id
-    out = []
-    for i, part in enumerate(op.chain.database_chains()):
-        s = op._settings(context, part, settings.access)
-        out.append(dataclasses.replace(s, baseline_id=None if i == 0 else f"{dag_id}_{part.database}"))
-    return out
+    """Each database's settings, in ``databases``' order: its connections and names (ChainConfig.in_database) and
+    the task's access spec."""
+    return [op._settings(context, part, settings.access) for part in op.chain.database_chains()]
 
 
 def finish_set(op: CutoverOperator, context: Context, settings: CutoverSettings) -> Finish:

@@ -26,49 +26,22 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from pgshift.migration.config import ChainConfig, DmsLobMode
+from pgshift.migration.config import ChainConfig
 from pgshift.migration.operators.configured import ConfiguredOperator
+from pgshift.migration.setup.databases import about
+from pgshift.migration.setup.dms_settings import TASK_SETTINGS, parallel_load_rules, task_settings
 
 if TYPE_CHECKING:
     from pgshift.migration.hooks.dms import PgShiftDmsHook
     from pgshift.migration.triggers.dms import DmsWaiterTrigger
 
-TASK_SETTINGS: dict[str, Any] = {
-    # Schema is copied to C beforehand (pg_dump --schema-only); a restarted full load starts clean.
-    "FullLoadSettings": {"TargetTablePrepMode": "TRUNCATE_BEFORE_LOAD"},
-    "Logging": {"EnableLogging": True},
-}
+__all__ = ["TASK_SETTINGS", "DmsBaseOperator", "DmsEndpointsOperator", "DmsReplicationInstanceOperator",
+           "DmsReplicationTaskOperator", "DmsStartTaskOperator", "DmsWaitingOperator", "parallel_load_rules",
+           "task_settings"]
 
 
-def task_settings(chain: ChainConfig) -> dict[str, Any]:
-    """:data:`TASK_SETTINGS` with the chain's parallel full load and LOB mode, as DMS names them."""
-    lobs: dict[str, Any] = {"SupportLobs": True, "FullLobMode": chain.dms_lob_mode != DmsLobMode.LIMITED,
-                            "LimitedSizeLobMode": chain.dms_lob_mode == DmsLobMode.LIMITED}
-    if chain.dms_lob_mode == DmsLobMode.LIMITED:
-        lobs["LobMaxSize"] = chain.dms_lob_max_size_kb
-    else:
-        lobs["LobChunkSize"] = chain.dms_lob_chunk_size_kb
-    if chain.dms_lob_mode == DmsLobMode.INLINE:
-        lobs["InlineLobMaxSize"] = chain.dms_inline_lob_max_size_kb
-    return {**TASK_SETTINGS, "TargetMetadata": lobs,
-            "FullLoadSettings": {**TASK_SETTINGS["FullLoadSettings"],
-                                 "MaxFullLoadSubTasks": chain.dms_max_full_load_subtasks}}
-
-
-def parallel_load_rules(chain: ChainConfig, first_id: int) -> list[dict[str, Any]]:
-    """DMS table-settings rules for the tables the chain loads in parallel: by partition, or by ranges of columns
-    (the boundaries of every column taken one from each, in order)."""
-    loads: list[tuple[str, dict[str, Any]]] = [(name, {"type": "partitions-auto"})
-                                               for name in chain.dms_parallel_load_partitions]
-    loads += [(name, {"type": "ranges", "columns": list(columns),
-                      "boundaries": [list(bound) for bound in zip(*columns.values(), strict=True)]})
-              for name, columns in chain.dms_parallel_load_ranges.items()]
-    rules = []
-    for rule_id, (name, load) in enumerate(loads, start=first_id):
-        schema, _, table = name.partition(".")
-        rules.append({"rule-type": "table-settings", "rule-id": str(rule_id), "rule-name": f"pgshift-{rule_id}",
-                      "object-locator": {"schema-name": schema, "table-name": table}, "parallel-load": load})
-    return rules
+# A task in one of these states was started before: dms_start_task takes it from there, no wait for ready.
+PAST_READY = ("running", "starting", "stopped", "stopping")
 
 
 class DmsBaseOperator(ConfiguredOperator):
@@ -217,15 +190,18 @@ class DmsEndpointsOperator(DmsBaseOperator):
     From the chain: ``dms_source_endpoint_id`` (B as ``conn_b_subscription`` reaches it, reading ``slot_name``),
     ``dms_target_endpoint_id`` (``conn_c``), ``dms_ssl_mode``.
     Credentials come from the Airflow connections and go only to the DMS API, never to the log or XCom.
+    For a chain of named databases, one pair per database (each its own ids, ``DatabaseName`` and slot); returns
+    ``{"databases": {<database>: {"source_endpoint_arn": …, "target_endpoint_arn": …}}}``.
     """
 
     def __init__(self, *, target_engine: str = "aurora-postgresql", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.target_engine = target_engine
 
-    def source_settings(self) -> dict[str, Any]:
-        """The PostgreSQL source settings that make DMS safe on a read-only standby."""
-        return {"SlotName": self.chain.slot_name, "PluginName": "test-decoding", "HeartbeatEnable": False,
+    def source_settings(self, part: ChainConfig | None = None) -> dict[str, Any]:
+        """The PostgreSQL source settings that make DMS safe on a read-only standby (``part``: a database's part
+        of the chain, reading its own slot; None: the chain's)."""
+        return {"SlotName": (part or self.chain).slot_name, "PluginName": "test-decoding", "HeartbeatEnable": False,
                 "CaptureDdls": False}
 
     def _ensure(self, endpoint_id: str, endpoint_type: str, engine: str, conn_id: str,
@@ -248,11 +224,16 @@ class DmsEndpointsOperator(DmsBaseOperator):
         arn = created["Endpoint"]["EndpointArn"]
         return arn
 
-    def execute(self, context: Context) -> dict[str, str]:
-        chain = self.chain
-        source = self._ensure(chain.dms_source_endpoint_id, "source", "postgres", chain.conn_b_subscription,
-                              {"PostgreSQLSettings": self.source_settings()})
-        target = self._ensure(chain.dms_target_endpoint_id, "target", self.target_engine, chain.conn_c, {})
+    def execute(self, context: Context) -> dict[str, Any]:
+        pairs = {part.database or "": self._pair(part) for part in self.chain.database_chains()}
+        return pairs[""] if not self.chain.several_databases else {"databases": pairs}
+
+    def _pair(self, part: ChainConfig) -> dict[str, str]:
+        """One database's source (its database on B, its slot) and target (its database on C) endpoints: a DMS
+        endpoint names one database."""
+        source = self._ensure(part.dms_source_endpoint_id, "source", "postgres", part.conn_b_subscription,
+                              {"PostgreSQLSettings": self.source_settings(part)})
+        target = self._ensure(part.dms_target_endpoint_id, "target", self.target_engine, part.conn_c, {})
         return {"source_endpoint_arn": source, "target_endpoint_arn": target}
 
 
@@ -262,12 +243,17 @@ class DmsReplicationTaskOperator(DmsWaitingOperator):
 
     Its settings are :func:`task_settings` (``dms_max_full_load_subtasks``, ``dms_lob_*``); its table mappings the
     scope's selection rules and :func:`parallel_load_rules` (``dms_parallel_load_*``).
+
+    For a chain of named databases (``endpoints``: ``{"databases": {<database>: pair}}``), one task per database
+    on the one replication instance, each between that database's endpoints; the wait covers every task, one after
+    the other (a waiter reads one task; the deferral resumes in :meth:`done`, which waits for the next one not
+    ready). Returns the ARNs by database: ``{<database>: arn}``.
     """
 
     template_fields: Sequence[str] = (*DmsBaseOperator.template_fields, "instance_arn", "endpoints")
     what = "DMS task"
 
-    def __init__(self, *, instance_arn: str, endpoints: Mapping[str, str] | str, **kwargs: Any) -> None:
+    def __init__(self, *, instance_arn: str, endpoints: Mapping[str, Any] | str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.instance_arn, self.endpoints = instance_arn, endpoints
 
@@ -278,37 +264,77 @@ class DmsReplicationTaskOperator(DmsWaitingOperator):
         rules: list[dict[str, Any]] = mappings["rules"]
         return {"rules": [*rules, *parallel_load_rules(self.chain, len(rules) + 1)]}
 
-    def execute(self, context: Context) -> str:
-        from pgshift.migration.checks.dms import describe_first
-        from pgshift.migration.triggers.dms import DmsTaskReadyTrigger
-
-        chain = self.chain
+    def execute(self, context: Context) -> Any:
         if not isinstance(self.endpoints, Mapping):
             raise AirflowFailException(f"endpoints must be the dms_endpoints task's ARNs, got {self.endpoints!r}")
+        if not self.chain.several_databases:
+            from pgshift.migration.triggers.dms import DmsTaskReadyTrigger
+
+            arn, past_ready = self._ensure(self.chain, self.endpoints)
+            return arn if past_ready else self.wait(DmsTaskReadyTrigger, arn)  # past ready: dms_start_task goes on
+        pairs: Mapping[str, Mapping[str, str]] = self.endpoints.get("databases") or {}
+        for part in self.chain.database_chains():
+            if (part.database or "") not in pairs:
+                raise AirflowFailException(about(part, "dms_endpoints made no endpoints for it"))
+            self._ensure(part, pairs[part.database or ""])
+        return self._next_ready()
+
+    def _ensure(self, part: ChainConfig, endpoints: Mapping[str, str]) -> tuple[str, bool]:
+        """The part's task, created when absent; its ARN and whether it is past ready (started before)."""
+        from pgshift.migration.checks.dms import describe_first
+
         task = describe_first(self.hook.conn.describe_replication_tasks, "ReplicationTasks",
-                              "replication-task-id", chain.dms_task_id, WithoutSettings=True)
+                              "replication-task-id", part.dms_task_id, WithoutSettings=True)
         if task:
             if task.get("MigrationType") != "full-load-and-cdc":
-                raise AirflowFailException(f"DMS task {chain.dms_task_id} exists with migration type "
-                                           f"{task.get('MigrationType')}, not full-load-and-cdc")
-            self.log.info("DMS task %s exists (%s): reusing it", chain.dms_task_id, task.get("Status"))
-            if task.get("Status") in ("running", "starting", "stopped", "stopping"):
-                existing: str = task["ReplicationTaskArn"]
-                return existing  # past ready: dms_start_task takes it from there
-            arn: str = task["ReplicationTaskArn"]
-        else:
-            mappings, settings = self.table_mappings(), task_settings(chain)
-            arn = self.hook.conn.create_replication_task(
-                ReplicationTaskIdentifier=chain.dms_task_id, SourceEndpointArn=self.endpoints["source_endpoint_arn"],
-                TargetEndpointArn=self.endpoints["target_endpoint_arn"], ReplicationInstanceArn=self.instance_arn,
-                MigrationType="full-load-and-cdc", TableMappings=json.dumps(mappings),
-                ReplicationTaskSettings=json.dumps(settings))["ReplicationTask"]["ReplicationTaskArn"]
-            self.log.info("Created DMS task %s: %s; settings %s", chain.dms_task_id, json.dumps(mappings),
-                          json.dumps(settings))
-        ready: str = self.wait(DmsTaskReadyTrigger, arn)
-        return ready
+                raise AirflowFailException(about(part, f"DMS task {part.dms_task_id} exists with migration type "
+                                                       f"{task.get('MigrationType')}, not full-load-and-cdc"))
+            self.log.info(about(part, "DMS task %s exists (%s): reusing it"), part.dms_task_id, task.get("Status"))
+            return str(task["ReplicationTaskArn"]), task.get("Status") in PAST_READY
+        mappings, settings = self.table_mappings(), task_settings(part)
+        arn: str = self.hook.conn.create_replication_task(
+            ReplicationTaskIdentifier=part.dms_task_id, SourceEndpointArn=endpoints["source_endpoint_arn"],
+            TargetEndpointArn=endpoints["target_endpoint_arn"], ReplicationInstanceArn=self.instance_arn,
+            MigrationType="full-load-and-cdc", TableMappings=json.dumps(mappings),
+            ReplicationTaskSettings=json.dumps(settings))["ReplicationTask"]["ReplicationTaskArn"]
+        self.log.info(about(part, "Created DMS task %s: %s; settings %s"), part.dms_task_id, json.dumps(mappings),
+                      json.dumps(settings))
+        return arn, False
 
-    def done(self, value: str) -> str:
+    def _tasks(self) -> dict[str, tuple[str, str]]:
+        """Each database's task: (ARN, status), in the chain's order."""
+        from pgshift.migration.checks.dms import describe_first
+
+        out = {}
+        for part in self.chain.database_chains():
+            task = describe_first(self.hook.conn.describe_replication_tasks, "ReplicationTasks",
+                                  "replication-task-id", part.dms_task_id, WithoutSettings=True)
+            if task is None:
+                raise AirflowFailException(about(part, f"DMS task {part.dms_task_id} does not exist"))
+            out[part.database or ""] = (str(task["ReplicationTaskArn"]), str(task.get("Status")))
+        return out
+
+    def _next_ready(self) -> dict[str, str]:
+        """Wait for the first task not ready yet (each in turn: one waiter reads one task); when every task is
+        ready (or past it), their ARNs by database."""
+        from pgshift.migration.triggers.dms import DmsTaskReadyTrigger
+
+        tasks = self._tasks()
+        for arn, status in tasks.values():
+            if status != "ready" and status not in PAST_READY:
+                waited: dict[str, str] = self.wait(DmsTaskReadyTrigger, arn)
+                return waited
+        return {database: arn for database, (arn, _) in tasks.items()}
+
+    def _database_of(self, arn: str) -> str:
+        if not self.chain.several_databases:
+            return ""
+        return next((f"database {db}: " for db, (task_arn, _) in self._tasks().items() if task_arn == arn), "")
+
+    def done(self, value: str) -> Any:
+        if self.chain.several_databases:
+            self.log.info("%sDMS task %s is ready", self._database_of(value), value)
+            return self._next_ready()
         self.log.info("DMS task %s is ready", self.chain.dms_task_id)
         return value
 
@@ -320,29 +346,38 @@ class DmsReplicationTaskOperator(DmsWaitingOperator):
     def failed(self, value: str) -> str:
         from pgshift.migration.checks.dms import check_dms_task_running
 
-        return check_dms_task_running(self.chain.aws_conn_id, value, self.region_name).message
+        message = check_dms_task_running(self.chain.aws_conn_id, value, self.region_name).message
+        return self._database_of(value) + message
 
 
 class DmsStartTaskOperator(DmsBaseOperator):
-    """Start the task unless it already runs: ready -> start-replication, stopped -> resume-processing."""
+    """Start the task unless it already runs: ready -> start-replication, stopped -> resume-processing.
+    ``task_arn`` (templated: the ``dms_task`` task's XCom) is one ARN, or for a chain of named databases the ARNs
+    by database, each started in turn (the result then by database too)."""
 
     template_fields: Sequence[str] = (*DmsBaseOperator.template_fields, "task_arn")
 
-    def __init__(self, *, task_arn: str, **kwargs: Any) -> None:
+    def __init__(self, *, task_arn: str | Mapping[str, str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.task_arn = task_arn
 
-    def execute(self, context: Context) -> str:
-        status = self.hook.get_task_status(self.task_arn)
+    def execute(self, context: Context) -> str | dict[str, str]:
+        if isinstance(self.task_arn, Mapping):
+            return {database: self._start(arn, f"database {database}: " if database else "")
+                    for database, arn in self.task_arn.items()}
+        return self._start(self.task_arn)
+
+    def _start(self, arn: str, where: str = "") -> str:
+        status = self.hook.get_task_status(arn)
         if status in ("running", "starting"):
-            self.log.info("DMS task already %s: nothing to start", status)
+            self.log.info("%sDMS task already %s: nothing to start", where, status)
             return status
         if status == "ready":
             start_type = "start-replication"
         elif status == "stopped":
             start_type = "resume-processing"
         else:
-            raise AirflowFailException(f"DMS task {self.task_arn} is {status}: it cannot be started from that state")
-        self.hook.start_replication_task(self.task_arn, start_type)
-        self.log.info("Started DMS task (%s)", start_type)
+            raise AirflowFailException(f"{where}DMS task {arn} is {status}: it cannot be started from that state")
+        self.hook.start_replication_task(arn, start_type)
+        self.log.info("%sStarted DMS task (%s)", where, start_type)
         return start_type

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from pgshift.common.connections import connection_id
 from pgshift.migration.operators.configured import ConfiguredOperator
 
 if TYPE_CHECKING:  # imported where the task runs, not when the DAG file is parsed
@@ -22,6 +23,8 @@ class MigrateRolesOperator(ConfiguredOperator):
     unchanged; attributes Aurora cannot grant (SUPERUSER, REPLICATION, BYPASSRLS) are dropped with a warning.
     Every one is NOLOGIN on C until the cutover is ready: nothing but replication writes there before the move.
     ``memberships_on_c`` adds memberships wanted on C only (``{"app_admin": ["rds_superuser"]}``).
+    Roles are the server's: a chain of several databases migrates them once, the union of every database's roles in
+    scope (:meth:`roles_in_scope`); privileges are each database's (task ``copy_schema_to_c``).
     The role pgshift connects to C with is never touched. Returns the changes and warnings (never a secret).
     """
 
@@ -32,12 +35,25 @@ class MigrateRolesOperator(ConfiguredOperator):
         spec = AccessSpec.from_params(schemas=chain.schemas, tables=chain.tables, app_roles=chain.app_roles,
                                       extra_roles=chain.extra_roles, exclude_roles=chain.exclude_roles,
                                       memberships_on_c=chain.memberships_on_c,
-                                      c_login=BaseHook.get_connection(chain.conn_c).login)
+                                      c_login=BaseHook.get_connection(connection_id(chain.conn_c)).login)
         problems = spec.problems()
         if problems:
             raise AirflowFailException("Roles not migrated; nothing was changed:\n"
                                        + "\n".join(f"  - {p}" for p in problems))
         return spec
+
+    def roles_in_scope(self, spec: AccessSpec) -> list[str]:
+        """Every database's roles in scope (a chain of named databases): roles are the server's, migrated once,
+        through conn_a's and conn_c's own databases; which ones the objects need is read in each database."""
+        from pgshift.migration.access.sync import roles_of_databases
+        from pgshift.migration.hooks.primary import PrimaryHook
+
+        hooks = [PrimaryHook(part.conn_a) for part in self.chain.database_chains()]
+        try:
+            return roles_of_databases(hooks, spec)
+        finally:
+            for hook in hooks:
+                hook.close()
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.migration.access.sync import migrate_roles
@@ -45,8 +61,9 @@ class MigrateRolesOperator(ConfiguredOperator):
         from pgshift.migration.hooks.target import TargetHook
 
         spec = self.access_spec()
+        names = self.roles_in_scope(spec) if self.chain.several_databases else None
         with PrimaryHook(self.chain.conn_a) as a, TargetHook(self.chain.conn_c) as c:
-            plan = migrate_roles(a, c, spec)
+            plan = migrate_roles(a, c, spec, names=names)
         for warning in plan.warnings:
             self.log.warning("%s", warning)
         for change in plan.changes:

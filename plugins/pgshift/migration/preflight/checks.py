@@ -1,5 +1,7 @@
-"""The chain's preflight checks, one function each: parameters, A, B, C, what logical replication does not
-carry (large objects, unlogged tables, materialized views, extensions C lacks) and DMS.
+"""The chain's preflight checks, one function each: parameters, A, the roles, B, C; what logical replication
+does not carry (:mod:`pgshift.migration.preflight.not_replicated`) and DMS (:mod:`pgshift.migration.preflight.dms`)
+have modules of their own, their checks importable from here too, as :class:`Finding`
+(:mod:`pgshift.migration.preflight.finding`).
 
 Read-only on every server. Each check returns what it read and every problem it found, so that a caller
 lists all problems at once; the preflight operator runs them all, the validation the ones it needs.
@@ -10,33 +12,27 @@ when a DAG file that imports an operator is parsed.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pgshift.common.connections import connection_id
 from pgshift.common.validation import identifier_problem, positive_problem, slot_name_problem, table_list_problems
 from pgshift.migration.config import ChainConfig
+from pgshift.migration.preflight.dms import DMS_MIN_ENGINE, check_dms, version_tuple
+from pgshift.migration.preflight.finding import Finding
+from pgshift.migration.preflight.not_replicated import check_not_replicated
+
+__all__ = ["DMS_MIN_ENGINE", "MIN_MAJOR", "MODES", "Finding", "check_a", "check_b", "check_c", "check_dms",
+           "check_not_replicated", "check_params", "check_roles", "major_of", "version_tuple"]
+
+if TYPE_CHECKING:
+    from pgshift.migration.access.sync import AccessSpec
 
 MIN_MAJOR = 16
-# AWS DMS engine versions that first support a PostgreSQL major as a source (AWS documentation).
-DMS_MIN_ENGINE = {16: (3, 5, 3), 17: (3, 6, 1)}
 MODES = ("native", "dms")
-
-
-@dataclass
-class Finding:
-    """What one check read (``facts``, returned in the operator's XCom) and what it found wrong."""
-
-    facts: dict[str, Any] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)  # worth a line in the log, not a refusal
 
 
 def major_of(version_num: int) -> int:
     return version_num // 10000
-
-
-def version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
 
 
 # -- parameters
@@ -94,8 +90,8 @@ def check_a(spec: ChainConfig) -> Finding:
     try:
         with PrimaryHook(spec.conn_a) as a:
             facts = a.server_facts()
-            repl_user = BaseHook.get_connection(spec.conn_a_replication).login
-            source_user = BaseHook.get_connection(spec.conn_b_subscription).login
+            repl_user = BaseHook.get_connection(connection_id(spec.conn_a_replication)).login
+            source_user = BaseHook.get_connection(connection_id(spec.conn_b_subscription)).login
             repl_role = a.role(repl_user)
             source_role = a.role(source_user)
             scope = Scope.from_params(spec.schemas, spec.tables)
@@ -169,7 +165,8 @@ def check_a(spec: ChainConfig) -> Finding:
 
 # -- the roles
 def check_roles(spec: ChainConfig) -> Finding:
-    """The roles the migrated objects need on C (:func:`pgshift.migration.access.roles.roles_in_scope`), read from A
+    """The roles the migrated objects need on C (:func:`pgshift.migration.access.roles.roles_in_scope`; a chain of
+    named databases: those of every database, roles being the server's), read from A
     with their password verifiers: what cannot be migrated as it is (attributes Aurora cannot grant, md5 verifiers) is a
     warning; bad role params, or verifiers pgshift cannot read, a problem.
 
@@ -189,8 +186,9 @@ def check_roles(spec: ChainConfig) -> Finding:
     from pgshift.migration.access import roles
 
     try:
+        # Roles are the server's, but which ones are in scope is each database's catalog: the union, read once.
+        names = sorted({name for part in spec.database_chains() for name in _roles_in_scope(part, access)})
         with PrimaryHook(spec.conn_a) as a:
-            names = roles.roles_in_scope(a, access.scope, (), access.extra_roles, access.exclude_roles)
             on_a = roles.read_roles(a, names)
     except Exception as exc:  # noqa: BLE001 - reported, with every other problem
         out.problems.append(f"roles: cannot read the roles in scope on A ({spec.conn_a}): {exc}".strip())
@@ -199,12 +197,20 @@ def check_roles(spec: ChainConfig) -> Finding:
     if missing:
         out.problems.append(f"extra_roles: {', '.join(missing)} do not exist on A")
     out.warnings += roles.role_findings(on_a)
-    c_login = BaseHook.get_connection(spec.conn_c).login
+    c_login = BaseHook.get_connection(connection_id(spec.conn_c)).login
     if c_login in on_a:
         out.warnings.append(f"role {c_login!r} is in scope and is the role pgshift connects to C with: it is left "
                             "as it is on C")
     out.facts = {"roles": sorted(on_a), "login": sorted(r for r, s in on_a.items() if s.login)}
     return out
+
+
+def _roles_in_scope(part: ChainConfig, access: AccessSpec) -> list[str]:
+    from pgshift.migration.access import roles
+    from pgshift.migration.hooks.primary import PrimaryHook
+
+    with PrimaryHook(part.conn_a) as a:
+        return roles.roles_in_scope(a, access.scope, (), access.extra_roles, access.exclude_roles)
 
 
 # -- B
@@ -267,14 +273,35 @@ def check_b(spec: ChainConfig, a_major: int | None) -> Finding:
 
 
 # -- C
-def check_c(spec: ChainConfig, tables: list[str]) -> Finding:
+def check_c(spec: ChainConfig, tables: list[str], *, database_on_c: bool = True) -> Finding:
     """C is writable, and holds neither another subscription of that name nor (unless allowed) the tables.
 
-    ``facts``: C's ``server_facts`` with ``subscription_exists``; empty if C cannot be read.
+    ``database_on_c`` False (one of a chain's named databases that C has not yet): the setup creates it, so it holds
+    nothing; C is read through conn_c's own database, and its role must be allowed to create databases.
+    ``facts``: C's ``server_facts`` with ``subscription_exists`` (and ``database_exists`` for a named database);
+    empty if C cannot be read.
     """
     from pgshift.migration.hooks.target import TargetHook
 
     out = Finding()
+    if not database_on_c:
+        try:
+            with TargetHook(connection_id(spec.conn_c)) as c:
+                info = c.server_facts()
+                may_create = c.may_create_databases()
+        except Exception as exc:  # noqa: BLE001
+            out.problems.append(f"C ({connection_id(spec.conn_c)}): cannot connect or read: {exc}".strip())
+            return out
+        if info["in_recovery"]:
+            out.problems.append(f"C ({connection_id(spec.conn_c)}) is a read-only standby: it cannot receive the "
+                                "migration")
+        if not may_create:
+            out.problems.append(f"C has no database {spec.database!r}, and the role of connection "
+                                f"{connection_id(spec.conn_c)} may not create one (the setup creates it, owned by "
+                                "that role): run ALTER ROLE <role> CREATEDB on C (Aurora's master user has it), or "
+                                "create the database on C owned by that role")
+        out.facts = {**info, "subscription_exists": False, "database_exists": False}
+        return out
     try:
         with TargetHook(spec.conn_c) as c:
             info = c.server_facts()
@@ -295,99 +322,9 @@ def check_c(spec: ChainConfig, tables: list[str]) -> Finding:
         out.problems.append(f"C already holds {len(present)} of the tables in scope ({names}): the initial copy "
                             "would add rows to them; drop them on C or set allow_existing_tables_on_c")
     out.facts = {**info, "subscription_exists": bool(subscription)}
+    if spec.database:
+        out.facts["database_exists"] = True
     return out
 
 
-# -- what logical replication does not carry
-def check_not_replicated(spec: ChainConfig) -> Finding:
-    """Objects on A that logical replication will not carry to C, named before any change.
 
-    - Large objects (``pg_largeobject_metadata``, the whole database): a problem with their count, unless
-      ``accept_large_object_loss``; then a warning, and ``large_objects_not_migrated`` in the facts, so that
-      a report can say they were left behind.
-    - Unlogged tables in scope: a problem. Their changes are not WAL-logged, so no publication carries them
-      (FOR ALL TABLES and TABLES IN SCHEMA skip them, FOR TABLE refuses them): C would keep an empty table,
-      and the cutover would move the application to it with the rows silently left on A. Make them logged
-      (``ALTER TABLE … SET LOGGED``) or take them out of scope.
-    - Materialized views in the migrated schemas: a warning. The schema copy creates them on C, unpopulated;
-      they have to be refreshed on C after the data.
-    - Extensions installed on A (but plpgsql): one C can neither install nor has is a problem (the schema
-      copy, or the objects using it, would fail); another version on C (installed, else its default) a
-      warning naming both.
-
-    ``facts``: ``large_objects``, ``large_objects_not_migrated``, ``unlogged_tables`` and
-    ``materialized_views`` (``schema.name``), ``extensions`` (name -> ``a``, ``c_installed``, ``c_default``
-    versions). A or C unreadable: only what could be read (check_a and check_c name the connection problem).
-    """
-    from pgshift.migration.hooks.primary import PrimaryHook
-    from pgshift.migration.hooks.target import TargetHook
-    from pgshift.migration.scope import Scope
-
-    out = Finding()
-    scope = Scope.from_params(spec.schemas, spec.tables)
-    try:
-        with PrimaryHook(spec.conn_a) as a:
-            large_objects = a.large_object_count()
-            unlogged = [f"{r.schema}.{r.name}" for r in a.unlogged_tables(scope)]
-            matviews = [f"{r.schema}.{r.name}" for r in a.materialized_views(scope)]
-            on_a = {e.name: e.version for e in a.extensions()}
-    except Exception:  # noqa: BLE001 - check_a reports that A cannot be read
-        return out
-    lost = bool(large_objects) and spec.accept_large_object_loss
-    if large_objects and not lost:
-        out.problems.append(f"A has {large_objects} large object(s); logical replication does not carry them, so "
-                            "they would not reach C: move them into bytea columns first, or set "
-                            "accept_large_object_loss to migrate without them")
-    elif lost:
-        out.warnings.append(f"A has {large_objects} large object(s); they are not migrated "
-                            "(accept_large_object_loss): C will not have them")
-    if unlogged:
-        out.problems.append(f"unlogged table(s) in scope: {', '.join(unlogged)}: logical replication does not "
-                            "publish them, so their rows would not reach C (ALTER TABLE … SET LOGGED, or leave "
-                            "them out of scope)")
-    if matviews:
-        out.warnings.append(f"materialized view(s) not replicated: {', '.join(matviews)}: they are created on C "
-                            "without data, to be refreshed there after the data")
-    extensions: dict[str, dict[str, str | None]] = {}
-    try:
-        with TargetHook(spec.conn_c) as c:
-            on_c = {e.name: e for e in c.extensions_available(sorted(on_a))} if on_a else {}
-    except Exception:  # noqa: BLE001 - check_c reports that C cannot be read
-        on_a, on_c = {}, {}
-    for name, version in on_a.items():
-        got = on_c.get(name)
-        extensions[name] = {"a": version, "c_installed": got.installed_version if got else None,
-                            "c_default": got.default_version if got else None}
-        if got is None:
-            out.problems.append(f"extension {name} {version} is installed on A, and C has no such extension "
-                                "(not in pg_available_extensions)")
-            continue
-        c_version = got.installed_version or got.default_version
-        if c_version != version:
-            where = "installed" if got.installed_version else "available (default)"
-            out.warnings.append(f"extension {name} is version {version} on A and {c_version} on C ({where})")
-    out.facts = {"large_objects": large_objects, "large_objects_not_migrated": lost, "unlogged_tables": unlogged,
-                 "materialized_views": matviews, "extensions": extensions}
-    return out
-
-
-# -- DMS
-def check_dms(spec: ChainConfig, a_major: int | None) -> Finding:
-    """The DMS API answers with these credentials, and the engine version can read A's major."""
-    from airflow.providers.amazon.aws.hooks.dms import DmsHook
-
-    out = Finding()
-    try:
-        hook = DmsHook(aws_conn_id=spec.aws_conn_id or None)  # type: ignore[no-untyped-call]
-        hook.conn.describe_replication_instances(MaxRecords=20)
-    except Exception as exc:  # noqa: BLE001
-        out.problems.append(f"AWS DMS ({spec.aws_conn_id}): cannot call DescribeReplicationInstances: {exc}")
-    wanted = DMS_MIN_ENGINE.get(a_major or 0)
-    version = version_tuple(spec.dms_engine_version or "")
-    if wanted and version and version < wanted:
-        out.problems.append(f"DMS engine {spec.dms_engine_version} cannot read PostgreSQL {a_major}: it needs "
-                            f"{'.'.join(map(str, wanted))} or newer")
-    elif a_major and a_major > max(DMS_MIN_ENGINE):
-        out.warnings.append(f"No DMS engine version is known to pgshift to support PostgreSQL {a_major} as a "
-                            "source: check the AWS DMS documentation before relying on it")
-    return out

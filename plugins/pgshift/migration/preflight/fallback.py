@@ -20,21 +20,26 @@ that reads C as ``conn_c_subscription``'s role. So, each a finding naming the se
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
+from pgshift.common.connections import connection_id
 from pgshift.migration.config import ChainConfig
 from pgshift.migration.preflight.checks import Finding
 
 
-def check_fallback(spec: ChainConfig) -> Finding:
+def check_fallback(spec: ChainConfig, *, database_on_c: bool = True) -> Finding:
     """What :mod:`this module <pgshift.migration.preflight.fallback>` lists, read on C and A.
 
+    ``database_on_c`` False (one of a chain's named databases that the setup will create on C): C is read in
+    conn_c's own database (its settings, slots and roles are the server's; the new database has no publication).
     ``facts``: ``c`` (publisher facts), ``a`` (subscriber facts), ``role`` (conn_c_subscription's role on C);
     empty when ``fallback`` is off.
     """
     out = Finding()
     if not spec.fallback:
         return out
+    if not database_on_c:
+        spec = replace(spec, conn_c=connection_id(spec.conn_c))
     out.problems += _publisher(spec, out)
     out.problems += _subscriber(spec, out)
     return out
@@ -48,7 +53,7 @@ def _publisher(spec: ChainConfig, out: Finding) -> list[str]:
     problems: list[str] = []
     slot, publication = spec.fallback_subscription_name, spec.fallback_publication_name
     try:
-        login = BaseHook.get_connection(spec.conn_c_subscription).login
+        login = BaseHook.get_connection(connection_id(spec.conn_c_subscription)).login
     except Exception as exc:  # noqa: BLE001 - named, with every other problem
         problems.append(f"conn_c_subscription {spec.conn_c_subscription!r} (A's subscription reads C as it, for "
                         f"the way back) is not an Airflow connection: {exc}".strip())

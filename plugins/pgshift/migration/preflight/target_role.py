@@ -50,8 +50,9 @@ through ``conn_c_subscription``.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
+from pgshift.common.connections import connection_id
 from pgshift.migration.config import ChainConfig
 from pgshift.migration.preflight.checks import Finding
 
@@ -63,23 +64,31 @@ def shown(name: str) -> str:
     return name if SIMPLE_NAME.match(name) else '"' + name.replace('"', '""') + '"'
 
 
-def check_target_role(spec: ChainConfig, tables: list[str], roles: list[str]) -> Finding:
+def check_target_role(spec: ChainConfig, tables: list[str], roles: list[str], *,
+                      database_on_c: bool = True) -> Finding:
     """What :mod:`this module <pgshift.migration.preflight.target_role>` lists, read on C as conn_c's role.
 
     :param tables: the tables in scope (``schema.table``, from A): their schemas are the ones checked for CREATE
     :param roles: the roles in scope (from A, :func:`pgshift.migration.preflight.checks.check_roles`)
+    :param database_on_c: False for one of a chain's named databases that C has not yet (the setup creates it):
+        the role's rights are read in conn_c's own database, and it will own the new one
     ``facts``: the role's rights as read (:class:`pgshift.migration.hooks.states.TargetRoleRights`); empty if C
     cannot be read (:func:`pgshift.migration.preflight.checks.check_c` names that problem).
     """
     from pgshift.migration.hooks.target import TargetHook
 
     out = Finding()
-    schemas = sorted({t.split(".", 1)[0] for t in tables})
+    schemas = sorted({t.split(".", 1)[0] for t in tables}) if database_on_c else []
     try:
-        with TargetHook(spec.conn_c) as c:
+        with TargetHook(spec.conn_c if database_on_c else connection_id(spec.conn_c)) as c:
             rights = c.role_rights(schemas, roles)
     except Exception:  # noqa: BLE001 - check_c reports that C cannot be read
         return out
+    if not database_on_c:
+        # The setup creates the database as this role (check_c asks for CREATEDB): it will own it, and so may
+        # create in it and fence it; what is read in conn_c's own database says nothing of that one.
+        rights = replace(rights, database=spec.database or rights.database, database_create=True,
+                         database_owner=True)
     out.facts = asdict(rights)
     if rights.rolsuper:
         return out
@@ -132,7 +141,7 @@ def _subscription_password(spec: ChainConfig, role: str) -> list[str]:
     from airflow.sdk import BaseHook
 
     try:
-        password = BaseHook.get_connection(spec.conn_b_subscription).password
+        password = BaseHook.get_connection(connection_id(spec.conn_b_subscription)).password
     except Exception:  # noqa: BLE001 - check_a names a connection that does not exist
         return []
     if password:

@@ -8,10 +8,12 @@ Each takes the chain's configuration (``config``,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import Context
 
+from pgshift.common.checks.base import Check
 from pgshift.common.sensors.poll import PgShiftPollSensor
 from pgshift.migration.operators.configured import ConfiguredOperator
 from pgshift.migration.operators.dms import DmsWaitingOperator
@@ -19,8 +21,12 @@ from pgshift.migration.operators.dms import DmsWaitingOperator
 if TYPE_CHECKING:  # each check is imported by check(), where the task runs, not when the DAG file is parsed
     from pgshift.common.checks.result import CheckResult
     from pgshift.migration.checks.cdc_lag import CdcLagCheck
+    from pgshift.migration.checks.databases import EveryDatabaseCheck
     from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
     from pgshift.migration.checks.wal_lag import WalLagCheck
+    from pgshift.migration.config import ChainConfig
+
+C = TypeVar("C", bound=Check)
 
 
 class ChainSensor(ConfiguredOperator, PgShiftPollSensor):
@@ -37,10 +43,22 @@ class ChainSensor(ConfiguredOperator, PgShiftPollSensor):
             return self.own_poll_interval
         return self.chain.poll_interval_seconds
 
+    def in_every_database(self, check_of: Callable[[ChainConfig], C]) -> C | EveryDatabaseCheck:
+        """``check_of(chain)`` for a chain with an empty ``databases`` (the check as it always was); for named
+        databases one check per database's part, read together
+        (:class:`~pgshift.migration.checks.databases.EveryDatabaseCheck`: the sensor waits for every database,
+        and a problem names its database)."""
+        from pgshift.migration.checks.databases import EveryDatabaseCheck
+
+        if not self.chain.several_databases:
+            return check_of(self.chain)
+        return EveryDatabaseCheck.of([(part.database or "", check_of(part)) for part in self.chain.database_chains()])
+
 
 class WalLagSensor(ChainSensor):
     """B streams from A through ``physical_slot_name`` with lag under ``wal_lag_max_bytes`` and
-    ``wal_lag_max_seconds``.
+    ``wal_lag_max_seconds``. The server's, once whatever the chain's databases: physical replication carries them
+    all.
 
     Each figure is read where it can be seen: the walsender on A, the WAL receiver on B. A NULL
     replay_lag (idle primary) counts as no lag only when the LSNs are equal; a stopped receiver never does.
@@ -56,7 +74,7 @@ class WalLagSensor(ChainSensor):
 
 class SubscriptionSyncedSensor(ChainSensor):
     """Every table of subscription ``subscription_name`` on C is ready, an apply worker runs, and no apply/sync
-    error is current.
+    error is current; for a chain of named databases, every database's subscription on C.
 
     While tables are still syncing it nudges A (``pg_log_standby_snapshot``) so that the table-sync
     slots on the standby B can be created. Error counters that are not zero (a B restart counts one for
@@ -64,26 +82,26 @@ class SubscriptionSyncedSensor(ChainSensor):
     tells a past error the apply worker recovered from (done, logged as a warning) from a current one.
     """
 
-    def check(self) -> SubscriptionSyncedCheck:
+    def check(self) -> SubscriptionSyncedCheck | EveryDatabaseCheck:
         from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
 
-        chain = self.chain
-        return SubscriptionSyncedCheck(conn_c=chain.conn_c, subscription=chain.subscription_name,
-                                       conn_a=chain.conn_a)
+        return self.in_every_database(lambda part: SubscriptionSyncedCheck(
+            conn_c=part.conn_c, subscription=part.subscription_name, conn_a=part.conn_a))
 
 
 class CdcLagSensor(ChainSensor):
-    """B -> C: the logical slot's confirmed_flush_lsn trails B's replay LSN by at most ``cdc_lag_max_bytes``.
+    """B -> C: the logical slot's confirmed_flush_lsn trails B's replay LSN by at most ``cdc_lag_max_bytes``; for a
+    chain of named databases, every database's slot (each within the limit).
 
     Read on B, so it means the same for the native subscription and for DMS. An inactive slot (no
     consumer) is never "no lag"; an invalidated slot fails at once.
     """
 
-    def check(self) -> CdcLagCheck:
+    def check(self) -> CdcLagCheck | EveryDatabaseCheck:
         from pgshift.migration.checks.cdc_lag import CdcLagCheck
 
-        chain = self.chain
-        return CdcLagCheck(conn_b=chain.conn_b, slot=chain.slot_name, max_bytes=chain.cdc_lag_max_bytes)
+        return self.in_every_database(lambda part: CdcLagCheck(conn_b=part.conn_b, slot=part.slot_name,
+                                                               max_bytes=part.cdc_lag_max_bytes))
 
 
 class DmsTaskRunningSensor(DmsWaitingOperator):
@@ -95,21 +113,46 @@ class DmsTaskRunningSensor(DmsWaitingOperator):
     :class:`~pgshift.migration.triggers.dms.DmsTaskFullLoadTrigger` (see
     :class:`~pgshift.migration.operators.dms.DmsWaitingOperator`). Returns the last reading (status, full load
     figures) as its XCom.
+
+    For a chain of named databases ``task_arn`` is the ARNs by database: the wait covers every task, one after the
+    other (a waiter reads one task; each resumption waits for the next one not done), a failure names its
+    database, and the XCom is the readings by database.
     """
 
     template_fields = (*DmsWaitingOperator.template_fields, "task_arn")
     what = "DMS task"
 
-    def __init__(self, *, task_arn: str, timeout: float | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, task_arn: str | Mapping[str, str], timeout: float | None = None, **kwargs: Any) -> None:
         if timeout is not None:  # its name when it was a poll sensor
             kwargs.setdefault("wait_seconds", timeout)
         super().__init__(**kwargs)
         self.task_arn = task_arn
 
     def execute(self, context: Context) -> Any:
+        if isinstance(self.task_arn, Mapping):
+            return self._next_loaded()
         from pgshift.migration.triggers.dms import DmsTaskFullLoadTrigger
 
         return self.wait(DmsTaskFullLoadTrigger, self.task_arn)
+
+    def _next_loaded(self) -> dict[str, Any]:
+        """Wait for the first task whose full load is not complete; when none is left, every reading by database."""
+        from pgshift.migration.triggers.dms import DmsTaskFullLoadTrigger
+
+        arns = dict(self.task_arn) if isinstance(self.task_arn, Mapping) else {"": self.task_arn}
+        readings = {}
+        for database, arn in arns.items():
+            result = self.reading(arn)
+            if not result.done:
+                waited: dict[str, Any] = self.wait(DmsTaskFullLoadTrigger, arn)
+                return waited
+            readings[database] = result.details
+        return readings
+
+    def _where(self, value: str) -> str:
+        if not isinstance(self.task_arn, Mapping):
+            return ""
+        return next((f"database {db}: " for db, arn in self.task_arn.items() if arn == value), "")
 
     def reading(self, value: str) -> CheckResult:
         from pgshift.migration.checks.dms_task import DmsTaskRunningCheck
@@ -117,13 +160,15 @@ class DmsTaskRunningSensor(DmsWaitingOperator):
         return DmsTaskRunningCheck(aws_conn_id=self.chain.aws_conn_id, task_arn=value,
                                    region_name=self.region_name).read()
 
-    def done(self, value: str) -> dict[str, Any]:
+    def done(self, value: str) -> Any:
         result = self.reading(value)
-        self.log.info("%s", result.message)
+        self.log.info("%s%s", self._where(value), result.message)
+        if isinstance(self.task_arn, Mapping):
+            return self._next_loaded()
         return result.details
 
     def status(self, value: str) -> str:
         return str(self.reading(value).details.get("status"))
 
     def failed(self, value: str) -> str:
-        return self.reading(value).message
+        return self._where(value) + self.reading(value).message

@@ -170,12 +170,13 @@ class AccessPhases:
 
     def _baseline(self) -> AccessSnapshot | None:
         """C's privileges as setup left them; without them (a chain set up by an older pgshift) every difference is
-        synced. Kept per DAG; a chain of several databases keeps its first database's under the DAG's id and each
-        other one's under ``<dag_id>_<database>`` (:attr:`CutoverSettings.baseline_id`): one database's baseline
-        must never stand for another's, whose objects may have the same names."""
+        synced. Kept per DAG, and per database for a chain of several (``settings.database``:
+        :func:`pgshift.migration.access.sync.baseline_key`): one database's baseline never stands for another's,
+        whose objects may have the same names.
+        """
         from pgshift.migration.access.sync import load_baseline
 
-        baseline = load_baseline(self.settings.baseline_id or self.report.dag_id)
+        baseline = load_baseline(self.report.dag_id, self.settings.database)
         if baseline is None:
             self.log.warning("No baseline of C's privileges from setup: C is brought to A's privileges wherever they "
                              "differ, including changes made on C since setup")

@@ -24,8 +24,9 @@ subscription streams from C with, not through ``conn_c``: slot functions need RE
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pgshift.migration.switchover.report import WayBack
 from pgshift.migration.switchover.results import Plan
@@ -69,6 +70,9 @@ class FallbackPhases:
     timeline: Timeline
     log: Logger
     _armed: list[str]  # what this attempt created, to drop on a rollback: "publication", "slot", "subscription"
+    # Several databases arm their ways back at once: a logical slot on C waits for every transaction running on C
+    # when it is created to end (a consistent point), so the publications and slots on C are made one at a time.
+    on_c_alone: AbstractContextManager[Any] | None = None
 
     def arm_fallback(self, spec: FallbackSpec, plan: Plan) -> FallbackArmed | None:
         """Publication and slot on C, subscription on A; None (and ``armed: false`` in the report) when off."""
@@ -87,18 +91,19 @@ class FallbackPhases:
             left = self._leftovers(spec, c, a)
             if left:
                 raise FallbackArmError("cannot arm the way back: " + "; ".join(left))
-            c.create_publication(spec.publication, _migrated_tables(plan))
-            self._armed.append("publication")
-            with WayBackHook(spec.conn_c_subscription) as streamer:  # REPLICATION / rds_replication: see above
-                try:
-                    slot = streamer.create_pgoutput_slot(spec.subscription)
-                except InsufficientPrivilege as exc:
-                    who = streamer.current_role()
-                    raise FallbackArmError(
-                        f"connection {spec.conn_c_subscription!r} ({who}) may not create the way back's slot on C "
-                        f"({str(exc).strip()}): on Aurora GRANT rds_replication TO {who}; elsewhere ALTER ROLE {who} "
-                        "REPLICATION") from exc
-            self._armed.append("slot")
+            with self.on_c_alone or nullcontext():
+                c.create_publication(spec.publication, _migrated_tables(plan))
+                self._armed.append("publication")
+                with WayBackHook(spec.conn_c_subscription) as streamer:  # REPLICATION / rds_replication: see above
+                    try:
+                        slot = streamer.create_pgoutput_slot(spec.subscription)
+                    except InsufficientPrivilege as exc:
+                        who = streamer.current_role()
+                        raise FallbackArmError(
+                            f"connection {spec.conn_c_subscription!r} ({who}) may not create the way back's slot on "
+                            f"C ({str(exc).strip()}): on Aurora GRANT rds_replication TO {who}; elsewhere ALTER ROLE "
+                            f"{who} REPLICATION") from exc
+                self._armed.append("slot")
             conninfo = MigrationHook(spec.conn_c_subscription).libpq_dsn(application_name=spec.subscription)
             a.create_fallback_subscription(spec.subscription, spec.publication, conninfo, spec.subscription)
             self._armed.append("subscription")

@@ -36,7 +36,6 @@ class CutoverSettings:
     max_replay_pause: float = 300.0  # longest pause of B's replay at one frozen point
     max_write_downtime: float = 60.0  # the forecast's limit
     database: str | None = None  # a chain of several databases: the one these settings are about (None: one database)
-    baseline_id: str | None = None  # whose setup baseline of C's privileges (None: the DAG's; see access_phases)
 
     @property
     def fence_path(self) -> Path:

@@ -15,9 +15,8 @@ database's rows taken once per database and each step that is about the server t
    WAL is the server's).
 3. **Drain per database**: each database's subscription (or DMS task) confirms the final LSN on its own slot on B;
    B's replay of it is the server's, so the first wait covers it for all.
-4. **Access**: each database's roles (the roles are the server's, but which ones a database needs is that
-   database's: its owners and grantees; a role shared by several is changed by the first pass, the later passes
-   find it equal) and privileges; the roles get LOGIN on C once, after the commit.
+4. **Access**: the roles once (they are the server's; which ones are needed is read in every database: its owners
+   and grantees), then each database's privileges; the roles get LOGIN on C once, after the commit.
 5. **Verify per database**, in parallel up to ``verify_parallelism`` databases at a time (each one's comparison is
    itself parallel: both servers have the cores the fence leaves idle); then sequences, privilege parity and the
    login proof per database, and the way back armed per database.
@@ -46,6 +45,7 @@ SUBSCRIPTION) ends the same way: the fence is kept, the report says ``committed`
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -109,6 +109,9 @@ class DatabaseSetCutover:
                  log: Logger) -> None:
         self.home, self.parts, self.fallbacks, self.log = home, parts, fallbacks, log
         self.databases = [_database(p) for p in parts]
+        on_c_alone = threading.Lock()  # see FallbackPhases.on_c_alone: the ways back's slots on C one at a time
+        for part in parts:
+            part.on_c_alone = on_c_alone
 
     # -- the runbook
     def cut_over(self, gate: GateSpec, roles: list[str], schemas: list[str], tables: list[str]) -> Ready:
@@ -216,12 +219,14 @@ class DatabaseSetCutover:
         self.home.timeline.mark(Event.DRAINED, time.time())
 
     def sync_access(self) -> None:
-        """Each database's roles, one database after the other (roles are the server's: two passes at once would
-        both create a role they share), then every database's privileges at once."""
-        from pgshift.migration.access.sync import migrate_roles
+        """The roles once (they are the server's: the union of every database's roles in scope, read in each
+        database), then every database's privileges at once."""
+        from pgshift.migration.access.sync import migrate_roles, roles_of_databases
 
-        roles = self.each("roles", lambda p: migrate_roles(p.a, p.c, p.settings.access))
-        self.parallel("access", lambda p: p.sync_access(roles[_database(p)]))
+        first = self.parts[0]
+        names = roles_of_databases([p.a for p in self.parts], first.settings.access)
+        roles = migrate_roles(first.a, first.c, first.settings.access, names=names)
+        self.parallel("access", lambda p: p.sync_access(roles))
         self.home.timeline.mark(Event.ACCESS_SYNCED, time.time())
 
     def verify(self, plans: dict[str, Plan]) -> None:

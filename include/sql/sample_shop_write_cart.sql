@@ -1,0 +1,1 @@
+INSERT INTO carts (customer_id, total, note) VALUES (%s, %s, 'live')

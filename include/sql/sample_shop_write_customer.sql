@@ -1,0 +1,1 @@
+UPDATE customers SET visits = visits + 1 WHERE id = %s
