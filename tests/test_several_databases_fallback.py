@@ -1,8 +1,9 @@
 """The fallback of a chain of three databases on real servers (issue 23): after a cutover of the three with the way
 back armed in each, the application writes on C in every database; a dry run fences nothing; a failure in one
 database's verification rolls all three back (C unfenced everywhere, A still fenced, every reverse subscription
-still there); the fallback brings every database back to A in one fence of C; ``finish`` after a fresh cutover of
-the three leaves nothing of pgshift's replication in any database of A, B or C.
+still there), as does the retry of an attempt that died fenced; the fallback brings every database back to A in one
+fence of C; ``finish`` after a fresh cutover of the three leaves nothing of pgshift's replication in any database
+of A, B or C.
 
 The chain is the cutover test's (:func:`test_several_databases_cutover.build_three`); every comparison here is the
 test's own (count and content hash per table), independent of pgshift's verify.
@@ -188,6 +189,30 @@ def test_a_failed_verification_in_one_database_rolls_all_three_back(clusters, ch
         ["public.moves"]
     assert {"c_fenced", "a_drained", "c_unfenced"} <= set(report["timeline"])
     assert "reverse_dropped" not in report["timeline"]
+
+
+def test_an_interrupted_fallback_of_three_databases_is_unfenced_by_its_retry(clusters, chain):
+    """A worker that died after fencing C over the three databases: the task's next try lifts every one."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pgshift.common.report import safe_name
+    from pgshift.migration.hooks.fallback import WayBackHook
+    from pgshift.migration.operators.fallback import FallbackOperator
+    from pgshift.migration.switchover.fence import apply_fence, plan_fence
+
+    cl, run_id = clusters, "manual__interrupted_three"
+    with WayBackHook("pgshift_c") as c:
+        record = plan_fence(c, ["app"], run_id, list(DATABASES))
+        apply_fence(c, record, ["app"], by="fallback")
+        record.save(chain.reports / "fallback" / safe_name(run_id) / "fence_c.json")
+    assert all(_read_only_on_c(cl, db) for db in DATABASES)
+    op = FallbackOperator(task_id="fallback", config=chain_config(cl, **_conf(chain.reports, action="fallback")))
+    with pytest.raises(AirflowFailException, match=r"died after fencing C at .*; this retry unfenced C .* A stays "
+                                                   "fenced"):
+        op.execute(_context(run_id))
+    for db in DATABASES:
+        assert not _read_only_on_c(cl, db) and _app_writes(cl, cl.c, db), db
+        assert not _app_writes(cl, cl.a, db), db
 
 
 def test_fallback_of_three_databases_brings_every_write_on_c_back_to_a(clusters, chain):
