@@ -83,15 +83,21 @@ def _drop_database(cl, db: str) -> None:
 @pytest.fixture(scope="module")
 def three(clusters, tmp_path_factory):
     """The chain of three databases, C caught up in each."""
+    reports = tmp_path_factory.mktemp("reports")
+    yield SimpleNamespace(chain=build_three(clusters, reports), reports=reports)
+    drop_three(clusters)
+
+
+def build_three(cl, reports: Path):
+    """The chain of three databases from scratch (an earlier one's extra databases dropped first), C caught up in
+    each; returns its ChainConfig (also used by tests/test_several_databases_fallback.py)."""
     from pgshift.migration.operators.publication import CreatePublicationOperator
     from pgshift.migration.operators.slot import LogicalSlotOperator
     from pgshift.migration.operators.subscription import CreateSubscriptionOperator
 
-    cl = clusters
     for db in EXTRA:
         _drop_database(cl, db)
     set_up_chain(cl)  # the pgshift database, by the DAG
-    reports = tmp_path_factory.mktemp("reports")
     chain = chain_config(cl, **_conf(reports))
     for db in EXTRA:  # the schema on C by SQL: the schema operator keeps its baseline in a Variable (task only)
         sql(cl, cl.a, f'CREATE DATABASE "{db}"')
@@ -109,7 +115,11 @@ def three(clusters, tmp_path_factory):
 
         wait_for(synced, 60, what=f"initial sync of {part.database}")
         wait_c_caught_up(cl, part.slot_name)
-    yield SimpleNamespace(chain=chain, reports=reports)
+    return chain
+
+
+def drop_three(cl) -> None:
+    """The extra databases gone from A, B and C; A unfenced."""
     for db in EXTRA:
         _drop_database(cl, db)
     cl.unfence_a()

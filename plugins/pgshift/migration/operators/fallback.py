@@ -29,6 +29,9 @@ class FallbackOperator(ConfiguredOperator):
     fenced on A, from A's fence marker), ``fallback_publication_name`` (on C), ``fallback_subscription_name`` (on A;
     its slot on C has the same name), the gate's ``gate_*`` with ``cdc_lag_max_bytes`` as the C -> A lag limit,
     ``drain_timeout_seconds`` and ``verify_parallelism``.
+
+    A chain of several databases (``databases``) falls back in one fence of C, every database at once
+    (:mod:`pgshift.migration.switchover.fallback.several`, driven by :mod:`pgshift.migration.operators.fallback_set`).
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -41,6 +44,10 @@ class FallbackOperator(ConfiguredOperator):
 
         s = self._settings(context)
         recover_interrupted_attempt(FALLBACK, s.conn_c, s.run_id, s.fence_path)
+        if self.chain.several_databases:
+            from pgshift.migration.operators.fallback_set import fall_back_set
+
+            return fall_back_set(self, context, s)
         dry_run = self.chain.dry_run
         report = new_report(context["dag"].dag_id, s, dry_run=dry_run)
         with FallbackRun.connect(s, report, self.log) as run:

@@ -39,8 +39,8 @@ AFTER_COMMIT = {
                "task) or lift the fence by hand; see docs/operations.md, 'What to do after a failure'.",
     "fallback": "A verified, sequences set, the reverse subscription dropped; C stays fenced. If A is still fenced "
                 "(pgshift.fence on A's database), lift A's fence by hand (ALTER ROLE … LOGIN for its roles; ALTER "
-                "DATABASE … RESET default_transaction_read_only) and A is the primary; see docs/operations.md, "
-                "'What to do after a failure'.",
+                "DATABASE … RESET default_transaction_read_only, in every database the marker's databases names) "
+                "and A is the primary; see docs/operations.md, 'What to do after a failure'.",
 }
 SETTLED = {"cutover": "C is ready", "fallback": "A is the primary"}
 

@@ -138,6 +138,20 @@ class FallbackReport(SwitchoverReport):
     app_roles: list[str] | None = None  # fenced on C
     login_granted_on_a: list[str] | None = None
     leftovers: list[str] | None = None  # what could not be dropped once A was the primary
+    databases: dict[str, DatabaseFallbackReport] | None = None  # several databases: each one's part, by name
+
+
+class DatabaseFallbackReport(FallbackReport):
+    """One database's part of a fallback of several (the set's report's ``databases``): its gate reading, drain,
+    tables, privilege parity and sequences, under the keys a single database's report has. The run's facts (dag,
+    run, fence, status, write downtime) are the set's, once, at the top."""
+
+    shared: ClassVar[tuple[str, ...]] = ("dag_id", "run_id", "action", "dry_run", "mode", "started_at")
+
+    drain: dict[str, Any] | None = None  # the reverse slot on C that confirmed C's final LSN, and when
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in super().as_dict().items() if k not in self.shared}
 
 
 class VerifySection(Section):

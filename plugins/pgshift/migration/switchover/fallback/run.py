@@ -64,6 +64,7 @@ class FallbackSettings:
     drain_timeout: float
     parallelism: int
     run_dir: Path
+    database: str | None = None  # a part of a fallback of several databases (its connections are qualified)
 
     @property
     def fence_path(self) -> Path:
@@ -93,6 +94,7 @@ class FallbackRun(Switchover[FallbackReport]):
         self.settings, self.a, self.c = s, a, c
         self.a_fence: FenceRecord | None = None
         self.a_unfenced = False  # past this, C's fence stays: A takes writes
+        self.reverse_dropped_in: list[str] = []  # several databases: where the reverse subscription is gone
 
     @classmethod
     @contextmanager
@@ -303,6 +305,9 @@ class FallbackRun(Switchover[FallbackReport]):
             roles = ", ".join(self.fence_record.roles if self.fence_record else []) or "none"
             gone = " The reverse subscription was dropped already: re-arm the way back by hand." \
                 if Event.REVERSE_DROPPED in self.timeline else ""
+            if self.reverse_dropped_in:  # several databases: say which
+                gone = (" The reverse subscription was dropped already in database(s) "
+                        f"{', '.join(self.reverse_dropped_in)}: re-arm the way back there by hand.")
             return (f"Fallback failed after C's fence and was rolled back: C is unfenced (roles {roles} can log in "
                     f"again), A stays fenced.{gone} Reason: {reason}")
         if self.a_unfenced:
@@ -326,4 +331,9 @@ def summary(report: dict[str, Any]) -> str:
               for t in report.get("tables", [])]
     lines += [f"  sequence {s['sequence']:<25} C {s['c_last_value']} -> {s['action']}"
               for s in report.get("sequences", [])]
+    for database, part in (report.get("databases") or {}).items():  # several databases: a section each
+        lines += [f"  {database}: table {t['table']:<24} {t['status']:<7} rows C {t['source_rows']} "
+                  f"A {t['target_rows']}" for t in part.get("tables", [])]
+        lines += [f"  {database}: sequence {s['sequence']:<21} C {s['c_last_value']} -> {s['action']}"
+                  for s in part.get("sequences", [])]
     return "\n".join(lines)
