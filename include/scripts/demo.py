@@ -3,8 +3,10 @@
 
 A/B/C and sample data; then api-server, scheduler (LocalExecutor), dag-processor and triggerer as separate
 processes (metadata on a fourth local PostgreSQL); then, through the REST API, while an application writes
-on A as role ``app``: ``setup`` (native mode), ``validate`` with no conf (it checks the configuration setup
-recorded), and the cutover (fence, drain, verify, sequences, finalize). The DAG is unpaused, so the hourly
+on A: ``setup`` (native mode) of two databases in one chain — ``pgshift`` (pgbench's tables and an orders table,
+written by role ``app``) and ``shop`` (a second application with its own role ``shop_app``, identity and bigserial
+sequences) — ``validate`` with no conf (it checks the configuration setup recorded), and one cutover of both (one
+fence, drain, verify and sequences per database, one commit point, finalize). The DAG is unpaused, so the hourly
 validation runs too. The deployment is left running for the user to look at; `make demo-stop` ends it.
 
 C is Aurora-shaped (``pgcluster.py``'s ``aurora`` profile: pgshift's role on C is Aurora's master user, no
@@ -35,14 +37,15 @@ from airflow_local import (  # noqa: E402
     failed_task_logs,
     failure_reason,
 )
-from pgcluster import ClusterError, LocalClusters, server_user  # noqa: E402
-from sample_data import MovingApp, WriteLoad, load_sample  # noqa: E402
+from pgcluster import DATABASE, ClusterError, LocalClusters, server_user  # noqa: E402
+from sample_data import SHOP_DATABASE, SHOP_ROLE, MovingApp, ShopLoad, WriteLoad, load_sample, load_shop  # noqa: E402
 
 from pgshift.common.report import cutover_summary  # noqa: E402
 from pgshift.migration.switchover.state import iso  # noqa: E402
 
 DAG_ID = "hybrid_aurora_migration"
 SCALE = int(os.environ.get("PGSHIFT_DEMO_SCALE", "5"))
+DATABASES = [DATABASE, SHOP_DATABASE]  # one chain, one cutover
 CITUS_NOTE = """citus_scale_out needs a real Citus cluster (no local Citus demo: Citus is not installable from the
 package registries pgshift uses). To run it against yours, define the coordinator connection
 (AIRFLOW_CONN_CITUS_COORDINATOR, a superuser in the distributed database) in the deployment, then trigger
@@ -67,6 +70,9 @@ def main() -> int:
     load_sample(cl, scale=SCALE, orders=5000)
     cl.sql(cl.a, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app; "
                  "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO app")
+    print(f"== A second application database on A: {SHOP_DATABASE!r}, owned by role {SHOP_ROLE} (customers with an "
+          "identity column, carts with a bigserial)")
+    load_shop(cl)
 
     dep = AirflowDeployment(cl, cl.state_dir / "airflow")
     started = time.monotonic()
@@ -85,12 +91,15 @@ def main() -> int:
         print(f"== {DAG_ID} is unpaused (a previous demo): the scheduler validates it every hour")
 
     # 1. Setup, under the application's writes. Only what differs from the DAG's defaults is sent.
-    setup = {"action": "setup", "mode": "native", "b_data_dir": str(cl.b.data_dir), "b_bin_dir": str(cl.bin_dir),
-             "b_port": cl.b.port, "b_os_user": server_user(), "poll_interval_seconds": 1}
+    setup = {"action": "setup", "mode": "native", "databases": DATABASES, "b_data_dir": str(cl.b.data_dir),
+             "b_bin_dir": str(cl.bin_dir), "b_port": cl.b.port, "b_os_user": server_user(),
+             "poll_interval_seconds": 1}
     load = WriteLoad(cl.uri(cl.a, user="app"), rate=10).start()
-    print("== Application writes on A as role app (10 transactions/s); setting the chain up:")
+    shop = ShopLoad(cl, rate=5).start()
+    print(f"== Applications write on A (role app in {DATABASE}, 10 transactions/s; role {SHOP_ROLE} in "
+          f"{SHOP_DATABASE}, 5/s); setting the chain of {' and '.join(DATABASES)} up:")
     ok = trigger_and_wait(api, setup, "setup")
-    print(f"   {load.stop()} write transactions on A during the setup")
+    print(f"   {load.stop()} write transactions in {DATABASE} and {shop.stop()} in {SHOP_DATABASE} during the setup")
     if not ok:
         return 1
     # 2. Validation with no conf: what every scheduled run does, with the configuration setup recorded.
@@ -99,16 +108,18 @@ def main() -> int:
     if not wait(api, run_id, "validate"):
         return 1
     validation = json.loads(report_of(reports / "validate", run_id).read_text())
-    figures = validation["figures"]
-    print(f"   A -> B lag {figures['a_to_b_lag_bytes']} bytes, B -> C lag {figures['b_to_c_lag_bytes']} bytes, "
-          f"slot {figures['slot_wal_status']}; chart {reports / 'validate' / 'lag.png'}")
+    print(f"   A -> B lag {validation['figures']['a_to_b_lag_bytes']} bytes (the server's); chart "
+          f"{reports / 'validate' / 'lag.png'}")
+    for db, section in (validation.get("databases") or {DATABASE: validation}).items():
+        figures = section["figures"]
+        print(f"   {db}: B -> C lag {figures['b_to_c_lag_bytes']} bytes, slot {figures['slot_wal_status']}")
     # 3. The cutover, under the application's writes: fence, drain, verify, sequences, finalize. The application
     # names A then C in its connection string, with its own unchanged credentials, and moves by itself.
     app = MovingApp(cl, rate=50).start()
     time.sleep(2)  # let the application be busy when the fence comes down
     print("== Cutting over to C while the application writes as role app, through one connection string naming A "
           "then C (target_session_attrs=read-write):")
-    cutover = {"action": "cutover", "app_roles": ["app"], "dry_run": False}
+    cutover = {"action": "cutover", "app_roles": ["app", SHOP_ROLE], "dry_run": False}
     run_id = api.trigger(DAG_ID, cutover)
     ok = wait(api, run_id, "cutover", json.dumps(cutover))
     on_c = ok and app.wait_on_c(commits=20)
@@ -129,28 +140,42 @@ def main() -> int:
         print(f"   FAILED: the application did not write on C after the cutover (it was told: "
               f"{'; '.join(app.refusals) or 'nothing'})")
         return 1
+    shop_on_c = ShopLoad(cl, rate=20, node=cl.c).start()
+    time.sleep(1)
+    print(f"== Role {SHOP_ROLE} logs in to {SHOP_DATABASE} on C with its unchanged password: {shop_on_c.stop()} carts "
+          "written there in 1 s")
     print(f"== The application moved: {committed['A']} commits on A, then {committed['C']} on C as role app with "
           f"its unchanged password.\n   Application-visible write downtime (its last commit on A -> its first on "
           f"C): {app.downtime:.3f} s; fence -> C ready: {report.get('write_downtime_seconds')} s")
-    delta = (report.get("verify") or {}).get("method") == "delta"
-    if delta:
-        print(f"\nEvery table compared B against C at B's frozen position {report['verify']['rounds'][0]['lsn']} "
-              f"before the fence (A writable), then the rows changed since; inside the fence "
-              f"{report['verify']['inside_fence']['keys']} changed rows, A against C.")
-    print(f"\n{'table':<28}{'rows on B' if delta else 'rows on A':>12}{'rows on C':>12}")
-    for t in report["tables"]:
-        same = t["status"] == "equal"
-        print(f"{t['table']:<28}{t['source_rows']:>12}{t['target_rows']:>12}{'' if same else '   MISMATCH'}")
-    print("\nA stays fenced (role app cannot log in; the database is read-only); C is ready and the application "
-          "works there. The way back is armed: every write on C reaches A (and B) until action=fallback moves the "
-          "application back to A, or action=finish removes it. Clusters and Airflow keep running; the next "
-          "`make demo` resets the chain first, `make demo-stop` stops everything.\n")
+    for db, part in (report.get("databases") or {DATABASE: report}).items():
+        print_database(db, part)
+    print(f"\nA stays fenced (roles app and {SHOP_ROLE} cannot log in; {' and '.join(DATABASES)} are read-only); C "
+          "is ready and the applications work there. The way back is armed, per database: every write on C reaches "
+          "A (and B) until action=fallback moves the applications back to A, or action=finish removes it. Clusters "
+          "and Airflow keep running; the next `make demo` resets the chain first, `make demo-stop` stops everything.\n")
     print(f"Airflow UI: {dep.url}  (login {USER} / {dep.password}; the password is in {dep.passwords_file})")
     print(f"airflow CLI against it:  eval \"$({sys.executable} {HERE / 'airflow_local.py'} env)\"; "
           f"airflow dags list-runs {DAG_ID}")
     print(f"Process logs: {dep.log_dir}; task logs: {dep.home / 'logs'}\n")
     print(CITUS_NOTE)
     return 0
+
+
+def print_database(db: str, part: dict[str, Any]) -> None:
+    """One database's tables and sequences as the cutover verified and set them."""
+    verify = part.get("verify") or {}
+    delta = verify.get("method") == "delta"
+    print(f"\nDatabase {db}:")
+    if delta:
+        print(f"  every table compared B against C at B's frozen position {verify['rounds'][0]['lsn']} before the "
+              f"fence (A writable), then the rows changed since; inside the fence {verify['inside_fence']['keys']} "
+              "changed rows, A against C.")
+    print(f"  {'table':<28}{'rows on B' if delta else 'rows on A':>12}{'rows on C':>12}")
+    for t in part.get("tables", []):
+        same = t["status"] == "equal"
+        print(f"  {t['table']:<28}{t['source_rows']:>12}{t['target_rows']:>12}{'' if same else '   MISMATCH'}")
+    for seq in part.get("sequences", []):
+        print(f"  sequence {seq['sequence']:<27} A {seq['a_last_value']} -> {seq['action']} on C")
 
 
 def first_scheduled_run(api: AirflowApi) -> None:

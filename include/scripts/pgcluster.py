@@ -614,7 +614,6 @@ class LocalClusters:
         """Start A (primary, logical WAL) and C; leave B's data directory empty for the basebackup."""
         self._prepare_dirs()
         pw = self.passwords()
-        a_new = not (self.a.data_dir / "PG_VERSION").exists()
         self._initdb(self.a, pw["postgres"], {
             "wal_level": "logical", "max_wal_senders": "20", "max_replication_slots": "20",
             "wal_keep_size": "'256MB'", "hot_standby": "on", **(a_conf or {})})
@@ -629,17 +628,21 @@ class LocalClusters:
             self.c_profile_file.write_text(profile + "\n")
         self.start_node(self.a)
         self.start_node(self.c)
-        if a_new:
+        # What a first start makes, each step made when it is missing rather than when the data directory is new:
+        # a first start that failed after initdb (a port taken) is finished by the next one.
+        if not self._database_exists(self.a, DATABASE):
             self.psql(self.a, f"CREATE DATABASE {DATABASE}")
-            self.psql(self.a, "CREATE ROLE replicator LOGIN REPLICATION PASSWORD "
-                              f"'{pw['replicator']}'; CREATE ROLE app LOGIN PASSWORD '{pw['app']}'")
+        if not self._role_exists(self.a, "replicator"):
+            self.psql(self.a, f"CREATE ROLE replicator LOGIN REPLICATION PASSWORD '{pw['replicator']}'")
+        if not self._role_exists(self.a, "app"):
+            self.psql(self.a, f"CREATE ROLE app LOGIN PASSWORD '{pw['app']}'")
             # The subscription's initial copy reads the tables on B as this role.
             self.psql(self.a, "GRANT USAGE ON SCHEMA public TO replicator; "
                               "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO replicator; "
                               "GRANT ALL ON SCHEMA public TO app", db=DATABASE)
-        if c_new and aurora:
+        if aurora and not self._role_exists(self.c, "rds_superuser"):
             self.sql(self.c, AURORA_BOOTSTRAP, {"master": pw["c_postgres"]}, db="postgres")
-        if c_new:
+        if not self._database_exists(self.c, DATABASE):
             # On Aurora the master user owns the databases it creates (and so their public schema).
             self.psql(self.c, f"CREATE DATABASE {DATABASE} OWNER postgres")
         # Every start, so that a state directory from before the way back (issue 13) gets it too.
@@ -648,6 +651,12 @@ class LocalClusters:
                           f"PASSWORD '{pw['replicator']}'; END IF; END $$")
         if aurora:  # what a DBA gives A's subscriber on Aurora (the REPLICATION attribute above is the stand-in)
             self.psql(self.c, f"GRANT rds_replication TO {C_REPLICATION_ROLE}")
+
+    def _role_exists(self, node: Node, role: str) -> bool:
+        return bool(self.sql(node, "SELECT FROM pg_roles WHERE rolname = %s", (role,), db="postgres"))
+
+    def _database_exists(self, node: Node, database: str) -> bool:
+        return bool(self.sql(node, "SELECT FROM pg_database WHERE datname = %s", (database,), db="postgres"))
 
     def start_metadata(self) -> None:
         """Start the metadata cluster ("meta") with an empty database ``airflow`` for a local deployment."""

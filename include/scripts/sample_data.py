@@ -24,7 +24,7 @@ import psycopg2
 from psycopg2 import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pgcluster import DATABASE, LocalClusters
+from pgcluster import DATABASE, LocalClusters, Node
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 
@@ -143,8 +143,10 @@ class ShopLoad(WriteLoad):
     """:class:`WriteLoad` for the second application (:func:`load_shop`): as ``shop_app`` in its database, each
     transaction adds a cart (note ``live``) and counts a visit of one of the first 50 customers."""
 
-    def __init__(self, cl: LocalClusters, database: str = SHOP_DATABASE, rate: float = 20.0) -> None:
-        super().__init__(cl.uri(cl.a, user=SHOP_ROLE, db=database), rate)
+    def __init__(self, cl: LocalClusters, database: str = SHOP_DATABASE, rate: float = 20.0,
+                 node: Node | None = None) -> None:
+        """``node``: where it writes (default A; C after a cutover, with the same role and password)."""
+        super().__init__(cl.uri(node or cl.a, user=SHOP_ROLE, db=database), rate)
 
     def write(self, cur: Any, n: int) -> None:
         cur.execute(sample_sql("sample_shop_write_cart"), (n % 50 + 1, n % 500 / 10.0))
