@@ -104,6 +104,7 @@ def test_the_cutover_arms_the_way_back(clusters, chain):
     assert report["fallback"]["armed"] is True
     assert (report["fallback"]["publication"], report["fallback"]["subscription"]) == (PUB, SUB)
     assert 0 < report["fallback"]["armed_seconds"] < report["write_downtime_seconds"]
+    assert report["fallback"]["slot_before_fence"] is True  # native mode: the slot on C made before the fence
     timeline = list(report["timeline"])
     assert timeline.index("login_proven") < timeline.index("fallback_armed") < timeline.index("committed")
     assert sql(clusters, clusters.a, "SELECT subenabled, subslotname FROM pg_subscription WHERE subname = %s",

@@ -267,6 +267,10 @@ def test_failure_in_the_third_database_rolls_back_all_three(clusters, three):
         assert _app_writes(cl, cl.a, db), db
     assert _subscriptions_on_c(cl) == before  # C as it was: every subscription there and enabled
     assert not sql(cl, cl.a, "SELECT subname FROM pg_subscription")  # no way back left armed on A
+    # nor on C: each database's publication and slot, made before the fence, dropped by the rollback
+    assert sql(cl, cl.c, "SELECT slot_name FROM pg_replication_slots") == []
+    for db in DATABASES:
+        assert sql(cl, cl.c, "SELECT pubname FROM pg_publication", db=db) == [], db
     report = json.loads((three.reports / "cutover" / safe_name(dag_run.run_id) / "report.json").read_text())
     assert report["status"] == "rolled back" and list(report["databases"]) == list(DATABASES)
     assert [t["table"] for t in report["databases"]["ledger"]["tables"] if t["status"] == "differs"] == \

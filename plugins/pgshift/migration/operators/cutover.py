@@ -168,6 +168,7 @@ class CutoverOperator(_CutoverBase):
             run.pre_verify(plan)
             run.gate(self.gate_spec())
             run.forecast()
+            run.prepare_fallback(self._fallback(), plan)
             fenced = run.fence(list(self.chain.app_roles))
             run.prefetch(fenced.final_lsn)
             run.drain(fenced.final_lsn)
@@ -183,8 +184,9 @@ class CutoverOperator(_CutoverBase):
             run.open_login()
             run.ready()
         except BaseException as exc:
-            if run.fence_record and run.fence_record.state in (FenceState.FENCED, FenceState.COMMITTED):  # rolled back
-                run.disarm_fallback(self._fallback())
+            record = run.fence_record
+            if record is None or record.state in (FenceState.FENCED, FenceState.COMMITTED):  # rolled back
+                run.disarm_fallback(self._fallback())  # also what was prepared before the fence
             raise run.abort(exc) from exc
 
     def _rehearse(self, run: CutoverRun, plan: Plan) -> None:

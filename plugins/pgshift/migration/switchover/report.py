@@ -180,7 +180,8 @@ class WayBack(Section):
     slot: str | None = None  # on C
     subscription: str | None = None  # on A
     start_lsn: str | None = None  # C's position at the slot's creation
-    armed_seconds: float | None = None
+    armed_seconds: float | None = None  # inside the fence
+    slot_before_fence: bool | None = None  # native mode: the publication and the slot on C were made before the fence
     would_arm: bool | None = None  # the dry run's
     problems: list[str] | None = None  # the dry run's
     disarmed: bool | None = None  # a rollback dropped what was armed

@@ -1,13 +1,28 @@
 """The cutover's phases that arm the way back: reverse replication C -> A (see
 :mod:`pgshift.migration.switchover.fallback`).
 
-:meth:`FallbackPhases.arm_fallback` runs after the verify and the login proof and before the commit: A is fenced
-and the application roles are still NOLOGIN on C, so nothing can write on C. It creates on C a publication for
-the migrated tables (by name: the tables the cutover verified) and a pgoutput slot (the slot's LSN is where the
-way back starts), and on A a subscription on that slot (``copy_data = false``: A equals C there;
+The way back is a publication on C for the migrated tables (by name: the tables the cutover verified), a pgoutput
+slot on C (where the way back starts), and on A a subscription on that slot (``copy_data = false``: A equals C;
 ``origin = none``: only what is written on C itself comes back, never what B -> C applies until the finalize).
-Any later failure before the commit rolls the cutover back, and :meth:`~FallbackPhases.disarm_fallback` drops
-what was armed.
+
+Where each part is made:
+
+- **native mode**: :meth:`FallbackPhases.prepare_fallback` makes the publication and the slot on C *before the
+  fence*, after the forecast, and :meth:`~FallbackPhases.arm_fallback` only the subscription on A, inside it. A
+  slot made before the fence starts before C has A's last rows, and that is harmless: everything C receives until
+  the finalize is applied by C's subscription, so it carries a replication origin, and ``origin = none`` keeps it
+  from A. What is gained is the slot's creation out of the write downtime: a logical slot waits, when it is made,
+  for every transaction running on C with a transaction id to end (its consistent point), and on a C that has
+  just applied a burst of rows an autoanalyze is such a transaction (measured: 0.04 s for one slot on a quiet C,
+  up to 0.5 s for three on a busy one, ``bench/cutover.py --databases 3``).
+- **DMS mode**: DMS writes on C as an ordinary session, with no origin, so a slot made before the fence would send
+  DMS's rows back to A; all three parts are made inside the fence, after the verify and the login proof, when
+  nothing can write on C (A is fenced, the application roles still NOLOGIN on C).
+
+Any failure before the commit rolls the cutover back, and :meth:`~FallbackPhases.disarm_fallback` drops what was
+made, including what was prepared before the fence. An attempt killed between the two (``SIGKILL``, a lost
+worker) leaves the publication and the slot on C: the next attempt refuses on them by name (drop them or choose
+other fallback names), as it does for one killed inside the fence.
 
 A's fence sets the database's ``default_transaction_read_only``; the subscription's apply worker is not stopped by
 it (logical replication applies rows through its own executor path, which does not check the transaction's
@@ -28,6 +43,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pgshift.migration.config import Mode
 from pgshift.migration.switchover.report import WayBack
 from pgshift.migration.switchover.results import Plan
 from pgshift.migration.switchover.state import Event, Timeline
@@ -70,14 +86,32 @@ class FallbackPhases:
     timeline: Timeline
     log: Logger
     _armed: list[str]  # what this attempt created, to drop on a rollback: "publication", "slot", "subscription"
-    # Several databases arm their ways back at once: a logical slot on C waits for every transaction running on C
-    # when it is created to end (a consistent point), so the publications and slots on C are made one at a time.
+    _slot_lsn: str | None  # the slot's LSN when prepare_fallback made the publication and the slot before the fence
+    # DMS mode, several databases arming at once inside the fence: a logical slot on C waits for every transaction
+    # running on C when it is created to end (a consistent point), so the publications and slots are made one at a
+    # time. (Native mode makes them before the fence, one database after the other.)
     on_c_alone: AbstractContextManager[Any] | None = None
 
-    def arm_fallback(self, spec: FallbackSpec, plan: Plan) -> FallbackArmed | None:
-        """Publication and slot on C, subscription on A; None (and ``armed: false`` in the report) when off."""
-        from psycopg2.errors import InsufficientPrivilege
+    def prepare_fallback(self, spec: FallbackSpec, plan: Plan) -> None:
+        """Native mode, before the fence: the publication and the slot on C (see the module); nothing in DMS mode or
+        with the way back off. A failure here fails the attempt before A is touched."""
+        from pgshift.migration.hooks.fallback import WayBackHook
 
+        self._armed, self._slot_lsn = [], None
+        if not spec.enabled or self.settings.mode != Mode.NATIVE:
+            return
+        started = time.monotonic()
+        with WayBackHook(self.settings.conn_c) as c, WayBackHook(self.settings.conn_a) as a:
+            left = self._leftovers(spec, c, a)
+            if left:
+                raise FallbackArmError("cannot arm the way back: " + "; ".join(left))
+            self._slot_lsn = self._publish_on_c(spec, plan, c)
+        self.log.info("Way back prepared before the fence in %.3f s: publication %s and slot %s on C (from %s)",
+                      time.monotonic() - started, spec.publication, spec.subscription, self._slot_lsn)
+
+    def arm_fallback(self, spec: FallbackSpec, plan: Plan) -> FallbackArmed | None:
+        """Inside the fence: the subscription on A (and first, unless :meth:`prepare_fallback` made them, the
+        publication and the slot on C); None (and ``armed: false`` in the report) when off."""
         from pgshift.migration.hooks.base import MigrationHook
         from pgshift.migration.hooks.fallback import WayBackHook
 
@@ -85,25 +119,20 @@ class FallbackPhases:
             self.report.fallback = WayBack(armed=False)
             return None
         started = time.monotonic()
-        self._armed = []
-        with WayBackHook(self.settings.conn_c) as c, WayBackHook(self.settings.conn_a) as a:
+        prepared = getattr(self, "_slot_lsn", None)
+        if prepared is None:
+            self._armed = []
+        with WayBackHook(self.settings.conn_a) as a:
             a.session_read_write()  # a new session on a fenced A starts read-only
-            left = self._leftovers(spec, c, a)
-            if left:
-                raise FallbackArmError("cannot arm the way back: " + "; ".join(left))
-            with self.on_c_alone or nullcontext():
-                c.create_publication(spec.publication, _migrated_tables(plan))
-                self._armed.append("publication")
-                with WayBackHook(spec.conn_c_subscription) as streamer:  # REPLICATION / rds_replication: see above
-                    try:
-                        slot = streamer.create_pgoutput_slot(spec.subscription)
-                    except InsufficientPrivilege as exc:
-                        who = streamer.current_role()
-                        raise FallbackArmError(
-                            f"connection {spec.conn_c_subscription!r} ({who}) may not create the way back's slot on "
-                            f"C ({str(exc).strip()}): on Aurora GRANT rds_replication TO {who}; elsewhere ALTER ROLE "
-                            f"{who} REPLICATION") from exc
-                self._armed.append("slot")
+            if prepared is None:
+                with WayBackHook(self.settings.conn_c) as c:
+                    left = self._leftovers(spec, c, a)
+                    if left:
+                        raise FallbackArmError("cannot arm the way back: " + "; ".join(left))
+                    with self.on_c_alone or nullcontext():
+                        start_lsn = self._publish_on_c(spec, plan, c)
+            else:
+                start_lsn = prepared
             conninfo = MigrationHook(spec.conn_c_subscription).libpq_dsn(application_name=spec.subscription)
             a.create_fallback_subscription(spec.subscription, spec.publication, conninfo, spec.subscription)
             self._armed.append("subscription")
@@ -114,11 +143,33 @@ class FallbackPhases:
         way_back.publication = spec.publication
         way_back.slot = spec.subscription
         way_back.subscription = spec.subscription
-        way_back.start_lsn = slot.lsn
+        way_back.start_lsn = start_lsn
         way_back.armed_seconds = seconds
-        self.log.info("Way back armed in %.3f s: publication %s and slot %s on C (from %s), subscription %s on A",
-                      seconds, spec.publication, spec.subscription, slot.lsn, spec.subscription)
-        return FallbackArmed(slot.lsn, seconds)
+        way_back.slot_before_fence = prepared is not None
+        self.log.info("Way back armed in %.3f s inside the fence: publication %s and slot %s on C (from %s%s), "
+                      "subscription %s on A", seconds, spec.publication, spec.subscription, start_lsn,
+                      ", made before the fence" if prepared is not None else "", spec.subscription)
+        return FallbackArmed(start_lsn, seconds)
+
+    def _publish_on_c(self, spec: FallbackSpec, plan: Plan, c: WayBackHook) -> str:
+        """The publication and the slot on C (noted in ``_armed`` as each is made); returns the slot's LSN."""
+        from psycopg2.errors import InsufficientPrivilege
+
+        from pgshift.migration.hooks.fallback import WayBackHook
+
+        c.create_publication(spec.publication, _migrated_tables(plan))
+        self._armed.append("publication")
+        with WayBackHook(spec.conn_c_subscription) as streamer:  # REPLICATION / rds_replication: see the module
+            try:
+                slot = streamer.create_pgoutput_slot(spec.subscription)
+            except InsufficientPrivilege as exc:
+                who = streamer.current_role()
+                raise FallbackArmError(
+                    f"connection {spec.conn_c_subscription!r} ({who}) may not create the way back's slot on "
+                    f"C ({str(exc).strip()}): on Aurora GRANT rds_replication TO {who}; elsewhere ALTER ROLE "
+                    f"{who} REPLICATION") from exc
+        self._armed.append("slot")
+        return slot.lsn
 
     def preview_fallback(self, spec: FallbackSpec) -> None:
         """The dry run's: what :meth:`arm_fallback` needs, checked, changing nothing: C can publish, the names are
@@ -173,7 +224,7 @@ class FallbackPhases:
                     with WayBackHook(spec.conn_c_subscription) as streamer:
                         streamer.drop_slot(spec.subscription)
                 c.drop_publication(spec.publication)
-            self._armed = []
+            self._armed, self._slot_lsn = [], None
             self._way_back().disarmed = True
             self.log.warning("Way back disarmed: dropped %s", ", ".join(armed))
         except Exception as exc:  # noqa: BLE001 - lifting A's fence matters more; say what is left

@@ -8,7 +8,9 @@ database's rows taken once per database and each step that is about the server t
    one per database, each with its own slot on B; B's replay is the server's, so the databases take their frozen
    points one after the other). The databases verified first then take one more catch-up round, so that every
    database's last frozen point is recent when the fence comes. The forecast covers the set
-   (:class:`SetForecast`) and refuses past ``max_write_downtime_seconds`` before anything is changed.
+   (:class:`SetForecast`) and refuses past ``max_write_downtime_seconds`` before anything is changed. In native
+   mode each database's way back then gets its publication and slot on C, one database after the other
+   (:meth:`~pgshift.migration.switchover.cutover.fallback_phases.FallbackPhases.prepare_fallback`).
 2. **One fence** (:mod:`pgshift.migration.switchover.fence`): in the home database's session (the one ``conn_a``
    names, where the lease and the marker are), the application roles lose LOGIN once (roles are the server's),
    every migrated database defaults to read-only, the roles' sessions end in every database, one final LSN (the
@@ -19,7 +21,8 @@ database's rows taken once per database and each step that is about the server t
    and grantees), then each database's privileges; the roles get LOGIN on C once, after the commit.
 5. **Verify per database**, in parallel up to ``verify_parallelism`` databases at a time (each one's comparison is
    itself parallel: both servers have the cores the fence leaves idle); then sequences, privilege parity and the
-   login proof per database, and the way back armed per database.
+   login proof per database, and the way back armed per database (its subscription on A; in DMS mode its
+   publication and slot on C first).
 6. **One commit point** (the marker in the home database, ``committed``, with the roles to give LOGIN on C). Any
    failure before it lifts the fence on every database (the record holds each one's earlier read-only default) and
    leaves C as it was: every database's way back armed so far is disarmed, and no subscription was touched.
@@ -109,7 +112,7 @@ class DatabaseSetCutover:
                  log: Logger) -> None:
         self.home, self.parts, self.fallbacks, self.log = home, parts, fallbacks, log
         self.databases = [_database(p) for p in parts]
-        on_c_alone = threading.Lock()  # see FallbackPhases.on_c_alone: the ways back's slots on C one at a time
+        on_c_alone = threading.Lock()  # DMS mode: see FallbackPhases.on_c_alone
         for part in parts:
             part.on_c_alone = on_c_alone
 
@@ -123,6 +126,7 @@ class DatabaseSetCutover:
             self.pre_verify(plans)
             home.gate(gate)
             self.forecast()
+            self.each("way back", lambda p, spec: p.prepare_fallback(spec, plans[_database(p)]), self.fallbacks)
             fenced = home.fence(roles, self.databases)
             for part in self.parts:
                 part.fence_record = home.fence_record  # what sync_access reads: the roles the fence took LOGIN from
@@ -142,8 +146,8 @@ class DatabaseSetCutover:
             committed = home.commit(login_on_target=home.login_roles)
         except BaseException as exc:
             record = home.fence_record
-            if record and record.state in (FenceState.FENCED, FenceState.COMMITTED):
-                self.disarm_fallback()
+            if record is None or record.state in (FenceState.FENCED, FenceState.COMMITTED):
+                self.disarm_fallback()  # also what was prepared before the fence
             raise home.abort(exc) from exc
         try:
             return self.finish(committed)
