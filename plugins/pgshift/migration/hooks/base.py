@@ -26,6 +26,7 @@ from pgshift.migration.hooks.states import (
 
 if TYPE_CHECKING:
     from pgshift.migration.access.privileges_states import AccessObjectRow, DefaultAclRow, EffectiveRow
+    from pgshift.migration.schema.catalog import CatalogPart
     from pgshift.migration.scope import Scope
 
 
@@ -86,6 +87,15 @@ class MigrationHook(PgShiftHook):
         :param role: the role whose SELECT privilege ``role_can_select`` reports
         """
         return rows_as(ScopeTable, self.fetch("scope_tables", scope.query_params(role)))
+
+    def schema_catalog(self, part: CatalogPart, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """One part of this database's catalog, for a comparison of A's and C's schemas
+        (:mod:`pgshift.migration.schema.drift`): ``drift_<part>.sql``'s rows.
+
+        :param part: tables, columns, constraints, indexes, sequences, enums, views or functions
+        :param params: the scope's :meth:`Scope.query_params` and ``rel_schemas``/``rel_names``, the tables compared
+        """
+        return self.fetch(f"drift_{part}", params)
 
     def primary_key_columns(self, table: str) -> list[str]:
         """The primary key's columns in key order; empty without a primary key.

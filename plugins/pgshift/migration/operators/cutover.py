@@ -63,6 +63,16 @@ class _CutoverBase(ConfiguredOperator):
             listing = "\n".join(f"  - {p}" for p in problems)
             raise AirflowFailException(f"Cutover refused before the fence; A was not touched:\n{listing}")
 
+    def check_schema(self) -> None:
+        """A's and C's schemas compared for each database's scope (:mod:`pgshift.migration.schema.drift`): any
+        difference refuses, naming the statement that makes C match A."""
+        from pgshift.migration.schema.drift import REFUSAL, chain_drift, drift_problems
+
+        problems = drift_problems(chain_drift(self.chain))
+        if problems:
+            listing = "\n".join(f"  - {p}" for p in problems)
+            raise AirflowFailException(f"Cutover refused before the fence; A was not touched: {REFUSAL}:\n{listing}")
+
     def run_dir(self, context: Context) -> Path:
         from pgshift.common.report import report_root, safe_name
 
@@ -75,7 +85,8 @@ class CutoverGateOperator(_CutoverBase):
     A reading out of bounds starts the count again (a passing blip should not cancel a change window);
     if ``gate_readings`` in a row do not come within ``gate_window_seconds``, the cutover is refused with the
     figures of the last reading out of bounds. Read-only. It also checks the roles to fence, so that a
-    dry run proves the real cutover may start.
+    dry run proves the real cutover may start, and, once the readings are in bounds, that A's and C's schemas
+    match (:meth:`check_schema`; the cutover compares them again right before the fence).
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -108,7 +119,8 @@ class CutoverGateOperator(_CutoverBase):
                 in_a_row += 1
                 self.log.info("Gate reading %d in bounds (%d/%d in a row): %s", taken, in_a_row, needed,
                               "; ".join(r["message"] for r in reading.values()))
-            if in_a_row >= needed:
+            if in_a_row >= needed:  # then the schemas (a database missing on A was refused by the readings)
+                self.check_schema()
                 return {"readings": figures[-needed:]}
             if time.monotonic() + chain.gate_interval_seconds > deadline:
                 listing = "\n".join(f"  - {p}" for p in last_problems)
@@ -163,8 +175,12 @@ class CutoverOperator(_CutoverBase):
 
     def _cut_over(self, run: CutoverRun, plan: Plan) -> None:
         """The runbook, from the fence to "C is ready"; any failure before the finalize lifts the fence again.
-        Before the fence (nothing to undo): the pre-verification, the gate's last reading, the forecast."""
+        Before the fence (nothing to undo): the schemas compared, the pre-verification, the gate's last reading, the
+        forecast."""
+        from pgshift.migration.switchover.cutover.phases import refuse_drift
+
         try:
+            refuse_drift({None: run.check_schema(plan)})
             run.pre_verify(plan)
             run.gate(self.gate_spec())
             run.forecast()
@@ -192,7 +208,10 @@ class CutoverOperator(_CutoverBase):
     def _rehearse(self, run: CutoverRun, plan: Plan) -> None:
         """The dry run: no fence, no finalize; drains to A's current position and verifies while A takes writes
         (verify=delta: at B's frozen points, with the forecast the real cutover would make)."""
+        from pgshift.migration.switchover.cutover.phases import refuse_drift
+
         try:
+            refuse_drift({None: run.check_schema(plan)})
             run.pre_verify(plan)
             run.gate(self.gate_spec())
             run.forecast()

@@ -114,6 +114,7 @@ class CutoverReport(SwitchoverReport):
     forecast: dict[str, Any] | None = None  # several databases: the set's forecast (each one's is in its section)
     databases: dict[str, DatabaseReport] | None = None  # several databases: each one's part, by name
     finalized: list[str] | None = None  # several databases: finalized past the commit, in order
+    schema_drift: dict[str, Any] | None = None  # A's and C's schemas compared before the fence (SchemaDrift.as_report)
 
 
 class DatabaseReport(CutoverReport):

@@ -20,6 +20,7 @@ What is read once and what per database (``databases``: :meth:`ChainConfig.datab
 had: every figure under ``figures``, ``parity`` and ``access`` at the top. A chain with ``databases`` has the
 cluster's figures (A -> B) under ``figures`` and one section per database under ``databases.<name>``: its
 ``figures`` (the slot, B -> C lag, the subscription or task), ``preflight``, ``parity`` (per table), ``access``,
+``schema_drift`` (:meth:`SchemaDrift.as_report <pgshift.migration.schema.drift.SchemaDrift.as_report>`),
 ``problems`` and ``notes``. Every problem of a section is also in the report's ``problems``, starting
 ``database <name>:``, so that the failure a user sees names the database; so is every note, once for the databases
 that share it (``databases pgshift, billing: ...``: a role's finding, said of each database whose objects bring it
@@ -187,6 +188,7 @@ class ChainValidation:
             self._dms(part, section)
         section.report["parity"] = self._parity(part, section, healthy)
         section.report["access"] = self._access(part, dag_id, section)
+        section.report["schema_drift"] = self._schema_drift(part, section)
 
     def _slot(self, part: ChainConfig, section: Section) -> bool:
         """The database's logical slot on B. True if C can be expected to keep up."""
@@ -285,6 +287,24 @@ class ChainValidation:
         notes.append(f"parity (full): B and C compared at B's frozen position {frozen.lsn}; B -> C held back "
                      f"{frozen.paused_seconds:.2f} s, B's replay {state}; A not read")
         return [r.as_dict() for r in frozen.tables]
+
+    # -- schema
+    def _schema_drift(self, part: ChainConfig, section: Section) -> dict[str, Any] | None:
+        """A's and C's schemas compared for the database's scope; each difference is a problem naming the statement
+        that makes C match A (:mod:`pgshift.migration.schema.drift`): the cutover would refuse it."""
+        from pgshift.migration.hooks.primary import PrimaryHook
+        from pgshift.migration.hooks.target import TargetHook
+        from pgshift.migration.schema.drift import drift
+        from pgshift.migration.scope import Scope
+
+        try:
+            with PrimaryHook(part.conn_a) as a, TargetHook(part.conn_c) as c:
+                found = drift(a, c, Scope.from_params(part.schemas, part.tables))
+        except Exception as exc:  # noqa: BLE001 - the connection problems are named by the other checks
+            section.notes.append(f"schemas of A and C not compared: {exc}")
+            return None
+        section.problems += found.problems()
+        return found.as_report()
 
     # -- access
     def _access(self, part: ChainConfig, dag_id: str, section: Section) -> dict[str, Any]:

@@ -3,7 +3,8 @@ to C),
 each returning what it did as a frozen result and noting it in the report.
 
 Before the fence, where a refusal leaves nothing to undo: :meth:`CutoverRun.take_lease`,
-:meth:`~CutoverRun.gate` (the readings once more, right before fencing) and :meth:`~CutoverRun.plan`.
+:meth:`~CutoverRun.gate` (the readings once more, right before fencing), :meth:`~CutoverRun.plan` and
+:meth:`~CutoverRun.check_schema` (A's and C's schemas: a difference refuses, :func:`refuse_drift`).
 With ``verify=delta`` (the default) the rows are verified before the fence too:
 :meth:`~CutoverRun.pre_verify` and :meth:`~CutoverRun.forecast`
 (:mod:`pgshift.migration.switchover.cutover.verify_phases`).
@@ -20,7 +21,7 @@ The report (``<run_dir>/report.json``) is what the log summary, the DAG's later 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,9 +57,25 @@ if TYPE_CHECKING:
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.hooks.standby import StandbyHook
     from pgshift.migration.hooks.target import TargetHook
+    from pgshift.migration.schema.drift import SchemaDrift
 
 
 CutoverAbort = SwitchoverAbort  # a reason to stop the cutover and lift the fence
+
+
+class SchemaDriftRefused(SwitchoverAbort):
+    """A's and C's schemas differ: refused before the fence."""
+
+
+def refuse_drift(drifts: Mapping[str | None, SchemaDrift]) -> None:
+    """Refuse the cutover (before the fence, A untouched) if any database's schemas differ, naming every
+    difference and its statement (:mod:`pgshift.migration.schema.drift`)."""
+    from pgshift.migration.schema.drift import REFUSAL, drift_problems
+
+    problems = drift_problems(drifts)
+    if problems:
+        raise SchemaDriftRefused(f"refused before the fence, A was not touched: {REFUSAL}:\n"
+                                 + "\n".join(f"  - {p}" for p in problems))
 
 
 def new_report(dag_id: str, settings: CutoverSettings, *, dry_run: bool) -> CutoverReport:
@@ -73,7 +90,7 @@ class CutoverRun(Switchover[CutoverReport], AccessPhases, VerifyPhases, Fallback
     :class:`~pgshift.migration.switchover.cutover.fallback_phases.FallbackPhases`."""
 
     direction = CUTOVER
-    expected = (*Switchover.expected, AccessAbort, FallbackArmError, VerifyRefused)
+    expected = (*Switchover.expected, AccessAbort, FallbackArmError, VerifyRefused, SchemaDriftRefused)
 
     def __init__(self, settings: CutoverSettings, a: PrimaryHook, b: StandbyHook, c: TargetHook,
                  report: CutoverReport, log: Logger) -> None:
@@ -118,6 +135,15 @@ class CutoverRun(Switchover[CutoverReport], AccessPhases, VerifyPhases, Fallback
             self.log.warning("A has %d large object(s): logical replication does not carry them, C will not have "
                              "them (accepted at setup with accept_large_object_loss)", large_objects)
         return Plan(scope, in_scope, methods, matviews)
+
+    def check_schema(self, plan: Plan) -> SchemaDrift:
+        """A's and C's schemas compared for the plan's scope, noted in the report; the caller refuses on a
+        difference (:func:`refuse_drift`: every database's at once)."""
+        from pgshift.migration.schema.drift import drift
+
+        found = drift(self.a, self.c, plan.scope)
+        self.report.schema_drift = found.as_report()
+        return found
 
     # -- the cutover (the lease, fence, drain, judge and commit: Switchover)
     def set_sequences(self, plan: Plan) -> SequencesSet:

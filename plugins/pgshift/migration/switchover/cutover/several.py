@@ -3,8 +3,10 @@
 The runbook (:meth:`DatabaseSetCutover.cut_over`) is the single database's, with each step that is about a
 database's rows taken once per database and each step that is about the server taken once:
 
-1. **Plan, pre-verify, forecast, per database, before the fence.** Each database's tables are read from A's catalog,
-   and with ``verify=delta`` verified at frozen points of B (:class:`~pgshift.migration.verify.delta.DeltaCheck`,
+1. **Plan, schemas, pre-verify, forecast, per database, before the fence.** Each database's tables are read from A's
+   catalog, A's and C's schemas are compared (any database's difference refuses, every one named:
+   :func:`~pgshift.migration.switchover.cutover.phases.refuse_drift`), and with ``verify=delta`` the rows are verified
+   at frozen points of B (:class:`~pgshift.migration.verify.delta.DeltaCheck`,
    one per database, each with its own slot on B; B's replay is the server's, so the databases take their frozen
    points one after the other). The databases verified first then take one more catch-up round, so that every
    database's last frozen point is recent when the fence comes. The forecast covers the set
@@ -59,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.migration.config import Mode, Verify
+from pgshift.migration.switchover.cutover.phases import refuse_drift
 from pgshift.migration.switchover.cutover.verify_phases import VerifyRefused
 from pgshift.migration.switchover.lease import COMMITTED, READY, FenceMarker, write_marker
 from pgshift.migration.switchover.results import Committed, Plan, Ready
@@ -123,6 +126,7 @@ class DatabaseSetCutover:
         home = self.home
         plans = self.each("plan", lambda p: p.plan(schemas, tables))
         try:
+            refuse_drift(self.each("schema", lambda p, plan: p.check_schema(plan), plans))
             self.pre_verify(plans)
             home.gate(gate)
             self.forecast()
@@ -160,6 +164,7 @@ class DatabaseSetCutover:
         home = self.home
         plans = self.each("plan", lambda p: p.plan(schemas, tables))
         try:
+            refuse_drift(self.each("schema", lambda p, plan: p.check_schema(plan), plans))
             self.pre_verify(plans)
             home.gate(gate)
             self.forecast()

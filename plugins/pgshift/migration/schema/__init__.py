@@ -1,0 +1,1 @@
+"""The migrated scope's schema on A and C: drift detected (:mod:`.drift`)."""

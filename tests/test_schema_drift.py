@@ -1,0 +1,199 @@
+"""Schema drift on real servers: A's and C's catalogs compared for the migrated scope.
+
+One chain, set up once with tables of the test's own (an enum column, a serial and an identity column, a default
+calling a function, a check, a unique constraint, a foreign key, an index, a trigger, a view), read in file order:
+the chain as set up has no difference; changes made on A (a column added, a column dropped, an enum value, an index,
+a table, a sequence, a constraint, a view) are each named with its kind and the statement; validation reports them
+as problems; the cutover, its dry run and its gate refuse before the fence with A untouched; and the statements, run
+on C, make C match A again, after which the apply worker they had stopped goes on without losing the row.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import psycopg2
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+from chain_helpers import (
+    NAMES,
+    app_can_log_in,
+    chain_conf,
+    chain_config,
+    run_dag,
+    set_up_chain,
+    sql,
+    task_states,
+    wait_c_caught_up,
+    wait_for,
+)
+from pgcluster import DATABASE
+
+from pgshift.common.report import safe_name
+
+OBJECTS = """
+CREATE TYPE drift_mood AS ENUM ('low', 'high');
+CREATE FUNCTION drift_code() RETURNS text LANGUAGE sql AS $$SELECT 'c'$$;
+CREATE FUNCTION drift_touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.changed := now(); RETURN NEW; END$$;
+CREATE TABLE drift_parent (id bigint PRIMARY KEY);
+CREATE TABLE drift_probe (
+    id bigserial PRIMARY KEY,
+    parent bigint REFERENCES drift_parent (id),
+    mood drift_mood NOT NULL DEFAULT 'low',
+    code text DEFAULT drift_code(),
+    amount numeric(10, 2) CHECK (amount >= 0),
+    gone text,
+    changed timestamptz,
+    "Odd Name" int GENERATED ALWAYS AS IDENTITY,
+    UNIQUE (id, mood));
+CREATE INDEX drift_probe_changed ON drift_probe (changed);
+CREATE TRIGGER drift_probe_touch BEFORE INSERT OR UPDATE ON drift_probe FOR EACH ROW EXECUTE FUNCTION drift_touch();
+CREATE VIEW drift_view AS SELECT id, mood FROM drift_probe;
+INSERT INTO drift_parent VALUES (1);
+INSERT INTO drift_probe (parent, amount, gone) VALUES (1, 1.5, 'g');
+"""
+CHANGES_ON_A = [
+    "ALTER TABLE drift_probe ADD COLUMN note text DEFAULT 'x' NOT NULL",
+    "ALTER TABLE drift_probe DROP COLUMN gone",
+    "ALTER TYPE drift_mood ADD VALUE 'calm' AFTER 'low'",
+    "CREATE INDEX drift_probe_amount ON drift_probe (amount)",
+    "CREATE TABLE drift_new (id int PRIMARY KEY, label text NOT NULL)",
+    "CREATE SEQUENCE drift_numbers START 100",
+    "ALTER TABLE drift_probe ADD CONSTRAINT drift_probe_amount_small CHECK (amount < 1000000)",
+    "CREATE VIEW drift_moods AS SELECT mood, count(*) AS n FROM drift_probe GROUP BY mood",
+]
+CLEAN_UP = ("DROP VIEW IF EXISTS drift_view, drift_moods; DROP TABLE IF EXISTS drift_probe, drift_parent, drift_new; "
+            "DROP SEQUENCE IF EXISTS drift_numbers; DROP TYPE IF EXISTS drift_mood; "
+            "DROP FUNCTION IF EXISTS drift_code(), drift_touch()")
+
+
+@pytest.fixture(scope="module")
+def chain(clusters, tmp_path_factory):
+    cl = clusters
+    sql(cl, cl.a, CLEAN_UP)
+    sql(cl, cl.a, OBJECTS)
+    set_up_chain(cl)  # grants role app its rights on every table, ours too
+    yield tmp_path_factory.mktemp("reports")
+    cl.unfence_a()
+    for node in (cl.a, cl.c):
+        sql(cl, node, CLEAN_UP)
+
+
+def drift_of(cl, **overrides):
+    from pgshift.migration.schema.drift import chain_drift
+
+    return chain_drift(chain_config(cl, **overrides))
+
+
+def test_the_chain_as_set_up_has_no_drift(clusters, chain):
+    cl = clusters
+    found = drift_of(cl)
+    assert list(found) == [None]
+    report = found[None].as_report()
+    assert report["differences"] == [] and report["ok"] is True, report
+    on_a = sql(cl, cl.a, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")[0][0]
+    assert report["tables_compared"] == on_a
+    # The chain of named databases compares each database's part: here the one.
+    assert {db: d.ok for db, d in drift_of(cl, databases=[DATABASE]).items()} == {DATABASE: True}
+
+
+def test_changes_on_a_are_named_with_their_statement_and_validation_reports_them(clusters, chain):
+    cl = clusters
+    for statement in CHANGES_ON_A:
+        sql(cl, cl.a, statement)
+    found = drift_of(cl)[None]
+    kinds = {d.object: d.kind for d in found.differences}
+    assert kinds == {
+        "column public.drift_probe.note": "additive",
+        "column public.drift_probe.gone": "destructive",
+        "enum public.drift_mood value 'calm'": "additive",
+        "index public.drift_probe_amount": "additive",
+        "table public.drift_new": "additive",
+        "constraint public.drift_new.drift_new_pkey": "additive",
+        "sequence public.drift_numbers": "additive",
+        "constraint public.drift_probe.drift_probe_amount_small": "additive",
+        "view public.drift_moods": "additive",
+    }, [d.describe() for d in found.differences]
+    ddl = {d.object: d.ddl for d in found.differences}
+    assert ddl["column public.drift_probe.note"] == \
+        "ALTER TABLE public.drift_probe ADD COLUMN note text DEFAULT 'x'::text NOT NULL"
+    assert ddl["column public.drift_probe.gone"] == "ALTER TABLE public.drift_probe DROP COLUMN gone"
+    assert ddl["enum public.drift_mood value 'calm'"] == "ALTER TYPE public.drift_mood ADD VALUE 'calm' AFTER 'low'"
+    assert ddl["table public.drift_new"] == "CREATE TABLE public.drift_new (id integer NOT NULL, label text NOT NULL)"
+    objects = [d.object for d in found.differences]  # in the order the statements apply
+    assert objects.index("table public.drift_new") < objects.index("constraint public.drift_new.drift_new_pkey")
+
+    conf = chain_conf(cl, action="validate", report_dir=str(chain), parity="off")
+    dag_run = run_dag(conf)
+    assert str(dag_run.state) == "failed", task_states(dag_run)
+    report = json.loads((chain / "validate" / f"{safe_name(dag_run.run_id)}.json").read_text())
+    assert report["schema_drift"]["differences"] == [d.as_dict() for d in found.differences]
+    assert report["schema_drift"]["additive"] == 8 and report["schema_drift"]["destructive"] == 1
+    for d in found.differences:
+        assert f"schema drift: {d.describe()}" in report["problems"], report["problems"]
+
+
+def test_the_cutover_its_dry_run_and_its_gate_refuse_before_the_fence(clusters, chain):
+    from pgshift.migration.operators.cutover import CutoverGateOperator, CutoverOperator
+
+    cl = clusters
+    note = "ALTER TABLE public.drift_probe ADD COLUMN note text DEFAULT 'x'::text NOT NULL"
+    for dry_run in (False, True):
+        run_id = f"manual__drift_{dry_run}"
+        op = CutoverOperator(task_id="cutover", config=chain_config(cl, mode="native", app_roles=["app"],
+                                                                    dry_run=dry_run, report_dir=str(chain)))
+        with pytest.raises(AirflowFailException) as refused:
+            op.execute({"run_id": run_id, "dag": SimpleNamespace(dag_id="hybrid_aurora_migration")})
+        message = str(refused.value)
+        assert "refused before the fence, A was not touched" in message, message
+        assert f"schema drift: column public.drift_probe.note: on A, not on C (additive): {note}" in message
+        assert "column public.drift_probe.gone: on C, not on A" in message
+        report = json.loads((chain / "cutover" / safe_name(run_id) / "report.json").read_text())
+        assert report["status"] == "failed" and report["schema_drift"]["ok"] is False
+        assert "fenced" not in report["timeline"], report["timeline"]
+        assert_a_untouched(cl)
+
+    # A chain of named databases: the same refusal, naming the database.
+    op = CutoverOperator(task_id="cutover", config=chain_config(cl, mode="native", app_roles=["app"], dry_run=False,
+                                                                databases=[DATABASE], report_dir=str(chain)))
+    with pytest.raises(AirflowFailException, match="refused before the fence, A was not touched") as refused:
+        op.execute({"run_id": "manual__drift_set", "dag": SimpleNamespace(dag_id="hybrid_aurora_migration")})
+    assert f"database {DATABASE}: schema drift: column public.drift_probe.note" in str(refused.value)
+    assert_a_untouched(cl)
+
+    gate = CutoverGateOperator(task_id="cutover_gate", config=chain_config(
+        cl, mode="native", app_roles=["app"], gate_readings=1, gate_interval_seconds=0.2, gate_window_seconds=30))
+    with pytest.raises(AirflowFailException, match="Cutover refused before the fence; A was not touched") as refused:
+        gate.execute({})
+    assert note in str(refused.value)
+
+
+def assert_a_untouched(cl) -> None:
+    """A as before: no database setting (no read-only default, no fence marker), and role app logs in and writes."""
+    assert sql(cl, cl.a, "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
+                         "WHERE d.datname = %s", (DATABASE,)) == []
+    assert app_can_log_in(cl)
+    conn = psycopg2.connect(cl.uri(cl.a, user="app"))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO drift_parent VALUES (2) ON CONFLICT DO NOTHING")
+    finally:
+        conn.close()
+
+
+def test_the_statements_run_on_c_make_it_match_a_and_the_apply_worker_goes_on(clusters, chain):
+    cl = clusters
+    errors = "SELECT apply_error_count FROM pg_stat_subscription_stats WHERE subname = %s"
+    before = sql(cl, cl.c, errors, (NAMES["subscription"],))[0][0]
+    sql(cl, cl.a, "INSERT INTO drift_probe (parent, amount, note) VALUES (1, 2, 'after the change')")
+    wait_for(lambda: sql(cl, cl.c, errors, (NAMES["subscription"],))[0][0] > before, 30,
+             what="C's apply worker to stop on the column C lacks")
+    for difference in drift_of(cl)[None].differences:
+        sql(cl, cl.c, difference.ddl)
+    assert drift_of(cl)[None].ok
+    wait_c_caught_up(cl)
+    assert sql(cl, cl.c, "SELECT amount::text, note FROM drift_probe WHERE note = 'after the change'") == \
+        [("2.00", "after the change")]
+    count = "SELECT count(*) FROM drift_probe"
+    assert sql(cl, cl.c, count) == sql(cl, cl.a, count)
