@@ -290,6 +290,13 @@ PARAMS: dict[str, Param] = {
     "dms_inline_lob_max_size_kb": Param(32, type="integer", minimum=1, maximum=102400, section="DMS",
                                         title="DMS inline LOB max size (KB, inline mode)",
                                         description="TargetMetadata.InlineLobMaxSize: LOBs up to it go inline."),
+    "ddl": Param("apply_additive", type="string", enum=["report", "apply_additive"], section="Validation",
+                 title="Schema changes on A",
+                 description="Validation compares A's and C's schemas and names each difference with the statement "
+                             "that makes C match A. apply_additive (native mode): it also runs the additive ones on "
+                             "C (a new column, table, index, sequence, enum value, constraint, view, function), so "
+                             "the apply worker goes on and a new table's rows are copied. report: it runs nothing. A "
+                             "destructive change is never run; the cutover refuses any difference."),
 }
 DEFAULTS: dict[str, Any] = {name: param.value for name, param in PARAMS.items()}
 SCHEMAS: dict[str, dict[str, Any]] = {name: param.schema for name, param in PARAMS.items()}

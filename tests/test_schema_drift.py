@@ -5,12 +5,15 @@ calling a function, a check, a unique constraint, a foreign key, an index, a tri
 the chain as set up has no difference; changes made on A (a column added, a column dropped, an enum value, an index,
 a table, a sequence, a constraint, a view) are each named with its kind and the statement; validation reports them
 as problems; the cutover, its dry run and its gate refuse before the fence with A untouched; and the statements, run
-on C, make C match A again, after which the apply worker they had stopped goes on without losing the row.
+and validation with ``ddl=apply_additive`` (the default) makes the additive ones on C under writes: the apply worker
+they had stopped goes on, the new table's rows are copied, no row is lost; the destructive one stays a problem.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from types import SimpleNamespace
 
 import psycopg2
@@ -124,14 +127,21 @@ def test_changes_on_a_are_named_with_their_statement_and_validation_reports_them
     objects = [d.object for d in found.differences]  # in the order the statements apply
     assert objects.index("table public.drift_new") < objects.index("constraint public.drift_new.drift_new_pkey")
 
-    conf = chain_conf(cl, action="validate", report_dir=str(chain), parity="off")
-    dag_run = run_dag(conf)
-    assert str(dag_run.state) == "failed", task_states(dag_run)
-    report = json.loads((chain / "validate" / f"{safe_name(dag_run.run_id)}.json").read_text())
+    # ddl=report: validation names every difference as a problem and runs nothing on C.
+    report = validate(cl, chain, ddl="report")
     assert report["schema_drift"]["differences"] == [d.as_dict() for d in found.differences]
     assert report["schema_drift"]["additive"] == 8 and report["schema_drift"]["destructive"] == 1
+    assert "healed" not in report["schema_drift"]
     for d in found.differences:
         assert f"schema drift: {d.describe()}" in report["problems"], report["problems"]
+    assert drift_of(cl)[None].differences == found.differences
+
+
+def validate(cl, reports, **overrides) -> dict:
+    """A validation run (no parity: the schemas are what is looked at); it fails, C differing from A."""
+    dag_run = run_dag(chain_conf(cl, action="validate", report_dir=str(reports), parity="off", **overrides))
+    assert str(dag_run.state) == "failed", task_states(dag_run)
+    return json.loads((reports / "validate" / f"{safe_name(dag_run.run_id)}.json").read_text())
 
 
 def test_the_cutover_its_dry_run_and_its_gate_refuse_before_the_fence(clusters, chain):
@@ -182,18 +192,71 @@ def assert_a_untouched(cl) -> None:
         conn.close()
 
 
-def test_the_statements_run_on_c_make_it_match_a_and_the_apply_worker_goes_on(clusters, chain):
+class Writer:
+    """Rows written on A into the changed table (with the new column) and the new table, until stopped."""
+
+    def __init__(self, cl) -> None:
+        self.cl, self.written, self.errors, self._stop = cl, 0, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = psycopg2.connect(self.cl.uri(self.cl.a))
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                while not self._stop.is_set():
+                    self.written += 1
+                    cur.execute("INSERT INTO drift_probe (parent, amount, note) VALUES (1, %s, 'under writes')",
+                                (self.written,))
+                    cur.execute("INSERT INTO drift_new VALUES (%s, 'new')", (self.written,))
+                    time.sleep(0.02)
+        except psycopg2.Error as exc:
+            self.errors.append(str(exc))
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def test_validation_heals_the_additive_changes_under_writes_with_no_row_lost(clusters, chain):
     cl = clusters
     errors = "SELECT apply_error_count FROM pg_stat_subscription_stats WHERE subname = %s"
     before = sql(cl, cl.c, errors, (NAMES["subscription"],))[0][0]
-    sql(cl, cl.a, "INSERT INTO drift_probe (parent, amount, note) VALUES (1, 2, 'after the change')")
-    wait_for(lambda: sql(cl, cl.c, errors, (NAMES["subscription"],))[0][0] > before, 30,
-             what="C's apply worker to stop on the column C lacks")
+    writer = Writer(cl)
+    try:
+        wait_for(lambda: sql(cl, cl.c, errors, (NAMES["subscription"],))[0][0] > before, 30,
+                 what="C's apply worker to stop on what C lacks")
+        additive = [d for d in drift_of(cl)[None].differences if d.kind == "additive"]
+        report = validate(cl, chain)  # ddl=apply_additive, the default
+        written = writer.written
+        wait_for(lambda: writer.written > written + 20, what="writes on A after the healing")
+    finally:
+        writer.stop()
+    assert writer.errors == []
+    healed = report["schema_drift"]["healed"]
+    assert [d["object"] for d in healed["applied"]] == [d.object for d in additive]
+    assert healed["failed"] is None and healed["refreshed_subscription"] is True
+    # What is left is the destructive difference, a problem still: it is never run.
+    assert [(d["object"], d["kind"]) for d in report["schema_drift"]["differences"]] == \
+        [("column public.drift_probe.gone", "destructive")]
+    assert any(p.startswith("schema drift: column public.drift_probe.gone") for p in report["problems"])
+    assert any(n.startswith("schema drift healed on C: column public.drift_probe.note") for n in report["notes"])
+
+    # Every row written on A is on C, in both tables.
+    wait_c_caught_up(cl)
+    wait_for(lambda: sql(cl, cl.c, "SELECT bool_and(srsubstate = 'r') FROM pg_subscription_rel")[0][0], 60,
+             what="the new table's copy to be ready")
+    wait_c_caught_up(cl)
+    for table, columns in (("drift_probe", "id, mood, amount, note"), ("drift_new", "id, label")):
+        query = f"SELECT count(*), coalesce(sum(hashtextextended(({columns})::text, 0)), 0)::text FROM {table}"
+        on_a = sql(cl, cl.a, query)
+        assert sql(cl, cl.c, query) == on_a, table
+        assert on_a[0][0] > writer.written // 2, (table, on_a)
+
+    # The destructive difference's statement, run on C by a person, leaves no difference.
     for difference in drift_of(cl)[None].differences:
         sql(cl, cl.c, difference.ddl)
     assert drift_of(cl)[None].ok
-    wait_c_caught_up(cl)
-    assert sql(cl, cl.c, "SELECT amount::text, note FROM drift_probe WHERE note = 'after the change'") == \
-        [("2.00", "after the change")]
-    count = "SELECT count(*) FROM drift_probe"
-    assert sql(cl, cl.c, count) == sql(cl, cl.a, count)

@@ -58,6 +58,13 @@ class Parity(StrEnum):
     OFF = "off"
 
 
+class Ddl(StrEnum):
+    """What validation does with A's schema changes C lacks (:mod:`pgshift.migration.schema.heal`)."""
+
+    REPORT = "report"  # name each difference and its statement, run nothing
+    APPLY_ADDITIVE = "apply_additive"  # also run the additive ones on C (native mode)
+
+
 class DmsSslMode(StrEnum):
     NONE = "none"
     REQUIRE = "require"
@@ -191,6 +198,8 @@ class ChainConfig:
     dms_lob_max_size_kb: int
     dms_lob_chunk_size_kb: int
     dms_inline_lob_max_size_kb: int
+    # -- schema changes on A (issue 24)
+    ddl: Ddl
 
     # -- one conversion point
     @classmethod

@@ -55,6 +55,14 @@ class TargetHook(MigrationHook):
         self.execute("create_subscription", {"conninfo": conninfo, "slot": slot},
                      subscription=name, publication=publication)
 
+    def refresh_subscription(self, name: str) -> None:
+        """ALTER SUBSCRIPTION ... REFRESH PUBLICATION: the publication's tables the subscription lacks are added,
+        their rows copied.
+
+        :param name: the subscription's name
+        """
+        self.execute("subscription_refresh", subscription=name)
+
     def drop_subscription(self, name: str) -> None:
         """DROP SUBSCRIPTION (which drops its slot on the publisher's side too).
 

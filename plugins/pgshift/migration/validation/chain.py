@@ -57,6 +57,7 @@ from pgshift.migration.validation.section import Section, merge
 if TYPE_CHECKING:  # drivers are imported where a task runs, not when a DAG is parsed
     from pgshift.migration.checks.slot import WalLimits
     from pgshift.migration.hooks.standby import StandbyHook
+    from pgshift.migration.schema.heal import Healing
 
 
 def looked_up(part: ChainConfig) -> ChainConfig:
@@ -292,19 +293,45 @@ class ChainValidation:
     def _schema_drift(self, part: ChainConfig, section: Section) -> dict[str, Any] | None:
         """A's and C's schemas compared for the database's scope; each difference is a problem naming the statement
         that makes C match A (:mod:`pgshift.migration.schema.drift`): the cutover would refuse it."""
+        from pgshift.migration.config import Ddl
         from pgshift.migration.hooks.primary import PrimaryHook
         from pgshift.migration.hooks.target import TargetHook
-        from pgshift.migration.schema.drift import drift
+        from pgshift.migration.schema.drift import ADDITIVE, drift
+        from pgshift.migration.schema.heal import heal_additive
         from pgshift.migration.scope import Scope
 
+        scope, healing = Scope.from_params(part.schemas, part.tables), None
+        heal = part.ddl == Ddl.APPLY_ADDITIVE and part.mode == "native"
         try:
             with PrimaryHook(part.conn_a) as a, TargetHook(part.conn_c) as c:
-                found = drift(a, c, Scope.from_params(part.schemas, part.tables))
+                found = drift(a, c, scope)
+                if heal and found.of_kind(ADDITIVE):
+                    healing = heal_additive(c, found, part.subscription_name)
+                    found = drift(a, c, scope)  # what is left
         except Exception as exc:  # noqa: BLE001 - the connection problems are named by the other checks
             section.notes.append(f"schemas of A and C not compared: {exc}")
             return None
+        if found.of_kind(ADDITIVE) and part.ddl == Ddl.APPLY_ADDITIVE and part.mode != "native":
+            section.notes.append("ddl=apply_additive runs nothing in DMS mode (the task's own DDL handling decides "
+                                 "what reaches C): the additive differences are reported only")
+        report = found.as_report()
+        if healing is not None:
+            report["healed"] = healing.as_report()
+            self._healed(healing, section)
         section.problems += found.problems()
-        return found.as_report()
+        return report
+
+    def _healed(self, healing: Healing, section: Section) -> None:
+        """What ``ddl=apply_additive`` ran on C, in the notes and the log; a statement C refused is a problem."""
+        for d in healing.applied:
+            section.notes.append(f"schema drift healed on C: {d.object}: {d.ddl}")
+            self.log.warning("%s", section.named(f"Schema drift healed on C: {d.object}: {d.ddl}"))
+        if healing.refreshed:
+            section.notes.append("subscription refreshed: the new tables' rows are copied from B")
+        if healing.failed:
+            failed, error = healing.failed
+            section.problems.append(f"schema drift: C refused {failed.ddl}: {error} (the later statements were not "
+                                    "run)")
 
     # -- access
     def _access(self, part: ChainConfig, dag_id: str, section: Section) -> dict[str, Any]:
