@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 
 
 
+# the statement of each part of a schema comparison's catalog (MigrationHook.schema_catalog)
+_CATALOG_SQL = {"tables": "drift_tables", "columns": "drift_columns", "constraints": "drift_constraints",
+                "indexes": "drift_indexes", "sequences": "drift_sequences", "enums": "drift_enums",
+                "views": "drift_views", "functions": "drift_functions"}
+
+
 class MigrationHook(PgShiftHook):
     """A PostgreSQL server of the migration's chain; its SQL is :mod:`pgshift.migration.sql`'s."""
 
@@ -95,7 +101,7 @@ class MigrationHook(PgShiftHook):
         :param part: tables, columns, constraints, indexes, sequences, enums, views or functions
         :param params: the scope's :meth:`Scope.query_params` and ``rel_schemas``/``rel_names``, the tables compared
         """
-        return self.fetch(f"drift_{part}", params)
+        return self.fetch(_CATALOG_SQL[part], params)
 
     def primary_key_columns(self, table: str) -> list[str]:
         """The primary key's columns in key order; empty without a primary key.
