@@ -5,7 +5,7 @@ The connection layer under it is :class:`~pgshift.common.hooks.postgres.PgShiftH
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from psycopg2 import sql as pgsql
 
@@ -26,15 +26,16 @@ from pgshift.migration.hooks.states import (
 
 if TYPE_CHECKING:
     from pgshift.migration.access.privileges_states import AccessObjectRow, DefaultAclRow, EffectiveRow
-    from pgshift.migration.schema.catalog import CatalogPart
     from pgshift.migration.scope import Scope
 
 
 
+CatalogPart = Literal["tables", "columns", "constraints", "indexes", "sequences", "enums", "views", "functions"]
 # the statement of each part of a schema comparison's catalog (MigrationHook.schema_catalog)
-_CATALOG_SQL = {"tables": "drift_tables", "columns": "drift_columns", "constraints": "drift_constraints",
-                "indexes": "drift_indexes", "sequences": "drift_sequences", "enums": "drift_enums",
-                "views": "drift_views", "functions": "drift_functions"}
+_CATALOG_SQL: dict[CatalogPart, str] = {
+    "tables": "drift_tables", "columns": "drift_columns", "constraints": "drift_constraints",
+    "indexes": "drift_indexes", "sequences": "drift_sequences", "enums": "drift_enums", "views": "drift_views",
+    "functions": "drift_functions"}
 
 
 class MigrationHook(PgShiftHook):

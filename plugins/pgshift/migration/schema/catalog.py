@@ -6,13 +6,12 @@ it (names quoted by the server, definitions by ``format_type``, ``pg_get_expr``,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pgshift.migration.hooks.base import MigrationHook
+    from pgshift.migration.hooks.base import CatalogPart, MigrationHook
     from pgshift.migration.scope import Scope
 
-CatalogPart = Literal["tables", "columns", "constraints", "indexes", "sequences", "enums", "views", "functions"]
 Row = dict[str, Any]
 Name = tuple[str, str]  # (schema, name)
 
