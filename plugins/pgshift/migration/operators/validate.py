@@ -1,4 +1,5 @@
-"""Scheduled validation of the chain: read-only; one report, one chart, one failure naming every problem.
+"""Scheduled validation of the chain: read-only (but for ``ddl=apply_additive``, which makes on C the additive
+schema changes of A: :mod:`pgshift.migration.schema.heal`); one report, one chart, one failure naming every problem.
 
 Per database for a chain with ``databases``: one report with a section per database, every problem naming its
 database (:mod:`pgshift.migration.validation.chain` says what is read once and what per database). Load on A stays
