@@ -101,6 +101,25 @@ def test_the_chain_as_set_up_has_no_drift(clusters, chain):
     assert {db: d.ok for db, d in drift_of(cl, databases=[DATABASE]).items()} == {DATABASE: True}
 
 
+def test_a_table_locked_on_c_does_not_hold_the_comparison_up(clusters, chain):
+    """The comparison runs before the fence: a session holding a table of C must not make it wait."""
+    cl = clusters
+    blocker = psycopg2.connect(cl.uri(cl.c))
+    try:
+        with blocker.cursor() as cur:
+            cur.execute("LOCK TABLE drift_probe, drift_parent IN ACCESS EXCLUSIVE MODE")
+        release = threading.Timer(15, blocker.rollback)
+        release.start()
+        started = time.monotonic()
+        found = drift_of(cl)[None]
+        took = time.monotonic() - started
+        release.cancel()
+    finally:
+        blocker.close()
+    assert found.ok, [d.describe() for d in found.differences]
+    assert took < 10, f"the comparison waited {took:.1f} s for the lock"
+
+
 def test_changes_on_a_are_named_with_their_statement_and_validation_reports_them(clusters, chain):
     cl = clusters
     for statement in CHANGES_ON_A:

@@ -37,11 +37,14 @@ def scope_tables(hook: MigrationHook, scope: Scope) -> dict[Name, Row]:
     return {(r["schema"], r["table"]): r for r in hook.schema_catalog("tables", scope.query_params("public"))}
 
 
-def read_catalog(hook: MigrationHook, scope: Scope, tables: dict[Name, Row], compared: list[Name]) -> Catalog:
+def read_catalog(hook: MigrationHook, scope: Scope, tables: dict[Name, Row], compared: list[Name], *,
+                 definitions: bool) -> Catalog:
     """The rest of the catalog, for ``compared``: the tables of either side (one side's missing tables read as
-    nothing), so that the enums, views and functions are those of every table compared."""
+    nothing), so that the enums, views and functions are those of every table compared. ``definitions``: the
+    definitions of constraints, indexes and views too (A's, for the statements; reading one locks its table, see
+    ``drift_constraints.sql``)."""
     params = {**scope.query_params("public"), "rel_schemas": [s for s, _ in compared],
-              "rel_names": [t for _, t in compared]}
+              "rel_names": [t for _, t in compared], "definitions": definitions}
 
     def by_table(part: CatalogPart, key: str) -> dict[Name, dict[str, Row]]:
         out: dict[Name, dict[str, Row]] = {}

@@ -103,11 +103,5 @@ def create_view(view: Row) -> str:
     return f"CREATE VIEW {view['qname']} AS {body}"
 
 
-def replace_view(view: Row) -> str:
-    if view["kind"] == "m":
-        return f"DROP MATERIALIZED VIEW {view['qname']}; {create_view(view)}"
-    return f"CREATE OR REPLACE VIEW {view['qname']} AS {view['definition'].strip().rstrip(';')}"
-
-
 def drop_view(view: Row) -> str:
     return f"DROP {'MATERIALIZED VIEW' if view['kind'] == 'm' else 'VIEW'} {view['qname']}"

@@ -9,10 +9,14 @@ A is seen at the next validation at the latest.
 **What is compared**, in the scope the rest of pgshift computes (``schemas``/``tables``: :class:`Scope`; one
 database's part for a chain of several): the tables (ordinary and partitioned), their columns (type, default or
 generation expression, identity, NOT NULL), constraints (primary key, unique, check, foreign key, exclusion; by
-name and ``pg_get_constraintdef``), indexes no constraint owns (by name and ``pg_get_indexdef``), the scope's
+name and kind), indexes no constraint owns (by name), the scope's
 sequences (their definition, not their position: that is the cutover's to set), the enum types of the scope and
-their values in order, the views that read the tables and the functions the tables use (defaults, constraints,
-triggers), by definition. Left out: what pgshift or DMS put on C for themselves (DMS's ``awsdms_*`` control tables;
+their values in order, the views that read the tables (present, and of the same kind) and the functions the tables
+use (defaults, constraints, triggers), by definition. The definitions of constraints, indexes and views are read on A
+only (for the statements): ``pg_get_constraintdef``, ``pg_get_indexdef`` and ``pg_get_viewdef`` lock the table they
+describe, and the comparison reads C's catalog before the cutover's fence, where a session holding a table of C must
+not hold the cutover up; so one redefined under the same name on one side is not seen.
+Left out: what pgshift or DMS put on C for themselves (DMS's ``awsdms_*`` control tables;
 the subscription and the fence marker are not in these catalogs), identity columns' own sequences (the column's).
 
 **Classification.** ``additive``: something A has and C lacks that can be created on C without touching what C
@@ -99,8 +103,8 @@ def drift(a_hook: MigrationHook, c_hook: MigrationHook, scope: Scope) -> SchemaD
     """A's and C's catalogs compared for ``scope`` (each hook connected to the database compared)."""
     a_tables, c_tables = scope_tables(a_hook, scope), scope_tables(c_hook, scope)
     compared = sorted(a_tables.keys() | c_tables.keys())
-    a = read_catalog(a_hook, scope, a_tables, compared)
-    c = read_catalog(c_hook, scope, c_tables, compared)
+    a = read_catalog(a_hook, scope, a_tables, compared, definitions=True)
+    c = read_catalog(c_hook, scope, c_tables, compared, definitions=False)
     found = _Differences()
     _tables(a, c, found)
     _sequences(a, c, found)
@@ -168,8 +172,8 @@ def _owned(table: Name, qtable: str, a: Catalog, c: Catalog | None, found: _Diff
         if other is None:
             found.add(what, f"{_dotted(table)}.{name}", "on A, not on C", ADDITIVE,
                       ddl.alter_table(qtable, f"ADD CONSTRAINT {con['qname']} {con['definition']}"))
-        elif other["definition"] != con["definition"]:
-            found.add(what, f"{_dotted(table)}.{name}", f"{con['definition']} on A, {other['definition']} on C",
+        elif other["kind"] != con["kind"]:
+            found.add(what, f"{_dotted(table)}.{name}", f"another kind of constraint on C ({con['definition']} on A)",
                       DESTRUCTIVE, ddl.alter_table(qtable, f"DROP CONSTRAINT {con['qname']}, ADD CONSTRAINT "
                                                            f"{con['qname']} {con['definition']}"))
     for name, con in on_c.items():
@@ -178,12 +182,8 @@ def _owned(table: Name, qtable: str, a: Catalog, c: Catalog | None, found: _Diff
                       ddl.alter_table(qtable, f"DROP CONSTRAINT {con['qname']}"))
     idx_a, idx_c = a.indexes.get(table, {}), c.indexes.get(table, {}) if c else {}
     for name, index in idx_a.items():
-        other = idx_c.get(name)
-        if other is None:
+        if name not in idx_c:
             found.add("index", f"{table[0]}.{name}", "on A, not on C", ADDITIVE, index["definition"])
-        elif other["definition"] != index["definition"]:
-            found.add("index", f"{table[0]}.{name}", f"defined otherwise on C ({other['definition']})", DESTRUCTIVE,
-                      f"DROP INDEX {index['qname']}; {index['definition']}")
     for name, index in idx_c.items():
         if name not in idx_a:
             found.add("index", f"{table[0]}.{name}", "on C, not on A", DESTRUCTIVE, f"DROP INDEX {index['qname']}")
@@ -225,8 +225,9 @@ def _views(a: Catalog, c: Catalog, found: _Differences) -> None:
         other = c.views.get(name)
         if other is None:
             found.add("view", _dotted(name), "on A, not on C", ADDITIVE, ddl.create_view(view))
-        elif (other["kind"], other["definition"]) != (view["kind"], view["definition"]):
-            found.add("view", _dotted(name), "defined otherwise on C", DESTRUCTIVE, ddl.replace_view(view))
+        elif other["kind"] != view["kind"]:
+            found.add("view", _dotted(name), "a view on one side, a materialized view on the other", DESTRUCTIVE,
+                      f"{ddl.drop_view(other)}; {ddl.create_view(view)}")
     for name, view in c.views.items():
         if name not in a.views:
             found.add("view", _dotted(name), "on C, not on A", DESTRUCTIVE, ddl.drop_view(view))

@@ -1,10 +1,10 @@
 -- The indexes of the given tables that no constraint of the table owns (those come with their constraint), as
--- pg_get_indexdef writes them.
+-- pg_get_indexdef writes them, only where asked (A's; see drift_constraints.sql).
 SELECT n.nspname                                AS schema,
        c.relname                                AS "table",
        i.relname                                AS name,
        format('%%I.%%I', n.nspname, i.relname)  AS qname,
-       pg_get_indexdef(x.indexrelid)            AS definition
+       CASE WHEN %(definitions)s THEN pg_get_indexdef(x.indexrelid) END AS definition
 FROM pg_index x
 JOIN pg_class i ON i.oid = x.indexrelid
 JOIN pg_class c ON c.oid = x.indrelid

@@ -1,9 +1,11 @@
--- The views and materialized views that read the given tables, with their definitions.
+-- The views and materialized views that read the given tables; their definitions only where asked (A's: the
+-- statement that makes one on C), because pg_get_viewdef locks the tables a view reads, and the comparison runs
+-- before the cutover's fence, where a session holding a table of C must not hold the cutover up.
 SELECT DISTINCT v.relkind::text                          AS kind,
        vn.nspname                                        AS schema,
        v.relname                                         AS name,
        format('%%I.%%I', vn.nspname, v.relname)          AS qname,
-       pg_get_viewdef(v.oid)                             AS definition
+       CASE WHEN %(definitions)s THEN pg_get_viewdef(v.oid) END AS definition
 FROM pg_depend d
 JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
 JOIN pg_class v ON v.oid = r.ev_class AND v.relkind IN ('v', 'm')
