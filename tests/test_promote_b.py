@@ -1,6 +1,6 @@
 """A lost, B promoted: what PostgreSQL does with the chain B -> C (issue 24), proved on the project's servers.
 
-Facts established here (PostgreSQL 17, the project's build; logical decoding on a standby exists from 16):
+Facts established here (PostgreSQL 18.6, the project's build; logical decoding on a standby exists from 16):
 
 - A logical slot created on the hot standby B lives in B's own data directory and survives ``pg_promote()``:
   after the promotion it is still there, not ``conflicting``, same plugin, its ``confirmed_flush_lsn`` where C
