@@ -17,6 +17,7 @@ The module starts its own A, B and C (the session's B must not be promoted) and 
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from typing import Any
 
 import psycopg2
 import pytest
-from chain_helpers import NAMES, chain_conf, run_dag, sql, wait_c_caught_up
+from chain_helpers import NAMES, chain_conf, run_dag, sql, task_states, wait_c_caught_up
 from pgcluster import LocalClusters
 from testing_support import CaptureFds, assert_run_succeeded, free_port_block, state_dir, wait_for
 
@@ -89,7 +90,37 @@ def slot_row(cl: LocalClusters) -> tuple[Any, ...]:
                          "WHERE slot_name = %s", (NAMES["slot"],))[0]
 
 
-def test_slot_on_b_survives_promotion_and_c_goes_on_from_b(trio: LocalClusters) -> None:
+def recorded() -> dict[str, Any]:
+    from airflow.models import Variable
+
+    from pgshift.migration.configuration import variable_key
+
+    return json.loads(Variable.get(variable_key("hybrid_aurora_migration")))
+
+
+def promote(**conf: Any) -> tuple[Any, str]:
+    """A run of action=promote_b on the recorded chain: (the run, its log)."""
+    with CaptureFds() as out:
+        dag_run = run_dag({"action": "promote_b", **conf})
+    return dag_run, out.text
+
+
+def promotion_xcom(dag_run: Any) -> dict[str, Any]:
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "promote_b"]
+    return ti.xcom_pull(task_ids="promote_b")
+
+
+def test_refused_while_a_answers_without_confirmation(trio: LocalClusters) -> None:
+    cl = trio
+    dag_run, log = promote()
+    assert task_states(dag_run)["promote_b"] == "failed"
+    assert "A answers (conn pgshift_a, at WAL" in log
+    assert "trigger promote_b again with confirm_promote_b true; nothing was changed" in log
+    assert sql(cl, cl.b, "SELECT pg_is_in_recovery()")[0][0] is True
+    assert "source" not in recorded()
+
+
+def test_a_lost_under_writes_then_promote_b_and_c_goes_on_from_b(trio: LocalClusters) -> None:
     cl = trio
     with Writer(cl) as writer:
         wait_for(lambda: writer.written >= 300, 30, what="the writer on A")
@@ -97,23 +128,40 @@ def test_slot_on_b_survives_promotion_and_c_goes_on_from_b(trio: LocalClusters) 
     received = sql(cl, cl.b, "SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text")[0]
     on_b = ids(cl, cl.b)
     assert len(on_b) > 200  # B had replayed some of A's writes: the rows that must not be lost
-    wait_for(lambda: sql(cl, cl.b, "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots "
-                                   "WHERE slot_name = %s", (received[1], NAMES["slot"]))[0][0],
-             30, what="C confirming everything B replayed")
     before = slot_row(cl)
 
-    assert sql(cl, cl.b, "SELECT pg_promote(wait => true)")[0][0] is True
+    dag_run, log = promote()
+    assert_run_succeeded(dag_run, log)
+    report = promotion_xcom(dag_run)
+    assert report["a_reachable"] is False and report["a_error"] and report["lost_bytes"] is None
+    assert sql(cl, cl.b, "SELECT %s::pg_lsn >= %s::pg_lsn", (report["b_received_lsn"], received[0]))[0][0]
+    assert "how much of A's WAL B had not received is unknown; B had received up to" in log
     assert sql(cl, cl.b, "SELECT pg_is_in_recovery()")[0][0] is False
     after = slot_row(cl)
     assert after[:3] == ("pgoutput", "logical", False), after
     # Never behind what C had confirmed (it moves on past B's end-of-recovery record as C confirms it).
     assert sql(cl, cl.b, "SELECT %s::pg_lsn >= %s::pg_lsn", (after[3], before[3]))[0][0], (before, after)
+    assert report["databases"][""]["slot"] == NAMES["slot"]
+    assert sql(cl, cl.b, "SELECT %s::pg_lsn >= %s::pg_lsn", (after[3], report["b_lsn_after"]))[0][0]
+    record = recorded()
+    assert record["source"] == "b"
+    assert record["promote_b"]["b_received_lsn"] == report["b_received_lsn"]
+    assert record["promote_b"]["lost_bytes"] is None
 
+    assert on_b <= ids(cl, cl.c)  # nothing B had replayed is missing on C
     sql(cl, cl.b, "INSERT INTO events (source) SELECT 'b' FROM generate_series(1, 50)")
     on_b_now = ids(cl, cl.b)
     wait_for(lambda: ids(cl, cl.c) >= on_b_now, 60, what="C receiving B's rows written after the promotion")
-    assert on_b <= ids(cl, cl.c)
     assert sql(cl, cl.c, "SELECT count(*) FROM events WHERE source = 'b'")[0][0] == 50
     assert sql(cl, cl.c, "SELECT count(*) FROM pg_stat_subscription WHERE subname = %s AND pid IS NOT NULL",
                (NAMES["subscription"],))[0][0] == 1
-    assert sql(cl, cl.b, "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (NAMES["slot"],))[0][0]
+
+
+def test_retry_says_b_was_promoted_and_checks_again(trio: LocalClusters) -> None:
+    first = recorded()["promote_b"]
+    dag_run, log = promote()
+    assert_run_succeeded(dag_run, log)
+    report = promotion_xcom(dag_run)
+    assert report["already_promoted"] is True and report["databases"][""]["slot"] == NAMES["slot"]
+    assert "it was promoted already (a retry); going on with the checks" in log
+    assert recorded()["promote_b"] == first  # the first promotion's figures are kept
