@@ -165,3 +165,22 @@ def test_retry_says_b_was_promoted_and_checks_again(trio: LocalClusters) -> None
     assert report["already_promoted"] is True and report["databases"][""]["slot"] == NAMES["slot"]
     assert "it was promoted already (a retry); going on with the checks" in log
     assert recorded()["promote_b"] == first  # the first promotion's figures are kept
+
+
+def test_validation_after_promote_b_checks_b_to_c(trio: LocalClusters) -> None:
+    """B is the source now: A (stopped) and A -> B are skipped and said so; B -> C, parity and access are checked."""
+    cl = trio
+    sql(cl, cl.b, "INSERT INTO events (source) SELECT 'b2' FROM generate_series(1, 20)")
+    with CaptureFds() as out:
+        dag_run = run_dag({"action": "validate", "parity": "full"})
+    assert_run_succeeded(dag_run, out.text)
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "validate"]
+    report = json.loads(open(ti.xcom_pull(task_ids="validate")["report"]).read())
+    assert report["direction"] == "B -> C (B promoted, A lost)"
+    assert any("A and A -> B are not checked" in n for n in report["notes"]), report["notes"]
+    assert any("parity=full freezes B's replay of A, and B was promoted: sampled instead" in n
+               for n in report["notes"])
+    assert "a_to_b_lag_bytes" not in report["figures"]
+    assert report["figures"]["b_to_c_lag_bytes"] is not None and report["figures"]["slot_active"] is True
+    (events,) = report["parity"]
+    assert (events["table"], events["status"], events["missing_on_c"]) == ("public.events", "equal", 0), events

@@ -112,7 +112,8 @@ class Effective:
         no secret."""
         record = None
         if self.record:
-            record = {k: self.record.get(k) for k in ("recorded_at", "recorded_by_run", "cut_over", "fallback")}
+            record = {k: self.record.get(k) for k in ("recorded_at", "recorded_by_run", "cut_over", "fallback",
+                                                 "source", "promote_b")}
         return {"variable": variable_key(self.dag_id), "summary": self.summary(), "record": record,
                 "overridden": self.overridden, "kept_over_conf": self.kept_over_conf,
                 "values": self.values, "sources": self.sources, "config": config.as_dict()}
