@@ -184,3 +184,13 @@ def test_validation_after_promote_b_checks_b_to_c(trio: LocalClusters) -> None:
     assert report["figures"]["b_to_c_lag_bytes"] is not None and report["figures"]["slot_active"] is True
     (events,) = report["parity"]
     assert (events["table"], events["status"], events["missing_on_c"]) == ("public.events", "equal", 0), events
+
+
+def test_cutover_from_b_is_refused_before_anything_changes(trio: LocalClusters) -> None:
+    cl = trio
+    with CaptureFds() as out:
+        dag_run = run_dag({"action": "cutover", "dry_run": False})
+    assert task_states(dag_run)["configuration"] == "failed"
+    assert "a cutover from B (fencing B, draining B's own WAL) is not built yet; nothing was changed" in out.text
+    assert sql(cl, cl.b, "SELECT current_setting('default_transaction_read_only')")[0][0] == "off"
+    assert recorded()["cut_over"] is None

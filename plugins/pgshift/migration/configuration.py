@@ -196,6 +196,9 @@ def check_chain(effective: Effective, action: str) -> None:
             f"no chain to {what} yet: no setup has finished for {effective.dag_id} "
             f"(Variable {variable_key(effective.dag_id)} is absent); trigger action=setup first")
     cut_over = effective.record.get("cut_over")
+    if action == "cutover" and source_of(effective.record) == "b":
+        raise AirflowFailException("B was promoted (action=promote_b, A lost) and is the chain's source: a cutover "
+                                   "from B (fencing B, draining B's own WAL) is not built yet; nothing was changed")
     if not cut_over:
         return
     if action != "validate":
