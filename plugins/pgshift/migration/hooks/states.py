@@ -403,3 +403,16 @@ class AppProbe:
     read_table: str | None  # schema.table read; None: the role may SELECT no table in scope
     write_target: str | None  # schema.table.column rewritten; None: the role may UPDATE nothing in scope
     rows_written: int
+
+
+@dataclass(frozen=True)
+class PromotionPosition:
+    """B around its promotion (``promotion_position.sql``): standby or not, what it received and replayed of A's WAL,
+    its own position once promoted, and the bytes of A's WAL it had not received (None when A's position is not
+    known)."""
+
+    in_recovery: bool
+    received_lsn: str | None
+    replayed_lsn: str | None
+    current_lsn: str | None
+    unreceived_bytes: int | None
