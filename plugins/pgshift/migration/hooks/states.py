@@ -372,6 +372,23 @@ class RoleSpec:
 
 
 @dataclass(frozen=True)
+class DatabaseLocale:
+    """A database's encoding and locale (``database_locale.sql``), what C's copy of it is created with."""
+
+    encoding: str
+    collate: str
+    ctype: str
+    provider: str  # libc, icu, builtin
+    locale: str | None  # the ICU or builtin locale; None for libc
+    icu_rules: str | None = None
+
+    def describe(self) -> str:
+        """``encoding UTF8, LC_COLLATE de_DE.UTF-8, LC_CTYPE de_DE.UTF-8, provider libc`` (and the locale)."""
+        text = f"encoding {self.encoding}, LC_COLLATE {self.collate}, LC_CTYPE {self.ctype}, provider {self.provider}"
+        return text + (f" ({self.locale})" if self.locale and self.provider != "libc" else "")
+
+
+@dataclass(frozen=True)
 class RoleSetting:
     """One ``ALTER ROLE … [IN DATABASE …] SET name = value`` (``role_specs.sql``'s ``settings``)."""
 
