@@ -50,6 +50,7 @@ class OtherSession:
 
     pid: int
     usename: str | None
+    database: str | None
     application_name: str | None
     state: str | None
     in_transaction: bool
