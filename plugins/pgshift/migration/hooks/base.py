@@ -233,20 +233,23 @@ class MigrationHook(PgShiftHook):
         params = {**scope.query_params(""), "named": list(named), "exclude": list(exclude)}
         return [r["role"] for r in self.fetch("roles_in_scope", params)]
 
-    def role_specs(self, names: Sequence[str], groups: Sequence[str], *, verifiers: bool) -> list[RoleSpec]:
+    def role_specs(self, names: Sequence[str], groups: Sequence[str], *, verifiers: bool,
+                   databases: Sequence[str] | None = None) -> list[RoleSpec]:
         """The roles among ``names`` that exist, by name, with their memberships in ``groups`` and in
-        predefined roles. Reading verifiers needs pg_authid (a superuser); psycopg2's InsufficientPrivilege
-        is raised where it is not readable.
+        predefined roles, and their settings in every database and in ``databases``. Reading verifiers needs
+        pg_authid (a superuser); psycopg2's InsufficientPrivilege is raised where it is not readable.
 
         :param names: role names
         :param groups: the groups whose memberships are read (besides predefined roles)
         :param verifiers: read pg_authid with the password verifiers (secrets), else pg_roles without them
+        :param databases: the databases whose ``ALTER ROLE … IN DATABASE`` settings are read (None: this one)
         """
-        rows = self.fetch("role_specs", {"names": list(names), "groups": list(groups), "verifiers": verifiers},
-                          catalog="pg_authid" if verifiers else "pg_roles")
+        params = {"names": list(names), "groups": list(groups), "verifiers": verifiers,
+                  "databases": None if databases is None else list(databases)}
+        rows = self.fetch("role_specs", params, catalog="pg_authid" if verifiers else "pg_roles")
         return [RoleSpec(**{**r, "member_of": tuple(Membership(**{**m, "grantors": tuple(m["grantors"])})
                                                     for m in r["member_of"]),
-                            "settings": tuple(RoleSetting.parse(s["in_database"], s["setting"])
+                            "settings": tuple(RoleSetting.parse(s["database"], s["setting"])
                                               for s in r["settings"])})
                 for r in rows]
 

@@ -369,7 +369,7 @@ class RoleSpec:
     verifier: str | None = field(repr=False)
     verifier_known: bool = True
     member_of: tuple[Membership, ...] = ()
-    settings: tuple[RoleSetting, ...] = ()  # ALTER ROLE … SET, in every database or in the migrated one
+    settings: tuple[RoleSetting, ...] = ()  # ALTER ROLE … SET, in every database or in a migrated one
 
 
 @dataclass(frozen=True)
@@ -393,15 +393,20 @@ class DatabaseLocale:
 class RoleSetting:
     """One ``ALTER ROLE … [IN DATABASE …] SET name = value`` (``role_specs.sql``'s ``settings``)."""
 
-    in_database: bool  # IN DATABASE the migrated one; False: in every database
+    database: str | None  # IN DATABASE this one (a migrated database); None: in every database
     name: str
     value: str
 
     @classmethod
-    def parse(cls, in_database: bool, setting: str) -> RoleSetting:
+    def parse(cls, database: str | None, setting: str) -> RoleSetting:
         """From pg_db_role_setting's ``name=value``."""
         name, _, value = setting.partition("=")
-        return cls(in_database, name, value)
+        return cls(database, name, value)
+
+    @property
+    def where(self) -> str:
+        """``in database shop`` or ``in every database``."""
+        return f"in database {self.database}" if self.database else "in every database"
 
 
 def row_as(cls: type[T], row: dict[str, Any] | None) -> T | None:

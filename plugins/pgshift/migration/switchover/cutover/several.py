@@ -224,12 +224,13 @@ class DatabaseSetCutover:
 
     def sync_access(self) -> None:
         """The roles once (they are the server's: the union of every database's roles in scope, read in each
-        database), then every database's privileges at once."""
+        database, with their settings in every database of the set), then every database's privileges at once."""
         from pgshift.migration.access.sync import migrate_roles, roles_of_databases
 
         first = self.parts[0]
         names = roles_of_databases([p.a for p in self.parts], first.settings.access)
-        roles = migrate_roles(first.a, first.c, first.settings.access, names=names)
+        roles = migrate_roles(first.a, first.c, first.settings.access, names=names,
+                              databases=[_database(p) for p in self.parts])
         self.parallel("access", lambda p: p.sync_access(roles))
         self.home.timeline.mark(Event.ACCESS_SYNCED, time.time())
 
