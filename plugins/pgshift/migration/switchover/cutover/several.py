@@ -17,12 +17,15 @@ database's rows taken once per database and each step that is about the server t
    WAL is the server's).
 3. **Drain per database**: each database's subscription (or DMS task) confirms the final LSN on its own slot on B;
    B's replay of it is the server's, so the first wait covers it for all.
-4. **Access**: the roles once (they are the server's; which ones are needed is read in every database: its owners
-   and grantees), then each database's privileges; the roles get LOGIN on C once, after the commit.
-5. **Verify per database**, in parallel up to ``verify_parallelism`` databases at a time (each one's comparison is
-   itself parallel: both servers have the cores the fence leaves idle); then sequences, privilege parity and the
-   login proof per database, and the way back armed per database (its subscription on A; in DMS mode its
-   publication and slot on C first).
+4. **Access, during the drain** (A's catalog is still once it is fenced, and the drain changes no catalog on C):
+   the roles once (they are the server's; which ones are needed is read in every database: its owners and
+   grantees), then every database's privileges at once; the roles get LOGIN on C once, after the commit.
+5. **Then each database's own chain, every database at once** (:meth:`DatabaseSetCutover.through_the_fence`):
+   its verify (at most ``verify_parallelism`` databases verifying at a time; each one's comparison is itself
+   parallel: both servers have the cores the fence leaves idle), materialized views, sequences, privilege parity
+   and the login proof, and its way back armed (its subscription on A; in DMS mode its publication and slot on C
+   first). No database waits for the others between two steps: the write downtime is the slowest database's
+   chain, not the sum of each step's slowest (``bench/cutover.py --databases 3``).
 6. **One commit point** (the marker in the home database, ``committed``, with the roles to give LOGIN on C). Any
    failure before it lifts the fence on every database (the record holds each one's earlier read-only default) and
    leaves C as it was: every database's way back armed so far is disarmed, and no subscription was touched.
@@ -31,9 +34,8 @@ database's rows taken once per database and each step that is about the server t
    lag behind C by the databases finalized in the instant the process died: their retry finds them done); then
    ``ready`` and LOGIN on C.
 
-The steps of each database that touch only that database (privilege parity and the login proof, the way back, the
-finalize) run for every database at once: each part has its own sessions, and on this machine they are waits on
-commits and round trips more than work (``bench/cutover.py --databases 3``).
+The steps of each database that touch only that database run for every database at once: each part has its own
+sessions, and on this machine they are waits on commits and round trips more than work.
 
 **If the process dies between finalizing two databases**: the marker says ``committed`` with ``finalized`` naming
 the databases done. A stays fenced in every database: the fence watchdog never lifts a committed fence. The
@@ -51,7 +53,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -127,21 +129,19 @@ class DatabaseSetCutover:
             home.gate(gate)
             self.forecast()
             self.each("way back", lambda p, spec: p.prepare_fallback(spec, plans[_database(p)]), self.fallbacks)
+            self.each("privilege baseline", lambda p: p.load_baseline())
             fenced = home.fence(roles, self.databases)
             for part in self.parts:
                 part.fence_record = home.fence_record  # what sync_access reads: the roles the fence took LOGIN from
             self.each("prefetch", lambda p: p.prefetch(fenced.final_lsn))
-            self.drain(fenced.final_lsn)
-            self.sync_access()
-            self.verify(plans)
-            self.each("materialized views", lambda p, plan: p.refresh_materialized_views(plan), plans)
-            self.each("sequences", lambda p, plan: p.set_sequences(plan), plans)
-            home.timeline.mark(Event.SEQUENCES_SET, time.time())
-            self.parallel("privilege parity and login proof", lambda p: (p.verify_access(), p.prove_login()))
-            home.timeline.mark(Event.LOGIN_PROVEN, time.time())
-            self.parallel("way back", lambda p: p.arm_fallback(self.fallbacks[self.parts.index(p)],
-                                                               plans[_database(p)]))
-            home.timeline.mark(Event.FALLBACK_ARMED, time.time())
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgshift-access") as beside:
+                access = beside.submit(self.sync_access)  # A's catalog is still now: no need to wait for the drain
+                try:
+                    self.drain(fenced.final_lsn)
+                finally:
+                    wait([access])  # never roll back while C's roles are being changed
+                access.result()
+            self.through_the_fence(plans)
             home.login_roles = sorted({r for p in self.parts for r in p.login_roles})
             committed = home.commit(login_on_target=home.login_roles)
         except BaseException as exc:
@@ -211,6 +211,7 @@ class DatabaseSetCutover:
         """Each database's slot on B confirms A's final LSN (one after the other: they all apply meanwhile)."""
         replayed: list[float] = []
         for part in self.parts:
+            part.drain_sessions = (self.home.a, self.home.c)  # the parts' own are syncing access meanwhile
             drained = self._in(part, "drain", partial(part.drain, lsn))
             fenced_at = self.home.fence_record.fenced_at if self.home.fence_record else None
             section = _section(part)
@@ -223,35 +224,71 @@ class DatabaseSetCutover:
         self.home.timeline.mark(Event.DRAINED, time.time())
 
     def sync_access(self) -> None:
-        """The roles once (they are the server's: the union of every database's roles in scope, read in each
-        database, with their settings in every database of the set), then every database's privileges at once."""
+        """During the drain (A is fenced, its catalog still; the drain changes no catalog on C): the roles once
+        (they are the server's: the union of every database's roles in scope, read in each database, with their
+        settings in every database of the set), then every database's privileges at once. Each database's verify
+        comes after it, so a table's FORCE ROW LEVEL SECURITY is the same on both sides when it is read."""
         from pgshift.migration.access.sync import migrate_roles, roles_of_databases
 
         first = self.parts[0]
         names = roles_of_databases([p.a for p in self.parts], first.settings.access)
         roles = migrate_roles(first.a, first.c, first.settings.access, names=names,
                               databases=[_database(p) for p in self.parts])
-        self.parallel("access", lambda p: p.sync_access(roles))
-        self.home.timeline.mark(Event.ACCESS_SYNCED, time.time())
-
-    def verify(self, plans: dict[str, Plan]) -> None:
-        """Inside the fence, every database's rows (delta or full), up to ``verify_parallelism`` databases at once;
-        every database is judged before the first failure is raised, so the report has them all."""
-        self.parallel("verify", lambda p: p.verify(plans[_database(p)]),
-                      workers=max(1, int(self.home.settings.parallelism)))
-        self.home.timeline.mark(Event.VERIFIED, time.time())
-
-    def parallel(self, what: str, step: Callable[[CutoverRun], Any], workers: int | None = None) -> None:
-        """``step`` for every database at once, up to ``workers`` (default: all) at a time. Each database's run has
-        sessions of its own, and each step here touches only its own database (the roles, the server's, are synced
-        one database after the other, :meth:`cut_over`), so they do not wait for each other; every database's
-        outcome is awaited before the first failure (naming its database) is raised."""
-        workers = max(1, min(len(self.parts), workers or len(self.parts)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgshift-db") as pool:
-            futures = [pool.submit(self._in, part, what, partial(step, part)) for part in self.parts]
+        with ThreadPoolExecutor(max_workers=len(self.parts), thread_name_prefix="pgshift-db") as pool:
+            futures = [pool.submit(self._in, part, "access", partial(part.sync_access, roles)) for part in self.parts]
             failures = [exc for f in futures if (exc := f.exception()) is not None]
         if failures:
             raise failures[0]
+        self.home.timeline.mark(Event.ACCESS_SYNCED, time.time())
+
+    def through_the_fence(self, plans: dict[str, Plan]) -> None:
+        """Each database from its verify to its way back, every database at once, each at its own pace:
+        verify (at most ``verify_parallelism`` databases verifying at a time), materialized views,
+        sequences, privilege parity and the login proof, the way back. No database waits for the others between
+        two steps (the downtime is the slowest database's chain, not the sum of each step's slowest). Every
+        database is verified before the first failure is raised (naming its database, in ``databases``' order),
+        so the report has them all; once one has failed, no other arms its way back. The home timeline gets each
+        step when the last database has passed it."""
+        reached: dict[Event, float] = {}
+        noted = threading.Lock()
+        verifying = threading.BoundedSemaphore(max(1, int(self.home.settings.parallelism)))
+        failed = threading.Event()
+
+        def passed(event: Event) -> None:
+            with noted:
+                reached[event] = time.time()  # the last database to pass it sets it
+
+        def verify(part: CutoverRun, plan: Plan) -> None:
+            with verifying:
+                part.verify(plan)
+
+        def chain(part: CutoverRun) -> None:
+            plan = plans[_database(part)]
+            try:
+                self._in(part, "verify", partial(verify, part, plan))
+                passed(Event.VERIFIED)
+                self._in(part, "materialized views", partial(part.refresh_materialized_views, plan))
+                self._in(part, "sequences", partial(part.set_sequences, plan))
+                passed(Event.SEQUENCES_SET)
+                self._in(part, "privilege parity", part.verify_access)
+                passed(Event.ACCESS_VERIFIED)
+                self._in(part, "login proof", part.prove_login)
+                passed(Event.LOGIN_PROVEN)
+                if failed.is_set():
+                    return  # the cutover rolls back: nothing more to make and drop
+                self._in(part, "way back", partial(part.arm_fallback, self.fallbacks[self.parts.index(part)], plan))
+                passed(Event.FALLBACK_ARMED)
+            except BaseException:
+                failed.set()
+                raise
+
+        with ThreadPoolExecutor(max_workers=len(self.parts), thread_name_prefix="pgshift-db") as pool:
+            futures = [pool.submit(chain, part) for part in self.parts]
+            failures = [exc for f in futures if (exc := f.exception()) is not None]
+        if failures:
+            raise failures[0]
+        for event in sorted(reached, key=reached.__getitem__):
+            self.home.timeline.mark(event, reached[event])
 
     def disarm_fallback(self) -> None:
         """On a rollback: drop the way back wherever it was armed (each part knows what it created)."""
