@@ -103,8 +103,8 @@ class Switchover(Generic[R]):
         self.report.terminated_sessions = record.terminated
         self.report.unfenced_sessions = record.unfenced_sessions
         for s in record.unfenced_sessions:
-            self.log.warning("Session %s of role %s is still connected to %s and is not fenced", s["pid"],
-                             s["usename"], d.source)
+            self.log.warning("Session %s of role %s is still connected to %s (database %s) and is not fenced",
+                             s["pid"], s["usename"], d.source, s.get("database"))
         self.report.final_lsn = record.final_lsn
         return Fenced(record.final_lsn, record.fenced_at, record.terminated, record.unfenced_sessions)
 

@@ -225,14 +225,15 @@ class DatabaseSetCutover:
 
     def sync_access(self) -> None:
         """During the drain (A is fenced, its catalog still; the drain changes no catalog on C): the roles once
-        (they are the server's: the union of every database's roles in scope, read in each database), then every
-        database's privileges at once. Each database's verify comes after it, so a table's FORCE ROW LEVEL
-        SECURITY is the same on both sides when it is read."""
+        (they are the server's: the union of every database's roles in scope, read in each database, with their
+        settings in every database of the set), then every database's privileges at once. Each database's verify
+        comes after it, so a table's FORCE ROW LEVEL SECURITY is the same on both sides when it is read."""
         from pgshift.migration.access.sync import migrate_roles, roles_of_databases
 
         first = self.parts[0]
         names = roles_of_databases([p.a for p in self.parts], first.settings.access)
-        roles = migrate_roles(first.a, first.c, first.settings.access, names=names)
+        roles = migrate_roles(first.a, first.c, first.settings.access, names=names,
+                              databases=[_database(p) for p in self.parts])
         with ThreadPoolExecutor(max_workers=len(self.parts), thread_name_prefix="pgshift-db") as pool:
             futures = [pool.submit(self._in, part, "access", partial(part.sync_access, roles)) for part in self.parts]
             failures = [exc for f in futures if (exc := f.exception()) is not None]

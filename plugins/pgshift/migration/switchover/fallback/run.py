@@ -213,7 +213,7 @@ class FallbackRun(Switchover[FallbackReport]):
 
         s = self.settings
         spec = AccessSpec.from_params(schemas=s.schemas, tables=s.tables, app_roles=roles)
-        parity = access_parity(self.a, self.c, spec, roles)
+        parity = access_parity(self.a, self.c, spec, roles, role_settings=False)
         self.report.privilege_parity = parity.as_report()
         if not parity.ok:
             raise SwitchoverAbort("privileges on A differ from C's (a change made on C since the cutover is not "
