@@ -33,7 +33,7 @@ from typing import Any
 
 from airflow_env import HOME, ROOT  # noqa: F401 - before chain_helpers & co: sys.path, Airflow environment
 from chain_helpers import chain_conf, chain_config, set_up_parts, sql
-from cutover import FAILED, RunFailed, run_dag_quiet
+from cutover import FAILED, RunFailed, print_timeline, run_dag_quiet
 from pgcluster import DATABASE, LocalClusters
 from testing_support import free_port_block, state_dir
 
@@ -110,10 +110,7 @@ def unequal_tables(cl: LocalClusters, db: str) -> list[str]:
 def print_phase(name: str, report: dict[str, Any]) -> None:
     print(f"\n== {name} (load average before the cutover: {' '.join(f'{x:.2f}' for x in report['load_avg'])})")
     timeline = {k: datetime.fromisoformat(v).timestamp() for k, v in report["timeline"].items() if v}
-    fenced = timeline.get("fenced", 0.0)
-    for step, when in sorted(timeline.items(), key=lambda kv: kv[1]):
-        if when >= fenced:
-            print(f"  {step:<18}{when - fenced:>8.3f} s after the fence")
+    print_timeline({step: when for step, when in timeline.items() if when >= timeline["fenced"]})
     forecast = report.get("forecast") or (report.get("verify") or {}).get("forecast") or {}
     print(f"  write downtime (fence -> ready): {report['write_downtime_seconds']:.3f} s; forecast "
           f"{forecast.get('seconds')} s")
