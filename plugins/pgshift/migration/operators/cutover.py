@@ -7,7 +7,6 @@ scheduler costs seconds of write downtime. The gate runs before, as its own task
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,19 +79,16 @@ class CutoverGateOperator(_CutoverBase):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.migration.checks.gate import fatal_problems, gate_reading, warnings
+        from pgshift.migration.checks.in_a_row import Refusal, readings_in_a_row
         from pgshift.migration.hooks.primary import PrimaryHook
 
         chain = self.chain
         with PrimaryHook(chain.conn_a) as a:
             self.check_fence_roles(a)
-        spec, needed = self.gate_spec(), chain.gate_readings
-        deadline = time.monotonic() + chain.gate_window_seconds
-        figures: list[dict[str, Any]] = []
-        in_a_row, taken, last_problems = 0, 0, []
-        while True:
+        spec = self.gate_spec()
+
+        def read(taken: int) -> tuple[list[str], dict[str, Any]]:
             problems, reading = gate_reading(spec)
-            taken += 1
-            figures = [*figures[-needed:], reading]
             fatal = fatal_problems(reading)
             if fatal:  # waiting cannot fix it: refuse now rather than poll out the window
                 listing = "\n".join(f"  - {p}" for p in fatal)
@@ -101,22 +97,13 @@ class CutoverGateOperator(_CutoverBase):
                     f"A was not touched:\n{listing}")
             for note in warnings(reading):
                 self.log.warning("Gate reading %d: %s", taken, note)
-            if problems:
-                in_a_row, last_problems = 0, problems
-                self.log.warning("Gate reading %d out of bounds: %s", taken, "; ".join(problems))
-            else:
-                in_a_row += 1
-                self.log.info("Gate reading %d in bounds (%d/%d in a row): %s", taken, in_a_row, needed,
-                              "; ".join(r["message"] for r in reading.values()))
-            if in_a_row >= needed:
-                return {"readings": figures[-needed:]}
-            if time.monotonic() + chain.gate_interval_seconds > deadline:
-                listing = "\n".join(f"  - {p}" for p in last_problems)
-                raise AirflowFailException(
-                    f"Cutover refused before the fence: not {needed} readings in bounds in a row within "
-                    f"{chain.gate_window_seconds:g} s ({taken} taken); A was not touched. Last reading out of bounds:\n"
-                    f"{listing}")
-            time.sleep(chain.gate_interval_seconds)
+            return problems, reading
+
+        readings = readings_in_a_row(
+            read, count=chain.gate_readings, window=chain.gate_window_seconds, interval=chain.gate_interval_seconds,
+            refusal=Refusal("Cutover refused before the fence", "A was not touched", "Last reading out of bounds"),
+            log=self.log, name="Gate", said=lambda reading: "; ".join(r["message"] for r in reading.values()))
+        return {"readings": readings}
 
 
 class CutoverOperator(_CutoverBase):

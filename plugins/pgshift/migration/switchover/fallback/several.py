@@ -53,6 +53,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from pgshift.migration.checks.in_a_row import readings_in_a_row
+from pgshift.migration.switchover.fallback.run import GATE_REFUSAL
 from pgshift.migration.switchover.fence import FenceRecord, fence_problems
 from pgshift.migration.switchover.lease import READY, read_marker
 from pgshift.migration.switchover.runbook import SwitchoverAbort
@@ -115,33 +117,18 @@ class DatabaseSetFallback:
 
     def gate(self) -> None:
         """``readings`` readings in a row in which every database is in bounds, within ``window`` seconds."""
-        s = self.home.settings
-        deadline = time.monotonic() + s.window
-        in_a_row, taken = 0, 0
-        last: list[str] = []
-        while True:
+        def read(_: int) -> tuple[list[str], None]:
             problems: list[str] = []
             for part in self.parts:
                 found, reading = part.gate_reading()
                 part.report.gate = reading
                 problems += [f"database {_database(part)}: {p}" for p in found]
-            taken += 1
             self.home.report.gate = {db: self.parts[i].report.gate for i, db in enumerate(self.databases)}
-            if problems:
-                in_a_row, last = 0, problems
-                self.log.warning("Fallback gate reading %d out of bounds: %s", taken, "; ".join(problems))
-            else:
-                in_a_row += 1
-                self.log.info("Fallback gate reading %d in bounds in every database (%d/%d)", taken, in_a_row,
-                              s.readings)
-            if in_a_row >= s.readings:
-                return
-            if time.monotonic() + s.interval > deadline:
-                raise AirflowFailException(
-                    f"Fallback refused before C's fence: not {s.readings} readings in bounds in a row within "
-                    f"{s.window:g} s ({taken} taken); nothing was changed. Last problems:\n"
-                    + "\n".join(f"  - {p}" for p in last))
-            time.sleep(s.interval)
+            return problems, None
+
+        s = self.home.settings
+        readings_in_a_row(read, count=s.readings, window=s.window, interval=s.interval, refusal=GATE_REFUSAL,
+                          log=self.log, name="Fallback gate", said=lambda _: "every database")
 
     # -- the runbook
     def fall_back(self, plans: dict[str, FallbackPlan], roles: list[str]) -> None:
