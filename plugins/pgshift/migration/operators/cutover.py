@@ -156,6 +156,7 @@ class CutoverOperator(_CutoverBase):
             run.gate(self.gate_spec())
             run.forecast()
             run.prepare_fallback(self._fallback(), plan)
+            run.load_baseline()
             fenced = run.fence(list(self.chain.app_roles))
             run.prefetch(fenced.final_lsn)
             run.drain(fenced.final_lsn)

@@ -53,6 +53,7 @@ class AccessPhases:
     log: Logger
     fence_record: FenceRecord | None
     login_roles: list[str]  # the roles that could log in on A before the fence: LOGIN on C after the finalize
+    _access_baseline: AccessSnapshot | None  # set by load_baseline
 
     def sync_access(self, roles: RolePlan | None = None) -> AccessSynced:
         """A is fenced, its catalog still: what changed on A since setup (roles, memberships, passwords, owners,
@@ -63,7 +64,7 @@ class AccessPhases:
 
         if roles is None:
             roles = migrate_roles(self.a, self.c, self.settings.access)
-        privileges = sync_access(self.a, self.c, self.settings.access, force_rls=True, baseline=self._baseline())
+        privileges = sync_access(self.a, self.c, self.settings.access, force_rls=True, baseline=self.load_baseline())
         fenced = self.fence_record.roles if self.fence_record else []
         self.login_roles = sorted((set(roles.login_on_a) | set(fenced)) - self._never_login())
         self._note_access(roles, privileges, applied=True)
@@ -80,7 +81,7 @@ class AccessPhases:
 
         roles = migrate_roles(self.a, self.c, self.settings.access, apply=False)
         privileges = sync_access(self.a, self.c, self.settings.access, force_rls=True, apply=False,
-                                    baseline=self._baseline())
+                                    baseline=self.load_baseline())
         self.login_roles = sorted(set(roles.login_on_a) - self._never_login())
         self._note_access(roles, privileges, applied=False)
         now = time.time()
@@ -168,15 +169,18 @@ class AccessPhases:
         """Roles LOGIN is never given to on C: the migration's own, and those pgshift leaves alone there."""
         return set(self.settings.access.no_login) | set(self.settings.access.protected)
 
-    def _baseline(self) -> AccessSnapshot | None:
+    def load_baseline(self) -> AccessSnapshot | None:
         """C's privileges as setup left them; without them (a chain set up by an older pgshift) every difference is
         synced. Kept per DAG, and per database for a chain of several (``settings.database``:
         :func:`pgshift.migration.access.sync.baseline_key`): one database's baseline never stands for another's,
-        whose objects may have the same names.
+        whose objects may have the same names. Read once: the cutover reads it before the fence, where a round
+        trip to Airflow's API server costs no write downtime.
         """
         from pgshift.migration.access.sync import load_baseline
 
-        baseline = load_baseline(self.report.dag_id, self.settings.database)
+        if hasattr(self, "_access_baseline"):
+            return self._access_baseline
+        baseline = self._access_baseline = load_baseline(self.report.dag_id, self.settings.database)
         if baseline is None:
             self.log.warning("No baseline of C's privileges from setup: C is brought to A's privileges wherever they "
                              "differ, including changes made on C since setup")

@@ -80,6 +80,9 @@ class CutoverRun(Switchover[CutoverReport], AccessPhases, VerifyPhases, Fallback
         super().__init__(settings, a, settings.conn_a, report, log)
         self.settings, self.a, self.b, self.c = settings, a, b, c
         self.login_roles: list[str] = []
+        # The sessions the drain nudges A and flushes C in (default: this run's own). A chain of several databases
+        # drains in the home run's while its parts' own sessions sync access (DatabaseSetCutover.cut_over).
+        self.drain_sessions: tuple[PrimaryHook, TargetHook] | None = None
 
     @classmethod
     @contextmanager
@@ -153,7 +156,7 @@ class CutoverRun(Switchover[CutoverReport], AccessPhases, VerifyPhases, Fallback
         s = self.settings
 
         def wait_target_confirmed(lsn: str) -> None:
-            self._confirmed(lsn, flush=None)
+            self._confirmed(lsn, nudge=self.a, flush=None)
 
         return self.judge(compare_live(s.conn_a, s.conn_c, plan.tables, parallelism=int(s.parallelism),
                                         source_position=self.a.final_wal_lsn,
@@ -186,13 +189,14 @@ class CutoverRun(Switchover[CutoverReport], AccessPhases, VerifyPhases, Fallback
 
     def _wait_confirmed(self, lsn: str) -> tuple[float | None, float]:
         """Until B has replayed ``lsn`` and C (or DMS) has confirmed it on B's slot."""
-        return self._confirmed(lsn, flush=self.c if self.settings.mode == "native" else None)
+        a, c = self.drain_sessions or (self.a, self.c)
+        return self._confirmed(lsn, nudge=a, flush=c if self.settings.mode == "native" else None)
 
     # -- shared by the phases
-    def _confirmed(self, lsn: str, flush: TargetHook | None) -> tuple[float | None, float]:
+    def _confirmed(self, lsn: str, *, nudge: PrimaryHook, flush: TargetHook | None) -> tuple[float | None, float]:
         s = self.settings
         try:
-            times = wait_confirmed(self.b, s.slot, lsn, float(s.drain_timeout), nudge=self.a, flush=flush)
+            times = wait_confirmed(self.b, s.slot, lsn, float(s.drain_timeout), nudge=nudge, flush=flush)
         except DrainTimeout as exc:
             raise SwitchoverAbort(f"drain failed: {exc}") from exc
         self.log.info("Drained: B replayed and slot %r confirmed A's LSN %s", s.slot, lsn)

@@ -17,13 +17,14 @@ database's rows taken once per database and each step that is about the server t
    WAL is the server's).
 3. **Drain per database**: each database's subscription (or DMS task) confirms the final LSN on its own slot on B;
    B's replay of it is the server's, so the first wait covers it for all.
-4. **The roles once** (they are the server's; which ones are needed is read in every database: its owners and
-   grantees); they get LOGIN on C once, after the commit.
+4. **Access, during the drain** (A's catalog is still once it is fenced, and the drain changes no catalog on C):
+   the roles once (they are the server's; which ones are needed is read in every database: its owners and
+   grantees), then every database's privileges at once; the roles get LOGIN on C once, after the commit.
 5. **Then each database's own chain, every database at once** (:meth:`DatabaseSetCutover.through_the_fence`):
-   its privileges, its verify (at most ``verify_parallelism`` databases verifying at a time; each one's comparison
-   is itself parallel: both servers have the cores the fence leaves idle), materialized views, sequences, privilege
-   parity and the login proof, and its way back armed (its subscription on A; in DMS mode its publication and slot
-   on C first). No database waits for the others between two steps: the write downtime is the slowest database's
+   its verify (at most ``verify_parallelism`` databases verifying at a time; each one's comparison is itself
+   parallel: both servers have the cores the fence leaves idle), materialized views, sequences, privilege parity
+   and the login proof, and its way back armed (its subscription on A; in DMS mode its publication and slot on C
+   first). No database waits for the others between two steps: the write downtime is the slowest database's
    chain, not the sum of each step's slowest (``bench/cutover.py --databases 3``).
 6. **One commit point** (the marker in the home database, ``committed``, with the roles to give LOGIN on C). Any
    failure before it lifts the fence on every database (the record holds each one's earlier read-only default) and
@@ -51,7 +52,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -72,7 +73,6 @@ from pgshift.migration.verify.delta import OTHER_PHASES_SECONDS
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
 
-    from pgshift.migration.access.roles import RolePlan
     from pgshift.migration.checks.gate import GateSpec
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.hooks.target import TargetHook
@@ -130,12 +130,19 @@ class DatabaseSetCutover(DatabaseSet[CutoverRun, DatabaseReport]):
             home.gate(gate)
             self.forecast()
             self.each("way back", lambda p, spec: p.prepare_fallback(spec, plans[self.database(p)]), self.fallbacks)
+            self.each("privilege baseline", lambda p: p.load_baseline())
             fenced = home.fence(roles, self.databases)
             for part in self.parts:
                 part.fence_record = home.fence_record  # what sync_access reads: the roles the fence took LOGIN from
             self.each("prefetch", lambda p: p.prefetch(fenced.final_lsn))
-            self.drain(fenced.final_lsn)
-            self.through_the_fence(plans, self.sync_roles())
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgshift-access") as beside:
+                access = beside.submit(self.sync_access)  # A's catalog is still now: no need to wait for the drain
+                try:
+                    self.drain(fenced.final_lsn)
+                finally:
+                    wait([access])  # never roll back while C's roles are being changed
+                access.result()
+            self.through_the_fence(plans)
             home.login_roles = sorted({r for p in self.parts for r in p.login_roles})
             committed = home.commit(login_on_target=home.login_roles)
         except BaseException as exc:
@@ -205,6 +212,7 @@ class DatabaseSetCutover(DatabaseSet[CutoverRun, DatabaseReport]):
         """Each database's slot on B confirms A's final LSN (one after the other: they all apply meanwhile)."""
         replayed: list[float] = []
         for part in self.parts:
+            part.drain_sessions = (self.home.a, self.home.c)  # the parts' own are syncing access meanwhile
             drained = self._in(part, "drain", partial(part.drain, lsn))
             fenced_at = self.home.fence_record.fenced_at if self.home.fence_record else None
             section = self.section(part)
@@ -216,18 +224,26 @@ class DatabaseSetCutover(DatabaseSet[CutoverRun, DatabaseReport]):
             self.home.timeline.mark(Event.B_REPLAYED, min(replayed))
         self.home.timeline.mark(Event.DRAINED, time.time())
 
-    def sync_roles(self) -> RolePlan:
-        """The roles once (they are the server's: the union of every database's roles in scope, read in each
-        database)."""
+    def sync_access(self) -> None:
+        """During the drain (A is fenced, its catalog still; the drain changes no catalog on C): the roles once
+        (they are the server's: the union of every database's roles in scope, read in each database), then every
+        database's privileges at once. Each database's verify comes after it, so a table's FORCE ROW LEVEL
+        SECURITY is the same on both sides when it is read."""
         from pgshift.migration.access.sync import migrate_roles, roles_of_databases
 
         first = self.parts[0]
         names = roles_of_databases([p.a for p in self.parts], first.settings.access)
-        return migrate_roles(first.a, first.c, first.settings.access, names=names)
+        roles = migrate_roles(first.a, first.c, first.settings.access, names=names)
+        with ThreadPoolExecutor(max_workers=len(self.parts), thread_name_prefix="pgshift-db") as pool:
+            futures = [pool.submit(self._in, part, "access", partial(part.sync_access, roles)) for part in self.parts]
+            failures = [exc for f in futures if (exc := f.exception()) is not None]
+        if failures:
+            raise failures[0]
+        self.home.timeline.mark(Event.ACCESS_SYNCED, time.time())
 
-    def through_the_fence(self, plans: dict[str, Plan], roles: RolePlan) -> None:
-        """Each database from its privileges to its way back, every database at once, each at its own pace:
-        privileges, verify (at most ``verify_parallelism`` databases verifying at a time), materialized views,
+    def through_the_fence(self, plans: dict[str, Plan]) -> None:
+        """Each database from its verify to its way back, every database at once, each at its own pace:
+        verify (at most ``verify_parallelism`` databases verifying at a time), materialized views,
         sequences, privilege parity and the login proof, the way back. No database waits for the others between
         two steps (the downtime is the slowest database's chain, not the sum of each step's slowest). Every
         database is verified before the first failure is raised (naming its database, in ``databases``' order),
@@ -249,8 +265,6 @@ class DatabaseSetCutover(DatabaseSet[CutoverRun, DatabaseReport]):
         def chain(part: CutoverRun) -> None:
             plan = plans[self.database(part)]
             try:
-                self._in(part, "access", partial(part.sync_access, roles))
-                passed(Event.ACCESS_SYNCED)
                 self._in(part, "verify", partial(verify, part, plan))
                 passed(Event.VERIFIED)
                 self._in(part, "materialized views", partial(part.refresh_materialized_views, plan))
