@@ -117,14 +117,14 @@ class CutoverOperator(_CutoverBase):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._run: CutoverRun | None = None
-        self._parts: list[CutoverRun] = []  # a chain of several databases: each database's run (its own sessions)
+        self.active_run: CutoverRun | None = None
+        self.active_parts: list[CutoverRun] = []  # a chain of several databases: each database's run (its own sessions)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.migration.switchover.cutover.phases import CutoverRun, new_report
         from pgshift.migration.switchover.recovery import recover_interrupted_attempt
 
-        settings = self._settings(context)
+        settings = self.cutover_settings(context)
         if self.chain.several_databases:
             from pgshift.migration.operators.cutover_set import cut_over_set, finish_set
 
@@ -135,7 +135,7 @@ class CutoverOperator(_CutoverBase):
         dry_run = self.chain.dry_run
         report = new_report(context["dag"].dag_id, settings, dry_run=dry_run)
         with CutoverRun.connect(settings, report, self.log) as run:
-            self._run = run
+            self.active_run = run
             run.take_lease()
             self.check_fence_roles(run.a)
             plan = run.plan(list(self.chain.schemas), list(self.chain.tables))
@@ -155,7 +155,7 @@ class CutoverOperator(_CutoverBase):
             run.pre_verify(plan)
             run.gate(self.gate_spec())
             run.forecast()
-            run.prepare_fallback(self._fallback(), plan)
+            run.prepare_fallback(self.fallback_spec(), plan)
             run.load_baseline()
             fenced = run.fence(list(self.chain.app_roles))
             run.prefetch(fenced.final_lsn)
@@ -166,7 +166,7 @@ class CutoverOperator(_CutoverBase):
             run.set_sequences(plan)
             run.verify_access()
             run.prove_login()
-            run.arm_fallback(self._fallback(), plan)
+            run.arm_fallback(self.fallback_spec(), plan)
             committed = run.commit()
             run.finalize(committed)
             run.open_login()
@@ -174,7 +174,7 @@ class CutoverOperator(_CutoverBase):
         except BaseException as exc:
             record = run.fence_record
             if record is None or record.state in (FenceState.FENCED, FenceState.COMMITTED):  # rolled back
-                run.disarm_fallback(self._fallback())  # also what was prepared before the fence
+                run.disarm_fallback(self.fallback_spec())  # also what was prepared before the fence
             raise run.abort(exc) from exc
 
     def _rehearse(self, run: CutoverRun, plan: Plan) -> None:
@@ -191,7 +191,7 @@ class CutoverOperator(_CutoverBase):
                 run.verify_live(plan)
             run.preview_sequences(plan)
             run.prove_login(preview=True)
-            run.preview_fallback(self._fallback())
+            run.preview_fallback(self.fallback_spec())
             run.passed()
         except BaseException as exc:
             raise run.abort(exc) from exc
@@ -199,18 +199,18 @@ class CutoverOperator(_CutoverBase):
     def on_kill(self) -> None:
         """Killed (UI, timeout): lift the fence if set and resume B's replay if a frozen point holds it, before
         going, in sessions of their own (every database's, for a chain of several)."""
-        if self._run:
+        if self.active_run:
             try:
-                for part in self._parts:
+                for part in self.active_parts:
                     try:
                         part.end_verify_in_new_session()
                     except Exception:
                         self.log.exception("Could not end the verification of database %s", part.settings.database)
-                self._run.end_verify_in_new_session()
+                self.active_run.end_verify_in_new_session()
             finally:
-                self._run.rollback_in_new_session()
+                self.active_run.rollback_in_new_session()
 
-    def _fallback(self, chain: ChainConfig | None = None) -> FallbackSpec:
+    def fallback_spec(self, chain: ChainConfig | None = None) -> FallbackSpec:
         """The way back of ``chain`` (default the task's; a database's part of it: that database's names)."""
         from pgshift.migration.switchover.cutover.fallback_phases import FallbackSpec
 
@@ -245,7 +245,7 @@ class CutoverOperator(_CutoverBase):
                                        + "\n".join(f"  - {p}" for p in problems))
         return spec
 
-    def _settings(self, context: Context, chain: ChainConfig | None = None,
+    def cutover_settings(self, context: Context, chain: ChainConfig | None = None,
                   access: AccessSpec | None = None) -> CutoverSettings:
         """The cutover's settings for ``chain`` (default the task's; a database's part: its connections, names and
         run directory ``<run_dir>/<database>``, and the app roles' connections in that database)."""

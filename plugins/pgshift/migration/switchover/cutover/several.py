@@ -183,13 +183,13 @@ class DatabaseSetCutover(DatabaseSet[CutoverRun, DatabaseReport]):
         if self.home.settings.verify == Verify.FULL:
             return
         for part in self.parts[:-1]:
-            check = part._delta()
+            check = part.delta_check()
             try:
                 check.catch_up(part.a, part.b)
             except Exception as exc:
                 raise VerifyRefused(f"refused before the fence, A was not touched: database {self.database(part)}: "
                                     f"{exc}") from exc
-            part._section().rows_verified_before_fence = check.rows_verified_before_fence
+            part.verify_section().rows_verified_before_fence = check.rows_verified_before_fence
 
     def forecast(self) -> SetForecast | None:
         """verify=delta: the set's write downtime to expect now; refused past ``max_write_downtime_seconds``."""
@@ -198,8 +198,8 @@ class DatabaseSetCutover(DatabaseSet[CutoverRun, DatabaseReport]):
         each = {}
         limit = self.home.settings.max_write_downtime
         for part in self.parts:
-            f = each[self.database(part)] = part._delta().forecast()
-            part._section().forecast = f.as_dict()
+            f = each[self.database(part)] = part.delta_check().forecast()
+            part.verify_section().forecast = f.as_dict()
         forecast = SetForecast(each)
         self.home.report.forecast = {**forecast.as_dict(), "max_write_downtime_seconds": limit}
         self.log.info("Forecast: %s", forecast.describe())
@@ -311,7 +311,7 @@ class DatabaseSetCutover(DatabaseSet[CutoverRun, DatabaseReport]):
                     failures.append(exc)
                     continue
                 marker.finalized.append(database)
-                write_marker(home.a, home._record().database, marker, COMMITTED, f"cutover finalized {database}")
+                write_marker(home.a, home.record().database, marker, COMMITTED, f"cutover finalized {database}")
                 home.report.finalized = list(marker.finalized)
                 part.timeline.mark(Event.FINALIZED, time.time())
                 self.log.info("Database %s finalized: %s", database, future.result())
