@@ -83,6 +83,7 @@ class PublicationState:
     all_tables: bool
     schemas: list[str]
     tables: list[str]  # schema.table
+    comment: str | None = None
 
 
 @dataclass(frozen=True)
