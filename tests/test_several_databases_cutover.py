@@ -21,12 +21,13 @@ from chain_helpers import (
     CaptureFds,
     chain_conf,
     chain_config,
+    drop_database,
     fingerprint,
     run_dag,
     set_up_chain,
+    set_up_parts,
     sql,
     task_states,
-    wait_c_caught_up,
     wait_for,
 )
 from pgcluster import DATABASE
@@ -58,28 +59,6 @@ def _conf(reports: Path, **overrides) -> dict:
             "report_dir": str(reports), "gate_readings": 1, **overrides}
 
 
-def _drop_subscriptions(cl, node, db: str) -> None:
-    for (name,) in sql(cl, node, "SELECT subname FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid "
-                                 "WHERE d.datname = %s", (db,)):
-        for statement in ("ALTER SUBSCRIPTION {} DISABLE", "ALTER SUBSCRIPTION {} SET (slot_name = NONE)",
-                          "DROP SUBSCRIPTION {}"):
-            sql(cl, node, statement.format(f'"{name}"'), db=db)
-
-
-def _drop_database(cl, db: str) -> None:
-    """The extra database gone from A, B and C, with its subscriptions and slots (other modules share the servers)."""
-    running = [node for node in (cl.c, cl.b, cl.a) if cl.is_running(node)]
-    for node in running:
-        if node is not cl.b and sql(cl, node, "SELECT 1 FROM pg_database WHERE datname = %s", (db,)):
-            _drop_subscriptions(cl, node, db)
-    for node in running:
-        sql(cl, node, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = %s",
-            (db,))
-    for node in running:
-        if node is not cl.b:
-            sql(cl, node, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
 def three(clusters, tmp_path_factory):
     """The chain of three databases, C caught up in each."""
@@ -93,12 +72,8 @@ def three(clusters, tmp_path_factory):
 def build_three(cl, reports: Path):
     """The chain of three databases from scratch (an earlier one's extra databases dropped first), C caught up in
     each; returns its ChainConfig (also used by tests/test_several_databases_fallback.py)."""
-    from pgshift.migration.operators.publication import CreatePublicationOperator
-    from pgshift.migration.operators.slot import LogicalSlotOperator
-    from pgshift.migration.operators.subscription import CreateSubscriptionOperator
-
     for db in EXTRA:
-        _drop_database(cl, db)
+        drop_database(cl, db)
     set_up_chain(cl)  # the pgshift database, by the DAG
     chain = chain_config(cl, **_conf(reports))
     for db in EXTRA:  # the schema on C by SQL: the schema operator keeps its baseline in a Variable (task only)
@@ -106,24 +81,14 @@ def build_three(cl, reports: Path):
         sql(cl, cl.a, SCHEMA + DATA, db=db)
         sql(cl, cl.c, f'CREATE DATABASE "{db}"')
         sql(cl, cl.c, SCHEMA, db=db)
-    for part in chain.database_chains()[1:]:
-        for op in (CreatePublicationOperator(task_id="p", config=part), LogicalSlotOperator(task_id="s", config=part),
-                   CreateSubscriptionOperator(task_id="u", config=part)):
-            op.execute(_context("manual__setup"))
-    for part in chain.database_chains():
-        def synced(db: str = part.database) -> bool:
-            sql(cl, cl.a, "SELECT pg_log_standby_snapshot()")  # each table-sync slot on B waits for one
-            return not sql(cl, cl.c, "SELECT 1 FROM pg_subscription_rel WHERE srsubstate <> 'r'", db=db)
-
-        wait_for(synced, 60, what=f"initial sync of {part.database}")
-        wait_c_caught_up(cl, part.slot_name)
+    set_up_parts(cl, chain)
     return chain
 
 
 def drop_three(cl) -> None:
     """The extra databases gone from A, B and C; A unfenced."""
     for db in EXTRA:
-        _drop_database(cl, db)
+        drop_database(cl, db)
     cl.unfence_a()
 
 

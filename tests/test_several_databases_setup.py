@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 from contextlib import ExitStack
 from types import SimpleNamespace
@@ -21,14 +20,15 @@ from chain_helpers import (
     SlotReader,
     chain_conf,
     chain_config,
+    drop_subscriptions,
     run_dag,
     secrets_in,
     task_states,
     wait_for,
 )
-from pgcluster import DATABASE, LocalClusters
+from pgcluster import DATABASE
 from sample_data import SHOP_ROLE, ShopLoad, WriteLoad, load_shop
-from testing_support import assert_run_succeeded, free_port_block, moto_aws_env, state_dir
+from testing_support import assert_run_succeeded, aurora_clusters, moto_aws_env
 
 EXTRA = ["shop", "depot"]  # made on A by sample_data.load_shop; C has neither until the setup makes them
 DATABASES = [DATABASE, *EXTRA]
@@ -78,11 +78,7 @@ def drop_on_c(cl) -> None:
     slots dropped, A's publications in every database of the module."""
     for db in EXTRA:
         if q(cl, cl.c, "SELECT 1 FROM pg_database WHERE datname = %s", (db,)):
-            for (name,) in q(cl, cl.c, "SELECT subname FROM pg_subscription WHERE subdbid = "
-                                       "(SELECT oid FROM pg_database WHERE datname = current_database())", db=db):
-                for statement in ("ALTER SUBSCRIPTION {} DISABLE", "ALTER SUBSCRIPTION {} SET (slot_name = NONE)",
-                                  "DROP SUBSCRIPTION {}"):
-                    q(cl, cl.c, statement.format(f'"{name}"'), db=db)
+            drop_subscriptions(cl, cl.c, db)
             q(cl, cl.c, f'DROP DATABASE "{db}" WITH (FORCE)', db="postgres")
     cl.reset_chain()  # B gone, A's slots and the pgshift database's chain objects dropped
     for db in EXTRA:
@@ -396,21 +392,9 @@ def aurora_shaped():
     from pgshift.migration.configuration import variable_key
 
     Variable.delete(variable_key("hybrid_aurora_migration"))  # the chains set up above are other servers'
-    cl = LocalClusters(state_dir("aurora-dbs"), free_port_block(), c_profile="aurora")
-    saved = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CONN_")}
-    try:
-        cl.start()
-        from sample_data import load_sample
-
-        load_sample(cl, scale=1, orders=200)
+    with aurora_clusters("aurora-dbs", orders=200) as cl:
         load_shop(cl, "shop")
-        os.environ.update(cl.airflow_connections())
         yield cl
-    finally:
-        for key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
-            del os.environ[key]
-        os.environ.update(saved)
-        cl.destroy()
 
 
 def test_on_an_aurora_shaped_c_the_master_user_creates_the_database(aurora_shaped):
