@@ -372,6 +372,16 @@ def run_phase(cl: LocalClusters, phase: Phase, cutover: Callable[[], Cutover], m
         phase.cutover.notes.append(f"pgbench printed no transaction count: {load.output.strip()[-300:]}")
 
 
+def print_timeline(timeline: dict[str, float], first: str = "fenced") -> None:
+    """Each step of ``timeline`` (epoch seconds) in time order: seconds from ``first`` and from the step before
+    (also :mod:`cutover_databases`')."""
+    print(f"  {'step':<18}{'+s from fence':>14}{'step s':>9}")
+    start = prev = timeline[first]
+    for step, when in sorted(timeline.items(), key=lambda kv: kv[1]):
+        print(f"  {step:<18}{when - start:>14.3f}{when - prev:>9.3f}")
+        prev = when
+
+
 def print_phase(phase: Phase) -> None:
     print(f"\n== {phase.name} cutover (load average before the fence: "
           f"{' '.join(f'{x:.2f}' for x in phase.load_avg or ())})")
@@ -379,11 +389,7 @@ def print_phase(phase: Phase) -> None:
         print(f"FAILED: {phase.error}")
     cut = phase.cutover
     if cut:
-        print(f"  {'step':<15}{'+s from fence':>14}{'step s':>9}")
-        fenced, prev = cut.timeline["fenced"], cut.timeline["fenced"]
-        for step, when in sorted(cut.timeline.items(), key=lambda kv: kv[1]):
-            print(f"  {step:<15}{when - fenced:>14.3f}{when - prev:>9.3f}")
-            prev = when
+        print_timeline(cut.timeline)
         print(f"  write downtime (fence -> ready): {cut.downtime:.3f} s")
         if cut.app_downtime is not None:
             print(f"  application-visible write downtime (its last commit on A -> first on C): "

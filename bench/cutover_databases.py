@@ -29,14 +29,13 @@ import time
 import traceback
 from datetime import datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from airflow_env import HOME, ROOT  # noqa: F401 - before chain_helpers & co: sys.path, Airflow environment
-from chain_helpers import chain_conf, chain_config, sql, wait_c_caught_up
-from cutover import FAILED, RunFailed, run_dag_quiet
+from chain_helpers import chain_conf, chain_config, set_up_parts, sql
+from cutover import FAILED, RunFailed, print_timeline, run_dag_quiet
 from pgcluster import DATABASE, LocalClusters
-from testing_support import free_port_block, state_dir, wait_for
+from testing_support import free_port_block, state_dir
 
 from pgshift.common.report import safe_name
 
@@ -70,24 +69,9 @@ def init(cl: LocalClusters, db: str, scale: int) -> None:
 
 def set_up(cl: LocalClusters, databases: list[str], reports: Path) -> Any:
     """The chain built by the DAG for ``pgshift``, then each other database by the single-database operators."""
-    from pgshift.migration.operators.publication import CreatePublicationOperator
-    from pgshift.migration.operators.slot import LogicalSlotOperator
-    from pgshift.migration.operators.subscription import CreateSubscriptionOperator
-
     run_dag_quiet(chain_conf(cl, poll_interval_seconds=0.5))
     chain = chain_config(cl, databases=databases if len(databases) > 1 else [], report_dir=str(reports))
-    context = {"run_id": "bench__setup", "dag": SimpleNamespace(dag_id="hybrid_aurora_migration")}
-    for part in chain.database_chains()[1:]:
-        for op in (CreatePublicationOperator(task_id="p", config=part), LogicalSlotOperator(task_id="s", config=part),
-                   CreateSubscriptionOperator(task_id="u", config=part)):
-            op.execute(context)  # type: ignore[arg-type]
-    for part in chain.database_chains():
-        def synced(db: str = part.database or DATABASE) -> bool:
-            sql(cl, cl.a, "SELECT pg_log_standby_snapshot()")
-            return not sql(cl, cl.c, "SELECT 1 FROM pg_subscription_rel WHERE srsubstate <> 'r'", db=db)
-
-        wait_for(synced, 300, what=f"initial sync of {part.database or DATABASE}")
-        wait_c_caught_up(cl, part.slot_name)
+    set_up_parts(cl, chain, timeout=300)
     return chain
 
 
@@ -126,10 +110,7 @@ def unequal_tables(cl: LocalClusters, db: str) -> list[str]:
 def print_phase(name: str, report: dict[str, Any]) -> None:
     print(f"\n== {name} (load average before the cutover: {' '.join(f'{x:.2f}' for x in report['load_avg'])})")
     timeline = {k: datetime.fromisoformat(v).timestamp() for k, v in report["timeline"].items() if v}
-    fenced = timeline.get("fenced", 0.0)
-    for step, when in sorted(timeline.items(), key=lambda kv: kv[1]):
-        if when >= fenced:
-            print(f"  {step:<18}{when - fenced:>8.3f} s after the fence")
+    print_timeline({step: when for step, when in timeline.items() if when >= timeline["fenced"]})
     forecast = report.get("forecast") or (report.get("verify") or {}).get("forecast") or {}
     print(f"  write downtime (fence -> ready): {report['write_downtime_seconds']:.3f} s; forecast "
           f"{forecast.get('seconds')} s")

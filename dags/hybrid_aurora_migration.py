@@ -36,6 +36,7 @@ from pgshift.migration.operators.dms import (
 from pgshift.migration.operators.fallback import FallbackOperator, FinishOperator
 from pgshift.migration.operators.fence_watchdog import FenceWatchdogOperator
 from pgshift.migration.operators.preflight import ChainPreflightOperator
+from pgshift.migration.operators.promote_b import PromoteBOperator
 from pgshift.migration.operators.publication import CreatePublicationOperator
 from pgshift.migration.operators.roles import MigrateRolesOperator
 from pgshift.migration.operators.schema import CopySchemaOperator
@@ -94,10 +95,12 @@ PARAMS: dict[str, Param] = {
                                 "setup: build the chain. cutover: gate, fence A, drain, verify, set sequences, "
                                 "finalize. fallback: after a cutover, back to A (fence C, drain C -> A, verify, "
                                 "unfence A). finish: drop the way back and the chain's leftovers, A stays fenced. "
-                                "A scheduled run always validates, whatever this says.",
+                                "promote_b: A lost, promote B and go on B -> C (needs A unreachable or "
+                                "confirm_promote_b). A scheduled run always validates, whatever this says.",
                     values_display={"validate": "Validate (read-only)", "setup": "Set up the chain",
                                     "cutover": "Cut over to C", "fallback": "Fall back to A",
-                                    "finish": "Finish (drop the way back)"}),
+                                    "finish": "Finish (drop the way back)",
+                                    "promote_b": "Promote B (A lost)"}),
     "mode": Param("native", type="string", enum=["native", "dms"], title="B -> C method",
                   description="native: PostgreSQL publication/subscription from B. dms: AWS DMS full load + CDC "
                               "reading B's slot with test_decoding.",
@@ -290,6 +293,9 @@ PARAMS: dict[str, Param] = {
     "dms_inline_lob_max_size_kb": Param(32, type="integer", minimum=1, maximum=102400, section="DMS",
                                         title="DMS inline LOB max size (KB, inline mode)",
                                         description="TargetMetadata.InlineLobMaxSize: LOBs up to it go inline."),
+    "confirm_promote_b": Param(False, type="boolean", title="Confirm promote_b while A answers", section="A lost",
+                               description="action=promote_b refuses while A answers unless this is true: the DBA's "
+                                           "word that A takes no more writes (pgshift does not fence A then)."),
     "ddl": Param("apply_additive", type="string", enum=["report", "apply_additive"], section="Validation",
                  title="Schema changes on A",
                  description="Validation compares A's and C's schemas and names each difference with the statement "
@@ -501,6 +507,25 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
 
             record = record_configuration()
 
+        # A lost (pgshift.migration.promotion): B promoted, B -> C goes on, the record's source becomes B.
+        with TaskGroup("a_lost", prefix_group_id=False, tooltip="action=promote_b: A lost, B becomes the source"):
+            promote = PromoteBOperator(task_id="promote_b", config=CONFIG, execution_timeout=timedelta(minutes=30))
+
+            @task(task_id="record_source_b")
+            def record_source_b() -> str:
+                """The chain's record says B is its source (and what was lost with A), so later runs know."""
+                current = chain_config.load_record(DAG_ID, SCHEMAS)
+                if current is None:
+                    raise AirflowSkipException("no chain record to update")
+                context = get_current_context()
+                promotion = context["ti"].xcom_pull(task_ids="promote_b")
+                chain_config.save_record(DAG_ID, chain_config.marked_source_b(current, promotion, context["run_id"]))
+                log.info("Recorded B as the chain's source in Variable %s", chain_config.variable_key(DAG_ID))
+                return "b"
+
+            source_b = record_source_b()
+        promote >> source_b
+
         # Every task hangs off choose_action directly, so the branch skips a whole action's tasks at once
         # instead of one dependency level per scheduler loop.
         setup: list[BaseOperator | XComArg] = [
@@ -509,13 +534,15 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
         action >> setup
         action >> [cutover, publish, *([watchdog] if watchdog else [])]
         action >> [fallback, fell_back, finish, finished, *([fallback_watchdog] if fallback_watchdog else [])]
+        action >> [promote, source_b]
         ACTION_TASKS.update({"setup": [task_id_of(t) for t in setup],
                              "validate": [validate.task_id],
                              "cutover": [gate.task_id, cutover.task_id, task_id_of(publish),
                                          *([watchdog.task_id] if watchdog else [])],
                              "fallback": [fallback.task_id, task_id_of(fell_back),
                                           *([fallback_watchdog.task_id] if fallback_watchdog else [])],
-                             "finish": [finish.task_id, task_id_of(finished)]})
+                             "finish": [finish.task_id, task_id_of(finished)],
+                             "promote_b": [promote.task_id, task_id_of(source_b)]})
         preflight >> basebackup >> wal_lag >> publication >> slot >> roles >> schema >> branch
         branch >> subscription >> synced >> cdc_lag
         branch >> dms_instance >> dms_endpoints >> dms_task >> dms_start >> dms_running >> cdc_lag

@@ -7,6 +7,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import psycopg2
@@ -115,6 +116,53 @@ def set_up_chain(cl: LocalClusters) -> None:
     dag_run = run_dag(chain_conf(cl))
     assert str(dag_run.state) == "success", task_states(dag_run)
     wait_c_caught_up(cl)
+
+
+def set_up_parts(cl: LocalClusters, chain: ChainConfig, timeout: float = 60) -> None:
+    """Every database of ``chain`` but the first (set up by the DAG) given its publication on A, slot on B and
+    subscription on C by the single-database operators with its part of the chain
+    (:meth:`ChainConfig.database_chains`); then each database's initial copy done and C caught up on its slot.
+    The tables must be on C already (the schema operator keeps its baseline in a Variable: task only)."""
+    from pgshift.migration.operators.publication import CreatePublicationOperator
+    from pgshift.migration.operators.slot import LogicalSlotOperator
+    from pgshift.migration.operators.subscription import CreateSubscriptionOperator
+
+    context = {"run_id": "manual__setup", "dag": SimpleNamespace(dag_id="hybrid_aurora_migration")}
+    parts = chain.database_chains()
+    for part in parts[1:]:
+        for op in (CreatePublicationOperator(task_id="p", config=part), LogicalSlotOperator(task_id="s", config=part),
+                   CreateSubscriptionOperator(task_id="u", config=part)):
+            op.execute(context)  # type: ignore[arg-type]
+    for part in parts:
+        def synced(db: str = part.database or DATABASE) -> bool:
+            sql(cl, cl.a, "SELECT pg_log_standby_snapshot()")  # each table-sync slot on B waits for one
+            return not sql(cl, cl.c, "SELECT 1 FROM pg_subscription_rel WHERE srsubstate <> 'r'", db=db)
+
+        wait_for(synced, timeout, what=f"initial sync of {part.database or DATABASE}")
+        wait_c_caught_up(cl, part.slot_name)
+
+
+def drop_subscriptions(cl: LocalClusters, node, db: str) -> None:
+    """Every subscription in database ``db`` of ``node`` dropped, its slot left alone (see :func:`drop_database`)."""
+    for (name,) in sql(cl, node, "SELECT subname FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid "
+                                 "WHERE d.datname = %s", (db,)):
+        for statement in ("ALTER SUBSCRIPTION {} DISABLE", "ALTER SUBSCRIPTION {} SET (slot_name = NONE)",
+                          "DROP SUBSCRIPTION {}"):
+            sql(cl, node, statement.format(f'"{name}"'), db=db)
+
+
+def drop_database(cl: LocalClusters, db: str) -> None:
+    """Database ``db`` gone from A, B and C, with its subscriptions and slots (other modules share the servers)."""
+    running = [node for node in (cl.c, cl.b, cl.a) if cl.is_running(node)]
+    for node in running:
+        if node is not cl.b and sql(cl, node, "SELECT 1 FROM pg_database WHERE datname = %s", (db,)):
+            drop_subscriptions(cl, node, db)
+    for node in running:
+        sql(cl, node, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = %s",
+            (db,))
+    for node in running:
+        if node is not cl.b:
+            sql(cl, node, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
 @contextlib.contextmanager

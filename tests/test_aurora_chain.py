@@ -27,7 +27,7 @@ import psycopg2
 import pytest
 from chain_helpers import NAMES, CaptureFds, SlotReader, app_can_log_in, chain_conf, fingerprint, run_dag
 from pgcluster import DATABASE, LocalClusters
-from testing_support import assert_run_succeeded, free_port_block, state_dir, wait_for
+from testing_support import assert_run_succeeded, aurora_clusters, wait_for
 
 PASSWORDS = {r: secrets.token_urlsafe(12) for r in ("shop_owner", "carol")}
 SETUP_ON_A = """
@@ -61,23 +61,11 @@ AUTHORIZED = re.compile(r"connection authorized: user=(?P<user>\S+)(?: database=
 def aurora() -> Iterator[LocalClusters]:
     """A, B (empty) and C in the aurora profile, sample data at scale 1, roles of an application on A; the
     Airflow connections point at them for the module and back at the session's clusters afterwards."""
-    cl = LocalClusters(state_dir("aurora"), free_port_block(), c_profile="aurora")
-    saved = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CONN_")}
-    try:
-        cl.start()
-        from sample_data import load_sample
-
-        load_sample(cl, scale=1, orders=500)
+    with aurora_clusters("aurora", orders=500) as cl:
         cl.sql(cl.a, SETUP_ON_A, PASSWORDS)
-        os.environ.update(cl.airflow_connections())
         os.environ["AIRFLOW_CONN_PGSHIFT_C_CAROL"] = (f"postgresql://carol:{quote(PASSWORDS['carol'], safe='')}"
                                                       f"@127.0.0.1:{cl.c.port}/{DATABASE}")
         yield cl
-    finally:
-        for key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
-            del os.environ[key]
-        os.environ.update(saved)
-        cl.destroy()
 
 
 def on_c(cl: LocalClusters, query: str, params: Any = None, user: str = "postgres",

@@ -149,7 +149,7 @@ def test_each_actions_tasks_are_a_task_group_of_their_own(dag):
         (group,) = {dag.get_task(task_id).task_group.group_id for task_id in task_ids}
         groups[action] = group
     assert groups == {"setup": "setup", "validate": "validation", "cutover": "cut_over", "fallback": "way_back",
-                      "finish": "finishing"}
+                      "finish": "finishing", "promote_b": "a_lost"}
     assert {t.task_id for t in dag.tasks if t.task_group.group_id is None} == {"configuration", "choose_action"}
 
 
@@ -160,7 +160,7 @@ def test_every_migration_operator_takes_the_one_config(dag):
     from pgshift.migration.operators.configured import ConfiguredOperator
 
     configured = [t for t in dag.tasks if isinstance(t, ConfiguredOperator)]
-    assert len(configured) == 22
+    assert len(configured) == 23
     for task in configured:
         assert task.config == CONFIG, task.task_id
         for name in task.template_fields:

@@ -328,7 +328,20 @@ def test_finish_leaves_nothing_of_pgshifts_replication(clusters, tmp_path):
     sql(clusters, clusters.c, f"DROP PUBLICATION {PUB}")
     assert task_states(dag_run)["cutover"] == "failed"
     assert f"the way back could not be armed: publication {PUB} on C exists already" in out.text
-    cutover(clusters, tmp_path)
+    # What an attempt killed before its commit leaves (its marked publication, an idle slot): the next one drops it.
+    from pgshift.migration.switchover.cutover.fallback_phases import WAY_BACK_MARK
+
+    sql(clusters, clusters.c, f"CREATE PUBLICATION {PUB} FOR TABLE orders")
+    sql(clusters, clusters.c, f"COMMENT ON PUBLICATION {PUB} IS %s", (WAY_BACK_MARK,))
+    sql(clusters, clusters.c, "SELECT 1 FROM pg_create_logical_replication_slot(%s, 'pgoutput')", (SUB,))
+    with CaptureFds() as out:
+        dag_run = run_dag(chain_conf(clusters, action="cutover", app_roles=["app"], dry_run=False, gate_readings=2,
+                                     gate_interval_seconds=0.2, report_dir=str(tmp_path)))
+    assert_run_succeeded(dag_run, out.text)
+    assert f"Dropped the way back's publication {PUB}, slot {SUB} on C, left by an earlier attempt" in out.text
+    assert sorted(r[0] for r in sql(clusters, clusters.c, "SELECT tablename FROM pg_publication_tables WHERE "
+                                                          "pubname = %s", (PUB,))) == \
+        sorted(t.split(".")[1] for t in user_tables(clusters, clusters.a))  # made anew: every migrated table
     conf = chain_conf(clusters, action="finish", report_dir=str(tmp_path))
     # Refused while a fallback is under way (it holds the lease on C).
     with WayBackHook("pgshift_c") as c:

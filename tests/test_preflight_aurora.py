@@ -15,11 +15,10 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from chain_helpers import NAMES, chain_conf, chain_values, run_dag, task_states
 from pgcluster import DATABASE, LocalClusters, server_user
-from testing_support import free_port_block, state_dir
+from testing_support import aurora_clusters
 
 from pgshift.migration.operators.preflight import ChainPreflightOperator
 
-PREFIX = "AIRFLOW_CONN_AURORA_PF_"
 # Every right pgshift's role needs on C (pgshift.migration.preflight.target_role), by the name a case leaves out.
 RIGHTS = {
     "create_on_database": f"GRANT CREATE ON DATABASE {DATABASE} TO {{role}}",
@@ -38,19 +37,9 @@ HIDDEN_BY_OWNER = {"create_on_database", "create_on_schema"}
 @pytest.fixture(scope="module")
 def aurora():
     """A with one table, B's data dir empty, C Aurora-shaped; connections ``aurora_pf_*`` (C's: the master user)."""
-    cl = LocalClusters(state_dir("aurora-preflight"), free_port_block(), c_profile="aurora")
-    env: dict[str, str] = {}
-    try:
-        cl.start()
+    with aurora_clusters("aurora-preflight", conn_prefix="AURORA_PF_") as cl:
         cl.sql(cl.a, "CREATE TABLE IF NOT EXISTS items (id int PRIMARY KEY, label text)")
-        conns = cl.airflow_connections()
-        env = {PREFIX + key.removeprefix("AIRFLOW_CONN_PGSHIFT_"): value for key, value in conns.items()}
-        os.environ.update(env)
         yield cl
-    finally:
-        for key in env:
-            os.environ.pop(key, None)
-        cl.destroy()
 
 
 def values(cl: LocalClusters, **overrides) -> dict:

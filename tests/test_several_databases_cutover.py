@@ -21,12 +21,13 @@ from chain_helpers import (
     CaptureFds,
     chain_conf,
     chain_config,
+    drop_database,
     fingerprint,
     run_dag,
     set_up_chain,
+    set_up_parts,
     sql,
     task_states,
-    wait_c_caught_up,
     wait_for,
 )
 from pgcluster import DATABASE
@@ -58,45 +59,21 @@ def _conf(reports: Path, **overrides) -> dict:
             "report_dir": str(reports), "gate_readings": 1, **overrides}
 
 
-def _drop_subscriptions(cl, node, db: str) -> None:
-    for (name,) in sql(cl, node, "SELECT subname FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid "
-                                 "WHERE d.datname = %s", (db,)):
-        for statement in ("ALTER SUBSCRIPTION {} DISABLE", "ALTER SUBSCRIPTION {} SET (slot_name = NONE)",
-                          "DROP SUBSCRIPTION {}"):
-            sql(cl, node, statement.format(f'"{name}"'), db=db)
-
-
-def _drop_database(cl, db: str) -> None:
-    """The extra database gone from A, B and C, with its subscriptions and slots (other modules share the servers)."""
-    running = [node for node in (cl.c, cl.b, cl.a) if cl.is_running(node)]
-    for node in running:
-        if node is not cl.b and sql(cl, node, "SELECT 1 FROM pg_database WHERE datname = %s", (db,)):
-            _drop_subscriptions(cl, node, db)
-    for node in running:
-        sql(cl, node, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = %s",
-            (db,))
-    for node in running:
-        if node is not cl.b:
-            sql(cl, node, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
 def three(clusters, tmp_path_factory):
     """The chain of three databases, C caught up in each."""
     reports = tmp_path_factory.mktemp("reports")
     yield SimpleNamespace(chain=build_three(clusters, reports), reports=reports)
-    drop_three(clusters)
+    drop_three(clusters)  # the extra databases' role settings go with them; the first database's stays
+    for node in (clusters.a, clusters.c):
+        sql(clusters, node, f'ALTER ROLE app IN DATABASE "{DATABASE}" RESET ALL')
 
 
 def build_three(cl, reports: Path):
     """The chain of three databases from scratch (an earlier one's extra databases dropped first), C caught up in
     each; returns its ChainConfig (also used by tests/test_several_databases_fallback.py)."""
-    from pgshift.migration.operators.publication import CreatePublicationOperator
-    from pgshift.migration.operators.slot import LogicalSlotOperator
-    from pgshift.migration.operators.subscription import CreateSubscriptionOperator
-
     for db in EXTRA:
-        _drop_database(cl, db)
+        drop_database(cl, db)
     set_up_chain(cl)  # the pgshift database, by the DAG
     chain = chain_config(cl, **_conf(reports))
     for db in EXTRA:  # the schema on C by SQL: the schema operator keeps its baseline in a Variable (task only)
@@ -104,24 +81,14 @@ def build_three(cl, reports: Path):
         sql(cl, cl.a, SCHEMA + DATA, db=db)
         sql(cl, cl.c, f'CREATE DATABASE "{db}"')
         sql(cl, cl.c, SCHEMA, db=db)
-    for part in chain.database_chains()[1:]:
-        for op in (CreatePublicationOperator(task_id="p", config=part), LogicalSlotOperator(task_id="s", config=part),
-                   CreateSubscriptionOperator(task_id="u", config=part)):
-            op.execute(_context("manual__setup"))
-    for part in chain.database_chains():
-        def synced(db: str = part.database) -> bool:
-            sql(cl, cl.a, "SELECT pg_log_standby_snapshot()")  # each table-sync slot on B waits for one
-            return not sql(cl, cl.c, "SELECT 1 FROM pg_subscription_rel WHERE srsubstate <> 'r'", db=db)
-
-        wait_for(synced, 60, what=f"initial sync of {part.database}")
-        wait_c_caught_up(cl, part.slot_name)
+    set_up_parts(cl, chain)
     return chain
 
 
 def drop_three(cl) -> None:
     """The extra databases gone from A, B and C; A unfenced."""
     for db in EXTRA:
-        _drop_database(cl, db)
+        drop_database(cl, db)
     cl.unfence_a()
 
 
@@ -161,6 +128,18 @@ def _app_writes(cl, node, db: str) -> bool:
         return True
     finally:
         conn.close()
+
+
+# ALTER ROLE app IN DATABASE <db> SET …, one per database of the chain (harmless to the writers)
+SETTINGS = {DATABASE: "work_mem = '5MB'", "shop": "lock_timeout = '7s'", "ledger": "work_mem = '6MB'"}
+
+
+def _role_settings(cl, node) -> dict[str, list[str]]:
+    """Role app's settings per database of the chain (none in every database here)."""
+    return {db: list(config) for db, config in sql(
+        cl, node, "SELECT d.datname, s.setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = "
+                  "s.setdatabase WHERE s.setrole = 'app'::regrole AND d.datname = ANY (%s) ORDER BY 1",
+        (list(DATABASES),))}
 
 
 def _subscriptions_on_c(cl) -> dict[str, bool]:
@@ -255,10 +234,14 @@ def test_failure_in_the_third_database_rolls_back_all_three(clusters, three):
     assert len(before) == 3 and all(before.values()), before
     original = sql(cl, cl.c, "SELECT name FROM items WHERE id = 7", db="ledger")[0][0]
     sql(cl, cl.c, "UPDATE items SET name = 'changed behind replication' WHERE id = 7", db="ledger")
+    # a DBA's session in the third database, of a role the fence leaves alone: the report must name it
+    console = psycopg2.connect(cl.uri(cl.a, db="ledger"), application_name="dba console")
     try:
         dag_run, message = _run_cutover(cl, three.reports, verify="full")
     finally:
         sql(cl, cl.c, "UPDATE items SET name = %s WHERE id = 7", (original,), db="ledger")
+        pid = console.get_backend_pid()
+        console.close()
     assert str(dag_run.state) == "failed" and task_states(dag_run)["cutover"] == "failed", task_states(dag_run)
     assert "Cutover failed after the fence and was rolled back: A is unfenced" in message
     assert "database ledger" in message and "public.items" in message
@@ -275,6 +258,9 @@ def test_failure_in_the_third_database_rolls_back_all_three(clusters, three):
     assert report["status"] == "rolled back" and list(report["databases"]) == list(DATABASES)
     assert [t["table"] for t in report["databases"]["ledger"]["tables"] if t["status"] == "differs"] == \
         ["public.items"]
+    unfenced = [(s["pid"], s["database"], s["application_name"]) for s in report["unfenced_sessions"]]
+    assert (pid, "ledger", "dba console") in unfenced, unfenced
+    assert all(name != "pgshift" for _, _, name in unfenced), unfenced  # pgshift's own sessions are not the app's
 
 
 def test_cutover_of_three_databases_interrupted_and_finished_by_the_retry(clusters, three, monkeypatch):
@@ -292,6 +278,8 @@ def test_cutover_of_three_databases_interrupted_and_finished_by_the_retry(cluste
         return real_finalize(settings, c, log)
 
     monkeypatch.setattr(several, "finalize_database", dies_after_the_first)
+    for db, setting in SETTINGS.items():  # made on A after setup: the cutover's role sync must bring each
+        sql(cl, cl.a, f'ALTER ROLE app IN DATABASE "{db}" SET {setting}')
     writers = Writers(cl)
     writers.wait_until_busy()
     dag_run, text = _run_cutover(cl, three.reports)
@@ -317,6 +305,8 @@ def test_cutover_of_three_databases_interrupted_and_finished_by_the_retry(cluste
         marker = read_marker(a)
     assert marker is not None and marker.state == "ready" and marker.finalized == list(DATABASES)
     assert _subscriptions_on_c(cl) == {}
+    assert _role_settings(cl, cl.c) == _role_settings(cl, cl.a) == {
+        db: [setting.replace(" = ", "=").replace("'", "")] for db, setting in SETTINGS.items()}
     for db in DATABASES:
         on_a, on_c = _fingerprints(cl, cl.a, db), _fingerprints(cl, cl.c, db)
         assert on_a == on_c, db
@@ -341,3 +331,21 @@ def test_cutover_of_three_databases_interrupted_and_finished_by_the_retry(cluste
         assert any(s["action"] == "set" for s in part["sequences"]), part["sequences"]
     assert report["forecast"]["seconds"] <= report["forecast"]["max_write_downtime_seconds"]
     assert fingerprint(cl, cl.a, "public.orders") == fingerprint(cl, cl.c, "public.orders")
+
+
+def test_role_parity_sees_a_setting_in_another_database(clusters, three):
+    """The privilege parity of shop's part compares app's settings in shop: one made on C alone is named."""
+    from pgshift.migration.access.sync import AccessSpec, access_parity
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.hooks.target import TargetHook
+
+    cl = clusters
+    spec = AccessSpec.from_params(schemas=["public"], tables=[], app_roles=["app"])
+    sql(cl, cl.c, "ALTER ROLE app IN DATABASE shop SET statement_timeout = '9min'")
+    try:
+        with PrimaryHook("pgshift_a/shop") as a, TargetHook("pgshift_c/shop") as c:
+            parity = access_parity(a, c, spec, ["app"])
+    finally:
+        sql(cl, cl.c, "ALTER ROLE app IN DATABASE shop RESET statement_timeout")
+    assert not parity.ok
+    assert "role app: setting statement_timeout in database shop on C, not on A" in parity.differences()

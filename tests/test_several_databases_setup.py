@@ -7,22 +7,28 @@ Equality is judged here, not by pgshift's verify: count and a content hash of ev
 
 from __future__ import annotations
 
-import os
+import io
+import json
+import re
+from contextlib import ExitStack
+from types import SimpleNamespace
 
+import psycopg2
 import pytest
 from chain_helpers import (
     CaptureFds,
     SlotReader,
     chain_conf,
     chain_config,
+    drop_subscriptions,
     run_dag,
     secrets_in,
     task_states,
     wait_for,
 )
-from pgcluster import DATABASE, LocalClusters
+from pgcluster import DATABASE
 from sample_data import SHOP_ROLE, ShopLoad, WriteLoad, load_shop
-from testing_support import assert_run_succeeded, free_port_block, moto_aws_env, state_dir
+from testing_support import assert_run_succeeded, aurora_clusters, moto_aws_env
 
 EXTRA = ["shop", "depot"]  # made on A by sample_data.load_shop; C has neither until the setup makes them
 DATABASES = [DATABASE, *EXTRA]
@@ -72,11 +78,7 @@ def drop_on_c(cl) -> None:
     slots dropped, A's publications in every database of the module."""
     for db in EXTRA:
         if q(cl, cl.c, "SELECT 1 FROM pg_database WHERE datname = %s", (db,)):
-            for (name,) in q(cl, cl.c, "SELECT subname FROM pg_subscription WHERE subdbid = "
-                                       "(SELECT oid FROM pg_database WHERE datname = current_database())", db=db):
-                for statement in ("ALTER SUBSCRIPTION {} DISABLE", "ALTER SUBSCRIPTION {} SET (slot_name = NONE)",
-                                  "DROP SUBSCRIPTION {}"):
-                    q(cl, cl.c, statement.format(f'"{name}"'), db=db)
+            drop_subscriptions(cl, cl.c, db)
             q(cl, cl.c, f'DROP DATABASE "{db}" WITH (FORCE)', db="postgres")
     cl.reset_chain()  # B gone, A's slots and the pgshift database's chain objects dropped
     for db in EXTRA:
@@ -281,22 +283,35 @@ def test_star_is_every_database_of_a(several):
     assert resolved_for_run(chain_config(cl, databases=["*"], action="setup")).databases == tuple(on_a)
 
 
-def test_dms_mode_makes_one_endpoint_pair_and_one_task_per_database(several, setup_run, moto_server, monkeypatch):
-    """dms mode against the moto server (tests/test_dms_chain.py says what it stands for): one replication
-    instance; per database its source on B (its slot) and target on C, each naming the database, and its task
-    between them, every task waited for and started."""
+TWO = [DATABASE, "shop"]  # the DMS chain's databases
+
+
+@pytest.fixture(scope="module")
+def dms_two(several, setup_run, moto_server):
+    """dms mode over two databases against the moto server (tests/test_dms_chain.py says what it stands for), set
+    up by the DAG; each database's slot on B read by a stand-in for DMS until the module ends (the cutover's drain
+    needs it)."""
     from airflow.providers.amazon.aws.hooks.dms import DmsHook
 
     cl = several
     drop_on_c(cl)
     moto_server.reset()
-    moto_aws_env(monkeypatch, moto_server)
-    dms = DmsHook(aws_conn_id="aws_default").conn
-    two = [DATABASE, "shop"]
-    conf = chain_conf(cl, mode="dms", databases=two, dms_ssl_mode="none")
-    with SlotReader(cl, SLOTS[DATABASE]), SlotReader(cl, SLOTS["shop"], db="shop"), CaptureFds() as out:
-        dag_run = run_dag(conf)
-    states = assert_run_succeeded(dag_run, out.text)
+    with pytest.MonkeyPatch.context() as mp, ExitStack() as readers:
+        moto_aws_env(mp, moto_server)
+        for db in TWO:
+            readers.enter_context(SlotReader(cl, SLOTS[db], db=db))
+        conf = chain_conf(cl, mode="dms", databases=TWO, dms_ssl_mode="none")
+        with CaptureFds() as out:
+            dag_run = run_dag(conf)
+        yield SimpleNamespace(conf=conf, dag_run=dag_run, text=out.text, dms=DmsHook(aws_conn_id="aws_default").conn)
+        cl.reset_chain()  # A unfenced, the way back dropped, C's databases gone
+
+
+def test_dms_mode_makes_one_endpoint_pair_and_one_task_per_database(several, dms_two):
+    """One replication instance; per database its source on B (its slot) and target on C, each naming the
+    database, and its task between them, every task waited for and started."""
+    cl, dms, out = several, dms_two.dms, dms_two
+    states = assert_run_succeeded(dms_two.dag_run, out.text)
     assert states["create_subscription"] == "skipped" and states["wait_dms_full_load"] == "success"
     assert len(dms.describe_replication_instances()["ReplicationInstances"]) == 1
     endpoints = {e["EndpointIdentifier"]: e for e in dms.describe_endpoints()["Endpoints"]}
@@ -315,9 +330,57 @@ def test_dms_mode_makes_one_endpoint_pair_and_one_task_per_database(several, set
             endpoints[f"pgshift-source-b{suffix}"]["EndpointArn"],
             endpoints[f"pgshift-target-c{suffix}"]["EndpointArn"], "running")
     assert q(cl, cl.b, "SELECT slot_name, database, plugin FROM pg_replication_slots WHERE slot_type = 'logical' "
-                       "AND NOT temporary ORDER BY 1") == sorted((SLOTS[db], db, "test_decoding") for db in two)
+                       "AND NOT temporary ORDER BY 1") == sorted((SLOTS[db], db, "test_decoding") for db in TWO)
     assert tables(cl, cl.c, "shop") == tables(cl, cl.a, "shop")  # the schema, in the database made on C
     assert secrets_in(out.text, cl) == []
+
+
+def _full_load(cl, db: str) -> None:
+    """What DMS's full load would have done (under moto nothing moves data): A's rows into C's tables."""
+    src, dst = psycopg2.connect(cl.uri(cl.a, db=db)), psycopg2.connect(cl.uri(cl.c, db=db))
+    try:
+        dst.cursor().execute("SET session_replication_role = replica")  # as DMS loads: tables in any order
+        for table in tables(cl, cl.a, db):
+            buf = io.StringIO()
+            src.cursor().copy_expert(f"COPY {table} TO STDOUT", buf)
+            buf.seek(0)
+            dst.cursor().copy_expert(f"COPY {table} FROM STDIN", buf)
+        dst.commit()
+    finally:
+        src.close()
+        dst.close()
+
+
+def test_dms_cutover_of_two_databases_stops_each_task_and_arms_each_way_back(several, dms_two, tmp_path):
+    """The cutover of the DMS chain: each database's task stopped by the finalize, every table equal, and the way
+    back armed in each database (A's subscription to C's publication and slot there): a row written on C in shop
+    comes back to A."""
+    cl = several
+    for db in TWO:  # A takes no writes here: C fully loaded and caught up
+        _full_load(cl, db)
+    with CaptureFds() as out:
+        dag_run = run_dag({**dms_two.conf, "action": "cutover", "app_roles": ["app", SHOP_ROLE], "dry_run": False,
+                           "gate_readings": 1, "report_dir": str(tmp_path)})
+    assert_run_succeeded(dag_run, out.text)
+    tasks = {t["ReplicationTaskIdentifier"]: t["Status"]
+             for t in dms_two.dms.describe_replication_tasks()["ReplicationTasks"]}
+    assert tasks == {"pgshift-b-to-c": "stopped", "pgshift-b-to-c-shop": "stopped"}
+    for task in tasks:  # the finalize of each database stopped its own
+        assert re.search(rf"Stopped DMS task {task}(?!-)", out.text), task
+    (path,) = tmp_path.glob("cutover/*/report.json")
+    report = json.loads(path.read_text())
+    assert report["status"] == "ready" and list(report["databases"]) == TWO
+    for db in TWO:
+        assert {t["table"] for t in report["databases"][db]["tables"]} == set(tables(cl, cl.a, db)), db
+        for table in tables(cl, cl.a, db):
+            assert fingerprint(cl, cl.a, db, table) == fingerprint(cl, cl.c, db, table), (db, table)
+    # the way back, per database: a subscription on A, its publication and slot on C, in that database
+    assert q(cl, cl.a, "SELECT d.datname, s.subenabled FROM pg_subscription s JOIN pg_database d "
+                       "ON d.oid = s.subdbid ORDER BY 1") == [(db, True) for db in sorted(TWO)]
+    assert q(cl, cl.c, "SELECT database FROM pg_replication_slots ORDER BY 1") == [(db,) for db in sorted(TWO)]
+    q(cl, cl.c, "INSERT INTO carts (customer_id, total, note) SELECT min(id), 1, 'back to A' FROM customers", db="shop")
+    wait_for(lambda: q(cl, cl.a, "SELECT count(*) FROM carts WHERE note = 'back to A'", db="shop") == [(1,)], 30,
+             what="a row written on C in shop reaching A")
 
 
 @pytest.fixture(scope="module")
@@ -329,21 +392,9 @@ def aurora_shaped():
     from pgshift.migration.configuration import variable_key
 
     Variable.delete(variable_key("hybrid_aurora_migration"))  # the chains set up above are other servers'
-    cl = LocalClusters(state_dir("aurora-dbs"), free_port_block(), c_profile="aurora")
-    saved = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CONN_")}
-    try:
-        cl.start()
-        from sample_data import load_sample
-
-        load_sample(cl, scale=1, orders=200)
+    with aurora_clusters("aurora-dbs", orders=200) as cl:
         load_shop(cl, "shop")
-        os.environ.update(cl.airflow_connections())
         yield cl
-    finally:
-        for key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
-            del os.environ[key]
-        os.environ.update(saved)
-        cl.destroy()
 
 
 def test_on_an_aurora_shaped_c_the_master_user_creates_the_database(aurora_shaped):

@@ -17,7 +17,17 @@ import json
 from pathlib import Path
 
 import pytest
-from chain_helpers import CaptureFds, chain_conf, chain_config, run_dag, set_up_chain, sql, task_states, wait_for
+from chain_helpers import (
+    CaptureFds,
+    chain_conf,
+    chain_config,
+    drop_database,
+    run_dag,
+    set_up_chain,
+    sql,
+    task_states,
+    wait_for,
+)
 from pgcluster import C_REPLICATION_ROLE
 
 from pgshift.common.report import safe_name
@@ -72,18 +82,9 @@ def parts(cl):
 
 
 def drop_extra_databases(cl) -> None:
-    """The subscriptions in the extra databases on C and A (DROP DATABASE refuses a database with one), then the
-    databases (B follows A)."""
-    for node in (cl.c, cl.a):
-        for name in EXTRA:
-            if not sql(cl, node, "SELECT 1 FROM pg_database WHERE datname = %s", (name,), db="postgres"):
-                continue
-            for (sub,) in sql(cl, node, "SELECT subname FROM pg_subscription s JOIN pg_database d ON d.oid = "
-                                        "s.subdbid WHERE d.datname = %s", (name,), db="postgres"):
-                for statement in ("ALTER SUBSCRIPTION {} DISABLE", "ALTER SUBSCRIPTION {} SET (slot_name = NONE)",
-                                  "DROP SUBSCRIPTION {}"):
-                    sql(cl, node, statement.format(f'"{sub}"'), db=name)
-            sql(cl, node, f'DROP DATABASE "{name}" WITH (FORCE)', db="postgres")
+    """The extra databases gone from C, B and A, with their subscriptions and slots."""
+    for name in EXTRA:
+        drop_database(cl, name)
 
 
 def add_database(cl, part) -> None:

@@ -8,9 +8,14 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from pgcluster import LocalClusters
 
 # Tests use their own ports and state directory, so they never touch a `make demo` cluster, and
 # two test sessions on one machine take different blocks of ports.
@@ -63,6 +68,32 @@ def wait_for(predicate, timeout: float = 60, interval: float = 0.2, what: str = 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def aurora_clusters(name: str, orders: int | None = None, conn_prefix: str = "PGSHIFT_") -> Iterator[LocalClusters]:
+    """A, B (empty) and an Aurora-shaped C (pgcluster's ``aurora`` profile: pgshift logs in to C as the master
+    user, no superuser) on a state directory (``name``) and ports of their own, with the sample data at scale 1 and
+    ``orders`` orders (None: none); the Airflow connections to them, ``AIRFLOW_CONN_<conn_prefix>A`` and so on, are
+    set inside the block, and every ``AIRFLOW_CONN_*`` is as it was after it (the session's clusters again)."""
+    from pgcluster import LocalClusters
+
+    cl = LocalClusters(state_dir(name), free_port_block(), c_profile="aurora")
+    saved = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CONN_")}
+    try:
+        cl.start()
+        if orders is not None:
+            from sample_data import load_sample
+
+            load_sample(cl, scale=1, orders=orders)
+        os.environ.update({f"AIRFLOW_CONN_{conn_prefix}{key.removeprefix('AIRFLOW_CONN_PGSHIFT_')}": value
+                           for key, value in cl.airflow_connections().items()})
+        yield cl
+    finally:
+        for key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+        cl.destroy()
 
 
 class CaptureFds:

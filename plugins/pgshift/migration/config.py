@@ -40,6 +40,7 @@ class Action(StrEnum):
     CUTOVER = "cutover"
     FALLBACK = "fallback"
     FINISH = "finish"
+    PROMOTE_B = "promote_b"  # A lost: B becomes the source (pgshift.migration.promotion)
 
 
 class Mode(StrEnum):
@@ -198,6 +199,8 @@ class ChainConfig:
     dms_lob_max_size_kb: int
     dms_lob_chunk_size_kb: int
     dms_inline_lob_max_size_kb: int
+    # -- A lost (action=promote_b)
+    confirm_promote_b: bool
     # -- schema changes on A (issue 24)
     ddl: Ddl
 

@@ -112,7 +112,8 @@ class Effective:
         no secret."""
         record = None
         if self.record:
-            record = {k: self.record.get(k) for k in ("recorded_at", "recorded_by_run", "cut_over", "fallback")}
+            record = {k: self.record.get(k) for k in ("recorded_at", "recorded_by_run", "cut_over", "fallback",
+                                                 "source", "promote_b")}
         return {"variable": variable_key(self.dag_id), "summary": self.summary(), "record": record,
                 "overridden": self.overridden, "kept_over_conf": self.kept_over_conf,
                 "values": self.values, "sources": self.sources, "config": config.as_dict()}
@@ -184,6 +185,9 @@ def check_chain(effective: Effective, action: str) -> None:
     if action in ("fallback", "finish"):
         check_way_back(effective, action)
         return
+    if action == "promote_b":
+        check_promotable(effective)
+        return
     if action == "setup" or effective.overridden:
         return
     what = "validate" if action == "validate" else "cut over"
@@ -192,6 +196,9 @@ def check_chain(effective: Effective, action: str) -> None:
             f"no chain to {what} yet: no setup has finished for {effective.dag_id} "
             f"(Variable {variable_key(effective.dag_id)} is absent); trigger action=setup first")
     cut_over = effective.record.get("cut_over")
+    if action == "cutover" and source_of(effective.record) == "b":
+        raise AirflowFailException("B was promoted (action=promote_b, A lost) and is the chain's source: a cutover "
+                                   "from B (fencing B, draining B's own WAL) is not built yet; nothing was changed")
     if not cut_over:
         return
     if action != "validate":
@@ -268,6 +275,36 @@ def check_way_back(effective: Effective, action: str) -> None:
     if way_back.get("state") != "armed":
         raise AirflowFailException(f"the way back is {way_back.get('state')} already (at {way_back.get('at')} by run "
                                    f"{way_back.get('by_run')}): nothing to {action}")
+
+
+def check_promotable(effective: Effective) -> None:
+    """Refuse promote_b without a chain set up, or after its cutover (production is on C: B is no source any more).
+    A run that overrides keys promotes the chain it names."""
+    if effective.overridden:
+        return
+    if not effective.record:
+        raise AirflowFailException(f"no chain to promote B in: no setup has finished for {effective.dag_id} (Variable "
+                                   f"{variable_key(effective.dag_id)} is absent); nothing was changed")
+    if cut_over := effective.record.get("cut_over"):
+        raise AirflowFailException(f"the chain was cut over to C at {cut_over['at']} by run {cut_over['by_run']}: "
+                                   "production is on C, B is not the chain's source any more; nothing was changed")
+
+
+def source_of(record: Mapping[str, Any] | None) -> str:
+    """The chain's source: ``a``, or ``b`` once action=promote_b promoted B (A lost)."""
+    return "b" if (record or {}).get("source") == "b" else "a"
+
+
+def marked_source_b(record: Mapping[str, Any], promotion: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """The record after action=promote_b by ``run_id``: ``source`` is ``b``; ``promote_b`` keeps the first promotion's
+    figures (a retry that found B promoted already knows none)."""
+    out = dict(record)
+    out["source"] = "b"
+    if not (record.get("promote_b") or {}).get("promoted_at"):
+        keep = ("promoted_at", "a_reachable", "a_lsn", "b_received_lsn", "b_replayed_lsn", "lost_bytes",
+                "b_lsn_after")
+        out["promote_b"] = {**{k: promotion.get(k) for k in keep}, "by_run": run_id}
+    return out
 
 
 # -- the Variable, through the Task SDK (these run inside tasks only)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # the hooks import psycopg2: only where a role is read or cha
     from pgshift.migration.scope import Scope
 
 __all__ = ["ATTRIBUTE_KEYWORDS", "Membership", "RoleChange", "RolePlan", "RoleSpec", "apply_roles", "plan_roles",
-           "read_roles", "role_findings", "roles_in_scope", "set_login"]
+           "read_roles", "role_findings", "roles_in_scope", "set_login", "setting_differences"]
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,11 @@ def roles_in_scope(a: PrimaryHook, scope: Scope, app_roles: Sequence[str], add: 
     return a.roles_in_scope(scope, [*app_roles, *add], exclude)
 
 
-def read_roles(hook: MigrationHook, names: Sequence[str], *, groups: Sequence[str] = ()) -> dict[str, RoleSpec]:
+def read_roles(hook: MigrationHook, names: Sequence[str], *, groups: Sequence[str] = (),
+               databases: Sequence[str] | None = None) -> dict[str, RoleSpec]:
     """The roles among ``names`` on this server, by name, with their memberships in roles among ``names`` and
-    ``groups`` and in predefined roles (pass the groups of ``memberships_on_c`` when reading C).
+    ``groups`` and in predefined roles (pass the groups of ``memberships_on_c`` when reading C), and their settings
+    in every database and in each of ``databases`` (None: the hook's own).
 
     On A the verifiers come from pg_authid, which needs a superuser: otherwise this is an error telling the fix.
     On C (any other hook) a pg_authid that is not readable (Aurora) falls back to pg_roles, without verifiers
@@ -95,7 +97,7 @@ def read_roles(hook: MigrationHook, names: Sequence[str], *, groups: Sequence[st
 
     wanted = sorted({*names, *groups})
     try:
-        specs = hook.role_specs(names, wanted, verifiers=True)
+        specs = hook.role_specs(names, wanted, verifiers=True, databases=databases)
     except InsufficientPrivilege as exc:
         if isinstance(hook, PrimaryHook):
             raise PermissionError(
@@ -104,7 +106,7 @@ def read_roles(hook: MigrationHook, names: Sequence[str], *, groups: Sequence[st
                 "C: conn_a must be a superuser to read password verifiers.") from exc
         log.info("pg_authid is not readable on %s: roles read from pg_roles, password verifiers unknown",
                  hook.describe())
-        specs = hook.role_specs(names, wanted, verifiers=False)
+        specs = hook.role_specs(names, wanted, verifiers=False, databases=databases)
     return {s.name: s for s in specs}
 
 
@@ -222,19 +224,40 @@ def _plan_attributes(p: _Planner, a: RoleSpec, c: RoleSpec | None, *, login: boo
 
 
 def _plan_settings(p: _Planner, a: RoleSpec, c: RoleSpec | None) -> None:
-    """``ALTER ROLE … SET`` as on A (values are not shown: a setting may hold something private)."""
-    def where(s: RoleSetting) -> str:
-        return "in this database" if s.in_database else "in every database"
-
-    have = {(s.in_database, s.name): s for s in (c.settings if c else ())}
-    want = {(s.in_database, s.name): s for s in a.settings}
+    """``ALTER ROLE … SET`` as on A, in every database and in each database read (values are not shown: a setting
+    may hold something private)."""
+    have, want = _settings(c.settings if c else ()), _settings(a.settings)
     for key, s in sorted(want.items()):
         if have.get(key) != s:
-            p.add(p.ALTER, a.name, f"setting {s.name} set ({where(s)})", "set_role_setting", role=a.name, setting=s)
+            p.add(p.ALTER, a.name, f"setting {s.name} set ({s.where})", "set_role_setting", role=a.name, setting=s)
     for key, s in sorted(have.items()):
         if key not in want:
-            p.add(p.ALTER, a.name, f"setting {s.name} reset ({where(s)})", "reset_role_setting", role=a.name,
+            p.add(p.ALTER, a.name, f"setting {s.name} reset ({s.where})", "reset_role_setting", role=a.name,
                   setting=s)
+
+
+def _settings(settings: Sequence[RoleSetting]) -> dict[tuple[str, str], RoleSetting]:
+    """By (database, name), every database's first ("")."""
+    return {(s.database or "", s.name): s for s in settings}
+
+
+def setting_differences(on_a: Mapping[str, RoleSpec], on_c: Mapping[str, RoleSpec]) -> list[str]:
+    """The roles' settings that differ between A and C (every database's and each database read), one line each,
+    values not shown; a role missing on C is the role parity's to report, not this."""
+    out = []
+    for name in sorted(on_a):
+        if name not in on_c:
+            continue
+        want, have = _settings(on_a[name].settings), _settings(on_c[name].settings)
+        for key in sorted({*want, *have}):
+            s = want.get(key) or have[key]
+            if key not in have:
+                out.append(f"role {name}: setting {s.name} {s.where} on A, not on C")
+            elif key not in want:
+                out.append(f"role {name}: setting {s.name} {s.where} on C, not on A")
+            elif want[key] != have[key]:
+                out.append(f"role {name}: setting {s.name} {s.where} differs on A and C")
+    return out
 
 
 def _plan_memberships(p: _Planner, a: RoleSpec, c: RoleSpec | None, *, in_scope: Mapping[str, RoleSpec],

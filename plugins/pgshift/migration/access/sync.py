@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from pgshift.migration.access.roles import RolePlan
     from pgshift.migration.hooks.base import MigrationHook
     from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.hooks.states import RoleSpec
     from pgshift.migration.hooks.target import TargetHook
 
 
@@ -95,20 +96,29 @@ def roles_of_databases(databases: Sequence[PrimaryHook], spec: AccessSpec) -> li
 
 
 def migrate_roles(a: PrimaryHook, c: TargetHook, spec: AccessSpec, *, login: Sequence[str] = (),
-                  apply: bool = True, names: Sequence[str] | None = None) -> RolePlan:
+                  apply: bool = True, names: Sequence[str] | None = None,
+                  databases: Sequence[str] | None = None) -> RolePlan:
     """Bring the roles in scope on C to A's (every one NOLOGIN but ``login``); returns what was done (``apply``
     False: what would be done, changing nothing).
 
     Roles are cluster-wide: a chain of several databases migrates them once, with ``names`` the union of every
-    database's roles in scope (:func:`roles_of_databases`); None: the roles in scope in ``a``'s database. ``a``
-    and ``c`` may then be any database of A and C (the roles' settings for one database, ``ALTER ROLE … IN
-    DATABASE``, are read and set for ``a``'s and ``c``'s own)."""
+    database's roles in scope (:func:`roles_of_databases`) and ``databases`` every database of the chain, whose
+    ``ALTER ROLE … IN DATABASE`` settings are each brought to the same database on C; None: the roles in scope
+    in ``a``'s database, and the settings in ``a``'s and ``c``'s own. A database C has not yet (setup creates it
+    after the roles) gets its settings from the next sync: the cutover's, or a second setup."""
     from pgshift.migration.access import roles
 
     if names is None:
         names = roles.roles_in_scope(a, spec.scope, spec.app_roles, spec.extra_roles, spec.exclude_roles)
     groups = sorted({g for wanted in spec.memberships_on_c.values() for g in wanted})
-    on_a, on_c = _both(lambda h: roles.read_roles(h, names, groups=groups if h is c else ()), a, c)
+    on_c_dbs = None if databases is None else [db for db in databases if c.database_exists(db)]
+
+    def read(h: MigrationHook) -> dict[str, RoleSpec]:
+        if h is c:
+            return roles.read_roles(c, names, groups=groups, databases=on_c_dbs)
+        return roles.read_roles(a, names, databases=on_c_dbs)  # a database C lacks: nothing to set there yet
+
+    on_a, on_c = _both(read, a, c)
     plan = roles.plan_roles(on_a, on_c, protected=spec.protected, memberships_on_c=spec.memberships_on_c,
                             login=login)
     if apply:
@@ -261,15 +271,25 @@ def _value(value: Any) -> Any:
     return _tuple(value)
 
 
-def access_parity(a: PrimaryHook, c: TargetHook, spec: AccessSpec, roles: Sequence[str]) -> ParityReport:
-    """Effective privileges of ``roles`` and every owner, RLS flag, policy and default privilege, A against C."""
+def access_parity(a: PrimaryHook, c: TargetHook, spec: AccessSpec, roles: Sequence[str], *,
+                  role_settings: bool = True) -> ParityReport:
+    """Effective privileges of ``roles`` and every owner, RLS flag, policy and default privilege, A against C; and
+    (``role_settings``) the roles' settings (``ALTER ROLE … SET``, in every database and in ``a``'s and ``c``'s
+    own: a chain of several databases checks each database with its own hooks), but for the roles pgshift leaves
+    alone on C (its own, and C's superusers), whose settings it does not bring. The fallback passes False: it
+    brings no role back to A, so a setting changed on C since would refuse a way back nothing can mend."""
     from pgshift.migration.access import privileges
+    from pgshift.migration.access.roles import read_roles, setting_differences
 
-    def read(h: MigrationHook) -> tuple[Any, Any]:
-        return privileges.effective_privileges(h, spec.scope, roles), privileges.read_access(h, spec.scope)
+    def read(h: MigrationHook) -> tuple[Any, Any, dict[str, RoleSpec]]:
+        return (privileges.effective_privileges(h, spec.scope, roles), privileges.read_access(h, spec.scope),
+                read_roles(h, [r for r in roles if r not in spec.protected]) if role_settings else {})
 
-    (eff_a, snap_a), (eff_c, snap_c) = _both(read, a, c)
-    return privileges.privilege_parity(eff_a, eff_c, snap_a, snap_c)
+    (eff_a, snap_a, specs_a), (eff_c, snap_c, specs_c) = _both(read, a, c)
+    report = privileges.privilege_parity(eff_a, eff_c, snap_a, snap_c)
+    managed = {n: s for n, s in specs_a.items() if not (n in specs_c and specs_c[n].superuser)}
+    settings = setting_differences(managed, specs_c)
+    return replace(report, ok=report.ok and not settings, other=(*report.other, *settings)) if settings else report
 
 
 @dataclass(frozen=True)

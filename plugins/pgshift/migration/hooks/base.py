@@ -5,6 +5,7 @@ The connection layer under it is :class:`~pgshift.common.hooks.postgres.PgShiftH
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from psycopg2 import sql as pgsql
@@ -13,6 +14,7 @@ from pgshift.common import sql
 from pgshift.common.hooks.postgres import PgShiftHook
 from pgshift.migration.hooks.states import (
     ApplyWorker,
+    DatabaseLocale,
     Membership,
     RoleSetting,
     RoleSpec,
@@ -78,13 +80,42 @@ class MigrationHook(PgShiftHook):
         """Whether this connection's role may CREATE DATABASE (CREATEDB or superuser)."""
         return bool(self.scalar("may_create_databases"))
 
-    def create_database(self, name: str) -> None:
-        """CREATE DATABASE ``name``, owned by this connection's role (it needs CREATEDB; Aurora's master user has
-        it). Runs outside a transaction: PostgreSQL refuses CREATE DATABASE inside one.
+    def create_database(self, name: str, like: DatabaseLocale) -> None:
+        """CREATE DATABASE ``name`` from template0 with ``like``'s encoding and locale, owned by this connection's
+        role (it needs CREATEDB; Aurora's master user has it). Runs outside a transaction: PostgreSQL refuses
+        CREATE DATABASE inside one.
 
         :param name: the new database's name
+        :param like: the encoding and locale it gets (A's database's, :meth:`database_locale`)
         """
-        self.execute("create_database", database=name)
+        file = {"icu": "create_database_icu", "builtin": "create_database_builtin"}.get(like.provider,
+                                                                                        "create_database")
+        self.execute(file, asdict(like), database=name)
+
+    def database_locale(self, name: str) -> DatabaseLocale | None:
+        """Database ``name``'s encoding and locale; None when this server has no such database.
+
+        :param name: a database of this server
+        """
+        return row_as(DatabaseLocale, self.fetch_one("database_locale", (name,)))
+
+    def locale_refused(self, like: DatabaseLocale) -> str | None:
+        """Why this server cannot create a database with ``like``'s locale (its error), None when it can: a
+        collation of that locale made in pg_temp and rolled back, so nothing is left.
+
+        :param like: the encoding and locale wanted
+        """
+        from psycopg2 import Error
+
+        try:
+            with self.rolled_back():
+                if like.provider == "libc":
+                    self.execute("locale_probe", {"collate": like.collate, "ctype": like.ctype})
+                else:
+                    self.execute("locale_probe_provider", {"provider": like.provider, "locale": like.locale})
+        except Error as exc:
+            return str(exc).strip().splitlines()[0]
+        return None
 
     # -- tables
     def scope_tables(self, scope: Scope, role: str) -> list[ScopeTable]:
@@ -219,20 +250,23 @@ class MigrationHook(PgShiftHook):
         params = {**scope.query_params(""), "named": list(named), "exclude": list(exclude)}
         return [r["role"] for r in self.fetch("roles_in_scope", params)]
 
-    def role_specs(self, names: Sequence[str], groups: Sequence[str], *, verifiers: bool) -> list[RoleSpec]:
+    def role_specs(self, names: Sequence[str], groups: Sequence[str], *, verifiers: bool,
+                   databases: Sequence[str] | None = None) -> list[RoleSpec]:
         """The roles among ``names`` that exist, by name, with their memberships in ``groups`` and in
-        predefined roles. Reading verifiers needs pg_authid (a superuser); psycopg2's InsufficientPrivilege
-        is raised where it is not readable.
+        predefined roles, and their settings in every database and in ``databases``. Reading verifiers needs
+        pg_authid (a superuser); psycopg2's InsufficientPrivilege is raised where it is not readable.
 
         :param names: role names
         :param groups: the groups whose memberships are read (besides predefined roles)
         :param verifiers: read pg_authid with the password verifiers (secrets), else pg_roles without them
+        :param databases: the databases whose ``ALTER ROLE … IN DATABASE`` settings are read (None: this one)
         """
-        rows = self.fetch("role_specs", {"names": list(names), "groups": list(groups), "verifiers": verifiers},
-                          catalog="pg_authid" if verifiers else "pg_roles")
+        params = {"names": list(names), "groups": list(groups), "verifiers": verifiers,
+                  "databases": None if databases is None else list(databases)}
+        rows = self.fetch("role_specs", params, catalog="pg_authid" if verifiers else "pg_roles")
         return [RoleSpec(**{**r, "member_of": tuple(Membership(**{**m, "grantors": tuple(m["grantors"])})
                                                     for m in r["member_of"]),
-                            "settings": tuple(RoleSetting.parse(s["in_database"], s["setting"])
+                            "settings": tuple(RoleSetting.parse(s["database"], s["setting"])
                                               for s in r["settings"])})
                 for r in rows]
 

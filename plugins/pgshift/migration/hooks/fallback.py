@@ -27,6 +27,14 @@ class WayBackHook(PrimaryHook, TargetHook):
             raise LookupError(f"creating slot {name!r} returned no row")
         return row
 
+    def comment_on_publication(self, name: str, comment: str) -> None:
+        """COMMENT ON PUBLICATION.
+
+        :param name: the publication's name
+        :param comment: the comment
+        """
+        self.execute("comment_on_publication", {"comment": comment}, publication=name)
+
     def drop_publication(self, name: str) -> None:
         """DROP PUBLICATION IF EXISTS.
 

@@ -148,12 +148,14 @@ class PrimaryHook(MigrationHook):
         """
         return [r["pid"] for r in self.fetch("role_sessions_left", (list(pids),))]
 
-    def unfenced_sessions(self, roles: Sequence[str]) -> list[OtherSession]:
-        """Client sessions in this database of roles other than ``roles`` (and not this one).
+    def unfenced_sessions(self, roles: Sequence[str], databases: Sequence[str] = ()) -> list[OtherSession]:
+        """Client sessions in ``databases`` of roles other than ``roles`` (and not this one), by database and pid.
 
         :param roles: the fenced roles
+        :param databases: the fenced databases (empty: this connection's own)
         """
-        return rows_as(OtherSession, self.fetch("unfenced_sessions", (list(roles),)))
+        params = {"roles": list(roles), "databases": list(databases) or [self.conn_params()["dbname"]]}
+        return rows_as(OtherSession, self.fetch("unfenced_sessions", params))
 
     # -- the fence's marker and lease (pgshift.migration.switchover.lease)
     def fence_marker_settable(self) -> bool:

@@ -7,7 +7,15 @@ Each method runs one packaged SQL file and returns a :mod:`pgshift.migration.hoo
 from __future__ import annotations
 
 from pgshift.migration.hooks.base import MigrationHook
-from pgshift.migration.hooks.states import CreatedSlot, ReplayReached, SlotConfirmed, SlotState, WalReceiver, row_as
+from pgshift.migration.hooks.states import (
+    CreatedSlot,
+    PromotionPosition,
+    ReplayReached,
+    SlotConfirmed,
+    SlotState,
+    WalReceiver,
+    row_as,
+)
 
 
 class StandbyHook(MigrationHook):
@@ -99,3 +107,21 @@ class StandbyHook(MigrationHook):
         if row is None:  # one row: the query has no FROM
             raise LookupError("B returned no slot_confirmed row")
         return row
+
+    # -- promotion (action=promote_b, A lost)
+    def promotion_position(self, a_lsn: str | None) -> PromotionPosition:
+        """Whether B is still a standby, what it received and replayed, and the bytes of A's WAL it had not received.
+
+        :param a_lsn: A's current WAL position, or None when A cannot be asked
+        """
+        row = row_as(PromotionPosition, self.fetch_one("promotion_position", {"a_lsn": a_lsn}))
+        if row is None:  # a SELECT of expressions: one row always
+            raise LookupError("B returned no promotion position")
+        return row
+
+    def promote(self, wait_seconds: int) -> bool:
+        """pg_promote(wait => true): True once B has left recovery, False if that took more than ``wait_seconds``.
+
+        :param wait_seconds: how long to wait for the end of B's recovery
+        """
+        return bool(self.scalar("promote", {"seconds": wait_seconds}))

@@ -50,6 +50,7 @@ class OtherSession:
 
     pid: int
     usename: str | None
+    database: str | None
     application_name: str | None
     state: str | None
     in_transaction: bool
@@ -83,6 +84,7 @@ class PublicationState:
     all_tables: bool
     schemas: list[str]
     tables: list[str]  # schema.table
+    comment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -368,22 +370,44 @@ class RoleSpec:
     verifier: str | None = field(repr=False)
     verifier_known: bool = True
     member_of: tuple[Membership, ...] = ()
-    settings: tuple[RoleSetting, ...] = ()  # ALTER ROLE … SET, in every database or in the migrated one
+    settings: tuple[RoleSetting, ...] = ()  # ALTER ROLE … SET, in every database or in a migrated one
+
+
+@dataclass(frozen=True)
+class DatabaseLocale:
+    """A database's encoding and locale (``database_locale.sql``), what C's copy of it is created with."""
+
+    encoding: str
+    collate: str
+    ctype: str
+    provider: str  # libc, icu, builtin
+    locale: str | None  # the ICU or builtin locale; None for libc
+    icu_rules: str | None = None
+
+    def describe(self) -> str:
+        """``encoding UTF8, LC_COLLATE de_DE.UTF-8, LC_CTYPE de_DE.UTF-8, provider libc`` (and the locale)."""
+        text = f"encoding {self.encoding}, LC_COLLATE {self.collate}, LC_CTYPE {self.ctype}, provider {self.provider}"
+        return text + (f" ({self.locale})" if self.locale and self.provider != "libc" else "")
 
 
 @dataclass(frozen=True)
 class RoleSetting:
     """One ``ALTER ROLE … [IN DATABASE …] SET name = value`` (``role_specs.sql``'s ``settings``)."""
 
-    in_database: bool  # IN DATABASE the migrated one; False: in every database
+    database: str | None  # IN DATABASE this one (a migrated database); None: in every database
     name: str
     value: str
 
     @classmethod
-    def parse(cls, in_database: bool, setting: str) -> RoleSetting:
+    def parse(cls, database: str | None, setting: str) -> RoleSetting:
         """From pg_db_role_setting's ``name=value``."""
         name, _, value = setting.partition("=")
-        return cls(in_database, name, value)
+        return cls(database, name, value)
+
+    @property
+    def where(self) -> str:
+        """``in database shop`` or ``in every database``."""
+        return f"in database {self.database}" if self.database else "in every database"
 
 
 def row_as(cls: type[T], row: dict[str, Any] | None) -> T | None:
@@ -402,3 +426,16 @@ class AppProbe:
     read_table: str | None  # schema.table read; None: the role may SELECT no table in scope
     write_target: str | None  # schema.table.column rewritten; None: the role may UPDATE nothing in scope
     rows_written: int
+
+
+@dataclass(frozen=True)
+class PromotionPosition:
+    """B around its promotion (``promotion_position.sql``): standby or not, what it received and replayed of A's WAL,
+    its own position once promoted, and the bytes of A's WAL it had not received (None when A's position is not
+    known)."""
+
+    in_recovery: bool
+    received_lsn: str | None
+    replayed_lsn: str | None
+    current_lsn: str | None
+    unreceived_bytes: int | None

@@ -245,30 +245,29 @@ class TargetHook(MigrationHook):
         self.execute("role_valid_until", {"valid_until": valid_until or "infinity"}, role=role)
 
     def set_role_setting(self, role: str, setting: RoleSetting) -> None:
-        """ALTER ROLE … [IN DATABASE <this one>] SET name FROM CURRENT, the value staged with set_config first
+        """ALTER ROLE … [IN DATABASE <its database>] SET name FROM CURRENT, the value staged with set_config first
         (parsed as postgresql.conf would, lists included) and this transaction's own value put back after.
 
         :param role: the role's name
-        :param setting: the setting, in every database or in this one
+        :param setting: the setting, in every database or in one (which need not be this connection's)
         """
         name = pgsql.Identifier(*setting.name.split("."))
         saved = self.scalar("role_setting_stage", {"name": setting.name, "value": setting.value})
-        if setting.in_database:
-            self.execute("role_setting_set_in_database", role=role, setting=name, database=self.conn_params()["dbname"])
+        if setting.database:
+            self.execute("role_setting_set_in_database", role=role, setting=name, database=setting.database)
         else:
             self.execute("role_setting_set", role=role, setting=name)
         self.execute("role_setting_restore", {"name": setting.name, "value": saved or ""})
 
     def reset_role_setting(self, role: str, setting: RoleSetting) -> None:
-        """ALTER ROLE … [IN DATABASE <this one>] RESET name.
+        """ALTER ROLE … [IN DATABASE <its database>] RESET name.
 
         :param role: the role's name
         :param setting: the setting to remove
         """
         name = pgsql.Identifier(*setting.name.split("."))
-        if setting.in_database:
-            self.execute("role_setting_reset_in_database", role=role, setting=name,
-                         database=self.conn_params()["dbname"])
+        if setting.database:
+            self.execute("role_setting_reset_in_database", role=role, setting=name, database=setting.database)
         else:
             self.execute("role_setting_reset", role=role, setting=name)
 

@@ -7,7 +7,6 @@ scheduler costs seconds of write downtime. The gate runs before, as its own task
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,19 +90,16 @@ class CutoverGateOperator(_CutoverBase):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.migration.checks.gate import fatal_problems, gate_reading, warnings
+        from pgshift.migration.checks.in_a_row import Refusal, readings_in_a_row
         from pgshift.migration.hooks.primary import PrimaryHook
 
         chain = self.chain
         with PrimaryHook(chain.conn_a) as a:
             self.check_fence_roles(a)
-        spec, needed = self.gate_spec(), chain.gate_readings
-        deadline = time.monotonic() + chain.gate_window_seconds
-        figures: list[dict[str, Any]] = []
-        in_a_row, taken, last_problems = 0, 0, []
-        while True:
+        spec = self.gate_spec()
+
+        def read(taken: int) -> tuple[list[str], dict[str, Any]]:
             problems, reading = gate_reading(spec)
-            taken += 1
-            figures = [*figures[-needed:], reading]
             fatal = fatal_problems(reading)
             if fatal:  # waiting cannot fix it: refuse now rather than poll out the window
                 listing = "\n".join(f"  - {p}" for p in fatal)
@@ -112,23 +108,14 @@ class CutoverGateOperator(_CutoverBase):
                     f"A was not touched:\n{listing}")
             for note in warnings(reading):
                 self.log.warning("Gate reading %d: %s", taken, note)
-            if problems:
-                in_a_row, last_problems = 0, problems
-                self.log.warning("Gate reading %d out of bounds: %s", taken, "; ".join(problems))
-            else:
-                in_a_row += 1
-                self.log.info("Gate reading %d in bounds (%d/%d in a row): %s", taken, in_a_row, needed,
-                              "; ".join(r["message"] for r in reading.values()))
-            if in_a_row >= needed:  # then the schemas (a database missing on A was refused by the readings)
-                self.check_schema()
-                return {"readings": figures[-needed:]}
-            if time.monotonic() + chain.gate_interval_seconds > deadline:
-                listing = "\n".join(f"  - {p}" for p in last_problems)
-                raise AirflowFailException(
-                    f"Cutover refused before the fence: not {needed} readings in bounds in a row within "
-                    f"{chain.gate_window_seconds:g} s ({taken} taken); A was not touched. Last reading out of bounds:\n"
-                    f"{listing}")
-            time.sleep(chain.gate_interval_seconds)
+            return problems, reading
+
+        readings = readings_in_a_row(
+            read, count=chain.gate_readings, window=chain.gate_window_seconds, interval=chain.gate_interval_seconds,
+            refusal=Refusal("Cutover refused before the fence", "A was not touched", "Last reading out of bounds"),
+            log=self.log, name="Gate", said=lambda reading: "; ".join(r["message"] for r in reading.values()))
+        self.check_schema()  # once the readings are in bounds (a database missing on A was refused by them)
+        return {"readings": readings}
 
 
 class CutoverOperator(_CutoverBase):
@@ -142,14 +129,14 @@ class CutoverOperator(_CutoverBase):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._run: CutoverRun | None = None
-        self._parts: list[CutoverRun] = []  # a chain of several databases: each database's run (its own sessions)
+        self.active_run: CutoverRun | None = None
+        self.active_parts: list[CutoverRun] = []  # a chain of several databases: each database's run (its own sessions)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.migration.switchover.cutover.phases import CutoverRun, new_report
         from pgshift.migration.switchover.recovery import recover_interrupted_attempt
 
-        settings = self._settings(context)
+        settings = self.cutover_settings(context)
         if self.chain.several_databases:
             from pgshift.migration.operators.cutover_set import cut_over_set, finish_set
 
@@ -160,7 +147,7 @@ class CutoverOperator(_CutoverBase):
         dry_run = self.chain.dry_run
         report = new_report(context["dag"].dag_id, settings, dry_run=dry_run)
         with CutoverRun.connect(settings, report, self.log) as run:
-            self._run = run
+            self.active_run = run
             run.take_lease()
             self.check_fence_roles(run.a)
             plan = run.plan(list(self.chain.schemas), list(self.chain.tables))
@@ -184,7 +171,7 @@ class CutoverOperator(_CutoverBase):
             run.pre_verify(plan)
             run.gate(self.gate_spec())
             run.forecast()
-            run.prepare_fallback(self._fallback(), plan)
+            run.prepare_fallback(self.fallback_spec(), plan)
             run.load_baseline()
             fenced = run.fence(list(self.chain.app_roles))
             run.prefetch(fenced.final_lsn)
@@ -195,7 +182,7 @@ class CutoverOperator(_CutoverBase):
             run.set_sequences(plan)
             run.verify_access()
             run.prove_login()
-            run.arm_fallback(self._fallback(), plan)
+            run.arm_fallback(self.fallback_spec(), plan)
             committed = run.commit()
             run.finalize(committed)
             run.open_login()
@@ -203,7 +190,7 @@ class CutoverOperator(_CutoverBase):
         except BaseException as exc:
             record = run.fence_record
             if record is None or record.state in (FenceState.FENCED, FenceState.COMMITTED):  # rolled back
-                run.disarm_fallback(self._fallback())  # also what was prepared before the fence
+                run.disarm_fallback(self.fallback_spec())  # also what was prepared before the fence
             raise run.abort(exc) from exc
 
     def _rehearse(self, run: CutoverRun, plan: Plan) -> None:
@@ -223,7 +210,7 @@ class CutoverOperator(_CutoverBase):
                 run.verify_live(plan)
             run.preview_sequences(plan)
             run.prove_login(preview=True)
-            run.preview_fallback(self._fallback())
+            run.preview_fallback(self.fallback_spec())
             run.passed()
         except BaseException as exc:
             raise run.abort(exc) from exc
@@ -231,18 +218,18 @@ class CutoverOperator(_CutoverBase):
     def on_kill(self) -> None:
         """Killed (UI, timeout): lift the fence if set and resume B's replay if a frozen point holds it, before
         going, in sessions of their own (every database's, for a chain of several)."""
-        if self._run:
+        if self.active_run:
             try:
-                for part in self._parts:
+                for part in self.active_parts:
                     try:
                         part.end_verify_in_new_session()
                     except Exception:
                         self.log.exception("Could not end the verification of database %s", part.settings.database)
-                self._run.end_verify_in_new_session()
+                self.active_run.end_verify_in_new_session()
             finally:
-                self._run.rollback_in_new_session()
+                self.active_run.rollback_in_new_session()
 
-    def _fallback(self, chain: ChainConfig | None = None) -> FallbackSpec:
+    def fallback_spec(self, chain: ChainConfig | None = None) -> FallbackSpec:
         """The way back of ``chain`` (default the task's; a database's part of it: that database's names)."""
         from pgshift.migration.switchover.cutover.fallback_phases import FallbackSpec
 
@@ -277,7 +264,7 @@ class CutoverOperator(_CutoverBase):
                                        + "\n".join(f"  - {p}" for p in problems))
         return spec
 
-    def _settings(self, context: Context, chain: ChainConfig | None = None,
+    def cutover_settings(self, context: Context, chain: ChainConfig | None = None,
                   access: AccessSpec | None = None) -> CutoverSettings:
         """The cutover's settings for ``chain`` (default the task's; a database's part: its connections, names and
         run directory ``<run_dir>/<database>``, and the app roles' connections in that database)."""

@@ -31,8 +31,8 @@ class CutoverOperator(Protocol):
     """What this module uses of :class:`pgshift.migration.operators.cutover.CutoverOperator` (named here, not
     imported: that module imports this one)."""
 
-    _run: CutoverRun | None
-    _parts: list[CutoverRun]
+    active_run: CutoverRun | None
+    active_parts: list[CutoverRun]
 
     @property
     def chain(self) -> ChainConfig: ...
@@ -40,10 +40,10 @@ class CutoverOperator(Protocol):
     @property
     def log(self) -> Logger: ...
 
-    def _settings(self, context: Context, chain: ChainConfig | None = None,
+    def cutover_settings(self, context: Context, chain: ChainConfig | None = None,
                   access: Any = None) -> CutoverSettings: ...
 
-    def _fallback(self, chain: ChainConfig | None = None) -> FallbackSpec: ...
+    def fallback_spec(self, chain: ChainConfig | None = None) -> FallbackSpec: ...
 
     def gate_spec(self) -> GateSpec: ...
 
@@ -53,7 +53,7 @@ class CutoverOperator(Protocol):
 def part_settings(op: CutoverOperator, context: Context, settings: CutoverSettings) -> list[CutoverSettings]:
     """Each database's settings, in ``databases``' order: its connections and names (ChainConfig.in_database) and
     the task's access spec."""
-    return [op._settings(context, part, settings.access) for part in op.chain.database_chains()]
+    return [op.cutover_settings(context, part, settings.access) for part in op.chain.database_chains()]
 
 
 def finish_set(op: CutoverOperator, context: Context, settings: CutoverSettings) -> Finish:
@@ -80,7 +80,7 @@ def cut_over_set(op: CutoverOperator, context: Context, settings: CutoverSetting
         return _finished_by_retry(op, settings, finished)
     chain, dag_id = op.chain, context["dag"].dag_id
     parts_settings = part_settings(op, context, settings)
-    fallbacks = [op._fallback(part) for part in chain.database_chains()]
+    fallbacks = [op.fallback_spec(part) for part in chain.database_chains()]
     report = new_report(dag_id, settings, dry_run=chain.dry_run)
     with CutoverRun.connect(settings, report, op.log) as home, ExitStack() as stack:
         sections = {s.database or "": DatabaseReport(dag_id, s.run_id, dry_run=chain.dry_run, mode=s.mode)
@@ -88,7 +88,7 @@ def cut_over_set(op: CutoverOperator, context: Context, settings: CutoverSetting
         parts = [stack.enter_context(CutoverRun.connect(s, sections[s.database or ""], op.log))
                  for s in parts_settings]
         report.databases = sections
-        op._run, op._parts = home, parts
+        op.active_run, op.active_parts = home, parts
         home.take_lease()
         op.check_fence_roles(home.a)
         cutover = DatabaseSetCutover(home, parts, fallbacks, op.log)

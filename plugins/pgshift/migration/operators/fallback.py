@@ -36,7 +36,7 @@ class FallbackOperator(ConfiguredOperator):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._run: FallbackRun | None = None
+        self.active_run: FallbackRun | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.migration.switchover.fallback.run import FallbackRun, new_report
@@ -51,7 +51,7 @@ class FallbackOperator(ConfiguredOperator):
         dry_run = self.chain.dry_run
         report = new_report(context["dag"].dag_id, s, dry_run=dry_run)
         with FallbackRun.connect(s, report, self.log) as run:
-            self._run = run
+            self.active_run = run
             run.take_lease()
             roles = run.check()
             plan = run.plan()
@@ -90,8 +90,8 @@ class FallbackOperator(ConfiguredOperator):
 
     def on_kill(self) -> None:
         """Killed after C's fence and before A's unfence: lift C's fence in a session of its own."""
-        if self._run:
-            self._run.rollback_in_new_session()
+        if self.active_run:
+            self.active_run.rollback_in_new_session()
 
     def _settings(self, context: Context) -> FallbackSettings:
         from pgshift.common.report import report_root, safe_name

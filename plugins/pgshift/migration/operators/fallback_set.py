@@ -20,7 +20,7 @@ class FallbackOperator(Protocol):
     """What this module uses of :class:`pgshift.migration.operators.fallback.FallbackOperator` (named here, not
     imported: that module imports this one)."""
 
-    _run: FallbackRun | None
+    active_run: FallbackRun | None
 
     @property
     def chain(self) -> ChainConfig: ...
@@ -54,7 +54,7 @@ def fall_back_set(op: FallbackOperator, context: Context, settings: FallbackSett
         parts = [stack.enter_context(FallbackRun.connect(s, sections[s.database or ""], op.log))
                  for s in parts_settings]
         report.databases = sections
-        op._run = home
+        op.active_run = home
         home.take_lease()
         fallback = DatabaseSetFallback(home, parts, op.log)
         roles = fallback.check(settings.protected)

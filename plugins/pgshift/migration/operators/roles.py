@@ -61,9 +61,12 @@ class MigrateRolesOperator(ConfiguredOperator):
         from pgshift.migration.hooks.target import TargetHook
 
         spec = self.access_spec()
-        names = self.roles_in_scope(spec) if self.chain.several_databases else None
+        names, databases = None, None
+        if self.chain.several_databases:  # every database's roles, and their settings in each (ALTER ROLE … IN)
+            names = self.roles_in_scope(spec)
+            databases = [str(part.database) for part in self.chain.database_chains()]
         with PrimaryHook(self.chain.conn_a) as a, TargetHook(self.chain.conn_c) as c:
-            plan = migrate_roles(a, c, spec, names=names)
+            plan = migrate_roles(a, c, spec, names=names, databases=databases)
         for warning in plan.warnings:
             self.log.warning("%s", warning)
         for change in plan.changes:

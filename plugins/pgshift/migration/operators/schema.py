@@ -45,7 +45,13 @@ class CopySchemaOperator(ConfiguredOperator):
         self.pg_bin_dir = pg_bin_dir
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from pgshift.migration.setup.databases import locale_problem
+
         dag_id = context["dag"].dag_id
+        # Every database's before the first is created: a refusal leaves C as it was.
+        problems = [p for part in self.chain.database_chains() if (p := locale_problem(part))]
+        if problems:
+            raise AirflowFailException("No database was created on C:\n" + "\n".join(f"  - {p}" for p in problems))
         results = {part.database or "": self._copy_database(part, dag_id) for part in self.chain.database_chains()}
         if not self.chain.several_databases:
             return results[""]

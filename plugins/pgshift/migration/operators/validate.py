@@ -20,7 +20,7 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.migration.config import ChainConfig
-from pgshift.migration.configuration import fallback_state
+from pgshift.migration.configuration import fallback_state, source_of
 from pgshift.migration.operators.chain import ChainOperator
 from pgshift.migration.preflight.checks import check_params
 from pgshift.migration.validation.chain import ChainValidation
@@ -49,6 +49,7 @@ class ValidateChainOperator(ChainValidation, ReverseValidation, ChainOperator):
         super().__init__(**kwargs)
         self.configuration = configuration
         self._pausing = False  # B's replay paused by this task right now: on_kill resumes it
+        self._from_b = False  # the record's source is B (action=promote_b): B -> C only
 
 
     def spec(self) -> ChainConfig:
@@ -86,7 +87,9 @@ class ValidateChainOperator(ChainValidation, ReverseValidation, ChainOperator):
         spec = self.spec()
         param_problems = check_params(spec)
         way_back = self.way_back_armed()
-        report["direction"] = "C -> A (the way back)" if way_back else "A -> B -> C"
+        self._from_b = source_of(configuration.get("record")) == "b"
+        report["direction"] = ("C -> A (the way back)" if way_back else
+                               "B -> C (B promoted, A lost)" if self._from_b else "A -> B -> C")
         if param_problems:
             problems += param_problems
         elif way_back:

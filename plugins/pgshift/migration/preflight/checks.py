@@ -205,6 +205,16 @@ def check_roles(spec: ChainConfig) -> Finding:
     return out
 
 
+def _locale_problem(part: ChainConfig) -> str | None:
+    """C's database as A's (encoding, locale): :func:`pgshift.migration.setup.databases.locale_problem`."""
+    from pgshift.migration.setup.databases import locale_problem
+
+    try:
+        return locale_problem(part)
+    except Exception as exc:  # noqa: BLE001 - reported, with every other problem
+        return f"database {part.database}: cannot compare its encoding and locale on A and C: {exc}".strip()
+
+
 def _roles_in_scope(part: ChainConfig, access: AccessSpec) -> list[str]:
     from pgshift.migration.access import roles
     from pgshift.migration.hooks.primary import PrimaryHook
@@ -295,6 +305,8 @@ def check_c(spec: ChainConfig, tables: list[str], *, database_on_c: bool = True)
         if info["in_recovery"]:
             out.problems.append(f"C ({connection_id(spec.conn_c)}) is a read-only standby: it cannot receive the "
                                 "migration")
+        if locale := _locale_problem(spec):
+            out.problems.append(locale)
         if not may_create:
             out.problems.append(f"C has no database {spec.database!r}, and the role of connection "
                                 f"{connection_id(spec.conn_c)} may not create one (the setup creates it, owned by "
@@ -313,6 +325,8 @@ def check_c(spec: ChainConfig, tables: list[str], *, database_on_c: bool = True)
         return out
     if info["in_recovery"]:
         out.problems.append(f"C ({spec.conn_c}) is a read-only standby: it cannot receive the migration")
+    if locale := _locale_problem(spec):
+        out.problems.append(locale)
     if subscription:
         if subscription.slot_name != spec.slot_name:
             out.problems.append(f"subscription {spec.subscription_name!r} already exists on C with slot "

@@ -54,8 +54,10 @@ def ensure_database_on_c(part: ChainConfig) -> tuple[bool, str | None]:
     on the database, CREATE SUBSCRIPTION. A database whose owner on A is not on C (a superuser of A's own) stays
     conn_c's role's.
 
-    Encoding and locale are C's defaults (template1's), not A's: a database of A in another encoding is
-    converted by the copy and by logical replication, which send text in the client encoding."""
+    Created from template0 with A's database's encoding, LC_COLLATE, LC_CTYPE and locale provider (and ICU or
+    builtin locale), as a DBA would: C's defaults (template1's) could sort text differently, and an index that
+    orders differently on C than on A is a different application. :func:`locale_problem`, run for every database
+    before the first is created, refuses a locale C cannot use."""
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.hooks.target import TargetHook
 
@@ -66,8 +68,42 @@ def ensure_database_on_c(part: ChainConfig) -> tuple[bool, str | None]:
             return False, None
         with PrimaryHook(part.conn_a) as a:
             owner = a.database_owner()
-        c.create_database(part.database)
+            like = a.database_locale(part.database)
+        if like is None:
+            raise ValueError(f"database {part.database!r} is not on A (any more)")
+        c.create_database(part.database, like)
         if owner == c.current_role() or not c.role_present(owner):
             return True, None
         c.set_database_owner(part.database, owner)
     return True, owner
+
+
+def locale_problem(part: ChainConfig) -> str | None:
+    """Why C's copy of the part's database would not be as A's, naming the database (None: it would, or the chain
+    has an empty ``databases``): a database C lacks whose encoding and locale C cannot create (a libc locale its
+    operating system lacks, a provider its version lacks); one C has in another encoding than A's (the copy and
+    replication would convert every text, and refuse a character C's encoding lacks). Read before anything is
+    created; a locale C lacks is checked by making a collation of it in pg_temp, rolled back."""
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.hooks.target import TargetHook
+
+    if part.database is None:
+        return None
+    with PrimaryHook(part.conn_a) as a:
+        like = a.database_locale(part.database)
+    if like is None:
+        return None  # the database check names a database A lacks
+    with TargetHook(connection_id(part.conn_c)) as c:
+        have = c.database_locale(part.database)
+        if have is None:
+            refused = c.locale_refused(like)
+            if refused is None:
+                return None
+            return (f"database {part.database}: C cannot create it as A has it ({like.describe()}): {refused}. "
+                    "Install that locale on C's host (or use a C of A's major version), or create the database "
+                    "on C yourself, owned by the role of connection " + connection_id(part.conn_c))
+    if have.encoding != like.encoding:
+        return (f"database {part.database}: encoding {have.encoding} on C, {like.encoding} on A: every text "
+                "would be converted, and a character C's encoding lacks refused; drop the database on C (setup "
+                f"creates it as A has it: {like.describe()}), or recreate it in {like.encoding}")
+    return None

@@ -2,7 +2,8 @@
 -- and in predefined roles (each group's options OR-ed over its grantors). catalog is pg_authid, or pg_roles
 -- with verifiers false where pg_authid is not readable (pg_roles' rolpassword is a mask). valid_until is
 -- ISO 8601 UTC text, NULL for none or infinity. settings: the role's ALTER ROLE … SET values, in every database
--- or in this one (pg_db_role_setting: name=value as stored).
+-- (database NULL) or in one of databases (NULL: this one), each with its database's name (pg_db_role_setting:
+-- name=value as stored).
 SELECT r.rolname                         AS name,
        r.rolcanlogin                     AS login,
        r.rolsuper                        AS superuser,
@@ -30,11 +31,14 @@ SELECT r.rolname                         AS name,
               WHERE m.member = r.oid
                 AND (gr.rolname = ANY (%(groups)s::text[]) OR gr.rolname LIKE 'pg\_%%')
               GROUP BY gr.rolname) g)    AS member_of,
-       (SELECT coalesce(jsonb_agg(jsonb_build_object('in_database', s.setdatabase <> 0, 'setting', c)
-                                  ORDER BY s.setdatabase <> 0, c), '[]'::jsonb)
-        FROM pg_db_role_setting s, unnest(s.setconfig) AS c
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('database', d.datname, 'setting', c)
+                                  ORDER BY d.datname NULLS FIRST, c), '[]'::jsonb)
+        FROM pg_db_role_setting s
+        LEFT JOIN pg_database d ON d.oid = s.setdatabase,
+        unnest(s.setconfig) AS c
         WHERE s.setrole = r.oid
-          AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())))
+          AND (s.setdatabase = 0
+               OR d.datname = ANY (coalesce(%(databases)s::text[], ARRAY[current_database()::text]))))
                                          AS settings
 FROM {catalog} r
 WHERE r.rolname = ANY (%(names)s::text[])

@@ -176,7 +176,8 @@ def apply_fence(a: PrimaryHook, record: FenceRecord, all_roles: list[str], exit_
     # Only now: no session of the roles is left to commit after this position.
     record.final_lsn = a.final_wal_lsn()
     record.final_lsn_at = time.time()
-    record.unfenced_sessions = [asdict(s) for s in a.unfenced_sessions(all_roles)]
+    # In every fenced database: a chain of several databases is one fence, its report names each one's sessions.
+    record.unfenced_sessions = [asdict(s) for s in a.unfenced_sessions(all_roles, list(record.read_only_before()))]
     return record
 
 

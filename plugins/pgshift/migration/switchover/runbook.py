@@ -103,8 +103,8 @@ class Switchover(Generic[R]):
         self.report.terminated_sessions = record.terminated
         self.report.unfenced_sessions = record.unfenced_sessions
         for s in record.unfenced_sessions:
-            self.log.warning("Session %s of role %s is still connected to %s and is not fenced", s["pid"],
-                             s["usename"], d.source)
+            self.log.warning("Session %s of role %s is still connected to %s (database %s) and is not fenced",
+                             s["pid"], s["usename"], d.source, s.get("database"))
         self.report.final_lsn = record.final_lsn
         return Fenced(record.final_lsn, record.fenced_at, record.terminated, record.unfenced_sessions)
 
@@ -142,7 +142,7 @@ class Switchover(Generic[R]):
         """The point of no return, and only while this session still holds the lease: from here on the fence
         watchdog leaves the source fenced even if this task dies. ``login_on_target``: the roles to give LOGIN on
         the target, kept in the marker for a retry that finishes the switchover (a chain of several databases)."""
-        record = self._record()
+        record = self.record()
         marker = read_marker(self.source)
         if marker is not None and login_on_target is not None:
             marker.login_on_c = list(login_on_target)
@@ -155,7 +155,7 @@ class Switchover(Generic[R]):
 
     def settle(self, committed: Committed) -> None:
         """After the irreversible step: the source stays fenced on purpose (marker and record ``ready``)."""
-        record = self._record()
+        record = self.record()
         record.state = FenceState.READY
         record.save(self.run_settings.fence_path)
         write_marker(self.source, record.database, committed.marker, FenceState.READY, self.direction.action)
@@ -232,7 +232,7 @@ class Switchover(Generic[R]):
     def _xcom(self, report_path: Path) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _record(self) -> FenceRecord:
+    def record(self) -> FenceRecord:
         if self.fence_record is None:
             raise FenceError(f"{self.direction.source} is not fenced by this attempt")  # out of runbook order
         return self.fence_record

@@ -78,16 +78,18 @@ class ChainValidation:
         def log(self) -> Any: ...  # Airflow's task logger (a Protocol of its own, not logging.Logger)
 
         _pausing: bool
+        _from_b: bool  # the record's source is B (action=promote_b): no A, B a primary
 
         def wal_limits(self) -> WalLimits: ...
 
     def validate_chain(self, spec: ChainConfig, dag_id: str, top: Section) -> dict[str, Section]:
         """Every check of the module's list into ``top`` (the report's own lists), and the sections per database
         (empty for a chain of one unnamed database, whose findings go to ``top`` as they always did)."""
+        if self._from_b:
+            spec = source_b(spec, top)
         if not spec.several_databases:
             facts = self._preflight_database(spec, top, top)
-            self._preflight_b(spec, facts.get("major"), top)
-            self._database(spec, dag_id, top, wal_ok=self._wal(top))
+            self._database(spec, dag_id, top, wal_ok=self._b_and_wal(spec, facts.get("major"), top))
             return {}
         on_a = self._databases_on_a(spec, top)
         parts = {part.database or "": part for part in spec.database_chains()}
@@ -101,8 +103,7 @@ class ChainValidation:
                 continue
             facts = self._preflight_database(part, sections[name], top)
             major = major or facts.get("major")
-        self._preflight_b(spec, major, top)
-        wal_ok = self._wal(top)
+        wal_ok = self._b_and_wal(spec, major, top)
         for name, part in parts.items():
             if on_a is None or name in on_a:
                 self._database(part, dag_id, sections[name], wal_ok)
@@ -144,6 +145,13 @@ class ChainValidation:
         if section is not top:
             top.report.setdefault("preflight", {}).setdefault("a_version", a.facts.get("version"))
         return a.facts
+
+    def _b_and_wal(self, spec: ChainConfig, a_major: int | None, top: Section) -> bool:
+        """B as A's standby and A -> B (True if in bounds); neither once B was promoted (there is no A -> B)."""
+        if self._from_b:
+            return True
+        self._preflight_b(spec, a_major, top)
+        return self._wal(top)
 
     def _preflight_b(self, spec: ChainConfig, a_major: int | None, top: Section) -> None:
         """B, the cluster's: running, a standby of A's major."""
@@ -197,7 +205,12 @@ class ChainValidation:
         from pgshift.migration.checks.slot import slot_wal_problems, wal_unreserved
         from pgshift.migration.hooks.states import SlotState
 
-        reading = CdcLagCheck(conn_b=part.conn_b, slot=part.slot_name, max_bytes=part.cdc_lag_max_bytes).read()
+        if self._from_b:
+            from pgshift.migration.validation.from_b import promoted_slot_reading
+
+            reading = promoted_slot_reading(part)
+        else:
+            reading = CdcLagCheck(conn_b=part.conn_b, slot=part.slot_name, max_bytes=part.cdc_lag_max_bytes).read()
         if not reading.done:
             section.problems.append(reading.message)
         if not reading.details:  # no slot, or B could not be read
@@ -259,13 +272,18 @@ class ChainValidation:
             def confirmed(lsn: str) -> None:
                 wait_confirmed(b, part.slot_name, lsn, part.drain_timeout_seconds)
 
-            if part.parity == "full":
+            full = part.parity == "full" and not self._from_b
+            if part.parity == "full" and self._from_b:
+                section.notes.append("parity=full freezes B's replay of A, and B was promoted: sampled instead")
+            if full:
                 results = self._frozen(b, part, tables, section.notes)
             else:
+                # Promoted, B's replay position stands still: its own position is what C must have confirmed.
+                position = (lambda: str(b.scalar("current_wal_lsn"))) if self._from_b else None
                 results = sample_parity(b, part.conn_c, tables, part.parity_sample_rows,
-                                        wait_target_confirmed=confirmed)
-        parity_findings(results, part.parity, len(tables), time.monotonic() - started, section.problems,
-                        section.notes, counted=CHAIN if part.parity == "full" else None)
+                                        wait_target_confirmed=confirmed, position=position)
+        parity_findings(results, "full" if full else "sample", len(tables), time.monotonic() - started,
+                        section.problems, section.notes, counted=CHAIN if full else None)
         return results
 
     def _frozen(self, b: StandbyHook, part: ChainConfig, tables: list[tuple[str, str]],
@@ -360,6 +378,13 @@ class ChainValidation:
             section.problems.append("C's privileges were changed behind pgshift's back since setup (A did not "
                                     "change there); the cutover would refuse them: " + "; ".join(changed))
         return {"roles": roles.facts, "drift": changed}
+
+
+def source_b(spec: ChainConfig, top: Section) -> ChainConfig:
+    """``spec`` with B in A's place (B promoted, A lost: B is the chain's source), and a note saying what is skipped."""
+    top.notes.append(f"B was promoted (action=promote_b): it is the chain's source; A and A -> B are not checked, "
+                     f"the preflight's checks of A run on B ({spec.conn_b}), B -> C goes on being checked")
+    return dataclasses.replace(spec, conn_a=spec.conn_b)
 
 
 def baseline_id(dag_id: str, part: ChainConfig, chain: ChainConfig) -> str:

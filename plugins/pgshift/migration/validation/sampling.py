@@ -76,12 +76,15 @@ def sample_between(source: MigrationHook, target: MigrationHook, tables: list[Ta
 
 
 def sample_parity(b: StandbyHook, conn_c: str, tables: list[Table], n: int,
-                  wait_target_confirmed: Callable[[str], None]) -> list[dict[str, Any]]:
-    """The chain: B's rows looked up on C, once C has confirmed B's replay position."""
+                  wait_target_confirmed: Callable[[str], None],
+                  position: Callable[[], str] | None = None) -> list[dict[str, Any]]:
+    """The chain: B's rows looked up on C, once C has confirmed B's replay position (``position``, if given: a
+    promoted B's own)."""
     from pgshift.migration.hooks.target import TargetHook
 
     with TargetHook(conn_c) as c:
-        return sample_between(b, c, tables, n, lambda: str(b.replay_position()), wait_target_confirmed, CHAIN)
+        return sample_between(b, c, tables, n, position or (lambda: str(b.replay_position())),
+                              wait_target_confirmed, CHAIN)
 
 
 def parity_findings(results: list[dict[str, Any]], label: str, tables: int, seconds: float, problems: list[str],

@@ -20,9 +20,11 @@ Where each part is made:
   nothing can write on C (A is fenced, the application roles still NOLOGIN on C).
 
 Any failure before the commit rolls the cutover back, and :meth:`~FallbackPhases.disarm_fallback` drops what was
-made, including what was prepared before the fence. An attempt killed between the two (``SIGKILL``, a lost
-worker) leaves the publication and the slot on C: the next attempt refuses on them by name (drop them or choose
-other fallback names), as it does for one killed inside the fence.
+made, including what was prepared before the fence. An attempt killed before its commit (``SIGKILL``, a lost
+worker) leaves the publication and the slot on C (and, killed after arming, the subscription on A): the next
+attempt drops a publication and slot it can tell are an earlier attempt's (the publication carries
+:data:`WAY_BACK_MARK`, the slot is inactive, A has no subscription of the name) and refuses on anything else of
+those names, naming it.
 
 A's fence sets the database's ``default_transaction_read_only``; the subscription's apply worker is not stopped by
 it (logical replication applies rows through its own executor path, which does not check the transaction's
@@ -55,6 +57,10 @@ if TYPE_CHECKING:
     from pgshift.migration.hooks.fallback import WayBackHook
     from pgshift.migration.switchover.cutover.settings import CutoverSettings
     from pgshift.migration.switchover.report import CutoverReport
+
+
+# The comment on the way back's publication: what tells a later attempt that it is an earlier one's leftover.
+WAY_BACK_MARK = "pgshift: the way back of a cutover (C -> A)"
 
 
 class FallbackArmError(Exception):
@@ -102,7 +108,7 @@ class FallbackPhases:
             return
         started = time.monotonic()
         with WayBackHook(self.settings.conn_c) as c, WayBackHook(self.settings.conn_a) as a:
-            left = self._leftovers(spec, c, a)
+            left = self._leftovers(spec, c, a, clear=True)
             if left:
                 raise FallbackArmError("cannot arm the way back: " + "; ".join(left))
             self._slot_lsn = self._publish_on_c(spec, plan, c)
@@ -126,7 +132,7 @@ class FallbackPhases:
             a.session_read_write()  # a new session on a fenced A starts read-only
             if prepared is None:
                 with WayBackHook(self.settings.conn_c) as c:
-                    left = self._leftovers(spec, c, a)
+                    left = self._leftovers(spec, c, a, clear=True)
                     if left:
                         raise FallbackArmError("cannot arm the way back: " + "; ".join(left))
                     with self.on_c_alone or nullcontext():
@@ -159,6 +165,7 @@ class FallbackPhases:
 
         c.create_publication(spec.publication, _migrated_tables(plan))
         self._armed.append("publication")
+        c.comment_on_publication(spec.publication, WAY_BACK_MARK)
         with WayBackHook(spec.conn_c_subscription) as streamer:  # REPLICATION / rds_replication: see the module
             try:
                 slot = streamer.create_pgoutput_slot(spec.subscription)
@@ -200,12 +207,33 @@ class FallbackPhases:
         self.log.info("Way back: the cutover would arm publication %s and slot %s on C, subscription %s on A",
                       spec.publication, spec.subscription, spec.subscription)
 
-    @staticmethod
-    def _leftovers(spec: FallbackSpec, c: WayBackHook, a: WayBackHook) -> list[str]:
-        """Objects of the way back's names already there (an earlier attempt's?): arming would fail on them."""
-        left = ([f"publication {spec.publication} on C"] if c.publication(spec.publication) else []) \
-            + ([f"slot {spec.subscription} on C"] if c.reverse_slot(spec.subscription) else []) \
-            + ([f"subscription {spec.subscription} on A"] if a.subscription(spec.subscription) else [])
+    def _leftovers(self, spec: FallbackSpec, c: WayBackHook, a: WayBackHook, *, clear: bool = False) -> list[str]:
+        """Objects of the way back's names already there: arming would fail on them. What an earlier attempt left
+        when it was killed between making them and its commit (the publication carries :data:`WAY_BACK_MARK`, the
+        slot is inactive, A has no subscription of the name: no way back in use) is not a problem: ``clear`` drops
+        it (the cutover), otherwise it is only named in the log (the dry run)."""
+        from pgshift.migration.hooks.fallback import WayBackHook
+
+        publication = c.publication(spec.publication)
+        slot = c.reverse_slot(spec.subscription)
+        subscription = a.subscription(spec.subscription)
+        earlier = (publication is not None or slot is not None) and subscription is None \
+            and (publication is None or publication.comment == WAY_BACK_MARK) and (slot is None or not slot.active)
+        if earlier:
+            found = ", ".join(f"{what} {name}" for what, name, there in (
+                ("publication", spec.publication, publication), ("slot", spec.subscription, slot)) if there)
+            if not clear:
+                self.log.info("The way back's %s on C, left by an earlier attempt, would be dropped first", found)
+                return []
+            if slot is not None:
+                with WayBackHook(spec.conn_c_subscription) as streamer:
+                    streamer.drop_slot(spec.subscription)
+            c.drop_publication(spec.publication)
+            self.log.warning("Dropped the way back's %s on C, left by an earlier attempt of the cutover", found)
+            return []
+        left = ([f"publication {spec.publication} on C"] if publication else []) \
+            + ([f"slot {spec.subscription} on C"] if slot else []) \
+            + ([f"subscription {spec.subscription} on A"] if subscription else [])
         return [f"{what} exists already; drop it or choose other fallback names" for what in left]
 
     def disarm_fallback(self, spec: FallbackSpec) -> None:

@@ -208,7 +208,7 @@ class CutoverRun(Switchover[CutoverReport], AccessPhases, VerifyPhases, Fallback
 
     def _failure(self, reason: str, *, lifted: bool) -> str:
         if lifted:
-            roles = ", ".join(self._record().roles) or "none"
+            roles = ", ".join(self.record().roles) or "none"
             return (f"Cutover failed after the fence and was rolled back: A is unfenced (roles {roles} can log in "
                     f"again, default_transaction_read_only restored). Reason: {reason}")
         return f"Cutover {'dry run ' if self.report.dry_run else ''}failed: {reason}"

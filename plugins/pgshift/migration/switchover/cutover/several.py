@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from functools import partial
@@ -63,9 +62,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.migration.config import Mode, Verify
-from pgshift.migration.switchover.cutover.phases import refuse_drift
+from pgshift.migration.switchover.cutover.phases import CutoverRun, refuse_drift
 from pgshift.migration.switchover.cutover.verify_phases import VerifyRefused
+from pgshift.migration.switchover.database_set import DatabaseSet
 from pgshift.migration.switchover.lease import COMMITTED, READY, FenceMarker, write_marker
+from pgshift.migration.switchover.report import DatabaseReport
 from pgshift.migration.switchover.results import Committed, Plan, Ready
 from pgshift.migration.switchover.runbook import SwitchoverAbort
 from pgshift.migration.switchover.state import Event, FenceState, Outcome, iso
@@ -78,7 +79,6 @@ if TYPE_CHECKING:
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.hooks.target import TargetHook
     from pgshift.migration.switchover.cutover.fallback_phases import FallbackSpec
-    from pgshift.migration.switchover.cutover.phases import CutoverRun
     from pgshift.migration.switchover.cutover.settings import CutoverSettings
     from pgshift.migration.verify.delta import Forecast
 
@@ -107,16 +107,16 @@ class SetForecast:
                 "other_seconds_each": OTHER_PHASES_SECONDS}
 
 
-class DatabaseSetCutover:
+class DatabaseSetCutover(DatabaseSet[CutoverRun, DatabaseReport]):
     """One attempt of the cutover of several databases: ``home`` (the home database's run: the lease, the fence,
     the commit, the set's report) and ``parts`` (one :class:`CutoverRun` per migrated database, in ``databases``'
     order, each with its own sessions on A, B and C in that database and its own report section; a part never
-    fences, it shares ``home``'s fence record)."""
+    fences, it shares ``home``'s fence record); ``fallbacks``: each database's way back, in the same order."""
 
     def __init__(self, home: CutoverRun, parts: list[CutoverRun], fallbacks: list[FallbackSpec],
                  log: Logger) -> None:
-        self.home, self.parts, self.fallbacks, self.log = home, parts, fallbacks, log
-        self.databases = [_database(p) for p in parts]
+        super().__init__(home, parts, log)
+        self.fallbacks = fallbacks
         on_c_alone = threading.Lock()  # DMS mode: see FallbackPhases.on_c_alone
         for part in parts:
             part.on_c_alone = on_c_alone
@@ -132,7 +132,7 @@ class DatabaseSetCutover:
             self.pre_verify(plans)
             home.gate(gate)
             self.forecast()
-            self.each("way back", lambda p, spec: p.prepare_fallback(spec, plans[_database(p)]), self.fallbacks)
+            self.each("way back", lambda p, spec: p.prepare_fallback(spec, plans[self.database(p)]), self.fallbacks)
             self.each("privilege baseline", lambda p: p.load_baseline())
             fenced = home.fence(roles, self.databases)
             for part in self.parts:
@@ -183,17 +183,17 @@ class DatabaseSetCutover:
     def pre_verify(self, plans: dict[str, Plan]) -> None:
         """Each database verified at frozen points of B, one after the other; then the ones verified first catch up
         once more, so that each database's last frozen point is recent at the fence."""
-        self.each("pre-verification", lambda p: p.pre_verify(plans[_database(p)]))
+        self.each("pre-verification", lambda p: p.pre_verify(plans[self.database(p)]))
         if self.home.settings.verify == Verify.FULL:
             return
         for part in self.parts[:-1]:
-            check = part._delta()
+            check = part.delta_check()
             try:
                 check.catch_up(part.a, part.b)
             except Exception as exc:
-                raise VerifyRefused(f"refused before the fence, A was not touched: database {_database(part)}: "
+                raise VerifyRefused(f"refused before the fence, A was not touched: database {self.database(part)}: "
                                     f"{exc}") from exc
-            part._section().rows_verified_before_fence = check.rows_verified_before_fence
+            part.verify_section().rows_verified_before_fence = check.rows_verified_before_fence
 
     def forecast(self) -> SetForecast | None:
         """verify=delta: the set's write downtime to expect now; refused past ``max_write_downtime_seconds``."""
@@ -202,8 +202,8 @@ class DatabaseSetCutover:
         each = {}
         limit = self.home.settings.max_write_downtime
         for part in self.parts:
-            f = each[_database(part)] = part._delta().forecast()
-            part._section().forecast = f.as_dict()
+            f = each[self.database(part)] = part.delta_check().forecast()
+            part.verify_section().forecast = f.as_dict()
         forecast = SetForecast(each)
         self.home.report.forecast = {**forecast.as_dict(), "max_write_downtime_seconds": limit}
         self.log.info("Forecast: %s", forecast.describe())
@@ -219,7 +219,7 @@ class DatabaseSetCutover:
             part.drain_sessions = (self.home.a, self.home.c)  # the parts' own are syncing access meanwhile
             drained = self._in(part, "drain", partial(part.drain, lsn))
             fenced_at = self.home.fence_record.fenced_at if self.home.fence_record else None
-            section = _section(part)
+            section = self.section(part)
             section.drain = {"slot": part.settings.slot, "lsn": lsn, "confirmed_at": iso(drained.confirmed_at),
                              "seconds_after_fence": round(drained.confirmed_at - fenced_at, 3) if fenced_at else None}
             if drained.replayed_at is not None:
@@ -230,14 +230,15 @@ class DatabaseSetCutover:
 
     def sync_access(self) -> None:
         """During the drain (A is fenced, its catalog still; the drain changes no catalog on C): the roles once
-        (they are the server's: the union of every database's roles in scope, read in each database), then every
-        database's privileges at once. Each database's verify comes after it, so a table's FORCE ROW LEVEL
-        SECURITY is the same on both sides when it is read."""
+        (they are the server's: the union of every database's roles in scope, read in each database, with their
+        settings in every database of the set), then every database's privileges at once. Each database's verify
+        comes after it, so a table's FORCE ROW LEVEL SECURITY is the same on both sides when it is read."""
         from pgshift.migration.access.sync import migrate_roles, roles_of_databases
 
         first = self.parts[0]
         names = roles_of_databases([p.a for p in self.parts], first.settings.access)
-        roles = migrate_roles(first.a, first.c, first.settings.access, names=names)
+        roles = migrate_roles(first.a, first.c, first.settings.access, names=names,
+                              databases=list(self.databases))
         with ThreadPoolExecutor(max_workers=len(self.parts), thread_name_prefix="pgshift-db") as pool:
             futures = [pool.submit(self._in, part, "access", partial(part.sync_access, roles)) for part in self.parts]
             failures = [exc for f in futures if (exc := f.exception()) is not None]
@@ -267,7 +268,7 @@ class DatabaseSetCutover:
                 part.verify(plan)
 
         def chain(part: CutoverRun) -> None:
-            plan = plans[_database(part)]
+            plan = plans[self.database(part)]
             try:
                 self._in(part, "verify", partial(verify, part, plan))
                 passed(Event.VERIFIED)
@@ -304,18 +305,18 @@ class DatabaseSetCutover:
         """Every database finalized (each noted in the marker as it is done), then ``ready`` and LOGIN on C."""
         home = self.home
         marker = committed.marker
-        todo = [p for p in self.parts if _database(p) not in marker.finalized]
+        todo = [p for p in self.parts if self.database(p) not in marker.finalized]
         failures: list[BaseException] = []
         # At once (each its own C session); the marker is written here, in this thread's session, as each is done.
         with ThreadPoolExecutor(max_workers=max(1, len(todo)), thread_name_prefix="pgshift-finalize") as pool:
             futures = {pool.submit(finalize_database, p.settings, p.c, self.log): p for p in todo}
             for future in as_completed(futures):
-                part, database = futures[future], _database(futures[future])
+                part, database = futures[future], self.database(futures[future])
                 if (exc := future.exception()) is not None:
                     failures.append(exc)
                     continue
                 marker.finalized.append(database)
-                write_marker(home.a, home._record().database, marker, COMMITTED, f"cutover finalized {database}")
+                write_marker(home.a, home.record().database, marker, COMMITTED, f"cutover finalized {database}")
                 home.report.finalized = list(marker.finalized)
                 part.timeline.mark(Event.FINALIZED, time.time())
                 self.log.info("Database %s finalized: %s", database, future.result())
@@ -337,44 +338,6 @@ class DatabaseSetCutover:
             f"Cutover passed its commit point and then failed: {type(exc).__name__}: {exc}. A stays fenced in every "
             f"database ({', '.join(self.databases)}); finalized so far: {finalized}. "
             "Retry the task (or clear it): its recovery finalizes the other databases and opens LOGIN on C.")
-
-    # -- helpers
-    def each(self, what: str, step: Callable[..., Any], per: list[Any] | dict[str, Any] | None = None) -> Any:
-        """``step`` for every database in order (with its item of ``per``, by database or in order); a failure names
-        the database. Returns the results by database."""
-        out: dict[str, Any] = {}
-        for i, part in enumerate(self.parts):
-            database = _database(part)
-            if per is None:
-                out[database] = self._in(part, what, partial(step, part))
-            else:
-                item = per[database] if isinstance(per, dict) else per[i]
-                out[database] = self._in(part, what, partial(step, part, item))
-        return out
-
-    def _in(self, part: CutoverRun, what: str, step: Callable[[], Any]) -> Any:
-        """``step`` of one database; its failure says which database (the same kind of failure, so the rollback's
-        message reads as a single database's would)."""
-        try:
-            return step()
-        except AirflowFailException:
-            raise
-        except self.home.expected as exc:
-            raise type(exc)(f"database {_database(part)} ({what}): {exc}") from exc
-        except Exception as exc:
-            raise SwitchoverAbort(f"database {_database(part)} ({what}): {type(exc).__name__}: {exc}") from exc
-
-
-def _database(part: CutoverRun) -> str:
-    database = part.settings.database
-    if database is None:
-        raise RuntimeError("a part of a cutover of several databases without its database")
-    return database
-
-
-def _section(part: CutoverRun) -> Any:
-    """The part's report (a :class:`~pgshift.migration.switchover.report.DatabaseReport`)."""
-    return part.report
 
 
 def finalize_database(settings: CutoverSettings, c: TargetHook, log: Logger) -> str:

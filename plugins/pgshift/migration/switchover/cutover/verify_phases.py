@@ -93,9 +93,9 @@ class VerifyPhases:
         """delta: the write downtime to expect now; refused past ``max_write_downtime_seconds``."""
         if self.settings.verify == Verify.FULL:
             return None
-        forecast = self._delta().forecast()
+        forecast = self.delta_check().forecast()
         limit = self.settings.max_write_downtime
-        self._section().forecast = {**forecast.as_dict(), "max_write_downtime_seconds": limit}
+        self.verify_section().forecast = {**forecast.as_dict(), "max_write_downtime_seconds": limit}
         self.log.info("Forecast: %s", forecast.describe())
         if forecast.seconds > limit:
             raise VerifyRefused(f"refused before the fence, A was not touched: {forecast.describe()}, over "
@@ -105,7 +105,7 @@ class VerifyPhases:
     def prefetch(self, final_lsn: str) -> None:
         """delta, right after the fence: A's side of the last changes, read while C drains (A is fenced)."""
         if self.settings.verify == Verify.DELTA:
-            self.prefetched = self._delta().prefetch(final_lsn)
+            self.prefetched = self.delta_check().prefetch(final_lsn)
 
     def verify(self, plan: Plan) -> Verified:
         """Inside the fence: the rows changed since the last frozen point (delta), or every table (full); A
@@ -115,13 +115,13 @@ class VerifyPhases:
         s = self.settings
         if s.verify == Verify.FULL:
             results = compare_still(s.conn_a, s.conn_c, plan.tables, int(s.parallelism), dict(plan.methods))
-            self._section().rows_verified_inside_fence = sum(int(r.source_rows or 0) for r in results)
+            self.verify_section().rows_verified_inside_fence = sum(int(r.source_rows or 0) for r in results)
             return self.judge(results)
         if self.prefetched is None:
             raise RuntimeError("verify=delta inside the fence without A's side read (prefetch)")
         started = time.monotonic()
-        results, changes, others = self._delta().fence_check(self.prefetched)
-        section = self._section()
+        results, changes, others = self.delta_check().fence_check(self.prefetched)
+        section = self.verify_section()
         inside = section.inside_fence = {**changes.summary(), "seconds": round(time.monotonic() - started, 3)}
         whole = {f"{schema}.{table}" for schema, table in changes.whole}  # the summary's tables_whole
         section.rows_verified_inside_fence = changes.key_count + sum(
@@ -151,13 +151,13 @@ class VerifyPhases:
                 self.log.warning("B's replay resumed: the task was killed at a frozen point")
             self.delta.close(b)
 
-    def _section(self) -> VerifySection:
+    def verify_section(self) -> VerifySection:
         """The report's ``verify``, begun by :meth:`pre_verify`."""
         if self.report.verify is None:
             raise RuntimeError("the cutover's verification without its report section: pre_verify did not run")
         return self.report.verify
 
-    def _delta(self) -> DeltaCheck:
+    def delta_check(self) -> DeltaCheck:
         """verify=delta's check, opened by :meth:`pre_verify` (its slot on B exists while it is set)."""
         if self.delta is None:
             raise RuntimeError("verify=delta without its check: pre_verify did not run")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from pgshift.migration.checks.in_a_row import Refusal, readings_in_a_row
 from pgshift.migration.switchover.drain import wait_reverse_confirmed
 from pgshift.migration.switchover.fence import FenceError, FenceRecord, fence_problems, lift_fence
 from pgshift.migration.switchover.lease import READY, read_marker
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 
 FallbackAbort = SwitchoverAbort  # a reason to stop the fallback and lift C's fence
+GATE_REFUSAL = Refusal("Fallback refused before C's fence", "nothing was changed", "Last problems")  # one or several
 
 
 @dataclass(frozen=True)
@@ -164,29 +166,14 @@ class FallbackRun(Switchover[FallbackReport]):
 
     def gate(self) -> None:
         """``readings`` consecutive readings in bounds within ``window`` seconds, else refuse."""
-        s = self.settings
-        deadline = time.monotonic() + s.window
-        in_a_row, taken = 0, 0
-        last: list[str] = []
-        while True:
+        def read(_: int) -> tuple[list[str], dict[str, Any]]:
             problems, reading = self.gate_reading()
-            taken += 1
             self.report.gate = reading
-            if problems:
-                in_a_row, last = 0, problems
-                self.log.warning("Fallback gate reading %d out of bounds: %s", taken, "; ".join(problems))
-            else:
-                in_a_row += 1
-                self.log.info("Fallback gate reading %d in bounds (%d/%d): C->A lag %s bytes", taken, in_a_row,
-                              s.readings, reading["lag_bytes"])
-            if in_a_row >= s.readings:
-                return
-            if time.monotonic() + s.interval > deadline:
-                raise AirflowFailException(
-                    f"Fallback refused before C's fence: not {s.readings} readings in bounds in a row within "
-                    f"{s.window:g} s ({taken} taken); nothing was changed. Last problems:\n"
-                    + "\n".join(f"  - {p}" for p in last))
-            time.sleep(s.interval)
+            return problems, reading
+
+        s = self.settings
+        readings_in_a_row(read, count=s.readings, window=s.window, interval=s.interval, refusal=GATE_REFUSAL,
+                          log=self.log, name="Fallback gate", said=lambda r: f"C->A lag {r['lag_bytes']} bytes")
 
     # -- the fallback (the lease, fence, drain, judge and commit: Switchover)
     def verify(self, plan: FallbackPlan) -> Verified:
@@ -213,7 +200,7 @@ class FallbackRun(Switchover[FallbackReport]):
 
         s = self.settings
         spec = AccessSpec.from_params(schemas=s.schemas, tables=s.tables, app_roles=roles)
-        parity = access_parity(self.a, self.c, spec, roles)
+        parity = access_parity(self.a, self.c, spec, roles, role_settings=False)
         self.report.privilege_parity = parity.as_report()
         if not parity.ok:
             raise SwitchoverAbort("privileges on A differ from C's (a change made on C since the cutover is not "

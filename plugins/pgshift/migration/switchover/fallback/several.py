@@ -46,34 +46,30 @@ look at before A takes writes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from pgshift.migration.checks.in_a_row import readings_in_a_row
+from pgshift.migration.switchover.database_set import DatabaseSet
+from pgshift.migration.switchover.fallback.run import GATE_REFUSAL, FallbackRun
 from pgshift.migration.switchover.fence import FenceRecord, fence_problems
 from pgshift.migration.switchover.lease import READY, read_marker
-from pgshift.migration.switchover.runbook import SwitchoverAbort
+from pgshift.migration.switchover.report import DatabaseFallbackReport
 from pgshift.migration.switchover.state import Event, iso
 
 if TYPE_CHECKING:
-    from airflow.sdk.types import Logger
 
-    from pgshift.migration.switchover.fallback.run import FallbackPlan, FallbackRun
-    from pgshift.migration.switchover.report import DatabaseFallbackReport
+    from pgshift.migration.switchover.fallback.run import FallbackPlan
 
 
-class DatabaseSetFallback:
+class DatabaseSetFallback(DatabaseSet[FallbackRun, DatabaseFallbackReport]):
     """One attempt of the fallback of several databases: ``home`` (the run in the home databases of A and C: the
     lease, C's fence, the commit, A's unfence, the set's report) and ``parts`` (one
     :class:`~pgshift.migration.switchover.fallback.run.FallbackRun` per database, in ``databases``' order, each with
     its own sessions on A and C in that database and its own report section; a part never fences)."""
-
-    def __init__(self, home: FallbackRun, parts: list[FallbackRun], log: Logger) -> None:
-        self.home, self.parts, self.log = home, parts, log
-        self.databases = [_database(p) for p in parts]
 
     # -- before C's fence: refusals change nothing
     def check(self, protected: dict[str, str]) -> list[str]:
@@ -91,7 +87,7 @@ class DatabaseSetFallback:
                 problems.append(f"A's fence does not cover database(s) {', '.join(unfenced)}: the cutover did not "
                                 "fence them, so A may have taken writes there since; take them out of databases")
         for part in self.parts:
-            s, database = part.settings, _database(part)
+            s, database = part.settings, self.database(part)
             sub = part.a.subscription(s.subscription)
             if sub is None:
                 problems.append(f"database {database}: no subscription {s.subscription!r} on A: the cutover did "
@@ -115,33 +111,18 @@ class DatabaseSetFallback:
 
     def gate(self) -> None:
         """``readings`` readings in a row in which every database is in bounds, within ``window`` seconds."""
-        s = self.home.settings
-        deadline = time.monotonic() + s.window
-        in_a_row, taken = 0, 0
-        last: list[str] = []
-        while True:
+        def read(_: int) -> tuple[list[str], None]:
             problems: list[str] = []
             for part in self.parts:
                 found, reading = part.gate_reading()
                 part.report.gate = reading
-                problems += [f"database {_database(part)}: {p}" for p in found]
-            taken += 1
+                problems += [f"database {self.database(part)}: {p}" for p in found]
             self.home.report.gate = {db: self.parts[i].report.gate for i, db in enumerate(self.databases)}
-            if problems:
-                in_a_row, last = 0, problems
-                self.log.warning("Fallback gate reading %d out of bounds: %s", taken, "; ".join(problems))
-            else:
-                in_a_row += 1
-                self.log.info("Fallback gate reading %d in bounds in every database (%d/%d)", taken, in_a_row,
-                              s.readings)
-            if in_a_row >= s.readings:
-                return
-            if time.monotonic() + s.interval > deadline:
-                raise AirflowFailException(
-                    f"Fallback refused before C's fence: not {s.readings} readings in bounds in a row within "
-                    f"{s.window:g} s ({taken} taken); nothing was changed. Last problems:\n"
-                    + "\n".join(f"  - {p}" for p in last))
-            time.sleep(s.interval)
+            return problems, None
+
+        s = self.home.settings
+        readings_in_a_row(read, count=s.readings, window=s.window, interval=s.interval, refusal=GATE_REFUSAL,
+                          log=self.log, name="Fallback gate", said=lambda _: "every database")
 
     # -- the runbook
     def fall_back(self, plans: dict[str, FallbackPlan], roles: list[str]) -> None:
@@ -176,7 +157,7 @@ class DatabaseSetFallback:
         fenced_at = self.home.fence_record.fenced_at if self.home.fence_record else None
         for part in self.parts:
             drained = self._in(part, "drain", partial(part.drain, lsn))
-            _section(part).drain = {"slot": part.settings.subscription, "lsn": lsn,
+            self.section(part).drain = {"slot": part.settings.subscription, "lsn": lsn,
                                  "confirmed_at": iso(drained.confirmed_at),
                                  "seconds_after_fence": round(drained.confirmed_at - fenced_at, 3) if fenced_at
                                  else None}
@@ -186,7 +167,7 @@ class DatabaseSetFallback:
         """C (fenced) against A, every database, up to ``verify_parallelism`` databases at once."""
         workers = max(1, min(len(self.parts), int(self.home.settings.parallelism)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgshift-db") as pool:
-            futures = [pool.submit(self._in, p, "verify", partial(p.verify, plans[_database(p)]))
+            futures = [pool.submit(self._in, p, "verify", partial(p.verify, plans[self.database(p)]))
                        for p in self.parts]
             failures = [exc for f in futures if (exc := f.exception()) is not None]
         if failures:
@@ -198,7 +179,7 @@ class DatabaseSetFallback:
         failure before the commit names the databases that have no way back left."""
         for part in self.parts:
             self._in(part, "drop the reverse subscription", part.drop_reverse)
-            self.home.reverse_dropped_in.append(_database(part))
+            self.home.reverse_dropped_in.append(self.database(part))
             self.home.timeline.mark(Event.REVERSE_DROPPED, time.time())
 
     def drop_publications(self) -> None:
@@ -207,41 +188,6 @@ class DatabaseSetFallback:
         leftovers: list[str] = []
         for part in self.parts:
             part.drop_publication()
-            leftovers += [f"database {_database(part)}: {x}" for x in part.report.leftovers or []]
+            leftovers += [f"database {self.database(part)}: {x}" for x in part.report.leftovers or []]
         if leftovers:
             self.home.report.leftovers = leftovers
-
-    # -- helpers
-    def each(self, what: str, step: Callable[..., Any], per: dict[str, Any] | None = None) -> Any:
-        """``step`` for every database in order (with its item of ``per``); a failure names the database. Returns
-        the results by database."""
-        out: dict[str, Any] = {}
-        for part in self.parts:
-            database = _database(part)
-            call = partial(step, part) if per is None else partial(step, part, per[database])
-            out[database] = self._in(part, what, call)
-        return out
-
-    def _in(self, part: FallbackRun, what: str, step: Callable[[], Any]) -> Any:
-        """``step`` of one database; its failure says which database (the same kind of failure, so the rollback's
-        message reads as a single database's would)."""
-        try:
-            return step()
-        except AirflowFailException:
-            raise
-        except self.home.expected as exc:
-            raise type(exc)(f"database {_database(part)} ({what}): {exc}") from exc
-        except Exception as exc:
-            raise SwitchoverAbort(f"database {_database(part)} ({what}): {type(exc).__name__}: {exc}") from exc
-
-
-def _section(part: FallbackRun) -> DatabaseFallbackReport:
-    """The part's report (its section of the set's)."""
-    return cast("DatabaseFallbackReport", part.report)
-
-
-def _database(part: FallbackRun) -> str:
-    database = part.settings.database
-    if database is None:
-        raise RuntimeError("a part of a fallback of several databases without its database")
-    return database

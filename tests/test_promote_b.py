@@ -1,0 +1,196 @@
+"""A lost, B promoted: what PostgreSQL does with the chain B -> C (issue 24), proved on the project's servers.
+
+Facts established here (PostgreSQL 18.6, the project's build; logical decoding on a standby exists from 16):
+
+- A logical slot created on the hot standby B lives in B's own data directory and survives ``pg_promote()``:
+  after the promotion it is still there, not ``conflicting``, same plugin, its ``confirmed_flush_lsn`` where C
+  left it (then moving on: C confirms B's end-of-recovery record).
+- C's subscription, whose apply worker streamed from that slot, goes on from the promoted B without any change on
+  C: its walsender on B ends at the promotion, the apply worker reconnects (same connection string, same slot) and
+  rows written on B after the promotion reach C.
+- Nothing B had replayed before A was stopped is missing on C: every row B holds when it is promoted is on C.
+  What is gone is what A wrote and B had not received (``pg_current_wal_lsn()`` on A minus
+  ``pg_last_wal_receive_lsn()`` on B, in bytes; unknown when A cannot be asked).
+
+The module starts its own A, B and C (the session's B must not be promoted) and removes them at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg2
+import pytest
+from chain_helpers import NAMES, chain_conf, run_dag, sql, task_states, wait_c_caught_up
+from pgcluster import LocalClusters
+from testing_support import CaptureFds, assert_run_succeeded, free_port_block, state_dir, wait_for
+
+TABLE = "CREATE TABLE events (id bigserial PRIMARY KEY, source text NOT NULL, at timestamptz DEFAULT now())"
+
+
+@pytest.fixture(scope="module")
+def trio() -> Iterator[LocalClusters]:
+    """A private A, B and C with the chain set up by the DAG (native mode), the connections pointing at them for
+    the module and back at the session's clusters afterwards."""
+    cl = LocalClusters(state_dir("promote-b"), free_port_block())
+    saved = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CONN_")}
+    try:
+        cl.start()
+        sql(cl, cl.a, TABLE)
+        sql(cl, cl.a, "INSERT INTO events (source) SELECT 'seed' FROM generate_series(1, 200)")
+        os.environ.update(cl.airflow_connections())
+        with CaptureFds() as out:
+            dag_run = run_dag(chain_conf(cl))
+        assert_run_succeeded(dag_run, out.text)
+        wait_c_caught_up(cl)
+        yield cl
+    finally:
+        for key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+        cl.destroy()
+
+
+class Writer:
+    """Inserts rows on A, one transaction each, until A goes away."""
+
+    def __init__(self, cl: LocalClusters) -> None:
+        self.cl, self.written = cl, 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            conn = psycopg2.connect(self.cl.uri(self.cl.a))
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                while True:
+                    cur.execute("INSERT INTO events (source) VALUES ('a')")
+                    self.written += 1
+        except psycopg2.Error:
+            return  # A stopped
+
+    def __enter__(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._thread.join(30)
+
+
+def ids(cl: LocalClusters, node: Any) -> set[int]:
+    return {r[0] for r in sql(cl, node, "SELECT id FROM events")}
+
+
+def slot_row(cl: LocalClusters) -> tuple[Any, ...]:
+    return sql(cl, cl.b, "SELECT plugin, slot_type, conflicting, confirmed_flush_lsn::text FROM pg_replication_slots "
+                         "WHERE slot_name = %s", (NAMES["slot"],))[0]
+
+
+def recorded() -> dict[str, Any]:
+    from airflow.models import Variable
+
+    from pgshift.migration.configuration import variable_key
+
+    return json.loads(Variable.get(variable_key("hybrid_aurora_migration")))
+
+
+def promote(**conf: Any) -> tuple[Any, str]:
+    """A run of action=promote_b on the recorded chain: (the run, its log)."""
+    with CaptureFds() as out:
+        dag_run = run_dag({"action": "promote_b", **conf})
+    return dag_run, out.text
+
+
+def promotion_xcom(dag_run: Any) -> dict[str, Any]:
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "promote_b"]
+    return ti.xcom_pull(task_ids="promote_b")
+
+
+def test_refused_while_a_answers_without_confirmation(trio: LocalClusters) -> None:
+    cl = trio
+    dag_run, log = promote()
+    assert task_states(dag_run)["promote_b"] == "failed"
+    assert "A answers (conn pgshift_a, at WAL" in log
+    assert "trigger promote_b again with confirm_promote_b true; nothing was changed" in log
+    assert sql(cl, cl.b, "SELECT pg_is_in_recovery()")[0][0] is True
+    assert "source" not in recorded()
+
+
+def test_a_lost_under_writes_then_promote_b_and_c_goes_on_from_b(trio: LocalClusters) -> None:
+    cl = trio
+    with Writer(cl) as writer:
+        wait_for(lambda: writer.written >= 300, 30, what="the writer on A")
+        cl.stop_node(cl.a, mode="immediate")  # A lost under writes
+    received = sql(cl, cl.b, "SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text")[0]
+    on_b = ids(cl, cl.b)
+    assert len(on_b) > 200  # B had replayed some of A's writes: the rows that must not be lost
+    before = slot_row(cl)
+
+    dag_run, log = promote()
+    assert_run_succeeded(dag_run, log)
+    report = promotion_xcom(dag_run)
+    assert report["a_reachable"] is False and report["a_error"] and report["lost_bytes"] is None
+    assert sql(cl, cl.b, "SELECT %s::pg_lsn >= %s::pg_lsn", (report["b_received_lsn"], received[0]))[0][0]
+    assert "how much of A's WAL B had not received is unknown; B had received up to" in log
+    assert sql(cl, cl.b, "SELECT pg_is_in_recovery()")[0][0] is False
+    after = slot_row(cl)
+    assert after[:3] == ("pgoutput", "logical", False), after
+    # Never behind what C had confirmed (it moves on past B's end-of-recovery record as C confirms it).
+    assert sql(cl, cl.b, "SELECT %s::pg_lsn >= %s::pg_lsn", (after[3], before[3]))[0][0], (before, after)
+    assert report["databases"][""]["slot"] == NAMES["slot"]
+    assert sql(cl, cl.b, "SELECT %s::pg_lsn >= %s::pg_lsn", (after[3], report["b_lsn_after"]))[0][0]
+    record = recorded()
+    assert record["source"] == "b"
+    assert record["promote_b"]["b_received_lsn"] == report["b_received_lsn"]
+    assert record["promote_b"]["lost_bytes"] is None
+
+    assert on_b <= ids(cl, cl.c)  # nothing B had replayed is missing on C
+    sql(cl, cl.b, "INSERT INTO events (source) SELECT 'b' FROM generate_series(1, 50)")
+    on_b_now = ids(cl, cl.b)
+    wait_for(lambda: ids(cl, cl.c) >= on_b_now, 60, what="C receiving B's rows written after the promotion")
+    assert sql(cl, cl.c, "SELECT count(*) FROM events WHERE source = 'b'")[0][0] == 50
+    assert sql(cl, cl.c, "SELECT count(*) FROM pg_stat_subscription WHERE subname = %s AND pid IS NOT NULL",
+               (NAMES["subscription"],))[0][0] == 1
+
+
+def test_retry_says_b_was_promoted_and_checks_again(trio: LocalClusters) -> None:
+    first = recorded()["promote_b"]
+    dag_run, log = promote()
+    assert_run_succeeded(dag_run, log)
+    report = promotion_xcom(dag_run)
+    assert report["already_promoted"] is True and report["databases"][""]["slot"] == NAMES["slot"]
+    assert "it was promoted already (a retry); going on with the checks" in log
+    assert recorded()["promote_b"] == first  # the first promotion's figures are kept
+
+
+def test_validation_after_promote_b_checks_b_to_c(trio: LocalClusters) -> None:
+    """B is the source now: A (stopped) and A -> B are skipped and said so; B -> C, parity and access are checked."""
+    cl = trio
+    sql(cl, cl.b, "INSERT INTO events (source) SELECT 'b2' FROM generate_series(1, 20)")
+    with CaptureFds() as out:
+        dag_run = run_dag({"action": "validate", "parity": "full"})
+    assert_run_succeeded(dag_run, out.text)
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "validate"]
+    report = json.loads(open(ti.xcom_pull(task_ids="validate")["report"]).read())
+    assert report["direction"] == "B -> C (B promoted, A lost)"
+    assert any("A and A -> B are not checked" in n for n in report["notes"]), report["notes"]
+    assert any("parity=full freezes B's replay of A, and B was promoted: sampled instead" in n
+               for n in report["notes"])
+    assert "a_to_b_lag_bytes" not in report["figures"]
+    assert report["figures"]["b_to_c_lag_bytes"] is not None and report["figures"]["slot_active"] is True
+    (events,) = report["parity"]
+    assert (events["table"], events["status"], events["missing_on_c"]) == ("public.events", "equal", 0), events
+
+
+def test_cutover_from_b_is_refused_before_anything_changes(trio: LocalClusters) -> None:
+    cl = trio
+    with CaptureFds() as out:
+        dag_run = run_dag({"action": "cutover", "dry_run": False})
+    assert task_states(dag_run)["configuration"] == "failed"
+    assert "a cutover from B (fencing B, draining B's own WAL) is not built yet; nothing was changed" in out.text
+    assert sql(cl, cl.b, "SELECT current_setting('default_transaction_read_only')")[0][0] == "off"
+    assert recorded()["cut_over"] is None
