@@ -109,6 +109,10 @@ class StandbyHook(MigrationHook):
         return row
 
     # -- promotion (action=promote_b, A lost)
+    def own_wal_lsn(self) -> str:
+        """pg_current_wal_lsn(): B's own position, once it is promoted (its replay position then stands still)."""
+        return str(self.scalar("current_wal_lsn"))
+
     def promotion_position(self, a_lsn: str | None) -> PromotionPosition:
         """Whether B is still a standby, what it received and replayed, and the bytes of A's WAL it had not received.
 

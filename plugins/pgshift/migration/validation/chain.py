@@ -279,7 +279,7 @@ class ChainValidation:
                 results = self._frozen(b, part, tables, section.notes)
             else:
                 # Promoted, B's replay position stands still: its own position is what C must have confirmed.
-                position = (lambda: str(b.scalar("current_wal_lsn"))) if self._from_b else None
+                position = b.own_wal_lsn if self._from_b else None
                 results = sample_parity(b, part.conn_c, tables, part.parity_sample_rows,
                                         wait_target_confirmed=confirmed, position=position)
         parity_findings(results, "full" if full else "sample", len(tables), time.monotonic() - started,
