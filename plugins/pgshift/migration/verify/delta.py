@@ -137,6 +137,7 @@ class DeltaCheck:
     whole_last_round: set[Table] = field(default_factory=set)
     full_results: list[TableParity] = field(default_factory=list)  # every table at the first frozen point
     holding_replay: bool = False  # a frozen point of this check holds B's replay (what a kill must resume)
+    holding_shared: bool = False  # so does a frozen point this check shares with others (several databases)
     _reader: PgOutputReader | None = None
 
     @classmethod
@@ -226,6 +227,20 @@ class DeltaCheck:
                 break
         self._wait(a, b, confirmed=True)  # C's backlog from the last pause: applied now, not in the drain
         return done
+
+    def shared_round(self, b: StandbyHook) -> dict[str, Any]:
+        """One catch-up round at the frozen point B is held at for several databases at once (the cutover of
+        several databases: :meth:`pgshift.migration.switchover.cutover.several.DatabaseSetCutover.pre_verify`):
+        B is paused already, so the round takes its position and leaves the resume to the holder."""
+        return self._round(b)
+
+    def wait_replayed(self, a: PrimaryHook, b: StandbyHook) -> None:
+        """Until B has replayed what A had written now (before a frozen point)."""
+        self._wait(a, b, confirmed=False)
+
+    def settle(self, a: PrimaryHook, b: StandbyHook) -> None:
+        """After the last round: C's backlog from the pause applied now, not in the drain."""
+        self._wait(a, b, confirmed=True)
 
     def _wait(self, a: PrimaryHook, b: StandbyHook, *, confirmed: bool) -> None:
         """Until B has replayed (and, ``confirmed``, C has confirmed) A's current position."""

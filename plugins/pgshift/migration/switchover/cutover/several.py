@@ -8,11 +8,13 @@ database's rows taken once per database and each step that is about the server t
    :func:`~pgshift.migration.switchover.cutover.phases.refuse_drift`), and with ``verify=delta`` the rows are verified
    at frozen points of B (:class:`~pgshift.migration.verify.delta.DeltaCheck`,
    one per database, each with its own slot on B; B's replay is the server's, so the databases take their frozen
-   points one after the other). The databases verified first then take one more catch-up round, so that every
-   database's last frozen point is recent when the fence comes. The forecast covers the set
+   points one after the other). Then every database takes its catch-up rounds at frozen points of B they share,
+   so that every database's last frozen point is the same recent one when the fence comes. The forecast covers the set
    (:class:`SetForecast`) and refuses past ``max_write_downtime_seconds`` before anything is changed. In native
-   mode each database's way back then gets its publication and slot on C, one database after the other
-   (:meth:`~pgshift.migration.switchover.cutover.fallback_phases.FallbackPhases.prepare_fallback`).
+   mode each database's way back has got its publication and slot on C first, one database after the other
+   (:meth:`~pgshift.migration.switchover.cutover.fallback_phases.FallbackPhases.prepare_fallback`), before the
+   pre-verification, so that the time they take adds nothing to the rows to verify inside the fence; a refusal
+   drops them.
 2. **One fence** (:mod:`pgshift.migration.switchover.fence`): in the home database's session (the one ``conn_a``
    names, where the lease and the marker are), the application roles lose LOGIN once (roles are the server's),
    every migrated database defaults to read-only, the roles' sessions end in every database, one final LSN (the
@@ -129,11 +131,12 @@ class DatabaseSetCutover(DatabaseSet[CutoverRun, DatabaseReport]):
         plans = self.each("plan", lambda p: p.plan(schemas, tables))
         try:
             refuse_drift(self.each("schema", lambda p, plan: p.check_schema(plan), plans))
+            # Before the pre-verification: what they take is not added to the rows to verify inside the fence.
+            self.each("way back", lambda p, spec: p.prepare_fallback(spec, plans[self.database(p)]), self.fallbacks)
+            self.each("privilege baseline", lambda p: p.load_baseline())
             self.pre_verify(plans)
             home.gate(gate)
             self.forecast()
-            self.each("way back", lambda p, spec: p.prepare_fallback(spec, plans[self.database(p)]), self.fallbacks)
-            self.each("privilege baseline", lambda p: p.load_baseline())
             fenced = home.fence(roles, self.databases)
             for part in self.parts:
                 part.fence_record = home.fence_record  # what sync_access reads: the roles the fence took LOGIN from
@@ -181,19 +184,48 @@ class DatabaseSetCutover(DatabaseSet[CutoverRun, DatabaseReport]):
             raise home.abort(exc) from exc
 
     def pre_verify(self, plans: dict[str, Plan]) -> None:
-        """Each database verified at frozen points of B, one after the other; then the ones verified first catch up
-        once more, so that each database's last frozen point is recent at the fence."""
+        """Each database verified at frozen points of B, one after the other; then catch-up rounds of every
+        database at once, at frozen points B shares for all of them (:meth:`catch_up_together`), so that every
+        database's last frozen point is the same recent one at the fence: inside it, each database's slot on B
+        decodes only the WAL written since (the server's WAL: each slot reads all of it)."""
         self.each("pre-verification", lambda p: p.pre_verify(plans[self.database(p)]))
         if self.home.settings.verify == Verify.FULL:
             return
-        for part in self.parts[:-1]:
-            check = part.delta_check()
-            try:
-                check.catch_up(part.a, part.b)
-            except Exception as exc:
-                raise VerifyRefused(f"refused before the fence, A was not touched: database {self.database(part)}: "
-                                    f"{exc}") from exc
-            part.verify_section().rows_verified_before_fence = check.rows_verified_before_fence
+        try:
+            self.catch_up_together()
+        except Exception as exc:
+            raise VerifyRefused(f"refused before the fence, A was not touched: {exc}") from exc
+        for part in self.parts:
+            part.verify_section().rows_verified_before_fence = part.delta_check().rows_verified_before_fence
+
+    def catch_up_together(self) -> None:
+        """Rounds of changed rows of every database at one frozen point of B (B's replay is the server's): B has
+        replayed what A had written, B paused once, each database's round (its slot confirmed by C, its changed
+        rows compared) at once, B resumed; until every database's round is small
+        (:data:`~pgshift.migration.verify.delta.SMALL_ROUND_KEYS`) or
+        :data:`~pgshift.migration.verify.delta.MAX_ROUNDS` were run; then each database's C backlog applied."""
+        from pgshift.migration.verify.delta import MAX_ROUNDS, SMALL_ROUND_KEYS
+        from pgshift.migration.verify.frozen import replay_paused
+
+        first = self.parts[0]
+        checks = [part.delta_check() for part in self.parts]
+        for _ in range(MAX_ROUNDS):
+            checks[0].wait_replayed(first.a, first.b)
+            with replay_paused(first.b) as (_lsn, ours):
+                for check in checks:
+                    check.holding_shared = ours  # what on_kill resumes
+                try:
+                    with ThreadPoolExecutor(max_workers=len(self.parts), thread_name_prefix="pgshift-db") as pool:
+                        futures = [pool.submit(self._in, part, "catch-up", partial(check.shared_round, part.b))
+                                   for part, check in zip(self.parts, checks, strict=True)]
+                        rounds = [f.result() for f in futures]
+                finally:
+                    for check in checks:
+                        check.holding_shared = False
+            if all(r["keys"] <= SMALL_ROUND_KEYS for r in rounds):
+                break
+        for part, check in zip(self.parts, checks, strict=True):
+            self._in(part, "catch-up", partial(check.settle, part.a, part.b))
 
     def forecast(self) -> SetForecast | None:
         """verify=delta: the set's write downtime to expect now; refused past ``max_write_downtime_seconds``."""

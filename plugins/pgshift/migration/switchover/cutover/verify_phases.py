@@ -146,7 +146,7 @@ class VerifyPhases:
         if self.delta is None:
             return
         with StandbyHook(self.settings.conn_b) as b:
-            if self.delta.holding_replay:
+            if self.delta.holding_replay or self.delta.holding_shared:
                 b.resume_replay()
                 self.log.warning("B's replay resumed: the task was killed at a frozen point")
             self.delta.close(b)
