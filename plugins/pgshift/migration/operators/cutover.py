@@ -162,16 +162,15 @@ class CutoverOperator(_CutoverBase):
 
     def _cut_over(self, run: CutoverRun, plan: Plan) -> None:
         """The runbook, from the fence to "C is ready"; any failure before the finalize lifts the fence again.
-        Before the fence: the schemas compared, the way back's slot on C (native mode: undone by any failure), the
-        pre-verification, the gate's last reading, the forecast."""
+        Before the fence: the schemas compared, the pre-verification, the way back's slot on C (native mode: undone
+        by any failure), the gate's last reading, the forecast."""
         from pgshift.migration.switchover.cutover.phases import refuse_drift
 
         try:
             refuse_drift({None: run.check_schema(plan)})
-            # Before the pre-verification: what they take is not added to the rows to verify inside the fence.
+            run.pre_verify(plan)  # first: a table locked on C refuses here, within max_replay_pause_seconds
             run.prepare_fallback(self.fallback_spec(), plan)
             run.load_baseline()
-            run.pre_verify(plan)
             run.gate(self.gate_spec())
             run.forecast()
             fenced = run.fence(list(self.chain.app_roles))

@@ -8,9 +8,10 @@ slot on C (where the way back starts), and on A a subscription on that slot (``c
 Where each part is made:
 
 - **native mode**: :meth:`FallbackPhases.prepare_fallback` makes the publication and the slot on C *before the
-  fence*, before the pre-verification (the rows changed while it waits are not added to those verified inside the
-  fence), and :meth:`~FallbackPhases.arm_fallback` only the subscription on A, inside it. A
-  slot made before the fence starts before C has A's last rows, and that is harmless: everything C receives until
+  fence*, after the pre-verification (a chain of several databases: before its shared catch-up rounds, so that the
+  rows changed while it waits are not added to those verified inside the fence), and
+  :meth:`~FallbackPhases.arm_fallback` only the subscription on A, inside it. A slot made before the fence starts
+  before C has A's last rows, and that is harmless: everything C receives until
   the finalize is applied by C's subscription, so it carries a replication origin, and ``origin = none`` keeps it
   from A. What is gained is the slot's creation out of the write downtime: a logical slot waits, when it is made,
   for every transaction running on C with a transaction id to end (its consistent point), and on a C that has

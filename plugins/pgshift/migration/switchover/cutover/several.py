@@ -11,10 +11,10 @@ database's rows taken once per database and each step that is about the server t
    points one after the other). Then every database takes its catch-up rounds at frozen points of B they share,
    so that every database's last frozen point is the same recent one when the fence comes. The forecast covers the set
    (:class:`SetForecast`) and refuses past ``max_write_downtime_seconds`` before anything is changed. In native
-   mode each database's way back has got its publication and slot on C first, one database after the other
-   (:meth:`~pgshift.migration.switchover.cutover.fallback_phases.FallbackPhases.prepare_fallback`), before the
-   pre-verification, so that the time they take adds nothing to the rows to verify inside the fence; a refusal
-   drops them.
+   mode each database's way back gets its publication and slot on C between the pre-verification and the shared
+   catch-up, one database after the other
+   (:meth:`~pgshift.migration.switchover.cutover.fallback_phases.FallbackPhases.prepare_fallback`), so that the
+   time they take adds nothing to the rows to verify inside the fence; a refusal drops them.
 2. **One fence** (:mod:`pgshift.migration.switchover.fence`): in the home database's session (the one ``conn_a``
    names, where the lease and the marker are), the application roles lose LOGIN once (roles are the server's),
    every migrated database defaults to read-only, the roles' sessions end in every database, one final LSN (the
@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from functools import partial
@@ -131,10 +132,11 @@ class DatabaseSetCutover(DatabaseSet[CutoverRun, DatabaseReport]):
         plans = self.each("plan", lambda p: p.plan(schemas, tables))
         try:
             refuse_drift(self.each("schema", lambda p, plan: p.check_schema(plan), plans))
-            # Before the pre-verification: what they take is not added to the rows to verify inside the fence.
-            self.each("way back", lambda p, spec: p.prepare_fallback(spec, plans[self.database(p)]), self.fallbacks)
-            self.each("privilege baseline", lambda p: p.load_baseline())
-            self.pre_verify(plans)
+            self.pre_verify(plans, before_catch_up=lambda: (
+                # before the shared catch-up: the time they take is not added to the rows verified inside the fence
+                self.each("way back", lambda p, spec: p.prepare_fallback(spec, plans[self.database(p)]),
+                          self.fallbacks),
+                self.each("privilege baseline", lambda p: p.load_baseline())))
             home.gate(gate)
             self.forecast()
             fenced = home.fence(roles, self.databases)
@@ -183,12 +185,15 @@ class DatabaseSetCutover(DatabaseSet[CutoverRun, DatabaseReport]):
         except BaseException as exc:
             raise home.abort(exc) from exc
 
-    def pre_verify(self, plans: dict[str, Plan]) -> None:
+    def pre_verify(self, plans: dict[str, Plan], before_catch_up: Callable[[], object] | None = None) -> None:
         """Each database verified at frozen points of B, one after the other; then catch-up rounds of every
         database at once, at frozen points B shares for all of them (:meth:`catch_up_together`), so that every
         database's last frozen point is the same recent one at the fence: inside it, each database's slot on B
-        decodes only the WAL written since (the server's WAL: each slot reads all of it)."""
+        decodes only the WAL written since (the server's WAL: each slot reads all of it). ``before_catch_up``: what
+        the cutover does between the two (the way back's slots on C)."""
         self.each("pre-verification", lambda p: p.pre_verify(plans[self.database(p)]))
+        if before_catch_up is not None:
+            before_catch_up()
         if self.home.settings.verify == Verify.FULL:
             return
         try:
