@@ -8,6 +8,7 @@ the database it failed in.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast
 
@@ -78,6 +79,18 @@ class DatabaseSet(Generic[Run, Section]):
                 item = per[database] if isinstance(per, dict) else per[i]
                 out[database] = self._in(part, what, partial(step, part, item))
         return out
+
+    def at_once(self, what: str, step: Callable[[Run], Any], workers: int | None = None) -> dict[str, Any]:
+        """``step`` for every database at once (at most ``workers`` at a time; default all), each in its own
+        sessions; every database's outcome is awaited before the first failure (in ``databases``' order, naming its
+        database) is raised. Returns the results by database."""
+        workers = max(1, min(len(self.parts), workers or len(self.parts)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgshift-db") as pool:
+            futures = {self.database(p): pool.submit(self._in, p, what, partial(step, p)) for p in self.parts}
+            failures = [exc for f in futures.values() if (exc := f.exception()) is not None]
+        if failures:
+            raise failures[0]
+        return {database: f.result() for database, f in futures.items()}
 
     def _in(self, part: Run, what: str, step: Callable[[], Any]) -> Any:
         """``step`` of one database; its failure says which database (the same kind of failure, so the rollback's

@@ -220,10 +220,7 @@ class DatabaseSetCutover(DatabaseSet[CutoverRun, DatabaseReport]):
                 for check in checks:
                     check.holding_shared = ours  # what on_kill resumes
                 try:
-                    with ThreadPoolExecutor(max_workers=len(self.parts), thread_name_prefix="pgshift-db") as pool:
-                        futures = [pool.submit(self._in, part, "catch-up", partial(check.shared_round, part.b))
-                                   for part, check in zip(self.parts, checks, strict=True)]
-                        rounds = [f.result() for f in futures]
+                    rounds = self.at_once("catch-up", lambda p: p.delta_check().shared_round(p.b)).values()
                 finally:
                     for check in checks:
                         check.holding_shared = False
@@ -276,11 +273,7 @@ class DatabaseSetCutover(DatabaseSet[CutoverRun, DatabaseReport]):
         names = roles_of_databases([p.a for p in self.parts], first.settings.access)
         roles = migrate_roles(first.a, first.c, first.settings.access, names=names,
                               databases=list(self.databases))
-        with ThreadPoolExecutor(max_workers=len(self.parts), thread_name_prefix="pgshift-db") as pool:
-            futures = [pool.submit(self._in, part, "access", partial(part.sync_access, roles)) for part in self.parts]
-            failures = [exc for f in futures if (exc := f.exception()) is not None]
-        if failures:
-            raise failures[0]
+        self.at_once("access", lambda p: p.sync_access(roles))
         self.home.timeline.mark(Event.ACCESS_SYNCED, time.time())
 
     def through_the_fence(self, plans: dict[str, Plan]) -> None:

@@ -46,7 +46,6 @@ look at before A takes writes.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -165,13 +164,7 @@ class DatabaseSetFallback(DatabaseSet[FallbackRun, DatabaseFallbackReport]):
 
     def verify(self, plans: dict[str, FallbackPlan]) -> None:
         """C (fenced) against A, every database, up to ``verify_parallelism`` databases at once."""
-        workers = max(1, min(len(self.parts), int(self.home.settings.parallelism)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgshift-db") as pool:
-            futures = [pool.submit(self._in, p, "verify", partial(p.verify, plans[self.database(p)]))
-                       for p in self.parts]
-            failures = [exc for f in futures if (exc := f.exception()) is not None]
-        if failures:
-            raise failures[0]
+        self.at_once("verify", lambda p: p.verify(plans[self.database(p)]), workers=int(self.home.settings.parallelism))
         self.home.timeline.mark(Event.VERIFIED, time.time())
 
     def drop_reverse(self) -> None:
