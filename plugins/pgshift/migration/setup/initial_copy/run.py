@@ -136,6 +136,7 @@ def _copy(run: CopyRun, b: StandbyHook, lsn: str, started: float) -> None:
     _within_pause(run, started, "the copy")
 
     verified: dict[str, Any] = {}
+    verify_started = time.monotonic()
     for part in run.parts:
         tables = tables_of[part.conn_b]
         with StandbyHook(part.conn_b) as src:
@@ -150,6 +151,7 @@ def _copy(run: CopyRun, b: StandbyHook, lsn: str, started: float) -> None:
         run.log.info(about(part, "Verified at L: %d table(s) equal on B and C (%d rows)"), len(results),
                      sum(int(r.source_rows or 0) for r in results))
     run.report["verified"] = verified
+    run.report["verify_seconds"] = round(time.monotonic() - verify_started, 3)
     _within_pause(run, started, "the verification")
     for part in run.parts:
         with TargetHook(part.conn_c) as dst:
