@@ -165,6 +165,20 @@ def test_changes_on_a_are_named_with_their_statement_and_validation_reports_them
         assert f"schema drift: {d.describe()}" in report["problems"], report["problems"]
     assert drift_of(cl)[None].differences == found.differences
 
+    # DMS mode with ddl=apply_additive (the default): reported only, with a note saying so; nothing run on C.
+    from pgshift.migration.operators.validate import ValidateChainOperator
+    from pgshift.migration.validation.chain import DMS_REPORTS_ONLY
+    from pgshift.migration.validation.section import Section
+
+    section = Section(None)
+    dms = ValidateChainOperator(task_id="validate", config=chain_config(cl, mode="dms"))
+    dms_report = dms._schema_drift(dms.chain, section)
+    assert dms_report is not None and "healed" not in dms_report
+    assert dms_report["differences"] == report["schema_drift"]["differences"]
+    assert section.notes == [DMS_REPORTS_ONLY]
+    assert DMS_REPORTS_ONLY.startswith("schema drift is reported only in DMS mode, not healed")
+    assert drift_of(cl)[None].differences == found.differences
+
 
 def validate(cl, reports, *, fails: bool = True, **overrides) -> dict:
     """A validation run (no parity: the schemas are what is looked at); ``fails``: it fails, C differing from A
@@ -296,6 +310,18 @@ def test_validation_heals_the_additive_changes_under_writes_with_no_row_lost(clu
         on_a = sql(cl, cl.a, query)
         assert sql(cl, cl.c, query) == on_a, table
         assert on_a[0][0] > writer.written // 2, (table, on_a)
+
+    # The dropped column alone blocks the gate, its readings in bounds (the apply errors the healing fixed are past:
+    # their counters cleared, as the subscription check's hint says, rather than judged by a second sample).
+    from pgshift.migration.operators.cutover import CutoverGateOperator
+
+    sql(cl, cl.c, "SELECT pg_stat_reset_subscription_stats(oid) FROM pg_subscription")
+    gate = CutoverGateOperator(task_id="cutover_gate", config=chain_config(
+        cl, mode="native", app_roles=["app"], gate_readings=1, gate_interval_seconds=0.2, gate_window_seconds=30))
+    with pytest.raises(AirflowFailException, match="Cutover refused before the fence; A was not touched") as refused:
+        gate.execute({})
+    assert "schema drift: column public.drift_probe.gone: on C, not on A (dropped or renamed on A?) (destructive)" \
+        in str(refused.value) and "drift_probe.note" not in str(refused.value)
 
     # The destructive difference's statement, run on C by a person, leaves no difference.
     for difference in drift_of(cl)[None].differences:
