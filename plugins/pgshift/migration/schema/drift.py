@@ -32,12 +32,12 @@ them, tables before their columns, constraints before the foreign keys that need
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pgshift.migration.schema import ddl
-from pgshift.migration.schema.catalog import Catalog, Name, read_catalog, scope_tables
+from pgshift.migration.schema.catalog import Catalog, Name, Row, read_catalog, scope_tables
 
 if TYPE_CHECKING:
     from pgshift.migration.config import ChainConfig
@@ -189,24 +189,32 @@ def _owned(table: Name, qtable: str, a: Catalog, c: Catalog | None, found: _Diff
             found.add("index", f"{table[0]}.{name}", "on C, not on A", DESTRUCTIVE, f"DROP INDEX {index['qname']}")
 
 
+def _one_sided(what: str, on_a: Mapping[Name, Row], on_c: Mapping[Name, Row], found: _Differences, *,
+               create: Callable[[Row], str], drop: Callable[[Row], str]) -> list[tuple[Name, Row, Row]]:
+    """What only A has (additive: ``create``) and only C has (destructive: ``drop``) added to ``found``; what both
+    have returned as (name, A's, C's), for the caller to compare."""
+    both = []
+    for name, row in on_a.items():
+        if name in on_c:
+            both.append((name, row, on_c[name]))
+        else:
+            found.add(what, _dotted(name), "on A, not on C", ADDITIVE, create(row))
+    for name, row in on_c.items():
+        if name not in on_a:
+            found.add(what, _dotted(name), "on C, not on A", DESTRUCTIVE, drop(row))
+    return both
+
+
 def _sequences(a: Catalog, c: Catalog, found: _Differences) -> None:
-    for name, seq in a.sequences.items():
-        other = c.sequences.get(name)
-        if other is None:
-            found.add("sequence", _dotted(name), "on A, not on C", ADDITIVE, ddl.create_sequence(seq))
-        elif {k: v for k, v in seq.items() if k != "qname"} != {k: v for k, v in other.items() if k != "qname"}:
+    for name, seq, other in _one_sided("sequence", a.sequences, c.sequences, found, create=ddl.create_sequence,
+                                       drop=lambda s: f"DROP SEQUENCE {s['qname']}"):
+        if {k: v for k, v in seq.items() if k != "qname"} != {k: v for k, v in other.items() if k != "qname"}:
             found.add("sequence", _dotted(name), "defined otherwise on C", DESTRUCTIVE, ddl.alter_sequence(seq))
-    for name, seq in c.sequences.items():
-        if name not in a.sequences:
-            found.add("sequence", _dotted(name), "on C, not on A", DESTRUCTIVE, f"DROP SEQUENCE {seq['qname']}")
 
 
 def _enums(a: Catalog, c: Catalog, found: _Differences) -> None:
-    for name, enum in a.enums.items():
-        other = c.enums.get(name)
-        if other is None:
-            found.add("enum", _dotted(name), "on A, not on C", ADDITIVE, ddl.create_enum(enum))
-            continue
+    for name, enum, other in _one_sided("enum", a.enums, c.enums, found, create=ddl.create_enum,
+                                        drop=lambda e: f"DROP TYPE {e['qname']}"):
         labels, on_c = list(enum["labels"]), list(other["labels"])
         if [v for v in labels if v in on_c] != on_c:  # C has a value A has not, or another order
             found.add("enum", _dotted(name), f"values ({', '.join(on_c)}) on C, ({', '.join(labels)}) on A: "
@@ -215,22 +223,13 @@ def _enums(a: Catalog, c: Catalog, found: _Differences) -> None:
             continue
         for label, statement in ddl.add_enum_values(enum, on_c):
             found.add("enum", f"{_dotted(name)} value {label!r}", "on A, not on C", ADDITIVE, statement)
-    for name, enum in c.enums.items():
-        if name not in a.enums:
-            found.add("enum", _dotted(name), "on C, not on A", DESTRUCTIVE, f"DROP TYPE {enum['qname']}")
 
 
 def _views(a: Catalog, c: Catalog, found: _Differences) -> None:
-    for name, view in a.views.items():
-        other = c.views.get(name)
-        if other is None:
-            found.add("view", _dotted(name), "on A, not on C", ADDITIVE, ddl.create_view(view))
-        elif other["kind"] != view["kind"]:
+    for name, view, other in _one_sided("view", a.views, c.views, found, create=ddl.create_view, drop=ddl.drop_view):
+        if other["kind"] != view["kind"]:
             found.add("view", _dotted(name), "a view on one side, a materialized view on the other", DESTRUCTIVE,
                       f"{ddl.drop_view(other)}; {ddl.create_view(view)}")
-    for name, view in c.views.items():
-        if name not in a.views:
-            found.add("view", _dotted(name), "on C, not on A", DESTRUCTIVE, ddl.drop_view(view))
 
 
 def _functions(a: Catalog, c: Catalog, found: _Differences) -> None:
