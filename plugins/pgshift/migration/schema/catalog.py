@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+if TYPE_CHECKING:
     from pgshift.migration.hooks.base import CatalogPart, MigrationHook
     from pgshift.migration.scope import Scope
 
@@ -41,13 +44,16 @@ def scope_tables(hook: MigrationHook, scope: Scope) -> dict[Name, Row]:
 
 
 def read_catalog(hook: MigrationHook, scope: Scope, tables: dict[Name, Row], compared: list[Name], *,
-                 definitions: bool) -> Catalog:
+                 definitions: bool, sequences: Iterable[Name] = ()) -> Catalog:
     """The rest of the catalog, for ``compared``: the tables of either side (one side's missing tables read as
     nothing), so that the enums, views and functions are those of every table compared. ``definitions``: the
     definitions of constraints, indexes and views too (A's, for the statements; reading one locks its table, see
-    ``drift_constraints.sql``)."""
+    ``drift_constraints.sql``). ``sequences``: A's, read on C too wherever they are (with named ``tables``, a
+    sequence is in scope through its owner, which C's may lack: it is then compared, not missed)."""
+    named = list(sequences)
     params = {**scope.query_params("public"), "rel_schemas": [s for s, _ in compared],
-              "rel_names": [t for _, t in compared], "definitions": definitions}
+              "rel_names": [t for _, t in compared], "definitions": definitions,
+              "seq_schemas": [s for s, _ in named], "seq_names": [n for _, n in named]}
 
     def by_table(part: CatalogPart, key: str) -> dict[Name, dict[str, Row]]:
         out: dict[Name, dict[str, Row]] = {}

@@ -9,10 +9,10 @@ A is seen at the next validation at the latest.
 **What is compared**, in the scope the rest of pgshift computes (``schemas``/``tables``: :class:`Scope`; one
 database's part for a chain of several): the tables (ordinary and partitioned), their columns (type, default or
 generation expression, identity, NOT NULL), constraints (primary key, unique, check, foreign key, exclusion; by
-name and kind), indexes no constraint owns (by name), the scope's
-sequences (their definition, not their position: that is the cutover's to set), the enum types of the scope and
-their values in order, the views that read the tables (present, and of the same kind) and the functions the tables
-use (defaults, constraints, triggers), by definition. The definitions of constraints, indexes and views are read on A
+name and kind), indexes no constraint owns (by name), the scope's sequences (their definition and the column that
+owns them, not their position: that is the cutover's to set), the enum types of the scope and their values in order,
+the views that read the tables (present, and of the same kind) and the functions the tables use (defaults,
+constraints, triggers), by definition. The definitions of constraints, indexes and views are read on A
 only (for the statements): ``pg_get_constraintdef``, ``pg_get_indexdef`` and ``pg_get_viewdef`` lock the table they
 describe, and the comparison reads C's catalog before the cutover's fence, where a session holding a table of C must
 not hold the cutover up; so one redefined under the same name on one side is not seen.
@@ -27,7 +27,8 @@ values C has more of or in another order (PostgreSQL cannot drop an enum value).
 statements are the report's.
 
 The statements are ordered so that run top to bottom they apply (functions and types before the tables that use
-them, tables before their columns, constraints before the foreign keys that need them, views last).
+them, tables before their columns, a sequence's owning column before its OWNED BY, constraints before the foreign
+keys that need them, views last).
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ Kind = Literal["additive", "destructive"]
 ADDITIVE: Kind = "additive"
 DESTRUCTIVE: Kind = "destructive"
 # the order the statements apply in (see the module)
-_ORDER = {"function": 0, "enum": 1, "sequence": 2, "table": 3, "column": 4, "constraint": 5, "foreign key": 6,
-          "index": 7, "view": 8}
+_ORDER = {"function": 0, "enum": 1, "sequence": 2, "table": 3, "column": 4, "sequence owner": 5, "constraint": 6,
+          "foreign key": 7, "index": 8, "view": 9}
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def drift(a_hook: MigrationHook, c_hook: MigrationHook, scope: Scope) -> SchemaD
     a_tables, c_tables = scope_tables(a_hook, scope), scope_tables(c_hook, scope)
     compared = sorted(a_tables.keys() | c_tables.keys())
     a = read_catalog(a_hook, scope, a_tables, compared, definitions=True)
-    c = read_catalog(c_hook, scope, c_tables, compared, definitions=False)
+    c = read_catalog(c_hook, scope, c_tables, compared, definitions=False, sequences=a.sequences)
     found = _Differences()
     _tables(a, c, found)
     _sequences(a, c, found)
@@ -206,10 +207,20 @@ def _one_sided(what: str, on_a: Mapping[Name, Row], on_c: Mapping[Name, Row], fo
 
 
 def _sequences(a: Catalog, c: Catalog, found: _Differences) -> None:
+    """Their definitions, then their owners (OWNED BY: a serial column's sequence is made before its column, and
+    owned once the column is there; with named ``tables`` the owner is what puts it in scope)."""
+    def definition(seq: Row) -> Row:
+        return {k: v for k, v in seq.items() if k not in ("qname", "owned_by")}
+
     for name, seq, other in _one_sided("sequence", a.sequences, c.sequences, found, create=ddl.create_sequence,
                                        drop=lambda s: f"DROP SEQUENCE {s['qname']}"):
-        if {k: v for k, v in seq.items() if k != "qname"} != {k: v for k, v in other.items() if k != "qname"}:
+        if definition(seq) != definition(other):
             found.add("sequence", _dotted(name), "defined otherwise on C", DESTRUCTIVE, ddl.alter_sequence(seq))
+    for name, seq in a.sequences.items():
+        on_c = c.sequences[name]["owned_by"] if name in c.sequences else None
+        if seq["owned_by"] != on_c:
+            found.add("sequence owner", _dotted(name), f"owned by {seq['owned_by'] or 'no column'} on A, "
+                      f"{on_c or 'no column'} on C", ADDITIVE if on_c is None else DESTRUCTIVE, ddl.own_sequence(seq))
 
 
 def _enums(a: Catalog, c: Catalog, found: _Differences) -> None:
