@@ -1,6 +1,7 @@
 -- The sequences of a scope (sequences_in_scope.sql's rule), and the named ones (A's, read on C), with their
 -- definition and the column that owns them (OWNED BY); an identity column's own sequence is the column's (it comes
--- and goes with it), so it is left out.
+-- and goes with it), so it is left out. Apart from sequences_in_scope.sql on purpose: that one's rows are the
+-- cutover's typed positions (last values, identity sequences included), this one's the definitions compared.
 SELECT s.schemaname                                       AS schema,
        s.sequencename                                     AS sequence,
        format('%%I.%%I', s.schemaname, s.sequencename)    AS qname,
