@@ -298,6 +298,21 @@ class ScopeTable:
 
 
 @dataclass(frozen=True)
+class CopySource:
+    """One table (or leaf partition) the parallel initial copy reads on B (``initial_copy_tables.sql``)."""
+
+    root_schema: str  # the table in scope (the partitioned table, for a leaf partition)
+    root_table: str
+    schema: str
+    table: str
+    bytes: int
+    estimated_rows: int
+    block_size: int
+    columns: list[str]  # what COPY carries: not the generated ones, in column order
+    builtin_types: bool  # every column's type is built in: binary COPY is safe between B and C
+
+
+@dataclass(frozen=True)
 class SequenceState:
     """A sequence in scope on A, with its last value as text (None: never used) (``sequences_in_scope.sql``)."""
 
