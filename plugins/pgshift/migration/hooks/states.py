@@ -288,6 +288,8 @@ class ScopeTable:
 
     schema: str
     table: str
+    qname: str  # schema.table, each quoted by the server as it needs
+    partition_key: str | None  # pg_get_partkeydef: a partitioned table's key, None for an ordinary one
     replica_identity: str
     has_pk: bool
     has_identity_index: bool
