@@ -55,7 +55,7 @@ class InitialCopyOperator(ConfiguredOperator):
         if not parts:
             return {"initial_copy": "parallel", "copied": False}
         workers = default_workers(chain.copy_workers)
-        run = self.active = CopyRun(parts, workers, float(chain.max_copy_pause_seconds), self.log)
+        run = self.active = CopyRun(parts, workers, float(chain.max_copy_pause_seconds), self.log, self.pg_bin_dir)
         report = copy_from_frozen_b(run)
         report["post_data"] = {part.database or "": restore_post_data(part, workers, self.pg_bin_dir, self.log)
                                for part in parts}

@@ -30,6 +30,7 @@ class CopyRun:
     workers: int
     max_pause: float
     log: Logger
+    bin_dir: str | None = None  # where psql is (pgshift.migration.setup.binaries.client_tool)
     stop: threading.Event = field(default_factory=threading.Event)
     holding_replay: bool = False
     report: dict[str, Any] = field(default_factory=dict)
@@ -90,10 +91,10 @@ def _slot_not_after(b: StandbyHook, part: ChainConfig, lsn: str) -> None:
 
 def _copy(run: CopyRun, b: StandbyHook, lsn: str, started: float) -> None:
     """Steps 3-6 while B stands at ``lsn``."""
-    from pgshift.migration.hooks.base import MigrationHook
     from pgshift.migration.hooks.standby import StandbyHook
     from pgshift.migration.hooks.target import TargetHook
     from pgshift.migration.scope import Scope
+    from pgshift.migration.setup.binaries import client_tool
     from pgshift.migration.verify.parity import compare_still, hash_methods
 
     ranges: list[CopyRange] = []
@@ -110,8 +111,7 @@ def _copy(run: CopyRun, b: StandbyHook, lsn: str, started: float) -> None:
                                 ", ".join(f"{s}.{t}" for s, t in left))
                 dst.truncate(left)
             ranges += split(src.copy_sources(tables), run.workers, part.conn_b)
-            ends[part.conn_b] = Endpoints(MigrationHook(part.conn_b).libpq_dsn(),
-                                          MigrationHook(part.conn_c).libpq_dsn())
+            ends[part.conn_b] = Endpoints(src.libpq_env(), dst.libpq_env(), client_tool("psql", run.bin_dir))
             same_major[part.conn_b] = src.server_version_num() // 10000 == dst.server_version_num() // 10000
     ranges.sort(key=lambda r: r.estimated_bytes, reverse=True)  # the largest first: the pool ends on small pieces
     progress = Progress.of(ranges, run.log)
