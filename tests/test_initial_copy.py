@@ -125,3 +125,56 @@ def test_parallel_copy_under_writes_loses_nothing_and_applies_nothing_twice(extr
         assert table_fingerprint(cl, cl.c, table) == table_fingerprint(cl, cl.a, table), table
     assert sql(cl, cl.c, "SELECT count(*) FROM copy_nopk WHERE n = 7") == [(6,)]  # the duplicates, each once
     assert sql(cl, cl.c, "SELECT count(*) FROM orders WHERE note = 'during copy'")[0][0] == writes.done
+
+
+def test_killed_mid_copy_resumes_b_and_the_next_attempt_starts_cleanly(extra_tables: LocalClusters) -> None:
+    """The chain's subscription dropped (its slot kept on B): the copy runs again over C's full tables. Killed while
+    B is frozen (C's table locked holds it there), it resumes B at once; the next attempt empties C's tables, copies
+    again, tolerates the indexes an attempt made already, and the subscription then streams from L."""
+    from chain_helpers import NAMES, chain_config
+
+    from pgshift.migration.operators.initial_copy import InitialCopyOperator
+    from pgshift.migration.operators.subscription import CreateSubscriptionOperator
+
+    cl = extra_tables
+    for statement in ("ALTER SUBSCRIPTION {} DISABLE", "ALTER SUBSCRIPTION {} SET (slot_name = NONE)",
+                      "DROP SUBSCRIPTION {}"):
+        sql(cl, cl.c, statement.format(NAMES["subscription"]))
+    sql(cl, cl.a, "INSERT INTO copy_nopk SELECT g, 'before the retry' FROM generate_series(1, 100) g")
+    config = chain_config(cl, initial_copy="parallel", copy_workers=2)
+    context = {"run_id": "manual__copy_retry"}
+    killed = InitialCopyOperator(task_id="initial_copy", config=config)
+    failures: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            killed.execute(context)  # type: ignore[arg-type]
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            failures.append(exc)
+
+    lock = psycopg2.connect(cl.uri(cl.c))
+    try:
+        with lock.cursor() as cur:
+            cur.execute("LOCK TABLE copy_toast IN ACCESS EXCLUSIVE MODE")  # the attempt waits on C, B frozen
+        thread = threading.Thread(target=attempt, daemon=True)
+        thread.start()
+        wait_for(lambda: killed.active is not None and killed.active.holding_replay, 30, what="B frozen by the copy")
+        assert sql(cl, cl.b, "SELECT pg_get_wal_replay_pause_state()") == [("paused",)]
+        killed.on_kill()
+        assert sql(cl, cl.b, "SELECT pg_get_wal_replay_pause_state()") == [("not paused",)]
+    finally:
+        lock.rollback()
+        lock.close()
+    thread.join(60)
+    assert failures and "the copy was stopped" in str(failures[0]), failures
+    assert sql(cl, cl.c, "SELECT count(*) FROM pg_subscription") == [(0,)]
+
+    result = InitialCopyOperator(task_id="initial_copy", config=config).execute(context)  # type: ignore[arg-type]
+    assert result["copied"] is True
+    report = json.loads(open(result["report"]).read())
+    assert {r["status"] for r in report["verified"][""]} == {"equal"}
+    CreateSubscriptionOperator(task_id="create_subscription", config=config).execute(context)  # type: ignore[arg-type]
+    sql(cl, cl.a, "INSERT INTO copy_nopk SELECT g, 'after the retry' FROM generate_series(1, 100) g")
+    wait_c_caught_up(cl)
+    for table in user_tables(cl, cl.a):
+        assert table_fingerprint(cl, cl.c, table) == table_fingerprint(cl, cl.a, table), table
