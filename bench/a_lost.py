@@ -9,7 +9,9 @@ then ``action=cutover`` from B with the application writing on B, then ``action=
 writing on C. Prints the time from A's stop to promote_b's success, what A acknowledged against what B and C hold
 (what was lost: rows A acknowledged after B's last received position), both write downtimes, the fence watchdogs'
 task states, and per table B against C.
-    .venv/bin/python bench/a_lost.py [--scale 10] [--rate 100]
+    .venv/bin/python bench/a_lost.py [--scale 10] [--writers 4] [--rate 100] [--b-behind SECONDS]
+On a local machine B receives A's WAL within milliseconds, so ``pg_ctl stop -m immediate`` alone loses nothing
+acknowledged; ``--b-behind`` stops A's walsender to B first, so that the loss (and its accounting) is real.
 Exit status 0 when nothing acknowledged before B's received position was lost, C held every row B had, every
 insert acknowledged on B (then C) is on C (then B) and every table is equal; 1 otherwise. The clusters, the
 deployment and the temp dirs are removed afterwards (its logs are kept in tests/artifacts/bench-a-lost-logs).
@@ -21,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from typing import Any
@@ -69,10 +72,57 @@ class Acknowledged(WriteLoad):
         """Orders whose COMMIT returned (a transaction cut off before its answer is not counted)."""
         return self.ids[:self.committed]
 
-    def busy(self) -> Acknowledged:
-        self.start()
-        wait_for(lambda: self.committed > 50 or self.error, 60, what=f"the application writing ({self.note})")
+
+
+class App:
+    """``writers`` sessions of the application on one server, each one transaction at a time."""
+
+    def __init__(self, cl: LocalClusters, node: Node, note: str, rate: float, writers: int) -> None:
+        self.note = note
+        self.sessions = [Acknowledged(cl, node, note, rate) for _ in range(writers)]
+
+    def busy(self) -> App:
+        for session in self.sessions:
+            session.start()
+        wait_for(lambda: all(s.committed > 20 or s.error for s in self.sessions), 60,
+                 what=f"the application writing ({self.note})")
         return self
+
+    def stop(self, server_lost: bool = False) -> None:
+        """Every session ended; a session's error is raised unless ``server_lost`` (A stopped under it)."""
+        for session in self.sessions:
+            try:
+                session.stop()
+            except psycopg2.OperationalError:
+                if not server_lost:
+                    raise
+
+    @property
+    def committed(self) -> int:
+        return sum(s.committed for s in self.sessions)
+
+    @property
+    def acknowledged(self) -> list[int]:
+        return [i for s in self.sessions for i in s.acknowledged]
+
+    @property
+    def fenced(self) -> str | None:
+        return next((s.fenced for s in self.sessions if s.fenced), None)
+
+    def split_at(self, position: int) -> tuple[list[int], list[int]]:
+        """The acknowledged orders committed before ``position`` of the server's WAL for certain, and after it: a
+        session's transaction n committed after its wal_before[n] and at or before its wal_before[n + 1]."""
+        before, after = [], []
+        for s in self.sessions:
+            for n, order in enumerate(s.acknowledged):
+                if n + 1 < len(s.wal_before) and s.wal_before[n + 1] <= position:
+                    before.append(order)
+                elif s.wal_before[n] >= position:
+                    after.append(order)
+        return before, after
+
+    def last_seen(self) -> int:
+        return max(p for s in self.sessions for p in s.wal_before)
 
 
 def ids_on(cl: LocalClusters, node: Node, note: str) -> set[int]:
@@ -115,8 +165,11 @@ def succeeded(api: AirflowApi, run_id: str, timeout: float = 900) -> set[str]:
 
 
 class Drill:
-    def __init__(self, cl: LocalClusters, dep: AirflowDeployment, api: AirflowApi, rate: float) -> None:
-        self.cl, self.dep, self.api, self.rate = cl, dep, api, rate
+    """The drill's steps on one deployment, each printing its figures; ``problems`` collects every failed check."""
+
+    def __init__(self, cl: LocalClusters, dep: AirflowDeployment, api: AirflowApi, args: argparse.Namespace) -> None:
+        self.cl, self.dep, self.api = cl, dep, api
+        self.rate, self.writers, self.b_behind = float(args.rate), int(args.writers), float(args.b_behind)
         self.problems: list[str] = []
 
     def check(self, ok: bool, what: str) -> None:
@@ -131,7 +184,7 @@ class Drill:
                           and r["state"] in ("success", "failed")], 120, what="the first scheduled run to end")
         conf = {"action": "setup", "mode": "native", "b_data_dir": str(cl.b.data_dir), "b_bin_dir": str(cl.bin_dir),
                 "b_port": cl.b.port, "b_os_user": server_user(), "poll_interval_seconds": 1}
-        load = Acknowledged(cl, cl.a, "setup", self.rate).busy()
+        load = App(cl, cl.a, "setup", self.rate, self.writers).busy()
         started = time.monotonic()
         try:
             succeeded(api, api.trigger(DAG_ID, conf), 1800)
@@ -144,40 +197,42 @@ class Drill:
     def lose_a(self) -> None:
         cl, api = self.cl, self.api
         print(f"\n== A lost under writes, then action=promote_b (load average before: {load_average()})")
-        load = Acknowledged(cl, cl.a, "on a", self.rate).busy()
+        load = App(cl, cl.a, "on a", self.rate, self.writers).busy()
         time.sleep(3)  # a steady stream, as in production, not the first writes
+        if self.b_behind:
+            # As a network partition between A and B would: A's walsender to B stops sending, A goes on committing.
+            (walsender,) = [r[0] for r in cl.sql(cl.a, "SELECT pid FROM pg_stat_replication")]
+            os.kill(walsender, signal.SIGSTOP)
+            time.sleep(self.b_behind)
+        asked = time.monotonic()
+        cl.stop_node(cl.a, mode="immediate")  # with a stopped walsender, the postmaster SIGKILLs it after 5 s
         stopped_at = time.monotonic()
-        cl.stop_node(cl.a, mode="immediate")
         run_id = api.trigger(DAG_ID, {"action": "promote_b"})
         succeeded(api, run_id)
         promoted = time.monotonic() - stopped_at
-        try:
-            load.stop()
-        except psycopg2.OperationalError:
-            pass  # A is gone: the application's next statement failed, as it would in production
+        load.stop(server_lost=True)  # A is gone: the application's next statement failed, as in production
         ti = api.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/promote_b")
         promotion = xcom(api, run_id, "promote_b")
         received = lsn(promotion["b_received_lsn"])
+        print(f"  pg_ctl stop -m immediate took {stopped_at - asked:.1f} s"
+              + (f" (A's walsender to B stopped {self.b_behind:.0f} s before)" if self.b_behind else ""))
         print(f"  A stopped -> promote_b run succeeded: {promoted:.1f} s (promote_b task {ti['duration']:.1f} s); "
               f"A reachable: {promotion['a_reachable']}; B had received A's WAL up to {promotion['b_received_lsn']}")
 
         acked = load.acknowledged
         on_b = ids_on(cl, cl.b, "on a")
         lost = [i for n, i in enumerate(acked) if i not in on_b]
-        # Transaction n committed after wal_before[n] and before wal_before[n + 1] (one session, one at a time).
-        before_b = [i for n, i in enumerate(acked)
-                    if n + 1 < len(load.wal_before) and load.wal_before[n + 1] <= received]
-        after_b = [i for n, i in enumerate(acked) if load.wal_before[n] >= received]
-        seen = max(load.wal_before)
+        before_b, after_b = load.split_at(received)
+        seen = load.last_seen()
         print(f"  A acknowledged {len(acked)} orders ({load.committed} transactions); on B {len(on_b)} "
               f"({len(on_b - set(acked))} committed on A but not acknowledged before A stopped); lost {len(lost)}")
         print(f"  of the acknowledged: {len(before_b)} committed before B's received position, {len(after_b)} "
-              f"after it; A's WAL the application last saw was {max(0, seen - received)} bytes past B's received "
+              f"after it, {len(acked) - len(before_b) - len(after_b)} across it; A's WAL the application last saw was {max(0, seen - received)} bytes past B's received "
               f"position (lost_bytes reported: {promotion['lost_bytes']})")
         self.check(not [i for i in before_b if i not in on_b],
                    "every order A acknowledged before B's received position is on B")
-        self.check(set(lost) <= set(after_b) or not lost,
-                   f"what was lost ({len(lost)} orders) was acknowledged by A after B's received position")
+        self.check(not set(after_b) & on_b, "no order A acknowledged after B's received position is on B (the "
+                   "position promote_b reports is where the loss begins)")
         c_caught_up_with_b(cl)
         self.check(on_b <= ids_on(cl, cl.c, "on a"), "C has every order B holds")
         unequal = unequal_tables(cl)
@@ -188,7 +243,7 @@ class Drill:
         names = {cl.b.name: "B", cl.c.name: "C"}
         print(f"\n== action={action}, the application writing on {names[node.name]} "
               f"(load average before: {load_average()})")
-        load = Acknowledged(cl, node, f"on {names[node.name].lower()}", self.rate).busy()
+        load = App(cl, node, f"on {names[node.name].lower()}", self.rate, self.writers).busy()
         time.sleep(3)
         try:
             run_id = api.trigger(DAG_ID, {"action": action, "dry_run": False, "app_roles": ["app"]})
@@ -198,8 +253,9 @@ class Drill:
         got = report(self.dep, action, run_id)
         states = api.task_states(DAG_ID, run_id)
         method = got.get("verify", {}).get("method")
-        print(f"  write downtime {got['write_downtime_seconds']:.3f} s; status {got['status']}; verify {method}; "
-              f"the application: {load.fenced or 'not fenced'}")
+        print(f"  write downtime {got['write_downtime_seconds']:.3f} s; status {got['status']}"
+              + (f"; verify {method}" if action == "cutover" else "")
+              + f"; the application ({load.committed} transactions): {load.fenced or 'not fenced'}")
         if action == "cutover":
             self.check(method == "full", "verify method full (a promoted B has no replay of A to freeze)")
         self.check(states.get(watchdog) == "success" and watchdog in deferred,
@@ -214,7 +270,11 @@ class Drill:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=10)
-    parser.add_argument("--rate", type=float, default=100.0, help="application transactions per second")
+    parser.add_argument("--rate", type=float, default=100.0, help="application transactions per second per session")
+    parser.add_argument("--writers", type=int, default=4, help="application sessions, each one transaction at a time")
+    parser.add_argument("--b-behind", type=float, default=0.0, metavar="SECONDS",
+                        help="stop A's walsender to B (SIGSTOP) this long before A's stop, as a partition between A "
+                             "and B would: B is behind and A's acknowledged writes of that time are lost")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load average {load_average()}; pgbench scale {args.scale} + 10000 orders",
           flush=True)
@@ -223,7 +283,7 @@ def main() -> int:
         with running_deployment("bench-a-lost", scale=args.scale, orders=10000) as (cl, dep, api):
             print(f"deployment up in {time.monotonic() - started:.1f} s (clusters on {cl.a.port}-{cl.c.port})",
                   flush=True)
-            drill = Drill(cl, dep, api, args.rate)
+            drill = Drill(cl, dep, api, args)
             drill.setup()
             drill.lose_a()
             drill.switch("cutover", cl.b, cl.c, "fence_watchdog")
