@@ -227,7 +227,8 @@ class Drill:
         print(f"  A acknowledged {len(acked)} orders ({load.committed} transactions); on B {len(on_b)} "
               f"({len(on_b - set(acked))} committed on A but not acknowledged before A stopped); lost {len(lost)}")
         print(f"  of the acknowledged: {len(before_b)} committed before B's received position, {len(after_b)} "
-              f"after it, {len(acked) - len(before_b) - len(after_b)} across it; A's WAL the application last saw was {max(0, seen - received)} bytes past B's received "
+              f"after it, {len(acked) - len(before_b) - len(after_b)} across it; A's WAL the application last saw "
+              f"was {max(0, seen - received)} bytes past B's received "
               f"position (lost_bytes reported: {promotion['lost_bytes']})")
         self.check(not [i for i in before_b if i not in on_b],
                    "every order A acknowledged before B's received position is on B")
