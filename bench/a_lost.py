@@ -247,14 +247,17 @@ class Drill:
         load = App(cl, node, f"on {names[node.name].lower()}", self.rate, self.writers).busy()
         time.sleep(3)
         try:
+            started = time.monotonic()
             run_id = api.trigger(DAG_ID, {"action": action, "dry_run": False, "app_roles": ["app"]})
             deferred = succeeded(api, run_id)
+            took = time.monotonic() - started
         finally:
             load.stop()
         got = report(self.dep, action, run_id)
         states = api.task_states(DAG_ID, run_id)
         method = got.get("verify", {}).get("method")
-        print(f"  write downtime {got['write_downtime_seconds']:.3f} s; status {got['status']}"
+        print(f"  run: {took:.1f} s from the trigger to its success; write downtime "
+              f"{got['write_downtime_seconds']:.3f} s; status {got['status']}"
               + (f"; verify {method}" if action == "cutover" else "")
               + f"; the application ({load.committed} transactions): {load.fenced or 'not fenced'}")
         if action == "cutover":
