@@ -31,9 +31,9 @@ class FenceWatchdogTrigger(BaseTrigger):
     :class:`TaskSuccessEvent`, the verdict in the trigger's log), instead of resuming on a worker. A resume moments
     after the deferral races the executor's late report of the deferring process's exit (same try, same key):
     Airflow 3.3.2's scheduler then takes the running resume for a task killed externally and puts it up for retry
-    (seen on the deployment in bench/a_lost.py: the cutover's run held a minute, "Task Instance not found" in the
-    watchdog's log). The cutover usually reaches ready seconds after the watchdog defers, so that race was the rule
-    under load.
+    (apache/airflow#72716; seen on the deployment in bench/a_lost.py: the cutover's run held a minute, "Task
+    Instance not found" in the watchdog's log). The cutover usually reaches ready seconds after the watchdog
+    defers, so under load that race was the rule.
     """
 
     def __init__(self, conn_a: str, run_id: str, poll_interval: float = 1.0, start_timeout: float = 600.0,
