@@ -1,7 +1,7 @@
 """A real Airflow deployment for the tests (include/scripts/airflow_local.py, what `make demo` runs).
 
-``running_deployment`` gives its own A, B and C (sample data, role ``app`` allowed to write), the four
-Airflow processes over a metadata cluster, and a REST client; everything is stopped and removed after.
+``running_deployment`` gives its own A, B and C (sample data at pgbench ``scale``, role ``app`` allowed to
+write), the four Airflow processes over a metadata cluster, and a REST client; everything is stopped and removed after.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ DAG_ID = "hybrid_aurora_migration"
 
 @contextlib.contextmanager
 def running_deployment(name: str, extra_dags: Iterable[Path] = (), extra_path: Iterable[Path] = (),
-                       extra_env: dict[str, str] | None = None,
+                       extra_env: dict[str, str] | None = None, scale: int = 1, orders: int = 1000,
                        ) -> Iterator[tuple[LocalClusters, AirflowDeployment, AirflowApi]]:
     cl = LocalClusters(state_dir(name), free_port_block())
     home = state_dir(f"{name}-airflow")
@@ -40,7 +40,7 @@ def running_deployment(name: str, extra_dags: Iterable[Path] = (), extra_path: I
     api = None
     try:
         cl.start()
-        load_sample(cl, scale=1, orders=1000)
+        load_sample(cl, scale=scale, orders=orders)
         cl.sql(cl.a, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app; "
                      "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO app")
         dep.start()
@@ -97,4 +97,4 @@ def report(dep: AirflowDeployment, kind: str, run_id: str) -> dict[str, Any]:
     root = Path(dep.env()["PGSHIFT_REPORT_DIR"])
     path = root / "validate" / f"{safe_name(run_id)}.json" if kind == "validate" else \
         root / kind / safe_name(run_id) / "report.json"
-    return json.loads(path.read_text())
+    return dict(json.loads(path.read_text()))

@@ -122,6 +122,39 @@ def test_the_watchdog_lifts_a_dead_cutovers_fence_within_seconds(a_unfenced_afte
     assert db_settings(cl) == []
 
 
+def test_a_finished_cutover_ends_the_watchdog_in_the_triggerer(a_unfenced_after: LocalClusters) -> None:
+    """A cutover that reached ready (or never fenced) leaves the watchdog nothing to do: its trigger ends the task
+    itself, with no resume on a worker (a resume moments after the deferral is put up for retry by Airflow 3.3.2's
+    scheduler under load: bench/a_lost.py on the deployment), and A stays fenced."""
+    from airflow.triggers.base import TaskSuccessEvent
+
+    from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.switchover.fence import apply_fence, plan_fence
+    from pgshift.migration.switchover.lease import READY, read_marker, release_lease, take_lease, write_marker
+    from pgshift.migration.triggers.fence_watchdog import FenceWatchdogTrigger
+
+    cl = a_unfenced_after
+
+    def first_event(run_id: str, start_timeout: float) -> object:
+        async def watch() -> object:
+            async for event in FenceWatchdogTrigger("pgshift_a", run_id, 0.2, start_timeout).run():
+                return event
+            raise AssertionError("the trigger ended without an event")
+        return asyncio.run(asyncio.wait_for(watch(), 30))
+
+    assert isinstance(first_event("manual__lease_never_came", start_timeout=0), TaskSuccessEvent)
+    with PrimaryHook("pgshift_a") as a:
+        assert take_lease(a)
+        record = plan_fence(a, ["app"], "manual__lease_ready")
+        apply_fence(a, record, ["app"])
+        marker = read_marker(a)
+        assert marker is not None
+        write_marker(a, record.database, marker, READY, "cutover")
+        release_lease(a)
+    assert isinstance(first_event("manual__lease_ready", start_timeout=60), TaskSuccessEvent)
+    assert not app_can_log_in(cl)  # ready: A stays fenced on purpose
+
+
 def test_a_cutover_that_died_after_its_point_of_no_return_stays_fenced(a_unfenced_after: LocalClusters) -> None:
     from pgshift.migration.switchover.watchdog import DIED_COMMITTED, look
 

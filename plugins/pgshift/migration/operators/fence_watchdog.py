@@ -80,6 +80,8 @@ class FenceWatchdogOperator(ConfiguredOperator):
         d = DIRECTIONS[self.action]
         status, run_id = event.get("status"), context["run_id"]
         roles = ", ".join(event.get("roles") or []) or "none"
+        # finished and not_fenced: the trigger ends the task itself now; a trigger an earlier version deferred with
+        # may still resume here with them.
         if status == "finished":
             self.log.info("The %s reached ready at %s: %s stays fenced on purpose; nothing to do", d.action,
                           _iso(event.get("changed_at")), d.source)
