@@ -129,7 +129,8 @@ class FinishOperator(ConfiguredOperator):
                                 conn_c_subscription=part.conn_c_subscription,
                                 fallback_publication=part.fallback_publication_name,
                                 fallback_subscription=part.fallback_subscription_name,
-                                publication=part.publication_name, slot=part.slot_name)
+                                publication=part.publication_name, slot=part.slot_name,
+                                source=part.source.value.upper())
                       for part in chain.database_chains())
         s = FinishSettings(conn_a=chain.conn_a, conn_b=chain.conn_b, conn_c=chain.conn_c,
                            physical_slot=chain.physical_slot_name, databases=parts)
