@@ -30,13 +30,13 @@ from pgshift.citus.operators.clone import (
 from pgshift.citus.operators.scale_out import CitusAddNodesOperator, CitusPreflightOperator, CitusRebalanceStartOperator
 from pgshift.citus.params import BUILTIN_STRATEGIES, METHODS, TRANSFER_MODES
 from pgshift.citus.sensors import CitusCloneLagSensor, CitusRebalanceSensor
-from pgshift.common.dag_defaults import dag_arguments, deadline_enabled
+from pgshift.common.dag_defaults import dag_arguments, deadline_enabled, with_schema_draft
 
 DAG_ID = "citus_scale_out"
 DEADLINE = timedelta(hours=12)
 P = "{{{{ params.{} }}}}".format  # a param rendered as its native value
 
-PARAMS: dict[str, Param] = {
+PARAMS: dict[str, Param] = with_schema_draft({
     "coordinator_conn_id": Param("citus_coordinator", type="string", minLength=1, title="Coordinator connection",
                                  section="Cluster",
                                  description="Airflow connection to the Citus coordinator (a superuser: ALTER SYSTEM, "
@@ -108,7 +108,7 @@ PARAMS: dict[str, Param] = {
                                      section="Timeouts"),
     "poll_interval_seconds": Param(10, type="number", minimum=0.1, maximum=600, title="Status poll interval (s)",
                                    section="Timeouts"),
-}
+})
 
 
 

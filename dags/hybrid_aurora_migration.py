@@ -22,7 +22,7 @@ from airflow.sdk.definitions.xcom_arg import PlainXComArg
 from airflow.sdk.exceptions import AirflowSkipException
 from airflow.sdk.types import DagRunProtocol
 
-from pgshift.common.dag_defaults import dag_arguments, deadline_enabled, deadline_notifiers
+from pgshift.common.dag_defaults import dag_arguments, deadline_enabled, deadline_notifiers, with_schema_draft
 from pgshift.migration import configuration as chain_config
 from pgshift.migration.config import Action, ChainConfig, Mode
 from pgshift.migration.operators.basebackup import BasebackupOperator
@@ -90,7 +90,7 @@ def _conn(default: str, title: str, description: str) -> Param:
     return Param(default, type="string", title=title, description=description, section="Connections")
 
 
-PARAMS: dict[str, Param] = {
+PARAMS: dict[str, Param] = with_schema_draft({
     "action": Param("validate", type="string", enum=list(ACTIONS), title="Action",
                     description="validate (the scheduled default): read-only health, slot safety and parity report. "
                                 "setup: build the chain. cutover: gate, fence A, drain, verify, set sequences, "
@@ -320,7 +320,7 @@ PARAMS: dict[str, Param] = {
                                     description="initial_copy=parallel holds B's replay at L while it copies and "
                                                 "verifies (A keeps taking writes; B keeps receiving them); past "
                                                 "this the copy is abandoned, B resumed, nothing streamed."),
-}
+})
 DEFAULTS: dict[str, Any] = {name: param.value for name, param in PARAMS.items()}
 SCHEMAS: dict[str, dict[str, Any]] = {name: param.schema for name, param in PARAMS.items()}
 

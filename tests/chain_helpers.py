@@ -212,7 +212,7 @@ class SlotReader:
                 env = {**os.environ, "PGPASSWORD": self.cl.passwords()["replicator"]}
                 self.proc = subprocess.Popen(
                     [self.cl.tool("pg_recvlogical"), "-h", "127.0.0.1", "-p", str(self.cl.b.port), "-U",
-                     "replicator", "-d", self.db, "-S", self.slot, "--start", "-f", "/dev/null", "-s", "1"],
+                     "replicator", "-d", self.db, "-S", self.slot, "--start", "-f", "/dev/null", "-s", "1", "-F", "0"],
                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 return
 

@@ -37,7 +37,7 @@ DEFAULT_SECTION = "Run Parameters"
 LIMIT_KEYS = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", "minLength", "maxLength", "pattern",
               "minItems", "maxItems")
 SHOWN_KEYS = {"type", "title", "section", "description", "enum", "values_display", "examples", "items",
-              "propertyNames", "additionalProperties", *LIMIT_KEYS}
+              "propertyNames", "additionalProperties", *LIMIT_KEYS, "$schema"}  # $schema: the draft, not a limit
 
 
 def recorded_keys() -> frozenset[str]:

@@ -24,7 +24,7 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import conf
+from airflow.sdk import Param, conf
 
 # From their modules: airflow.sdk's stub (3.3.2) does not declare these lazy exports.
 from airflow.sdk.definitions.callback import AsyncCallback
@@ -37,6 +37,23 @@ from pgshift.common.notifications.deadline import (
     NotifierSpec,
     parse_notifier_specs,
 )
+
+# The draft every param schema is written in (type lists, exclusiveMinimum as a number, propertyNames: draft 6+).
+JSON_SCHEMA_DRAFT = "http://json-schema.org/draft-07/schema#"
+
+
+def with_schema_draft(params: dict[str, Param]) -> dict[str, Param]:
+    """``params``, each schema naming its draft (``$schema``: :data:`JSON_SCHEMA_DRAFT`).
+
+    Airflow's ``Param.resolve`` runs ``jsonschema.validate``, which first checks the schema itself against its
+    draft's metaschema; a schema naming none is checked against Draft 2020-12's, about four times slower (0.5 ms
+    against 0.12 ms). Serializing a DAG resolves every param of every task twice (the migration DAG: 69 params,
+    29 tasks, some 4,000 resolves): 1.5-2 s of CPU at each of the dag-processor's parses of the file, and of
+    each ``dag.test()``, against about 0.5 s with the draft named. Validation itself is the same for the
+    keywords these schemas use."""
+    for param in params.values():
+        param.schema.setdefault("$schema", JSON_SCHEMA_DRAFT)
+    return params
 
 
 def default_args() -> dict[str, Any]:
