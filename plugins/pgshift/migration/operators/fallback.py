@@ -117,6 +117,8 @@ class FallbackOperator(ConfiguredOperator):
 class FinishOperator(ConfiguredOperator):
     """Stay on C: drop A's fallback subscription, C's fallback slot and publication, B's physical slot and the
     chain's publication on A (and the chain's slot on B if left), in every database of the chain; A stays fenced.
+    With B A's synchronous standby (``synchronous_standby``), A's synchronous_standby_names gets its earlier value
+    back first.
     Refused while a fallback is under way. ``dry_run`` (the default) only names what it would drop. Everything it
     needs is in ``config``."""
 
@@ -131,10 +133,16 @@ class FinishOperator(ConfiguredOperator):
                                 fallback_subscription=part.fallback_subscription_name,
                                 publication=part.publication_name, slot=part.slot_name)
                       for part in chain.database_chains())
+        from pgshift.migration.sync import settings as synchronous
+
+        dag_id = context["dag"].dag_id
         s = FinishSettings(conn_a=chain.conn_a, conn_b=chain.conn_b, conn_c=chain.conn_c,
-                           physical_slot=chain.physical_slot_name, databases=parts)
+                           physical_slot=chain.physical_slot_name, databases=parts,
+                           synchronous=synchronous.load(dag_id))
         dry_run = chain.dry_run
         result = finish_way_back(s, self.log, dry_run=dry_run)
+        if s.synchronous is not None and not dry_run and not any("synchronous" in p for p in result.problems):
+            synchronous.delete(dag_id)  # nothing left for the guard to watch
         path: Path = report_root(chain.report_dir) / "finish" / safe_name(context["run_id"]) / "report.json"
         write_json(path, {"action": "finish", "run_id": context["run_id"], "dry_run": dry_run, **result.as_dict()})
         if result.problems:
