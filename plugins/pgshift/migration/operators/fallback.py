@@ -140,9 +140,17 @@ class FinishOperator(ConfiguredOperator):
                            physical_slot=chain.physical_slot_name, databases=parts,
                            synchronous=synchronous.load(dag_id))
         dry_run = chain.dry_run
-        result = finish_way_back(s, self.log, dry_run=dry_run)
-        if s.synchronous is not None and not dry_run and not any("synchronous" in p for p in result.problems):
-            synchronous.delete(dag_id)  # nothing left for the guard to watch
+        retire = s.synchronous is not None and not dry_run
+        if retire:  # before A is restored: the guard checks its settings before it acts (sync.guard.Guard.step)
+            synchronous.delete(dag_id)
+        try:
+            result = finish_way_back(s, self.log, dry_run=dry_run)
+        except BaseException:
+            if retire and s.synchronous is not None:
+                synchronous.save(dag_id, s.synchronous)  # A still names B: the guard goes on watching
+            raise
+        if retire and s.synchronous is not None and any(p.startswith("synchronous") for p in result.problems):
+            synchronous.save(dag_id, s.synchronous)
         path: Path = report_root(chain.report_dir) / "finish" / safe_name(context["run_id"]) / "report.json"
         write_json(path, {"action": "finish", "run_id": context["run_id"], "dry_run": dry_run, **result.as_dict()})
         if result.problems:

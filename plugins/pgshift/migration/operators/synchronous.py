@@ -27,8 +27,12 @@ class SynchronousStandbyOperator(ConfiguredOperator):
             if earlier is None:
                 self.log.info("synchronous_standby is off: A is not touched")
                 return {"synchronous": False}
-            was = restore(earlier)
-            stored.delete(dag_id)
+            stored.delete(dag_id)  # first: the guard checks its settings before it acts (guard.Guard.step)
+            try:
+                was = restore(earlier)
+            except BaseException:
+                stored.save(dag_id, earlier)  # A still names B: the guard goes on watching
+                raise
             self.log.warning("synchronous_standby is off now: A's synchronous_standby_names %r -> %r (its value "
                              "before an earlier setup made B synchronous)", was, earlier.previous)
             return {"synchronous": False, "restored": earlier.previous}

@@ -19,6 +19,7 @@ of one reading of A, the time B was first seen unwell and the clock.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -90,9 +91,14 @@ class Guard:
         self._a: PrimaryHook | None = None
         self._conn: str | None = None
 
-    def step(self, s: SyncSettings, now: float | None = None) -> Decision:
+    def step(self, s: SyncSettings, still: Callable[[], SyncSettings | None] | None = None,
+             now: float | None = None) -> Decision:
         """Read A, decide, act. A failure to reach A raises (the caller logs it and tries again: nobody can change
-        an A nobody reaches) and the session is opened anew next time."""
+        an A nobody reaches) and the session is opened anew next time.
+
+        ``still`` reads the settings again right before A is changed, after A was read: the guard acts only if they
+        are unchanged. ``finish`` (and a setup that turns the option off) removes them *before* it restores A, so a
+        guard that read the restored value cannot name B again after them."""
         from pgshift.migration.hooks.primary import PrimaryHook
 
         if self._a is None or self._conn != s.conn_a:
@@ -101,6 +107,8 @@ class Guard:
         try:
             reading = self._a.sync_reading(s.standby)
             decision = decide(s, reading, self.unwell_since, time.time() if now is None else now)
+            if decision.act != Act.NONE and still is not None and still() != s:
+                decision = Decision(Act.NONE, f"would {decision.act.value}, but the settings changed meanwhile", None)
             if decision.act == Act.RELEASE:
                 self._a.set_synchronous_standby_names(s.previous)
             elif decision.act == Act.RESTORE:

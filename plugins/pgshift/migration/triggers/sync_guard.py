@@ -34,7 +34,7 @@ async def watch(load: Callable[[], SyncSettings | None], guard: Guard, until: fl
                 log.warning("synchronous guard: cannot read its settings: %s", exc)
         if settings is not None:
             try:
-                decision = await asyncio.to_thread(guard.step, settings)
+                decision = await asyncio.to_thread(guard.step, settings, load)
             except Exception as exc:  # noqa: BLE001 - A unreachable: nothing to change on it; look again
                 log.warning("synchronous guard: cannot read A (%s): %s", settings.conn_a, exc)
             else:
