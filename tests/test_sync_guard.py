@@ -95,6 +95,31 @@ def test_setup_refuses_a_role_that_may_not_and_the_grants_it_names_suffice(
             sql(cl, cl.a, f"REVOKE {grant} FROM app")
 
 
+def test_restore_gives_a_its_earlier_value(clusters: LocalClusters) -> None:
+    """What finish (and a setup with the option off) runs: A's synchronous_standby_names back to the recorded earlier
+    value. Nothing commits on A meanwhile: A names a standby that is not there."""
+    from chain_helpers import wait_for
+
+    from pgshift.migration.sync.standby import restore
+
+    cl = clusters
+
+    def names() -> str:
+        return sql(cl, cl.a, "SELECT current_setting('synchronous_standby_names')")[0][0]
+
+    sql(cl, cl.a, "ALTER SYSTEM SET synchronous_standby_names = '\"nobody\"'")
+    try:
+        sql(cl, cl.a, "SELECT pg_reload_conf()")
+        wait_for(lambda: names() == '"nobody"', 10, what="A naming the standby nobody")
+        settings = SyncSettings(conn_a="pgshift_a", standby="nobody", names=standby_names("nobody"), previous="",
+                                fallback_seconds=10.0)
+        assert restore(settings) == '"nobody"'
+        wait_for(lambda: names() == "", 10, what="A's earlier value back")
+    finally:
+        sql(cl, cl.a, "ALTER SYSTEM RESET synchronous_standby_names")
+        sql(cl, cl.a, "SELECT pg_reload_conf()")
+
+
 def test_the_guard_dag_runs_one_deferred_watch_at_a_time_unpaused_from_its_creation() -> None:
     import hybrid_aurora_migration_sync_guard as guard_dag
 
