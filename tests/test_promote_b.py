@@ -254,11 +254,112 @@ def test_validation_after_promote_b_checks_b_to_c(trio: LocalClusters) -> None:
     assert (events["table"], events["status"], events["missing_on_c"]) == ("public.events", "equal", 0), events
 
 
-def test_cutover_from_b_is_refused_before_anything_changes(trio: LocalClusters) -> None:
+class AppWrites:
+    """The application as role ``app`` on ``node``: inserts into ``events`` until a fence ends its session."""
+
+    def __init__(self, cl: LocalClusters, node: Any, source: str) -> None:
+        self.cl, self.node, self.source = cl, node, source
+        self.acknowledged: list[int] = []
+        self.errors: list[str] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            conn = psycopg2.connect(self.cl.uri(self.node, user="app"))
+            with conn.cursor() as cur:
+                while True:
+                    cur.execute("INSERT INTO events (source) VALUES (%s) RETURNING id", (self.source,))
+                    (new_id,) = cur.fetchone()
+                    conn.commit()
+                    self.acknowledged.append(new_id)
+        except psycopg2.Error as exc:  # the fence terminates this session
+            self.errors.append(str(exc))
+
+    def finish(self) -> None:
+        self._thread.join(60)
+
+
+def app_logs_in(cl: LocalClusters, node: Any) -> bool:
+    try:
+        psycopg2.connect(cl.uri(node, user="app")).close()
+        return True
+    except psycopg2.OperationalError as exc:
+        assert "not permitted to log in" in str(exc), exc
+        return False
+
+
+def table_on(cl: LocalClusters, node: Any) -> tuple[Any, ...]:
+    return sql(cl, node, "SELECT count(*), coalesce(sum(hashtextextended(e::text, 0)), 0)::text FROM events e")[0]
+
+
+def report_of(dag_run: Any, task_id: str) -> dict[str, Any]:
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == task_id]
+    return json.loads(open(ti.xcom_pull(task_ids=task_id)["report"]).read())
+
+
+SWITCH = {"dry_run": False, "app_roles": ["app"], "gate_readings": 2, "gate_interval_seconds": 0.2}
+
+
+def test_cutover_from_b_fences_b_and_c_has_every_row(trio: LocalClusters) -> None:
+    """B is the source: the cutover fences B (A is gone), drains B's own WAL and hashes every table on B and C
+    inside the fence (verify=full: a promoted B has no replay of A to freeze); the application goes on on C."""
     cl = trio
+    sql(cl, cl.b, "GRANT SELECT, INSERT ON events TO app; GRANT USAGE ON SEQUENCE events_id_seq TO app")
+    writer = AppWrites(cl, cl.b, "app on b")
+    wait_for(lambda: len(writer.acknowledged) > 20, 30, what="the application writing on B")
     with CaptureFds() as out:
-        dag_run = run_dag({"action": "cutover", "dry_run": False})
-    assert task_states(dag_run)["configuration"] == "failed"
-    assert "a cutover from B (fencing B, draining B's own WAL) is not built yet; nothing was changed" in out.text
-    assert sql(cl, cl.b, "SELECT current_setting('default_transaction_read_only')")[0][0] == "off"
-    assert recorded()["cut_over"] is None
+        dag_run = run_dag({"action": "cutover", **SWITCH})
+    writer.finish()
+    assert_run_succeeded(dag_run, out.text)
+    assert writer.errors, "the fence ended the application's session on B"
+    report = report_of(dag_run, "cutover")
+    assert report["status"] == "ready" and report["verify"]["method"] == "full", report["verify"]
+    assert "a_to_b" not in report["gate"] and report["gate"]["b_to_c"]["ok"] is True, report["gate"]
+    (events,) = report["tables"]
+    assert (events["table"], events["status"]) == ("public.events", "equal"), events
+    # Every row B holds is on C, every insert B acknowledged among them; B is fenced, the application is on C.
+    assert table_on(cl, cl.c) == table_on(cl, cl.b)
+    assert sql(cl, cl.c, "SELECT count(*) FROM events WHERE id = ANY(%s)", (writer.acknowledged,))[0][0] == \
+        len(writer.acknowledged)
+    assert not app_logs_in(cl, cl.b) and app_logs_in(cl, cl.c)
+    assert sql(cl, cl.b, "SELECT setting FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
+                         "CROSS JOIN unnest(s.setconfig) setting WHERE d.datname = current_database() AND "
+                         "setting LIKE 'default_transaction_read_only%%'") == [("default_transaction_read_only=on",)]
+    assert sql(cl, cl.c, "SELECT count(*) FROM pg_subscription WHERE subname = %s", (NAMES["subscription"],)) == [(0,)]
+    assert recorded()["cut_over"]["by_run"] == dag_run.run_id and recorded()["source"] == "b"
+
+
+def test_finish_would_drop_the_way_back_on_b(trio: LocalClusters) -> None:
+    """finish (its dry run: the next test takes the way back) names what it would drop on B, A's stand-in."""
+    with CaptureFds() as out:
+        dag_run = run_dag({"action": "finish", "dry_run": True})
+    assert_run_succeeded(dag_run, out.text)
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "finish"]
+    result = ti.xcom_pull(task_ids="finish")
+    assert result["problems"] == [] and result["dropped"] == []
+    on_b = [w for w in result["would_drop"] if " on B" in w]
+    assert any(w.startswith("subscription ") for w in on_b) and any(w.startswith("publication ") for w in on_b), \
+        result["would_drop"]
+    assert not any(" on A" in w for w in result["would_drop"]), result["would_drop"]
+    assert "what this task's messages call A is B" in out.text
+
+
+def test_the_way_back_returns_to_b_with_every_write_on_c(trio: LocalClusters) -> None:
+    cl = trio
+    writer = AppWrites(cl, cl.c, "app on c")
+    wait_for(lambda: len(writer.acknowledged) > 20, 30, what="the application writing on C")
+    with CaptureFds() as out:
+        dag_run = run_dag({"action": "fallback", **SWITCH})
+    writer.finish()
+    assert_run_succeeded(dag_run, out.text)
+    assert report_of(dag_run, "fallback")["status"] == "fallen back"
+    assert table_on(cl, cl.b) == table_on(cl, cl.c)
+    assert sql(cl, cl.b, "SELECT count(*) FROM events WHERE id = ANY(%s)", (writer.acknowledged,))[0][0] == \
+        len(writer.acknowledged)
+    # B is the primary again, for the application too; C is fenced.
+    assert app_logs_in(cl, cl.b) and not app_logs_in(cl, cl.c)
+    assert sql(cl, cl.b, "SELECT count(*) FROM pg_subscription") == [(0,)]
+    (new_id,) = sql(cl, cl.b, "INSERT INTO events (source) VALUES ('back on b') RETURNING id")[0]
+    assert new_id > max(writer.acknowledged)
+    assert recorded()["fallback"]["state"] == "fallen back"

@@ -43,6 +43,13 @@ class Action(StrEnum):
     PROMOTE_B = "promote_b"  # A lost: B becomes the source (pgshift.migration.promotion)
 
 
+class Source(StrEnum):
+    """The chain's source: the primary the cutover fences and the way back returns to."""
+
+    A = "a"  # A, with B its hot standby
+    B = "b"  # A lost: B, promoted by action=promote_b (pgshift.migration.promotion)
+
+
 class Mode(StrEnum):
     NATIVE = "native"  # publication/subscription from B
     DMS = "dms"  # AWS DMS full load + CDC from B's slot
@@ -91,6 +98,8 @@ SLOT_PLUGINS: Mapping[Mode, str] = {Mode.NATIVE: "pgoutput", Mode.DMS: "test_dec
 
 # The metadata of a field the chain's record keeps (see pgshift.migration.configuration).
 RECORDED: Mapping[str, bool] = {"recorded": True}
+# The metadata of the one field that is no Param: the chain's record says it (ChainConfig.source).
+FROM_RECORD: Mapping[str, bool] = {"param": False}
 
 
 # databases: ['*'] is every database of A that is not a template and allows connections, resolved at setup.
@@ -118,7 +127,8 @@ class ChainConfig:
     """One run's configuration: every Param of ``hybrid_aurora_migration``, typed, under its own name.
 
     The Params' descriptions (``dags/hybrid_aurora_migration.py``) say what each one means; ``action`` is the
-    action the run performs (a scheduled run validates whatever its param says).
+    action the run performs (a scheduled run validates whatever its param says). One field is no Param: ``source``,
+    which the chain's record says (:meth:`with_source`).
     """
 
     action: Action
@@ -206,6 +216,9 @@ class ChainConfig:
     synchronous_fallback_seconds: float = field(metadata=RECORDED)
     # -- schema changes on A (issue 24)
     ddl: Ddl
+    # -- no Param: the record's word (``source``: b once action=promote_b promoted B), set by the configuration task
+    # for every action but setup (a new chain starts from the conn_a it is given); see :meth:`with_source`
+    source: Source = field(default=Source.A, metadata=FROM_RECORD)
 
     # -- one conversion point
     @classmethod
@@ -221,7 +234,8 @@ class ChainConfig:
                                f"{str(values)[:200]!r} (is the template rendered as a native object?)"])
         hints = _hints()
         problems: list[str] = []
-        missing = [name for name in hints if name not in values]
+        optional = {f.name for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+        missing = [name for name in hints if name not in values and name not in optional]
         if missing:
             problems.append(f"missing: {', '.join(missing)}")
         unknown = sorted(str(k) for k in values if k not in hints)
@@ -352,6 +366,17 @@ class ChainConfig:
     def slot_plugin(self) -> str:
         """The logical decoding plugin of the slot on B for this mode."""
         return SLOT_PLUGINS[self.mode]
+
+    def with_source(self) -> ChainConfig:
+        """The chain as the operators act on it. Once B was promoted (``source`` b: A lost, action=promote_b), B
+        stands in A's place: ``conn_a`` is B's connection, so the gate, the cutover (fencing B, draining and verifying
+        B's own WAL), the fence watchdog, the way back (C -> B) and finish work on B; and ``verify`` is ``full``:
+        verify=delta compares at frozen points of B's replay of A, which a promoted B no longer has, so every table is
+        hashed on B and C inside the fence instead (a longer write downtime, reported). Itself while A is the
+        source."""
+        if self.source == Source.A:
+            return self
+        return dataclasses.replace(self, conn_a=self.conn_b, verify=Verify.FULL)
 
     def for_validation(self) -> ChainConfig:
         """Validation runs on a chain that exists: tables on C are expected there."""

@@ -87,7 +87,8 @@ class Effective:
         """The run's :class:`ChainConfig`: its params, the recorded chain's values over them, ``action`` as the run
         performs it. A value that does not fit its field fails the task, naming the key."""
         try:
-            return ChainConfig.from_values({**params, **self.values, "action": action})
+            source = source_of(self.record) if action != Action.SETUP else "a"  # setup: a new chain, from conn_a
+            return ChainConfig.from_values({**params, **self.values, "action": action, "source": source})
         except ConfigError as exc:
             raise AirflowFailException(f"{exc}; nothing was changed") from exc
 
@@ -196,9 +197,6 @@ def check_chain(effective: Effective, action: str) -> None:
             f"no chain to {what} yet: no setup has finished for {effective.dag_id} "
             f"(Variable {variable_key(effective.dag_id)} is absent); trigger action=setup first")
     cut_over = effective.record.get("cut_over")
-    if action == "cutover" and source_of(effective.record) == "b":
-        raise AirflowFailException("B was promoted (action=promote_b, A lost) and is the chain's source: a cutover "
-                                   "from B (fencing B, draining B's own WAL) is not built yet; nothing was changed")
     if not cut_over:
         return
     if action != "validate":

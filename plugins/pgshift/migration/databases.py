@@ -37,7 +37,7 @@ def resolved_for_run(chain: ChainConfig) -> ChainConfig:
 
     if not chain.databases or (chain.action != Action.SETUP and ALL_DATABASES not in chain.databases):
         return chain
-    with MigrationHook(chain.conn_a) as a:
+    with MigrationHook(chain.with_source().conn_a) as a:  # B's databases once B was promoted (A lost)
         return resolve_databases(chain, a.migratable_databases())
 
 

@@ -31,11 +31,13 @@ from pgshift.migration.checks.cdc_lag import CdcLagCheck
 from pgshift.migration.checks.dms_task import DmsTaskCheck
 from pgshift.migration.checks.subscription import SubscriptionSyncedCheck
 from pgshift.migration.checks.wal_lag import WalLagCheck
+from pgshift.migration.config import Source
 from pgshift.migration.limits import ChainLimits
 
 if TYPE_CHECKING:
     from pgshift.migration.config import ChainConfig
 
+A_TO_B = "a_to_b"  # the figure of A -> B (none once B was promoted)
 DATABASES_KEY = "databases"  # the figure of the chain's databases on A (several databases only)
 DATABASE_KEY_SEPARATOR = "/"  # b_to_c/<database>: the form of a qualified connection id
 
@@ -88,16 +90,20 @@ class GateSpec:
     @classmethod
     def of(cls, config: ChainConfig) -> GateSpec:
         """The gate of the chain ``config`` describes, with its limits (:meth:`ChainConfig.limits`): for a chain
-        with ``databases``, A's databases, A -> B once, then each database's B -> C and subscription or task."""
+        with ``databases``, A's databases, A -> B once, then each database's B -> C and subscription or task. Once B
+        was promoted (``source`` b) there is no A -> B: ``config`` has B in A's place (:meth:`ChainConfig.with_source`)
+        and the rest is read from B."""
         single = cls.for_chain(mode=config.mode, conn_a=config.conn_a, conn_b=config.conn_b, conn_c=config.conn_c,
                                physical_slot=config.physical_slot_name, slot=config.slot_name,
                                subscription=config.subscription_name, limits=config.limits(),
                                aws_conn_id=config.aws_conn_id, dms_task_id=config.dms_task_id)
+        if config.source == Source.B:  # B promoted (A lost): there is no A -> B to read
+            single = cls(tuple((key, check) for key, check in single.checks if key != A_TO_B))
         if not config.several_databases:
             return single
         checks: list[tuple[str, Check]] = [
             (DATABASES_KEY, ChainDatabasesCheck(conn_a=config.conn_a, databases=",".join(config.databases))),
-            single.checks[0]]  # a_to_b: the cluster's
+            *[(key, check) for key, check in single.checks if key == A_TO_B]]  # the cluster's
         databases: list[tuple[str, str]] = []
         for part in config.database_chains():
             name = part.database or ""
@@ -119,7 +125,7 @@ class GateSpec:
             ("subscription", SubscriptionSyncedCheck(conn_c=conn_c, subscription=subscription)) if mode == "native"
             else ("dms", DmsTaskCheck(aws_conn_id=aws_conn_id, task_id=dms_task_id or "")))
         return cls((
-            ("a_to_b", WalLagCheck(conn_a=conn_a, conn_b=conn_b, physical_slot=physical_slot,
+            (A_TO_B, WalLagCheck(conn_a=conn_a, conn_b=conn_b, physical_slot=physical_slot,
                                    max_bytes=limits.wal_lag_max_bytes, max_seconds=limits.wal_lag_max_seconds)),
             ("b_to_c", CdcLagCheck(conn_b=conn_b, slot=slot, max_bytes=limits.cdc_lag_max_bytes)),
             last,

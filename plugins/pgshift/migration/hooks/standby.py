@@ -28,7 +28,7 @@ class StandbyHook(MigrationHook):
         return None if value is None else str(value)
 
     def replay_reached(self, lsn: str) -> ReplayReached:
-        """Whether B has replayed ``lsn``, and where it is.
+        """Whether B has replayed ``lsn`` (once promoted: written it), and where it is.
 
         :param lsn: a WAL position of A
         """
@@ -106,7 +106,7 @@ class StandbyHook(MigrationHook):
         return bool(self.fetch("drop_replication_slot", (name,)))
 
     def slot_confirmed(self, slot: str, lsn: str) -> SlotConfirmed:
-        """Has B replayed ``lsn``, and has slot ``slot``'s consumer confirmed it?
+        """Has B replayed ``lsn`` (once promoted: written it), and has slot ``slot``'s consumer confirmed it?
 
         :param slot: the logical slot's name
         :param lsn: a WAL position of A

@@ -131,7 +131,8 @@ class FinishOperator(ConfiguredOperator):
                                 conn_c_subscription=part.conn_c_subscription,
                                 fallback_publication=part.fallback_publication_name,
                                 fallback_subscription=part.fallback_subscription_name,
-                                publication=part.publication_name, slot=part.slot_name)
+                                publication=part.publication_name, slot=part.slot_name,
+                                source=part.source.value.upper())
                       for part in chain.database_chains())
         from pgshift.migration.sync import settings as synchronous
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow.sdk import Context
 
@@ -16,6 +16,8 @@ class PromoteBOperator(ConfiguredOperator):
     Refuses before anything changes while A answers, unless ``confirm_promote_b``. A retry after B was promoted says
     so and checks again. Writes ``<report_dir>/promote_b/<run_id>.json``; returns the report (no secret in it).
     """
+
+    source_in_a_place: ClassVar[bool] = False  # it asks the real A how much of its WAL B had not received
 
     def execute(self, context: Context) -> dict[str, Any]:
         from pgshift.common.report import report_root, safe_name, write_json

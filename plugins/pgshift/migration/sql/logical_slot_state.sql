@@ -1,11 +1,11 @@
 -- A replication slot by name, its health, and how far its consumer's confirmation trails this server's position:
--- position 'replay' on a standby (B: what it has replayed), 'current' on a primary (C after the cutover: what it
--- has written). The position is read once, so the lag and the retained WAL are measured from the same point.
--- With an lsn, whether the consumer has confirmed it (NULL when none is given). The CASE evaluates only the
--- branch named: pg_current_wal_lsn() raises an error on a standby.
+-- position 'replay' on B (what it has replayed while a standby; its own position once promoted by action=promote_b),
+-- 'current' on a primary (C after the cutover: what it has written). The position is read once, so the lag and the
+-- retained WAL are measured from the same point. With an lsn, whether the consumer has confirmed it (NULL when none
+-- is given). The CASE evaluates only the branch taken: pg_current_wal_lsn() raises an error on a standby.
 WITH here AS (
-    SELECT CASE %(position)s WHEN 'replay' THEN pg_last_wal_replay_lsn()
-                             WHEN 'current' THEN pg_current_wal_lsn() END AS lsn
+    SELECT CASE WHEN %(position)s = 'replay' AND pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+                ELSE pg_current_wal_lsn() END AS lsn
 )
 SELECT slot_name,
        plugin,

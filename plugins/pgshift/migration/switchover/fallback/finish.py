@@ -38,6 +38,7 @@ class Leftovers:
     fallback_subscription: str  # on A; its slot on C has the same name
     publication: str  # the chain's, on A
     slot: str  # the chain's logical slot on B (dropped with C's subscription at the finalize)
+    source: str = "A"  # what to call conn_a's server: B once it was promoted (ChainConfig.with_source)
 
     def where(self, server: str) -> str:
         return f"{server} (database {self.database})" if self.database else server
@@ -110,7 +111,7 @@ def _finish_database(out: FinishResult, part: Leftovers, log: Logger, *, dry_run
     """One database's way back (A's subscription, its slot on C, C's publication) and the chain's publication on A."""
     from pgshift.migration.hooks.fallback import WayBackHook
 
-    on_a, on_c = part.where("A"), part.where("C")
+    on_a, on_c = part.where(part.source), part.where("C")
     with WayBackHook(part.conn_c) as c, WayBackHook(part.conn_a) as a:
         a.session_read_write()  # a session opened on a fenced A starts read-only
         _drop(out, f"subscription {part.fallback_subscription} on {on_a} (and its slot on C)", dry_run, log,
