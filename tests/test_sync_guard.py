@@ -67,9 +67,10 @@ def test_a_value_someone_else_set_is_left_alone() -> None:
 
 def test_setup_refuses_a_role_that_may_not_and_the_grants_it_names_suffice(
         clusters: LocalClusters, monkeypatch: pytest.MonkeyPatch) -> None:
-    """conn_a as a role that is no superuser: refused naming both grants, nothing changed (no settings recorded, A's
-    value as it was); with those grants the role may."""
+    """conn_a as a role that is no superuser: refused naming both grants, by the preflight and by the setup's task,
+    nothing changed (no settings recorded, A's value as it was); with those grants the role may."""
     from pgshift.migration.hooks.primary import PrimaryHook
+    from pgshift.migration.preflight.checks import check_a
     from pgshift.migration.sync.standby import enable, rights_problem
 
     cl = clusters
@@ -84,6 +85,8 @@ def test_setup_refuses_a_role_that_may_not_and_the_grants_it_names_suffice(
         "GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names TO app; GRANT EXECUTE ON FUNCTION pg_reload_conf() "
         "TO app; nothing was changed")
     assert saved == [] and sql(cl, cl.a, "SELECT current_setting('synchronous_standby_names')")[0][0] == before
+    # The preflight (and validation) names it before the setup changes anything at all.
+    assert str(refused.value).removesuffix("; nothing was changed") in check_a(chain).problems
     grants = ("ALTER SYSTEM ON PARAMETER synchronous_standby_names", "EXECUTE ON FUNCTION pg_reload_conf()")
     try:
         for grant in grants:
