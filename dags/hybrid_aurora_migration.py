@@ -35,6 +35,7 @@ from pgshift.migration.operators.dms import (
 )
 from pgshift.migration.operators.fallback import FallbackOperator, FinishOperator
 from pgshift.migration.operators.fence_watchdog import FenceWatchdogOperator
+from pgshift.migration.operators.initial_copy import InitialCopyOperator
 from pgshift.migration.operators.preflight import ChainPreflightOperator
 from pgshift.migration.operators.promote_b import PromoteBOperator
 from pgshift.migration.operators.publication import CreatePublicationOperator
@@ -319,6 +320,22 @@ PARAMS: dict[str, Param] = {
                              "C (a new column, table, index, sequence, enum value, constraint, view, function), so "
                              "the apply worker goes on and a new table's rows are copied. report: it runs nothing. A "
                              "destructive change is never run; the cutover refuses any difference."),
+    "initial_copy": Param("subscription", type="string", enum=["subscription", "parallel"], section="Setup",
+                          title="C's first copy",
+                          description="subscription: C's subscription copies each table (copy_data, a table-sync "
+                                      "worker per table). parallel (native mode): B's replay frozen at L, every "
+                                      "table copied in block ranges by copy_workers sessions, verified B against C "
+                                      "at L, the slot moved to L, indexes and constraints built after the data; the "
+                                      "subscription then streams from L."),
+    "copy_workers": Param(0, type="integer", minimum=0, maximum=64, section="Setup",
+                          title="Parallel copy sessions",
+                          description="initial_copy=parallel: sessions copying at once (and pg_restore's jobs for "
+                                      "the indexes); 0: the worker's cores, at least 2."),
+    "max_copy_pause_seconds": Param(43200, type="integer", minimum=60, maximum=604800, section="Setup",
+                                    title="Longest pause of B's replay for the copy (s)",
+                                    description="initial_copy=parallel holds B's replay at L while it copies and "
+                                                "verifies (A keeps taking writes; B keeps receiving them); past "
+                                                "this the copy is abandoned, B resumed, nothing streamed."),
 }
 DEFAULTS: dict[str, Any] = {name: param.value for name, param in PARAMS.items()}
 SCHEMAS: dict[str, dict[str, Any]] = {name: param.schema for name, param in PARAMS.items()}
@@ -483,10 +500,14 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
 
             @task.branch(task_id="choose_mode")
             def choose_mode() -> str:
-                """native -> subscription on C; dms -> the DMS instance/endpoints/task."""
-                return "create_subscription" if run_config().mode == Mode.NATIVE else "dms_replication_instance"
+                """native -> the initial copy (initial_copy=parallel), then the subscription on C; dms -> the DMS
+                instance/endpoints/task."""
+                return "initial_copy" if run_config().mode == Mode.NATIVE else "dms_replication_instance"
 
             branch = choose_mode()
+            # B frozen while it copies and verifies: bounded by max_copy_pause_seconds; the indexes after the data
+            initial_copy = InitialCopyOperator(task_id="initial_copy", config=CONFIG,
+                                               execution_timeout=timedelta(hours=36))
             subscription = CreateSubscriptionOperator(task_id="create_subscription", config=CONFIG,
                                                       execution_timeout=timedelta(minutes=10))
             synced = SubscriptionSyncedSensor(
@@ -551,8 +572,8 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
         # Every task hangs off choose_action directly, so the branch skips a whole action's tasks at once
         # instead of one dependency level per scheduler loop.
         setup: list[BaseOperator | XComArg] = [
-            preflight, basebackup, wal_lag, synchronous, publication, slot, roles, schema, branch, subscription, synced,
-            dms_instance, dms_endpoints, dms_task, dms_start, dms_running, cdc_lag, record]
+            preflight, basebackup, wal_lag, synchronous, publication, slot, roles, schema, branch, initial_copy,
+            subscription, synced, dms_instance, dms_endpoints, dms_task, dms_start, dms_running, cdc_lag, record]
         action >> setup
         action >> [cutover, publish, *([watchdog] if watchdog else [])]
         action >> [fallback, fell_back, finish, finished, *([fallback_watchdog] if fallback_watchdog else [])]
@@ -566,7 +587,7 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
                              "finish": [finish.task_id, task_id_of(finished)],
                              "promote_b": [promote.task_id, task_id_of(source_b)]})
         preflight >> basebackup >> wal_lag >> synchronous >> publication >> slot >> roles >> schema >> branch
-        branch >> subscription >> synced >> cdc_lag
+        branch >> initial_copy >> subscription >> synced >> cdc_lag
         branch >> dms_instance >> dms_endpoints >> dms_task >> dms_start >> dms_running >> cdc_lag
         cdc_lag >> record
     return dag

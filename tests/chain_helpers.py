@@ -53,10 +53,11 @@ def chain_config(cl: LocalClusters | None = None, **overrides: Any) -> ChainConf
     return ChainConfig.from_values(chain_values(cl, **overrides))
 
 
-def app_can_log_in(cl: LocalClusters) -> bool:
-    """Role app logs in on A; False only because it may not (a fence), any other error fails the test."""
+def app_can_log_in(cl: LocalClusters, node: Any = None) -> bool:
+    """Role app logs in on ``node`` (default A); False only because it may not (a fence), any other error fails the
+    test."""
     try:
-        psycopg2.connect(cl.uri(cl.a, user="app")).close()
+        psycopg2.connect(cl.uri(cl.a if node is None else node, user="app")).close()
         return True
     except psycopg2.OperationalError as exc:
         assert "not permitted to log in" in str(exc), exc

@@ -62,16 +62,6 @@ def report_of(reports: Path, action: str, dag_run) -> dict:
     return json.loads((reports / action / safe_name(dag_run.run_id) / "report.json").read_text())
 
 
-def can_log_in(cl, node) -> bool:
-    """Role app logs in on ``node``; False only because it may not."""
-    try:
-        psycopg2.connect(cl.uri(node, user="app")).close()
-        return True
-    except psycopg2.OperationalError as exc:
-        assert "not permitted to log in" in str(exc), exc
-        return False
-
-
 def as_app(cl, node, query: str, params=None) -> list[tuple]:
     conn = psycopg2.connect(cl.uri(node, user="app"))
     try:
@@ -135,7 +125,7 @@ def test_a_dry_run_fences_nothing(clusters, chain):
     report = report_of(chain.reports, "fallback", dag_run)
     assert report["status"] == "dry run passed"
     assert all(t["status"] in ("equal", "moving") for t in report["tables"]), report["tables"]
-    assert can_log_in(clusters, clusters.c) and not can_log_in(clusters, clusters.a)
+    assert app_can_log_in(clusters, clusters.c) and not app_can_log_in(clusters, clusters.a)
     assert sql(clusters, clusters.a, "SELECT count(*) FROM pg_subscription WHERE subname = %s", (SUB,)) == [(1,)]
 
 
@@ -157,7 +147,7 @@ def test_role_app_holding_the_lease_key_on_c_does_not_block_a_fallback(clusters,
     assert_run_succeeded(dag_run, out.text)
     assert report_of(chain.reports, "fallback", dag_run)["status"] == "dry run passed"
     assert sql(clusters, clusters.c, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)) == [(0,)]
-    assert can_log_in(clusters, clusters.c) and not can_log_in(clusters, clusters.a)
+    assert app_can_log_in(clusters, clusters.c) and not app_can_log_in(clusters, clusters.a)
 
 
 def test_a_failed_verify_lifts_cs_fence_and_leaves_a_fenced(clusters, chain):
@@ -178,7 +168,7 @@ def test_a_failed_verify_lifts_cs_fence_and_leaves_a_fenced(clusters, chain):
            "A stays fenced" in out.text
     assert "parity mismatch C vs A in 1 table(s): public.orders" in out.text
     # One side writable, never both: C again, A still fenced.
-    assert can_log_in(clusters, clusters.c) and not can_log_in(clusters, clusters.a)
+    assert app_can_log_in(clusters, clusters.c) and not app_can_log_in(clusters, clusters.a)
     assert sql(clusters, clusters.c, "SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON "
                                      "d.oid = s.setdatabase WHERE d.datname = %s", (DATABASE,)) == [(0,)]
     report = report_of(chain.reports, "fallback", dag_run)
@@ -202,7 +192,7 @@ def test_a_privilege_changed_on_c_since_the_cutover_fails_the_fallback(clusters,
     assert task_states(dag_run)["fallback"] == "failed"
     assert "Fallback failed after C's fence and was rolled back" in out.text
     assert "privileges on A differ from C's" in out.text and "pgbench_history" in out.text
-    assert can_log_in(clusters, clusters.c) and not can_log_in(clusters, clusters.a)
+    assert app_can_log_in(clusters, clusters.c) and not app_can_log_in(clusters, clusters.a)
     assert report_of(chain.reports, "fallback", dag_run)["privilege_parity"]["ok"] is False
 
 
@@ -220,14 +210,14 @@ def test_an_interrupted_fallback_is_unfenced_by_its_retry(clusters, chain):
         record = plan_fence(c, ["app"], run_id)
         apply_fence(c, record, ["app"])
         record.save(chain.reports / "fallback" / safe_name(run_id) / "fence_c.json")
-    assert not can_log_in(clusters, clusters.c)
+    assert not app_can_log_in(clusters, clusters.c)
     op = FallbackOperator(task_id="fallback", config=chain_config(
         conn_c_subscription="pgshift_c_replication", fallback_publication_name=PUB, fallback_subscription_name=SUB,
         dry_run=False, report_dir=str(chain.reports)))
     with pytest.raises(AirflowFailException, match=r"died after fencing C at .*; this retry unfenced C .* A stays "
                                                    "fenced"):
         op.execute({"run_id": run_id, "dag": SimpleNamespace(dag_id="hybrid_aurora_migration")})
-    assert can_log_in(clusters, clusters.c) and not can_log_in(clusters, clusters.a)
+    assert app_can_log_in(clusters, clusters.c) and not app_can_log_in(clusters, clusters.a)
 
 
 class WritesOnC:
@@ -281,7 +271,7 @@ def test_fallback_brings_every_write_on_c_back_to_a(clusters, chain):
     assert sql(clusters, a, "SELECT count(*) FROM orders WHERE note = 'updated on C'") == [(10,)]
     assert sql(clusters, a, "SELECT count(*) FROM orders WHERE id BETWEEN 30 AND 34") == [(0,)]
     # C is fenced; the application logs in to A again and A's sequence continues after C's.
-    assert not can_log_in(clusters, c) and can_log_in(clusters, a)
+    assert not app_can_log_in(clusters, c) and app_can_log_in(clusters, a)
     (last_on_c,) = sql(clusters, c, "SELECT last_value FROM orders_id_seq")[0]
     (new_id,) = as_app(clusters, a, "INSERT INTO orders (customer, amount, note) VALUES (5, 5, 'back on A') "
                                     "RETURNING id")[0]
@@ -367,7 +357,7 @@ def test_finish_leaves_nothing_of_pgshifts_replication(clusters, tmp_path):
         assert sql(clusters, node, "SELECT count(*) FROM pg_subscription") == [(0,)], node.name
         assert sql(clusters, node, "SELECT count(*) FROM pg_publication") == [(0,)], node.name
     # A stays fenced; the application stays on C.
-    assert not can_log_in(clusters, clusters.a) and can_log_in(clusters, clusters.c)
+    assert not app_can_log_in(clusters, clusters.a) and app_can_log_in(clusters, clusters.c)
     assert recorded_way_back()["state"] == "finished"
 
 

@@ -405,16 +405,6 @@ def test_final_cutover_loses_nothing(deployment: Deployment) -> None:
              f"({live} rows the application wrote during the drills)")
 
 
-def can_log_in(cl: LocalClusters, node: Any) -> bool:
-    """Role app logs in on ``node``; False only because it may not (a fence)."""
-    try:
-        psycopg2.connect(cl.uri(node, user="app")).close()
-        return True
-    except psycopg2.OperationalError as exc:
-        assert "not permitted to log in" in str(exc), exc
-        return False
-
-
 def fence_state(cl: LocalClusters, node: Any, run_id: str) -> str | None:
     """The state of ``node``'s fence marker if run ``run_id`` set it: the database's setting ``pgshift.fence``, or
     (where pgshift's role may not store that setting: an Aurora-shaped C) the first line of the database's comment."""
@@ -453,13 +443,13 @@ def test_a_fallback_killed_after_fencing_c_has_c_unfenced_within_seconds(deploym
         both: list[float] = []
 
         def c_writable() -> float | None:
-            c, a = can_log_in(cl, cl.c), can_log_in(cl, cl.a)
+            c, a = app_can_log_in(cl, cl.c), app_can_log_in(cl, cl.a)
             if c and a:
                 both.append(time.monotonic() - killed)
             return time.monotonic() if c else None
 
         writable = wait_for(c_writable, timeout=60, interval=0.1, what="C writable again")
-        assert not can_log_in(cl, cl.a) and not both, both
+        assert not app_can_log_in(cl, cl.a) and not both, both
     finally:
         blocker.rollback()
         blocker.close()
@@ -476,7 +466,7 @@ def test_a_fallback_killed_after_fencing_c_has_c_unfenced_within_seconds(deploym
     alerts = STATE["alerts"].read_text()
     assert f"{run_id} | pgshift: fallback run {run_id} died after fencing C" in alerts, alerts
     # C exactly as before its fence, A still fenced, the way back still armed.
-    assert fence_state(cl, cl.c, run_id) is None and not can_log_in(cl, cl.a)
+    assert fence_state(cl, cl.c, run_id) is None and not app_can_log_in(cl, cl.a)
     assert cl.sql(cl.a, "SELECT subenabled FROM pg_subscription WHERE subname = 'pgshift_fallback'") == [(True,)]
     measured("fallback task SIGKILLed (its process) right after C's fence, application writing on C",
              "fallback_watchdog (in the triggerer) finds C's lease free and lifts C's fence; A stays fenced; the run "
@@ -502,13 +492,13 @@ def test_the_fallback_through_the_api_brings_the_application_back_to_a(deploymen
     for table in user_tables(cl, cl.a):
         assert fingerprint(cl, cl.a, table) == fingerprint(cl, cl.c, table), table
     assert cl.sql(cl.a, "SELECT count(*) FROM orders WHERE id = ANY(%s)", (written,)) == [(len(written),)]
-    assert can_log_in(cl, cl.a) and not can_log_in(cl, cl.c)
+    assert app_can_log_in(cl, cl.a) and not app_can_log_in(cl, cl.c)
     assert cl.sql(cl.a, "SELECT count(*) FROM pg_subscription") == [(0,)]
     # The way back is taken: finish (stay on C) no longer applies, and says so before changing anything.
     refused = api.trigger(DAG_ID, {"action": "finish", "dry_run": False})
     assert _wait(api, refused)[0] == "failed"
     said = api.task_log(DAG_ID, refused, "configuration")
     assert "the way back is fallen back already" in said and "nothing to finish" in said, said[-2000:]
-    assert can_log_in(cl, cl.a)
+    assert app_can_log_in(cl, cl.a)
     measured("fallback through the REST API after a killed one", "the retry-safe fallback completes; finish refused",
              f"write downtime {report['write_downtime_seconds']:.2f} s; A = C in every table")

@@ -31,7 +31,7 @@ from typing import Any
 
 import psycopg2
 import pytest
-from chain_helpers import NAMES, chain_conf, run_dag, sql, task_states, wait_c_caught_up
+from chain_helpers import NAMES, app_can_log_in, chain_conf, run_dag, sql, task_states, wait_c_caught_up
 from pgcluster import LocalClusters
 from testing_support import CaptureFds, assert_run_succeeded, free_port_block, state_dir, wait_for
 
@@ -280,15 +280,6 @@ class AppWrites:
         self._thread.join(60)
 
 
-def app_logs_in(cl: LocalClusters, node: Any) -> bool:
-    try:
-        psycopg2.connect(cl.uri(node, user="app")).close()
-        return True
-    except psycopg2.OperationalError as exc:
-        assert "not permitted to log in" in str(exc), exc
-        return False
-
-
 def table_on(cl: LocalClusters, node: Any) -> tuple[Any, ...]:
     return sql(cl, node, "SELECT count(*), coalesce(sum(hashtextextended(e::text, 0)), 0)::text FROM events e")[0]
 
@@ -322,7 +313,7 @@ def test_cutover_from_b_fences_b_and_c_has_every_row(trio: LocalClusters) -> Non
     assert table_on(cl, cl.c) == table_on(cl, cl.b)
     assert sql(cl, cl.c, "SELECT count(*) FROM events WHERE id = ANY(%s)", (writer.acknowledged,))[0][0] == \
         len(writer.acknowledged)
-    assert not app_logs_in(cl, cl.b) and app_logs_in(cl, cl.c)
+    assert not app_can_log_in(cl, cl.b) and app_can_log_in(cl, cl.c)
     assert sql(cl, cl.b, "SELECT setting FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
                          "CROSS JOIN unnest(s.setconfig) setting WHERE d.datname = current_database() AND "
                          "setting LIKE 'default_transaction_read_only%%'") == [("default_transaction_read_only=on",)]
@@ -358,7 +349,7 @@ def test_the_way_back_returns_to_b_with_every_write_on_c(trio: LocalClusters) ->
     assert sql(cl, cl.b, "SELECT count(*) FROM events WHERE id = ANY(%s)", (writer.acknowledged,))[0][0] == \
         len(writer.acknowledged)
     # B is the primary again, for the application too; C is fenced.
-    assert app_logs_in(cl, cl.b) and not app_logs_in(cl, cl.c)
+    assert app_can_log_in(cl, cl.b) and not app_can_log_in(cl, cl.c)
     assert sql(cl, cl.b, "SELECT count(*) FROM pg_subscription") == [(0,)]
     (new_id,) = sql(cl, cl.b, "INSERT INTO events (source) VALUES ('back on b') RETURNING id")[0]
     assert new_id > max(writer.acknowledged)

@@ -6,7 +6,9 @@ the chain as set up has no difference; changes made on A (a column added, a colu
 a table, a sequence, a constraint, a view) are each named with its kind and the statement; validation reports them
 as problems; the cutover, its dry run and its gate refuse before the fence with A untouched; and the statements, run
 and validation with ``ddl=apply_additive`` (the default) makes the additive ones on C under writes: the apply worker
-they had stopped goes on, the new table's rows are copied, no row is lost; the destructive one stays a problem.
+they had stopped goes on, the new table's rows are copied, no row is lost; the destructive one stays a problem. The
+last test finishes the migration: a table created on A while the application writes, healed by validation, is
+verified by a real cutover like every other table, its sequence set on C.
 """
 
 from __future__ import annotations
@@ -21,17 +23,21 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from chain_helpers import (
     NAMES,
+    CaptureFds,
     app_can_log_in,
     chain_conf,
     chain_config,
+    fingerprint,
     run_dag,
     set_up_chain,
     sql,
     task_states,
+    user_tables,
     wait_c_caught_up,
     wait_for,
 )
 from pgcluster import DATABASE
+from testing_support import log_excerpt
 
 from pgshift.common.report import safe_name
 
@@ -66,8 +72,12 @@ CHANGES_ON_A = [
     "ALTER TABLE drift_probe ADD CONSTRAINT drift_probe_amount_small CHECK (amount < 1000000)",
     "CREATE VIEW drift_moods AS SELECT mood, count(*) AS n FROM drift_probe GROUP BY mood",
 ]
-CLEAN_UP = ("DROP VIEW IF EXISTS drift_view, drift_moods; DROP TABLE IF EXISTS drift_probe, drift_parent, drift_new; "
-            "DROP SEQUENCE IF EXISTS drift_numbers; DROP TYPE IF EXISTS drift_mood; "
+# Created while the application writes (the last test): a serial key, so that its sequence is made on C too.
+LATE_TABLE = ("CREATE TABLE drift_late (id bigserial PRIMARY KEY, written int NOT NULL); "
+              "GRANT SELECT, INSERT ON drift_late TO app; GRANT USAGE ON SEQUENCE drift_late_id_seq TO app")
+CLEAN_UP = ("DROP VIEW IF EXISTS drift_view, drift_moods; "
+            "DROP TABLE IF EXISTS drift_probe, drift_parent, drift_new, drift_late; "
+            "DROP SEQUENCE IF EXISTS drift_numbers, drift_late_id_seq; DROP TYPE IF EXISTS drift_mood; "
             "DROP FUNCTION IF EXISTS drift_code(), drift_touch()")
 
 
@@ -155,11 +165,26 @@ def test_changes_on_a_are_named_with_their_statement_and_validation_reports_them
         assert f"schema drift: {d.describe()}" in report["problems"], report["problems"]
     assert drift_of(cl)[None].differences == found.differences
 
+    # DMS mode with ddl=apply_additive (the default): reported only, with a note saying so; nothing run on C.
+    from pgshift.migration.operators.validate import ValidateChainOperator
+    from pgshift.migration.validation.chain import DMS_REPORTS_ONLY
+    from pgshift.migration.validation.section import Section
 
-def validate(cl, reports, **overrides) -> dict:
-    """A validation run (no parity: the schemas are what is looked at); it fails, C differing from A."""
+    section = Section(None)
+    dms = ValidateChainOperator(task_id="validate", config=chain_config(cl, mode="dms"))
+    dms_report = dms._schema_drift(dms.chain, section)
+    assert dms_report is not None and "healed" not in dms_report
+    assert dms_report["differences"] == report["schema_drift"]["differences"]
+    assert section.notes == [DMS_REPORTS_ONLY]
+    assert DMS_REPORTS_ONLY.startswith("schema drift is reported only in DMS mode, not healed")
+    assert drift_of(cl)[None].differences == found.differences
+
+
+def validate(cl, reports, *, fails: bool = True, **overrides) -> dict:
+    """A validation run (no parity: the schemas are what is looked at); ``fails``: it fails, C differing from A
+    (False: its outcome is not judged, e.g. an apply error the healing has just fixed may still be counted)."""
     dag_run = run_dag(chain_conf(cl, action="validate", report_dir=str(reports), parity="off", **overrides))
-    assert str(dag_run.state) == "failed", task_states(dag_run)
+    assert not fails or str(dag_run.state) == "failed", task_states(dag_run)
     return json.loads((reports / "validate" / f"{safe_name(dag_run.run_id)}.json").read_text())
 
 
@@ -212,23 +237,24 @@ def assert_a_untouched(cl) -> None:
 
 
 class Writer:
-    """Rows written on A into the changed table (with the new column) and the new table, until stopped."""
+    """Rows written on A, one of each ``statements`` (``%s``: the count) every few milliseconds, as ``user`` (None:
+    the superuser), until stopped; a statement appended to ``statements`` is written from then on."""
 
-    def __init__(self, cl) -> None:
-        self.cl, self.written, self.errors, self._stop = cl, 0, [], threading.Event()
+    def __init__(self, cl, statements: list[str], user: str | None = None) -> None:
+        self.cl, self.statements, self.user = cl, statements, user
+        self.written, self.errors, self._stop = 0, [], threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        conn = psycopg2.connect(self.cl.uri(self.cl.a))
+        conn = psycopg2.connect(self.cl.uri(self.cl.a, user=self.user) if self.user else self.cl.uri(self.cl.a))
         conn.autocommit = True
         try:
             with conn.cursor() as cur:
                 while not self._stop.is_set():
                     self.written += 1
-                    cur.execute("INSERT INTO drift_probe (parent, amount, note) VALUES (1, %s, 'under writes')",
-                                (self.written,))
-                    cur.execute("INSERT INTO drift_new VALUES (%s, 'new')", (self.written,))
+                    for statement in list(self.statements):
+                        cur.execute(statement, (self.written,))
                     time.sleep(0.02)
         except psycopg2.Error as exc:
             self.errors.append(str(exc))
@@ -240,11 +266,22 @@ class Writer:
         self._thread.join(10)
 
 
+def wait_copied(cl) -> None:
+    """Until the tables the subscription was refreshed for are copied; each table-sync worker's slot on B waits for
+    a running-xacts record from A: one is logged each poll rather than waited for (up to 15 s)."""
+    def copied() -> bool:
+        sql(cl, cl.a, "SELECT pg_log_standby_snapshot()")
+        return sql(cl, cl.c, "SELECT bool_and(srsubstate = 'r') FROM pg_subscription_rel")[0][0]
+
+    wait_for(copied, 60, what="the new tables' copy to be ready")
+
+
 def test_validation_heals_the_additive_changes_under_writes_with_no_row_lost(clusters, chain):
     cl = clusters
     errors = "SELECT apply_error_count FROM pg_stat_subscription_stats WHERE subname = %s"
     before = sql(cl, cl.c, errors, (NAMES["subscription"],))[0][0]
-    writer = Writer(cl)
+    writer = Writer(cl, ["INSERT INTO drift_probe (parent, amount, note) VALUES (1, %s, 'under writes')",
+                         "INSERT INTO drift_new VALUES (%s, 'new')"])
     try:
         wait_for(lambda: sql(cl, cl.c, errors, (NAMES["subscription"],))[0][0] > before, 30,
                  what="C's apply worker to stop on what C lacks")
@@ -266,8 +303,7 @@ def test_validation_heals_the_additive_changes_under_writes_with_no_row_lost(clu
 
     # Every row written on A is on C, in both tables.
     wait_c_caught_up(cl)
-    wait_for(lambda: sql(cl, cl.c, "SELECT bool_and(srsubstate = 'r') FROM pg_subscription_rel")[0][0], 60,
-             what="the new table's copy to be ready")
+    wait_copied(cl)
     wait_c_caught_up(cl)
     for table, columns in (("drift_probe", "id, mood, amount, note"), ("drift_new", "id, label")):
         query = f"SELECT count(*), coalesce(sum(hashtextextended(({columns})::text, 0)), 0)::text FROM {table}"
@@ -275,7 +311,88 @@ def test_validation_heals_the_additive_changes_under_writes_with_no_row_lost(clu
         assert sql(cl, cl.c, query) == on_a, table
         assert on_a[0][0] > writer.written // 2, (table, on_a)
 
+    # The dropped column alone blocks the gate, its readings in bounds (the apply errors the healing fixed are past:
+    # their counters cleared, as the subscription check's hint says, rather than judged by a second sample).
+    from pgshift.migration.operators.cutover import CutoverGateOperator
+
+    sql(cl, cl.c, "SELECT pg_stat_reset_subscription_stats(oid) FROM pg_subscription")
+    gate = CutoverGateOperator(task_id="cutover_gate", config=chain_config(
+        cl, mode="native", app_roles=["app"], gate_readings=1, gate_interval_seconds=0.2, gate_window_seconds=30))
+    with pytest.raises(AirflowFailException, match="Cutover refused before the fence; A was not touched") as refused:
+        gate.execute({})
+    assert "schema drift: column public.drift_probe.gone: on C, not on A (dropped or renamed on A?) (destructive)" \
+        in str(refused.value) and "drift_probe.note" not in str(refused.value)
+
     # The destructive difference's statement, run on C by a person, leaves no difference.
     for difference in drift_of(cl)[None].differences:
         sql(cl, cl.c, difference.ddl)
     assert drift_of(cl)[None].ok
+
+
+def test_a_table_created_under_writes_is_healed_and_verified_at_the_cutover(clusters, chain, monkeypatch):
+    """A table created on A while the application writes to it: its first rows reach no table on C (the apply worker
+    stops on them, the slot keeps them); validation makes it on C with its sequence and refreshes the subscription;
+    then a real cutover (verify=delta) verifies it like every other table, at the first frozen point and inside the
+    fence, and sets its sequence on C. Finishes the migration."""
+    from pgshift.migration.switchover.cutover.phases import CutoverRun
+
+    cl = clusters
+    assert drift_of(cl)[None].ok  # the previous test left C matching A
+    statements = ["INSERT INTO drift_probe (parent, amount, note) VALUES (1, %s, 'app')"]
+    writer = Writer(cl, statements, user="app")  # the application's role: the fence ends its session
+    late_on_a = "SELECT count(*) FROM drift_late"
+    try:
+        wait_for(lambda: writer.written > 10, 30, what="the application writing on A")
+        sql(cl, cl.a, LATE_TABLE)
+        statements.append("INSERT INTO drift_late (written) VALUES (%s)")
+        wait_for(lambda: sql(cl, cl.a, late_on_a)[0][0] > 20, 30, what="rows in the new table on A")
+        report = validate(cl, chain, fails=False)
+        healed = report["schema_drift"]["healed"]
+        applied = [d["object"] for d in healed["applied"]]
+        assert applied == ["sequence public.drift_late_id_seq", "table public.drift_late",
+                           "sequence owner public.drift_late_id_seq", "constraint public.drift_late.drift_late_pkey"], \
+            healed
+        assert healed["refreshed_subscription"] is True and report["schema_drift"]["differences"] == []
+        # Owned by its column on C too: a chain of named tables finds the sequence through its owner.
+        assert drift_of(cl, tables=["public.drift_late"])[None].ok
+        wait_copied(cl)
+        # The apply errors the new table caused are past: cleared, as the subscription check's hint says once the
+        # cause is fixed (else each gate reading takes a second sample to judge them).
+        sql(cl, cl.c, "SELECT pg_stat_reset_subscription_stats(oid) FROM pg_subscription")
+        original = CutoverRun.gate
+
+        def gate(self, spec):  # a row in the new table after the pre-verification's last frozen point
+            sql(cl, cl.a, "INSERT INTO drift_late (written) VALUES (-1)")
+            return original(self, spec)
+
+        monkeypatch.setattr(CutoverRun, "gate", gate)
+        with CaptureFds() as out:
+            dag_run = run_dag(chain_conf(cl, action="cutover", app_roles=["app"], dry_run=False, gate_readings=2,
+                                         gate_interval_seconds=0.2, report_dir=str(chain)))
+    finally:
+        writer.stop()
+    assert str(dag_run.state) == "success", log_excerpt(out.text)
+    # The fence ended the application's session (its error says so, or the connection just closed).
+    assert any("terminating connection" in e or "closed the connection" in e for e in writer.errors), writer.errors
+    report = json.loads((chain / "cutover" / safe_name(dag_run.run_id) / "report.json").read_text())
+    assert report["status"] == "ready" and report["schema_drift"]["ok"] is True
+    tables = user_tables(cl, cl.a)
+    assert "public.drift_late" in tables
+    # At the first frozen point, every table equal on B and C, the new one too.
+    assert {t["table"]: t["status"] for t in report["tables"]} == dict.fromkeys(tables, "equal"), report["tables"]
+    inside = report["verify"]["inside_fence"]  # the rows written since the last frozen point, A against C
+    assert "public.drift_late" in inside["tables_by_key"] and not inside["tables_outside"], inside
+    assert all(t["status"] == "equal" for t in inside["tables"]), inside
+    for table in tables:
+        assert fingerprint(cl, cl.a, table) == fingerprint(cl, cl.c, table), table
+    assert sql(cl, cl.c, "SELECT count(*) FROM drift_late WHERE written = -1") == [(1,)]
+    # Its sequence set on C from A: the application, logging in to C now, goes on from A's last value.
+    (last_on_a,) = sql(cl, cl.a, "SELECT last_value FROM drift_late_id_seq")[0]
+    assert {s["sequence"]: s["action"] for s in report["sequences"]}["public.drift_late_id_seq"] == "set"
+    conn = psycopg2.connect(cl.uri(cl.c, user="app"))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO drift_late (written) VALUES (0) RETURNING id")
+            assert cur.fetchone() == (last_on_a + 1,)
+    finally:
+        conn.close()

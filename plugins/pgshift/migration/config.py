@@ -60,6 +60,13 @@ class Verify(StrEnum):
     FULL = "full"  # every table hashed on A and C inside the fence
 
 
+class InitialCopy(StrEnum):
+    """How C gets the rows that exist when the chain is set up (:mod:`pgshift.migration.setup.initial_copy`)."""
+
+    SUBSCRIPTION = "subscription"  # CREATE SUBSCRIPTION ... copy_data = true: a table-sync worker per table
+    PARALLEL = "parallel"  # B frozen at L, block ranges copied in parallel, verified at L, the slot moved to L
+
+
 class Parity(StrEnum):
     SAMPLE = "sample"
     FULL = "full"
@@ -216,6 +223,10 @@ class ChainConfig:
     synchronous_fallback_seconds: float = field(metadata=RECORDED)
     # -- schema changes on A (issue 24)
     ddl: Ddl
+    # -- the initial copy (issue 25)
+    initial_copy: InitialCopy
+    copy_workers: int
+    max_copy_pause_seconds: int
     # -- no Param: the record's word (``source``: b once action=promote_b promoted B), set by the configuration task
     # for every action but setup (a new chain starts from the conn_a it is given); see :meth:`with_source`
     source: Source = field(default=Source.A, metadata=FROM_RECORD)
@@ -366,6 +377,11 @@ class ChainConfig:
     def slot_plugin(self) -> str:
         """The logical decoding plugin of the slot on B for this mode."""
         return SLOT_PLUGINS[self.mode]
+
+    @property
+    def parallel_copy(self) -> bool:
+        """Whether setup copies C's rows itself (``initial_copy`` parallel, native mode: DMS loads tables itself)."""
+        return self.initial_copy == InitialCopy.PARALLEL and self.mode == Mode.NATIVE
 
     def with_source(self) -> ChainConfig:
         """The chain as the operators act on it. Once B was promoted (``source`` b: A lost, action=promote_b), B

@@ -32,12 +32,12 @@ if TYPE_CHECKING:
 
 
 
-CatalogPart = Literal["tables", "columns", "constraints", "indexes", "sequences", "enums", "views", "functions"]
-# the statement of each part of a schema comparison's catalog (MigrationHook.schema_catalog)
+CatalogPart = Literal["columns", "constraints", "indexes", "sequences", "enums", "views", "functions"]
+# the statement of each part of a schema comparison's catalog (MigrationHook.schema_catalog); its tables are
+# scope_tables.sql's (MigrationHook.scope_tables)
 _CATALOG_SQL: dict[CatalogPart, str] = {
-    "tables": "drift_tables", "columns": "drift_columns", "constraints": "drift_constraints",
-    "indexes": "drift_indexes", "sequences": "drift_sequences", "enums": "drift_enums", "views": "drift_views",
-    "functions": "drift_functions"}
+    "columns": "drift_columns", "constraints": "drift_constraints", "indexes": "drift_indexes",
+    "sequences": "drift_sequences", "enums": "drift_enums", "views": "drift_views", "functions": "drift_functions"}
 
 
 class MigrationHook(PgShiftHook):
@@ -130,7 +130,7 @@ class MigrationHook(PgShiftHook):
         """One part of this database's catalog, for a comparison of A's and C's schemas
         (:mod:`pgshift.migration.schema.drift`): ``drift_<part>.sql``'s rows.
 
-        :param part: tables, columns, constraints, indexes, sequences, enums, views or functions
+        :param part: columns, constraints, indexes, sequences, enums, views or functions
         :param params: the scope's :meth:`Scope.query_params` and ``rel_schemas``/``rel_names``, the tables compared
         """
         return self.fetch(_CATALOG_SQL[part], params)

@@ -6,8 +6,11 @@ Each method runs one packaged SQL file and returns a :mod:`pgshift.migration.hoo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pgshift.migration.hooks.base import MigrationHook
 from pgshift.migration.hooks.states import (
+    CopySource,
     CreatedSlot,
     PromotionPosition,
     ReplayReached,
@@ -15,6 +18,7 @@ from pgshift.migration.hooks.states import (
     SlotState,
     WalReceiver,
     row_as,
+    rows_as,
 )
 
 
@@ -115,6 +119,23 @@ class StandbyHook(MigrationHook):
         if row is None:  # one row: the query has no FROM
             raise LookupError("B returned no slot_confirmed row")
         return row
+
+    # -- the parallel initial copy (pgshift.migration.setup.initial_copy)
+    def copy_sources(self, tables: Sequence[tuple[str, str]]) -> list[CopySource]:
+        """What the initial copy reads of ``tables``: each one, or each leaf partition of a partitioned one.
+
+        :param tables: (schema, table) in scope
+        """
+        return rows_as(CopySource, self.fetch("initial_copy_tables", {"schemas": [s for s, _ in tables],
+                                                                       "names": [t for _, t in tables]}))
+
+    def advance_slot(self, slot: str, lsn: str) -> str:
+        """pg_replication_slot_advance(): the logical slot's confirmed position moved forward to ``lsn``.
+
+        :param slot: the logical slot's name
+        :param lsn: where B's replay stands frozen
+        """
+        return str(self.scalar("slot_advance", {"slot": slot, "lsn": lsn}))
 
     # -- promotion (action=promote_b, A lost)
     def own_wal_lsn(self) -> str:

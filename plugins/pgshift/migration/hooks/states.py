@@ -288,11 +288,28 @@ class ScopeTable:
 
     schema: str
     table: str
+    qname: str  # schema.table, each quoted by the server as it needs
+    partition_key: str | None  # pg_get_partkeydef: a partitioned table's key, None for an ordinary one
     replica_identity: str
     has_pk: bool
     has_identity_index: bool
     role_can_select: bool
     row_security: bool  # row-level security enabled: a role subject to it would copy only what policies show
+
+
+@dataclass(frozen=True)
+class CopySource:
+    """One table (or leaf partition) the parallel initial copy reads on B (``initial_copy_tables.sql``)."""
+
+    root_schema: str  # the table in scope (the partitioned table, for a leaf partition)
+    root_table: str
+    schema: str
+    table: str
+    bytes: int
+    estimated_rows: int
+    block_size: int
+    columns: list[str]  # what COPY carries: not the generated ones, in column order
+    builtin_types: bool  # every column's type is built in: binary COPY is safe between B and C
 
 
 @dataclass(frozen=True)

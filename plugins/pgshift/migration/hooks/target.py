@@ -44,15 +44,18 @@ class TargetHook(MigrationHook):
     """C: the server the migration copies to and the application moves to."""
 
     # -- the subscription (its state: PgShiftHook.subscription, apply_worker)
-    def create_subscription(self, name: str, publication: str, conninfo: str, slot: str) -> None:
-        """CREATE SUBSCRIPTION on an existing slot (create_slot = false), copying the tables' data.
+    def create_subscription(self, name: str, publication: str, conninfo: str, slot: str, *,
+                            copy_data: bool = True) -> None:
+        """CREATE SUBSCRIPTION on an existing slot (create_slot = false).
 
         :param name: the subscription's name
         :param publication: the publication it subscribes to
         :param conninfo: the libpq connection string to the publisher (holds a password: never logged)
         :param slot: the existing logical slot on the publisher's side
+        :param copy_data: whether its table-sync workers copy the tables' rows first (False: the parallel initial
+            copy put them there, as of the slot's confirmed position)
         """
-        self.execute("create_subscription", {"conninfo": conninfo, "slot": slot},
+        self.execute("create_subscription", {"conninfo": conninfo, "slot": slot, "copy_data": copy_data},
                      subscription=name, publication=publication)
 
     def refresh_subscription(self, name: str) -> None:
@@ -174,6 +177,20 @@ class TargetHook(MigrationHook):
         """
         rows = self.fetch("tables_present", {"tschemas": [s for s, _ in tables], "tnames": [t for _, t in tables]})
         return [(r["schema"], r["table"]) for r in rows]
+
+    def tables_with_rows(self, tables: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The tables among ``tables`` that hold any row.
+
+        :param tables: ``(schema, name)`` pairs that exist
+        """
+        return [t for t in tables if self.scalar("table_has_rows", table=qualified(*t))]
+
+    def truncate(self, tables: Sequence[tuple[str, str]]) -> None:
+        """TRUNCATE ``tables`` in one statement (references among them do not stop it).
+
+        :param tables: ``(schema, name)`` pairs
+        """
+        self.execute("initial_copy_truncate", tables=pgsql.SQL(", ").join(qualified(*t) for t in tables))
 
     def sequence_value(self, schema: str, name: str) -> SequenceValue | None:
         """A sequence's last value; None if there is no such sequence.

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException
 
 from pgshift.common.connections import connection_id
 from pgshift.migration.operators.configured import ConfiguredOperator
 from pgshift.migration.setup.databases import about
+from pgshift.migration.setup.dump import run_tool, scope_args
 
 if TYPE_CHECKING:  # imported where the task runs, not when the DAG file is parsed
     from pgshift.migration.config import ChainConfig
@@ -99,16 +99,15 @@ class CopySchemaOperator(ConfiguredOperator):
                 "C already has some but not all tables in scope ("
                 + ", ".join(f"{s}.{t}" for s, t in present)
                 + "): drop them on C, or create the missing ones by hand"))
-        args = ["--schema-only", "--no-publications", "--no-subscriptions"]
-        if not scope.all_tables:
-            args += [f"--schema={self._pattern(s)}" for s in scope.schemas]
-            args += [f"--table={self._pattern(s)}.{self._pattern(t)}" for s, t in scope.tables]
+        args = scope_args(scope)
+        if part.parallel_copy:  # indexes, constraints, triggers: after the data (initial_copy builds them)
+            args.append("--section=pre-data")
         with tempfile.TemporaryDirectory(prefix="pgshift-schema-") as tmp:
             dump = os.path.join(tmp, "schema.sql")
-            self._run([client_tool("pg_dump", self.pg_bin_dir), *args, f"--file={dump}"], src_env,
-                      about(part, "pg_dump on B"))
-            self._run([client_tool("psql", self.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                       "--single-transaction", f"--file={dump}"], dst_env, about(part, "restore on C"))
+            run_tool([client_tool("pg_dump", self.pg_bin_dir), *args, f"--file={dump}"], src_env,
+                     about(part, "pg_dump on B"))
+            run_tool([client_tool("psql", self.pg_bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                      "--single-transaction", f"--file={dump}"], dst_env, about(part, "restore on C"))
         return True
 
     def _sync_privileges(self, part: ChainConfig, scope: Scope, dag_id: str) -> list[dict[str, str]]:
@@ -129,14 +128,3 @@ class CopySchemaOperator(ConfiguredOperator):
         for note in plan.not_synced:
             self.log.warning(about(part, "Privileges on C not synced: %s"), note)
         return [{"object": ch.object, "change": ch.change} for ch in plan.changes]
-
-    @staticmethod
-    def _pattern(name: str) -> str:
-        """A pg_dump pattern matching exactly this name."""
-        return '"' + name.replace('"', '""') + '"'
-
-    def _run(self, argv: list[str], env: dict[str, str], what: str) -> None:
-        proc = subprocess.run(argv, check=False, env={**os.environ, **env}, capture_output=True, text=True,
-                              timeout=3600)
-        if proc.returncode:
-            raise AirflowException(f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()[-4000:]}")

@@ -50,7 +50,11 @@ class CreateSubscriptionOperator(ConfiguredOperator):
             # copy fail instead of silently copying only the rows the policies show it (preflight names the fix).
             conninfo = MigrationHook(part.conn_b_subscription).libpq_dsn(application_name=part.subscription_name,
                                                                          options="-c row_security=off")
-            c.create_subscription(part.subscription_name, part.publication_name, conninfo, part.slot_name)
-            self.log.info(about(part, "Created subscription %r on C for publication %r through slot %r on B"),
-                          part.subscription_name, part.publication_name, part.slot_name)
+            # initial_copy=parallel put the rows on C as of the slot's position already: nothing to copy again
+            c.create_subscription(part.subscription_name, part.publication_name, conninfo, part.slot_name,
+                                  copy_data=not part.parallel_copy)
+            self.log.info(about(part, "Created subscription %r on C for publication %r through slot %r on B%s"),
+                          part.subscription_name, part.publication_name, part.slot_name,
+                          " (copy_data = false: the parallel initial copy put the rows there)"
+                          if part.parallel_copy else "")
             return True

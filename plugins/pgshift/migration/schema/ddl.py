@@ -79,6 +79,11 @@ def alter_sequence(seq: Row) -> str:
     return create_sequence(seq).replace("CREATE SEQUENCE", "ALTER SEQUENCE", 1)
 
 
+def own_sequence(seq: Row) -> str:
+    """The column that owns A's sequence (``OWNED BY NONE``: none)."""
+    return f"ALTER SEQUENCE {seq['qname']} OWNED BY {seq['owned_by'] or 'NONE'}"
+
+
 def create_enum(enum: Row) -> str:
     return f"CREATE TYPE {enum['qname']} AS ENUM ({', '.join(enum['qlabels'])})"
 

@@ -9,10 +9,10 @@ A is seen at the next validation at the latest.
 **What is compared**, in the scope the rest of pgshift computes (``schemas``/``tables``: :class:`Scope`; one
 database's part for a chain of several): the tables (ordinary and partitioned), their columns (type, default or
 generation expression, identity, NOT NULL), constraints (primary key, unique, check, foreign key, exclusion; by
-name and kind), indexes no constraint owns (by name), the scope's
-sequences (their definition, not their position: that is the cutover's to set), the enum types of the scope and
-their values in order, the views that read the tables (present, and of the same kind) and the functions the tables
-use (defaults, constraints, triggers), by definition. The definitions of constraints, indexes and views are read on A
+name and kind), indexes no constraint owns (by name), the scope's sequences (their definition and the column that
+owns them, not their position: that is the cutover's to set), the enum types of the scope and their values in order,
+the views that read the tables (present, and of the same kind) and the functions the tables use (defaults,
+constraints, triggers), by definition. The definitions of constraints, indexes and views are read on A
 only (for the statements): ``pg_get_constraintdef``, ``pg_get_indexdef`` and ``pg_get_viewdef`` lock the table they
 describe, and the comparison reads C's catalog before the cutover's fence, where a session holding a table of C must
 not hold the cutover up; so one redefined under the same name on one side is not seen.
@@ -27,17 +27,18 @@ values C has more of or in another order (PostgreSQL cannot drop an enum value).
 statements are the report's.
 
 The statements are ordered so that run top to bottom they apply (functions and types before the tables that use
-them, tables before their columns, constraints before the foreign keys that need them, views last).
+them, tables before their columns, a sequence's owning column before its OWNED BY, constraints before the foreign
+keys that need them, views last).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pgshift.migration.schema import ddl
-from pgshift.migration.schema.catalog import Catalog, Name, read_catalog, scope_tables
+from pgshift.migration.schema.catalog import Catalog, Name, Row, read_catalog, scope_tables
 
 if TYPE_CHECKING:
     from pgshift.migration.config import ChainConfig
@@ -48,8 +49,8 @@ Kind = Literal["additive", "destructive"]
 ADDITIVE: Kind = "additive"
 DESTRUCTIVE: Kind = "destructive"
 # the order the statements apply in (see the module)
-_ORDER = {"function": 0, "enum": 1, "sequence": 2, "table": 3, "column": 4, "constraint": 5, "foreign key": 6,
-          "index": 7, "view": 8}
+_ORDER = {"function": 0, "enum": 1, "sequence": 2, "table": 3, "column": 4, "sequence owner": 5, "constraint": 6,
+          "foreign key": 7, "index": 8, "view": 9}
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def drift(a_hook: MigrationHook, c_hook: MigrationHook, scope: Scope) -> SchemaD
     a_tables, c_tables = scope_tables(a_hook, scope), scope_tables(c_hook, scope)
     compared = sorted(a_tables.keys() | c_tables.keys())
     a = read_catalog(a_hook, scope, a_tables, compared, definitions=True)
-    c = read_catalog(c_hook, scope, c_tables, compared, definitions=False)
+    c = read_catalog(c_hook, scope, c_tables, compared, definitions=False, sequences=a.sequences)
     found = _Differences()
     _tables(a, c, found)
     _sequences(a, c, found)
@@ -189,24 +190,42 @@ def _owned(table: Name, qtable: str, a: Catalog, c: Catalog | None, found: _Diff
             found.add("index", f"{table[0]}.{name}", "on C, not on A", DESTRUCTIVE, f"DROP INDEX {index['qname']}")
 
 
+def _one_sided(what: str, on_a: Mapping[Name, Row], on_c: Mapping[Name, Row], found: _Differences, *,
+               create: Callable[[Row], str], drop: Callable[[Row], str]) -> list[tuple[Name, Row, Row]]:
+    """What only A has (additive: ``create``) and only C has (destructive: ``drop``) added to ``found``; what both
+    have returned as (name, A's, C's), for the caller to compare."""
+    both = []
+    for name, row in on_a.items():
+        if name in on_c:
+            both.append((name, row, on_c[name]))
+        else:
+            found.add(what, _dotted(name), "on A, not on C", ADDITIVE, create(row))
+    for name, row in on_c.items():
+        if name not in on_a:
+            found.add(what, _dotted(name), "on C, not on A", DESTRUCTIVE, drop(row))
+    return both
+
+
 def _sequences(a: Catalog, c: Catalog, found: _Differences) -> None:
-    for name, seq in a.sequences.items():
-        other = c.sequences.get(name)
-        if other is None:
-            found.add("sequence", _dotted(name), "on A, not on C", ADDITIVE, ddl.create_sequence(seq))
-        elif {k: v for k, v in seq.items() if k != "qname"} != {k: v for k, v in other.items() if k != "qname"}:
+    """Their definitions, then their owners (OWNED BY: a serial column's sequence is made before its column, and
+    owned once the column is there; with named ``tables`` the owner is what puts it in scope)."""
+    def definition(seq: Row) -> Row:
+        return {k: v for k, v in seq.items() if k not in ("qname", "owned_by")}
+
+    for name, seq, other in _one_sided("sequence", a.sequences, c.sequences, found, create=ddl.create_sequence,
+                                       drop=lambda s: f"DROP SEQUENCE {s['qname']}"):
+        if definition(seq) != definition(other):
             found.add("sequence", _dotted(name), "defined otherwise on C", DESTRUCTIVE, ddl.alter_sequence(seq))
-    for name, seq in c.sequences.items():
-        if name not in a.sequences:
-            found.add("sequence", _dotted(name), "on C, not on A", DESTRUCTIVE, f"DROP SEQUENCE {seq['qname']}")
+    for name, seq in a.sequences.items():
+        on_c = c.sequences[name]["owned_by"] if name in c.sequences else None
+        if seq["owned_by"] != on_c:
+            found.add("sequence owner", _dotted(name), f"owned by {seq['owned_by'] or 'no column'} on A, "
+                      f"{on_c or 'no column'} on C", ADDITIVE if on_c is None else DESTRUCTIVE, ddl.own_sequence(seq))
 
 
 def _enums(a: Catalog, c: Catalog, found: _Differences) -> None:
-    for name, enum in a.enums.items():
-        other = c.enums.get(name)
-        if other is None:
-            found.add("enum", _dotted(name), "on A, not on C", ADDITIVE, ddl.create_enum(enum))
-            continue
+    for name, enum, other in _one_sided("enum", a.enums, c.enums, found, create=ddl.create_enum,
+                                        drop=lambda e: f"DROP TYPE {e['qname']}"):
         labels, on_c = list(enum["labels"]), list(other["labels"])
         if [v for v in labels if v in on_c] != on_c:  # C has a value A has not, or another order
             found.add("enum", _dotted(name), f"values ({', '.join(on_c)}) on C, ({', '.join(labels)}) on A: "
@@ -215,22 +234,13 @@ def _enums(a: Catalog, c: Catalog, found: _Differences) -> None:
             continue
         for label, statement in ddl.add_enum_values(enum, on_c):
             found.add("enum", f"{_dotted(name)} value {label!r}", "on A, not on C", ADDITIVE, statement)
-    for name, enum in c.enums.items():
-        if name not in a.enums:
-            found.add("enum", _dotted(name), "on C, not on A", DESTRUCTIVE, f"DROP TYPE {enum['qname']}")
 
 
 def _views(a: Catalog, c: Catalog, found: _Differences) -> None:
-    for name, view in a.views.items():
-        other = c.views.get(name)
-        if other is None:
-            found.add("view", _dotted(name), "on A, not on C", ADDITIVE, ddl.create_view(view))
-        elif other["kind"] != view["kind"]:
+    for name, view, other in _one_sided("view", a.views, c.views, found, create=ddl.create_view, drop=ddl.drop_view):
+        if other["kind"] != view["kind"]:
             found.add("view", _dotted(name), "a view on one side, a materialized view on the other", DESTRUCTIVE,
                       f"{ddl.drop_view(other)}; {ddl.create_view(view)}")
-    for name, view in c.views.items():
-        if name not in a.views:
-            found.add("view", _dotted(name), "on C, not on A", DESTRUCTIVE, ddl.drop_view(view))
 
 
 def _functions(a: Catalog, c: Catalog, found: _Differences) -> None:

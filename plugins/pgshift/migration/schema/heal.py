@@ -2,7 +2,8 @@
 the apply worker a new column stopped goes on, and a new table's rows are copied.
 
 **What is run.** The additive differences' statements (:mod:`.drift`), in their order (functions and types before
-the tables that use them, tables before their columns, constraints before foreign keys, views last), each on its
+the tables that use them, tables before their columns, a serial column's sequence owned once the column is there,
+constraints before foreign keys, views last), each on its
 own (an enum value must be committed before a default may use it). A statement that fails stops the rest: a later
 one may need it; it and the rest stay differences, reported with their statements. The statements are A's
 catalog's own text (names quoted by A's server, definitions by ``pg_get_*``), run as they are: there is no

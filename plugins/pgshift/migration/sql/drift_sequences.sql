@@ -1,5 +1,7 @@
--- The sequences of a scope (sequences_in_scope.sql's rule) with their definition; an identity column's own
--- sequence is the column's (it comes and goes with it), so it is left out.
+-- The sequences of a scope (sequences_in_scope.sql's rule), and the named ones (A's, read on C), with their
+-- definition and the column that owns them (OWNED BY); an identity column's own sequence is the column's (it comes
+-- and goes with it), so it is left out. Apart from sequences_in_scope.sql on purpose: that one's rows are the
+-- cutover's typed positions (last values, identity sequences included), this one's the definitions compared.
 SELECT s.schemaname                                       AS schema,
        s.sequencename                                     AS sequence,
        format('%%I.%%I', s.schemaname, s.sequencename)    AS qname,
@@ -9,7 +11,16 @@ SELECT s.schemaname                                       AS schema,
        s.min_value::text                                  AS min_value,
        s.max_value::text                                  AS max_value,
        s.cache_size::text                                 AS cache_size,
-       s.cycle                                            AS cycle
+       s.cycle                                            AS cycle,
+       (SELECT format('%%I.%%I.%%I', tn.nspname, t.relname, a.attname)
+          FROM pg_depend d
+          JOIN pg_class t ON t.oid = d.refobjid
+          JOIN pg_namespace tn ON tn.oid = t.relnamespace
+          JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+         WHERE d.classid = 'pg_class'::regclass
+           AND d.objid = format('%%I.%%I', s.schemaname, s.sequencename)::regclass
+           AND d.refclassid = 'pg_class'::regclass
+           AND d.deptype = 'a')                           AS owned_by
 FROM pg_sequences s
 WHERE NOT EXISTS (SELECT 1
                     FROM pg_depend d
@@ -18,6 +29,8 @@ WHERE NOT EXISTS (SELECT 1
                      AND d.deptype = 'i')
   AND (%(all)s
        OR s.schemaname = ANY (%(schemas)s::text[])
+       OR (s.schemaname, s.sequencename) IN (SELECT u.s, u.n FROM unnest(%(seq_schemas)s::text[],
+                                                                        %(seq_names)s::text[]) AS u(s, n))
        OR EXISTS (SELECT 1
                     FROM pg_depend d
                     JOIN pg_class t ON t.oid = d.refobjid

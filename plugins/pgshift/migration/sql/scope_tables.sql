@@ -1,6 +1,9 @@
--- The ordinary tables a publication would carry: all, or those in the given schemas / tables.
+-- The ordinary tables a publication would carry: all, or those in the given schemas / tables; with their names as
+-- the server quotes them and their partition keys (a schema comparison's CREATE TABLE: pgshift.migration.schema).
 SELECT n.nspname                                                           AS schema,
        c.relname                                                           AS "table",
+       format('%%I.%%I', n.nspname, c.relname)                             AS qname,
+       pg_get_partkeydef(c.oid)                                            AS partition_key,
        c.relreplident                                                      AS replica_identity,
        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)  AS has_pk,
        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident) AS has_identity_index,

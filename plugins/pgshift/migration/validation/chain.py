@@ -60,6 +60,10 @@ if TYPE_CHECKING:  # drivers are imported where a task runs, not when a DAG is p
     from pgshift.migration.schema.heal import Healing
 
 
+DMS_REPORTS_ONLY = ("schema drift is reported only in DMS mode, not healed (ddl=apply_additive runs nothing: the "
+                    "task's own DDL handling and table mappings decide what reaches C); run each statement on C")
+
+
 def looked_up(part: ChainConfig) -> ChainConfig:
     """``part`` with the connections the preflight only looks a login up by given plain (see the module)."""
     return dataclasses.replace(part, conn_b_subscription=connection_id(part.conn_b_subscription),
@@ -329,9 +333,8 @@ class ChainValidation:
         except Exception as exc:  # noqa: BLE001 - the connection problems are named by the other checks
             section.notes.append(f"schemas of A and C not compared: {exc}")
             return None
-        if found.of_kind(ADDITIVE) and part.ddl == Ddl.APPLY_ADDITIVE and part.mode != "native":
-            section.notes.append("ddl=apply_additive runs nothing in DMS mode (the task's own DDL handling decides "
-                                 "what reaches C): the additive differences are reported only")
+        if part.ddl == Ddl.APPLY_ADDITIVE and part.mode != "native":  # said on every run: healing was asked for
+            section.notes.append(DMS_REPORTS_ONLY)
         report = found.as_report()
         if healing is not None:
             report["healed"] = healing.as_report()
