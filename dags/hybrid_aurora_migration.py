@@ -43,6 +43,7 @@ from pgshift.migration.operators.roles import MigrateRolesOperator
 from pgshift.migration.operators.schema import CopySchemaOperator
 from pgshift.migration.operators.slot import LogicalSlotOperator
 from pgshift.migration.operators.subscription import CreateSubscriptionOperator
+from pgshift.migration.operators.synchronous import SynchronousStandbyOperator
 from pgshift.migration.operators.validate import ValidateChainOperator
 from pgshift.migration.sensors.replication import (
     CdcLagSensor,
@@ -50,6 +51,7 @@ from pgshift.migration.sensors.replication import (
     SubscriptionSyncedSensor,
     WalLagSensor,
 )
+from pgshift.migration.sync import settings as sync_settings
 
 log = logging.getLogger(__name__)
 DAG_ID = "hybrid_aurora_migration"
@@ -297,6 +299,20 @@ PARAMS: dict[str, Param] = with_schema_draft({
     "confirm_promote_b": Param(False, type="boolean", title="Confirm promote_b while A answers", section="A lost",
                                description="action=promote_b refuses while A answers unless this is true: the DBA's "
                                            "word that A takes no more writes (pgshift does not fence A then)."),
+    "synchronous_standby": Param(False, type="boolean", title="B a synchronous standby of A", section="A lost",
+                                 description="While the chain runs, A's commits wait until B has flushed them "
+                                             "(synchronous_standby_names on A names B, set at setup): losing A then "
+                                             "loses no commit A acknowledged. Costs each commit on A a round trip to "
+                                             "B. If B is gone, the DAG hybrid_aurora_migration_sync_guard (in the "
+                                             "triggerer) makes A asynchronous again after synchronous_fallback_seconds "
+                                             "instead of stopping A's writes, and synchronous when B has caught up. "
+                                             "finish restores A's earlier value."),
+    "synchronous_fallback_seconds": Param(10, type="number", exclusiveMinimum=0, maximum=3600, section="A lost",
+                                          title="Synchronous: fall back after (s)",
+                                          description="With synchronous_standby: how long A's commits may wait for "
+                                                      "a B that is not a synchronous standby (gone, not streaming, "
+                                                      "not answering) before the guard empties "
+                                                      "synchronous_standby_names on A; add the guard's poll (1 s)."),
     "ddl": Param("apply_additive", type="string", enum=["report", "apply_additive"], section="Validation",
                  title="Schema changes on A",
                  description="Validation compares A's and C's schemas and names each difference with the statement "
@@ -471,6 +487,9 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
                                             execution_timeout=timedelta(hours=12))
             wal_lag = WalLagSensor(task_id="wait_wal_lag", config=CONFIG, timeout=3600,
                                    execution_timeout=timedelta(hours=1, minutes=5))
+            # B A's synchronous standby with synchronous_standby (pgshift.migration.sync); A untouched without it.
+            synchronous = SynchronousStandbyOperator(task_id="synchronous_standby", config=CONFIG,
+                                                     execution_timeout=timedelta(minutes=5))
             publication = CreatePublicationOperator(task_id="create_publication", config=CONFIG,
                                                     execution_timeout=timedelta(minutes=5))
             slot = LogicalSlotOperator(task_id="create_logical_slot", config=CONFIG,
@@ -542,6 +561,9 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
                 promotion = context["ti"].xcom_pull(task_ids="promote_b")
                 chain_config.save_record(DAG_ID, chain_config.marked_source_b(current, promotion, context["run_id"]))
                 log.info("Recorded B as the chain's source in Variable %s", chain_config.variable_key(DAG_ID))
+                if sync_settings.load(DAG_ID) is not None:  # A is lost: the synchronous guard has nothing to watch
+                    sync_settings.delete(DAG_ID)
+                    log.info("Removed Variable %s: B is no standby of A any more", sync_settings.variable_key(DAG_ID))
                 return "b"
 
             source_b = record_source_b()
@@ -550,8 +572,8 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
         # Every task hangs off choose_action directly, so the branch skips a whole action's tasks at once
         # instead of one dependency level per scheduler loop.
         setup: list[BaseOperator | XComArg] = [
-            preflight, basebackup, wal_lag, publication, slot, roles, schema, branch, initial_copy, subscription,
-            synced, dms_instance, dms_endpoints, dms_task, dms_start, dms_running, cdc_lag, record]
+            preflight, basebackup, wal_lag, synchronous, publication, slot, roles, schema, branch, initial_copy,
+            subscription, synced, dms_instance, dms_endpoints, dms_task, dms_start, dms_running, cdc_lag, record]
         action >> setup
         action >> [cutover, publish, *([watchdog] if watchdog else [])]
         action >> [fallback, fell_back, finish, finished, *([fallback_watchdog] if fallback_watchdog else [])]
@@ -564,7 +586,7 @@ def build_dag(*, with_deadline: bool = True, with_watchdog: bool = True) -> DAG:
                                           *([fallback_watchdog.task_id] if fallback_watchdog else [])],
                              "finish": [finish.task_id, task_id_of(finished)],
                              "promote_b": [promote.task_id, task_id_of(source_b)]})
-        preflight >> basebackup >> wal_lag >> publication >> slot >> roles >> schema >> branch
+        preflight >> basebackup >> wal_lag >> synchronous >> publication >> slot >> roles >> schema >> branch
         branch >> initial_copy >> subscription >> synced >> cdc_lag
         branch >> dms_instance >> dms_endpoints >> dms_task >> dms_start >> dms_running >> cdc_lag
         cdc_lag >> record

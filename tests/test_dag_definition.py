@@ -160,7 +160,7 @@ def test_every_migration_operator_takes_the_one_config(dag):
     from pgshift.migration.operators.configured import ConfiguredOperator
 
     configured = [t for t in dag.tasks if isinstance(t, ConfiguredOperator)]
-    assert len(configured) == 24
+    assert len(configured) == 25
     for task in configured:
         assert task.config == CONFIG, task.task_id
         for name in task.template_fields:

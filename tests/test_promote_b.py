@@ -11,15 +11,21 @@ Facts established here (PostgreSQL 18.6, the project's build; logical decoding o
 - Nothing B had replayed before A was stopped is missing on C: every row B holds when it is promoted is on C.
   What is gone is what A wrote and B had not received (``pg_current_wal_lsn()`` on A minus
   ``pg_last_wal_receive_lsn()`` on B, in bytes; unknown when A cannot be asked).
+- With ``synchronous_standby`` (set at the trio's setup), B is A's synchronous standby: every row whose commit A
+  acknowledged before it was stopped is on C after ``promote_b``. With B gone, the guard
+  (:mod:`pgshift.migration.sync.guard`) makes A asynchronous after ``synchronous_fallback_seconds`` and synchronous
+  again once B is back.
 
 The module starts its own A, B and C (the session's B must not be promoted) and removes them at the end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,13 +35,14 @@ from chain_helpers import NAMES, app_can_log_in, chain_conf, run_dag, sql, task_
 from pgcluster import LocalClusters
 from testing_support import CaptureFds, assert_run_succeeded, free_port_block, state_dir, wait_for
 
+FALLBACK_SECONDS = 2  # synchronous_fallback_seconds of the trio
 TABLE = "CREATE TABLE events (id bigserial PRIMARY KEY, source text NOT NULL, at timestamptz DEFAULT now())"
 
 
 @pytest.fixture(scope="module")
 def trio() -> Iterator[LocalClusters]:
-    """A private A, B and C with the chain set up by the DAG (native mode), the connections pointing at them for
-    the module and back at the session's clusters afterwards."""
+    """A private A, B and C with the chain set up by the DAG (native mode, B A's synchronous standby), the
+    connections pointing at them for the module and back at the session's clusters afterwards."""
     cl = LocalClusters(state_dir("promote-b"), free_port_block())
     saved = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CONN_")}
     try:
@@ -44,11 +51,16 @@ def trio() -> Iterator[LocalClusters]:
         sql(cl, cl.a, "INSERT INTO events (source) SELECT 'seed' FROM generate_series(1, 200)")
         os.environ.update(cl.airflow_connections())
         with CaptureFds() as out:
-            dag_run = run_dag(chain_conf(cl))
+            dag_run = run_dag(chain_conf(cl, synchronous_standby=True, synchronous_fallback_seconds=FALLBACK_SECONDS))
         assert_run_succeeded(dag_run, out.text)
         wait_c_caught_up(cl)
         yield cl
     finally:
+        from airflow.models import Variable
+
+        from pgshift.migration.sync.settings import variable_key
+
+        Variable.delete(variable_key("hybrid_aurora_migration"))  # the trio's: no other module's finish restores it
         for key in [k for k in os.environ if k.startswith("AIRFLOW_CONN_")]:
             del os.environ[key]
         os.environ.update(saved)
@@ -56,20 +68,26 @@ def trio() -> Iterator[LocalClusters]:
 
 
 class Writer:
-    """Inserts rows on A, one transaction each, until A goes away."""
+    """Inserts rows on A, one transaction each, until A goes away or the block ends; keeps the ids of the rows whose
+    commit A acknowledged."""
 
     def __init__(self, cl: LocalClusters) -> None:
-        self.cl, self.written = cl, 0
+        self.cl, self.acknowledged = cl, list[int]()
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def written(self) -> int:
+        return len(self.acknowledged)
 
     def _run(self) -> None:
         try:
             conn = psycopg2.connect(self.cl.uri(self.cl.a))
             conn.autocommit = True
             with conn.cursor() as cur:
-                while True:
-                    cur.execute("INSERT INTO events (source) VALUES ('a')")
-                    self.written += 1
+                while not self._stop.is_set():
+                    cur.execute("INSERT INTO events (source) VALUES ('a') RETURNING id")
+                    self.acknowledged.append(cur.fetchone()[0])
         except psycopg2.Error:
             return  # A stopped
 
@@ -78,6 +96,7 @@ class Writer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stop.set()
         self._thread.join(30)
 
 
@@ -120,8 +139,55 @@ def test_refused_while_a_answers_without_confirmation(trio: LocalClusters) -> No
     assert "source" not in recorded()
 
 
+def synchronous_names(cl: LocalClusters) -> str:
+    return sql(cl, cl.a, "SELECT current_setting('synchronous_standby_names')")[0][0]
+
+
+def guard_until_it_acts(cl: LocalClusters, timeout: float) -> dict[str, Any]:
+    """The guard's watch (what its trigger runs in the triggerer) on the trio's A, with the settings the setup
+    recorded, until it changes A."""
+    from airflow.models import Variable
+
+    from pgshift.migration.sync.guard import Guard
+    from pgshift.migration.sync.settings import SyncSettings, variable_key
+    from pgshift.migration.triggers.sync_guard import watch
+
+    settings = SyncSettings.from_json(Variable.get(variable_key("hybrid_aurora_migration")))
+    return asyncio.run(watch(lambda: settings, Guard(), time.time() + timeout, poll_interval=0.2))
+
+
+def test_synchronous_guard_falls_back_when_b_is_gone_and_back_when_b_returns(trio: LocalClusters) -> None:
+    """B stopped under writes: A's commits wait, then the guard makes A asynchronous within about
+    synchronous_fallback_seconds and they go on; B started again: the guard names B again once it caught up."""
+    cl = trio
+    assert synchronous_names(cl) == '"pgshift_b"'  # the name pgshift's basebackup gives B's WAL receiver
+    assert sql(cl, cl.a, "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'pgshift_b'") == [
+        ("sync",)]
+    cl.stop_node(cl.b)
+    try:
+        with Writer(cl) as writer:
+            stopped = time.monotonic()
+            event = guard_until_it_acts(cl, 30)
+            released = time.monotonic() - stopped
+            before = writer.written
+            wait_for(lambda: writer.written > before + 20, 10, what="A's commits going on once asynchronous")
+        assert event["status"] == "release", event
+        assert "has no walsender on A" in event["reason"] and "asynchronous now" in event["reason"], event
+        assert FALLBACK_SECONDS <= released < FALLBACK_SECONDS + 5, released
+        assert synchronous_names(cl) == ""
+    finally:
+        cl.start_node(cl.b)
+    event = guard_until_it_acts(cl, 60)
+    assert event["status"] == "restore" and "B streams again" in event["reason"], event
+    wait_for(lambda: synchronous_names(cl) == '"pgshift_b"', 5, what="A naming B again")
+    wait_for(lambda: sql(cl, cl.a, "SELECT sync_state FROM pg_stat_replication WHERE application_name = "
+                                   "'pgshift_b'") == [("sync",)], 10, what="B synchronous again")
+    wait_c_caught_up(cl)
+
+
 def test_a_lost_under_writes_then_promote_b_and_c_goes_on_from_b(trio: LocalClusters) -> None:
     cl = trio
+    assert synchronous_names(cl) == '"pgshift_b"'
     with Writer(cl) as writer:
         wait_for(lambda: writer.written >= 300, 30, what="the writer on A")
         cl.stop_node(cl.a, mode="immediate")  # A lost under writes
@@ -153,6 +219,8 @@ def test_a_lost_under_writes_then_promote_b_and_c_goes_on_from_b(trio: LocalClus
     on_b_now = ids(cl, cl.b)
     wait_for(lambda: ids(cl, cl.c) >= on_b_now, 60, what="C receiving B's rows written after the promotion")
     assert sql(cl, cl.c, "SELECT count(*) FROM events WHERE source = 'b'")[0][0] == 50
+    # synchronous_standby: every row whose commit A acknowledged before it was lost is on C
+    assert set(writer.acknowledged) <= ids(cl, cl.c), len(set(writer.acknowledged) - ids(cl, cl.c))
     assert sql(cl, cl.c, "SELECT count(*) FROM pg_stat_subscription WHERE subname = %s AND pid IS NOT NULL",
                (NAMES["subscription"],))[0][0] == 1
 

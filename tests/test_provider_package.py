@@ -196,6 +196,6 @@ def test_wheel_installed_in_a_fresh_venv_outside_the_checkout(clusters, tmp_path
     """)
     seen = json.loads(_run([python, "-c", probe], work, env).strip().splitlines()[-1])
     assert seen["errors"] == {}
-    assert seen["dags"] == ["citus_scale_out", "hybrid_aurora_migration"]
+    assert seen["dags"] == ["citus_scale_out", "hybrid_aurora_migration", "hybrid_aurora_migration_sync_guard"]
     assert Path(seen["file"]).is_relative_to(venv), seen["file"]
     assert "/" in seen["lsn"], seen["lsn"]

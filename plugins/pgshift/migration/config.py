@@ -218,6 +218,9 @@ class ChainConfig:
     dms_inline_lob_max_size_kb: int
     # -- A lost (action=promote_b)
     confirm_promote_b: bool
+    # B a synchronous standby of A while the chain runs (pgshift.migration.sync): losing A loses no acknowledged commit
+    synchronous_standby: bool = field(metadata=RECORDED)
+    synchronous_fallback_seconds: float = field(metadata=RECORDED)
     # -- schema changes on A (issue 24)
     ddl: Ddl
     # -- the initial copy (issue 25)
@@ -367,7 +370,8 @@ class ChainConfig:
         """The numbers preflight requires to be greater than zero, by Param name."""
         return {"wal_lag_max_bytes": self.wal_lag_max_bytes, "wal_lag_max_seconds": self.wal_lag_max_seconds,
                 "cdc_lag_max_bytes": self.cdc_lag_max_bytes, "poll_interval_seconds": self.poll_interval_seconds,
-                "slot_create_timeout_seconds": self.slot_create_timeout_seconds}
+                "slot_create_timeout_seconds": self.slot_create_timeout_seconds,
+                "synchronous_fallback_seconds": self.synchronous_fallback_seconds}
 
     @property
     def slot_plugin(self) -> str:

@@ -41,6 +41,8 @@ port = ${PGSHIFT_PORT}
 hot_standby = on
 hot_standby_feedback = on
 primary_slot_name = '${PGSHIFT_SLOT}'
+# never wait for a standby of its own once promoted (A's synchronous_standby_names names B itself)
+synchronous_standby_names = ''
 CONF
 
 if [ -n "${PGSHIFT_START_COMMAND:-}" ]; then

@@ -25,6 +25,8 @@ from pgshift.migration.hooks.states import (
     RoleState,
     SequenceState,
     SubscriberFacts,
+    SyncReading,
+    SyncRights,
     TerminatedSession,
     WalSender,
     row_as,
@@ -276,6 +278,33 @@ class PrimaryHook(MigrationHook):
         :param slot: the physical slot's name
         """
         return row_as(WalSender, self.fetch_one("wal_sender_for_slot", (slot,)))
+
+    # -- B as a synchronous standby (pgshift.migration.sync)
+    def sync_rights(self) -> SyncRights:
+        """Whether this role may set synchronous_standby_names (ALTER SYSTEM) and reload the configuration."""
+        row = row_as(SyncRights, self.fetch_one("sync_rights"))
+        if row is None:  # a SELECT of expressions: one row always
+            raise LookupError("A returned no rights row")
+        return row
+
+    def set_synchronous_standby_names(self, value: str) -> None:
+        """ALTER SYSTEM SET synchronous_standby_names, then pg_reload_conf(): commits waiting for a standby the new
+        value does not name are released at once.
+
+        :param value: the setting's text ('' makes A asynchronous)
+        """
+        self.execute("sync_standby_names_set", (value,))
+        self.reload_conf()
+
+    def sync_reading(self, standby: str) -> SyncReading:
+        """The names A's commits wait for and B's walsender, by B's application_name.
+
+        :param standby: the application_name B's WAL receiver connects with
+        """
+        row = row_as(SyncReading, self.fetch_one("sync_reading", (standby,)))
+        if row is None:  # one row always: the walsender is LEFT JOINed to a constant
+            raise LookupError("A returned no synchronous reading")
+        return row
 
     # -- the publication and sequences
     def publication(self, name: str) -> PublicationState | None:

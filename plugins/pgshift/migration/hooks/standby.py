@@ -61,6 +61,14 @@ class StandbyHook(MigrationHook):
             raise LookupError("B returned no WAL receiver row")
         return row
 
+    def set_primary_conninfo(self, conninfo: str) -> None:
+        """ALTER SYSTEM SET primary_conninfo, then pg_reload_conf(): B's WAL receiver reconnects with it.
+
+        :param conninfo: the libpq connection string (may hold a password: never logged)
+        """
+        self.execute("primary_conninfo_set", (conninfo,))
+        self.reload_conf()
+
     def enable_hot_standby_feedback(self) -> None:
         """ALTER SYSTEM SET hot_standby_feedback = on (takes effect with :meth:`reload_conf`)."""
         self.execute("enable_hot_standby_feedback")

@@ -456,3 +456,25 @@ class PromotionPosition:
     replayed_lsn: str | None
     current_lsn: str | None
     unreceived_bytes: int | None
+
+
+@dataclass(frozen=True)
+class SyncRights:
+    """Whether A's role may make B synchronous (``sync_rights.sql``): ALTER SYSTEM on the parameter, the reload."""
+
+    role: str
+    alter_system: bool
+    reload: bool
+
+
+@dataclass(frozen=True)
+class SyncReading:
+    """A as the synchronous guard sees it (``sync_reading.sql``): the names its commits wait for, B's walsender (None
+    fields when B has none), B's flush behind A in bytes, and the commits waiting for a standby."""
+
+    names: str
+    state: str | None  # streaming, catchup, startup, backup, stopping
+    sync_state: str | None  # sync, potential, quorum, async
+    reply_age_s: float | None  # since B's last reply
+    behind_bytes: int | None
+    waiting_commits: int

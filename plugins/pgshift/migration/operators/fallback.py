@@ -117,6 +117,8 @@ class FallbackOperator(ConfiguredOperator):
 class FinishOperator(ConfiguredOperator):
     """Stay on C: drop A's fallback subscription, C's fallback slot and publication, B's physical slot and the
     chain's publication on A (and the chain's slot on B if left), in every database of the chain; A stays fenced.
+    With B A's synchronous standby (``synchronous_standby``), A's synchronous_standby_names gets its earlier value
+    back first.
     Refused while a fallback is under way. ``dry_run`` (the default) only names what it would drop. Everything it
     needs is in ``config``."""
 
@@ -132,10 +134,24 @@ class FinishOperator(ConfiguredOperator):
                                 publication=part.publication_name, slot=part.slot_name,
                                 source=part.source.value.upper())
                       for part in chain.database_chains())
+        from pgshift.migration.sync import settings as synchronous
+
+        dag_id = context["dag"].dag_id
         s = FinishSettings(conn_a=chain.conn_a, conn_b=chain.conn_b, conn_c=chain.conn_c,
-                           physical_slot=chain.physical_slot_name, databases=parts)
+                           physical_slot=chain.physical_slot_name, databases=parts,
+                           synchronous=synchronous.load(dag_id))
         dry_run = chain.dry_run
-        result = finish_way_back(s, self.log, dry_run=dry_run)
+        retire = s.synchronous is not None and not dry_run
+        if retire:  # before A is restored: the guard checks its settings before it acts (sync.guard.Guard.step)
+            synchronous.delete(dag_id)
+        try:
+            result = finish_way_back(s, self.log, dry_run=dry_run)
+        except BaseException:
+            if retire and s.synchronous is not None:
+                synchronous.save(dag_id, s.synchronous)  # A still names B: the guard goes on watching
+            raise
+        if retire and s.synchronous is not None and any(p.startswith("synchronous") for p in result.problems):
+            synchronous.save(dag_id, s.synchronous)
         path: Path = report_root(chain.report_dir) / "finish" / safe_name(context["run_id"]) / "report.json"
         write_json(path, {"action": "finish", "run_id": context["run_id"], "dry_run": dry_run, **result.as_dict()})
         if result.problems:

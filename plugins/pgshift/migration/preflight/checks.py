@@ -84,6 +84,7 @@ def check_a(spec: ChainConfig) -> Finding:
 
     from pgshift.migration.hooks.primary import PrimaryHook
     from pgshift.migration.scope import Scope
+    from pgshift.migration.sync.standby import rights_problem
 
     out = Finding()
     problems = out.problems
@@ -99,6 +100,7 @@ def check_a(spec: ChainConfig) -> Finding:
             present_schemas = set(a.schemas_present(scope.schemas))
             publication = a.publication(spec.publication_name)
             physical = a.physical_slot(spec.physical_slot_name)
+            synchronous = rights_problem(a) if spec.synchronous_standby else None
     except Exception as exc:  # noqa: BLE001 - reported, with every other problem
         problems.append(f"A ({spec.conn_a}): cannot connect or read: {exc}".strip())
         return out
@@ -159,6 +161,8 @@ def check_a(spec: ChainConfig) -> Finding:
                             f"only the rows its policies show (ALTER ROLE {source_user} BYPASSRLS on A)")
     if publication and not scope.matches_publication(publication):
         problems.append(f"publication {spec.publication_name!r} already exists on A with a different table set")
+    if synchronous:  # the setup's synchronous_standby task and the guard change A's synchronous_standby_names
+        problems.append(synchronous)
     out.facts = {**facts, "major": major, "tables": [f"{r.schema}.{r.table}" for r in tables]}
     return out
 

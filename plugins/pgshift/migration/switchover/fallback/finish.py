@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from airflow.sdk.types import Logger
 
     from pgshift.migration.hooks.fallback import WayBackHook
+    from pgshift.migration.sync.settings import SyncSettings
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class FinishSettings:
     conn_c: str
     physical_slot: str  # B's, on A
     databases: tuple[Leftovers, ...]
+    # B as A's synchronous standby, as the setup recorded it (None: it is not): A gets its earlier value back first
+    synchronous: SyncSettings | None = None
 
 
 @dataclass
@@ -82,6 +85,8 @@ def finish_way_back(s: FinishSettings, log: Logger, *, dry_run: bool) -> FinishR
                     "Finish refused: A is not fenced by a finished cutover (fence marker "
                     f"{marker.state if marker else 'absent'}): after a fallback A is the primary again and B's slot "
                     "on A serves its standby; nothing was dropped")
+            if s.synchronous is not None:  # first: B stops following A when its slot goes, A must not wait for it
+                _restore_synchronous(out, s.synchronous, log, dry_run=dry_run)
             for part in s.databases:
                 _finish_database(out, part, log, dry_run=dry_run)
             _drop_on_b(out, s, a.current_wal_lsn(), log, dry_run=dry_run)
@@ -92,6 +97,14 @@ def finish_way_back(s: FinishSettings, log: Logger, *, dry_run: bool) -> FinishR
         finally:
             release_lease(c)
     return out
+
+
+def _restore_synchronous(out: FinishResult, settings: SyncSettings, log: Logger, *, dry_run: bool) -> None:
+    """A's synchronous_standby_names back to its value before the setup (B is no standby of A after finish)."""
+    from pgshift.migration.sync.standby import restore
+
+    what = f"synchronous_standby_names {settings.names} on A (back to {settings.previous!r})"
+    _drop(out, what, dry_run, log, present=True, drop=lambda: restore(settings))
 
 
 def _finish_database(out: FinishResult, part: Leftovers, log: Logger, *, dry_run: bool) -> None:
