@@ -177,6 +177,7 @@ def test_every_old_check_name_builds_a_check_of_that_name() -> None:
     ("pgshift.triggers.poll.PgShiftPollTrigger", "pgshift.common.triggers.poll.PgShiftPollTrigger"),
     ("pgshift.triggers.fence_watchdog.FenceWatchdogTrigger",
      "pgshift.migration.triggers.fence_watchdog.FenceWatchdogTrigger"),
+    ("pgshift.triggers.sync_guard.SyncGuardTrigger", "pgshift.migration.triggers.sync_guard.SyncGuardTrigger"),
     ("pgshift.notifications.deadline.DeadlineMissedNotifier",
      "pgshift.common.notifications.deadline.DeadlineMissedNotifier"),
     ("pgshift.hooks.primary.PrimaryHook", "pgshift.migration.hooks.primary.PrimaryHook"),
