@@ -19,16 +19,15 @@ if TYPE_CHECKING:
 
 # Tests use their own ports and state directory, so they never touch a `make demo` cluster, and
 # two test sessions on one machine take different blocks of ports.
-FIRST_TEST_PORT = int(os.environ.get("PGSHIFT_TEST_BASE_PORT", "54100"))
+FIRST_TEST_PORT = int(os.environ.get("PGSHIFT_TEST_BASE_PORT", "25100"))
 
 
 def free_port_block(first: int = FIRST_TEST_PORT, size: int = 10, tries: int = 200) -> int:
     """The first port of ``size`` consecutive free ports on 127.0.0.1 (A, B, C, sshd and spares).
 
-    Probed with SO_REUSEADDR, as PostgreSQL, sshd and the moto server bind their listening sockets: a port that
-    only a closed connection's TIME_WAIT still holds is free for them. The range lies inside Linux's ephemeral
-    ports (32768-60999), which a suite opening thousands of short connections scatters TIME_WAIT entries over:
-    probed without it, no block of ten was left in 54100-54500 once (CI, session 11)."""
+    The default range starts below Linux's ephemeral ports (32768-60999): a suite that opens thousands of short
+    connections scatters their TIME_WAIT entries over the ephemeral range, and not every server a test starts binds
+    past them (CI, session 11: no block of ten left in 54100-54500)."""
     import socket
 
     for base in range(first, first + size * tries, size):
@@ -36,7 +35,6 @@ def free_port_block(first: int = FIRST_TEST_PORT, size: int = 10, tries: int = 2
             try:
                 for port in range(base, base + size):
                     sock = stack.enter_context(socket.socket())
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
