@@ -19,8 +19,8 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from pgshift.migration.config import ChainConfig
-from pgshift.migration.configuration import fallback_state, source_of
+from pgshift.migration.config import ChainConfig, Source
+from pgshift.migration.configuration import fallback_state
 from pgshift.migration.operators.chain import ChainOperator
 from pgshift.migration.preflight.checks import check_params
 from pgshift.migration.validation.chain import ChainValidation
@@ -87,7 +87,7 @@ class ValidateChainOperator(ChainValidation, ReverseValidation, ChainOperator):
         spec = self.spec()
         param_problems = check_params(spec)
         way_back = self.way_back_armed()
-        self._from_b = source_of(configuration.get("record")) == "b"
+        self._from_b = spec.source == Source.B
         report["direction"] = ("C -> A (the way back)" if way_back else
                                "B -> C (B promoted, A lost)" if self._from_b else "A -> B -> C")
         if param_problems:

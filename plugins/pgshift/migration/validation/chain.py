@@ -90,7 +90,7 @@ class ChainValidation:
         """Every check of the module's list into ``top`` (the report's own lists), and the sections per database
         (empty for a chain of one unnamed database, whose findings go to ``top`` as they always did)."""
         if self._from_b:
-            spec = source_b(spec, top)
+            note_source_b(spec, top)
         if not spec.several_databases:
             facts = self._preflight_database(spec, top, top)
             self._database(spec, dag_id, top, wal_ok=self._b_and_wal(spec, facts.get("major"), top))
@@ -383,11 +383,11 @@ class ChainValidation:
         return {"roles": roles.facts, "drift": changed}
 
 
-def source_b(spec: ChainConfig, top: Section) -> ChainConfig:
-    """``spec`` with B in A's place (B promoted, A lost: B is the chain's source), and a note saying what is skipped."""
+def note_source_b(spec: ChainConfig, top: Section) -> None:
+    """The note saying what is skipped once B was promoted (A lost): ``spec`` has B in A's place already
+    (:meth:`ChainConfig.with_source`, applied by every operator's ``chain``)."""
     top.notes.append(f"B was promoted (action=promote_b): it is the chain's source; A and A -> B are not checked, "
                      f"the preflight's checks of A run on B ({spec.conn_b}), B -> C goes on being checked")
-    return dataclasses.replace(spec, conn_a=spec.conn_b)
 
 
 def baseline_id(dag_id: str, part: ChainConfig, chain: ChainConfig) -> str:

@@ -101,6 +101,7 @@ def _copy(run: CopyRun, b: StandbyHook, lsn: str, started: float) -> None:
     ends: dict[str, Endpoints] = {}
     same_major: dict[str, bool] = {}
     tables_of: dict[str, list[tuple[str, str]]] = {}
+    methods_of: dict[str, dict[tuple[str, str], str]] = {}
     for part in run.parts:
         scope = Scope.from_params(part.schemas, part.tables)
         with StandbyHook(part.conn_b) as src, TargetHook(part.conn_c) as dst:
@@ -111,6 +112,7 @@ def _copy(run: CopyRun, b: StandbyHook, lsn: str, started: float) -> None:
                                 ", ".join(f"{s}.{t}" for s, t in left))
                 dst.truncate(left)
             ranges += split(src.copy_sources(tables), run.workers, part.conn_b)
+            methods_of[part.conn_b] = hash_methods(src, tables)  # what the verification at L hashes with
             ends[part.conn_b] = Endpoints(src.libpq_env(), dst.libpq_env(), client_tool("psql", run.bin_dir))
             same_major[part.conn_b] = src.server_version_num() // 10000 == dst.server_version_num() // 10000
     ranges.sort(key=lambda r: r.estimated_bytes, reverse=True)  # the largest first: the pool ends on small pieces
@@ -139,9 +141,7 @@ def _copy(run: CopyRun, b: StandbyHook, lsn: str, started: float) -> None:
     verify_started = time.monotonic()
     for part in run.parts:
         tables = tables_of[part.conn_b]
-        with StandbyHook(part.conn_b) as src:
-            methods = hash_methods(src, tables)
-        results = compare_still(part.conn_b, part.conn_c, tables, part.verify_parallelism, methods)
+        results = compare_still(part.conn_b, part.conn_c, tables, part.verify_parallelism, methods_of[part.conn_b])
         verified[part.database or ""] = [r.as_dict() for r in results]
         bad = [r for r in results if r.status != "equal"]
         if bad:
